@@ -1,0 +1,3 @@
+from canary.cli import main
+
+raise SystemExit(main())

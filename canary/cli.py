@@ -1,0 +1,32 @@
+"""The ``canary`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from canary import __version__
+from canary.devenv import cli as devenv_cli
+from canary.errors import CanaryError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="canary", description="Progressive delivery for Kubernetes.")
+    parser.add_argument("--version", action="version", version=f"canary {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    devenv_cli.add_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "devenv":
+            return devenv_cli.run(args)
+    except CanaryError as exc:
+        print(f"canary: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    raise AssertionError(args.command)

@@ -1,0 +1,1 @@
+"""The traffic simulator: Istio-like routing and Istio-standard metrics, without a mesh."""

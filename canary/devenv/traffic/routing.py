@@ -1,0 +1,212 @@
+"""How Istio routes one HTTP request through a VirtualService (pure; no I/O).
+
+Implements the parts of Istio's routing that progressive delivery relies on: ``http``
+routes tried in order, each matching when any of its ``match`` blocks matches (all
+conditions of a block together; a route without ``match`` matches everything);
+exact/prefix/regex string matches on the URI, method, authority, headers (cookies are the
+``cookie`` header), query parameters and ``withoutHeaders``; weighted destinations;
+mirroring with a percentage; and response headers (how session affinity sets its cookie).
+Regular expressions match the whole value, as Envoy's RE2 matcher does.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+from urllib.parse import parse_qsl
+
+CLUSTER_DOMAIN = "cluster.local"
+#: Labels of the simulated client, for ``sourceLabels`` matches.
+SOURCE_LABELS = {"app": "traffic-simulator"}
+
+
+@dataclass(frozen=True)
+class Request:
+    """One simulated request. Header names are lower case; cookies travel in ``cookie``."""
+
+    authority: str
+    path: str = "/"
+    method: str = "GET"
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def uri(self) -> str:
+        return self.path.split("?", 1)[0]
+
+    @property
+    def query(self) -> dict[str, str]:
+        return dict(parse_qsl(self.path.split("?", 1)[1])) if "?" in self.path else {}
+
+
+@dataclass(frozen=True)
+class Destination:
+    host: str
+    subset: str | None = None
+
+
+@dataclass(frozen=True)
+class RouteDecision:
+    """Where a request goes: ``destination`` None means no route matched (HTTP 404)."""
+
+    destination: Destination | None
+    mirrors: tuple[Destination, ...] = ()
+    set_cookies: tuple[str, ...] = ()
+    route_name: str | None = None
+
+
+def qualify(host: str, namespace: str, domain: str = CLUSTER_DOMAIN) -> str:
+    """A host as Istio resolves it relative to ``namespace``: short names become FQDNs."""
+    host = host.strip().lower()
+    if host.startswith("*") or host.endswith(f".svc.{domain}"):
+        return host
+    parts = host.split(".")
+    if len(parts) == 1:
+        return f"{host}.{namespace}.svc.{domain}"
+    if len(parts) == 2:
+        return f"{host}.svc.{domain}"
+    if len(parts) == 3 and parts[2] == "svc":
+        return f"{host}.{domain}"
+    return host
+
+
+def host_matches(pattern: str, host: str) -> bool:
+    """Exact host equality, or a ``*.suffix`` wildcard."""
+    if pattern == "*":
+        return True
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:])
+    return pattern == host
+
+
+@lru_cache(maxsize=1024)
+def _regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def string_matches(spec: Mapping[str, Any] | None, value: str | None,
+                   ignore_case: bool = False) -> bool:
+    """Istio's StringMatch: ``exact``, ``prefix`` or ``regex``; an empty one means "present"."""
+    if value is None:
+        return False
+    if not spec:
+        return True
+    if ignore_case:
+        value = value.lower()
+    if "exact" in spec:
+        expected = str(spec["exact"])
+        return value == (expected.lower() if ignore_case else expected)
+    if "prefix" in spec:
+        expected = str(spec["prefix"])
+        return value.startswith(expected.lower() if ignore_case else expected)
+    if "regex" in spec:
+        return _regex(str(spec["regex"])).fullmatch(value) is not None
+    return True
+
+
+def request_matches(match: Mapping[str, Any], request: Request) -> bool:
+    """Whether every condition of one HTTPMatchRequest holds for ``request``."""
+    if "uri" in match and not string_matches(match["uri"], request.uri,
+                                             bool(match.get("ignoreUriCase"))):
+        return False
+    if "method" in match and not string_matches(match["method"], request.method):
+        return False
+    if "authority" in match and not string_matches(match["authority"], request.authority):
+        return False
+    if "scheme" in match and not string_matches(match["scheme"], "http"):
+        return False
+    for name, spec in (match.get("headers") or {}).items():
+        if not string_matches(spec, request.headers.get(name.lower())):
+            return False
+    for name, spec in (match.get("withoutHeaders") or {}).items():
+        if string_matches(spec, request.headers.get(name.lower())):
+            return False
+    query = request.query
+    for name, spec in (match.get("queryParams") or {}).items():
+        if not string_matches(spec, query.get(name)):
+            return False
+    for key, value in (match.get("sourceLabels") or {}).items():
+        if SOURCE_LABELS.get(key) != value:
+            return False
+    gateways = match.get("gateways")
+    return not (gateways and "mesh" not in gateways)
+
+
+def route_matches(route: Mapping[str, Any], request: Request) -> bool:
+    matches: Sequence[Mapping[str, Any]] = route.get("match") or []
+    return not matches or any(request_matches(m, request) for m in matches)
+
+
+def _destination(spec: Mapping[str, Any], namespace: str) -> Destination:
+    return Destination(qualify(str(spec["host"]), namespace), spec.get("subset") or None)
+
+
+def _response_cookies(headers: Mapping[str, Any] | None) -> list[str]:
+    response = (headers or {}).get("response") or {}
+    cookies = []
+    for operation in ("set", "add"):
+        for name, value in (response.get(operation) or {}).items():
+            if name.lower() == "set-cookie":
+                cookies.append(str(value))
+    return cookies
+
+
+def _pick_weighted(route: Sequence[Mapping[str, Any]], rng: random.Random
+                   ) -> Mapping[str, Any] | None:
+    if len(route) == 1 and "weight" not in route[0]:
+        return route[0]
+    weights = [max(0, int(d.get("weight") or 0)) for d in route]
+    total = sum(weights)
+    if total <= 0:
+        return None
+    point = rng.random() * total
+    for destination, weight in zip(route, weights, strict=True):
+        if point < weight:
+            return destination
+        point -= weight
+    return route[-1]
+
+
+def _mirrors(route: Mapping[str, Any], namespace: str, rng: random.Random) -> list[Destination]:
+    chosen = []
+    if route.get("mirror"):
+        percent = 100.0
+        if "mirrorPercentage" in route:
+            percent = float((route["mirrorPercentage"] or {}).get("value", 0.0))
+        elif "mirrorPercent" in route:
+            percent = float(route["mirrorPercent"])
+        if rng.random() * 100.0 < percent:
+            chosen.append(_destination(route["mirror"], namespace))
+    for mirror in route.get("mirrors") or []:
+        percent = float((mirror.get("percentage") or {}).get("value", 100.0))
+        if rng.random() * 100.0 < percent:
+            chosen.append(_destination(mirror["destination"], namespace))
+    return chosen
+
+
+def route_request(spec: Mapping[str, Any] | None, namespace: str, request: Request,
+                  rng: random.Random) -> RouteDecision:
+    """Route ``request`` by a VirtualService ``spec`` living in ``namespace``.
+
+    With no VirtualService (``spec`` None) the request goes straight to the host dialled.
+    """
+    if spec is None:
+        return RouteDecision(Destination(qualify(request.authority, namespace)))
+    for http in spec.get("http") or []:
+        if not route_matches(http, request):
+            continue
+        destinations = http.get("route") or []
+        picked = _pick_weighted(destinations, rng) if destinations else None
+        if picked is None:
+            return RouteDecision(None, route_name=http.get("name"))
+        cookies = _response_cookies(http.get("headers")) + _response_cookies(picked.get("headers"))
+        return RouteDecision(
+            destination=_destination(picked["destination"], namespace),
+            mirrors=tuple(_mirrors(http, namespace, rng)),
+            set_cookies=tuple(cookies),
+            route_name=http.get("name"),
+        )
+    return RouteDecision(None)

@@ -1,0 +1,232 @@
+"""The traffic simulator: the local environment's stand-in for a mesh data plane.
+
+For every host it is asked to drive, it sends requests at the configured rate, routes each
+one through the cluster's VirtualServices and DestinationRules as Istio would, lets the
+chosen pod answer as its annotations say, and counts the result in Istio's standard
+metrics, which Prometheus scrapes from ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import structlog
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from pydantic import ValidationError
+
+from canary.devenv.traffic.cluster import ClusterView, Endpoint, split_service_host
+from canary.devenv.traffic.metrics import IstioMetrics, Labels
+from canary.devenv.traffic.mix import HostTraffic, Population
+from canary.devenv.traffic.routing import Destination, qualify, route_request
+from canary.errors import ConfigError
+from canary.kube import KubeClient
+
+log = structlog.get_logger("canary.devenv.traffic")
+
+SOURCE_WORKLOAD = "traffic-simulator"
+SOURCE_NAMESPACE = "canary-devenv"
+#: Seconds between batches of requests.
+TICK_SECONDS = 0.05
+
+
+def normalize_host(host: str) -> str:
+    """``svc.namespace`` (or longer) -> the service's FQDN; a bare name is refused."""
+    host = host.strip().lower()
+    if not host or "." not in host:
+        raise ConfigError(f"host {host!r} needs its namespace, e.g. 'podinfo.test'")
+    return qualify(host, "default")
+
+
+class Simulator:
+    """Generates, routes and answers requests; owns the metrics."""
+
+    def __init__(self, view: ClusterView, seed: int, state_file: Path | None = None) -> None:
+        self.view = view
+        self.rng = random.Random(seed)
+        self.metrics = IstioMetrics()
+        self.state_file = state_file
+        self.hosts: dict[str, HostTraffic] = {}
+        self._populations: dict[str, Population] = {}
+        self._carry: dict[str, float] = {}
+        self._clock = 0.0
+        if state_file and state_file.exists():
+            for host, config in json.loads(state_file.read_text()).items():
+                self.hosts[host] = HostTraffic.model_validate(config)
+
+    # -- configuration ------------------------------------------------------------------
+
+    def set_host(self, host: str, traffic: HostTraffic) -> str:
+        host = normalize_host(host)
+        self.hosts[host] = traffic
+        self._populations.pop(host, None)
+        self._save()
+        return host
+
+    def remove_host(self, host: str) -> bool:
+        host = normalize_host(host)
+        found = self.hosts.pop(host, None) is not None
+        self._populations.pop(host, None)
+        self._save()
+        return found
+
+    def _save(self) -> None:
+        if self.state_file is None:
+            return
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({h: t.model_dump() for h, t in self.hosts.items()}, indent=2))
+        tmp.replace(self.state_file)
+
+    # -- the request loop ---------------------------------------------------------------
+
+    async def run(self) -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            now = time.monotonic()
+            if self.view.synced():
+                self.tick(now - last)
+            last = now
+
+    def tick(self, seconds: float) -> None:
+        """Send every request due in the last ``seconds``, at each host's rate."""
+        self._clock += seconds
+        for host, traffic in list(self.hosts.items()):
+            due = self._carry.get(host, 0.0) + traffic.rps * seconds
+            count = int(due)
+            self._carry[host] = due - count
+            if count == 0:
+                continue
+            population = self._populations.get(host)
+            if population is None:
+                population = self._populations[host] = Population(host, traffic.mix, self.rng)
+            for _ in range(count):
+                self.send(population)
+
+    def send(self, population: Population) -> None:
+        user, request = population.next_request(self.rng, self._clock)
+        spec, namespace = self.view.virtual_service_for(population.host)
+        decision = route_request(spec, namespace, request, self.rng)
+        if decision.destination is None:
+            self._record_source(Destination(population.host), None, 404, "NR", 0.5)
+            return
+        endpoints = self.view.endpoints(decision.destination)
+        if not endpoints:
+            # No healthy upstream: the client-side proxy answers 503 itself.
+            flag = "UH" if endpoints is not None else "NC"
+            self._record_source(decision.destination, None, 503, flag, 0.5)
+            return
+        endpoint = endpoints[self.rng.randrange(len(endpoints))]
+        status, latency = endpoint.behaviour.sample(self.rng)
+        self._record_destination(decision.destination, endpoint, status, latency)
+        self._record_source(decision.destination, endpoint, status, "-", latency)
+        for cookie in decision.set_cookies:
+            user.receive(cookie, self._clock)
+        for mirror in decision.mirrors:
+            mirrored = self.view.endpoints(mirror)
+            if mirrored:
+                target = mirrored[self.rng.randrange(len(mirrored))]
+                mirror_status, mirror_latency = target.behaviour.sample(self.rng)
+                self._record_destination(mirror, target, mirror_status, mirror_latency)
+
+    def _labels(self, reporter: str, destination: Destination, endpoint: Endpoint | None,
+                status: int, flags: str) -> Labels:
+        service = split_service_host(destination.host)
+        service_name, service_namespace = service if service else (
+            destination.host.split(".")[0], "unknown")
+        return Labels(
+            reporter=reporter, source_workload=SOURCE_WORKLOAD,
+            source_workload_namespace=SOURCE_NAMESPACE, source_app=SOURCE_WORKLOAD,
+            destination_workload=endpoint.workload if endpoint else "unknown",
+            destination_workload_namespace=endpoint.namespace if endpoint else "unknown",
+            destination_app=endpoint.app if endpoint else "unknown",
+            destination_version=endpoint.version if endpoint else "unknown",
+            destination_service=destination.host, destination_service_name=service_name,
+            destination_service_namespace=service_namespace,
+            destination_canonical_service=endpoint.canonical_service if endpoint else "unknown",
+            request_protocol="http", response_code=str(status), response_flags=flags,
+            connection_security_policy="mutual_tls" if reporter == "destination" else "unknown",
+        )
+
+    def _record_destination(self, destination: Destination, endpoint: Endpoint, status: int,
+                            latency: float) -> None:
+        self.metrics.record(self._labels("destination", destination, endpoint, status, "-"),
+                            latency)
+
+    def _record_source(self, destination: Destination, endpoint: Endpoint | None, status: int,
+                       flags: str, latency: float) -> None:
+        self.metrics.record(self._labels("source", destination, endpoint, status, flags), latency)
+
+
+def build_app(simulator: Simulator) -> web.Application:
+    """The simulator's HTTP interface: probes, metrics, and the traffic settings."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(simulator.metrics)
+    routes = web.RouteTableDef()
+
+    @routes.get("/healthz")
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    @routes.get("/readyz")
+    async def readyz(_: web.Request) -> web.Response:
+        if simulator.view.synced():
+            return web.Response(text="ok")
+        return web.Response(status=503, text="watches not synced yet")
+
+    @routes.get("/metrics")
+    async def metrics(_: web.Request) -> web.Response:
+        body = generate_latest(registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    @routes.get("/traffic")
+    async def list_traffic(_: web.Request) -> web.Response:
+        return web.json_response({h: t.model_dump() for h, t in simulator.hosts.items()})
+
+    @routes.put("/traffic/{host}")
+    async def put_traffic(request: web.Request) -> web.Response:
+        try:
+            body: Any = await request.json()
+            traffic = HostTraffic.model_validate(body)
+            host = simulator.set_host(request.match_info["host"], traffic)
+        except (ValueError, ValidationError, ConfigError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        log.info("traffic set", host=host, rps=traffic.rps)
+        return web.json_response({"host": host, **traffic.model_dump()})
+
+    @routes.delete("/traffic/{host}")
+    async def delete_traffic(request: web.Request) -> web.Response:
+        try:
+            found = simulator.remove_host(request.match_info["host"])
+        except ConfigError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"removed": found}, status=200 if found else 404)
+
+    app = web.Application()
+    app.add_routes(routes)
+    return app
+
+
+async def serve(kubeconfig: Path | None, host: str, port: int, seed: int,
+                state_file: Path | None) -> None:
+    """Run the simulator until cancelled."""
+    async with await KubeClient.connect(kubeconfig) as client:
+        view = ClusterView(client)
+        simulator = Simulator(view, seed, state_file)
+        runner = web.AppRunner(build_app(simulator), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        log.info("traffic simulator listening", address=f"http://{host}:{port}")
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                for reflector in view.reflectors:
+                    tasks.create_task(reflector.run())
+                tasks.create_task(simulator.run())
+        finally:
+            await runner.cleanup()

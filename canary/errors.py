@@ -1,0 +1,26 @@
+"""The root of canary's exception tree.
+
+Every exception canary raises on purpose derives from :class:`CanaryError`, so a caller
+can catch everything canary-specific with one clause::
+
+    CanaryError
+    ├── ConfigError                      bad settings or flags
+    ├── canary.kube.KubeError            anything from the Kubernetes API
+    │   ├── TransportError               the API server could not be reached
+    │   └── ApiError                     the API server answered with an error status
+    │       ├── Unauthorized (401), Forbidden (403), NotFound (404),
+    │       ├── Conflict (409), Gone (410), Invalid (422),
+    │       └── TooManyRequests (429), ServerError (5xx)
+    └── canary.devenv.DevenvError        the local environment
+        ├── NotInstalled                 a binary is missing: run `canary devenv install`
+        ├── InstallFailed                a build or download step failed
+        └── ComponentFailed              a component did not start; names it, shows its log
+"""
+
+
+class CanaryError(Exception):
+    """Base class of every error canary raises deliberately."""
+
+
+class ConfigError(CanaryError):
+    """A setting, flag or input file is invalid; the message names it."""

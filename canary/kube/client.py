@@ -1,0 +1,239 @@
+"""A small JSON client for the Kubernetes API.
+
+kubernetes-asyncio does the hard parts (kubeconfig and in-cluster loading, TLS, token
+refresh); this module sends plain JSON through its transport so that every resource,
+built-in or custom, is handled the same way, as dicts, and every error comes back as one
+of :mod:`canary.kube.errors`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, cast
+
+import aiohttp
+from kubernetes_asyncio import client as k8s_client
+from kubernetes_asyncio import config as k8s_config
+
+from canary.kube.errors import ApiError, TransportError, api_error
+from canary.kube.resources import Resource, for_object
+
+JSON = dict[str, Any]
+Query = Mapping[str, str | int | bool | None]
+
+#: Seconds a plain (non-watch) request may take before it counts as a transport failure.
+DEFAULT_REQUEST_TIMEOUT = 30.0
+
+
+class KubeClient:
+    """Talks JSON to one API server. Use :meth:`connect` (or :meth:`with_token`) to build it."""
+
+    def __init__(self, api_client: Any) -> None:
+        self._api = api_client
+
+    @classmethod
+    async def connect(cls, kubeconfig: str | Path | None = None, context: str | None = None
+                      ) -> KubeClient:
+        """From a kubeconfig (argument, ``$KUBECONFIG`` or ``~/.kube/config``), else in-cluster."""
+        configuration = k8s_client.Configuration()
+        path = kubeconfig or os.environ.get("KUBECONFIG") or None
+        default = Path.home() / ".kube" / "config"
+        if path is None and default.exists():
+            path = default
+        if path is not None:
+            await k8s_config.load_kube_config(
+                config_file=str(path), context=context, client_configuration=configuration,
+                persist_config=False,
+            )
+        else:
+            k8s_config.load_incluster_config(client_configuration=configuration)
+        return cls(k8s_client.ApiClient(configuration=configuration))
+
+    @classmethod
+    def with_token(cls, host: str, token: str, ca_file: str | Path) -> KubeClient:
+        """A client authenticated by a bearer token alone (e.g. a ServiceAccount's)."""
+        configuration = k8s_client.Configuration()
+        configuration.host = host
+        configuration.ssl_ca_cert = str(ca_file)
+        configuration.api_key = {"authorization": token}
+        configuration.api_key_prefix = {"authorization": "Bearer"}
+        return cls(k8s_client.ApiClient(configuration=configuration))
+
+    @property
+    def host(self) -> str:
+        return str(self._api.configuration.host)
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    async def __aenter__(self) -> KubeClient:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+    # -- the transport ------------------------------------------------------------------
+
+    async def _send(self, method: str, path: str, query: Query | None, body: Any,
+                    content_type: str, timeout: aiohttp.ClientTimeout) -> aiohttp.ClientResponse:
+        params = [(k, _query_value(v)) for k, v in (query or {}).items() if v is not None]
+        try:
+            response = await self._api.call_api(
+                path, method, query_params=params,
+                header_params={"Content-Type": content_type, "Accept": "application/json"},
+                body=body, auth_settings=["BearerToken"], _preload_content=False,
+                _request_timeout=timeout,
+            )
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise TransportError(f"{method} {path}: {exc.__class__.__name__}: {exc}") from exc
+        return cast(aiohttp.ClientResponse, response)
+
+    async def request(self, method: str, path: str, *, query: Query | None = None,
+                      body: Any = None, content_type: str = "application/json",
+                      timeout: float = DEFAULT_REQUEST_TIMEOUT) -> JSON:
+        """Send one request and return the decoded JSON body; raise :class:`ApiError` on non-2xx."""
+        response = await self._send(method, path, query, body, content_type,
+                                    aiohttp.ClientTimeout(total=timeout))
+        try:
+            try:
+                raw = await response.read()
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise TransportError(f"{method} {path}: {exc}") from exc
+        finally:
+            response.release()
+        data = _decode(raw)
+        if not 200 <= response.status < 300:
+            raise api_error(response.status, data, raw.decode(errors="replace")[:500])
+        return data
+
+    # -- verbs --------------------------------------------------------------------------
+
+    async def get(self, resource: Resource, name: str, namespace: str | None = None) -> JSON:
+        return _typed(resource, await self.request("GET", resource.path(namespace, name)))
+
+    async def list(self, resource: Resource, namespace: str | None = None, *,
+                   label_selector: str | None = None, field_selector: str | None = None) -> JSON:
+        """The List object: ``items`` (with apiVersion and kind filled in) and ``metadata``."""
+        data = await self.request("GET", resource.path(namespace), query={
+            "labelSelector": label_selector, "fieldSelector": field_selector})
+        data["items"] = [_typed(resource, item) for item in data.get("items") or []]
+        return data
+
+    async def create(self, resource: Resource, body: JSON, namespace: str | None = None) -> JSON:
+        namespace = namespace or _namespace_of(resource, body)
+        return await self.request("POST", resource.path(namespace), body=body)
+
+    async def replace(self, resource: Resource, body: JSON, namespace: str | None = None,
+                      subresource: str | None = None) -> JSON:
+        namespace = namespace or _namespace_of(resource, body)
+        path = resource.path(namespace, body["metadata"]["name"])
+        if subresource:
+            path += f"/{subresource}"
+        return await self.request("PUT", path, body=body)
+
+    async def apply(self, body: JSON, *, field_manager: str, force: bool = True,
+                    resource: Resource | None = None) -> JSON:
+        """Server-side apply ``body`` as ``field_manager``, creating it if needed."""
+        resource = resource or for_object(body)
+        namespace = _namespace_of(resource, body)
+        return await self.request(
+            "PATCH", resource.path(namespace, body["metadata"]["name"]), body=body,
+            query={"fieldManager": field_manager, "force": force},
+            content_type="application/apply-patch+yaml")
+
+    async def merge_patch(self, resource: Resource, name: str, patch: JSON,
+                          namespace: str | None = None, subresource: str | None = None) -> JSON:
+        path = resource.path(namespace, name) + (f"/{subresource}" if subresource else "")
+        return await self.request("PATCH", path, body=patch,
+                                  content_type="application/merge-patch+json")
+
+    async def json_patch(self, resource: Resource, name: str, operations: list[JSON],
+                         namespace: str | None = None, subresource: str | None = None) -> JSON:
+        path = resource.path(namespace, name) + (f"/{subresource}" if subresource else "")
+        return await self.request("PATCH", path, body=operations,
+                                  content_type="application/json-patch+json")
+
+    async def delete(self, resource: Resource, name: str, namespace: str | None = None, *,
+                     propagation: str = "Background") -> JSON:
+        return await self.request("DELETE", resource.path(namespace, name),
+                                  body={"propagationPolicy": propagation})
+
+    async def watch(self, resource: Resource, namespace: str | None, resource_version: str, *,
+                    timeout_seconds: int, label_selector: str | None = None,
+                    bookmarks: bool = True) -> AsyncIterator[JSON]:
+        """One watch request: yield raw watch events until the server ends the stream.
+
+        Raises :class:`~canary.kube.errors.Gone` when ``resource_version`` is too old, both
+        when the server refuses the request and when it says so inside the stream.
+        """
+        query: dict[str, str | int | bool | None] = {
+            "watch": True, "resourceVersion": resource_version,
+            "allowWatchBookmarks": bookmarks, "timeoutSeconds": timeout_seconds,
+            "labelSelector": label_selector,
+        }
+        # The server closes the stream after timeout_seconds; a read that stalls well past
+        # that means the connection died without telling us.
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10,
+                                        sock_read=timeout_seconds + 30)
+        response = await self._send("GET", resource.path(namespace), query, None,
+                                    "application/json", timeout)
+        try:
+            if not 200 <= response.status < 300:
+                raw = await response.read()
+                raise api_error(response.status, _decode(raw), raw.decode(errors="replace"))
+            while True:
+                try:
+                    line = await response.content.readline()
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    raise TransportError(f"watch {resource.plural}: {exc}") from exc
+                if not line:
+                    return
+                event = _decode(line)
+                if event.get("type") == "ERROR":
+                    status = event.get("object") or {}
+                    raise api_error(int(status.get("code") or 500), status)
+                obj = event.get("object")
+                if isinstance(obj, dict):
+                    _typed(resource, obj)
+                yield event
+        finally:
+            response.release()
+
+
+def _query_value(value: str | int | bool | None) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _decode(raw: bytes) -> JSON:
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {"items": data}
+
+
+def _typed(resource: Resource, obj: JSON) -> JSON:
+    obj.setdefault("apiVersion", resource.api_version)
+    obj.setdefault("kind", resource.kind)
+    return obj
+
+
+def _namespace_of(resource: Resource, body: JSON) -> str | None:
+    if not resource.namespaced:
+        return None
+    namespace = (body.get("metadata") or {}).get("namespace")
+    if not namespace:
+        raise ValueError(f"{resource.kind} {body.get('metadata', {}).get('name')!r} needs a namespace")
+    return str(namespace)
+
+
+__all__ = ["JSON", "ApiError", "KubeClient"]

@@ -1,0 +1,155 @@
+"""List-then-watch caches: the only way canary reads objects it has to follow.
+
+A :class:`Reflector` lists a resource once, then watches from the list's resourceVersion
+with bookmarks, so an idle cluster costs one open stream and no polling. When the server
+says the resourceVersion is gone (410) it lists again and reports the difference as
+events; when the connection breaks it reconnects from the last resourceVersion it saw,
+backing off exponentially with jitter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import structlog
+
+from canary.kube.client import JSON, KubeClient
+from canary.kube.errors import ApiError, Gone, KubeError
+from canary.kube.resources import Resource
+
+log = structlog.get_logger("canary.kube.watch")
+
+ObjectKey = tuple[str, str]
+EventHandler = Callable[[str, JSON], None]
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    """How long watches run and how reconnects back off."""
+
+    #: Shortest and longest server-side watch timeout, in seconds; each watch picks a
+    #: random value in between so that many reflectors do not reconnect in step.
+    min_timeout_seconds: int = 240
+    max_timeout_seconds: int = 480
+    #: First and largest pause before reconnecting after a failure, in seconds.
+    backoff_initial: float = 0.2
+    backoff_max: float = 30.0
+
+
+def object_key(obj: JSON) -> ObjectKey:
+    meta = obj.get("metadata") or {}
+    return (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+
+
+class Reflector:
+    """A local, always-current copy of one resource type (optionally one namespace)."""
+
+    def __init__(self, client: KubeClient, resource: Resource, namespace: str | None = None, *,
+                 label_selector: str | None = None, on_event: EventHandler | None = None,
+                 settings: WatchSettings | None = None) -> None:
+        self.client = client
+        self.resource = resource
+        self.namespace = namespace
+        self.label_selector = label_selector
+        self.settings = settings or WatchSettings()
+        self._handlers: list[EventHandler] = [on_event] if on_event else []
+        self._store: dict[ObjectKey, JSON] = {}
+        self._resource_version = ""
+        #: Set once the first list has filled the store.
+        self.synced = asyncio.Event()
+        #: Monotonic time of the last thing the server sent (an event, a bookmark, a list).
+        self.last_activity = time.monotonic()
+        #: How many times the watch had to be re-established.
+        self.restarts = 0
+
+    def add_handler(self, handler: EventHandler) -> None:
+        self._handlers.append(handler)
+
+    def get(self, namespace: str, name: str) -> JSON | None:
+        return self._store.get((namespace, name))
+
+    def items(self, namespace: str | None = None) -> Iterator[JSON]:
+        for (ns, _), obj in list(self._store.items()):
+            if namespace is None or ns == namespace:
+                yield obj
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    async def run(self) -> None:
+        """List and watch until cancelled."""
+        backoff = self.settings.backoff_initial
+        must_list = True
+        while True:
+            try:
+                if must_list:
+                    await self._relist()
+                    must_list = False
+                await self._watch_once()
+                backoff = self.settings.backoff_initial
+            except Gone:
+                log.info("watch expired, listing again", resource=self.resource.plural)
+                must_list = True
+                self.restarts += 1
+            except (KubeError, ValueError) as exc:
+                self.restarts += 1
+                level = log.warning if not isinstance(exc, ApiError) or exc.status >= 500 else log.error
+                level("watch failed, retrying", resource=self.resource.plural,
+                      error=str(exc), retry_in=round(backoff, 2))
+                await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
+                backoff = min(backoff * 2, self.settings.backoff_max)
+
+    async def _relist(self) -> None:
+        listing = await self.client.list(self.resource, self.namespace,
+                                         label_selector=self.label_selector)
+        fresh = {object_key(obj): obj for obj in listing.get("items", [])}
+        old = self._store
+        self._store = fresh
+        self._resource_version = str((listing.get("metadata") or {}).get("resourceVersion", ""))
+        self.last_activity = time.monotonic()
+        for key, obj in old.items():
+            if key not in fresh:
+                self._emit("DELETED", obj)
+        for key, obj in fresh.items():
+            previous = old.get(key)
+            if previous is None:
+                self._emit("ADDED", obj)
+            elif _rv(previous) != _rv(obj):
+                self._emit("MODIFIED", obj)
+        self.synced.set()
+
+    async def _watch_once(self) -> None:
+        timeout = random.randint(self.settings.min_timeout_seconds,
+                                 self.settings.max_timeout_seconds)
+        async for event in self.client.watch(self.resource, self.namespace,
+                                             self._resource_version, timeout_seconds=timeout,
+                                             label_selector=self.label_selector):
+            self.last_activity = time.monotonic()
+            kind = str(event.get("type"))
+            obj = event.get("object") or {}
+            rv = _rv(obj)
+            if rv:
+                self._resource_version = rv
+            if kind == "BOOKMARK":
+                continue
+            key = object_key(obj)
+            if kind == "DELETED":
+                self._store.pop(key, None)
+            else:
+                self._store[key] = obj
+            self._emit(kind, obj)
+
+    def _emit(self, kind: str, obj: JSON) -> None:
+        for handler in self._handlers:
+            try:
+                handler(kind, obj)
+            except Exception:  # a bad handler must not kill the watch
+                log.exception("watch handler failed", resource=self.resource.plural)
+
+
+def _rv(obj: JSON) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
