@@ -31,4 +31,5 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
+    logging.basicConfig(level=numeric, stream=sys.stderr,
+                        format="%(name)s %(levelname)s %(message)s")

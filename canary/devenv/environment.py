@@ -14,6 +14,7 @@ import base64
 import json
 import os
 import shutil
+import ssl
 import sys
 import tempfile
 import time
@@ -26,7 +27,7 @@ import httpx
 import yaml
 
 from canary.devenv import pki as pki_module
-from canary.devenv import prometheus, process
+from canary.devenv import process, prometheus
 from canary.devenv.errors import ComponentFailed, DevenvError
 from canary.devenv.install import Binaries, locate
 from canary.kube import KubeClient, KubeError
@@ -260,7 +261,8 @@ class _Starter:
         async def etcd_healthy() -> bool:
             async with httpx.AsyncClient(timeout=2) as http:
                 response = await http.get(f"http://127.0.0.1:{etcd_client}/health")
-                return bool(response.status_code == 200 and response.json().get("health") == "true")
+                healthy = response.status_code == 200 and response.json().get("health") == "true"
+                return bool(healthy)
 
         await self.wait(etcd, "/health", etcd_healthy)
 
@@ -271,7 +273,8 @@ class _Starter:
             str(b["kube-apiserver"]), "--etcd-servers", f"http://127.0.0.1:{etcd_client}",
             "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
             "--secure-port", str(api_port),
-            "--tls-cert-file", str(pki.serving_cert), "--tls-private-key-file", str(pki.serving_key),
+            "--tls-cert-file", str(pki.serving_cert),
+            "--tls-private-key-file", str(pki.serving_key),
             "--client-ca-file", str(pki.ca_cert),
             "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
             "--service-account-key-file", str(pki.service_account_pub),
@@ -387,7 +390,8 @@ class _Starter:
 
 def _https_ok(url: str, ca: Path | None = None) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
-        async with httpx.AsyncClient(timeout=2, verify=str(ca) if ca else False) as http:
+        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca)) if ca else False
+        async with httpx.AsyncClient(timeout=2, verify=verify) as http:
             return (await http.get(url)).status_code == 200
     return check
 

@@ -57,7 +57,7 @@ class HelperModule:
 
 def _kubernetes_linker_values(version: str) -> dict[str, str]:
     major, minor = version.lstrip("v").split(".")[:2]
-    values = {}
+    values: dict[str, str] = {}
     for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
         values |= {f"{package}.gitVersion": version, f"{package}.gitMajor": major,
                    f"{package}.gitMinor": minor, f"{package}.gitTreeState": "clean"}

@@ -113,11 +113,12 @@ class Progress:
         self.say(f"[{self.step}/{self.total}] {title} ...")
         started = time.monotonic()
         detail = action()
-        self.say(f"[{self.step}/{self.total}] {title}: {detail} ({_duration(time.monotonic() - started)})")
+        took = _duration(time.monotonic() - started)
+        self.say(f"[{self.step}/{self.total}] {title}: {detail} ({took})")
 
 
 def _duration(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
 
 
@@ -196,7 +197,8 @@ def _fetch_crds(root: Path) -> str:
     for path in partial.iterdir():
         path.chmod(0o644)
     partial.replace(target)
-    return f"Istio {versions.ISTIO_API}, Gateway API {versions.GATEWAY_API} ({1 + len(gateway_files)} files)"
+    count = 1 + len(gateway_files)
+    return f"Istio {versions.ISTIO_API}, Gateway API {versions.GATEWAY_API} ({count} files)"
 
 
 def install(stream: TextIO = sys.stderr, root: Path | None = None) -> Binaries:

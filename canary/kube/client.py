@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
@@ -50,7 +50,8 @@ class KubeClient:
                 persist_config=False,
             )
         else:
-            k8s_config.load_incluster_config(client_configuration=configuration)
+            k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
+                client_configuration=configuration)
         return cls(k8s_client.ApiClient(configuration=configuration))
 
     @classmethod
@@ -59,8 +60,8 @@ class KubeClient:
         configuration = k8s_client.Configuration()
         configuration.host = host
         configuration.ssl_ca_cert = str(ca_file)
-        configuration.api_key = {"authorization": token}
-        configuration.api_key_prefix = {"authorization": "Bearer"}
+        configuration.api_key = {"BearerToken": token}
+        configuration.api_key_prefix = {"BearerToken": "Bearer"}
         return cls(k8s_client.ApiClient(configuration=configuration))
 
     @property
@@ -152,7 +153,7 @@ class KubeClient:
         return await self.request("PATCH", path, body=patch,
                                   content_type="application/merge-patch+json")
 
-    async def json_patch(self, resource: Resource, name: str, operations: list[JSON],
+    async def json_patch(self, resource: Resource, name: str, operations: Sequence[JSON],
                          namespace: str | None = None, subresource: str | None = None) -> JSON:
         path = resource.path(namespace, name) + (f"/{subresource}" if subresource else "")
         return await self.request("PATCH", path, body=operations,
@@ -232,7 +233,8 @@ def _namespace_of(resource: Resource, body: JSON) -> str | None:
         return None
     namespace = (body.get("metadata") or {}).get("namespace")
     if not namespace:
-        raise ValueError(f"{resource.kind} {body.get('metadata', {}).get('name')!r} needs a namespace")
+        name = (body.get("metadata") or {}).get("name")
+        raise ValueError(f"{resource.kind} {name!r} needs a namespace")
     return str(namespace)
 
 

@@ -97,9 +97,10 @@ class Reflector:
                 self.restarts += 1
             except (KubeError, ValueError) as exc:
                 self.restarts += 1
-                level = log.warning if not isinstance(exc, ApiError) or exc.status >= 500 else log.error
-                level("watch failed, retrying", resource=self.resource.plural,
-                      error=str(exc), retry_in=round(backoff, 2))
+                transient = not isinstance(exc, ApiError) or exc.status >= 500
+                report = log.warning if transient else log.error
+                report("watch failed, retrying", resource=self.resource.plural,
+                       error=str(exc), retry_in=round(backoff, 2))
                 await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
                 backoff = min(backoff * 2, self.settings.backoff_max)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 from dataclasses import dataclass, field
 
@@ -71,10 +72,8 @@ class User:
         for attribute in attributes:
             key, _, raw = attribute.partition("=")
             if key.strip().lower() == "max-age":
-                try:
+                with contextlib.suppress(ValueError):
                     expires = now + float(raw)
-                except ValueError:
-                    pass
         self.jar[name.strip()] = (value.strip(), expires)
 
 

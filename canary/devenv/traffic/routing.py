@@ -59,18 +59,12 @@ class RouteDecision:
 
 
 def qualify(host: str, namespace: str, domain: str = CLUSTER_DOMAIN) -> str:
-    """A host as Istio resolves it relative to ``namespace``: short names become FQDNs."""
+    """A host as Istio resolves it in routing objects of ``namespace``: a name without a dot
+    is a Service of that namespace; anything with a dot is taken as written."""
     host = host.strip().lower()
-    if host.startswith("*") or host.endswith(f".svc.{domain}"):
+    if "." in host or host == "*":
         return host
-    parts = host.split(".")
-    if len(parts) == 1:
-        return f"{host}.{namespace}.svc.{domain}"
-    if len(parts) == 2:
-        return f"{host}.svc.{domain}"
-    if len(parts) == 3 and parts[2] == "svc":
-        return f"{host}.{domain}"
-    return host
+    return f"{host}.{namespace}.svc.{domain}"
 
 
 def host_matches(pattern: str, host: str) -> bool:

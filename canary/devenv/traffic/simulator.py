@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from canary.devenv.traffic.cluster import ClusterView, Endpoint, split_service_host
 from canary.devenv.traffic.metrics import IstioMetrics, Labels
 from canary.devenv.traffic.mix import HostTraffic, Population
-from canary.devenv.traffic.routing import Destination, qualify, route_request
+from canary.devenv.traffic.routing import CLUSTER_DOMAIN, Destination, route_request
 from canary.errors import ConfigError
 from canary.kube import KubeClient
 
@@ -37,11 +37,18 @@ TICK_SECONDS = 0.05
 
 
 def normalize_host(host: str) -> str:
-    """``svc.namespace`` (or longer) -> the service's FQDN; a bare name is refused."""
-    host = host.strip().lower()
-    if not host or "." not in host:
+    """What a client dials -> the Service FQDN the mesh sees, as Kubernetes DNS search
+    paths expand it: ``svc.namespace`` and ``svc.namespace.svc`` are completed; a bare
+    name is refused because it has no namespace."""
+    host = host.strip().lower().rstrip(".")
+    parts = host.split(".")
+    if len(parts) < 2 or not all(parts):
         raise ConfigError(f"host {host!r} needs its namespace, e.g. 'podinfo.test'")
-    return qualify(host, "default")
+    if len(parts) == 2:
+        return f"{host}.svc.{CLUSTER_DOMAIN}"
+    if len(parts) == 3 and parts[2] == "svc":
+        return f"{host}.{CLUSTER_DOMAIN}"
+    return host
 
 
 class Simulator:

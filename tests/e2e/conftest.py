@@ -1,0 +1,68 @@
+"""One local environment per test session, one namespace per test.
+
+The environment is real: kube-apiserver, etcd, controller manager, scheduler, kwok,
+Prometheus and the traffic simulator. If it cannot start, every e2e test fails (it is
+never skipped): run ``canary devenv install`` first, or ``make test``, which does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from canary.devenv import DevenvError, EnvironmentSettings, LocalEnvironment
+from canary.kube import KubeClient, NotFound
+from canary.kube import resources as r
+
+pytestmark = pytest.mark.e2e
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/e2e/" in str(item.path):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def environment(request: pytest.FixtureRequest) -> Iterator[LocalEnvironment]:
+    import asyncio
+
+    run_dir = Path(tempfile.mkdtemp(prefix="canary-e2e-"))
+    try:
+        env = asyncio.run(LocalEnvironment.start(
+            run_dir, EnvironmentSettings(scrape_interval_seconds=1.0, seed=42)))
+    except DevenvError as exc:
+        pytest.fail(f"the local environment did not start:\n{exc}", pytrace=False)
+    yield env
+    failed = request.session.testsfailed > 0 or os.environ.get("CANARY_KEEP_ENV") == "1"
+    env.stop(remove=not failed)
+    if failed:
+        print(f"\nlocal environment logs kept in {run_dir / 'logs'}")
+    else:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def kube(environment: LocalEnvironment) -> AsyncIterator[KubeClient]:
+    async with await environment.client() as client:
+        yield client
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def namespace(kube: KubeClient, request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """A fresh namespace named after the test, deleted afterwards."""
+    stem = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+    name = f"{stem}-{secrets.token_hex(3)}"
+    await kube.create(r.NAMESPACES, {"metadata": {"name": name}})
+    yield name
+    with contextlib.suppress(NotFound):
+        await kube.delete(r.NAMESPACES, name)

@@ -1,0 +1,46 @@
+"""Small builders for the objects the e2e tests create."""
+
+from __future__ import annotations
+
+from typing import Any
+
+JSON = dict[str, Any]
+#: Never pulled: kwok runs no containers. It only has to look like a real image.
+IMAGE = "ghcr.io/stefanprodan/podinfo:6.7.0"
+
+
+def deployment(name: str, namespace: str, *, replicas: int = 1, app: str | None = None,
+               annotations: dict[str, str] | None = None) -> JSON:
+    app = app or name
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": app}},
+            "template": {
+                "metadata": {"labels": {"app": app}, "annotations": annotations or {}},
+                "spec": {"containers": [{"name": "app", "image": IMAGE,
+                                         "ports": [{"containerPort": 9898}]}]},
+            },
+        },
+    }
+
+
+def service(name: str, namespace: str, app: str | None = None) -> JSON:
+    return {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"selector": {"app": app or name},
+                 "ports": [{"name": "http", "port": 80, "targetPort": 9898}]},
+    }
+
+
+def virtual_service(name: str, namespace: str, routes: list[tuple[str, Any]]) -> JSON:
+    """A VirtualService for host ``name`` splitting traffic over ``(host, weight)`` pairs."""
+    return {
+        "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"hosts": [name], "http": [{"route": [
+            {"destination": {"host": host}, "weight": weight} for host, weight in routes]}]},
+    }
