@@ -14,7 +14,7 @@ from typing import Any
 from canary.devenv import gomod
 from canary.devenv.environment import EnvironmentSettings, LocalEnvironment, state_home
 from canary.devenv.errors import DevenvError
-from canary.devenv.install import install
+from canary.devenv.install import install, locate
 
 
 def add_parser(subparsers: Any) -> None:
@@ -34,6 +34,8 @@ def add_parser(subparsers: Any) -> None:
                     help="extra CRD manifest to apply (repeatable)")
 
     commands.add_parser("status", help="show the current environment's components")
+    commands.add_parser("env", help="print `export` lines for the current environment "
+                                    "(KUBECONFIG, PROMETHEUS_URL, PATH with its kubectl)")
     down = commands.add_parser("down", help="stop the current environment")
     down.add_argument("--keep", action="store_true", help="keep its run directory and logs")
 
@@ -71,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
         return _up(args)
     if command == "status":
         return _status()
+    if command == "env":
+        _print_exports(current(), locate()["kubectl"])
+        return 0
     if command == "down":
         env = current()
         env.stop(remove=not args.keep)
@@ -91,7 +96,8 @@ def _up(args: argparse.Namespace) -> int:
     if existing is not None and any(s.alive for s in existing.status()):
         raise DevenvError(f"an environment is already running in {existing.run_dir}; "
                           "stop it with `canary devenv down`")
-    install(sys.stderr)
+    binaries = install(sys.stderr)
+    kubectl = binaries["kubectl"]
     started = time.monotonic()
     settings = EnvironmentSettings(scrape_interval_seconds=args.scrape_interval, seed=args.seed,
                                    extra_crd_files=tuple(args.crds))
@@ -100,15 +106,21 @@ def _up(args: argparse.Namespace) -> int:
     _current_file().parent.mkdir(parents=True, exist_ok=True)
     _current_file().write_text(str(env.run_dir))
     if args.print_env:
-        for key, value in env.env_vars().items():
-            print(f"export {key}={shlex.quote(value)}")
+        _print_exports(env, kubectl)
         return 0
     print(f"ready in {time.monotonic() - started:.1f}s; run directory {env.run_dir}")
     for key, value in env.env_vars().items():
         print(f"  {key}={value}")
-    print("try:  export KUBECONFIG=" + shlex.quote(str(env.kubeconfig)) + "; kubectl get nodes")
+    print(f"  kubectl {kubectl}")
+    print('use:  eval "$(canary devenv env)"; kubectl get nodes')
     print("stop: canary devenv down")
     return 0
+
+
+def _print_exports(env: LocalEnvironment, kubectl: Path) -> None:
+    for key, value in env.env_vars().items():
+        print(f"export {key}={shlex.quote(value)}")
+    print(f'export PATH={shlex.quote(str(kubectl.parent))}:"$PATH"')
 
 
 def _status() -> int:

@@ -23,14 +23,6 @@ from canary.devenv import DevenvError, EnvironmentSettings, LocalEnvironment
 from canary.kube import KubeClient, NotFound
 from canary.kube import resources as r
 
-pytestmark = pytest.mark.e2e
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/e2e/" in str(item.path):
-            item.add_marker(pytest.mark.e2e)
-
 
 @pytest.fixture(scope="session")
 def environment(request: pytest.FixtureRequest) -> Iterator[LocalEnvironment]:

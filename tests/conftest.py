@@ -1,0 +1,29 @@
+"""Session-wide checks shared by both tiers."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+_e2e_passed = 0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/e2e needs the local environment: mark it ``e2e``."""
+    for item in items:
+        if "e2e" in item.path.parts:
+            item.add_marker(pytest.mark.e2e)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    global _e2e_passed
+    if report.when == "call" and report.passed and "e2e" in report.keywords:
+        _e2e_passed += 1
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """With CANARY_REQUIRE_E2E=1 (as in CI) a run in which no e2e test passed fails."""
+    if os.environ.get("CANARY_REQUIRE_E2E") == "1" and _e2e_passed == 0:
+        print("\nCANARY_REQUIRE_E2E=1 but no end-to-end test passed: the e2e tier did not run")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
