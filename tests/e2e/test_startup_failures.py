@@ -20,7 +20,8 @@ def _fake(tmp_path: Path, name: str, script: str) -> Path:
 
 async def test_a_component_that_exits_is_named_with_its_log(tmp_path: Path) -> None:
     binaries = locate()
-    broken = _fake(tmp_path, "kube-scheduler", 'echo "scheduler: invalid configuration" >&2; exit 3')
+    broken = _fake(tmp_path, "kube-scheduler",
+                   'echo "scheduler: invalid configuration" >&2; exit 3')
     binaries = dataclasses.replace(binaries, paths={**binaries.paths, "kube-scheduler": broken})
     run_dir = tmp_path / "run"
     with pytest.raises(ComponentFailed) as failed:
