@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from canary import __version__
 from canary.devenv import cli as devenv_cli
 from canary.errors import CanaryError
+from canary.models.crds import write as write_crds
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +18,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"canary {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     devenv_cli.add_parser(commands)
+    crds = commands.add_parser("crds", help="write the CustomResourceDefinitions "
+                               "generated from the API models")
+    crds.add_argument("--output", type=Path, default=Path("crds"),
+                      help="directory to write into (default: crds)")
     return parser
 
 
@@ -24,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "devenv":
             return devenv_cli.run(args)
+        if args.command == "crds":
+            for path in write_crds(args.output):
+                print(path)
+            return 0
     except CanaryError as exc:
         print(f"canary: error: {exc}", file=sys.stderr)
         return 1

@@ -32,6 +32,7 @@ from canary.devenv.errors import ComponentFailed, DevenvError
 from canary.devenv.install import Binaries, locate
 from canary.kube import KubeClient, KubeError
 from canary.kube import resources as r
+from canary.models.crds import definitions as crd_definitions
 
 STATE_FILE = "state.json"
 FIELD_MANAGER = "canary-devenv"
@@ -49,7 +50,7 @@ class EnvironmentSettings:
     seed: int = 1
     #: How long each component may take to become ready.
     startup_timeout_seconds: float = 120.0
-    #: CRD manifests applied in addition to Istio's and Gateway API's.
+    #: CRD manifests applied in addition to canary's, Istio's and Gateway API's.
     extra_crd_files: tuple[Path, ...] = ()
     #: Start the traffic simulator.
     simulator: bool = True
@@ -335,11 +336,12 @@ class _Starter:
             )
             await client.apply(_node_manifest(), field_manager=FIELD_MANAGER)
             crd_files = [*self.binaries.crd_files, *self.settings.extra_crd_files]
+            canary_crds = list(crd_definitions().values())
             await asyncio.gather(
                 self.wait(kwok, f"Node {NODE_NAME} Ready", lambda: _node_ready(client)),
                 self.wait(kcm, "ServiceAccount default/default",
                           lambda: _exists(client, r.SERVICE_ACCOUNTS, "default", "default")),
-                self._apply_crds(apiserver, client, crd_files),
+                self._apply_crds(apiserver, client, crd_files, canary_crds),
             )
 
         # Prometheus
@@ -367,14 +369,16 @@ class _Starter:
         return self.env
 
     async def _apply_crds(self, apiserver: process.ProcessRecord, client: KubeClient,
-                          files: list[Path]) -> None:
-        names = []
+                          files: list[Path], manifests: list[dict[str, Any]]) -> None:
+        """Apply canary's own CRDs (generated from its models) and those in ``files``."""
+        documents = list(manifests)
         for path in files:
-            for document in yaml.safe_load_all(path.read_text()):
-                if not document or document.get("kind") != "CustomResourceDefinition":
-                    continue
-                await client.apply(document, field_manager=FIELD_MANAGER, force=True)
-                names.append(document["metadata"]["name"])
+            documents += [d for d in yaml.safe_load_all(path.read_text())
+                          if d and d.get("kind") == "CustomResourceDefinition"]
+        names = []
+        for document in documents:
+            await client.apply(document, field_manager=FIELD_MANAGER, force=True)
+            names.append(document["metadata"]["name"])
 
         async def established() -> bool:
             for name in names:

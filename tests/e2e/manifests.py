@@ -44,3 +44,19 @@ def virtual_service(name: str, namespace: str, routes: list[tuple[str, Any]]) ->
         "spec": {"hosts": [name], "http": [{"route": [
             {"destination": {"host": host}, "weight": weight} for host, weight in routes]}]},
     }
+
+
+def canary(name: str, namespace: str, *, target: str | None = None, port: int = 80,
+           analysis: dict[str, Any] | None = None, **spec: Any) -> JSON:
+    """A weighted Canary (10% steps to 50%, 1s interval) unless ``analysis`` says otherwise."""
+    return {
+        "apiVersion": "canary.dev/v1beta1", "kind": "Canary",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target or name},
+            "service": {"port": port, "targetPort": 9898},
+            "analysis": analysis if analysis is not None else {
+                "interval": "1s", "threshold": 3, "maxWeight": 50, "stepWeight": 10},
+            **spec,
+        },
+    }
