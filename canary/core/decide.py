@@ -1,0 +1,358 @@
+"""The decision: given a Canary and what was observed, what should be true next.
+
+Pure: no I/O, no clock (the time comes in the observation), no asyncio. The controller
+calls :func:`decide` whenever something changed or a timer fired, writes the returned
+status (guarded by resourceVersion) and then carries out the returned actions, which are
+idempotent. Because every action follows from the status alone, a controller killed at
+any moment and started again converges to the same place: no double promotion, no
+forgotten rollback.
+
+A weighted canary goes through these phases::
+
+    Initializing -> Initialized -> Progressing -> Promoting -> Succeeded
+                                        |                   \\-> Failed
+                                        \\-> Failed (rolled back)
+
+and from Initialized, Succeeded or Failed to Progressing again on a new revision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from canary.core.actions import Action, EnsurePrimary, Route, ScaleCanary
+from canary.core.analysis import failures, judge
+from canary.core.observation import Observation
+from canary.core.timefmt import format_time, parse_time
+from canary.models.canary import (
+    AnalysisRecord,
+    Canary,
+    CanaryStatus,
+    Condition,
+    MetricResult,
+    Phase,
+)
+
+#: Condition types canary maintains.
+PROMOTED = "Promoted"
+READY = "Ready"
+
+
+@dataclass(frozen=True)
+class DecisionSettings:
+    """Controller-wide settings the decision depends on (seconds)."""
+
+    #: Wait used when a Canary sets no progressDeadlineSeconds (Flagger's default).
+    default_progress_deadline: float = 600.0
+    #: The shortest analysis interval honoured; shorter ones are raised to it. Flagger's
+    #: floor is 10 s; tests and demos lower it to compress time.
+    min_interval: float = 10.0
+
+
+@dataclass(frozen=True)
+class Event:
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: CanaryStatus
+    actions: tuple[Action, ...] = ()
+    events: tuple[Event, ...] = ()
+    #: Run the analysis and decide again with its results.
+    needs_metrics: bool = False
+    #: Decide again after this many seconds even if nothing changes.
+    wake_after: float | None = None
+
+
+@dataclass
+class _Step:
+    """The decision being built."""
+
+    canary: Canary
+    obs: Observation
+    settings: DecisionSettings
+    status: CanaryStatus
+    actions: list[Action] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    wake_after: float | None = None
+
+    @property
+    def now(self) -> datetime:
+        return self.obs.now
+
+    @property
+    def target_name(self) -> str:
+        return self.canary.spec.target_ref.name
+
+    def event(self, type_: Literal["Normal", "Warning"], reason: str, message: str) -> None:
+        self.events.append(Event(type_, reason, message))
+
+    def phase(self, phase: Phase) -> None:
+        if self.status.phase != phase:
+            self.status.phase = phase
+            self.status.last_transition_time = format_time(self.now)
+
+    def condition(self, type_: str, status: Literal["True", "False", "Unknown"], reason: str,
+                  message: str) -> bool:
+        """Set a condition; True if its status or reason changed."""
+        conditions = list(self.status.conditions or [])
+        existing = next((c for c in conditions if c.type == type_), None)
+        changed = existing is None or existing.status != status or existing.reason != reason
+        transition = (existing.last_transition_time
+                      if existing is not None and existing.status == status
+                      else format_time(self.now))
+        updated = Condition(type=type_, status=status, reason=reason, message=message,
+                            observed_generation=self.obs.generation,
+                            last_transition_time=transition)
+        conditions = [c for c in conditions if c.type != type_] + [updated]
+        self.status.conditions = sorted(conditions, key=lambda c: c.type)
+        return changed
+
+    def seconds_in_step(self) -> float:
+        started = parse_time(self.status.step_started_at) if self.status.step_started_at else None
+        return (self.now - started).total_seconds() if started else 0.0
+
+    def deadline(self) -> float:
+        seconds = self.canary.spec.progress_deadline_seconds
+        return float(seconds) if seconds else self.settings.default_progress_deadline
+
+    def interval(self) -> float:
+        return max(self.canary.spec.analysis.interval_seconds(), self.settings.min_interval)
+
+    def start_step(self) -> None:
+        self.status.step_started_at = format_time(self.now, precise=True)
+
+    def wake_in(self, seconds: float) -> None:
+        seconds = max(seconds, 0.0)
+        self.wake_after = seconds if self.wake_after is None else min(self.wake_after, seconds)
+
+    def done(self, needs_metrics: bool = False) -> Decision:
+        return Decision(status=self.status, actions=tuple(self.actions),
+                        events=tuple(self.events), needs_metrics=needs_metrics,
+                        wake_after=self.wake_after)
+
+
+def decide(canary: Canary, obs: Observation, settings: DecisionSettings | None = None
+           ) -> Decision:
+    """The next status and the actions that make the cluster match it."""
+    step = _Step(canary, obs, settings or DecisionSettings(),
+                 canary.status.model_copy(deep=True))
+    step.status.observed_generation = obs.generation
+    if canary.spec.suspend:
+        return step.done()
+    if not obs.target.exists:
+        message = f"Deployment {canary.namespace}/{step.target_name} not found"
+        if step.condition(READY, "False", "TargetNotFound", message):
+            step.event("Warning", "TargetNotFound", message)
+        return step.done()
+    step.condition(READY, "True", "TargetFound",
+                   f"Deployment {canary.namespace}/{step.target_name} found")
+    phase = step.status.phase
+    if phase in (None, Phase.INITIALIZING):
+        _initialize(step)
+    elif phase in (Phase.INITIALIZED, Phase.SUCCEEDED, Phase.FAILED):
+        _steady(step)
+    elif phase == Phase.PROGRESSING:
+        return _progress(step)
+    elif phase in (Phase.PROMOTING, Phase.FINALISING):
+        _promote(step)
+    return step.done()
+
+
+def _initialize(step: _Step) -> None:
+    target, primary = step.obs.target, step.obs.primary
+    assert target.revision is not None
+    if step.status.phase is None:
+        step.phase(Phase.INITIALIZING)
+        step.start_step()
+        step.condition(PROMOTED, "Unknown", "Initializing",
+                       f"creating {step.target_name}-primary")
+        step.event("Normal", "Initializing",
+                   f"Creating {step.target_name}-primary and routing all traffic to it")
+    step.actions += [EnsurePrimary(target.revision), Route(0)]
+    if primary.exists and primary.ready and primary.revision == target.revision:
+        step.actions.append(ScaleCanary(0))
+        step.phase(Phase.INITIALIZED)
+        step.status.last_applied_spec = target.revision
+        step.status.last_promoted_spec = target.revision
+        step.status.canary_weight = 0
+        step.status.failed_checks = 0
+        step.status.iterations = 0
+        step.start_step()
+        step.condition(PROMOTED, "True", "Initialized",
+                       f"{step.target_name}-primary serves revision {target.revision}")
+        step.event("Normal", "Initialized", f"{step.target_name}-primary is ready and takes "
+                   f"all traffic; {step.target_name} is scaled to zero")
+        return
+    remaining = step.deadline() - step.seconds_in_step()
+    if remaining <= 0:
+        message = (f"{step.target_name}-primary not ready after {step.deadline():.0f}s: "
+                   f"{primary.detail or 'waiting for its rollout'}")
+        if step.condition(PROMOTED, "False", "ProgressDeadlineExceeded", message):
+            step.event("Warning", "ProgressDeadlineExceeded", message)
+    else:
+        step.wake_in(remaining)
+
+
+def _steady(step: _Step) -> None:
+    step.actions += [Route(0), ScaleCanary(0)]
+    revision = step.obs.target.revision
+    if revision == step.status.last_applied_spec:
+        return
+    _start_revision(step, f"New revision {revision} of {step.target_name} detected")
+
+
+def _start_revision(step: _Step, why: str) -> None:
+    revision = step.obs.target.revision
+    step.status.last_applied_spec = revision
+    step.status.canary_weight = 0
+    step.status.failed_checks = 0
+    step.status.iterations = 0
+    step.start_step()
+    step.actions = [a for a in step.actions if not isinstance(a, Route | ScaleCanary)]
+    if step.canary.spec.skip_analysis:
+        step.phase(Phase.PROMOTING)
+        step.condition(PROMOTED, "Unknown", "Promoting", f"promoting revision {revision}")
+        step.event("Normal", "Promoting", f"{why}; skipAnalysis is set: promoting it")
+        step.actions += [Route(0), ScaleCanary(0), EnsurePrimary(str(revision))]
+        step.wake_in(step.deadline())
+        return
+    step.phase(Phase.PROGRESSING)
+    step.condition(PROMOTED, "Unknown", "Progressing", f"analysing revision {revision}")
+    step.event("Normal", "NewRevision", f"{why}; starting canary analysis")
+    step.actions += [Route(0), ScaleCanary(None)]
+    step.wake_in(step.deadline())
+
+
+def _progress(step: _Step) -> Decision:
+    target = step.obs.target
+    if target.revision != step.status.last_applied_spec:
+        _start_revision(step, f"New revision {target.revision} of {step.target_name} "
+                              "detected during analysis; restarting the analysis")
+        return step.done()
+    weight = step.status.canary_weight or 0
+    step.actions += [ScaleCanary(None), Route(weight)]
+    if not target.ready:
+        elapsed = step.seconds_in_step()
+        if elapsed >= step.deadline():
+            _rollback(step, "ProgressDeadlineExceeded",
+                      f"{step.target_name} not ready after {step.deadline():.0f}s: "
+                      f"{target.detail or 'waiting for its rollout'}")
+        else:
+            step.wake_in(step.deadline() - elapsed)
+        return step.done()
+    steps = step.canary.spec.analysis.weight_steps()
+    if weight == 0:
+        _set_weight(step, steps[0])
+        return step.done()
+    due = step.interval() - step.seconds_in_step()
+    if due > 0:
+        step.wake_in(due)
+        return step.done()
+    if step.obs.metrics is None:
+        return step.done(needs_metrics=True)
+    results = _analyse(step)
+    failed = failures(results)
+    step.start_step()
+    step.wake_in(step.interval())
+    if failed:
+        checks = (step.status.failed_checks or 0) + 1
+        step.status.failed_checks = checks
+        threshold = step.canary.spec.analysis.threshold
+        summary = "; ".join(_describe(r) for r in failed)
+        if checks >= threshold:
+            _rollback(step, "AnalysisFailed", f"Rolling back {step.target_name}: {summary} "
+                      f"(failed checks {checks}/{threshold})")
+        else:
+            step.event("Warning", "AnalysisFailed", f"Halt advancement of {step.target_name}: "
+                       f"{summary} (failed checks {checks}/{threshold})")
+        return step.done()
+    later = [w for w in steps if w > weight]
+    if later:
+        _set_weight(step, later[0])
+    else:
+        step.phase(Phase.PROMOTING)
+        step.condition(PROMOTED, "Unknown", "Promoting",
+                       f"copying revision {step.status.last_applied_spec} to the primary")
+        step.event("Normal", "Promoting", f"Analysis passed at weight {weight}; copying "
+                   f"{step.target_name}'s template to {step.target_name}-primary")
+        step.actions.append(EnsurePrimary(str(step.status.last_applied_spec)))
+        step.wake_in(step.deadline())
+    return step.done()
+
+
+def _set_weight(step: _Step, weight: int) -> None:
+    step.status.canary_weight = weight
+    step.start_step()
+    step.actions = [a for a in step.actions if not isinstance(a, Route)] + [Route(weight)]
+    step.event("Normal", "WeightIncreased",
+               f"Advance {step.target_name} canary weight to {weight}")
+    step.wake_in(step.interval())
+
+
+def _analyse(step: _Step) -> list[MetricResult]:
+    measured = {m.name: m for m in step.obs.metrics or ()}
+    results = []
+    for metric in step.canary.spec.analysis.metrics or []:
+        value = measured.get(metric.name)
+        if value is None:
+            results.append(MetricResult(name=metric.name, verdict="Error",
+                                        message="the metric was not measured"))
+        else:
+            results.append(judge(metric, value))
+    step.status.last_analysis = AnalysisRecord(
+        time=format_time(step.now, precise=True), revision=str(step.status.last_applied_spec),
+        weight=step.status.canary_weight or 0, results=results)
+    return results
+
+
+def _describe(result: MetricResult) -> str:
+    if result.verdict == "NoValues":
+        return f"{result.name}: no values found"
+    if result.verdict == "Error":
+        return f"{result.name}: {result.message}"
+    bound = (f">= {result.min:g}" if result.min is not None and result.value is not None
+             and result.value < result.min else f"<= {result.max:g}")
+    return f"{result.name} {result.value:g} (must be {bound})"
+
+
+def _rollback(step: _Step, reason: str, message: str) -> None:
+    step.phase(Phase.FAILED)
+    step.status.canary_weight = 0
+    step.actions = [Route(0), ScaleCanary(0)]
+    step.condition(PROMOTED, "False", reason, message)
+    step.event("Warning", "RolledBack", message)
+    step.wake_after = None
+
+
+def _promote(step: _Step) -> None:
+    target, primary = step.obs.target, step.obs.primary
+    revision = str(step.status.last_applied_spec)
+    if target.revision != revision:
+        _start_revision(step, f"New revision {target.revision} of {step.target_name} "
+                              "detected during promotion; restarting the analysis")
+        return
+    weight = step.status.canary_weight or 0
+    if primary.ready and primary.revision == revision:
+        step.phase(Phase.SUCCEEDED)
+        step.status.canary_weight = 0
+        step.status.last_promoted_spec = revision
+        step.actions += [EnsurePrimary(revision), Route(0), ScaleCanary(0)]
+        message = f"Promotion of {step.target_name} revision {revision} completed"
+        step.condition(PROMOTED, "True", "Succeeded", message)
+        step.event("Normal", "Promoted", message)
+        return
+    step.actions += [EnsurePrimary(revision), Route(weight),
+                     ScaleCanary(0 if step.canary.spec.skip_analysis else None)]
+    elapsed = step.seconds_in_step()
+    if elapsed >= step.deadline():
+        _rollback(step, "ProgressDeadlineExceeded",
+                  f"{step.target_name}-primary did not finish rolling out revision {revision} "
+                  f"in {step.deadline():.0f}s: {primary.detail or 'rollout incomplete'}")
+    else:
+        step.wake_in(step.deadline() - elapsed)

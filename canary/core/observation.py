@@ -1,0 +1,46 @@
+"""What the controller observed, handed to the decision as plain values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A Deployment as the decision needs to see it."""
+
+    exists: bool
+    #: For the target: its template's hash. For the primary: the revision it was given.
+    revision: str | None = None
+    replicas: int = 0
+    #: The rollout is complete and every replica is available.
+    ready: bool = False
+    #: Why it is not ready (for status and events).
+    detail: str = ""
+
+
+MISSING = Workload(exists=False, detail="not found")
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    """A measured value: ``value`` None means the query returned no values; ``error`` set
+    means the query itself failed."""
+
+    name: str
+    value: float | None = None
+    error: str | None = None
+    query: str | None = None
+
+
+@dataclass(frozen=True)
+class Observation:
+    now: datetime
+    target: Workload
+    primary: Workload
+    #: Set only when the decision asked for an analysis and the controller ran it.
+    metrics: tuple[MetricValue, ...] | None = None
+    #: The Canary's metadata.generation.
+    generation: int = 0
+    extra: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,95 @@
+"""A small world for driving the decision: a Canary, its workloads and a clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from canary.core import (
+    Decision,
+    DecisionSettings,
+    EnsurePrimary,
+    MetricValue,
+    Observation,
+    Route,
+    ScaleCanary,
+    Workload,
+    decide,
+)
+from canary.models.canary import Canary
+
+SETTINGS = DecisionSettings(default_progress_deadline=60, min_interval=1)
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def make_canary(**analysis: Any) -> Canary:
+    spec_analysis = {"interval": "10s", "threshold": 2, "maxWeight": 30, "stepWeight": 10,
+                     "metrics": [{"name": "request-success-rate", "thresholdRange": {"min": 99}}]}
+    spec_analysis.update(analysis)
+    return Canary.model_validate({
+        "metadata": {"name": "web", "namespace": "shop", "generation": 1},
+        "spec": {"targetRef": {"kind": "Deployment", "name": "web"},
+                 "service": {"port": 80}, "analysis": spec_analysis,
+                 "progressDeadlineSeconds": 60}})
+
+
+@dataclass
+class World:
+    """What the cluster would do in response to the actions, simplified."""
+
+    canary: Canary
+    now: datetime = START
+    target_revision: str = "rev-1"
+    target_replicas: int = 2
+    target_ready: bool = True
+    primary_revision: str | None = None
+    primary_ready: bool = False
+    weight: int = 0
+    success_rate: float | None = 100.0
+    decisions: list[Decision] = field(default_factory=list)
+
+    def observe(self, metrics: bool = False) -> Observation:
+        target = Workload(True, self.target_revision, self.target_replicas,
+                          ready=self.target_ready and self.target_replicas > 0)
+        primary = (Workload(True, self.primary_revision, 2, ready=self.primary_ready)
+                   if self.primary_revision else Workload(False))
+        values = (MetricValue("request-success-rate", self.success_rate),) if metrics else None
+        return Observation(now=self.now, target=target, primary=primary, metrics=values,
+                           generation=1)
+
+    def step(self) -> Decision:
+        """Decide (with metrics when asked), store the status and apply the actions."""
+        decision = decide(self.canary, self.observe(), SETTINGS)
+        if decision.needs_metrics:
+            decision = decide(self.canary, self.observe(metrics=True), SETTINGS)
+            assert not decision.needs_metrics
+        self.canary = self.canary.model_copy(update={"status": decision.status})
+        for action in decision.actions:
+            if isinstance(action, EnsurePrimary) and action.revision == self.target_revision:
+                if self.primary_revision != action.revision:
+                    self.primary_revision, self.primary_ready = action.revision, True
+            elif isinstance(action, ScaleCanary):
+                self.target_replicas = 2 if action.replicas is None else action.replicas
+            elif isinstance(action, Route):
+                self.weight = action.canary_weight
+        self.decisions.append(decision)
+        return decision
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+    def run_until_quiet(self, limit: int = 100) -> None:
+        """Step, sleeping as asked, until nothing asks for a wake-up."""
+        for _ in range(limit):
+            decision = self.step()
+            if decision.wake_after is None:
+                return
+            self.advance(decision.wake_after)
+        raise AssertionError("never settled")
+
+    def reasons(self) -> list[str]:
+        return [e.reason for d in self.decisions for e in d.events]
+
+    def fresh(self) -> World:
+        return replace(self, decisions=[])
