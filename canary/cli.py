@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from canary import __version__
+from canary import __version__, app
 from canary.devenv import cli as devenv_cli
 from canary.errors import CanaryError
 from canary.models.crds import write as write_crds
@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="canary", description="Progressive delivery for Kubernetes.")
     parser.add_argument("--version", action="version", version=f"canary {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+    app.add_parser(commands)
     devenv_cli.add_parser(commands)
     crds = commands.add_parser("crds", help="write the CustomResourceDefinitions "
                                "generated from the API models")
@@ -28,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "run":
+            return app.run(args)
         if args.command == "devenv":
             return devenv_cli.run(args)
         if args.command == "crds":

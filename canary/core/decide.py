@@ -150,6 +150,10 @@ def decide(canary: Canary, obs: Observation, settings: DecisionSettings | None =
         if step.condition(READY, "False", "TargetNotFound", message):
             step.event("Warning", "TargetNotFound", message)
         return step.done()
+    if obs.target_problem:
+        if step.condition(READY, "False", "UnsupportedTarget", obs.target_problem):
+            step.event("Warning", "UnsupportedTarget", obs.target_problem)
+        return step.done()
     step.condition(READY, "True", "TargetFound",
                    f"Deployment {canary.namespace}/{step.target_name} found")
     phase = step.status.phase

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 
@@ -43,4 +43,5 @@ class Observation:
     metrics: tuple[MetricValue, ...] | None = None
     #: The Canary's metadata.generation.
     generation: int = 0
-    extra: dict[str, str] = field(default_factory=dict)
+    #: Why the target cannot be delivered as it is, if it cannot (names the field).
+    target_problem: str | None = None

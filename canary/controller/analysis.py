@@ -1,0 +1,87 @@
+"""Running a Canary's analysis: resolve each metric's query and ask Prometheus."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+
+from canary.core import MetricValue
+from canary.errors import ConfigError
+from canary.kube import KubeClient, KubeError
+from canary.kube import resources as r
+from canary.metrics.prometheus import PrometheusAuth, PrometheusQuerier
+from canary.metrics.queries import ISTIO_BUILTINS, QueryContext, render
+from canary.models.base import format_duration
+from canary.models.canary import Canary, CanaryMetric
+from canary.models.templates import MetricTemplate
+from canary.router.istio import service_name
+from canary.settings import AnalysisSettings
+
+
+class Analyst:
+    """Measures every metric of a Canary's analysis; errors become per-metric results."""
+
+    def __init__(self, client: KubeClient, settings: AnalysisSettings,
+                 querier_factory: Callable[..., PrometheusQuerier] = PrometheusQuerier) -> None:
+        self.client = client
+        self.settings = settings
+        self._queriers: dict[tuple[str, PrometheusAuth, bool], PrometheusQuerier] = {}
+        self._factory = querier_factory
+
+    def _querier(self, url: str, auth: PrometheusAuth, insecure: bool) -> PrometheusQuerier:
+        key = (url, auth, insecure)
+        if key not in self._queriers:
+            self._queriers[key] = self._factory(url, auth, insecure,
+                                                self.settings.query_timeout_seconds)
+        return self._queriers[key]
+
+    async def measure(self, canary: Canary) -> tuple[MetricValue, ...]:
+        results = []
+        for metric in canary.spec.analysis.metrics or []:
+            try:
+                results.append(await self._measure(canary, metric))
+            except (ConfigError, KubeError) as exc:
+                results.append(MetricValue(metric.name, error=str(exc)))
+        return tuple(results)
+
+    async def _measure(self, canary: Canary, metric: CanaryMetric) -> MetricValue:
+        interval = metric.interval or format_duration(
+            max(canary.spec.analysis.interval_seconds(), self.settings.min_interval_seconds))
+        context = QueryContext(
+            name=canary.name, namespace=canary.namespace, target=canary.spec.target_ref.name,
+            service=service_name(canary), interval=interval,
+            variables=metric.template_variables or {})
+        url = self.settings.metrics_server
+        auth, insecure = PrometheusAuth(), False
+        if metric.template_ref is not None:
+            namespace = metric.template_ref.namespace or canary.namespace
+            try:
+                raw = await self.client.get(r.METRIC_TEMPLATES, metric.template_ref.name, namespace)
+            except KubeError as exc:
+                raise ConfigError(f"MetricTemplate {namespace}/{metric.template_ref.name}: "
+                                  f"{exc}") from exc
+            template = MetricTemplate.model_validate(raw)
+            query = template.spec.query
+            provider = template.spec.provider
+            url = provider.address or url
+            insecure = bool(provider.insecure_skip_verify)
+            if provider.secret_ref is not None:
+                auth = await self._auth(namespace, provider.secret_ref.name)
+        elif metric.name in ISTIO_BUILTINS:
+            query = ISTIO_BUILTINS[metric.name]
+        else:
+            raise ConfigError(f"metric {metric.name!r} is not built in and has no templateRef")
+        if not url:
+            raise ConfigError("no Prometheus address: set --metrics-server or the "
+                              "MetricTemplate's provider.address")
+        return await self._querier(url, auth, insecure).query(metric.name, render(query, context))
+
+    async def _auth(self, namespace: str, name: str) -> PrometheusAuth:
+        secret = await self.client.get(r.SECRETS, name, namespace)
+        data = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+        if "token" in data:
+            return PrometheusAuth(token=data["token"].strip())
+        if "username" in data and "password" in data:
+            return PrometheusAuth(username=data["username"], password=data["password"])
+        raise ConfigError(f"Secret {namespace}/{name} needs `token`, or `username` and "
+                          "`password`")

@@ -1,0 +1,118 @@
+"""The controller: watch caches feeding one worker per Canary.
+
+Canaries, Deployments, and the routing objects canary generates (labelled
+``app.kubernetes.io/managed-by: canary``) are watched. An event wakes the worker of the
+Canary it concerns: a change to a target Deployment's template is seen within the watch's
+latency, not at the next analysis interval. Workers read only from the caches, so an idle
+Canary costs no API requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import structlog
+
+from canary.controller.analysis import Analyst
+from canary.controller.executor import Executor
+from canary.controller.finalizer import Finalizer
+from canary.controller.worker import Worker
+from canary.core import DecisionSettings
+from canary.kube import JSON, KubeClient, Reflector
+from canary.kube import resources as r
+from canary.kube.events import EventRecorder
+from canary.settings import Settings
+from canary.targets.deployment import MANAGED_BY
+
+log = structlog.get_logger("canary.controller")
+MANAGED_SELECTOR = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
+
+
+class Controller:
+    def __init__(self, client: KubeClient, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+        namespace = settings.kube.namespace
+        self.canaries = Reflector(client, r.CANARIES, namespace, on_event=self._canary_event)
+        self.caches: dict[str, Reflector] = {
+            "deployments": Reflector(client, r.DEPLOYMENTS, namespace,
+                                     on_event=self._deployment_event),
+            "services": Reflector(client, r.SERVICES, namespace, label_selector=MANAGED_SELECTOR,
+                                  on_event=self._owned_event),
+            "virtual_services": Reflector(client, r.VIRTUAL_SERVICES, namespace,
+                                          label_selector=MANAGED_SELECTOR,
+                                          on_event=self._owned_event),
+            "destination_rules": Reflector(client, r.DESTINATION_RULES, namespace,
+                                           label_selector=MANAGED_SELECTOR,
+                                           on_event=self._owned_event),
+        }
+        self.decision_settings = DecisionSettings(
+            default_progress_deadline=settings.analysis.default_progress_deadline_seconds,
+            min_interval=settings.analysis.min_interval_seconds)
+        self.executor = Executor(client, settings, self.caches)
+        self.analyst = Analyst(client, settings.analysis)
+        self.events = EventRecorder(client)
+        self.finalizer = Finalizer(self)
+        self.workers: dict[tuple[str, str], Worker] = {}
+        self._started = False
+        #: Called with (namespace, name) whenever a worker is woken; for instrumentation.
+        self.on_wake: Callable[[str, str], None] | None = None
+
+    @property
+    def reflectors(self) -> list[Reflector]:
+        return [self.canaries, *self.caches.values()]
+
+    def synced(self) -> bool:
+        return all(reflector.synced.is_set() for reflector in self.reflectors)
+
+    async def run(self) -> None:
+        """Watch and reconcile until cancelled."""
+        async with asyncio.TaskGroup() as tasks:
+            for reflector in self.reflectors:
+                tasks.create_task(reflector.run(), name=f"watch {reflector.resource.plural}")
+            await asyncio.gather(*(reflector.synced.wait() for reflector in self.reflectors))
+            log.info("caches synced; starting workers", canaries=len(self.canaries))
+            self._started = True
+            for obj in self.canaries.items():
+                self._wake(obj["metadata"]["namespace"], obj["metadata"]["name"])
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(worker.stop() for worker in self.workers.values()))
+
+    def _wake(self, namespace: str, name: str) -> None:
+        if not self._started:
+            return
+        key = (namespace, name)
+        worker = self.workers.get(key)
+        if worker is None:
+            worker = self.workers[key] = Worker(self, namespace, name)
+            worker.start()
+        else:
+            worker.wake.set()
+        if self.on_wake is not None:
+            self.on_wake(namespace, name)
+
+    def _canary_event(self, kind: str, obj: JSON) -> None:
+        meta = obj["metadata"]
+        key = (meta["namespace"], meta["name"])
+        if kind == "DELETED":
+            worker = self.workers.pop(key, None)
+            if worker is not None:
+                asyncio.get_running_loop().create_task(worker.stop())
+            return
+        self._wake(*key)
+
+    def _deployment_event(self, _kind: str, obj: JSON) -> None:
+        meta = obj["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
+        for canary in self.canaries.items(namespace):
+            target = ((canary.get("spec") or {}).get("targetRef") or {}).get("name")
+            if target is not None and name in (target, f"{target}-primary"):
+                self._wake(namespace, canary["metadata"]["name"])
+
+    def _owned_event(self, _kind: str, obj: JSON) -> None:
+        meta = obj["metadata"]
+        for owner in meta.get("ownerReferences") or []:
+            if owner.get("kind") == "Canary":
+                self._wake(meta["namespace"], owner["name"])

@@ -1,0 +1,107 @@
+"""Carrying out the decision's actions through the workload and traffic ports.
+
+Every write is skipped when the cache already shows the desired state: each applied
+object carries the hash of what was applied in ``canary.dev/applied``, and a scale is
+compared with the cached replicas. So re-running a decision, as after a restart, costs no
+writes when nothing needs to change.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+
+import structlog
+
+from canary.core import Action, EnsurePrimary, Route, ScaleCanary
+from canary.core.revision import canonical
+from canary.kube import JSON, KubeClient, Reflector
+from canary.kube import resources as r
+from canary.models.canary import Canary
+from canary.router import istio
+from canary.settings import Settings
+from canary.targets.deployment import (
+    primary_manifest,
+    primary_name,
+    revision_of,
+    selector_label,
+)
+
+APPLIED_ANNOTATION = "canary.dev/applied"
+log = structlog.get_logger("canary.controller")
+
+
+def fingerprint(manifest: JSON) -> str:
+    return hashlib.sha256(canonical(manifest)).hexdigest()[:16]
+
+
+class Executor:
+    def __init__(self, client: KubeClient, settings: Settings, caches: dict[str, Reflector]
+                 ) -> None:
+        self.client = client
+        self.settings = settings
+        self.caches = caches
+
+    async def apply(self, manifest: JSON, cache: Reflector) -> bool:
+        """Server-side apply ``manifest`` unless the cached object is already it."""
+        desired = copy.deepcopy(manifest)
+        stamp = fingerprint(desired)
+        desired["metadata"].setdefault("annotations", {})[APPLIED_ANNOTATION] = stamp
+        meta = desired["metadata"]
+        cached = cache.get(meta["namespace"], meta["name"])
+        if cached is not None and ((cached.get("metadata") or {}).get("annotations") or {}).get(
+                APPLIED_ANNOTATION) == stamp:
+            return False
+        await self.client.apply(desired, field_manager=self.settings.kube.field_manager)
+        log.debug("applied", kind=desired["kind"], name=meta["name"], namespace=meta["namespace"])
+        return True
+
+    async def execute(self, owner: JSON, canary: Canary, actions: tuple[Action, ...]) -> None:
+        for action in actions:
+            if isinstance(action, EnsurePrimary):
+                await self._ensure_primary(owner, canary, action.revision)
+            elif isinstance(action, ScaleCanary):
+                await self._scale_canary(canary, action.replicas)
+            elif isinstance(action, Route):
+                await self._route(owner, canary, action.canary_weight)
+
+    def _deployment(self, namespace: str, name: str) -> JSON | None:
+        return self.caches["deployments"].get(namespace, name)
+
+    async def _ensure_primary(self, owner: JSON, canary: Canary, revision: str) -> None:
+        target = self._deployment(canary.namespace, canary.spec.target_ref.name)
+        if target is None or revision_of(target) != revision:
+            return  # the target moved on: the next decision sees its new revision
+        primary = self._deployment(canary.namespace, primary_name(canary.spec.target_ref.name))
+        if primary is not None:
+            replicas = int((primary.get("spec") or {}).get("replicas", 1))
+        else:
+            replicas = max(int((target.get("spec") or {}).get("replicas", 1)), 1)
+        manifest = primary_manifest(target, owner, revision, replicas,
+                                    self.settings.workloads.selector_labels)
+        await self.apply(manifest, self.caches["deployments"])
+
+    async def _scale_canary(self, canary: Canary, replicas: int | None) -> None:
+        name = canary.spec.target_ref.name
+        target = self._deployment(canary.namespace, name)
+        if target is None:
+            return
+        if replicas is None:
+            primary = self._deployment(canary.namespace, primary_name(name))
+            replicas = int((primary or {}).get("spec", {}).get("replicas", 1)) or 1
+        if int((target.get("spec") or {}).get("replicas", 1)) == replicas:
+            return
+        await self.client.merge_patch(r.DEPLOYMENTS, name, {"spec": {"replicas": replicas}},
+                                      canary.namespace)
+
+    async def _route(self, owner: JSON, canary: Canary, weight: int) -> None:
+        target = self._deployment(canary.namespace, canary.spec.target_ref.name)
+        if target is None:
+            return
+        label = selector_label(target, self.settings.workloads.selector_labels)
+        for service in istio.services(canary, owner, label):
+            await self.apply(service, self.caches["services"])
+        for rule in istio.destination_rules(canary, owner):
+            await self.apply(rule, self.caches["destination_rules"])
+        await self.apply(istio.virtual_service(canary, owner, weight),
+                         self.caches["virtual_services"])

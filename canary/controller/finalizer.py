@@ -1,0 +1,88 @@
+"""revertOnDeletion: when such a Canary is deleted, traffic goes back to the target.
+
+A finalizer holds the deletion until the target runs as many replicas as the primary and
+is Ready, the apex Service selects the target's pods (and is released from the Canary so
+garbage collection keeps it), and the VirtualService sends everything to the target.
+Then the finalizer is removed and garbage collection deletes the primary and the
+generated routing objects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+import structlog
+
+from canary.kube import JSON, NotFound
+from canary.kube import resources as r
+from canary.models.canary import Canary
+from canary.router import istio
+from canary.targets.deployment import primary_name, rollout_state, selector_label
+
+if TYPE_CHECKING:
+    from canary.controller.controller import Controller
+    from canary.controller.worker import Worker
+
+FINALIZER = "canary.dev/finalizer"
+log = structlog.get_logger("canary.controller")
+
+
+class Finalizer:
+    def __init__(self, controller: Controller) -> None:
+        self.controller = controller
+
+    async def ensure(self, obj: JSON) -> JSON:
+        """Add the finalizer (guarded by resourceVersion) if it is missing."""
+        meta = obj["metadata"]
+        finalizers = list(meta.get("finalizers") or [])
+        if FINALIZER in finalizers:
+            return obj
+        operations: list[JSON] = [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": meta["resourceVersion"]}]
+        if finalizers:
+            operations.append({"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER})
+        else:
+            operations.append({"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]})
+        return await self.controller.client.json_patch(r.CANARIES, meta["name"], operations,
+                                                       meta["namespace"])
+
+    async def finalize(self, worker: Worker, obj: JSON) -> float | None:
+        meta = obj["metadata"]
+        finalizers = list(meta.get("finalizers") or [])
+        if FINALIZER not in finalizers:
+            return None
+        canary = Canary.model_validate(obj)
+        client, caches = self.controller.client, self.controller.caches
+        target_name = canary.spec.target_ref.name
+        target = caches["deployments"].get(canary.namespace, target_name)
+        if target is not None:
+            primary = caches["deployments"].get(canary.namespace, primary_name(target_name))
+            replicas = int(((primary or target).get("spec") or {}).get("replicas", 1)) or 1
+            if int((target.get("spec") or {}).get("replicas", 1)) != replicas:
+                await client.merge_patch(r.DEPLOYMENTS, target_name,
+                                         {"spec": {"replicas": replicas}}, canary.namespace)
+                return 1.0
+            state = rollout_state(target, None)
+            if not state.ready:
+                worker.log.info("waiting for the target before reverting", detail=state.detail)
+                return 1.0
+            key, value = selector_label(target, self.controller.settings.workloads.selector_labels)
+            owner = obj
+            apex = istio.services(canary, owner, (key, value))[0]
+            apex["spec"]["selector"] = {key: value}
+            del apex["metadata"]["ownerReferences"]
+            await self.controller.executor.apply(apex, caches["services"])
+            await self.controller.executor.apply(istio.virtual_service(canary, owner, 100),
+                                                 caches["virtual_services"])
+            await self.controller.events.record(
+                obj, "Normal", "Reverted", f"Canary deleted: traffic goes to {target_name}, "
+                f"which runs {replicas} replicas; generated objects are being removed")
+        remaining = [f for f in finalizers if f != FINALIZER]
+        with contextlib.suppress(NotFound):
+            await client.json_patch(r.CANARIES, meta["name"], [
+                {"op": "test", "path": "/metadata/resourceVersion",
+                 "value": meta["resourceVersion"]},
+                {"op": "replace", "path": "/metadata/finalizers", "value": remaining}],
+                meta["namespace"])
+        return None

@@ -1,0 +1,1 @@
+"""The evidence port: queries for analysis metrics, and Prometheus to answer them."""

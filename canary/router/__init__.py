@@ -1,0 +1,1 @@
+"""The traffic port: Kubernetes Services and Istio routing objects."""

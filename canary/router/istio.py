@@ -1,0 +1,87 @@
+"""The objects that route a Canary's traffic on Istio, as server-side apply manifests.
+
+``<svc>`` (apex, selects the primary's pods), ``<svc>-primary`` and ``<svc>-canary``
+Services; DestinationRules for the latter two; and the ``<svc>`` VirtualService that
+splits traffic between them. Only the fields listed here are owned by canary's field
+manager, so fields other managers set on these objects (labels, annotations, exportTo,
+...) are preserved.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from canary.models.canary import Canary
+from canary.targets.deployment import MANAGED_BY, owner_reference, primary_name
+
+JSON = dict[str, Any]
+
+
+def service_name(canary: Canary) -> str:
+    return canary.spec.service.name or canary.spec.target_ref.name
+
+
+def _metadata(canary: Canary, owner: JSON, name: str) -> JSON:
+    return {"name": name, "namespace": canary.namespace, "labels": dict(MANAGED_BY),
+            "ownerReferences": [owner_reference(owner)]}
+
+
+def _service(canary: Canary, owner: JSON, name: str, selector: dict[str, str]) -> JSON:
+    service = canary.spec.service
+    port: JSON = {"name": service.port_name or "http", "port": service.port,
+                  "targetPort": service.target_port or service.port, "protocol": "TCP"}
+    return {"apiVersion": "v1", "kind": "Service", "metadata": _metadata(canary, owner, name),
+            "spec": {"type": "ClusterIP", "selector": selector, "ports": [port]}}
+
+
+def services(canary: Canary, owner: JSON, label: tuple[str, str]) -> list[JSON]:
+    key, value = label
+    name = service_name(canary)
+    primary = {key: primary_name(value)}
+    return [
+        _service(canary, owner, name, primary),
+        _service(canary, owner, f"{name}-primary", primary),
+        _service(canary, owner, f"{name}-canary", {key: value}),
+    ]
+
+
+def destination_rules(canary: Canary, owner: JSON) -> list[JSON]:
+    name = service_name(canary)
+    rules = []
+    for suffix in ("primary", "canary"):
+        spec: JSON = {"host": f"{name}-{suffix}"}
+        if canary.spec.service.traffic_policy:
+            spec["trafficPolicy"] = canary.spec.service.traffic_policy
+        rules.append({"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+                      "metadata": _metadata(canary, owner, f"{name}-{suffix}"), "spec": spec})
+    return rules
+
+
+def virtual_service(canary: Canary, owner: JSON, canary_weight: int) -> JSON:
+    name = service_name(canary)
+    service = canary.spec.service
+    route: JSON = {"route": [
+        {"destination": {"host": f"{name}-primary"}, "weight": 100 - canary_weight},
+        {"destination": {"host": f"{name}-canary"}, "weight": canary_weight},
+    ]}
+    for field, value in (("match", service.match), ("retries", service.retries),
+                         ("timeout", service.timeout), ("headers", service.headers),
+                         ("corsPolicy", service.cors_policy), ("rewrite", service.rewrite)):
+        if value:
+            route[field] = value
+    spec: JSON = {"hosts": [name, *(service.hosts or [])], "http": [route]}
+    if service.gateways:
+        spec["gateways"] = list(service.gateways)
+    return {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+            "metadata": _metadata(canary, owner, name), "spec": spec}
+
+
+def canary_weight_of(virtual_service: JSON | None) -> int | None:
+    """The weight the VirtualService currently sends to the canary."""
+    if virtual_service is None:
+        return None
+    for http in (virtual_service.get("spec") or {}).get("http") or []:
+        for destination in http.get("route") or []:
+            if str((destination.get("destination") or {}).get("host", "")).endswith("-canary"):
+                return int(destination.get("weight") or 0)
+    return None

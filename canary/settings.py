@@ -1,0 +1,54 @@
+"""The controller's settings, grouped, with units and defaults. Each flag of
+``canary run`` has an environment variable (``CANARY_`` + the flag in upper snake case)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from canary.targets.deployment import DEFAULT_SELECTOR_LABELS
+
+
+@dataclass(frozen=True)
+class KubeSettings:
+    #: kubeconfig path; None means $KUBECONFIG, ~/.kube/config, then in-cluster.
+    kubeconfig: Path | None = None
+    #: Watch only this namespace; None watches all.
+    namespace: str | None = None
+    #: The field manager of every server-side apply.
+    field_manager: str = "canary"
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    #: Prometheus URL for built-in metrics and templates without an address.
+    metrics_server: str | None = None
+    #: Shortest analysis interval honoured, in seconds (Flagger's floor is 10). Lower it
+    #: only to compress time in tests and demos.
+    min_interval_seconds: float = 10.0
+    #: Readiness deadline when a Canary sets no progressDeadlineSeconds, in seconds.
+    default_progress_deadline_seconds: float = 600.0
+    #: Timeout of one Prometheus query, in seconds.
+    query_timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class WorkloadSettings:
+    #: Label keys whose value is renamed (+"-primary") for the primary; the first one in
+    #: the target's selector is used.
+    selector_labels: tuple[str, ...] = DEFAULT_SELECTOR_LABELS
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    level: str = "info"
+    #: json or console.
+    format: str = "json"
+
+
+@dataclass(frozen=True)
+class Settings:
+    kube: KubeSettings = field(default_factory=KubeSettings)
+    analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
+    workloads: WorkloadSettings = field(default_factory=WorkloadSettings)
+    logging: LogSettings = field(default_factory=LogSettings)

@@ -1,0 +1,1 @@
+"""The workload port: the target Deployment and its primary copy."""

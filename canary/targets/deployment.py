@@ -1,0 +1,113 @@
+"""Deployments: the target (which runs the canary) and ``<target>-primary``.
+
+The primary is the target's pod template with its selector labels renamed
+(``app: web`` -> ``app: web-primary``), so the two never select each other's pods. It
+carries the revision it runs in the ``canary.dev/revision`` annotation.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+from canary.core import Workload, template_hash
+from canary.errors import CanaryError
+
+REVISION_ANNOTATION = "canary.dev/revision"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "canary"}
+#: Label keys whose value is renamed for the primary (the first found selects pods).
+DEFAULT_SELECTOR_LABELS = ("app", "name", "app.kubernetes.io/name")
+
+JSON = dict[str, Any]
+
+
+class UnsupportedTarget(CanaryError):
+    """The target cannot be delivered as it is (e.g. no selector label canary knows)."""
+
+
+def primary_name(target: str) -> str:
+    return f"{target}-primary"
+
+
+def selector_label(deployment: JSON, keys: Sequence[str] = DEFAULT_SELECTOR_LABELS
+                   ) -> tuple[str, str]:
+    """The (key, value) of the label that selects the target's pods."""
+    match = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    for key in keys:
+        if key in match:
+            return key, str(match[key])
+    name = (deployment.get("metadata") or {}).get("name")
+    raise UnsupportedTarget(
+        f"Deployment {name} selects its pods by {sorted(match)}; canary needs one of "
+        f"{', '.join(keys)} in spec.selector.matchLabels")
+
+
+def revision_of(deployment: JSON) -> str:
+    return template_hash((deployment.get("spec") or {}).get("template") or {})
+
+
+def rollout_state(deployment: JSON | None, revision: str | None) -> Workload:
+    """A Deployment as the decision sees it: ready means its rollout is complete."""
+    if deployment is None:
+        return Workload(exists=False, detail="not found")
+    spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
+    replicas = int(spec.get("replicas", 1))
+    generation = int((deployment.get("metadata") or {}).get("generation") or 0)
+    observed = int(status.get("observedGeneration") or 0)
+    updated = int(status.get("updatedReplicas") or 0)
+    available = int(status.get("availableReplicas") or 0)
+    total = int(status.get("replicas") or 0)
+    if replicas == 0:
+        ready, detail = False, "scaled to zero"
+    elif observed < generation:
+        ready, detail = False, "waiting for the Deployment controller to observe the change"
+    elif updated < replicas:
+        ready, detail = False, f"{updated} of {replicas} replicas updated"
+    elif total > updated:
+        ready, detail = False, f"{total - updated} old replicas pending termination"
+    elif available < replicas:
+        ready, detail = False, f"{available} of {replicas} replicas available"
+    else:
+        ready, detail = True, ""
+    return Workload(exists=True, revision=revision, replicas=replicas, ready=ready,
+                    detail=detail)
+
+
+def _rename(labels: dict[str, Any], key: str, value: str) -> dict[str, Any]:
+    out = dict(labels)
+    if out.get(key) == value:
+        out[key] = primary_name(value)
+    return out
+
+
+def primary_manifest(target: JSON, owner: JSON, revision: str, replicas: int,
+                     selector_keys: Sequence[str] = DEFAULT_SELECTOR_LABELS) -> JSON:
+    """The primary Deployment for the target's current template."""
+    key, value = selector_label(target, selector_keys)
+    meta, spec = target["metadata"], copy.deepcopy(target["spec"])
+    template = spec["template"]
+    template_meta = template.setdefault("metadata", {})
+    template_meta["labels"] = _rename(template_meta.get("labels") or {}, key, value)
+    spec["selector"] = {"matchLabels": _rename(spec["selector"].get("matchLabels") or {},
+                                               key, value)}
+    spec["replicas"] = replicas
+    for field in ("paused",):
+        spec.pop(field, None)
+    labels = _rename(dict(meta.get("labels") or {}), key, value) | MANAGED_BY
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {
+            "name": primary_name(meta["name"]), "namespace": meta["namespace"],
+            "labels": labels, "annotations": {REVISION_ANNOTATION: revision},
+            "ownerReferences": [owner_reference(owner)],
+        },
+        "spec": spec,
+    }
+
+
+def owner_reference(owner: JSON) -> JSON:
+    meta = owner["metadata"]
+    return {"apiVersion": owner.get("apiVersion", "canary.dev/v1beta1"),
+            "kind": owner.get("kind", "Canary"), "name": meta["name"], "uid": meta["uid"],
+            "controller": True, "blockOwnerDeletion": True}
