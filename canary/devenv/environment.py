@@ -163,14 +163,30 @@ class LocalEnvironment:
 
     # -- Prometheus targets -------------------------------------------------------------
 
-    async def add_scrape_target(self, job: str, target: str) -> None:
-        """Scrape ``target`` (host:port) as ``job`` from now on."""
+    async def add_scrape_target(self, job: str, target: str, timeout: float = 30.0) -> None:
+        """Scrape ``target`` (host:port) as ``job`` from now on; returns after its first
+        successful scrape (a reloaded target takes up to about five seconds to start)."""
         self.scrape_targets[job] = target
         self._write_prometheus_config()
         self.save()
         async with httpx.AsyncClient(timeout=10) as http:
             response = await http.post(f"{self.prometheus_url}/-/reload")
             response.raise_for_status()
+        deadline = time.monotonic() + timeout
+        while not await self.targets_up({job}):
+            if time.monotonic() > deadline:
+                raise DevenvError(f"Prometheus did not scrape {job} ({target}) "
+                                  f"within {timeout:.0f}s")
+            await asyncio.sleep(0.2)
+
+    async def targets_up(self, jobs: set[str]) -> bool:
+        """Whether Prometheus has scraped every job in ``jobs`` successfully."""
+        async with httpx.AsyncClient(timeout=5) as http:
+            response = await http.get(f"{self.prometheus_url}/api/v1/targets",
+                                      params={"state": "active"})
+        healthy = {t["labels"].get("job") for t in response.json()["data"]["activeTargets"]
+                   if t.get("health") == "up"}
+        return jobs <= healthy
 
     def _write_prometheus_config(self) -> None:
         (self.run_dir / "prometheus.yml").write_text(
@@ -344,17 +360,9 @@ class _Starter:
                 self._apply_crds(apiserver, client, crd_files, canary_crds),
             )
 
-        # Prometheus
-        self.env._write_prometheus_config()
-        prom = self.launch("prometheus", [
-            str(b["prometheus"]), f"--config.file={run_dir / 'prometheus.yml'}",
-            f"--storage.tsdb.path={run_dir / 'prometheus-data'}",
-            f"--web.listen-address=127.0.0.1:{prometheus_port}", "--web.enable-lifecycle",
-            "--storage.tsdb.retention.time=1d", "--log.level=warn",
-        ])
-        await self.wait(prom, "/-/ready", _http_ok(f"{self.env.prometheus_url}/-/ready"))
-
-        # the traffic simulator
+        # The traffic simulator starts first, so that Prometheus scrapes it from its first
+        # configuration: a target added by reload is picked up only after Prometheus's
+        # service discovery throttle (about five seconds).
         if self.settings.simulator:
             sim_port = process.free_port()
             sim = self.launch("traffic-simulator", [
@@ -364,9 +372,21 @@ class _Starter:
             ])
             self.env.simulator_url = f"http://127.0.0.1:{sim_port}"
             await self.wait(sim, "/readyz", _http_ok(f"{self.env.simulator_url}/readyz"))
-            await self.env.add_scrape_target("traffic-simulator", f"127.0.0.1:{sim_port}")
-        self.env.save()
-        return self.env
+            self.env.scrape_targets["traffic-simulator"] = f"127.0.0.1:{sim_port}"
+
+        self.env._write_prometheus_config()
+        prom = self.launch("prometheus", [
+            str(b["prometheus"]), f"--config.file={run_dir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={run_dir / 'prometheus-data'}",
+            f"--web.listen-address=127.0.0.1:{prometheus_port}", "--web.enable-lifecycle",
+            "--storage.tsdb.retention.time=1d", "--log.level=warn",
+        ])
+        await self.wait(prom, "/-/ready", _http_ok(f"{self.env.prometheus_url}/-/ready"))
+        env = self.env
+        await self.wait(prom, "a first successful scrape of every target",
+                        lambda: env.targets_up(set(env.scrape_targets)))
+        env.save()
+        return env
 
     async def _apply_crds(self, apiserver: process.ProcessRecord, client: KubeClient,
                           files: list[Path], manifests: list[dict[str, Any]]) -> None:

@@ -22,6 +22,7 @@ import pytest_asyncio
 from canary.devenv import DevenvError, EnvironmentSettings, LocalEnvironment
 from canary.kube import KubeClient, NotFound
 from canary.kube import resources as r
+from tests.e2e.controller_process import ControllerProcess
 
 
 @pytest.fixture(scope="session")
@@ -58,3 +59,19 @@ async def namespace(kube: KubeClient, request: pytest.FixtureRequest) -> AsyncIt
     yield name
     with contextlib.suppress(NotFound):
         await kube.delete(r.NAMESPACES, name)
+
+
+@pytest.fixture(scope="session")
+def controller(environment: LocalEnvironment) -> Iterator[ControllerProcess]:
+    """The controller, running for the whole session (a test may kill and restart it)."""
+    process = ControllerProcess(environment, environment.run_dir / "logs" / "controller.log")
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def running_controller(controller: ControllerProcess) -> ControllerProcess:
+    if not controller.running():
+        controller.start()
+    return controller
