@@ -14,6 +14,7 @@ from canary.targets.deployment import REVISION_ANNOTATION
 from tests.e2e import manifests
 from tests.e2e.controller_process import ControllerProcess
 from tests.e2e.rollout import (
+    ANALYSIS,
     APP,
     History,
     canary_object,
@@ -37,6 +38,11 @@ async def test_a_healthy_revision_is_promoted_step_by_step(
         kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
     await start(kube, environment, namespace)
     assert (await kube.get(r.DEPLOYMENTS, APP, namespace))["spec"]["replicas"] == 0
+    # Another team owns a few fields of the generated VirtualService: they must survive.
+    await kube.apply({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+                      "metadata": {"name": APP, "namespace": namespace,
+                                   "labels": {"team": "payments"}},
+                      "spec": {"exportTo": ["."]}}, field_manager="platform-team")
     await deploy(kube, namespace, {"revision": "2"})
     revision = await target_revision(kube, namespace)
     history = History()
@@ -56,6 +62,7 @@ async def test_a_healthy_revision_is_promoted_step_by_step(
         "request-success-rate": "Passed", "request-duration": "Passed"}
     vs = await kube.get(r.VIRTUAL_SERVICES, APP, namespace)
     assert [d["weight"] for d in vs["spec"]["http"][0]["route"]] == [100, 0]
+    assert vs["spec"]["exportTo"] == ["."] and vs["metadata"]["labels"]["team"] == "payments"
 
 
 @pytest.mark.parametrize(("annotations", "metric"), [
@@ -176,3 +183,33 @@ async def test_deleting_a_canary_with_revert_on_deletion_keeps_traffic_flowing(
     await wait_until(lambda: prometheus_value(environment.prometheus_url, query),
                      lambda v: v is not None and v > before + 200,
                      "successful requests to the target after the deletion")
+
+
+ERROR_PERCENT = (
+    '100 * sum(rate(istio_requests_total{reporter="destination",'
+    'destination_workload_namespace="{{ namespace }}",destination_workload="{{ target }}",'
+    'response_code=~"{{ variables.codes }}"}[{{ interval }}])) / '
+    'sum(rate(istio_requests_total{reporter="destination",'
+    'destination_workload_namespace="{{ namespace }}",'
+    'destination_workload="{{ target }}"}[{{ interval }}]))')
+
+
+async def test_a_metric_template_with_variables_judges_the_canary(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
+    await kube.create(r.METRIC_TEMPLATES, {
+        "apiVersion": "canary.dev/v1beta1", "kind": "MetricTemplate",
+        "metadata": {"name": "error-percent", "namespace": namespace},
+        "spec": {"provider": {"type": "prometheus", "address": environment.prometheus_url},
+                 "query": ERROR_PERCENT}})
+    analysis = {**ANALYSIS, "metrics": [{
+        "name": "error-percent", "templateRef": {"name": "error-percent"},
+        "templateVariables": {"codes": "5.."}, "interval": "10s",
+        "thresholdRange": {"max": 5}}]}
+    await start(kube, environment, namespace, analysis=analysis)
+    await deploy(kube, namespace, {"revision": "2", "devenv.canary.dev/error-rate": "0.3"})
+    failed = await wait_until(lambda: canary_object(kube, namespace),
+                              lambda c: phase(c) == "Failed", "the rollback", timeout=120)
+    result = failed["status"]["lastAnalysis"]["results"][0]
+    assert result["name"] == "error-percent" and result["verdict"] == "Failed"
+    assert 10 < result["value"] < 60 and result["max"] == 5
+    assert 'response_code=~"5.."' in result["query"]
