@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -34,6 +35,9 @@ class KubeClient:
 
     def __init__(self, api_client: Any) -> None:
         self._api = api_client
+        #: Requests sent, by verb (``WATCH`` for watch streams): what a benchmark or the
+        #: controller's own metrics read to see how much API traffic canary causes.
+        self.requests: Counter[str] = Counter()
 
     @classmethod
     async def connect(cls, kubeconfig: str | Path | None = None, context: str | None = None
@@ -83,6 +87,7 @@ class KubeClient:
     async def _send(self, method: str, path: str, query: Query | None, body: Any,
                     content_type: str, timeout: aiohttp.ClientTimeout) -> aiohttp.ClientResponse:
         params = [(k, _query_value(v)) for k, v in (query or {}).items() if v is not None]
+        self.requests["WATCH" if (query or {}).get("watch") else method] += 1
         try:
             response = await self._api.call_api(
                 path, method, query_params=params,
