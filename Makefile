@@ -6,7 +6,7 @@ setup:
 	scripts/bootstrap
 
 demo: setup
-	.venv/bin/canary devenv up
+	scripts/demo
 
 down:
 	.venv/bin/canary devenv down

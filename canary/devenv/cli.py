@@ -32,6 +32,8 @@ def add_parser(subparsers: Any) -> None:
     up.add_argument("--seed", type=int, default=1, help="the traffic simulator's seed")
     up.add_argument("--crds", type=Path, action="append", default=[],
                     help="extra CRD manifest to apply (repeatable)")
+    up.add_argument("--controller", action="store_true",
+                    help="also run the canary controller (logs in the run directory)")
 
     commands.add_parser("status", help="show the current environment's components")
     commands.add_parser("env", help="print `export` lines for the current environment "
@@ -100,7 +102,7 @@ def _up(args: argparse.Namespace) -> int:
     kubectl = binaries["kubectl"]
     started = time.monotonic()
     settings = EnvironmentSettings(scrape_interval_seconds=args.scrape_interval, seed=args.seed,
-                                   extra_crd_files=tuple(args.crds))
+                                   extra_crd_files=tuple(args.crds), controller=args.controller)
     env = asyncio.run(LocalEnvironment.start(
         settings=settings, progress=lambda line: print(f"  {line}", file=sys.stderr)))
     _current_file().parent.mkdir(parents=True, exist_ok=True)

@@ -54,6 +54,9 @@ class EnvironmentSettings:
     extra_crd_files: tuple[Path, ...] = ()
     #: Start the traffic simulator.
     simulator: bool = True
+    #: Also run canary's controller (``canary run``) against the environment, with
+    #: intervals allowed down to a second.
+    controller: bool = False
 
 
 @dataclass
@@ -385,6 +388,13 @@ class _Starter:
         env = self.env
         await self.wait(prom, "a first successful scrape of every target",
                         lambda: env.targets_up(set(env.scrape_targets)))
+        if self.settings.controller:
+            controller = self.launch("controller", [
+                sys.executable, "-m", "canary", "run", "--kubeconfig", str(kubeconfig),
+                "--metrics-server", env.prometheus_url, "--min-interval", "1s",
+                "--log-format", "console"])
+            await self.wait(controller, "its watch caches to sync",
+                            _log_contains(Path(controller.log), "caches synced"))
         env.save()
         return env
 
@@ -417,6 +427,15 @@ def _https_ok(url: str, ca: Path | None = None) -> Callable[[], Awaitable[bool]]
         verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca)) if ca else False
         async with httpx.AsyncClient(timeout=2, verify=verify) as http:
             return (await http.get(url)).status_code == 200
+    return check
+
+
+def _log_contains(path: Path, text: str) -> Callable[[], Awaitable[bool]]:
+    def read() -> str:
+        return path.read_text(errors="replace")
+
+    async def check() -> bool:
+        return text in await asyncio.to_thread(read)
     return check
 
 

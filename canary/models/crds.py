@@ -22,7 +22,10 @@ from canary.models.templates import (
     MetricTemplateSpec,
 )
 
-CATEGORY = "canary"
+#: `kubectl get canary-dev` lists every canary.dev object. Not "canary": kubectl expands a
+#: category before resource names, so a category named like the singular would break
+#: `kubectl get canary NAME` ("you must specify only one resource").
+CATEGORY = "canary-dev"
 _DROP = {"title", "default", "$defs"}
 
 

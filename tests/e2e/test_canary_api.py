@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from canary.devenv import LocalEnvironment
 from canary.kube import Invalid, KubeClient, Resource
 from tests.e2e import manifests
 
@@ -56,3 +57,21 @@ async def test_an_invalid_canary_is_refused(kube: KubeClient, namespace: str,
     with pytest.raises(Invalid) as refused:
         await kube.create(CANARIES, manifest)
     assert message in refused.value.message
+
+
+async def test_kubectl_finds_a_canary_by_singular_plural_and_short_name(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
+    import asyncio
+
+    from canary.devenv.install import locate
+
+    await kube.create(CANARIES, manifests.canary("web", namespace))
+    kubectl = str(locate()["kubectl"])
+    for name in ("canary", "canaries", "cn", "canaries.canary.dev"):
+        process = await asyncio.create_subprocess_exec(
+            kubectl, "--kubeconfig", str(environment.kubeconfig), "-n", namespace, "get",
+            name, "web", "-o", "name", stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
+        out, err = await process.communicate()
+        assert process.returncode == 0, f"kubectl get {name} web: {err.decode()}"
+        assert out.decode().strip() == "canary.canary.dev/web"
