@@ -85,7 +85,7 @@ class Controller:
             return
         key = (namespace, name)
         worker = self.workers.get(key)
-        if worker is None:
+        if worker is None or not worker.alive:
             worker = self.workers[key] = Worker(self, namespace, name)
             worker.start()
         else:

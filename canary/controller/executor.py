@@ -1,15 +1,17 @@
 """Carrying out the decision's actions through the workload and traffic ports.
 
-Every write is skipped when the cache already shows the desired state: each applied
-object carries the hash of what was applied in ``canary.dev/applied``, and a scale is
-compared with the cached replicas. So re-running a decision, as after a restart, costs no
-writes when nothing needs to change.
+Every write is skipped when the cache already shows the desired state: an applied object
+carries the hash of what was applied in ``canary.dev/applied`` and must still contain
+every field applied (so an edit by someone else is put right), and a scale is compared
+with the cached replicas. Re-running a decision, as after a restart, costs no writes when
+nothing needs to change.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
+from typing import Any
 
 import structlog
 
@@ -35,6 +37,18 @@ def fingerprint(manifest: JSON) -> str:
     return hashlib.sha256(canonical(manifest)).hexdigest()[:16]
 
 
+def contains(actual: Any, desired: Any) -> bool:
+    """Whether ``actual`` has every field of ``desired`` with the same value (lists must
+    match item by item; fields the API server added are ignored)."""
+    if isinstance(desired, dict):
+        return isinstance(actual, dict) and all(
+            key in actual and contains(actual[key], value) for key, value in desired.items())
+    if isinstance(desired, list):
+        return (isinstance(actual, list) and len(actual) == len(desired)
+                and all(contains(a, d) for a, d in zip(actual, desired, strict=True)))
+    return bool(actual == desired)
+
+
 class Executor:
     def __init__(self, client: KubeClient, settings: Settings, caches: dict[str, Reflector]
                  ) -> None:
@@ -49,8 +63,7 @@ class Executor:
         desired["metadata"].setdefault("annotations", {})[APPLIED_ANNOTATION] = stamp
         meta = desired["metadata"]
         cached = cache.get(meta["namespace"], meta["name"])
-        if cached is not None and ((cached.get("metadata") or {}).get("annotations") or {}).get(
-                APPLIED_ANNOTATION) == stamp:
+        if cached is not None and contains(cached, desired):
             return False
         await self.client.apply(desired, field_manager=self.settings.kube.field_manager)
         log.debug("applied", kind=desired["kind"], name=meta["name"], namespace=meta["namespace"])

@@ -2,9 +2,9 @@
 
 A finalizer holds the deletion until the target runs as many replicas as the primary and
 is Ready, the apex Service selects the target's pods (and is released from the Canary so
-garbage collection keeps it), and the VirtualService sends everything to the target.
-Then the finalizer is removed and garbage collection deletes the primary and the
-generated routing objects.
+garbage collection keeps it), and the VirtualService is deleted, so mesh traffic follows
+the apex Service. Then the finalizer is removed and garbage collection deletes the
+primary and the other generated objects.
 """
 
 from __future__ import annotations
@@ -73,8 +73,11 @@ class Finalizer:
             apex["spec"]["selector"] = {key: value}
             del apex["metadata"]["ownerReferences"]
             await self.controller.executor.apply(apex, caches["services"])
-            await self.controller.executor.apply(istio.virtual_service(canary, owner, 100),
-                                                 caches["virtual_services"])
+            # Without its VirtualService, mesh traffic for the host follows the apex
+            # Service, which now selects the target's pods.
+            with contextlib.suppress(NotFound):
+                await client.delete(r.VIRTUAL_SERVICES, istio.service_name(canary),
+                                    canary.namespace)
             await self.controller.events.record(
                 obj, "Normal", "Reverted", f"Canary deleted: traffic goes to {target_name}, "
                 f"which runs {replicas} replicas; generated objects are being removed")

@@ -30,8 +30,18 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("canary.controller")
 
-#: Seconds to wait before retrying after an API failure (doubled per failure, capped).
+#: Seconds to wait before retrying after a failure (doubled per failure, capped).
 RETRY_INITIAL, RETRY_MAX = 0.5, 30.0
+
+
+def merge_patch(old: Any, new: Any) -> Any:
+    """The JSON merge patch turning ``old`` into ``new``: removed keys become null."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return new
+    patch = {key: merge_patch(old.get(key), value) for key, value in new.items()
+             if old.get(key) != value}
+    patch.update({key: None for key in old if key not in new})
+    return patch
 
 
 class Worker:
@@ -40,50 +50,77 @@ class Worker:
         self.namespace, self.name = namespace, name
         self.wake = asyncio.Event()
         self.log = log.bind(canary=f"{namespace}/{name}")
-        #: The object as our last write returned it, until the cache catches up.
-        self._written: JSON | None = None
-        self._rv_before_write: str | None = None
+        #: The object as our last write (or re-read) returned it, used while the watch
+        #: cache still shows one of the older resourceVersions in ``_superseded``.
+        self._fresh: JSON | None = None
+        self._superseded: set[str] = set()
         self.task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
         self.task = asyncio.create_task(self.run(), name=f"canary {self.namespace}/{self.name}")
         self.wake.set()
 
+    @property
+    def alive(self) -> bool:
+        return self.task is not None and not self.task.done()
+
     async def stop(self) -> None:
+        self._stopping = True
         if self.task is not None:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
 
     async def run(self) -> None:
+        """Reconcile whenever woken or due; never dies of a failed reconcile."""
         delay: float | None = None
         failures = 0
-        while True:
+        while not self._stopping:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can lose a
+            # cancellation that races with the event, and the worker would never stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await self.wake.wait()
             self.wake.clear()
             try:
                 delay = await self.reconcile()
                 failures = 0
+                continue
             except Conflict:
-                self.log.info("status changed underneath; deciding again")
-                self._written = None
-                delay = 0
+                self.log.info("the Canary changed underneath; reading it again")
+                with contextlib.suppress(KubeError):
+                    await self._reread()
+                    delay = 0
+                    continue
             except KubeError as exc:
-                failures += 1
-                delay = min(RETRY_INITIAL * 2 ** (failures - 1), RETRY_MAX)
-                delay *= random.uniform(0.8, 1.2)
-                self.log.warning("reconcile failed, retrying", error=str(exc),
-                                 retry_in=round(delay, 2))
+                self.log.warning("reconcile failed, retrying", error=str(exc))
+            except Exception:
+                self.log.exception("reconcile failed unexpectedly, retrying")
+            failures += 1
+            delay = min(RETRY_INITIAL * 2 ** (failures - 1), RETRY_MAX) * random.uniform(0.8, 1.2)
+
+    def _remember(self, written: JSON, superseded: set[str]) -> None:
+        self._superseded |= superseded
+        self._fresh = written
 
     def _current(self) -> JSON | None:
         cached = self.controller.canaries.get(self.namespace, self.name)
-        if self._written is not None and cached is not None:
-            # The cache lags behind our own write until the watch delivers it.
-            if cached["metadata"].get("resourceVersion") == self._rv_before_write:
-                return self._written
-            self._written = None
+        if cached is None:
+            return None
+        if self._fresh is not None:
+            if cached["metadata"].get("resourceVersion") in self._superseded:
+                return self._fresh  # the watch has not delivered our write yet
+            self._fresh, self._superseded = None, set()
         return cached
+
+    async def _reread(self) -> None:
+        cached = self.controller.canaries.get(self.namespace, self.name)
+        fresh = await self.controller.client.get(r.CANARIES, self.name, self.namespace)
+        stale = {str(obj["metadata"].get("resourceVersion"))
+                 for obj in (cached, self._fresh) if obj is not None}
+        stale.discard(str(fresh["metadata"].get("resourceVersion")))
+        self._remember(fresh, stale)
 
     async def reconcile(self) -> float | None:
         obj = self._current()
@@ -94,20 +131,24 @@ class Worker:
         try:
             canary = Canary.model_validate(obj)
         except ValidationError as exc:
-            self.log.error("invalid Canary", error=str(exc))
+            self.log.error("the Canary does not match its schema", error=str(exc))
             return None
         if canary.spec.revert_on_deletion:
-            obj = await self.controller.finalizer.ensure(obj)
+            updated = await self.controller.finalizer.ensure(obj)
+            if updated is not obj:
+                self._remember(updated, {str(obj["metadata"]["resourceVersion"])})
+                obj = updated
         decision = await self._decide(canary, obj)
+        old_status = obj.get("status") or {}
         new_status = decision.status.to_api()
-        if new_status != (obj.get("status") or {}):
-            await self._write_status(obj, new_status)
-        executor = self.controller.executor
-        await executor.execute(self._current() or obj, canary, decision.actions)
+        if new_status != old_status:
+            obj = await self._write_status(obj, merge_patch(old_status, new_status))
+        # Events first: they report the decision just recorded, even if an action fails.
         for event in decision.events:
             self.log.info(event.message, reason=event.reason, type=event.type,
                           phase=str(decision.status.phase))
             await self.controller.events.record(obj, event.type, event.reason, event.message)
+        await self.controller.executor.execute(obj, canary, decision.actions)
         return decision.wake_after
 
     async def _decide(self, canary: Canary, obj: JSON) -> Decision:
@@ -136,15 +177,18 @@ class Worker:
             decision = decide(canary, observation, settings)
         return decision
 
-    async def _write_status(self, obj: JSON, status: dict[str, Any]) -> None:
-        """A merge patch of the whole status, guarded by the resourceVersion we decided on."""
-        rv = obj["metadata"]["resourceVersion"]
+    async def _write_status(self, obj: JSON, patch: dict[str, Any]) -> JSON:
+        """Merge-patch the status, guarded by the resourceVersion it was decided on."""
+        rv = str(obj["metadata"]["resourceVersion"])
         try:
             written = await self.controller.client.merge_patch(
-                r.CANARIES, self.name, {"metadata": {"resourceVersion": rv}, "status": status},
+                r.CANARIES, self.name, {"metadata": {"resourceVersion": rv}, "status": patch},
                 self.namespace, subresource="status")
         except NotFound:
-            return
+            return obj
         cached = self.controller.canaries.get(self.namespace, self.name)
-        self._rv_before_write = cached["metadata"].get("resourceVersion") if cached else None
-        self._written = written
+        superseded = {rv}
+        if cached is not None:
+            superseded.add(str(cached["metadata"].get("resourceVersion")))
+        self._remember(written, superseded)
+        return written

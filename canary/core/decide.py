@@ -154,6 +154,12 @@ def decide(canary: Canary, obs: Observation, settings: DecisionSettings | None =
         if step.condition(READY, "False", "UnsupportedTarget", obs.target_problem):
             step.event("Warning", "UnsupportedTarget", obs.target_problem)
         return step.done()
+    if canary.spec.analysis.iterations is not None:
+        message = ("analysis.iterations (A/B testing, blue/green) is not supported yet; "
+                   "use stepWeight or stepWeights")
+        if step.condition(READY, "False", "UnsupportedStrategy", message):
+            step.event("Warning", "UnsupportedStrategy", message)
+        return step.done()
     step.condition(READY, "True", "TargetFound",
                    f"Deployment {canary.namespace}/{step.target_name} found")
     phase = step.status.phase
@@ -178,9 +184,11 @@ def _initialize(step: _Step) -> None:
                        f"creating {step.target_name}-primary")
         step.event("Normal", "Initializing",
                    f"Creating {step.target_name}-primary and routing all traffic to it")
-    step.actions += [EnsurePrimary(target.revision), Route(0)]
+    step.actions.append(EnsurePrimary(target.revision))
     if primary.exists and primary.ready and primary.revision == target.revision:
-        step.actions.append(ScaleCanary(0))
+        # Only now does the apex Service select the primary's pods: routing before the
+        # primary is ready would leave the Service without endpoints.
+        step.actions += [Route(0), ScaleCanary(0)]
         step.phase(Phase.INITIALIZED)
         step.status.last_applied_spec = target.revision
         step.status.last_promoted_spec = target.revision
@@ -204,7 +212,10 @@ def _initialize(step: _Step) -> None:
 
 
 def _steady(step: _Step) -> None:
-    step.actions += [Route(0), ScaleCanary(0)]
+    # EnsurePrimary recreates a deleted primary (it acts only while the target still has
+    # the promoted template, so it never moves the primary to an unanalysed revision).
+    step.actions += [EnsurePrimary(str(step.status.last_promoted_spec)), Route(0),
+                     ScaleCanary(0)]
     revision = step.obs.target.revision
     if revision == step.status.last_applied_spec:
         return
@@ -217,6 +228,7 @@ def _start_revision(step: _Step, why: str) -> None:
     step.status.canary_weight = 0
     step.status.failed_checks = 0
     step.status.iterations = 0
+    step.status.canary_unready_since = None
     step.start_step()
     step.actions = [a for a in step.actions if not isinstance(a, Route | ScaleCanary)]
     if step.canary.spec.skip_analysis:
@@ -242,14 +254,17 @@ def _progress(step: _Step) -> Decision:
     weight = step.status.canary_weight or 0
     step.actions += [ScaleCanary(None), Route(weight)]
     if not target.ready:
-        elapsed = step.seconds_in_step()
+        if step.status.canary_unready_since is None:
+            step.status.canary_unready_since = format_time(step.now, precise=True)
+        elapsed = (step.now - parse_time(step.status.canary_unready_since)).total_seconds()
         if elapsed >= step.deadline():
             _rollback(step, "ProgressDeadlineExceeded",
-                      f"{step.target_name} not ready after {step.deadline():.0f}s: "
+                      f"{step.target_name} not ready for {step.deadline():.0f}s: "
                       f"{target.detail or 'waiting for its rollout'}")
         else:
             step.wake_in(step.deadline() - elapsed)
         return step.done()
+    step.status.canary_unready_since = None
     steps = step.canary.spec.analysis.weight_steps()
     if weight == 0:
         _set_weight(step, steps[0])
@@ -328,6 +343,7 @@ def _describe(result: MetricResult) -> str:
 def _rollback(step: _Step, reason: str, message: str) -> None:
     step.phase(Phase.FAILED)
     step.status.canary_weight = 0
+    step.status.canary_unready_since = None
     step.actions = [Route(0), ScaleCanary(0)]
     step.condition(PROMOTED, "False", reason, message)
     step.event("Warning", "RolledBack", message)

@@ -32,14 +32,22 @@ class PrometheusQuerier:
         self.timeout = timeout
         self._client = PrometheusConnect(
             url=url, headers=headers or None, disable_ssl=insecure_skip_verify,
-            auth=(auth.username, auth.password) if auth.username else None)
+            auth=(auth.username, auth.password) if auth.username else None,
+            timeout=timeout)
 
     async def query(self, name: str, promql: str) -> MetricValue:
         """The single value of ``promql``; None when it has no values; an error string when
         the query failed or was ambiguous."""
         try:
-            result = await asyncio.to_thread(
-                self._client.custom_query, promql, params={"timeout": f"{self.timeout:g}s"})
+            # The HTTP timeout bounds the thread; asyncio.timeout bounds the caller even if
+            # the client misbehaves (the thread is then abandoned, not waited for).
+            async with asyncio.timeout(self.timeout + 5):
+                result = await asyncio.to_thread(
+                    self._client.custom_query, promql,
+                    params={"timeout": f"{self.timeout:g}s"})
+        except TimeoutError:
+            return MetricValue(name, error=f"no answer from Prometheus within "
+                               f"{self.timeout + 5:g}s", query=promql)
         except Exception as exc:  # the client raises several unrelated exception types
             return MetricValue(name, error=f"query failed: {exc}", query=promql)
         if not result:
@@ -53,4 +61,7 @@ class PrometheusQuerier:
             return MetricValue(name, error=f"unexpected result {result[0]!r}", query=promql)
         if math.isnan(value):
             return MetricValue(name, None, query=promql)
+        if math.isinf(value):
+            # e.g. histogram_quantile above the highest bucket; JSON cannot carry it.
+            return MetricValue(name, error=f"the query returned {value}", query=promql)
         return MetricValue(name, value, query=promql)

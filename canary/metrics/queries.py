@@ -2,9 +2,11 @@
 
 Placeholders are ``{{ name }}``, ``{{ namespace }}``, ``{{ target }}``, ``{{ service }}``,
 ``{{ interval }}`` and ``{{ variables.NAME }}``. Every value is checked before it is
-inserted so that none can change the query's structure: names must be DNS labels, the
-interval a duration, and variables may not contain quotes, backslashes, braces or line
-breaks (they are meant to sit inside a label matcher's string).
+inserted so that none can change the query's structure: names must be Kubernetes names,
+the interval a duration, and variables may only use letters, digits and ``_ . : - / * + ?
+| ^ $`` (enough for label values and simple regular expressions such as ``5..|4..``; no
+quotes, spaces, parentheses, brackets, braces or commas), wherever the template puts
+them.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ ISTIO_BUILTINS = {
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][\w]*(?:\.[A-Za-z_][\w-]*)?)\s*\}\}")
 _DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-_UNSAFE_VARIABLE = re.compile(r'["\\{}\n\r`]')
+_SAFE_VARIABLE = re.compile(r"^[A-Za-z0-9_.:/*+?|^$-]*$")
 
 
 @dataclass(frozen=True)
@@ -54,10 +56,10 @@ class QueryContext:
         if not re.fullmatch(DURATION_PATTERN, self.interval):
             raise ConfigError(f"interval {self.interval!r} is not a duration")
         for key, value in self.variables.items():
-            if _UNSAFE_VARIABLE.search(value):
+            if not _SAFE_VARIABLE.match(value):
                 raise ConfigError(
-                    f"templateVariables.{key} {value!r} contains a quote, backslash, brace, "
-                    "backtick or line break, which could change the query")
+                    f"templateVariables.{key} {value!r} may only contain letters, digits and "
+                    "_ . : - / * + ? | ^ $ (anything else could change the query)")
 
 
 def render(template: str, context: QueryContext) -> str:

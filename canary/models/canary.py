@@ -274,8 +274,11 @@ class CanaryStatus(ApiModel):
     last_promoted_spec: str | None = Field(None, description="Revision last promoted.")
     last_transition_time: str | None = None
     observed_generation: int | None = None
-    #: When the current step started (RFC 3339): readiness deadlines and analysis timing.
+    #: When the current step started (RFC 3339): analysis timing and the deadlines of
+    #: initialization and promotion.
     step_started_at: str | None = None
+    #: Since when the canary has not been ready during analysis: its progress deadline.
+    canary_unready_since: str | None = None
     last_analysis: AnalysisRecord | None = None
     conditions: list[Condition] | None = None
 

@@ -64,6 +64,14 @@ async def test_a_healthy_revision_is_promoted_step_by_step(
     assert [d["weight"] for d in vs["spec"]["http"][0]["route"]] == [100, 0]
     assert vs["spec"]["exportTo"] == ["."] and vs["metadata"]["labels"]["team"] == "payments"
 
+    # Someone moves the weights by hand: the controller puts them back.
+    vs["spec"]["http"][0]["route"][0]["weight"] = 50
+    vs["spec"]["http"][0]["route"][1]["weight"] = 50
+    await kube.replace(r.VIRTUAL_SERVICES, vs)
+    await wait_until(lambda: kube.get(r.VIRTUAL_SERVICES, APP, namespace),
+                     lambda v: [d["weight"] for d in v["spec"]["http"][0]["route"]] == [100, 0],
+                     "the controller to restore the weights")
+
 
 @pytest.mark.parametrize(("annotations", "metric"), [
     ({"devenv.canary.dev/error-rate": "0.2"}, "request-success-rate"),

@@ -229,3 +229,43 @@ def test_deciding_is_deterministic() -> None:
     observation = world.observe()
     assert decide(world.canary, observation, SETTINGS) == decide(world.canary, observation,
                                                                   SETTINGS)
+
+
+class TestReviewedEdges:
+    def test_no_traffic_is_routed_before_the_primary_is_ready(self) -> None:
+        world = World(make_canary())
+        first = decide(world.canary, world.observe(), SETTINGS)
+        assert first.status.phase == Phase.INITIALIZING
+        assert not any(isinstance(a, Route) for a in first.actions)
+
+    def test_a_brief_unreadiness_late_in_a_long_step_is_not_a_missed_deadline(self) -> None:
+        world = initialized(interval="15m")
+        world.target_revision = "rev-2"
+        world.step()
+        world.step()  # ready: weight 10, step started
+        assert world.weight == 10
+        world.advance(11 * 60)  # well past the 60 s deadline, but ready all along
+        world.target_ready = False
+        decision = world.step()
+        assert decision.status.phase == Phase.PROGRESSING
+        assert decision.wake_after == 60
+        world.advance(30)
+        world.target_ready = True
+        assert world.step().status.canary_unready_since is None
+        world.target_ready = False
+        world.advance(1)
+        assert world.step().status.phase == Phase.PROGRESSING
+
+    def test_strategies_not_supported_yet_are_a_condition_not_a_crash(self) -> None:
+        world = World(make_canary(stepWeight=None, maxWeight=None, iterations=5))
+        decision = world.step()
+        ready = next(c for c in decision.status.conditions or [] if c.type == "Ready")
+        assert (ready.status, ready.reason) == ("False", "UnsupportedStrategy")
+        assert decision.actions == ()
+        assert [e.reason for e in decision.events] == ["UnsupportedStrategy"]
+
+    def test_a_deleted_primary_is_recreated_from_the_promoted_revision(self) -> None:
+        world = initialized()
+        world.primary_revision, world.primary_ready = None, False
+        world.step()
+        assert world.primary_revision == "rev-1"

@@ -32,13 +32,13 @@ def test_variables_and_all_placeholders_are_filled() -> None:
 
 
 @pytest.mark.parametrize("value", ['5"} or vector(1) or x{a="', "a\\b", "a\nb", "{{ name }}",
-                                   "`x`"])
+                                   "`x`", "5'", "5m]) or vector(1", "a b", "(a|b)"])
 def test_a_variable_that_could_break_out_of_its_string_is_refused(value: str) -> None:
     with pytest.raises(ConfigError, match=r"templateVariables\.code"):
         render('x{a="{{ variables.code }}"}', context(variables={"code": value}))
 
 
-@given(st.text(alphabet=st.characters(blacklist_characters='"\\{}\n\r`'), max_size=30))
+@given(st.text(alphabet="abcXYZ019_.:/*+?|^$-", max_size=30))
 def test_safe_variables_appear_verbatim_inside_their_quotes(value: str) -> None:
     assert render('x{a="{{ variables.v }}"}', context(variables={"v": value})) == \
         f'x{{a="{value}"}}'
