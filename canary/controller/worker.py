@@ -164,10 +164,13 @@ class Worker:
                 selector_label(target, self.controller.settings.workloads.selector_labels)
             except UnsupportedTarget as exc:
                 problem = str(exc)
+        analysis = canary.spec.analysis
         observation = Observation(
             now=datetime.now(UTC),
-            target=rollout_state(target, revision_of(target) if target else None),
-            primary=rollout_state(primary, primary_revision),
+            target=rollout_state(target, revision_of(target) if target else None,
+                                 analysis.canary_ready_threshold or 100),
+            primary=rollout_state(primary, primary_revision,
+                                  analysis.primary_ready_threshold or 100),
             generation=int(obj["metadata"].get("generation") or 0), target_problem=problem)
         settings = self.controller.decision_settings
         decision = decide(canary, observation, settings)

@@ -8,6 +8,7 @@ carries the revision it runs in the ``canary.dev/revision`` annotation.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -47,8 +48,11 @@ def revision_of(deployment: JSON) -> str:
     return template_hash((deployment.get("spec") or {}).get("template") or {})
 
 
-def rollout_state(deployment: JSON | None, revision: str | None) -> Workload:
-    """A Deployment as the decision sees it: ready means its rollout is complete."""
+def rollout_state(deployment: JSON | None, revision: str | None,
+                  ready_percent: int = 100) -> Workload:
+    """A Deployment as the decision sees it: ready means its rollout is complete, with at
+    least ``ready_percent`` of its replicas updated and available (Flagger's
+    primaryReadyThreshold / canaryReadyThreshold; 100 by default)."""
     if deployment is None:
         return Workload(exists=False, detail="not found")
     spec, status = deployment.get("spec") or {}, deployment.get("status") or {}
@@ -58,15 +62,16 @@ def rollout_state(deployment: JSON | None, revision: str | None) -> Workload:
     updated = int(status.get("updatedReplicas") or 0)
     available = int(status.get("availableReplicas") or 0)
     total = int(status.get("replicas") or 0)
+    required = max(1, math.ceil(replicas * ready_percent / 100))
     if replicas == 0:
         ready, detail = False, "scaled to zero"
     elif observed < generation:
         ready, detail = False, "waiting for the Deployment controller to observe the change"
-    elif updated < replicas:
+    elif updated < required:
         ready, detail = False, f"{updated} of {replicas} replicas updated"
-    elif total > updated:
+    elif ready_percent >= 100 and total > updated:
         ready, detail = False, f"{total - updated} old replicas pending termination"
-    elif available < replicas:
+    elif available < required:
         ready, detail = False, f"{available} of {replicas} replicas available"
     else:
         ready, detail = True, ""
