@@ -257,12 +257,8 @@ def _progress(step: _Step) -> Decision:
         if step.status.canary_unready_since is None:
             step.status.canary_unready_since = format_time(step.now, precise=True)
         elapsed = (step.now - parse_time(step.status.canary_unready_since)).total_seconds()
-        if elapsed >= step.deadline():
-            _rollback(step, "ProgressDeadlineExceeded",
-                      f"{step.target_name} not ready for {step.deadline():.0f}s: "
-                      f"{target.detail or 'waiting for its rollout'}")
-        else:
-            step.wake_in(step.deadline() - elapsed)
+        _wait_or_roll_back(step, elapsed, f"{step.target_name} not ready for "
+                           f"{step.deadline():.0f}s: {target.detail or 'waiting for its rollout'}")
         return step.done()
     step.status.canary_unready_since = None
     steps = step.canary.spec.analysis.weight_steps()
@@ -369,10 +365,15 @@ def _promote(step: _Step) -> None:
         return
     step.actions += [EnsurePrimary(revision), Route(weight),
                      ScaleCanary(0 if step.canary.spec.skip_analysis else None)]
-    elapsed = step.seconds_in_step()
+    _wait_or_roll_back(step, step.seconds_in_step(),
+                       f"{step.target_name}-primary did not finish rolling out revision "
+                       f"{revision} in {step.deadline():.0f}s: "
+                       f"{primary.detail or 'rollout incomplete'}")
+
+
+def _wait_or_roll_back(step: _Step, elapsed: float, message: str) -> None:
+    """Past the progress deadline: roll back with ``message``; before it: wake at it."""
     if elapsed >= step.deadline():
-        _rollback(step, "ProgressDeadlineExceeded",
-                  f"{step.target_name}-primary did not finish rolling out revision {revision} "
-                  f"in {step.deadline():.0f}s: {primary.detail or 'rollout incomplete'}")
+        _rollback(step, "ProgressDeadlineExceeded", message)
     else:
         step.wake_in(step.deadline() - elapsed)

@@ -423,11 +423,9 @@ class _Starter:
 
 
 def _https_ok(url: str, ca: Path | None = None) -> Callable[[], Awaitable[bool]]:
-    async def check() -> bool:
-        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca)) if ca else False
-        async with httpx.AsyncClient(timeout=2, verify=verify) as http:
-            return (await http.get(url)).status_code == 200
-    return check
+    """Checks that ``url`` answers 200; TLS verified against ``ca``, or not at all (the
+    controller manager and scheduler serve self-signed certificates)."""
+    return _http_ok(url, ssl.create_default_context(cafile=str(ca)) if ca else False)
 
 
 def _log_contains(path: Path, text: str) -> Callable[[], Awaitable[bool]]:
@@ -439,9 +437,9 @@ def _log_contains(path: Path, text: str) -> Callable[[], Awaitable[bool]]:
     return check
 
 
-def _http_ok(url: str) -> Callable[[], Awaitable[bool]]:
+def _http_ok(url: str, verify: ssl.SSLContext | bool = True) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
-        async with httpx.AsyncClient(timeout=2) as http:
+        async with httpx.AsyncClient(timeout=2, verify=verify) as http:
             return (await http.get(url)).status_code == 200
     return check
 
