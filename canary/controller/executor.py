@@ -76,7 +76,7 @@ class Executor:
             elif isinstance(action, ScaleCanary):
                 await self._scale_canary(canary, action.replicas)
             elif isinstance(action, Route):
-                await self._route(owner, canary, action.canary_weight)
+                await self._route(owner, canary, action)
 
     def _deployment(self, namespace: str, name: str) -> JSON | None:
         return self.caches["deployments"].get(namespace, name)
@@ -107,7 +107,7 @@ class Executor:
         await self.client.merge_patch(r.DEPLOYMENTS, name, {"spec": {"replicas": replicas}},
                                       canary.namespace)
 
-    async def _route(self, owner: JSON, canary: Canary, weight: int) -> None:
+    async def _route(self, owner: JSON, canary: Canary, route: Route) -> None:
         target = self._deployment(canary.namespace, canary.spec.target_ref.name)
         if target is None:
             return
@@ -116,5 +116,5 @@ class Executor:
             await self.apply(service, self.caches["services"])
         for rule in istio.destination_rules(canary, owner):
             await self.apply(rule, self.caches["destination_rules"])
-        await self.apply(istio.virtual_service(canary, owner, weight),
+        await self.apply(istio.virtual_service(canary, owner, route),
                          self.caches["virtual_services"])

@@ -23,9 +23,13 @@ class ScaleCanary:
 @dataclass(frozen=True)
 class Route:
     """Services, DestinationRules and the VirtualService exist, sending ``canary_weight``
-    percent to the canary and the rest to the primary."""
+    percent to the canary and the rest to the primary; with ``match_to_canary`` the
+    requests matching ``analysis.match`` all go to the canary first (A/B testing); with
+    ``mirror_percent`` that share of the primary's requests is copied to the canary."""
 
     canary_weight: int
+    match_to_canary: bool = False
+    mirror_percent: float | None = None
 
 
 Action = EnsurePrimary | ScaleCanary | Route

@@ -25,6 +25,7 @@ from typing import Literal
 from canary.core.actions import Action, EnsurePrimary, Route, ScaleCanary
 from canary.core.analysis import failures, judge
 from canary.core.observation import Observation
+from canary.core.strategy import Strategy, infer
 from canary.core.timefmt import format_time, parse_time
 from canary.models.canary import (
     AnalysisRecord,
@@ -124,6 +125,19 @@ class _Step:
     def interval(self) -> float:
         return max(self.canary.spec.analysis.interval_seconds(), self.settings.min_interval)
 
+    @property
+    def strategy(self) -> Strategy:
+        return infer(self.canary.spec.analysis)
+
+    def analysis_route(self, weight: int) -> Route:
+        """How traffic flows while the canary is analysed."""
+        analysis = self.canary.spec.analysis
+        if self.strategy is Strategy.AB_TESTING:
+            return Route(0, match_to_canary=True)
+        if self.strategy is Strategy.BLUE_GREEN_MIRRORING:
+            return Route(0, mirror_percent=float(analysis.mirror_weight or 100))
+        return Route(weight)
+
     def start_step(self) -> None:
         self.status.step_started_at = format_time(self.now, precise=True)
 
@@ -154,12 +168,7 @@ def decide(canary: Canary, obs: Observation, settings: DecisionSettings | None =
         if step.condition(READY, "False", "UnsupportedTarget", obs.target_problem):
             step.event("Warning", "UnsupportedTarget", obs.target_problem)
         return step.done()
-    if canary.spec.analysis.iterations is not None:
-        message = ("analysis.iterations (A/B testing, blue/green) is not supported yet; "
-                   "use stepWeight or stepWeights")
-        if step.condition(READY, "False", "UnsupportedStrategy", message):
-            step.event("Warning", "UnsupportedStrategy", message)
-        return step.done()
+    step.status.strategy = str(step.strategy)
     step.condition(READY, "True", "TargetFound",
                    f"Deployment {canary.namespace}/{step.target_name} found")
     phase = step.status.phase
@@ -229,6 +238,7 @@ def _start_revision(step: _Step, why: str) -> None:
     step.status.failed_checks = 0
     step.status.iterations = 0
     step.status.canary_unready_since = None
+    step.status.analysis_started_at = None
     step.start_step()
     step.actions = [a for a in step.actions if not isinstance(a, Route | ScaleCanary)]
     if step.canary.spec.skip_analysis:
@@ -252,7 +262,8 @@ def _progress(step: _Step) -> Decision:
                               "detected during analysis; restarting the analysis")
         return step.done()
     weight = step.status.canary_weight or 0
-    step.actions += [ScaleCanary(None), Route(weight)]
+    started = step.status.analysis_started_at is not None
+    step.actions += [ScaleCanary(None), step.analysis_route(weight) if started else Route(0)]
     if not target.ready:
         if step.status.canary_unready_since is None:
             step.status.canary_unready_since = format_time(step.now, precise=True)
@@ -262,8 +273,13 @@ def _progress(step: _Step) -> Decision:
         return step.done()
     step.status.canary_unready_since = None
     steps = step.canary.spec.analysis.weight_steps()
-    if weight == 0:
-        _set_weight(step, steps[0])
+    if not started:
+        # Traffic reaches the canary only now, so the first interval starts now too.
+        step.status.analysis_started_at = format_time(step.now, precise=True)
+        if step.strategy.iterative:
+            _start_iterations(step)
+        else:
+            _set_weight(step, steps[0])
         return step.done()
     due = step.interval() - step.seconds_in_step()
     if due > 0:
@@ -287,18 +303,53 @@ def _progress(step: _Step) -> Decision:
             step.event("Warning", "AnalysisFailed", f"Halt advancement of {step.target_name}: "
                        f"{summary} (failed checks {checks}/{threshold})")
         return step.done()
+    if step.strategy.iterative:
+        done = (step.status.iterations or 0) + 1
+        step.status.iterations = done
+        total = step.canary.spec.analysis.iterations or 1
+        if done < total:
+            step.event("Normal", "IterationPassed", f"Analysis of {step.target_name} passed "
+                       f"({done}/{total} iterations)")
+            return step.done()
+        # Blue/green and A/B: all traffic switches to the canary at once while the
+        # primary takes on the new template.
+        step.status.canary_weight = 100
+        step.actions = [a for a in step.actions if not isinstance(a, Route)] + [Route(100)]
+        _begin_promotion(step, f"Analysis passed {done}/{total} iterations; all traffic "
+                         f"switched to {step.target_name}")
+        return step.done()
     later = [w for w in steps if w > weight]
     if later:
         _set_weight(step, later[0])
     else:
-        step.phase(Phase.PROMOTING)
-        step.condition(PROMOTED, "Unknown", "Promoting",
-                       f"copying revision {step.status.last_applied_spec} to the primary")
-        step.event("Normal", "Promoting", f"Analysis passed at weight {weight}; copying "
-                   f"{step.target_name}'s template to {step.target_name}-primary")
-        step.actions.append(EnsurePrimary(str(step.status.last_applied_spec)))
-        step.wake_in(step.deadline())
+        _begin_promotion(step, f"Analysis passed at weight {weight}")
     return step.done()
+
+
+def _start_iterations(step: _Step) -> None:
+    step.start_step()
+    route = step.analysis_route(0)
+    step.actions = [a for a in step.actions if not isinstance(a, Route)] + [route]
+    if step.strategy is Strategy.AB_TESTING:
+        how = "matching requests go to the canary"
+    elif step.strategy is Strategy.BLUE_GREEN_MIRRORING:
+        how = f"{route.mirror_percent or 100:g}% of requests are mirrored to the canary"
+    else:
+        how = "the primary keeps all traffic"
+    step.event("Normal", "AnalysisStarted", f"Analysing {step.target_name} "
+               f"({step.strategy}, {step.canary.spec.analysis.iterations} iterations): {how}")
+    step.wake_in(step.interval())
+
+
+def _begin_promotion(step: _Step, why: str) -> None:
+    step.phase(Phase.PROMOTING)
+    step.start_step()
+    step.condition(PROMOTED, "Unknown", "Promoting",
+                   f"copying revision {step.status.last_applied_spec} to the primary")
+    step.event("Normal", "Promoting", f"{why}; copying {step.target_name}'s template to "
+               f"{step.target_name}-primary")
+    step.actions.append(EnsurePrimary(str(step.status.last_applied_spec)))
+    step.wake_in(step.deadline())
 
 
 def _set_weight(step: _Step, weight: int) -> None:
@@ -354,6 +405,24 @@ def _promote(step: _Step) -> None:
                               "detected during promotion; restarting the analysis")
         return
     weight = step.status.canary_weight or 0
+    promotion_step = step.canary.spec.analysis.step_weight_promotion
+    if primary.ready and primary.revision == revision and promotion_step and weight > 0:
+        # Gradual promotion: the primary, now on the new template, takes traffic back
+        # stepWeightPromotion at a time.
+        step.actions += [EnsurePrimary(revision), ScaleCanary(None), Route(weight)]
+        due = step.interval() - step.seconds_in_step()
+        if due > 0:
+            step.wake_in(due)
+            return
+        weight = max(0, weight - promotion_step)
+        step.status.canary_weight = weight
+        step.start_step()
+        step.actions = [a for a in step.actions if not isinstance(a, Route)] + [Route(weight)]
+        step.event("Normal", "WeightDecreased", f"Promotion: {step.target_name}-primary "
+                   f"takes {100 - weight}% of traffic")
+        if weight > 0:
+            step.wake_in(step.interval())
+            return
     if primary.ready and primary.revision == revision:
         step.phase(Phase.SUCCEEDED)
         step.status.canary_weight = 0

@@ -267,6 +267,8 @@ class AnalysisRecord(ApiModel):
 
 class CanaryStatus(ApiModel):
     phase: Phase | None = None
+    #: Canary, ABTesting, BlueGreen or BlueGreenMirroring, as inferred from the analysis.
+    strategy: str | None = None
     canary_weight: int | None = None
     failed_checks: int | None = None
     iterations: int | None = None
@@ -279,6 +281,8 @@ class CanaryStatus(ApiModel):
     step_started_at: str | None = None
     #: Since when the canary has not been ready during analysis: its progress deadline.
     canary_unready_since: str | None = None
+    #: When traffic (or mirrored, or matched traffic) first reached the ready canary.
+    analysis_started_at: str | None = None
     last_analysis: AnalysisRecord | None = None
     conditions: list[Condition] | None = None
 

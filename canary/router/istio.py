@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from canary.core.actions import Route
 from canary.models.canary import Canary
 from canary.targets.deployment import MANAGED_BY, owner_reference, primary_name
 
@@ -57,31 +58,36 @@ def destination_rules(canary: Canary, owner: JSON) -> list[JSON]:
     return rules
 
 
-def virtual_service(canary: Canary, owner: JSON, canary_weight: int) -> JSON:
+def virtual_service(canary: Canary, owner: JSON, route: Route) -> JSON:
+    """The VirtualService for ``route``: a weighted split between primary and canary,
+    preceded for A/B testing by a route sending ``analysis.match`` requests to the canary,
+    and with a mirror to the canary when mirroring."""
     name = service_name(canary)
     service = canary.spec.service
-    route: JSON = {"route": [
-        {"destination": {"host": f"{name}-primary"}, "weight": 100 - canary_weight},
-        {"destination": {"host": f"{name}-canary"}, "weight": canary_weight},
-    ]}
-    for field, value in (("match", service.match), ("retries", service.retries),
-                         ("timeout", service.timeout), ("headers", service.headers),
-                         ("corsPolicy", service.cors_policy), ("rewrite", service.rewrite)):
+    common: JSON = {}
+    for field, value in (("retries", service.retries), ("timeout", service.timeout),
+                         ("headers", service.headers), ("corsPolicy", service.cors_policy),
+                         ("rewrite", service.rewrite)):
         if value:
-            route[field] = value
-    spec: JSON = {"hosts": [name, *(service.hosts or [])], "http": [route]}
+            common[field] = value
+
+    def split(weight: int) -> list[JSON]:
+        return [{"destination": {"host": f"{name}-primary"}, "weight": 100 - weight},
+                {"destination": {"host": f"{name}-canary"}, "weight": weight}]
+
+    main: JSON = {"route": split(route.canary_weight), **common}
+    if service.match:
+        main = {"match": service.match, **main}
+    if route.mirror_percent is not None:
+        main["mirror"] = {"host": f"{name}-canary"}
+        main["mirrorPercentage"] = {"value": route.mirror_percent}
+    http = [main]
+    if route.match_to_canary and canary.spec.analysis.match:
+        http.insert(0, {"match": canary.spec.analysis.match, "route": split(100), **common})
+    spec: JSON = {"hosts": [name, *(service.hosts or [])], "http": http}
     if service.gateways:
         spec["gateways"] = list(service.gateways)
     return {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
             "metadata": _metadata(canary, owner, name), "spec": spec}
 
 
-def canary_weight_of(virtual_service: JSON | None) -> int | None:
-    """The weight the VirtualService currently sends to the canary."""
-    if virtual_service is None:
-        return None
-    for http in (virtual_service.get("spec") or {}).get("http") or []:
-        for destination in http.get("route") or []:
-            if str((destination.get("destination") or {}).get("host", "")).endswith("-canary"):
-                return int(destination.get("weight") or 0)
-    return None

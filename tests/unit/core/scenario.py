@@ -27,6 +27,7 @@ def make_canary(**analysis: Any) -> Canary:
     spec_analysis = {"interval": "10s", "threshold": 2, "maxWeight": 30, "stepWeight": 10,
                      "metrics": [{"name": "request-success-rate", "thresholdRange": {"min": 99}}]}
     spec_analysis.update(analysis)
+    spec_analysis = {k: v for k, v in spec_analysis.items() if v is not None}
     return Canary.model_validate({
         "metadata": {"name": "web", "namespace": "shop", "generation": 1},
         "spec": {"targetRef": {"kind": "Deployment", "name": "web"},
@@ -46,6 +47,7 @@ class World:
     primary_revision: str | None = None
     primary_ready: bool = False
     weight: int = 0
+    route: Route | None = None
     success_rate: float | None = 100.0
     decisions: list[Decision] = field(default_factory=list)
 
@@ -73,6 +75,7 @@ class World:
                 self.target_replicas = 2 if action.replicas is None else action.replicas
             elif isinstance(action, Route):
                 self.weight = action.canary_weight
+                self.route = action
         self.decisions.append(decision)
         return decision
 

@@ -256,14 +256,6 @@ class TestReviewedEdges:
         world.advance(1)
         assert world.step().status.phase == Phase.PROGRESSING
 
-    def test_strategies_not_supported_yet_are_a_condition_not_a_crash(self) -> None:
-        world = World(make_canary(stepWeight=None, maxWeight=None, iterations=5))
-        decision = world.step()
-        ready = next(c for c in decision.status.conditions or [] if c.type == "Ready")
-        assert (ready.status, ready.reason) == ("False", "UnsupportedStrategy")
-        assert decision.actions == ()
-        assert [e.reason for e in decision.events] == ["UnsupportedStrategy"]
-
     def test_a_deleted_primary_is_recreated_from_the_promoted_revision(self) -> None:
         world = initialized()
         world.primary_revision, world.primary_ready = None, False

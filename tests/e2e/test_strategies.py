@@ -1,0 +1,117 @@
+"""Each delivery strategy shapes traffic as it promises, seen through the mesh's metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from canary.devenv import LocalEnvironment
+from canary.kube import KubeClient
+from canary.kube import resources as r
+from tests.e2e.rollout import APP, History, canary_object, deploy, phase, start, target_revision
+from tests.e2e.waiting import prometheus_value, wait_until
+
+pytestmark = pytest.mark.usefixtures("running_controller")
+
+SUCCESS_RATE = [{"name": "request-success-rate", "interval": "10s",
+                 "thresholdRange": {"min": 99}}]
+
+
+def requests(namespace: str, workload: str, reporter: str = "destination") -> str:
+    return (f'sum(istio_requests_total{{reporter="{reporter}",'
+            f'destination_workload_namespace="{namespace}",destination_workload="{workload}"}})')
+
+
+async def value(env: LocalEnvironment, query: str) -> float:
+    return await prometheus_value(env.prometheus_url, query) or 0.0
+
+
+async def analysing(kube: KubeClient, namespace: str) -> dict[str, Any]:
+    return await wait_until(lambda: canary_object(kube, namespace),
+                            lambda c: phase(c) == "Progressing"
+                            and bool(c["status"].get("analysisStartedAt")),
+                            "the analysis to start")
+
+
+async def succeeded(kube: KubeClient, namespace: str, revision: str) -> dict[str, Any]:
+    return await wait_until(lambda: canary_object(kube, namespace),
+                            lambda c: phase(c) == "Succeeded"
+                            and c["status"].get("lastPromotedSpec") == revision,
+                            "the promotion", timeout=120)
+
+
+async def test_ab_testing_sends_only_matched_users_to_the_canary(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
+    analysis = {"interval": "4s", "threshold": 2, "iterations": 3, "metrics": SUCCESS_RATE,
+                "match": [{"headers": {"x-canary": {"exact": "insider"}}}]}
+    await start(kube, environment, namespace, analysis=analysis)
+    await environment.set_traffic(f"{APP}.{namespace}", rps=100, mix={
+        "users": 400, "profiles": [{"weight": 1, "headers": {"x-canary": "insider"}},
+                                   {"weight": 1}]})
+    await deploy(kube, namespace, {"revision": "2"})
+    revision = await target_revision(kube, namespace)
+    status = (await analysing(kube, namespace))["status"]
+    assert status["strategy"] == "ABTesting" and status["canaryWeight"] == 0
+    vs = await kube.get(r.VIRTUAL_SERVICES, APP, namespace)
+    assert vs["spec"]["http"][0]["match"] == analysis["match"]
+    await asyncio.sleep(3)
+    before = [await value(environment, requests(namespace, w)) for w in (APP, f"{APP}-primary")]
+    await asyncio.sleep(4)
+    after = [await value(environment, requests(namespace, w)) for w in (APP, f"{APP}-primary")]
+    canary_share = (after[0] - before[0]) / ((after[0] - before[0]) + (after[1] - before[1]))
+    # Half of the simulated users carry the header; the main route gives the canary 0%.
+    assert canary_share == pytest.approx(0.5, abs=0.12)
+    final = await succeeded(kube, namespace, revision)
+    assert final["status"]["iterations"] == 3
+
+
+async def test_blue_green_mirroring_copies_traffic_but_users_get_primary_answers(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
+    analysis = {"interval": "4s", "threshold": 2, "iterations": 3, "mirror": True,
+                "metrics": SUCCESS_RATE}
+    await start(kube, environment, namespace, analysis=analysis)
+    await deploy(kube, namespace, {"revision": "2"})
+    revision = await target_revision(kube, namespace)
+    assert (await analysing(kube, namespace))["status"]["strategy"] == "BlueGreenMirroring"
+    await wait_until(lambda: value(environment, requests(namespace, APP)), lambda v: v > 100,
+                     "mirrored requests at the canary")
+    answered_by_canary = await value(environment, requests(namespace, APP, reporter="source"))
+    assert answered_by_canary == 0, "a user got a response from the mirrored canary"
+    vs = await kube.get(r.VIRTUAL_SERVICES, APP, namespace)
+    assert vs["spec"]["http"][0]["mirrorPercentage"] == {"value": 100.0}
+    await succeeded(kube, namespace, revision)
+
+
+async def test_blue_green_keeps_users_on_the_primary_then_switches_at_once(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
+    analysis = {"interval": "4s", "threshold": 2, "iterations": 2, "metrics": SUCCESS_RATE}
+    await start(kube, environment, namespace, analysis=analysis)
+    # As a load tester would: requests straight to the canary Service give it metrics.
+    await environment.set_traffic(f"{APP}-canary.{namespace}", rps=30)
+    await deploy(kube, namespace, {"revision": "2"})
+    revision = await target_revision(kube, namespace)
+    history = History()
+    await wait_until(lambda: canary_object(kube, namespace),
+                     lambda c: history.record(c) and phase(c) == "Succeeded"
+                     and c["status"].get("lastPromotedSpec") == revision,
+                     "the promotion", timeout=120, interval=0.1)
+    assert history.weights() in ([0, 100, 0], [0])  # the switch may be quicker than a poll
+    assert ("Progressing", 0) in history.seen
+
+
+async def test_gradual_promotion_walks_traffic_back_to_the_primary(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
+    analysis = {"interval": "3s", "threshold": 2, "stepWeights": [20, 40],
+                "stepWeightPromotion": 20, "metrics": SUCCESS_RATE}
+    await start(kube, environment, namespace, analysis=analysis)
+    await deploy(kube, namespace, {"revision": "2"})
+    revision = await target_revision(kube, namespace)
+    history = History()
+    await wait_until(lambda: canary_object(kube, namespace),
+                     lambda c: history.record(c) and phase(c) == "Succeeded"
+                     and c["status"].get("lastPromotedSpec") == revision,
+                     "the promotion", timeout=120, interval=0.1)
+    assert history.weights() == [0, 20, 40, 20, 0]
+    assert ("Promoting", 20) in history.seen
