@@ -30,6 +30,10 @@ class Route:
     canary_weight: int
     match_to_canary: bool = False
     mirror_percent: float | None = None
+    #: Session affinity: the ``name=value`` cookie the canary sets (with ``Max-Age``
+    #: ``sticky_max_age`` seconds) and that sends its bearer to the canary from then on.
+    sticky_cookie: str | None = None
+    sticky_max_age: int = 86400
 
 
 Action = EnsurePrimary | ScaleCanary | Route

@@ -136,6 +136,11 @@ class _Step:
             return Route(0, match_to_canary=True)
         if self.strategy is Strategy.BLUE_GREEN_MIRRORING:
             return Route(0, mirror_percent=float(analysis.mirror_weight or 100))
+        affinity = analysis.session_affinity
+        if affinity is not None and weight > 0:
+            return Route(weight, sticky_cookie=f"{affinity.cookie_name}="
+                         f"{self.status.last_applied_spec}",
+                         sticky_max_age=affinity.max_age or 86400)
         return Route(weight)
 
     def start_step(self) -> None:
@@ -355,7 +360,8 @@ def _begin_promotion(step: _Step, why: str) -> None:
 def _set_weight(step: _Step, weight: int) -> None:
     step.status.canary_weight = weight
     step.start_step()
-    step.actions = [a for a in step.actions if not isinstance(a, Route)] + [Route(weight)]
+    step.actions = [a for a in step.actions if not isinstance(a, Route)] + [
+        step.analysis_route(weight)]
     step.event("Normal", "WeightIncreased",
                f"Advance {step.target_name} canary weight to {weight}")
     step.wake_in(step.interval())

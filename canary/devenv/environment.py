@@ -208,6 +208,11 @@ class LocalEnvironment:
     async def traffic(self) -> dict[str, Any]:
         return await self._simulator("GET", "/traffic")
 
+    async def users(self, host: str) -> dict[str, Any]:
+        """Which workloads answered ``host``'s simulated users, and how often users moved
+        from one workload to another."""
+        return await self._simulator("GET", f"/traffic/{host}/users")
+
     async def _simulator(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
         if not self.simulator_url:
             raise DevenvError("this environment runs no traffic simulator")

@@ -9,6 +9,7 @@ manager, so fields other managers set on these objects (labels, annotations, exp
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from canary.core.actions import Route
@@ -82,6 +83,15 @@ def virtual_service(canary: Canary, owner: JSON, route: Route) -> JSON:
         main["mirror"] = {"host": f"{name}-canary"}
         main["mirrorPercentage"] = {"value": route.mirror_percent}
     http = [main]
+    if route.sticky_cookie is not None:
+        # Session affinity: the canary's answers set a cookie, and requests carrying it
+        # go to the canary whatever the weights.
+        name_value = route.sticky_cookie
+        main["route"][1]["headers"] = {"response": {"add": {
+            "Set-Cookie": f"{name_value}; Max-Age={route.sticky_max_age}"}}}
+        http.insert(0, {"match": [{"headers": {"cookie": {
+            "regex": f"^(.*?;\\s*)?({re.escape(name_value)})(;.*)?$"}}}],
+            "route": split(100), **common})
     if route.match_to_canary and canary.spec.analysis.match:
         http.insert(0, {"match": canary.spec.analysis.match, "route": split(100), **common})
     spec: JSON = {"hosts": [name, *(service.hosts or [])], "http": http}

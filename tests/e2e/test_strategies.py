@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import pytest
@@ -115,3 +116,31 @@ async def test_gradual_promotion_walks_traffic_back_to_the_primary(
                      "the promotion", timeout=120, interval=0.1)
     assert history.weights() == [0, 20, 40, 20, 0]
     assert ("Promoting", 20) in history.seen
+
+
+async def test_with_session_affinity_a_user_who_reached_the_canary_stays_there(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
+    analysis = {"interval": "3s", "threshold": 2, "stepWeights": [10, 30, 60],
+                "metrics": SUCCESS_RATE,
+                "sessionAffinity": {"cookieName": "canary-affinity", "maxAge": 3600}}
+    await start(kube, environment, namespace, analysis=analysis)
+    host = f"{APP}.{namespace}"
+    await environment.set_traffic(host, rps=150, mix={"users": 300})
+    await deploy(kube, namespace, {"revision": "2"})
+    revision = await target_revision(kube, namespace)
+    at_top = await wait_until(lambda: canary_object(kube, namespace),
+                              lambda c: (c["status"].get("canaryWeight") or 0) == 60,
+                              "the canary to reach its last weight")
+    assert at_top["status"]["phase"] == "Progressing"
+    vs = await kube.get(r.VIRTUAL_SERVICES, APP, namespace)
+    sticky = vs["spec"]["http"][0]
+    regex = sticky["match"][0]["headers"]["cookie"]["regex"]
+    assert re.fullmatch(regex, f"theme=dark; canary-affinity={revision}")
+    assert not re.fullmatch(regex, "canary-affinity=other")
+    users = await environment.users(host)
+    on_canary = users["lastAnsweredBy"].get(APP, 0)
+    assert on_canary > 50, users
+    # Users moved to the canary as weights grew, but none went back to the primary.
+    assert users["switches"].get(f"{APP}-primary -> {APP}", 0) > 0, users
+    assert users["switches"].get(f"{APP} -> {APP}-primary", 0) == 0, users
+    await succeeded(kube, namespace, revision)

@@ -52,6 +52,8 @@ class User:
     profile: Profile
     #: Cookies the user received: name -> (value, expiry in simulator seconds or None).
     jar: dict[str, tuple[str, float | None]] = field(default_factory=dict)
+    #: The workload that answered this user last.
+    last_workload: str | None = None
 
     def cookie_header(self, now: float) -> str | None:
         cookies = dict(self.profile.cookies)

@@ -12,6 +12,7 @@ import asyncio
 import json
 import random
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,8 @@ class Simulator:
         self.state_file = state_file
         self.hosts: dict[str, HostTraffic] = {}
         self._populations: dict[str, Population] = {}
+        #: Per host: how often a user was answered by one workload right after another.
+        self.switches: dict[str, Counter[tuple[str, str]]] = {}
         self._carry: dict[str, float] = {}
         self._clock = 0.0
         if state_file and state_file.exists():
@@ -75,6 +78,18 @@ class Simulator:
         self._populations.pop(host, None)
         self._save()
         return host
+
+    def users(self, host: str) -> dict[str, Any]:
+        """Who answered the host's users: per workload the users it answered last, and how
+        often a user went from one workload to another (what session affinity prevents)."""
+        host = normalize_host(host)
+        population = self._populations.get(host)
+        last: Counter[str] = Counter(u.last_workload for u in population.users
+                                     if u.last_workload) if population else Counter()
+        return {"host": host, "users": len(population.users) if population else 0,
+                "lastAnsweredBy": dict(last),
+                "switches": {f"{a} -> {b}": n
+                             for (a, b), n in self.switches.get(host, Counter()).items()}}
 
     def remove_host(self, host: str) -> bool:
         host = normalize_host(host)
@@ -130,6 +145,10 @@ class Simulator:
             self._record_source(decision.destination, None, 503, flag, 0.5)
             return
         endpoint = endpoints[self.rng.randrange(len(endpoints))]
+        if user.last_workload is not None and user.last_workload != endpoint.workload:
+            self.switches.setdefault(population.host, Counter())[
+                (user.last_workload, endpoint.workload)] += 1
+        user.last_workload = endpoint.workload
         status, latency = endpoint.behaviour.sample(self.rng)
         self._record_destination(decision.destination, endpoint, status, latency)
         self._record_source(decision.destination, endpoint, status, "-", latency)
@@ -206,6 +225,13 @@ def build_app(simulator: Simulator) -> web.Application:
             return web.json_response({"error": str(exc)}, status=400)
         log.info("traffic set", host=host, rps=traffic.rps)
         return web.json_response({"host": host, **traffic.model_dump()})
+
+    @routes.get("/traffic/{host}/users")
+    async def users(request: web.Request) -> web.Response:
+        try:
+            return web.json_response(simulator.users(request.match_info["host"]))
+        except ConfigError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
 
     @routes.delete("/traffic/{host}")
     async def delete_traffic(request: web.Request) -> web.Response:
