@@ -24,6 +24,7 @@ from canary.kube import resources as r
 from canary.kube.events import EventRecorder
 from canary.settings import Settings
 from canary.targets.deployment import MANAGED_BY
+from canary.webhooks import WebhookCaller
 
 log = structlog.get_logger("canary.controller")
 MANAGED_SELECTOR = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
@@ -50,8 +51,10 @@ class Controller:
         self.decision_settings = DecisionSettings(
             default_progress_deadline=settings.analysis.default_progress_deadline_seconds,
             min_interval=settings.analysis.min_interval_seconds)
-        self.executor = Executor(client, settings, self.caches)
+        self.executor = Executor(client, settings, self.caches,
+                                 lambda canary, type_: self.webhooks.call_type(canary, type_))
         self.analyst = Analyst(client, settings.analysis)
+        self.webhooks = WebhookCaller(client)
         self.events = EventRecorder(client)
         self.finalizer = Finalizer(self)
         self.workers: dict[tuple[str, str], Worker] = {}
@@ -79,6 +82,7 @@ class Controller:
 
     async def stop(self) -> None:
         await asyncio.gather(*(worker.stop() for worker in self.workers.values()))
+        await self.webhooks.close()
 
     def _wake(self, namespace: str, name: str) -> None:
         if not self._started:

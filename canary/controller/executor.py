@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
 
 from canary.core import Action, EnsurePrimary, Route, ScaleCanary
+from canary.core.actions import CallHooks
+from canary.core.observation import HookResult
 from canary.core.revision import canonical
 from canary.kube import JSON, KubeClient, Reflector
 from canary.kube import resources as r
@@ -50,11 +53,13 @@ def contains(actual: Any, desired: Any) -> bool:
 
 
 class Executor:
-    def __init__(self, client: KubeClient, settings: Settings, caches: dict[str, Reflector]
+    def __init__(self, client: KubeClient, settings: Settings, caches: dict[str, Reflector],
+                 call_hooks: Callable[[Canary, str], Awaitable[tuple[HookResult, ...]]]
                  ) -> None:
         self.client = client
         self.settings = settings
         self.caches = caches
+        self.call_hooks = call_hooks
 
     async def apply(self, manifest: JSON, cache: Reflector) -> bool:
         """Server-side apply ``manifest`` unless the cached object is already it."""
@@ -77,6 +82,12 @@ class Executor:
                 await self._scale_canary(canary, action.replicas)
             elif isinstance(action, Route):
                 await self._route(owner, canary, action)
+            elif isinstance(action, CallHooks):
+                for result in await self.call_hooks(canary, action.type):
+                    (log.info if result.passed else log.warning)(
+                        "webhook called", hook=result.name, type=result.type,
+                        passed=result.passed, detail=result.message,
+                        canary=f"{canary.namespace}/{canary.name}")
 
     def _deployment(self, namespace: str, name: str) -> JSON | None:
         return self.caches["deployments"].get(namespace, name)

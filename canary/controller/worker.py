@@ -143,11 +143,14 @@ class Worker:
         new_status = decision.status.to_api()
         if new_status != old_status:
             obj = await self._write_status(obj, merge_patch(old_status, new_status))
+        # Hooks and actions see the Canary as just decided (its new phase, for instance).
+        canary = canary.model_copy(update={"status": decision.status})
         # Events first: they report the decision just recorded, even if an action fails.
         for event in decision.events:
             self.log.info(event.message, reason=event.reason, type=event.type,
                           phase=str(decision.status.phase))
             await self.controller.events.record(obj, event.type, event.reason, event.message)
+            self.controller.webhooks.send_event(canary, event.type, event.message)
         await self.controller.executor.execute(obj, canary, decision.actions)
         return decision.wake_after
 
@@ -174,11 +177,21 @@ class Worker:
             generation=int(obj["metadata"].get("generation") or 0), target_problem=problem)
         settings = self.controller.decision_settings
         decision = decide(canary, observation, settings)
-        if decision.needs_metrics:
-            metrics = await self.controller.analyst.measure(canary)
-            observation = replace(observation, metrics=metrics, now=datetime.now(UTC))
+        # Each pass may ask for more evidence (metrics, webhook answers); a decision
+        # never needs more than one pass per kind.
+        for _ in range(4):
+            if not (decision.needs_metrics or decision.needs_hooks):
+                return decision
+            metrics = observation.metrics
+            if decision.needs_metrics:
+                metrics = await self.controller.analyst.measure(canary)
+            hooks = dict(observation.hooks or {})
+            for type_ in decision.needs_hooks:
+                hooks[type_] = await self.controller.webhooks.call_type(canary, type_)
+            observation = replace(observation, metrics=metrics, hooks=hooks,
+                                  now=datetime.now(UTC))
             decision = decide(canary, observation, settings)
-        return decision
+        raise RuntimeError(f"the decision kept asking for evidence: {decision}")
 
     async def _write_status(self, obj: JSON, patch: dict[str, Any]) -> JSON:
         """Merge-patch the status, guarded by the resourceVersion it was decided on."""

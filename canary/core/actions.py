@@ -36,4 +36,12 @@ class Route:
     sticky_max_age: int = 86400
 
 
-Action = EnsurePrimary | ScaleCanary | Route
+@dataclass(frozen=True)
+class CallHooks:
+    """Call the webhooks of ``type`` for their own sake (post-rollout): the answers
+    change nothing."""
+
+    type: str
+
+
+Action = EnsurePrimary | ScaleCanary | Route | CallHooks

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from canary.core.actions import Action, EnsurePrimary, Route, ScaleCanary
+from canary.core.actions import Action, CallHooks, EnsurePrimary, Route, ScaleCanary
 from canary.core.analysis import failures, judge
-from canary.core.observation import Observation
+from canary.core.observation import HookResult, Observation
 from canary.core.strategy import Strategy, infer
 from canary.core.timefmt import format_time, parse_time
 from canary.models.canary import (
@@ -66,6 +66,8 @@ class Decision:
     events: tuple[Event, ...] = ()
     #: Run the analysis and decide again with its results.
     needs_metrics: bool = False
+    #: Call the webhooks of these types and decide again with their answers.
+    needs_hooks: tuple[str, ...] = ()
     #: Decide again after this many seconds even if nothing changes.
     wake_after: float | None = None
 
@@ -81,6 +83,7 @@ class _Step:
     actions: list[Action] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     wake_after: float | None = None
+    needs_hooks: list[str] = field(default_factory=list)
 
     @property
     def now(self) -> datetime:
@@ -150,10 +153,29 @@ class _Step:
         seconds = max(seconds, 0.0)
         self.wake_after = seconds if self.wake_after is None else min(self.wake_after, seconds)
 
+    def hook_results(self, type_: str) -> tuple[HookResult, ...] | None:
+        """The answers of the webhooks of ``type_`` (empty when there are none), or None
+        when they have not been called yet: the decision then asks for them."""
+        if not any(h.type == type_ for h in self.canary.spec.analysis.webhooks or []):
+            return ()
+        results = (self.obs.hooks or {}).get(type_)
+        if results is None and type_ not in self.needs_hooks:
+            self.needs_hooks.append(type_)
+        return results
+
+    def gate(self, type_: str) -> bool | None:
+        """Open (every webhook of the type answered 2xx), closed, or None: not asked yet."""
+        results = self.hook_results(type_)
+        return None if results is None else all(r.passed for r in results)
+
+    def gate_failures(self, type_: str) -> str:
+        return "; ".join(f"{r.name}: {r.message}" for r in (self.obs.hooks or {}).get(type_, ())
+                         if not r.passed)
+
     def done(self, needs_metrics: bool = False) -> Decision:
         return Decision(status=self.status, actions=tuple(self.actions),
                         events=tuple(self.events), needs_metrics=needs_metrics,
-                        wake_after=self.wake_after)
+                        needs_hooks=tuple(self.needs_hooks), wake_after=self.wake_after)
 
 
 def decide(canary: Canary, obs: Observation, settings: DecisionSettings | None = None
@@ -179,7 +201,7 @@ def decide(canary: Canary, obs: Observation, settings: DecisionSettings | None =
     phase = step.status.phase
     if phase in (None, Phase.INITIALIZING):
         _initialize(step)
-    elif phase in (Phase.INITIALIZED, Phase.SUCCEEDED, Phase.FAILED):
+    elif phase in (Phase.INITIALIZED, Phase.SUCCEEDED, Phase.FAILED, Phase.WAITING):
         _steady(step)
     elif phase == Phase.PROGRESSING:
         return _progress(step)
@@ -232,6 +254,21 @@ def _steady(step: _Step) -> None:
                      ScaleCanary(0)]
     revision = step.obs.target.revision
     if revision == step.status.last_applied_spec:
+        if step.status.phase == Phase.WAITING:  # the change was withdrawn
+            step.phase(Phase.SUCCEEDED if revision == step.status.last_promoted_spec
+                       else Phase.FAILED)
+        return
+    confirmed = step.gate("confirm-rollout")
+    if confirmed is None:
+        return
+    if not confirmed:
+        message = (f"New revision {revision} of {step.target_name} waits for rollout "
+                   f"approval: {step.gate_failures('confirm-rollout')}")
+        if step.status.phase != Phase.WAITING:
+            step.event("Normal", "WaitingForApproval", message)
+        step.phase(Phase.WAITING)
+        step.condition(PROMOTED, "Unknown", "WaitingForApproval", message)
+        step.wake_in(step.interval())
         return
     _start_revision(step, f"New revision {revision} of {step.target_name} detected")
 
@@ -279,6 +316,17 @@ def _progress(step: _Step) -> Decision:
     step.status.canary_unready_since = None
     steps = step.canary.spec.analysis.weight_steps()
     if not started:
+        if step.status.failed_checks and step.seconds_in_step() < step.interval():
+            step.wake_in(step.interval() - step.seconds_in_step())
+            return step.done()
+        ready_to_start = step.gate("pre-rollout")
+        if ready_to_start is None:
+            return step.done()
+        if not ready_to_start:
+            _failed_check(step, f"pre-rollout hooks failed: {step.gate_failures('pre-rollout')}")
+            return step.done()
+        if not step.strategy.iterative and not _traffic_increase_confirmed(step, steps[0]):
+            return step.done()
         # Traffic reaches the canary only now, so the first interval starts now too.
         step.status.analysis_started_at = format_time(step.now, precise=True)
         if step.strategy.iterative:
@@ -290,23 +338,21 @@ def _progress(step: _Step) -> Decision:
     if due > 0:
         step.wake_in(due)
         return step.done()
-    if step.obs.metrics is None:
-        return step.done(needs_metrics=True)
+    rollback_requests = step.hook_results("rollback")
+    rollout_hooks = step.hook_results("rollout")
+    if step.obs.metrics is None or rollback_requests is None or rollout_hooks is None:
+        return step.done(needs_metrics=step.obs.metrics is None)
+    requested = [r for r in rollback_requests if r.passed]
+    if requested:
+        _rollback(step, "RollbackRequested", f"Rolling back {step.target_name}: requested by "
+                  f"the rollback hook {', '.join(r.name for r in requested)}")
+        return step.done()
     results = _analyse(step)
     failed = failures(results)
     step.start_step()
     step.wake_in(step.interval())
     if failed:
-        checks = (step.status.failed_checks or 0) + 1
-        step.status.failed_checks = checks
-        threshold = step.canary.spec.analysis.threshold
-        summary = "; ".join(_describe(r) for r in failed)
-        if checks >= threshold:
-            _rollback(step, "AnalysisFailed", f"Rolling back {step.target_name}: {summary} "
-                      f"(failed checks {checks}/{threshold})")
-        else:
-            step.event("Warning", "AnalysisFailed", f"Halt advancement of {step.target_name}: "
-                       f"{summary} (failed checks {checks}/{threshold})")
+        _failed_check(step, "; ".join(_describe(r) for r in failed))
         return step.done()
     if step.strategy.iterative:
         done = (step.status.iterations or 0) + 1
@@ -315,6 +361,8 @@ def _progress(step: _Step) -> Decision:
         if done < total:
             step.event("Normal", "IterationPassed", f"Analysis of {step.target_name} passed "
                        f"({done}/{total} iterations)")
+            return step.done()
+        if not _promotion_confirmed(step):
             return step.done()
         # Blue/green and A/B: all traffic switches to the canary at once while the
         # primary takes on the new template.
@@ -325,10 +373,43 @@ def _progress(step: _Step) -> Decision:
         return step.done()
     later = [w for w in steps if w > weight]
     if later:
-        _set_weight(step, later[0])
-    else:
+        if _traffic_increase_confirmed(step, later[0]):
+            _set_weight(step, later[0])
+    elif _promotion_confirmed(step):
         _begin_promotion(step, f"Analysis passed at weight {weight}")
     return step.done()
+
+
+def _failed_check(step: _Step, summary: str) -> None:
+    checks = (step.status.failed_checks or 0) + 1
+    step.status.failed_checks = checks
+    threshold = step.canary.spec.analysis.threshold
+    step.start_step()
+    step.wake_in(step.interval())
+    if checks >= threshold:
+        _rollback(step, "AnalysisFailed", f"Rolling back {step.target_name}: {summary} "
+                  f"(failed checks {checks}/{threshold})")
+    else:
+        step.event("Warning", "AnalysisFailed", f"Halt advancement of {step.target_name}: "
+                   f"{summary} (failed checks {checks}/{threshold})")
+
+
+def _traffic_increase_confirmed(step: _Step, weight: int) -> bool:
+    confirmed = step.gate("confirm-traffic-increase")
+    if confirmed is False:
+        step.event("Normal", "WaitingForApproval", f"Weight {weight} for {step.target_name} "
+                   f"waits for approval: {step.gate_failures('confirm-traffic-increase')}")
+        step.start_step()
+        step.wake_in(step.interval())
+    return bool(confirmed)
+
+
+def _promotion_confirmed(step: _Step) -> bool:
+    confirmed = step.gate("confirm-promotion")
+    if confirmed is False:
+        step.event("Normal", "WaitingForApproval", f"Promotion of {step.target_name} waits "
+                   f"for approval: {step.gate_failures('confirm-promotion')}")
+    return bool(confirmed)
 
 
 def _start_iterations(step: _Step) -> None:
@@ -369,7 +450,10 @@ def _set_weight(step: _Step, weight: int) -> None:
 
 def _analyse(step: _Step) -> list[MetricResult]:
     measured = {m.name: m for m in step.obs.metrics or ()}
-    results = []
+    results = [MetricResult(name=f"webhook/{hook.name}",
+                            verdict="Passed" if hook.passed else "Failed",
+                            message=hook.message or None)
+               for hook in (step.obs.hooks or {}).get("rollout", ())]
     for metric in step.canary.spec.analysis.metrics or []:
         value = measured.get(metric.name)
         if value is None:
@@ -386,7 +470,7 @@ def _analyse(step: _Step) -> list[MetricResult]:
 def _describe(result: MetricResult) -> str:
     if result.verdict == "NoValues":
         return f"{result.name}: no values found"
-    if result.verdict == "Error":
+    if result.verdict == "Error" or result.value is None:
         return f"{result.name}: {result.message}"
     bound = (f">= {result.min:g}" if result.min is not None and result.value is not None
              and result.value < result.min else f"<= {result.max:g}")
@@ -400,6 +484,7 @@ def _rollback(step: _Step, reason: str, message: str) -> None:
     step.actions = [Route(0), ScaleCanary(0)]
     step.condition(PROMOTED, "False", reason, message)
     step.event("Warning", "RolledBack", message)
+    step.actions.append(CallHooks("post-rollout"))
     step.wake_after = None
 
 
@@ -433,7 +518,8 @@ def _promote(step: _Step) -> None:
         step.phase(Phase.SUCCEEDED)
         step.status.canary_weight = 0
         step.status.last_promoted_spec = revision
-        step.actions += [EnsurePrimary(revision), Route(0), ScaleCanary(0)]
+        step.actions += [EnsurePrimary(revision), Route(0), ScaleCanary(0),
+                         CallHooks("post-rollout")]
         message = f"Promotion of {step.target_name} revision {revision} completed"
         step.condition(PROMOTED, "True", "Succeeded", message)
         step.event("Normal", "Promoted", message)

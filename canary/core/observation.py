@@ -35,12 +35,24 @@ class MetricValue:
 
 
 @dataclass(frozen=True)
+class HookResult:
+    """One webhook's answer: ``passed`` when it answered 2xx."""
+
+    name: str
+    type: str
+    passed: bool
+    message: str = ""
+
+
+@dataclass(frozen=True)
 class Observation:
     now: datetime
     target: Workload
     primary: Workload
     #: Set only when the decision asked for an analysis and the controller ran it.
     metrics: tuple[MetricValue, ...] | None = None
+    #: Webhook answers by type, for the types the decision asked for.
+    hooks: dict[str, tuple[HookResult, ...]] | None = None
     #: The Canary's metadata.generation.
     generation: int = 0
     #: Why the target cannot be delivered as it is, if it cannot (names the field).

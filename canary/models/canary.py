@@ -120,14 +120,24 @@ class WebhookType(StrEnum):
     EVENT = "event"
 
 
+class SecretKeyRef(ApiModel):
+    name: str = Field(min_length=1, description="A Secret in the Canary's namespace.")
+
+
 class CanaryWebhook(ApiModel):
+    """A gate or a notification: canary POSTs {name, namespace, phase, checksum, metadata}
+    and any 2xx answer counts as success."""
+
     name: str = Field(min_length=1)
     type: WebhookType = WebhookType.ROLLOUT
     url: str = Field(pattern=r"^https?://")
-    timeout: Duration | None = None
-    retries: int | None = Field(None, ge=0, le=10)
+    timeout: Duration | None = Field(None, description="Per attempt; default 10s.")
+    retries: int | None = Field(None, ge=0, le=10, description="Extra attempts on failure.")
     mute_alert: bool | None = None
     metadata: dict[str, str] | None = None
+    secret_ref: SecretKeyRef | None = Field(
+        None, description="Each key of this Secret is sent as an HTTP header (e.g. "
+        "Authorization), so credentials never live in the Canary.")
 
 
 class ProviderRef(ApiModel):

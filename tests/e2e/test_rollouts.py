@@ -37,7 +37,9 @@ async def _recorded(kube: KubeClient, namespace: str, history: History) -> dict:
 async def test_a_healthy_revision_is_promoted_step_by_step(
         kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
     await start(kube, environment, namespace)
-    assert (await kube.get(r.DEPLOYMENTS, APP, namespace))["spec"]["replicas"] == 0
+    # The status is written before the actions run, so the scale-down may lag a moment.
+    await wait_until(lambda: kube.get(r.DEPLOYMENTS, APP, namespace),
+                     lambda d: d["spec"]["replicas"] == 0, "the target scaled to zero")
     # Another team owns a few fields of the generated VirtualService: they must survive.
     await kube.apply({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
                       "metadata": {"name": APP, "namespace": namespace,

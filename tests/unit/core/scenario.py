@@ -17,6 +17,8 @@ from canary.core import (
     Workload,
     decide,
 )
+from canary.core.actions import CallHooks
+from canary.core.observation import HookResult
 from canary.models.canary import Canary
 
 SETTINGS = DecisionSettings(default_progress_deadline=60, min_interval=1)
@@ -49,6 +51,9 @@ class World:
     weight: int = 0
     route: Route | None = None
     success_rate: float | None = 100.0
+    #: How each webhook type answers (True: 2xx); types absent are not configured.
+    hooks: dict[str, bool] = field(default_factory=dict)
+    hook_calls: list[str] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
 
     def observe(self, metrics: bool = False) -> Observation:
@@ -61,11 +66,20 @@ class World:
                            generation=1)
 
     def step(self) -> Decision:
-        """Decide (with metrics when asked), store the status and apply the actions."""
-        decision = decide(self.canary, self.observe(), SETTINGS)
-        if decision.needs_metrics:
-            decision = decide(self.canary, self.observe(metrics=True), SETTINGS)
-            assert not decision.needs_metrics
+        """Decide (with metrics and webhook answers when asked, as the worker does), store
+        the status and apply the actions."""
+        observation = self.observe()
+        decision = decide(self.canary, observation, SETTINGS)
+        for _ in range(4):
+            if not (decision.needs_metrics or decision.needs_hooks):
+                break
+            answers = dict(observation.hooks or {})
+            for type_ in decision.needs_hooks:
+                self.hook_calls.append(type_)
+                answers[type_] = (HookResult(type_, type_, self.hooks[type_], "answer"),)
+            observation = replace(self.observe(metrics=True), hooks=answers)
+            decision = decide(self.canary, observation, SETTINGS)
+        assert not (decision.needs_metrics or decision.needs_hooks)
         self.canary = self.canary.model_copy(update={"status": decision.status})
         for action in decision.actions:
             if isinstance(action, EnsurePrimary) and action.revision == self.target_revision:
@@ -76,6 +90,8 @@ class World:
             elif isinstance(action, Route):
                 self.weight = action.canary_weight
                 self.route = action
+            elif isinstance(action, CallHooks):
+                self.hook_calls.append(f"called {action.type}")
         self.decisions.append(decision)
         return decision
 
