@@ -56,7 +56,9 @@ async def test_a_healthy_revision_is_promoted_step_by_step(
     promoted = await primary(kube, namespace)
     assert promoted["spec"]["template"]["metadata"]["annotations"]["revision"] == "2"
     assert promoted["metadata"]["annotations"][REVISION_ANNOTATION] == revision
-    assert (await kube.get(r.DEPLOYMENTS, APP, namespace))["spec"]["replicas"] == 0
+    # Routing back to the primary, then the scale-down, follow the status write.
+    await wait_until(lambda: kube.get(r.DEPLOYMENTS, APP, namespace),
+                     lambda d: d["spec"]["replicas"] == 0, "the canary scaled to zero")
     condition = {c["type"]: c for c in final["status"]["conditions"]}["Promoted"]
     assert (condition["status"], condition["reason"]) == ("True", "Succeeded")
     analysis = final["status"]["lastAnalysis"]

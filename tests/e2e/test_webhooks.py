@@ -73,7 +73,8 @@ async def test_a_closed_confirm_rollout_gate_holds_the_rollout_until_it_opens(
     waiting = await wait_until(lambda: canary_object(kube, namespace),
                                lambda c: phase(c) == "Waiting", "the rollout to be held")
     assert waiting["status"]["lastAppliedSpec"] != revision
-    assert (await kube.get(r.DEPLOYMENTS, APP, namespace))["spec"]["replicas"] == 0
+    await wait_until(lambda: kube.get(r.DEPLOYMENTS, APP, namespace),
+                     lambda d: d["spec"]["replicas"] == 0, "the held revision not to run")
     _, body, headers = next(c for c in gates.received if c[0] == "confirm-rollout")
     assert body == {"name": APP, "namespace": namespace, "phase": "Initialized",
                     "checksum": waiting["status"]["lastAppliedSpec"],
