@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from pathlib import Path
 
-from canary import __version__, app
+from canary import __version__, app, manual
 from canary.devenv import cli as devenv_cli
 from canary.errors import CanaryError
 from canary.models.crds import write as write_crds
@@ -19,6 +20,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     app.add_parser(commands)
     devenv_cli.add_parser(commands)
+    for action, help_text in (("promote", "promote a rollout now, skipping the remaining "
+                               "steps (or approve a held one)"),
+                              ("abort", "roll a rollout back now"),
+                              ("pause", "freeze a rollout where it is"),
+                              ("resume", "continue a paused rollout")):
+        gate = commands.add_parser(action, help=help_text)
+        gate.add_argument("name", help="the Canary")
+        gate.add_argument("-n", "--namespace", default="default")
+        gate.add_argument("--kubeconfig", type=Path, default=None)
     crds = commands.add_parser("crds", help="write the CustomResourceDefinitions "
                                "generated from the API models")
     crds.add_argument("--output", type=Path, default=Path("crds"),
@@ -33,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
             return app.run(args)
         if args.command == "devenv":
             return devenv_cli.run(args)
+        if args.command in manual.ACTIONS:
+            print(asyncio.run(manual.request(args.command, args.name, args.namespace,
+                                             args.kubeconfig)))
+            return 0
         if args.command == "crds":
             for path in write_crds(args.output):
                 print(path)

@@ -13,8 +13,10 @@ import structlog
 from pydantic import ValidationError
 
 from canary.core import Decision, Observation, decide
+from canary.core.observation import ManualRequests
 from canary.kube import JSON, Conflict, KubeError, NotFound
 from canary.kube import resources as r
+from canary.manual import ABORT_ANNOTATION, PAUSED_ANNOTATION, PROMOTE_ANNOTATION
 from canary.models.canary import Canary
 from canary.targets.deployment import (
     REVISION_ANNOTATION,
@@ -168,8 +170,13 @@ class Worker:
             except UnsupportedTarget as exc:
                 problem = str(exc)
         analysis = canary.spec.analysis
+        annotations = obj["metadata"].get("annotations") or {}
+        requests = ManualRequests(
+            promote_revision=annotations.get(PROMOTE_ANNOTATION),
+            abort_revision=annotations.get(ABORT_ANNOTATION),
+            paused=annotations.get(PAUSED_ANNOTATION) == "true")
         observation = Observation(
-            now=datetime.now(UTC),
+            now=datetime.now(UTC), requests=requests,
             target=rollout_state(target, revision_of(target) if target else None,
                                  analysis.canary_ready_threshold or 100),
             primary=rollout_state(primary, primary_revision,

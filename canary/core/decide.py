@@ -39,6 +39,7 @@ from canary.models.canary import (
 #: Condition types canary maintains.
 PROMOTED = "Promoted"
 READY = "Ready"
+PAUSED = "Paused"
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,14 @@ def decide(canary: Canary, obs: Observation, settings: DecisionSettings | None =
         if step.condition(READY, "False", "UnsupportedTarget", obs.target_problem):
             step.event("Warning", "UnsupportedTarget", obs.target_problem)
         return step.done()
+    if obs.requests.paused:
+        if step.condition(PAUSED, "True", "PausedByUser", "paused with `canary pause`; "
+                          "`canary resume` continues"):
+            step.event("Normal", "Paused", f"{step.target_name}'s rollout is paused where it is")
+        return step.done()
+    if any(c.type == PAUSED and c.status == "True" for c in step.status.conditions or []):
+        step.condition(PAUSED, "False", "Resumed", "resumed with `canary resume`")
+        step.event("Normal", "Resumed", f"{step.target_name}'s rollout continues")
     step.status.strategy = str(step.strategy)
     step.condition(READY, "True", "TargetFound",
                    f"Deployment {canary.namespace}/{step.target_name} found")
@@ -204,6 +213,20 @@ def decide(canary: Canary, obs: Observation, settings: DecisionSettings | None =
     elif phase in (Phase.INITIALIZED, Phase.SUCCEEDED, Phase.FAILED, Phase.WAITING):
         _steady(step)
     elif phase == Phase.PROGRESSING:
+        if obs.requests.abort_revision == step.status.last_applied_spec and \
+                obs.target.revision == step.status.last_applied_spec:
+            _rollback(step, "AbortRequested", f"Rolling back {step.target_name}: aborted "
+                      f"with `canary abort`")
+            return step.done()
+        if obs.requests.promote_revision == step.status.last_applied_spec and \
+                obs.target.revision == step.status.last_applied_spec and obs.target.ready:
+            if step.strategy.iterative:
+                step.status.canary_weight = 100
+                step.actions += [ScaleCanary(None), Route(100)]
+            else:
+                step.actions += [ScaleCanary(None), Route(step.status.canary_weight or 0)]
+            _begin_promotion(step, "Promotion requested with `canary promote`")
+            return step.done()
         return _progress(step)
     elif phase in (Phase.PROMOTING, Phase.FINALISING):
         _promote(step)
@@ -258,7 +281,8 @@ def _steady(step: _Step) -> None:
             step.phase(Phase.SUCCEEDED if revision == step.status.last_promoted_spec
                        else Phase.FAILED)
         return
-    confirmed = step.gate("confirm-rollout")
+    approved = step.obs.requests.promote_revision == revision
+    confirmed = True if approved else step.gate("confirm-rollout")
     if confirmed is None:
         return
     if not confirmed:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 
@@ -35,6 +35,16 @@ class MetricValue:
 
 
 @dataclass(frozen=True)
+class ManualRequests:
+    """Decisions a person took, recorded on the Canary so they survive restarts. Promote
+    and abort name the revision they apply to, so a request never outlives its rollout."""
+
+    promote_revision: str | None = None
+    abort_revision: str | None = None
+    paused: bool = False
+
+
+@dataclass(frozen=True)
 class HookResult:
     """One webhook's answer: ``passed`` when it answered 2xx."""
 
@@ -57,3 +67,5 @@ class Observation:
     generation: int = 0
     #: Why the target cannot be delivered as it is, if it cannot (names the field).
     target_problem: str | None = None
+    #: What a person asked for (``canary promote/abort/pause``), from annotations.
+    requests: ManualRequests = field(default_factory=lambda: ManualRequests())

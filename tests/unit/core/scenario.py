@@ -18,7 +18,7 @@ from canary.core import (
     decide,
 )
 from canary.core.actions import CallHooks
-from canary.core.observation import HookResult
+from canary.core.observation import HookResult, ManualRequests
 from canary.models.canary import Canary
 
 SETTINGS = DecisionSettings(default_progress_deadline=60, min_interval=1)
@@ -54,6 +54,7 @@ class World:
     #: How each webhook type answers (True: 2xx); types absent are not configured.
     hooks: dict[str, bool] = field(default_factory=dict)
     hook_calls: list[str] = field(default_factory=list)
+    requests: ManualRequests = field(default_factory=ManualRequests)
     decisions: list[Decision] = field(default_factory=list)
 
     def observe(self, metrics: bool = False) -> Observation:
@@ -63,7 +64,7 @@ class World:
                    if self.primary_revision else Workload(False))
         values = (MetricValue("request-success-rate", self.success_rate),) if metrics else None
         return Observation(now=self.now, target=target, primary=primary, metrics=values,
-                           generation=1)
+                           generation=1, requests=self.requests)
 
     def step(self) -> Decision:
         """Decide (with metrics and webhook answers when asked, as the worker does), store

@@ -1,0 +1,85 @@
+"""`canary promote | abort | pause | resume`, from the command line, survive restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+import pytest
+
+from canary.devenv import LocalEnvironment
+from canary.kube import KubeClient
+from tests.e2e.controller_process import ControllerProcess
+from tests.e2e.rollout import ANALYSIS, APP, canary_object, deploy, phase, start, target_revision
+from tests.e2e.waiting import wait_until
+
+pytestmark = pytest.mark.usefixtures("running_controller")
+
+SLOW = {**ANALYSIS, "interval": "20s", "maxWeight": 50, "stepWeight": 10}
+
+
+async def cli(env: LocalEnvironment, *args: str) -> str:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "canary", *args, "--kubeconfig", str(env.kubeconfig),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    return out.decode()
+
+
+async def in_progress(kube: KubeClient, namespace: str) -> None:
+    await wait_until(lambda: canary_object(kube, namespace),
+                     lambda c: phase(c) == "Progressing" and c["status"].get("canaryWeight"),
+                     "the rollout to be under way")
+
+
+async def test_promote_skips_the_remaining_steps(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
+    await start(kube, environment, namespace, analysis=SLOW)
+    await deploy(kube, namespace, {"revision": "2"})
+    revision = await target_revision(kube, namespace)
+    await in_progress(kube, namespace)
+    said = await cli(environment, "promote", APP, "-n", namespace)
+    assert f"promote of revision {revision} requested" in said
+    await wait_until(lambda: canary_object(kube, namespace),
+                     lambda c: phase(c) == "Succeeded"
+                     and c["status"].get("lastPromotedSpec") == revision,
+                     "the promotion", timeout=15)  # far less than the 4 steps of 20 s left
+
+
+async def test_abort_given_while_the_controller_is_down_is_carried_out_after_restart(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str,
+        running_controller: ControllerProcess) -> None:
+    await start(kube, environment, namespace, analysis=SLOW)
+    await deploy(kube, namespace, {"revision": "2"})
+    await in_progress(kube, namespace)
+    running_controller.kill()
+    await cli(environment, "abort", APP, "-n", namespace)
+    running_controller.start()
+    failed = await wait_until(lambda: canary_object(kube, namespace),
+                              lambda c: phase(c) == "Failed", "the abort")
+    promoted = {c["type"]: c for c in failed["status"]["conditions"]}["Promoted"]
+    assert promoted["reason"] == "AbortRequested"
+
+
+async def test_pause_freezes_the_rollout_and_resume_continues_it(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
+    await start(kube, environment, namespace, analysis={**ANALYSIS, "interval": "2s"})
+    await deploy(kube, namespace, {"revision": "2"})
+    revision = await target_revision(kube, namespace)
+    await in_progress(kube, namespace)
+    await cli(environment, "pause", APP, "-n", namespace)
+    paused = await wait_until(
+        lambda: canary_object(kube, namespace),
+        lambda c: any(x["type"] == "Paused" and x["status"] == "True"
+                      for x in c["status"].get("conditions") or []), "the pause")
+    await asyncio.sleep(6)  # three intervals
+    frozen = await canary_object(kube, namespace)
+    assert frozen["status"]["canaryWeight"] == paused["status"]["canaryWeight"]
+    assert phase(frozen) == "Progressing"
+    await cli(environment, "resume", APP, "-n", namespace)
+    await wait_until(lambda: canary_object(kube, namespace),
+                     lambda c: phase(c) == "Succeeded"
+                     and c["status"].get("lastPromotedSpec") == revision,
+                     "the rollout to finish after resuming", timeout=120)

@@ -1,0 +1,70 @@
+"""A person's promote, abort, pause and resume, as the decision applies them."""
+
+from __future__ import annotations
+
+from canary.core.observation import ManualRequests
+from canary.models.canary import Phase
+from tests.unit.core.scenario import World, make_canary
+
+
+def progressing(**analysis: object) -> World:
+    world = World(make_canary(**analysis))
+    world.run_until_quiet()
+    world.target_revision = "rev-2"
+    world.step()
+    world.step()
+    assert world.canary.status.phase == Phase.PROGRESSING and world.weight == 10
+    world.decisions.clear()
+    return world
+
+
+def test_promote_skips_the_remaining_steps() -> None:
+    world = progressing()
+    world.requests = ManualRequests(promote_revision="rev-2")
+    world.run_until_quiet()
+    assert world.canary.status.phase == Phase.SUCCEEDED
+    assert world.primary_revision == "rev-2"
+    assert "WeightIncreased" not in world.reasons()
+
+
+def test_a_promote_request_for_another_revision_is_ignored() -> None:
+    world = progressing()
+    world.requests = ManualRequests(promote_revision="rev-1")
+    world.step()
+    assert world.canary.status.phase == Phase.PROGRESSING
+
+
+def test_abort_rolls_back_now() -> None:
+    world = progressing()
+    world.requests = ManualRequests(abort_revision="rev-2")
+    world.step()
+    assert world.canary.status.phase == Phase.FAILED and world.weight == 0
+    assert world.reasons() == ["RolledBack"]
+
+
+def test_pause_freezes_and_resume_continues() -> None:
+    world = progressing()
+    world.requests = ManualRequests(paused=True)
+    for _ in range(3):
+        decision = world.step()
+        world.advance(60)
+        assert decision.actions == () and world.weight == 10
+    paused = next(c for c in world.canary.status.conditions or [] if c.type == "Paused")
+    assert paused.status == "True"
+    world.requests = ManualRequests()
+    world.run_until_quiet()
+    assert world.canary.status.phase == Phase.SUCCEEDED
+    assert world.reasons().count("Paused") == 1 and world.reasons().count("Resumed") == 1
+
+
+def test_promote_approves_a_held_rollout() -> None:
+    webhooks = [{"name": "gate", "type": "confirm-rollout", "url": "http://gate/"}]
+    world = World(make_canary(webhooks=webhooks))
+    world.hooks = {"confirm-rollout": False}
+    world.run_until_quiet()  # initialization needs no approval
+    world.target_revision = "rev-2"
+    world.step()
+    assert world.canary.status.phase == Phase.WAITING
+    world.requests = ManualRequests(promote_revision="rev-2")
+    world.step()
+    assert world.canary.status.phase == Phase.PROGRESSING
