@@ -47,6 +47,8 @@ class Controller:
             "destination_rules": Reflector(client, r.DESTINATION_RULES, namespace,
                                            label_selector=MANAGED_SELECTOR,
                                            on_event=self._owned_event),
+            "autoscalers": Reflector(client, r.HORIZONTAL_POD_AUTOSCALERS, namespace,
+                                     on_event=self._autoscaler_event),
         }
         self.decision_settings = DecisionSettings(
             default_progress_deadline=settings.analysis.default_progress_deadline_seconds,
@@ -114,6 +116,14 @@ class Controller:
             target = ((canary.get("spec") or {}).get("targetRef") or {}).get("name")
             if target is not None and name in (target, f"{target}-primary"):
                 self._wake(namespace, canary["metadata"]["name"])
+
+    def _autoscaler_event(self, _kind: str, obj: JSON) -> None:
+        meta = obj["metadata"]
+        for canary in self.canaries.items(meta["namespace"]):
+            ref = (canary.get("spec") or {}).get("autoscalerRef") or {}
+            if ref.get("name") == meta["name"]:
+                self._wake(meta["namespace"], canary["metadata"]["name"])
+        self._owned_event(_kind, obj)
 
     def _owned_event(self, _kind: str, obj: JSON) -> None:
         meta = obj["metadata"]

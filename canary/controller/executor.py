@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 
 from canary.core import Action, EnsurePrimary, Route, ScaleCanary
-from canary.core.actions import CallHooks
+from canary.core.actions import CallHooks, EnsureAutoscaler
 from canary.core.observation import HookResult
 from canary.core.revision import canonical
 from canary.kube import JSON, KubeClient, Reflector
@@ -26,6 +26,8 @@ from canary.models.canary import Canary
 from canary.router import istio
 from canary.settings import Settings
 from canary.targets.deployment import (
+    MANAGED_BY,
+    owner_reference,
     primary_manifest,
     primary_name,
     revision_of,
@@ -82,6 +84,8 @@ class Executor:
                 await self._scale_canary(canary, action.replicas)
             elif isinstance(action, Route):
                 await self._route(owner, canary, action)
+            elif isinstance(action, EnsureAutoscaler):
+                await self._ensure_autoscaler(owner, canary)
             elif isinstance(action, CallHooks):
                 for result in await self.call_hooks(canary, action.type):
                     (log.info if result.passed else log.warning)(
@@ -110,13 +114,34 @@ class Executor:
         target = self._deployment(canary.namespace, name)
         if target is None:
             return
+        current = int((target.get("spec") or {}).get("replicas", 1))
         if replicas is None:
+            if canary.spec.autoscaler_ref is not None and current > 0:
+                return  # the user's autoscaler sizes the running canary
             primary = self._deployment(canary.namespace, primary_name(name))
             replicas = int((primary or {}).get("spec", {}).get("replicas", 1)) or 1
         if int((target.get("spec") or {}).get("replicas", 1)) == replicas:
             return
         await self.client.merge_patch(r.DEPLOYMENTS, name, {"spec": {"replicas": replicas}},
                                       canary.namespace)
+
+    async def _ensure_autoscaler(self, owner: JSON, canary: Canary) -> None:
+        ref = canary.spec.autoscaler_ref
+        assert ref is not None
+        original = self.caches["autoscalers"].get(canary.namespace, ref.name)
+        if original is None:
+            log.warning("autoscalerRef names a missing HorizontalPodAutoscaler",
+                        autoscaler=ref.name, canary=f"{canary.namespace}/{canary.name}")
+            return
+        spec = copy.deepcopy(original["spec"])
+        spec["scaleTargetRef"] = {"apiVersion": "apps/v1", "kind": "Deployment",
+                                  "name": primary_name(canary.spec.target_ref.name)}
+        await self.apply({
+            "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": primary_name(ref.name), "namespace": canary.namespace,
+                         "labels": dict(MANAGED_BY),
+                         "ownerReferences": [owner_reference(owner)]},
+            "spec": spec}, self.caches["autoscalers"])
 
     async def _route(self, owner: JSON, canary: Canary, route: Route) -> None:
         target = self._deployment(canary.namespace, canary.spec.target_ref.name)

@@ -37,6 +37,12 @@ class Route:
 
 
 @dataclass(frozen=True)
+class EnsureAutoscaler:
+    """The primary has its own copy of the user's HorizontalPodAutoscaler (spec.autoscalerRef),
+    following every edit of the original."""
+
+
+@dataclass(frozen=True)
 class CallHooks:
     """Call the webhooks of ``type`` for their own sake (post-rollout): the answers
     change nothing."""
@@ -44,4 +50,4 @@ class CallHooks:
     type: str
 
 
-Action = EnsurePrimary | ScaleCanary | Route | CallHooks
+Action = EnsurePrimary | ScaleCanary | Route | CallHooks | EnsureAutoscaler

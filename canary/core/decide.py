@@ -18,11 +18,18 @@ and from Initialized, Succeeded or Failed to Progressing again on a new revision
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
-from canary.core.actions import Action, CallHooks, EnsurePrimary, Route, ScaleCanary
+from canary.core.actions import (
+    Action,
+    CallHooks,
+    EnsureAutoscaler,
+    EnsurePrimary,
+    Route,
+    ScaleCanary,
+)
 from canary.core.analysis import failures, judge
 from canary.core.observation import HookResult, Observation
 from canary.core.strategy import Strategy, infer
@@ -182,6 +189,10 @@ class _Step:
 def decide(canary: Canary, obs: Observation, settings: DecisionSettings | None = None
            ) -> Decision:
     """The next status and the actions that make the cluster match it."""
+    return _with_autoscaler(_decide(canary, obs, settings), canary, obs)
+
+
+def _decide(canary: Canary, obs: Observation, settings: DecisionSettings | None) -> Decision:
     step = _Step(canary, obs, settings or DecisionSettings(),
                  canary.status.model_copy(deep=True))
     step.status.observed_generation = obs.generation
@@ -231,6 +242,14 @@ def decide(canary: Canary, obs: Observation, settings: DecisionSettings | None =
     elif phase in (Phase.PROMOTING, Phase.FINALISING):
         _promote(step)
     return step.done()
+
+
+def _with_autoscaler(decision: Decision, canary: Canary, obs: Observation) -> Decision:
+    """Once the primary exists, its autoscaler copy is kept in step in every phase."""
+    if canary.spec.autoscaler_ref is None or not obs.primary.exists or decision.needs_metrics \
+            or decision.needs_hooks:
+        return decision
+    return replace(decision, actions=(*decision.actions, EnsureAutoscaler()))
 
 
 def _initialize(step: _Step) -> None:

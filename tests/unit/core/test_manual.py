@@ -68,3 +68,19 @@ def test_promote_approves_a_held_rollout() -> None:
     world.requests = ManualRequests(promote_revision="rev-2")
     world.step()
     assert world.canary.status.phase == Phase.PROGRESSING
+
+
+def test_the_primary_autoscaler_is_kept_in_step_once_the_primary_exists() -> None:
+    from canary.core import decide
+    from canary.core.actions import EnsureAutoscaler
+    from canary.models.canary import AutoscalerRef
+    from tests.unit.core.scenario import SETTINGS
+
+    canary = make_canary()
+    canary.spec.autoscaler_ref = AutoscalerRef(kind="HorizontalPodAutoscaler", name="web")
+    world = World(canary)
+    first = decide(world.canary, world.observe(), SETTINGS)
+    assert EnsureAutoscaler() not in first.actions  # no primary yet
+    world.run_until_quiet()
+    world.target_revision = "rev-2"
+    assert EnsureAutoscaler() in world.step().actions
