@@ -84,3 +84,13 @@ class History:
             if weight is not None and (not out or out[-1] != weight):
                 out.append(weight)
         return out
+
+
+async def promotion_history(kube: KubeClient, namespace: str, revision: str) -> History:
+    """Follow the Canary closely until ``revision`` is promoted; return what it showed."""
+    history = History()
+    await wait_until(lambda: canary_object(kube, namespace),
+                     lambda c: bool(history.record(c)) and phase(c) == "Succeeded"
+                     and c["status"].get("lastPromotedSpec") == revision,
+                     f"the promotion of {revision}", timeout=120, interval=0.1)
+    return history

@@ -11,7 +11,15 @@ import pytest
 from canary.devenv import LocalEnvironment
 from canary.kube import KubeClient
 from canary.kube import resources as r
-from tests.e2e.rollout import APP, History, canary_object, deploy, phase, start, target_revision
+from tests.e2e.rollout import (
+    APP,
+    canary_object,
+    deploy,
+    phase,
+    promotion_history,
+    start,
+    target_revision,
+)
 from tests.e2e.waiting import prometheus_value, wait_until
 
 pytestmark = pytest.mark.usefixtures("running_controller")
@@ -92,12 +100,7 @@ async def test_blue_green_keeps_users_on_the_primary_then_switches_at_once(
     # As a load tester would: requests straight to the canary Service give it metrics.
     await environment.set_traffic(f"{APP}-canary.{namespace}", rps=30)
     await deploy(kube, namespace, {"revision": "2"})
-    revision = await target_revision(kube, namespace)
-    history = History()
-    await wait_until(lambda: canary_object(kube, namespace),
-                     lambda c: history.record(c) and phase(c) == "Succeeded"
-                     and c["status"].get("lastPromotedSpec") == revision,
-                     "the promotion", timeout=120, interval=0.1)
+    history = await promotion_history(kube, namespace, await target_revision(kube, namespace))
     assert history.weights() in ([0, 100, 0], [0])  # the switch may be quicker than a poll
     assert ("Progressing", 0) in history.seen
 
@@ -108,12 +111,7 @@ async def test_gradual_promotion_walks_traffic_back_to_the_primary(
                 "stepWeightPromotion": 20, "metrics": SUCCESS_RATE}
     await start(kube, environment, namespace, analysis=analysis)
     await deploy(kube, namespace, {"revision": "2"})
-    revision = await target_revision(kube, namespace)
-    history = History()
-    await wait_until(lambda: canary_object(kube, namespace),
-                     lambda c: history.record(c) and phase(c) == "Succeeded"
-                     and c["status"].get("lastPromotedSpec") == revision,
-                     "the promotion", timeout=120, interval=0.1)
+    history = await promotion_history(kube, namespace, await target_revision(kube, namespace))
     assert history.weights() == [0, 20, 40, 20, 0]
     assert ("Promoting", 20) in history.seen
 
