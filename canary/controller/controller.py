@@ -23,6 +23,7 @@ from canary.kube import JSON, KubeClient, Reflector
 from canary.kube import resources as r
 from canary.kube.events import EventRecorder
 from canary.settings import Settings
+from canary.targets import configs
 from canary.targets.deployment import MANAGED_BY
 from canary.webhooks import WebhookCaller
 
@@ -49,12 +50,16 @@ class Controller:
                                            on_event=self._owned_event),
             "autoscalers": Reflector(client, r.HORIZONTAL_POD_AUTOSCALERS, namespace,
                                      on_event=self._autoscaler_event),
+            "configmaps": Reflector(client, r.CONFIG_MAPS, namespace,
+                                    on_event=self._config_event),
+            "secrets": Reflector(client, r.SECRETS, namespace, on_event=self._config_event),
         }
         self.decision_settings = DecisionSettings(
             default_progress_deadline=settings.analysis.default_progress_deadline_seconds,
             min_interval=settings.analysis.min_interval_seconds)
         self.executor = Executor(client, settings, self.caches,
-                                 lambda canary, type_: self.webhooks.call_type(canary, type_))
+                                 lambda canary, type_: self.webhooks.call_type(canary, type_),
+                                 self.config_lookup)
         self.analyst = Analyst(client, settings.analysis)
         self.webhooks = WebhookCaller(client)
         self.events = EventRecorder(client)
@@ -116,6 +121,25 @@ class Controller:
             target = ((canary.get("spec") or {}).get("targetRef") or {}).get("name")
             if target is not None and name in (target, f"{target}-primary"):
                 self._wake(namespace, canary["metadata"]["name"])
+
+    def config_lookup(self, namespace: str) -> configs.Lookup:
+        """Find a namespace's ConfigMaps and Secrets in the caches."""
+        def lookup(kind: str, name: str) -> JSON | None:
+            cache = self.caches["configmaps" if kind == configs.CONFIG_MAP else "secrets"]
+            return cache.get(namespace, name)
+        return lookup
+
+    def _config_event(self, kind: str, obj: JSON) -> None:
+        """A config changed: wake the Canaries whose target refers to it."""
+        meta = obj["metadata"]
+        namespace, key = meta["namespace"], (obj.get("kind", ""), meta["name"])
+        for canary in self.canaries.items(namespace):
+            target_name = ((canary.get("spec") or {}).get("targetRef") or {}).get("name")
+            target = self.caches["deployments"].get(namespace, str(target_name))
+            template = ((target or {}).get("spec") or {}).get("template") or {}
+            if key in configs.referenced(template):
+                self._wake(namespace, canary["metadata"]["name"])
+        self._owned_event(kind, obj)
 
     def _autoscaler_event(self, _kind: str, obj: JSON) -> None:
         meta = obj["metadata"]

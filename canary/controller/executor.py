@@ -25,6 +25,7 @@ from canary.kube import resources as r
 from canary.models.canary import Canary
 from canary.router import istio
 from canary.settings import Settings
+from canary.targets import configs
 from canary.targets.deployment import (
     MANAGED_BY,
     owner_reference,
@@ -56,12 +57,13 @@ def contains(actual: Any, desired: Any) -> bool:
 
 class Executor:
     def __init__(self, client: KubeClient, settings: Settings, caches: dict[str, Reflector],
-                 call_hooks: Callable[[Canary, str], Awaitable[tuple[HookResult, ...]]]
-                 ) -> None:
+                 call_hooks: Callable[[Canary, str], Awaitable[tuple[HookResult, ...]]],
+                 config_lookup: Callable[[str], configs.Lookup]) -> None:
         self.client = client
         self.settings = settings
         self.caches = caches
         self.call_hooks = call_hooks
+        self.config_lookup = config_lookup
 
     async def apply(self, manifest: JSON, cache: Reflector) -> bool:
         """Server-side apply ``manifest`` unless the cached object is already it."""
@@ -98,15 +100,22 @@ class Executor:
 
     async def _ensure_primary(self, owner: JSON, canary: Canary, revision: str) -> None:
         target = self._deployment(canary.namespace, canary.spec.target_ref.name)
-        if target is None or revision_of(target) != revision:
+        lookup = self.config_lookup(canary.namespace)
+        if target is None or revision_of(target, lookup) != revision:
             return  # the target moved on: the next decision sees its new revision
+        # The configs first, so the primary's new pods find them.
+        for config in configs.primary_copies(target["spec"]["template"], lookup):
+            config["metadata"] |= {"labels": dict(MANAGED_BY),
+                                   "ownerReferences": [owner_reference(owner)]}
+            cache = "configmaps" if config["kind"] == configs.CONFIG_MAP else "secrets"
+            await self.apply(config, self.caches[cache])
         primary = self._deployment(canary.namespace, primary_name(canary.spec.target_ref.name))
         if primary is not None:
             replicas = int((primary.get("spec") or {}).get("replicas", 1))
         else:
             replicas = max(int((target.get("spec") or {}).get("replicas", 1)), 1)
         manifest = primary_manifest(target, owner, revision, replicas,
-                                    self.settings.workloads.selector_labels)
+                                    self.settings.workloads.selector_labels, lookup)
         await self.apply(manifest, self.caches["deployments"])
 
     async def _scale_canary(self, canary: Canary, replicas: int | None) -> None:

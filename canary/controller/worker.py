@@ -177,7 +177,8 @@ class Worker:
             paused=annotations.get(PAUSED_ANNOTATION) == "true")
         observation = Observation(
             now=datetime.now(UTC), requests=requests,
-            target=rollout_state(target, revision_of(target) if target else None,
+            target=rollout_state(target, revision_of(
+                target, self.controller.config_lookup(self.namespace)) if target else None,
                                  analysis.canary_ready_threshold or 100),
             primary=rollout_state(primary, primary_revision,
                                   analysis.primary_ready_threshold or 100),

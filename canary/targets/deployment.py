@@ -14,6 +14,7 @@ from typing import Any
 
 from canary.core import Workload, template_hash
 from canary.errors import CanaryError
+from canary.targets import configs
 
 REVISION_ANNOTATION = "canary.dev/revision"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "canary"}
@@ -44,8 +45,11 @@ def selector_label(deployment: JSON, keys: Sequence[str] = DEFAULT_SELECTOR_LABE
         f"{', '.join(keys)} in spec.selector.matchLabels")
 
 
-def revision_of(deployment: JSON) -> str:
-    return template_hash((deployment.get("spec") or {}).get("template") or {})
+def revision_of(deployment: JSON, lookup: configs.Lookup | None = None) -> str:
+    """The revision of the Deployment's pod template and (with ``lookup``) of the
+    ConfigMaps and Secrets it references."""
+    template = (deployment.get("spec") or {}).get("template") or {}
+    return configs.revision(template, lookup) if lookup else template_hash(template)
 
 
 def rollout_state(deployment: JSON | None, revision: str | None,
@@ -87,10 +91,14 @@ def _rename(labels: dict[str, Any], key: str, value: str) -> dict[str, Any]:
 
 
 def primary_manifest(target: JSON, owner: JSON, revision: str, replicas: int,
-                     selector_keys: Sequence[str] = DEFAULT_SELECTOR_LABELS) -> JSON:
-    """The primary Deployment for the target's current template."""
+                     selector_keys: Sequence[str] = DEFAULT_SELECTOR_LABELS,
+                     lookup: configs.Lookup | None = None) -> JSON:
+    """The primary Deployment for the target's current template (referring to the primary
+    copies of its configs when ``lookup`` finds them)."""
     key, value = selector_label(target, selector_keys)
     meta, spec = target["metadata"], copy.deepcopy(target["spec"])
+    if lookup is not None:
+        spec["template"] = configs.primary_template(spec["template"], lookup)
     template = spec["template"]
     template_meta = template.setdefault("metadata", {})
     template_meta["labels"] = _rename(template_meta.get("labels") or {}, key, value)
