@@ -1,9 +1,10 @@
 """The controller: watch caches feeding one worker per Canary.
 
-Canaries, Deployments, and the routing objects canary generates (labelled
-``app.kubernetes.io/managed-by: canary``) are watched. An event wakes the worker of the
-Canary it concerns: a change to a target Deployment's template is seen within the watch's
-latency, not at the next analysis interval. Workers read only from the caches, so an idle
+Canaries, Deployments, HorizontalPodAutoscalers, ConfigMaps, Secrets and the routing
+objects canary generates (labelled ``app.kubernetes.io/managed-by: canary``) are watched.
+An event wakes the worker of the Canary it concerns: a change to a target Deployment's
+template or to a config it refers to is seen within the watch's latency, not at the next
+analysis interval. Workers read only from the caches, so an idle
 Canary costs no API requests.
 """
 
