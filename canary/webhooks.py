@@ -17,6 +17,7 @@ import structlog
 from canary.core.observation import HookResult
 from canary.kube import KubeClient, KubeError
 from canary.kube import resources as r
+from canary.kube.reads import CachedGet, read
 from canary.models.base import parse_duration
 from canary.models.canary import Canary, CanaryWebhook
 
@@ -27,8 +28,10 @@ DEFAULT_TIMEOUT = 10.0
 
 
 class WebhookCaller:
-    def __init__(self, client: KubeClient, http: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, client: KubeClient, http: httpx.AsyncClient | None = None,
+                 cached: CachedGet | None = None) -> None:
         self.client = client
+        self.cached = cached
         self.http = http or httpx.AsyncClient()
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -44,7 +47,8 @@ class WebhookCaller:
     async def _headers(self, canary: Canary, hook: CanaryWebhook) -> dict[str, str]:
         if hook.secret_ref is None:
             return {}
-        secret = await self.client.get(r.SECRETS, hook.secret_ref.name, canary.namespace)
+        secret = await read(self.client, self.cached, r.SECRETS, hook.secret_ref.name,
+                            canary.namespace)
         return {key: base64.b64decode(value).decode().strip()
                 for key, value in (secret.get("data") or {}).items()}
 

@@ -9,6 +9,7 @@ from canary.core import MetricValue
 from canary.errors import ConfigError
 from canary.kube import KubeClient, KubeError
 from canary.kube import resources as r
+from canary.kube.reads import CachedGet, read
 from canary.metrics.prometheus import PrometheusAuth, PrometheusQuerier
 from canary.metrics.queries import ISTIO_BUILTINS, QueryContext, render
 from canary.models.base import format_duration
@@ -22,9 +23,11 @@ class Analyst:
     """Measures every metric of a Canary's analysis; errors become per-metric results."""
 
     def __init__(self, client: KubeClient, settings: AnalysisSettings,
-                 querier_factory: Callable[..., PrometheusQuerier] = PrometheusQuerier) -> None:
+                 querier_factory: Callable[..., PrometheusQuerier] = PrometheusQuerier,
+                 cached: CachedGet | None = None) -> None:
         self.client = client
         self.settings = settings
+        self.cached = cached
         self._queriers: dict[tuple[str, PrometheusAuth, bool], PrometheusQuerier] = {}
         self._factory = querier_factory
 
@@ -56,7 +59,8 @@ class Analyst:
         if metric.template_ref is not None:
             namespace = metric.template_ref.namespace or canary.namespace
             try:
-                raw = await self.client.get(r.METRIC_TEMPLATES, metric.template_ref.name, namespace)
+                raw = await read(self.client, self.cached, r.METRIC_TEMPLATES,
+                                 metric.template_ref.name, namespace)
             except KubeError as exc:
                 raise ConfigError(f"MetricTemplate {namespace}/{metric.template_ref.name}: "
                                   f"{exc}") from exc
@@ -77,7 +81,7 @@ class Analyst:
         return await self._querier(url, auth, insecure).query(metric.name, render(query, context))
 
     async def _auth(self, namespace: str, name: str) -> PrometheusAuth:
-        secret = await self.client.get(r.SECRETS, name, namespace)
+        secret = await read(self.client, self.cached, r.SECRETS, name, namespace)
         data = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
         if "token" in data:
             return PrometheusAuth(token=data["token"].strip())

@@ -54,6 +54,7 @@ class Controller:
             "configmaps": Reflector(client, r.CONFIG_MAPS, namespace,
                                     on_event=self._config_event),
             "secrets": Reflector(client, r.SECRETS, namespace, on_event=self._config_event),
+            "metric_templates": Reflector(client, r.METRIC_TEMPLATES, namespace),
         }
         self.decision_settings = DecisionSettings(
             default_progress_deadline=settings.analysis.default_progress_deadline_seconds,
@@ -61,8 +62,8 @@ class Controller:
         self.executor = Executor(client, settings, self.caches,
                                  lambda canary, type_: self.webhooks.call_type(canary, type_),
                                  self.config_lookup)
-        self.analyst = Analyst(client, settings.analysis)
-        self.webhooks = WebhookCaller(client)
+        self.analyst = Analyst(client, settings.analysis, cached=self.cached)
+        self.webhooks = WebhookCaller(client, cached=self.cached)
         self.events = EventRecorder(client)
         self.finalizer = Finalizer(self)
         self.workers: dict[tuple[str, str], Worker] = {}
@@ -122,6 +123,12 @@ class Controller:
             target = ((canary.get("spec") or {}).get("targetRef") or {}).get("name")
             if target is not None and name in (target, f"{target}-primary"):
                 self._wake(namespace, canary["metadata"]["name"])
+
+    def cached(self, resource: r.Resource, namespace: str, name: str) -> JSON | None:
+        """An object from the watch caches, for the kinds canary reads while analysing."""
+        cache = {r.SECRETS: "secrets", r.METRIC_TEMPLATES: "metric_templates",
+                 r.CONFIG_MAPS: "configmaps"}.get(resource)
+        return self.caches[cache].get(namespace, name) if cache else None
 
     def config_lookup(self, namespace: str) -> configs.Lookup:
         """Find a namespace's ConfigMaps and Secrets in the caches."""
