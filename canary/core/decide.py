@@ -154,6 +154,10 @@ class _Step:
                          sticky_max_age=affinity.max_age or 86400)
         return Route(weight)
 
+    def set_route(self, route: Route) -> None:
+        """Replace whatever routing this decision asked for with ``route``."""
+        self.actions = [a for a in self.actions if not isinstance(a, Route)] + [route]
+
     def start_step(self) -> None:
         self.status.step_started_at = format_time(self.now, precise=True)
 
@@ -410,7 +414,7 @@ def _progress(step: _Step) -> Decision:
         # Blue/green and A/B: all traffic switches to the canary at once while the
         # primary takes on the new template.
         step.status.canary_weight = 100
-        step.actions = [a for a in step.actions if not isinstance(a, Route)] + [Route(100)]
+        step.set_route(Route(100))
         _begin_promotion(step, f"Analysis passed {done}/{total} iterations; all traffic "
                          f"switched to {step.target_name}")
         return step.done()
@@ -458,7 +462,7 @@ def _promotion_confirmed(step: _Step) -> bool:
 def _start_iterations(step: _Step) -> None:
     step.start_step()
     route = step.analysis_route(0)
-    step.actions = [a for a in step.actions if not isinstance(a, Route)] + [route]
+    step.set_route(route)
     if step.strategy is Strategy.AB_TESTING:
         how = "matching requests go to the canary"
     elif step.strategy is Strategy.BLUE_GREEN_MIRRORING:
@@ -484,8 +488,7 @@ def _begin_promotion(step: _Step, why: str) -> None:
 def _set_weight(step: _Step, weight: int) -> None:
     step.status.canary_weight = weight
     step.start_step()
-    step.actions = [a for a in step.actions if not isinstance(a, Route)] + [
-        step.analysis_route(weight)]
+    step.set_route(step.analysis_route(weight))
     step.event("Normal", "WeightIncreased",
                f"Advance {step.target_name} canary weight to {weight}")
     step.wake_in(step.interval())
@@ -551,7 +554,7 @@ def _promote(step: _Step) -> None:
         weight = max(0, weight - promotion_step)
         step.status.canary_weight = weight
         step.start_step()
-        step.actions = [a for a in step.actions if not isinstance(a, Route)] + [Route(weight)]
+        step.set_route(Route(weight))
         step.event("Normal", "WeightDecreased", f"Promotion: {step.target_name}-primary "
                    f"takes {100 - weight}% of traffic")
         if weight > 0:

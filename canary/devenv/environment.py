@@ -138,8 +138,14 @@ class LocalEnvironment:
         try:
             return await starter.run()
         except BaseException:
-            for record in reversed(starter.env.processes if starter.env else starter.started):
-                process.stop(record, timeout=5)
+            started = starter.env.processes if starter.env else starter.started
+
+            def stop_started() -> None:
+                for record in reversed(started):
+                    process.stop(record, timeout=5)
+
+            # Stopping waits for each process: off the event loop.
+            await asyncio.to_thread(stop_started)
             raise
 
     def stop(self, remove: bool = True) -> None:

@@ -19,7 +19,7 @@ from canary.core import (
 )
 from canary.core.actions import CallHooks
 from canary.core.observation import HookResult, ManualRequests
-from canary.models.canary import Canary
+from canary.models.canary import Canary, Phase
 
 SETTINGS = DecisionSettings(default_progress_deadline=60, min_interval=1)
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -113,3 +113,12 @@ class World:
 
     def fresh(self) -> World:
         return replace(self, decisions=[])
+
+
+def initialized(**analysis: Any) -> World:
+    """A world whose Canary is Initialized, with its history cleared."""
+    world = World(make_canary(**analysis))
+    world.run_until_quiet()
+    assert world.canary.status.phase == Phase.INITIALIZED
+    world.decisions.clear()
+    return world

@@ -7,15 +7,7 @@ from hypothesis import strategies as st
 
 from canary.core import DecisionSettings, Route, ScaleCanary, decide
 from canary.models.canary import Phase
-from tests.unit.core.scenario import SETTINGS, World, make_canary
-
-
-def initialized(**analysis: object) -> World:
-    world = World(make_canary(**analysis))
-    world.run_until_quiet()
-    assert world.canary.status.phase == Phase.INITIALIZED
-    world.decisions.clear()
-    return world
+from tests.unit.core.scenario import SETTINGS, World, initialized, make_canary
 
 
 class TestInitialization:

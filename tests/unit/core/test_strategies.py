@@ -7,7 +7,7 @@ import pytest
 from canary.core import Route
 from canary.core.strategy import Strategy, infer
 from canary.models.canary import CanaryAnalysis, Phase
-from tests.unit.core.scenario import World, make_canary
+from tests.unit.core.scenario import World, initialized
 
 AB_MATCH = [{"headers": {"cookie": {"regex": "^(.*?;)?(canary=always)(;.*)?$"}}}]
 ITERATIVE = {"stepWeight": None, "maxWeight": None, "iterations": 3}
@@ -38,12 +38,6 @@ def run_revision(world: World) -> list[Route | None]:
         world.advance(decision.wake_after)
     raise AssertionError("never settled")
 
-
-def initialized(**analysis: object) -> World:
-    world = World(make_canary(**analysis))
-    world.run_until_quiet()
-    world.decisions.clear()
-    return world
 
 
 class TestAbTesting:
