@@ -145,7 +145,8 @@ class _Step:
         analysis = self.canary.spec.analysis
         if self.strategy is Strategy.AB_TESTING:
             return Route(0, match_to_canary=True)
-        if self.strategy is Strategy.BLUE_GREEN_MIRRORING:
+        if self.strategy is Strategy.BLUE_GREEN_MIRRORING or (analysis.mirror and weight == 0):
+            # A weighted canary with mirror: true spends its first step on copied traffic.
             return Route(0, mirror_percent=float(analysis.mirror_weight or 100))
         affinity = analysis.session_affinity
         if affinity is not None and weight > 0:
@@ -372,12 +373,16 @@ def _progress(step: _Step) -> Decision:
         if not ready_to_start:
             _failed_check(step, f"pre-rollout hooks failed: {step.gate_failures('pre-rollout')}")
             return step.done()
-        if not step.strategy.iterative and not _traffic_increase_confirmed(step, steps[0]):
+        mirror_first = not step.strategy.iterative and bool(step.canary.spec.analysis.mirror)
+        if not step.strategy.iterative and not mirror_first and \
+                not _traffic_increase_confirmed(step, steps[0]):
             return step.done()
         # Traffic reaches the canary only now, so the first interval starts now too.
         step.status.analysis_started_at = format_time(step.now, precise=True)
         if step.strategy.iterative:
             _start_iterations(step)
+        elif mirror_first:
+            _start_mirroring(step)
         else:
             _set_weight(step, steps[0])
         return step.done()
@@ -471,6 +476,18 @@ def _start_iterations(step: _Step) -> None:
         how = "the primary keeps all traffic"
     step.event("Normal", "AnalysisStarted", f"Analysing {step.target_name} "
                f"({step.strategy}, {step.canary.spec.analysis.iterations} iterations): {how}")
+    step.wake_in(step.interval())
+
+
+def _start_mirroring(step: _Step) -> None:
+    """The first step of a weighted canary with ``mirror: true``: users are served by the
+    primary while a copy of their requests exercises the canary."""
+    step.start_step()
+    route = step.analysis_route(0)
+    step.set_route(route)
+    step.event("Normal", "AnalysisStarted", f"Analysing {step.target_name}: "
+               f"{route.mirror_percent or 100:g}% of requests are mirrored to the canary "
+               "before any weight moves to it")
     step.wake_in(step.interval())
 
 

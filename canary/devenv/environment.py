@@ -341,6 +341,8 @@ class _Starter:
             "--service-account-private-key-file", str(pki.service_account_key),
             "--use-service-account-credentials=false",
             "--concurrent-deployment-syncs", "10", "--concurrent-replicaset-syncs", "10",
+            # Autoscalers act within seconds, so tests see them clamp replica counts.
+            "--horizontal-pod-autoscaler-sync-period", "2s",
         ])
         scheduler = self.launch("kube-scheduler", [
             str(b["kube-scheduler"]), "--kubeconfig", str(kubeconfig),

@@ -94,3 +94,16 @@ def test_post_rollout_hooks_are_called_after_success_and_after_rollback() -> Non
     run(world)
     assert world.canary.status.phase == Phase.FAILED
     assert world.hook_calls.count("called post-rollout") == 2
+
+
+def test_mirrored_traffic_needs_no_traffic_approval_but_the_first_weight_does() -> None:
+    world = hooked("confirm-traffic-increase", mirror=True)
+    world.hooks["confirm-traffic-increase"] = False
+    world.target_revision = "rev-2"
+    run(world, steps=20)
+    assert world.route is not None and world.route.mirror_percent == 100.0
+    assert world.weight == 0 and world.canary.status.phase == Phase.PROGRESSING
+    assert "WaitingForApproval" in world.reasons()
+    world.hooks["confirm-traffic-increase"] = True
+    run(world)
+    assert world.canary.status.phase == Phase.SUCCEEDED

@@ -82,6 +82,25 @@ class TestBlueGreen:
         assert routes[-1] == Route(0)
 
 
+class TestWeightedCanaryWithMirroring:
+    def test_the_first_step_mirrors_then_weights_move_without_a_mirror(self) -> None:
+        world = initialized(mirror=True, mirrorWeight=50)
+        routes = run_revision(world)
+        assert world.canary.status.strategy == "Canary"
+        shown = [r for r in routes if r is not None]
+        collapsed = [r for i, r in enumerate(shown) if i == 0 or r != shown[i - 1]]
+        assert collapsed == [Route(0), Route(0, mirror_percent=50.0), Route(10), Route(20),
+                             Route(30), Route(0)]
+        assert world.canary.status.phase == Phase.SUCCEEDED
+
+    def test_a_canary_failing_under_mirrored_traffic_never_gets_live_traffic(self) -> None:
+        world = initialized(mirror=True)
+        world.success_rate = 50.0
+        routes = run_revision(world)
+        assert world.canary.status.phase == Phase.FAILED
+        assert all(r is None or r.canary_weight == 0 for r in routes)
+
+
 def test_gradual_promotion_returns_traffic_to_the_primary_step_by_step() -> None:
     world = initialized(stepWeightPromotion=10)
     routes = run_revision(world)
