@@ -10,6 +10,7 @@ from pathlib import Path
 from canary import __version__, app, manual
 from canary.devenv import cli as devenv_cli
 from canary.errors import CanaryError
+from canary.loadtester import cli as loadtester_cli
 from canary.models.crds import write as write_crds
 
 
@@ -20,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     app.add_parser(commands)
     devenv_cli.add_parser(commands)
+    loadtester_cli.add_parser(commands)
     for action, help_text in (("promote", "promote a rollout now, skipping the remaining "
                                "steps (or approve a held one)"),
                               ("abort", "roll a rollout back now"),
@@ -43,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
             return app.run(args)
         if args.command == "devenv":
             return devenv_cli.run(args)
+        if args.command == "loadtester":
+            return loadtester_cli.run(args)
         if args.command in manual.ACTIONS:
             print(asyncio.run(manual.request(args.command, args.name, args.namespace,
                                              args.kubeconfig)))
