@@ -18,5 +18,5 @@ unit: setup
 	.venv/bin/pytest tests/unit
 
 lint: setup
-	.venv/bin/ruff check canary tests
+	.venv/bin/ruff check canary tests benchmarks
 	.venv/bin/mypy

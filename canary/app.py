@@ -1,5 +1,5 @@
 """``canary run``: the composition root. Builds the client and the controller from the
-settings, and runs until SIGTERM or SIGINT."""
+settings, takes the leader Lease when asked to, and runs until SIGTERM or SIGINT."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,27 @@ import structlog
 
 from canary.controller import Controller
 from canary.errors import ConfigError
-from canary.kube import KubeClient
+from canary.kube import KubeClient, LeaderElector, LeaseSettings
 from canary.logging import configure_logging
 from canary.models.base import parse_duration
-from canary.settings import AnalysisSettings, KubeSettings, LogSettings, Settings, WorkloadSettings
+from canary.settings import (
+    AnalysisSettings,
+    KubeSettings,
+    LeaderElectionSettings,
+    LogSettings,
+    ServingSettings,
+    Settings,
+    WorkloadSettings,
+)
 
 log = structlog.get_logger("canary")
+
+#: Where Kubernetes tells a pod its namespace.
+POD_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+MESH_PROVIDERS = ("istio",)
+#: Exit status when the leader Lease is lost: the process stops all work and exits, and
+#: its supervisor (the kubelet) starts it again as a follower.
+EXIT_LEASE_LOST = 3
 
 
 def _env(flag: str) -> str | None:
@@ -28,27 +44,79 @@ def _env(flag: str) -> str | None:
 
 
 def add_parser(subparsers: Any) -> None:
-    run = subparsers.add_parser("run", help="run the controller",
-                                description="Run the canary controller. Every flag can also "
-                                "be set with CANARY_<FLAG> (e.g. CANARY_METRICS_SERVER).")
-    run.add_argument("--kubeconfig", type=Path, default=_env("kubeconfig"),
-                     help="kubeconfig path (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
-    run.add_argument("--namespace", default=_env("namespace"),
-                     help="watch only this namespace (default: all)")
-    run.add_argument("--metrics-server", default=_env("metrics-server"),
-                     help="Prometheus URL for built-in metrics")
-    run.add_argument("--min-interval", default=_env("min-interval") or "10s",
-                     help="shortest analysis interval honoured (default 10s; lower it only "
-                     "to compress time in tests and demos)")
-    run.add_argument("--default-progress-deadline", default=_env("default-progress-deadline")
-                     or "10m", help="readiness deadline when a Canary sets none (default 10m)")
-    run.add_argument("--selector-labels", default=_env("selector-labels")
-                     or "app,name,app.kubernetes.io/name",
-                     help="label keys renamed for the primary, comma-separated")
-    run.add_argument("--log-level", default=_env("log-level") or "info",
-                     choices=["debug", "info", "warning", "error"])
-    run.add_argument("--log-format", default=_env("log-format") or "json",
-                     choices=["json", "console"])
+    run = subparsers.add_parser(
+        "run", help="run the controller",
+        description="Run the canary controller. Every flag can also be set with "
+        "CANARY_<FLAG> (e.g. CANARY_METRICS_SERVER for --metrics-server).")
+    cluster = run.add_argument_group("cluster")
+    cluster.add_argument("--kubeconfig", type=Path, default=_env("kubeconfig"),
+                         help="kubeconfig path (default: $KUBECONFIG, ~/.kube/config, "
+                         "then the pod's service account)")
+    cluster.add_argument("--namespace", default=_env("namespace"),
+                         help="watch only these namespaces, comma-separated; a Role in each "
+                         "is then enough (default: all namespaces)")
+    cluster.add_argument("--canary-selector", default=_env("canary-selector"),
+                         help="handle only Canaries matching this label selector, to split "
+                         "a cluster between controllers (e.g. shard=a)")
+    cluster.add_argument("--mesh-provider", default=_env("mesh-provider") or "istio",
+                         help="service mesh whose routing canary drives (default: istio, "
+                         "the only one supported)")
+    cluster.add_argument("--selector-labels", default=_env("selector-labels")
+                         or "app,name,app.kubernetes.io/name",
+                         help="label keys renamed for the primary, comma-separated "
+                         "(default: app,name,app.kubernetes.io/name)")
+    analysis = run.add_argument_group("analysis")
+    analysis.add_argument("--metrics-server", default=_env("metrics-server"),
+                          help="Prometheus URL for built-in metrics")
+    analysis.add_argument("--min-interval", default=_env("min-interval") or "10s",
+                          help="shortest analysis interval honoured (default 10s; lower it "
+                          "only to compress time in tests and demos)")
+    analysis.add_argument("--default-progress-deadline",
+                          default=_env("default-progress-deadline") or "10m",
+                          help="readiness deadline when a Canary sets none (default 10m)")
+    election = run.add_argument_group("leader election")
+    election.add_argument("--leader-elect", action=argparse.BooleanOptionalAction,
+                          default=None,
+                          help="run several replicas; only the holder of a Lease works "
+                          "(default: off)")
+    election.add_argument("--leader-election-namespace",
+                          default=_env("leader-election-namespace"),
+                          help="namespace of the Lease (default: the pod's own, else "
+                          "default)")
+    election.add_argument("--leader-election-id", default=_env("leader-election-id")
+                          or "canary-leader", help="name of the Lease (default: canary-leader)")
+    election.add_argument("--leader-election-identity", default=_env("leader-election-identity"),
+                          help="this replica's name in the Lease (default: hostname_pid)")
+    election.add_argument("--lease-duration", default=_env("lease-duration") or "15s",
+                          help="followers take over this long after the last renewal "
+                          "(default 15s)")
+    election.add_argument("--renew-deadline", default=_env("renew-deadline") or "10s",
+                          help="the leader stops working when it cannot renew for this long "
+                          "(default 10s)")
+    election.add_argument("--retry-period", default=_env("retry-period") or "2s",
+                          help="time between attempts to take or renew (default 2s)")
+    process = run.add_argument_group("process")
+    process.add_argument("--shutdown-timeout", default=_env("shutdown-timeout") or "10s",
+                         help="on SIGTERM, how long in-flight reconciles may finish "
+                         "(default 10s)")
+    process.add_argument("--log-level", default=_env("log-level") or "info",
+                         choices=["debug", "info", "warning", "error"])
+    process.add_argument("--log-format", default=_env("log-format") or "json",
+                         choices=["json", "console"])
+
+
+def _flag(text: str | None) -> bool:
+    if text is None or text == "":
+        return False
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"CANARY_LEADER_ELECT: {text!r} is not true or false")
+
+
+def _list(text: str | None) -> tuple[str, ...]:
+    return tuple(item.strip() for item in (text or "").split(",") if item.strip())
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -58,12 +126,30 @@ def settings_from(args: argparse.Namespace) -> Settings:
         except ValueError as exc:
             raise ConfigError(f"--{flag}: {exc}") from None
 
-    labels = tuple(label.strip() for label in args.selector_labels.split(",") if label.strip())
+    labels = _list(args.selector_labels)
     if not labels:
         raise ConfigError("--selector-labels: give at least one label key")
+    if args.mesh_provider not in MESH_PROVIDERS:
+        raise ConfigError(f"--mesh-provider: {args.mesh_provider!r} is not supported "
+                          f"(supported: {', '.join(MESH_PROVIDERS)})")
+    namespaces = _list(args.namespace) or None
+    election = LeaderElectionSettings(
+        enabled=(args.leader_elect if args.leader_elect is not None
+                 else _flag(_env("leader-elect"))),
+        namespace=args.leader_election_namespace or _pod_namespace() or "default",
+        name=args.leader_election_id,
+        identity=args.leader_election_identity or f"{socket.gethostname()}_{os.getpid()}",
+        lease_duration_seconds=duration("lease-duration", args.lease_duration),
+        renew_deadline_seconds=duration("renew-deadline", args.renew_deadline),
+        retry_period_seconds=duration("retry-period", args.retry_period))
+    if election.enabled and not (election.lease_duration_seconds
+                                 > election.renew_deadline_seconds
+                                 > election.retry_period_seconds):
+        raise ConfigError("--lease-duration must exceed --renew-deadline, which must exceed "
+                          "--retry-period")
     return Settings(
         kube=KubeSettings(kubeconfig=Path(args.kubeconfig) if args.kubeconfig else None,
-                          namespace=args.namespace or None),
+                          namespaces=namespaces, canary_selector=args.canary_selector or None),
         analysis=AnalysisSettings(
             metrics_server=args.metrics_server or None,
             min_interval_seconds=duration("min-interval", args.min_interval),
@@ -71,31 +157,83 @@ def settings_from(args: argparse.Namespace) -> Settings:
                                                        args.default_progress_deadline)),
         workloads=WorkloadSettings(selector_labels=labels),
         logging=LogSettings(level=args.log_level, format=args.log_format),
+        leader_election=election,
+        serving=ServingSettings(
+            shutdown_timeout_seconds=duration("shutdown-timeout", args.shutdown_timeout)),
+        mesh_provider=args.mesh_provider,
     )
 
 
-async def serve(settings: Settings) -> None:
+def _pod_namespace() -> str | None:
+    with contextlib.suppress(OSError):
+        return POD_NAMESPACE_FILE.read_text().strip() or None
+    return None
+
+
+async def serve(settings: Settings) -> int:
+    """Run until a signal (exit 0) or the loss of the leader Lease (EXIT_LEASE_LOST)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     async with await KubeClient.connect(settings.kube.kubeconfig) as client:
+        elector = _elector(client, settings.leader_election)
+        if elector is not None:
+            acquiring = asyncio.create_task(elector.acquire())
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait({acquiring, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not acquiring.done():
+                acquiring.cancel()
+                stopping.cancel()
+                log.info("controller stopping before it became leader")
+                return 0
+            stopping.cancel()
         controller = Controller(client, settings)
-        task = asyncio.current_task()
-        assert task is not None
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)
         log.info("controller starting", api_server=client.host,
-                 namespace=settings.kube.namespace or "(all)",
-                 metrics_server=settings.analysis.metrics_server)
-        try:
-            await controller.run()
-        except asyncio.CancelledError:
-            log.info("controller stopping")
-        finally:
-            with contextlib.suppress(asyncio.CancelledError):
-                await controller.stop()
+                 namespaces=",".join(settings.kube.namespaces or ()) or "(all)",
+                 canary_selector=settings.kube.canary_selector,
+                 metrics_server=settings.analysis.metrics_server,
+                 leader_election=settings.leader_election.enabled)
+        work = asyncio.create_task(controller.run(), name="controller")
+        watched = {work, asyncio.create_task(stop.wait(), name="signal")}
+        keeper = asyncio.create_task(elector.hold(), name="lease") if elector else None
+        if keeper is not None:
+            watched.add(keeper)
+        done, pending = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+        if keeper is not None and keeper in done:
+            # Another replica may take over at any moment: stop at once, write nothing more.
+            work.cancel()
+            await controller.stop(grace=0)
+            for task in pending:
+                task.cancel()
+            return EXIT_LEASE_LOST
+        log.info("controller stopping")
+        await controller.stop(grace=settings.serving.shutdown_timeout_seconds)
+        for task in pending:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await work
+        if work in done and work.exception() is not None:
+            raise work.exception()  # type: ignore[misc]
+        if elector is not None:
+            if keeper is not None:
+                keeper.cancel()
+            await elector.release()
+        log.info("controller stopped")
+        return 0
+
+
+def _elector(client: KubeClient, election: LeaderElectionSettings) -> LeaderElector | None:
+    if not election.enabled:
+        return None
+    return LeaderElector(client, LeaseSettings(
+        namespace=election.namespace, identity=election.identity, name=election.name,
+        lease_duration=election.lease_duration_seconds,
+        renew_deadline=election.renew_deadline_seconds,
+        retry_period=election.retry_period_seconds))
 
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     configure_logging(settings.logging.level, settings.logging.format)
-    asyncio.run(serve(settings))
-    return 0
+    return asyncio.run(serve(settings))

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from canary import __version__, app, manual
 from canary.devenv import cli as devenv_cli
@@ -14,9 +15,15 @@ from canary.loadtester import cli as loadtester_cli
 from canary.models.crds import write as write_crds
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (``canary run: error: ...``), not usage plus error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="canary", description="Progressive delivery for Kubernetes.")
+    parser = _Parser(prog="canary", description="Progressive delivery for Kubernetes.")
     parser.add_argument("--version", action="version", version=f"canary {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     app.add_parser(commands)
@@ -33,8 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
         gate.add_argument("--kubeconfig", type=Path, default=None)
     crds = commands.add_parser("crds", help="write the CustomResourceDefinitions "
                                "generated from the API models")
-    crds.add_argument("--output", type=Path, default=Path("crds"),
-                      help="directory to write into (default: crds)")
+    crds.add_argument("--output", type=Path, action="append",
+                      help="directory to write into; repeatable (default: crds and "
+                      "charts/canary/crds)")
     return parser
 
 
@@ -52,8 +60,9 @@ def main(argv: list[str] | None = None) -> int:
                                              args.kubeconfig)))
             return 0
         if args.command == "crds":
-            for path in write_crds(args.output):
-                print(path)
+            for directory in args.output or [Path("crds"), Path("charts/canary/crds")]:
+                for path in write_crds(directory):
+                    print(path)
             return 0
     except CanaryError as exc:
         print(f"canary: error: {exc}", file=sys.stderr)

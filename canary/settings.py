@@ -13,8 +13,11 @@ from canary.targets.deployment import DEFAULT_SELECTOR_LABELS
 class KubeSettings:
     #: kubeconfig path; None means $KUBECONFIG, ~/.kube/config, then in-cluster.
     kubeconfig: Path | None = None
-    #: Watch only this namespace; None watches all.
-    namespace: str | None = None
+    #: Watch only these namespaces (a Role in each is enough); None watches all.
+    namespaces: tuple[str, ...] | None = None
+    #: Handle only Canaries matching this label selector, so several controllers can
+    #: split a large cluster between them; None handles every Canary.
+    canary_selector: str | None = None
     #: The field manager of every server-side apply.
     field_manager: str = "canary"
 
@@ -47,8 +50,40 @@ class LogSettings:
 
 
 @dataclass(frozen=True)
+class LeaderElectionSettings:
+    """Several replicas may run; with election on, only the Lease holder works."""
+
+    enabled: bool = False
+    #: Namespace of the Lease; defaults to the pod's own namespace, else "default".
+    namespace: str = "default"
+    name: str = "canary-leader"
+    #: This replica's identity in the Lease; defaults to hostname_pid.
+    identity: str = ""
+    #: Seconds followers wait after the holder's last renewal.
+    lease_duration_seconds: float = 15.0
+    #: Seconds the leader keeps retrying a renewal before it stops all work.
+    renew_deadline_seconds: float = 10.0
+    #: Seconds between attempts to take or renew.
+    retry_period_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    #: host:port of /metrics; "0" turns it off.
+    metrics_bind_address: str = ":8080"
+    #: host:port of /healthz and /readyz; "0" turns them off.
+    health_probe_bind_address: str = ":8081"
+    #: Seconds a SIGTERM waits for in-flight reconciles before cancelling them.
+    shutdown_timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
 class Settings:
     kube: KubeSettings = field(default_factory=KubeSettings)
     analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
     workloads: WorkloadSettings = field(default_factory=WorkloadSettings)
     logging: LogSettings = field(default_factory=LogSettings)
+    leader_election: LeaderElectionSettings = field(default_factory=LeaderElectionSettings)
+    serving: ServingSettings = field(default_factory=ServingSettings)
+    #: The service mesh whose routing canary drives; only istio today.
+    mesh_provider: str = "istio"

@@ -36,8 +36,10 @@ class Controller:
     def __init__(self, client: KubeClient, settings: Settings) -> None:
         self.client = client
         self.settings = settings
-        namespace = settings.kube.namespace
-        self.canaries = Reflector(client, r.CANARIES, namespace, on_event=self._canary_event)
+        namespace = settings.kube.namespaces
+        self.canaries = Reflector(client, r.CANARIES, namespace,
+                                  label_selector=settings.kube.canary_selector,
+                                  on_event=self._canary_event)
         self.caches: dict[str, Reflector] = {
             "deployments": Reflector(client, r.DEPLOYMENTS, namespace,
                                      on_event=self._deployment_event),
@@ -89,8 +91,11 @@ class Controller:
             for obj in self.canaries.items():
                 self._wake(obj["metadata"]["namespace"], obj["metadata"]["name"])
 
-    async def stop(self) -> None:
-        await asyncio.gather(*(worker.stop() for worker in self.workers.values()))
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stop every worker: each finishes the reconcile it is in (status write, actions)
+        for up to ``grace`` seconds, then is cancelled."""
+        self._started = False  # no new workers
+        await asyncio.gather(*(worker.stop(grace) for worker in self.workers.values()))
         await self.webhooks.close()
 
     def _wake(self, namespace: str, name: str) -> None:

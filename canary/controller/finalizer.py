@@ -47,6 +47,12 @@ class Finalizer:
         return await self.controller.client.json_patch(r.CANARIES, meta["name"], operations,
                                                        meta["namespace"])
 
+    async def _fresh(self, namespace: str, name: str) -> JSON | None:
+        try:
+            return await self.controller.client.get(r.DEPLOYMENTS, name, namespace)
+        except NotFound:
+            return None
+
     async def finalize(self, worker: Worker, obj: JSON) -> float | None:
         meta = obj["metadata"]
         finalizers = list(meta.get("finalizers") or [])
@@ -55,9 +61,12 @@ class Finalizer:
         canary = Canary.model_validate(obj)
         client, caches = self.controller.client, self.controller.caches
         target_name = canary.spec.target_ref.name
-        target = caches["deployments"].get(canary.namespace, target_name)
+        # Read from the API, not the caches: this reconcile may follow our own scale-down
+        # of the target so closely that the watch has not delivered it yet. Deletion is
+        # rare enough for the two GETs.
+        target = await self._fresh(canary.namespace, target_name)
         if target is not None:
-            primary = caches["deployments"].get(canary.namespace, primary_name(target_name))
+            primary = await self._fresh(canary.namespace, primary_name(target_name))
             replicas = int(((primary or target).get("spec") or {}).get("replicas", 1)) or 1
             if int((target.get("spec") or {}).get("replicas", 1)) != replicas:
                 await client.merge_patch(r.DEPLOYMENTS, target_name,

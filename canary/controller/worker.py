@@ -67,12 +67,17 @@ class Worker:
     def alive(self) -> bool:
         return self.task is not None and not self.task.done()
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stop after the reconcile in progress, waiting for it at most ``grace`` seconds."""
         self._stopping = True
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+        self.wake.set()
+        if self.task is None:
+            return
+        if grace > 0:
+            await asyncio.wait({self.task}, timeout=grace)
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
 
     async def run(self) -> None:
         """Reconcile whenever woken or due; never dies of a failed reconcile."""
@@ -84,6 +89,8 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self.wake.wait()
+            if self._stopping:
+                return
             self.wake.clear()
             try:
                 delay = await self.reconcile()
@@ -118,7 +125,13 @@ class Worker:
 
     async def _reread(self) -> None:
         cached = self.controller.canaries.get(self.namespace, self.name)
-        fresh = await self.controller.client.get(r.CANARIES, self.name, self.namespace)
+        # A list narrowed to one name reads as freshly as a GET and needs no permission
+        # beyond the list the watch already has.
+        listing = await self.controller.client.list(
+            r.CANARIES, self.namespace, field_selector=f"metadata.name={self.name}")
+        if not listing["items"]:
+            raise NotFound(404, "NotFound", f"Canary {self.namespace}/{self.name} is gone")
+        fresh = listing["items"][0]
         stale = {str(obj["metadata"].get("resourceVersion"))
                  for obj in (cached, self._fresh) if obj is not None}
         stale.discard(str(fresh["metadata"].get("resourceVersion")))

@@ -40,6 +40,20 @@ NODE_NAME = "kwok-node-0"
 STAGES_FILE = Path(__file__).parent / "kwok-stages.yaml"
 
 
+#: What service accounts ask of the API server is recorded (request metadata, never
+#: bodies), so tests can prove which permissions a component under its own identity used.
+AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+    userGroups: ["system:serviceaccounts"]
+  - level: None
+"""
+AUDIT_LOG = "audit.log"
+
+
 @dataclass(frozen=True)
 class EnvironmentSettings:
     """How an environment is started. Times are in seconds."""
@@ -165,6 +179,11 @@ class LocalEnvironment:
         if self.simulator_url:
             out["CANARY_SIMULATOR_URL"] = self.simulator_url
         return out
+
+    @property
+    def audit_log(self) -> Path:
+        """The API server's audit log: what service accounts asked of it."""
+        return self.run_dir / "logs" / AUDIT_LOG
 
     async def client(self) -> KubeClient:
         """An admin client for this environment's API server."""
@@ -298,6 +317,8 @@ class _Starter:
         await self.wait(etcd, "/health", etcd_healthy)
 
         # kube-apiserver
+        audit_policy = run_dir / "audit-policy.yaml"
+        audit_policy.write_text(AUDIT_POLICY)
         api_port = process.free_port()
         api_server = f"https://127.0.0.1:{api_port}"
         apiserver = self.launch("kube-apiserver", [
@@ -314,6 +335,8 @@ class _Starter:
             "--authorization-mode", "Node,RBAC", "--endpoint-reconciler-type", "none",
             "--allow-privileged", "--profiling=false", "--cert-dir", str(run_dir / "pki"),
             "--enable-garbage-collector", "--watch-cache",
+            "--audit-policy-file", str(audit_policy), "--audit-log-format", "json",
+            "--audit-log-path", str(run_dir / "logs" / AUDIT_LOG), "--audit-log-maxbackup", "0",
         ])
         await self.wait(apiserver, f"{api_server}/readyz", _https_ok(f"{api_server}/readyz",
                                                                      pki.ca_cert))

@@ -80,12 +80,18 @@ KWOK = HelperModule(
     requires=(("sigs.k8s.io/kwok", versions.KWOK),),
     tools={"sigs.k8s.io/kwok/cmd/kwok": "kwok"},
 )
+HELM = HelperModule(
+    name="helm", version=versions.HELM,
+    requires=(("helm.sh/helm/v3", versions.HELM),),
+    tools={"helm.sh/helm/v3/cmd/helm": "helm"},
+    linker_values={"helm.sh/helm/v3/internal/version.version": versions.HELM},
+)
 CRDS = HelperModule(
     name="crds", version=f"istio-{versions.ISTIO_API}-gateway-{versions.GATEWAY_API}",
     requires=((versions.ISTIO_CRDS[0], versions.ISTIO_API),
               (versions.GATEWAY_API_CRDS[0], versions.GATEWAY_API)),
 )
-ALL = (KUBERNETES, ETCD, KWOK, CRDS)
+ALL = (KUBERNETES, ETCD, KWOK, HELM, CRDS)
 
 
 def go_env(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -57,7 +57,7 @@ class Binaries:
         return self.paths[name]
 
 
-REQUIRED = ("etcd", *versions.KUBERNETES_COMMANDS, "kwok", "prometheus")
+REQUIRED = ("etcd", *versions.KUBERNETES_COMMANDS, "kwok", "helm", "prometheus")
 
 
 def find_prometheus() -> Path | None:
@@ -80,7 +80,7 @@ def locate(root: Path | None = None) -> Binaries:
     """Find every binary; raise :class:`NotInstalled` listing whatever is missing."""
     root = root or cache_root()
     paths: dict[str, Path] = {}
-    for module in (gomod.KUBERNETES, gomod.ETCD, gomod.KWOK):
+    for module in (gomod.KUBERNETES, gomod.ETCD, gomod.KWOK, gomod.HELM):
         for binary in module.tools.values():
             paths[binary] = _module_bin(module, root) / binary
     paths.update(kubebuilder_assets())
@@ -206,7 +206,7 @@ def install(stream: TextIO = sys.stderr, root: Path | None = None) -> Binaries:
     root = root or cache_root()
     root.mkdir(parents=True, exist_ok=True)
     assets = set(kubebuilder_assets())
-    progress = Progress(5, stream)
+    progress = Progress(6, stream)
     started = time.monotonic()
     progress.say(f"installing the local environment into {root}")
 
@@ -224,6 +224,7 @@ def install(stream: TextIO = sys.stderr, root: Path | None = None) -> Binaries:
                  lambda: _build(gomod.KUBERNETES, root, progress, assets))
     progress.run(f"etcd {versions.ETCD}", lambda: _build(gomod.ETCD, root, progress, assets))
     progress.run(f"kwok {versions.KWOK}", lambda: _build(gomod.KWOK, root, progress, set()))
+    progress.run(f"helm {versions.HELM}", lambda: _build(gomod.HELM, root, progress, set()))
     progress.run("CRDs", lambda: _fetch_crds(root))
     binaries = locate(root)
     progress.say(f"installed in {_duration(time.monotonic() - started)}")

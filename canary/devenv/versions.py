@@ -11,6 +11,7 @@ ETCD = "v3.6.16"
 KWOK = "v0.8.0"
 ISTIO_API = "v1.31.1"
 GATEWAY_API = "v1.6.3"  # v1.7 needs Go 1.27
+HELM = "v3.22.0"
 
 #: The Kubernetes commands built from ``k8s.io/kubernetes``.
 KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")

@@ -14,11 +14,12 @@ from canary.kube.errors import (
     TransportError,
     Unauthorized,
 )
+from canary.kube.lease import LeaderElector, LeaseSettings
 from canary.kube.resources import Resource
 from canary.kube.watch import Reflector, WatchSettings
 
 __all__ = [
     "JSON", "ApiError", "Conflict", "Forbidden", "Gone", "Invalid", "KubeClient", "KubeError",
-    "NotFound", "Reflector", "Resource", "ServerError", "TooManyRequests", "TransportError",
-    "Unauthorized", "WatchSettings",
+    "LeaderElector", "LeaseSettings", "NotFound", "Reflector", "Resource", "ServerError",
+    "TooManyRequests", "TransportError", "Unauthorized", "WatchSettings",
 ]

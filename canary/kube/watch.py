@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -46,20 +46,28 @@ def object_key(obj: JSON) -> ObjectKey:
 
 
 class Reflector:
-    """A local, always-current copy of one resource type (optionally one namespace)."""
+    """A local, always-current copy of one resource type: across all namespaces, or in
+    the namespaces given (one list and watch per namespace, one store)."""
 
-    def __init__(self, client: KubeClient, resource: Resource, namespace: str | None = None, *,
+    def __init__(self, client: KubeClient, resource: Resource,
+                 namespace: str | Sequence[str] | None = None, *,
                  label_selector: str | None = None, on_event: EventHandler | None = None,
                  settings: WatchSettings | None = None) -> None:
         self.client = client
         self.resource = resource
-        self.namespace = namespace
+        #: What is watched: (None,) for all namespaces, else each namespace.
+        self.scopes: tuple[str | None, ...] = (
+            (namespace,) if namespace is None or isinstance(namespace, str) else
+            tuple(dict.fromkeys(namespace)))
+        if not self.scopes:
+            raise ValueError("give at least one namespace, or None for all")
         self.label_selector = label_selector
         self.settings = settings or WatchSettings()
         self._handlers: list[EventHandler] = [on_event] if on_event else []
         self._store: dict[ObjectKey, JSON] = {}
-        self._resource_version = ""
-        #: Set once the first list has filled the store.
+        self._resource_versions: dict[str | None, str] = {}
+        self._listed: set[str | None] = set()
+        #: Set once the first list of every namespace has filled the store.
         self.synced = asyncio.Event()
         #: Monotonic time of the last thing the server sent (an event, a bookmark, a list).
         self.last_activity = time.monotonic()
@@ -82,14 +90,22 @@ class Reflector:
 
     async def run(self) -> None:
         """List and watch until cancelled."""
+        if len(self.scopes) == 1:
+            await self._run_scope(self.scopes[0])
+            return
+        async with asyncio.TaskGroup() as tasks:
+            for scope in self.scopes:
+                tasks.create_task(self._run_scope(scope))
+
+    async def _run_scope(self, scope: str | None) -> None:
         backoff = self.settings.backoff_initial
         must_list = True
         while True:
             try:
                 if must_list:
-                    await self._relist()
+                    await self._relist(scope)
                     must_list = False
-                await self._watch_once()
+                await self._watch_once(scope)
                 backoff = self.settings.backoff_initial
             except Gone:
                 log.info("watch expired, listing again", resource=self.resource.plural)
@@ -104,13 +120,17 @@ class Reflector:
                 await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
                 backoff = min(backoff * 2, self.settings.backoff_max)
 
-    async def _relist(self) -> None:
-        listing = await self.client.list(self.resource, self.namespace,
+    async def _relist(self, scope: str | None) -> None:
+        listing = await self.client.list(self.resource, scope,
                                          label_selector=self.label_selector)
         fresh = {object_key(obj): obj for obj in listing.get("items", [])}
-        old = self._store
-        self._store = fresh
-        self._resource_version = str((listing.get("metadata") or {}).get("resourceVersion", ""))
+        old = {key: obj for key, obj in self._store.items() if scope is None or key[0] == scope}
+        for key in old:
+            if key not in fresh:
+                del self._store[key]
+        self._store.update(fresh)
+        self._resource_versions[scope] = str(
+            (listing.get("metadata") or {}).get("resourceVersion", ""))
         self.last_activity = time.monotonic()
         for key, obj in old.items():
             if key not in fresh:
@@ -121,20 +141,23 @@ class Reflector:
                 self._emit("ADDED", obj)
             elif _rv(previous) != _rv(obj):
                 self._emit("MODIFIED", obj)
-        self.synced.set()
+        self._listed.add(scope)
+        if len(self._listed) == len(self.scopes):
+            self.synced.set()
 
-    async def _watch_once(self) -> None:
+    async def _watch_once(self, scope: str | None) -> None:
         timeout = random.randint(self.settings.min_timeout_seconds,
                                  self.settings.max_timeout_seconds)
-        async for event in self.client.watch(self.resource, self.namespace,
-                                             self._resource_version, timeout_seconds=timeout,
+        async for event in self.client.watch(self.resource, scope,
+                                             self._resource_versions[scope],
+                                             timeout_seconds=timeout,
                                              label_selector=self.label_selector):
             self.last_activity = time.monotonic()
             kind = str(event.get("type"))
             obj = event.get("object") or {}
             rv = _rv(obj)
             if rv:
-                self._resource_version = rv
+                self._resource_versions[scope] = rv
             if kind == "BOOKMARK":
                 continue
             key = object_key(obj)

@@ -1,20 +1,26 @@
-"""The CRDs in crds/ are exactly what the models generate."""
+"""The CRDs in crds/ and in the chart's crds/ are exactly what the models generate."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from canary.models import crds
 
-CRD_DIR = Path(__file__).parents[3] / "crds"
+ROOT = Path(__file__).parents[3]
+CRD_DIRS = [ROOT / "crds", ROOT / "charts" / "canary" / "crds"]
 
 
-def test_committed_crds_match_the_models() -> None:
+@pytest.mark.parametrize("directory", CRD_DIRS, ids=["crds", "chart"])
+def test_committed_crds_match_the_models(directory: Path) -> None:
     for name, manifest in crds.definitions().items():
-        committed = (CRD_DIR / name).read_text()
+        committed = (directory / name).read_text()
         assert committed == crds.render(manifest), (
-            f"crds/{name} is out of date: run `canary crds` and commit the result")
+            f"{directory.relative_to(ROOT)}/{name} is out of date: run `canary crds` and "
+            "commit the result")
 
 
-def test_no_other_crd_files_are_committed() -> None:
-    assert {p.name for p in CRD_DIR.glob("*.yaml")} == set(crds.definitions())
+@pytest.mark.parametrize("directory", CRD_DIRS, ids=["crds", "chart"])
+def test_no_other_crd_files_are_committed(directory: Path) -> None:
+    assert {p.name for p in directory.glob("*.yaml")} == set(crds.definitions())

@@ -1,0 +1,183 @@
+"""Leader election on a ``coordination.k8s.io/v1`` Lease.
+
+Several replicas of the controller may run; only the holder of the Lease works (and so
+only it writes). The algorithm is client-go's:
+
+- A Lease is free when it has no holder, or when its record has not changed for
+  ``lease_duration`` seconds *as measured by this process's monotonic clock* since it was
+  last seen to change. Wall-clock timestamps in the Lease (written in UTC, for people and
+  other tools) are never compared across machines, so clock skew cannot cause two leaders.
+- Taking or renewing is a PUT carrying the resourceVersion that was read: of two
+  contenders, one gets 409 Conflict and stays a follower.
+- The holder renews every ``retry_period``. If it cannot renew for ``renew_deadline``
+  (shorter than ``lease_duration``), it gives up: :meth:`LeaderElector.hold` returns and the
+  caller stops all work at once, before any follower may consider the Lease expired.
+- On a graceful stop the holder releases the Lease (no holder, duration 1 s), so a follower
+  takes over without waiting for expiry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from canary.kube import resources as r
+from canary.kube.client import JSON, KubeClient
+from canary.kube.errors import Conflict, KubeError, NotFound
+
+log = structlog.get_logger("canary.lease")
+
+
+@dataclass(frozen=True)
+class LeaseSettings:
+    """Where the Lease lives and how long leadership lasts (seconds)."""
+
+    namespace: str
+    identity: str
+    name: str = "canary-leader"
+    #: How long followers wait after the last observed change before taking the Lease.
+    lease_duration: float = 15.0
+    #: How long the leader keeps trying to renew before it stops working.
+    renew_deadline: float = 10.0
+    #: Time between attempts to take or renew.
+    retry_period: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not self.lease_duration > self.renew_deadline > self.retry_period > 0:
+            raise ValueError("leader election needs lease duration > renew deadline > "
+                             "retry period > 0")
+
+
+def micro_time(moment: datetime) -> str:
+    """A Kubernetes MicroTime: RFC 3339 in UTC with microseconds."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class LeaderElector:
+    """Takes, keeps and releases one Lease on behalf of this process."""
+
+    def __init__(self, client: KubeClient, settings: LeaseSettings,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.client = client
+        self.settings = settings
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self._observed: tuple[Any, ...] | None = None
+        self._observed_at = 0.0
+        self.leading = False
+
+    async def acquire(self) -> None:
+        """Return once this process holds the Lease."""
+        log.info("waiting for the leader lease", lease=self._lease_name,
+                 identity=self.settings.identity)
+        while True:
+            if await self._try_acquire_or_renew():
+                break
+            await asyncio.sleep(self.settings.retry_period)
+        self.leading = True
+        log.info("became leader", lease=self._lease_name, identity=self.settings.identity)
+
+    async def hold(self) -> None:
+        """Renew until renewing fails for ``renew_deadline``; then return (leadership lost)."""
+        last_renewal = self.clock()
+        while True:
+            await asyncio.sleep(self.settings.retry_period)
+            if await self._try_acquire_or_renew():
+                last_renewal = self.clock()
+                continue
+            if self._held_by_other() or \
+                    self.clock() - last_renewal >= self.settings.renew_deadline:
+                self.leading = False
+                log.error("lost the leader lease", lease=self._lease_name,
+                          identity=self.settings.identity,
+                          holder=(self._observed or ("",))[0] or None)
+                return
+
+    async def release(self) -> None:
+        """Give the Lease up (best effort) so a follower need not wait for it to expire."""
+        if not self.leading:
+            return
+        self.leading = False
+        try:
+            lease = await self.client.get(r.LEASES, self.settings.name, self.settings.namespace)
+            if (lease.get("spec") or {}).get("holderIdentity") != self.settings.identity:
+                return
+            now = micro_time(self.wall_clock())
+            lease["spec"] |= {"holderIdentity": None, "leaseDurationSeconds": 1,
+                              "renewTime": now}
+            await self.client.replace(r.LEASES, lease, self.settings.namespace)
+            log.info("released the leader lease", lease=self._lease_name)
+        except KubeError as exc:
+            log.warning("could not release the leader lease", error=str(exc))
+
+    @property
+    def _lease_name(self) -> str:
+        return f"{self.settings.namespace}/{self.settings.name}"
+
+    def _held_by_other(self) -> bool:
+        holder = (self._observed or ("",))[0]
+        return bool(holder) and holder != self.settings.identity
+
+    async def _try_acquire_or_renew(self) -> bool:
+        try:
+            async with asyncio.timeout(self.settings.renew_deadline):
+                return await self._attempt()
+        except (KubeError, TimeoutError) as exc:
+            log.warning("leader lease attempt failed", lease=self._lease_name, error=str(exc))
+            return False
+
+    async def _attempt(self) -> bool:
+        s = self.settings
+        now = self.wall_clock()
+        try:
+            lease = await self.client.get(r.LEASES, s.name, s.namespace)
+        except NotFound:
+            try:
+                await self.client.create(r.LEASES, {
+                    "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                    "metadata": {"name": s.name, "namespace": s.namespace},
+                    "spec": self._spec(now, acquired=True, transitions=0)}, s.namespace)
+            except Conflict:
+                return False
+            self._observe((s.identity, micro_time(now), round(s.lease_duration)))
+            return True
+        spec = lease.get("spec") or {}
+        holder = spec.get("holderIdentity") or ""
+        self._observe((holder, spec.get("renewTime"), spec.get("leaseDurationSeconds")))
+        duration = float(spec.get("leaseDurationSeconds") or s.lease_duration)
+        expired = self.clock() - self._observed_at >= duration
+        if holder and holder != s.identity and not expired:
+            return False
+        taking_over = holder != s.identity
+        transitions = int(spec.get("leaseTransitions") or 0) + (1 if taking_over and holder
+                                                                 else 0)
+        lease["spec"] = spec | self._spec(now, acquired=taking_over, transitions=transitions)
+        if not taking_over:
+            lease["spec"]["acquireTime"] = spec.get("acquireTime") or micro_time(now)
+        try:
+            await self.client.replace(r.LEASES, lease, s.namespace)
+        except Conflict:
+            return False
+        self._observe((s.identity, micro_time(now), round(s.lease_duration)))
+        return True
+
+    def _spec(self, now: datetime, *, acquired: bool, transitions: int) -> JSON:
+        spec: JSON = {"holderIdentity": self.settings.identity,
+                      "leaseDurationSeconds": round(self.settings.lease_duration),
+                      "renewTime": micro_time(now), "leaseTransitions": transitions}
+        if acquired:
+            spec["acquireTime"] = micro_time(now)
+        return spec
+
+    def _observe(self, record: tuple[Any, ...]) -> None:
+        """Note when the Lease's record was last seen to change, by our own clock."""
+        if record != self._observed:
+            self._observed = record
+            self._observed_at = self.clock()

@@ -1,0 +1,47 @@
+{{/*
+What the controller does with each kind, and nothing more. The e2e suite runs the
+controller under these rules and checks, from the API server's audit log, that every verb
+of every rule below was used and that nothing was refused.
+*/}}
+{{- define "canary.rules" -}}
+# Canaries: watched (and re-listed by name after a conflict); finalizers added and
+# removed with a JSON patch.
+- apiGroups: [canary.dev]
+  resources: [canaries]
+  verbs: [list, watch, patch]
+# Progress is recorded in the status subresource.
+- apiGroups: [canary.dev]
+  resources: [canaries/status]
+  verbs: [patch]
+- apiGroups: [canary.dev]
+  resources: [metrictemplates]
+  verbs: [list, watch]
+# Objects canary generates are written with server-side apply: a PATCH, which also needs
+# `create` the first time. The target and its -primary copy; the canary's replica count;
+# on deletion with revertOnDeletion the target is read fresh.
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [get, list, watch, create, patch]
+# Apex, -primary and -canary Services.
+- apiGroups: [""]
+  resources: [services]
+  verbs: [list, watch, create, patch]
+- apiGroups: [networking.istio.io]
+  resources: [virtualservices]
+  verbs: [list, watch, create, patch, delete]
+- apiGroups: [networking.istio.io]
+  resources: [destinationrules]
+  verbs: [list, watch, create, patch]
+# The primary's copy of the user's autoscaler.
+- apiGroups: [autoscaling]
+  resources: [horizontalpodautoscalers]
+  verbs: [list, watch, create, patch]
+# Referenced configs are hashed into the revision and copied to -primary; Secrets also
+# hold webhook and metrics credentials.
+- apiGroups: [""]
+  resources: [configmaps, secrets]
+  verbs: [list, watch, create, patch]
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create]
+{{- end -}}

@@ -1,0 +1,213 @@
+"""The Helm chart, installed with a real ``helm`` into the local environment; the
+controller then runs under the chart's ServiceAccount token (not admin credentials) and
+completes a promotion, a rollback and a deletion. The API server's audit log shows that
+nothing it did was refused and that every permission the chart grants was used."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import shutil
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import yaml
+
+from canary.devenv import LocalEnvironment
+from canary.devenv.install import locate
+from canary.kube import KubeClient
+from canary.kube import resources as r
+from tests.e2e import manifests
+from tests.e2e.controller_process import ControllerProcess
+from tests.e2e.rollout import ANALYSIS, APP, FIELD_MANAGER, canary_object, phase
+from tests.e2e.waiting import wait_until
+
+CHARTS = Path(__file__).parents[2] / "charts"
+RELEASE, RELEASE_NAMESPACE = "canary", "canary-system"
+SERVICE_ACCOUNT = f"system:serviceaccount:{RELEASE_NAMESPACE}:{RELEASE}"
+
+
+def helm(environment: LocalEnvironment, *args: str, cwd: Path | None = None) -> str:
+    result = subprocess.run(
+        [str(locate()["helm"]), *args, "--kubeconfig", str(environment.kubeconfig)],
+        cwd=cwd, capture_output=True, text=True, check=False,
+        env={"HOME": str(environment.run_dir), "PATH": "/usr/bin:/bin",
+             "HELM_CACHE_HOME": str(environment.run_dir / "helm-cache"),
+             "HELM_CONFIG_HOME": str(environment.run_dir / "helm-config"),
+             "HELM_DATA_HOME": str(environment.run_dir / "helm-data")})
+    assert result.returncode == 0, f"helm {' '.join(args)}:\n{result.stderr}"
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def chart(environment: LocalEnvironment, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the charts with the load tester vendored (``helm dependency build``)."""
+    root = tmp_path_factory.mktemp("charts")
+    shutil.copytree(CHARTS, root, dirs_exist_ok=True)
+    helm(environment, "dependency", "build", str(root / "canary"))
+    return root / "canary"
+
+
+def test_the_chart_lints_and_renders_with_its_test_values(environment: LocalEnvironment,
+                                                           chart: Path) -> None:
+    helm(environment, "lint", str(chart), "--strict", "-f", str(chart / "ci/test-values.yaml"))
+    for values in ("test-values.yaml", "namespaced-values.yaml"):
+        rendered = list(yaml.safe_load_all(helm(
+            environment, "template", RELEASE, str(chart), "--namespace", RELEASE_NAMESPACE,
+            "--kube-version", "1.36.3", "-f", str(chart / "ci" / values))))
+        kinds = {doc["kind"] for doc in rendered if doc}
+        assert "Deployment" in kinds
+        if values == "namespaced-values.yaml":
+            assert "ClusterRole" not in kinds
+            roles = [d for d in rendered if d and d["kind"] == "Role"]
+            assert {d["metadata"]["namespace"] for d in roles} == {"team-a", "team-b"}
+
+
+def test_wrong_values_are_refused_with_the_field_named(environment: LocalEnvironment,
+                                                       chart: Path) -> None:
+    result = subprocess.run(
+        [str(locate()["helm"]), "template", RELEASE, str(chart), "--kube-version", "1.36.3",
+         "--set", "meshProvider=linkerd", "--set", "leaderElection.leaseDuration=soon"],
+        capture_output=True, text=True, check=False, env={"HOME": str(environment.run_dir)})
+    assert result.returncode != 0
+    assert "/meshProvider" in result.stderr and "/leaderElection/leaseDuration" in result.stderr
+
+
+async def service_account_kubeconfig(kube: KubeClient, environment: LocalEnvironment,
+                                     path: Path) -> Path:
+    """A kubeconfig holding a token of the chart's ServiceAccount (TokenRequest API)."""
+    request = await kube.request(
+        "POST", f"/api/v1/namespaces/{RELEASE_NAMESPACE}/serviceaccounts/{RELEASE}/token",
+        body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+              "spec": {"expirationSeconds": 3600}})
+    await asyncio.to_thread(path.write_text, yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "sa",
+        "clusters": [{"name": "local", "cluster": {
+            "server": environment.api_server,
+            "certificate-authority-data": base64.b64encode(
+                environment.ca_file.read_bytes()).decode()}}],
+        "users": [{"name": "sa", "user": {"token": request["status"]["token"]}}],
+        "contexts": [{"name": "sa", "context": {"cluster": "local", "user": "sa"}}]}))
+    return path
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def chart_controller(environment: LocalEnvironment, controller: ControllerProcess,
+                           kube: KubeClient, chart: Path, tmp_path: Path
+                           ) -> AsyncIterator[ControllerProcess]:
+    """The chart installed; the controller running as its ServiceAccount, alone."""
+    # No ServiceMonitor CRD here (no Prometheus operator): everything else as in CI.
+    await asyncio.to_thread(
+        helm, environment, "install", RELEASE, str(chart), "--namespace", RELEASE_NAMESPACE,
+        "--create-namespace", "-f", str(chart / "ci/test-values.yaml"),
+        "--set", "metrics.serviceMonitor.enabled=false")
+    await asyncio.to_thread(controller.stop)
+    process = ControllerProcess(
+        environment, environment.run_dir / "logs" / "chart-controller.log",
+        "--leader-elect", "--leader-election-namespace", RELEASE_NAMESPACE,
+        "--leader-election-id", f"{RELEASE}-leader", "--lease-duration", "4s",
+        "--renew-deadline", "3s", "--retry-period", "500ms",
+        kubeconfig=await service_account_kubeconfig(kube, environment,
+                                                    tmp_path / "sa.kubeconfig"))
+    await asyncio.to_thread(process.start)
+    yield process
+    await asyncio.to_thread(process.stop)
+    await asyncio.to_thread(helm, environment, "uninstall", RELEASE, "--namespace",
+                            RELEASE_NAMESPACE)
+
+
+def audited_requests(environment: LocalEnvironment, user: str) -> list[dict[str, Any]]:
+    requests = []
+    with environment.audit_log.open() as log:
+        for line in log:
+            entry = json.loads(line)
+            if entry.get("user", {}).get("username") == user and entry.get("objectRef"):
+                requests.append(entry)
+    return requests
+
+
+def permission(entry: dict[str, Any]) -> tuple[str, str, str]:
+    ref = entry["objectRef"]
+    resource = ref["resource"] + (f"/{ref['subresource']}" if ref.get("subresource") else "")
+    return ref.get("apiGroup", ""), resource, entry["verb"]
+
+
+async def test_the_controller_works_under_the_charts_service_account_with_least_privilege(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str,
+        chart_controller: ControllerProcess) -> None:
+    # A workload that uses everything the controller can touch: a ConfigMap and a Secret
+    # it refers to, an autoscaler, and revertOnDeletion.
+    for kind, resource, data in (("ConfigMap", r.CONFIG_MAPS, {"color": "blue"}),
+                                 ("Secret", r.SECRETS, {"token": "c2VjcmV0"})):
+        await kube.create(resource, {"apiVersion": "v1", "kind": kind,
+                                     "metadata": {"name": f"{APP}-{kind.lower()}",
+                                                  "namespace": namespace}, "data": data})
+    await kube.apply(autoscaler(namespace), field_manager=FIELD_MANAGER)
+    await deploy_app(kube, namespace, "1")
+    await kube.create(r.CANARIES, manifests.canary(
+        APP, namespace, analysis=ANALYSIS, progressDeadlineSeconds=60, revertOnDeletion=True,
+        autoscalerRef={"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+                       "name": APP}))
+    await environment.set_traffic(f"{APP}.{namespace}", rps=100)
+    await wait_until(lambda: canary_object(kube, namespace), lambda c: phase(c) == "Initialized",
+                     "the Canary to be Initialized")
+    await deploy_app(kube, namespace, "2")
+    await wait_until(lambda: canary_object(kube, namespace), lambda c: phase(c) == "Succeeded",
+                     "the promotion", timeout=120)
+    await deploy_app(kube, namespace, "3", {"devenv.canary.dev/error-rate": "0.3"})
+    await wait_until(lambda: canary_object(kube, namespace), lambda c: phase(c) == "Failed",
+                     "the rollback", timeout=120)
+    await kube.delete(r.CANARIES, APP, namespace)
+    await wait_until(lambda: kube.list(r.CANARIES, namespace), lambda found: not found["items"],
+                     "the Canary to be finalized and gone")
+
+    requests = audited_requests(environment, SERVICE_ACCOUNT)
+    refused = sorted({permission(e) for e in requests
+                      if e.get("responseStatus", {}).get("code") == 403})
+    assert not refused, f"the chart's RBAC refused: {refused}"
+    used = {permission(e) for e in requests}
+    # A server-side apply that creates its object is audited as a patch answered 201; the
+    # API server authorizes it as a create too.
+    used |= {(*permission(e)[:2], "create") for e in requests
+             if e["verb"] == "patch" and e.get("responseStatus", {}).get("code") == 201}
+    granted = await granted_rules(kube)
+    unused = sorted((group, resource, verb) for group, resource, verb in granted
+                    if (group, resource, verb) not in used)
+    assert not unused, (f"the chart grants permissions the controller never used "
+                        f"(remove them): {unused}")
+
+
+async def granted_rules(kube: KubeClient) -> set[tuple[str, str, str]]:
+    """(apiGroup, resource, verb) for every rule of the chart's ClusterRole and Roles."""
+    roles = [await kube.get(r.CLUSTER_ROLES, RELEASE)]
+    roles += (await kube.list(r.ROLES, RELEASE_NAMESPACE,
+                              label_selector=f"app.kubernetes.io/instance={RELEASE}"))["items"]
+    return {(group, resource, verb)
+            for role in roles for rule in role["rules"]
+            for group in rule["apiGroups"] for resource in rule["resources"]
+            for verb in rule["verbs"]}
+
+
+def autoscaler(namespace: str) -> dict[str, Any]:
+    return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": APP, "namespace": namespace},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                                        "name": APP},
+                     "minReplicas": 2, "maxReplicas": 4,
+                     "metrics": [{"type": "Resource", "resource": {
+                         "name": "cpu", "target": {"type": "Utilization",
+                                                   "averageUtilization": 80}}}]}}
+
+
+async def deploy_app(kube: KubeClient, namespace: str, revision: str,
+                     extra: dict[str, str] | None = None) -> None:
+    deployment = manifests.deployment(APP, namespace, replicas=2,
+                                      annotations={"revision": revision, **(extra or {})})
+    deployment["spec"]["template"]["spec"]["containers"][0]["envFrom"] = [
+        {"configMapRef": {"name": f"{APP}-configmap"}}, {"secretRef": {"name": f"{APP}-secret"}}]
+    await kube.apply(deployment, field_manager=FIELD_MANAGER)

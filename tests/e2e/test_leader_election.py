@@ -1,0 +1,138 @@
+"""Leader election on a real Lease: one leader at a time, takeover after expiry or at once
+after a release, and a controller replica set that survives losing its leader mid-rollout."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from canary.devenv import LocalEnvironment
+from canary.kube import KubeClient, LeaderElector, LeaseSettings
+from canary.kube import resources as r
+from tests.e2e.controller_process import ControllerProcess
+from tests.e2e.rollout import canary_object, deploy, events, phase, start, target_revision
+from tests.e2e.waiting import wait_until
+
+MICRO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+
+
+def elector(kube: KubeClient, namespace: str, identity: str) -> LeaderElector:
+    return LeaderElector(kube, LeaseSettings(namespace=namespace, identity=identity,
+                                             lease_duration=3, renew_deadline=2,
+                                             retry_period=0.25))
+
+
+async def lease(kube: KubeClient, namespace: str) -> dict:
+    return (await kube.get(r.LEASES, "canary-leader", namespace))["spec"]
+
+
+async def test_one_leader_at_a_time_and_takeover_only_after_expiry(
+        kube: KubeClient, namespace: str) -> None:
+    first, second = elector(kube, namespace, "a"), elector(kube, namespace, "b")
+    await first.acquire()
+    spec = await lease(kube, namespace)
+    assert spec["holderIdentity"] == "a" and spec["leaseDurationSeconds"] == 3
+    assert MICRO_TIME.match(spec["renewTime"]) and MICRO_TIME.match(spec["acquireTime"])
+    holding = asyncio.create_task(first.hold())
+    waiting = asyncio.create_task(second.acquire())
+    await asyncio.sleep(4)  # longer than the lease: "a" keeps renewing it
+    assert not waiting.done() and not holding.done()
+    holding.cancel()  # "a" dies without releasing
+    stopped = time.monotonic()
+    await asyncio.wait_for(waiting, timeout=10)
+    took = time.monotonic() - stopped
+    assert 2.5 <= took <= 5, took  # after the lease duration, not before
+    spec = await lease(kube, namespace)
+    assert spec["holderIdentity"] == "b" and spec["leaseTransitions"] == 1
+
+
+async def test_a_released_lease_is_taken_at_once(kube: KubeClient, namespace: str) -> None:
+    first, second = elector(kube, namespace, "a"), elector(kube, namespace, "b")
+    await first.acquire()
+    await first.release()
+    assert not (await lease(kube, namespace)).get("holderIdentity")
+    started = time.monotonic()
+    await asyncio.wait_for(second.acquire(), timeout=10)
+    assert time.monotonic() - started < 1.5
+
+
+async def test_a_leader_whose_lease_was_taken_stops_at_once(kube: KubeClient,
+                                                            namespace: str) -> None:
+    first = elector(kube, namespace, "a")
+    await first.acquire()
+    holding = asyncio.create_task(first.hold())
+    obj = await kube.get(r.LEASES, "canary-leader", namespace)
+    obj["spec"]["holderIdentity"] = "intruder"
+    await kube.replace(r.LEASES, obj, namespace)
+    await asyncio.wait_for(holding, timeout=2)
+    assert not first.leading
+
+
+@pytest.fixture
+def replicas(environment: LocalEnvironment, controller: ControllerProcess,
+             namespace: str) -> Iterator[list[ControllerProcess]]:
+    """Two controller replicas with leader election, alone on the cluster."""
+    controller.stop()
+    logs = environment.run_dir / "logs"
+    pair = [ControllerProcess(environment, logs / f"replica-{i}-{namespace}.log",
+                              "--leader-elect", "--leader-election-namespace", namespace,
+                              "--leader-election-identity", f"replica-{i}",
+                              "--lease-duration", "4s", "--renew-deadline", "3s",
+                              "--retry-period", "500ms")
+            for i in range(2)]
+    for process in pair:
+        process.start(wait_for=None)
+    yield pair
+    for process in pair:
+        process.stop()
+
+
+async def leader(kube: KubeClient, namespace: str,
+                 replicas: list[ControllerProcess]) -> ControllerProcess:
+    spec = await wait_until(lambda: lease(kube, namespace),
+                            lambda s: bool(s.get("holderIdentity")), "a leader")
+    return replicas[int(spec["holderIdentity"].rsplit("-", 1)[1])]
+
+
+async def test_the_follower_finishes_a_rollout_whose_leader_was_killed(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str,
+        replicas: list[ControllerProcess]) -> None:
+    first = await leader(kube, namespace, replicas)
+    follower = next(p for p in replicas if p is not first)
+    await start(kube, environment, namespace)
+    assert not follower.logged("caches synced")  # only the leader works
+    await deploy(kube, namespace, {"revision": "2"})
+    revision = await target_revision(kube, namespace)
+    await wait_until(lambda: canary_object(kube, namespace),
+                     lambda c: phase(c) == "Progressing" and c["status"].get("canaryWeight"),
+                     "the rollout to be under way")
+    assert first.process is not None
+    first.process.send_signal(signal.SIGKILL)
+    killed = time.monotonic()
+    first.process.wait(timeout=10)
+    await asyncio.to_thread(follower.wait_for_log, "caches synced", 30)
+    assert time.monotonic() - killed <= 4 + 3  # within the lease duration (+ start-up)
+    done = await wait_until(lambda: canary_object(kube, namespace),
+                            lambda c: phase(c) in ("Succeeded", "Failed"),
+                            "the rollout to finish", timeout=120)
+    assert phase(done) == "Succeeded" and done["status"]["lastPromotedSpec"] == revision
+    promoted = [e for e in await events(kube, namespace, "Promoted") if revision in e["note"]]
+    assert len(promoted) == 1
+
+
+async def test_sigterm_releases_the_lease_and_exits_promptly(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str,
+        replicas: list[ControllerProcess]) -> None:
+    first = await leader(kube, namespace, replicas)
+    follower = next(p for p in replicas if p is not first)
+    await asyncio.to_thread(first.wait_for_log, "caches synced", 30)
+    started = time.monotonic()
+    assert await asyncio.to_thread(first.stop) == 0
+    assert time.monotonic() - started < 10
+    assert first.logged("released the leader lease")
+    await asyncio.to_thread(follower.wait_for_log, "became leader", 3)  # no expiry wait
