@@ -39,11 +39,21 @@ class MetricTemplate(ApiModel):
 
 
 class AlertProviderSpec(ApiModel):
-    type: Literal["slack", "msteams", "discord", "googlechat", "rocket", "webhook"]
-    channel: str | None = None
-    username: str | None = None
-    proxy: str | None = Field(None, pattern=r"^https?://")
-    secret_ref: SecretRef = Field(description="Secret whose `address` key holds the URL.")
+    type: Literal["slack", "msteams", "discord", "googlechat", "rocket", "webhook"] = Field(
+        description="The message format: slack, msteams, discord, googlechat, rocket or "
+        "webhook (canary's own JSON).")
+    channel: str | None = Field(None, description="Channel override (slack, rocket, webhook).")
+    username: str | None = Field(None, description="Sender name override (slack, discord, "
+                                 "rocket, webhook).")
+    proxy: str | None = Field(None, pattern=r"^https?://",
+                              description="HTTP(S) proxy for this provider's requests.")
+    secret_ref: SecretRef = Field(description="Secret whose `address` key holds the URL "
+                                  "(and optional `proxy` key a proxy URL with credentials).")
+    message_template: str | None = Field(None, max_length=4000, description=(
+        "Replaces the default message text: a Python string.Template with $canary, "
+        "$namespace, $target, $phase, $previous_phase, $weight, $severity, $reason, "
+        "$message, $metric, $value, $bound, $evidence, $dashboard, ... (all listed in "
+        "docs/alerts.md; $$ for a literal $)."))
 
 
 class AlertProvider(ApiModel):

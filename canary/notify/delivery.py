@@ -1,0 +1,131 @@
+"""POSTing one payload, with retries that respect the receiver.
+
+Retried: connection failures and timeouts, 408, 429 and 5xx, with exponential backoff,
+or after the ``Retry-After`` the receiver asked for (Slack, Discord and Teams send it
+with 429). Not retried: any other 4xx, since the same request would fail the same way
+(a revoked webhook, a malformed payload). A read timeout is retried although the
+receiver may have accepted the first attempt: a duplicate alert is better than a lost one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+import structlog
+
+from canary.notify.redact import redact, variants
+
+log = structlog.get_logger("canary.notify")
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try one alert (seconds)."""
+
+    #: Attempts in all, the first included.
+    attempts: int = 5
+    #: Wait before the first retry; doubled for each further one, up to ``max_backoff``.
+    backoff: float = 1.0
+    max_backoff: float = 30.0
+    #: Each wait is scaled by a random factor in [1 - jitter, 1 + jitter], so receivers
+    #: recovering from an outage are not hit by every controller at once.
+    jitter: float = 0.2
+    #: The longest ``Retry-After`` honoured; a longer one is cut to this.
+    max_retry_after: float = 60.0
+    #: Per attempt: connecting, sending and reading the answer.
+    timeout: float = 10.0
+
+    def delay(self, retry: int) -> float:
+        """Wait before retry number ``retry`` (1 for the first) when no Retry-After says."""
+        base = min(self.backoff * 2.0 ** (retry - 1), self.max_backoff)
+        if self.jitter:
+            base *= random.uniform(1 - self.jitter, 1 + self.jitter)
+        return max(0.0, base)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivered: bool
+    attempts: int
+    #: The last HTTP status, None when no answer came.
+    status: int | None
+    #: What went wrong (or "HTTP 200"): redacted, safe for logs and events.
+    detail: str
+
+
+def retryable(status: int) -> bool:
+    return status in (408, 429) or status >= 500
+
+
+def retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds a ``Retry-After`` header asks for (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _not_retryable(exc: httpx.TransportError) -> bool:
+    """Errors in the request itself: a retry would fail identically."""
+    return isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError)
+
+
+async def post(client: httpx.AsyncClient, url: str, payload: dict[str, Any],
+               policy: RetryPolicy, *, secrets: Collection[str] = (),
+               sleep: Sleep = asyncio.sleep, context: dict[str, str] | None = None) -> Outcome:
+    """POST ``payload`` as JSON to ``url`` until it is accepted (2xx) or ``policy`` gives up.
+
+    Never raises for HTTP or network trouble; cancellation propagates. The outcome's
+    detail never shows ``url`` (nor its path or tokens), any other URL, or ``secrets``;
+    ``context`` is added to the debug lines about retries.
+    """
+    secrets = variants(url) | set(secrets)
+    detail, status = "not attempted", None
+    attempts = max(1, policy.attempts)
+    for attempt in range(1, attempts + 1):
+        wait: float | None = None
+        try:
+            response = await client.post(url, json=payload, timeout=policy.timeout)
+        except httpx.TransportError as exc:
+            status = None
+            detail = redact(f"{type(exc).__name__}: {exc}".rstrip(": "), secrets)
+            if _not_retryable(exc):
+                return Outcome(False, attempt, None, detail)
+        else:
+            status = response.status_code
+            if response.is_success:
+                return Outcome(True, attempt, status, f"HTTP {status}")
+            body = " ".join(response.text.split())[:200]
+            detail = redact(f"HTTP {status}" + (f": {body}" if body else ""), secrets)
+            if not retryable(status):
+                return Outcome(False, attempt, status, detail)
+            asked = retry_after(response.headers.get("Retry-After"))
+            if asked is not None:
+                wait = min(asked, policy.max_retry_after)
+        if attempt == attempts:
+            break
+        if wait is None:
+            wait = policy.delay(attempt)
+        log.debug("alert delivery failed; retrying", attempt=attempt, error=detail,
+                  retry_in=round(wait, 3), **(context or {}))
+        await sleep(wait)
+    return Outcome(False, attempts, status, detail)
