@@ -1,0 +1,265 @@
+"""The controller's own Prometheus metrics (``canary_*``), in a registry of its own.
+
+Per-Canary gauges are derived from the Canary's spec and status by :meth:`observe`, so
+they say exactly what ``kubectl describe canary`` says and survive a controller restart:
+the first status read after a restart restores them. Counters and histograms count what
+this process saw happen. A deleted Canary's series are removed by :meth:`forget`, so
+dashboards never show Canaries that no longer exist.
+
+The registry is private to each :class:`ControllerMetrics` (not prometheus-client's
+global one), so several instances (tests, or two controllers in one process) never clash.
+Every name and label is documented in docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+from prometheus_client.exposition import choose_encoder
+
+from canary import __version__
+from canary.core.strategy import infer
+from canary.core.timefmt import parse_time
+from canary.models.canary import Canary, CanaryStatus, Phase
+from canary.observability.flagger import FlaggerMetrics
+from canary.observability.series import Key, LabelValues, SeriesBook
+
+#: Every verdict a metric of the analysis can have (MetricResult.verdict).
+VERDICTS = ("Passed", "Failed", "NoValues", "Error")
+#: Rollouts last minutes to hours: 1 min .. 2 h.
+ROLLOUT_BUCKETS = (60.0, 120.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 2700.0, 3600.0,
+                   5400.0, 7200.0)
+#: A reconcile reads caches (milliseconds) and may wait for metric queries and webhooks
+#: (seconds, bounded by their timeouts).
+RECONCILE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                     60.0)
+#: Outcomes of an alert delivery (canary_alerts_total's ``outcome``).
+ALERT_OUTCOMES = ("delivered", "failed", "dropped")
+
+
+def rollout_seconds(status: CanaryStatus, now: datetime) -> float | None:
+    """Seconds since traffic first reached the canary, or None if it never did.
+
+    ``status`` is the status that records the outcome: promotion and rollback keep
+    ``analysisStartedAt``, a new revision clears it.
+    """
+    if not status.analysis_started_at:
+        return None
+    return max(0.0, (now - parse_time(status.analysis_started_at)).total_seconds())
+
+
+@dataclass(frozen=True)
+class _Identity:
+    """What the counters need to know about a Canary, from its last observed state."""
+
+    target: str
+    strategy: str
+    skip_analysis: bool
+
+
+class ControllerMetrics:
+    """canary's metrics; optionally Flagger's names too (``flagger_compatible``)."""
+
+    def __init__(self, *, flagger_compatible: bool = False, mesh_provider: str = "istio",
+                 version: str = __version__, process_metrics: bool = True) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._book = SeriesBook()
+        self._lock = threading.Lock()
+        self._identities: dict[Key, _Identity] = {}
+        registry = self.registry
+        if process_metrics:
+            ProcessCollector(registry=registry)
+            PlatformCollector(registry=registry)
+            GCCollector(registry=registry)
+        canary_labels = ["name", "namespace"]
+        metric_labels = ["name", "namespace", "metric"]
+
+        self.info = Gauge("canary_info", "A Canary: its target, strategy and the revision "
+                          "being delivered; always 1.",
+                          [*canary_labels, "target", "strategy", "revision"], registry=registry)
+        self.phase = Gauge("canary_phase", "The Canary's phase as a state set: 1 for the "
+                           "current phase, 0 for the others.", [*canary_labels, "phase"],
+                           registry=registry)
+        self.weight = Gauge("canary_weight", "Percent of traffic routed to the canary.",
+                            canary_labels, registry=registry)
+        self.failed_checks = Gauge("canary_failed_checks", "Failed checks of the current "
+                                   "analysis; the rollback comes at the analysis threshold.",
+                                   canary_labels, registry=registry)
+        self.iterations = Gauge("canary_iterations", "Iterations done by an A/B or "
+                                "blue/green analysis.", canary_labels, registry=registry)
+        self.analysis_value = Gauge("canary_analysis_value", "A metric's value at the last "
+                                    "analysis, in the metric's own unit; absent when the "
+                                    "query returned no value.", metric_labels,
+                                    registry=registry)
+        self.analysis_min = Gauge("canary_analysis_min_bound", "The lowest value of a metric "
+                                  "that passes; absent when unbounded below.", metric_labels,
+                                  registry=registry)
+        self.analysis_max = Gauge("canary_analysis_max_bound", "The highest value of a metric "
+                                  "that passes; absent when unbounded above.", metric_labels,
+                                  registry=registry)
+        self.analysis_verdict = Gauge("canary_analysis_verdict", "A metric's verdict at the "
+                                      "last analysis as a state set: 1 for the verdict, 0 "
+                                      "for the others.", [*metric_labels, "verdict"],
+                                      registry=registry)
+        self.analysis_time = Gauge("canary_analysis_timestamp_seconds", "When the last "
+                                   "analysis ran, in seconds since the Unix epoch.",
+                                   canary_labels, registry=registry)
+        self.rollout_duration = Histogram(
+            "canary_rollout_duration_seconds", "Seconds from traffic first reaching the "
+            "canary to its promotion or rollback.", ["outcome"], buckets=ROLLOUT_BUCKETS,
+            registry=registry)
+        self.promotions = Counter("canary_promotions", "Revisions promoted.", canary_labels,
+                                  registry=registry)
+        self.rollbacks = Counter("canary_rollbacks", "Revisions rolled back.", canary_labels,
+                                 registry=registry)
+        self.reconcile_duration = Histogram(
+            "canary_reconcile_duration_seconds", "Seconds one reconcile of a Canary took, "
+            "metric queries and webhooks included.", buckets=RECONCILE_BUCKETS,
+            registry=registry)
+        self.watch_restarts = Counter("canary_watch_restarts", "Watches re-established "
+                                      "after a failure or an expired resourceVersion.",
+                                      ["resource"], registry=registry)
+        self.kube_requests = Counter("canary_kube_requests", "Requests to the Kubernetes "
+                                     "API, by verb (WATCH for watch streams) and status code "
+                                     "(error when no response came).", ["verb", "code"],
+                                     registry=registry)
+        self.queue_depth = Gauge("canary_queue_depth", "Canaries with work pending: woken "
+                                 "and not yet reconciled.", registry=registry)
+        self.alerts = Counter("canary_alerts", "Alerts by AlertProvider (namespace/name) "
+                              "and outcome: delivered, failed (after retries) or dropped "
+                              "(queue full).", ["provider", "outcome"], registry=registry)
+
+        self.flagger = (FlaggerMetrics(registry, self._book, version=version,
+                                       mesh_provider=mesh_provider)
+                        if flagger_compatible else None)
+
+    # -- per Canary ---------------------------------------------------------------------
+
+    def observe(self, canary: Canary) -> None:
+        """Set the Canary's gauges from its spec and status; call after each status write
+        and for each Canary the watch delivers."""
+        key = (canary.namespace, canary.name)
+        status = canary.status
+        strategy = status.strategy or str(infer(canary.spec.analysis))
+        with self._lock:
+            new = key not in self._identities
+            self._identities[key] = _Identity(canary.spec.target_ref.name, strategy,
+                                              bool(canary.spec.skip_analysis))
+        gauges = self._gauges(canary, strategy)
+        if self.flagger is not None:
+            gauges.update(self.flagger.gauges(canary))
+        self._book.set_gauges(key, gauges)
+        if new and self.flagger is not None:
+            self.flagger.set_totals(self._book.keys())
+
+    def _gauges(self, canary: Canary, strategy: str) -> dict[Gauge, dict[LabelValues, float]]:
+        ns_name = (canary.name, canary.namespace)
+        status = canary.status
+        gauges: dict[Gauge, dict[LabelValues, float]] = {
+            self.info: {(*ns_name, canary.spec.target_ref.name, strategy,
+                         status.last_applied_spec or ""): 1},
+            self.phase: {(*ns_name, str(phase)): float(phase == status.phase)
+                         for phase in Phase},
+            self.weight: {ns_name: status.canary_weight or 0},
+            self.failed_checks: {ns_name: status.failed_checks or 0},
+            self.iterations: {ns_name: status.iterations or 0},
+            self.analysis_value: {}, self.analysis_min: {}, self.analysis_max: {},
+            self.analysis_verdict: {}, self.analysis_time: {},
+        }
+        record = status.last_analysis
+        if record is None:
+            return gauges
+        gauges[self.analysis_time][ns_name] = parse_time(record.time).timestamp()
+        for result in record.results:
+            labels = (*ns_name, result.name)
+            for gauge, value in ((self.analysis_value, result.value),
+                                 (self.analysis_min, result.min),
+                                 (self.analysis_max, result.max)):
+                if value is not None:
+                    gauges[gauge][labels] = value
+            for verdict in VERDICTS:
+                gauges[self.analysis_verdict][(*labels, verdict)] = float(
+                    verdict == result.verdict)
+        return gauges
+
+    def forget(self, namespace: str, name: str) -> None:
+        """Remove every series of a deleted Canary."""
+        key = (namespace, name)
+        with self._lock:
+            self._identities.pop(key, None)
+        self._book.forget(key)
+        if self.flagger is not None:
+            self.flagger.set_totals(self._book.keys())
+
+    def record_transition(self, namespace: str, name: str, old_phase: Phase | None,
+                          new_phase: Phase | None, rollout_seconds: float | None = None
+                          ) -> None:
+        """Count a promotion (-> Succeeded) or rollback (-> Failed) once the status that
+        records it is written; ``rollout_seconds`` (see :func:`rollout_seconds`) feeds
+        the duration histogram. Other transitions are ignored."""
+        if new_phase == old_phase or new_phase not in (Phase.SUCCEEDED, Phase.FAILED):
+            return
+        promoted = new_phase is Phase.SUCCEEDED
+        key = (namespace, name)
+        counter = self.promotions if promoted else self.rollbacks
+        counter.labels(name, namespace).inc()
+        self._book.keep(key, counter, (name, namespace))
+        if rollout_seconds is not None:
+            self.rollout_duration.labels("promoted" if promoted else "rolled_back").observe(
+                rollout_seconds)
+        if self.flagger is not None:
+            who = self._identity(key)
+            self.flagger.record_outcome(key, who.target, who.strategy, who.skip_analysis,
+                                        promoted)
+
+    def _identity(self, key: Key) -> _Identity:
+        with self._lock:
+            # A Canary not observed yet: Flagger's defaults (target named as the Canary).
+            return self._identities.get(key) or _Identity(key[1], "Canary", False)
+
+    # -- the controller -----------------------------------------------------------------
+
+    def record_reconcile(self, seconds: float, namespace: str | None = None,
+                         name: str | None = None) -> None:
+        """One reconcile took ``seconds``; naming the Canary also feeds Flagger's
+        per-canary duration."""
+        self.reconcile_duration.observe(seconds)
+        if self.flagger is not None and namespace is not None and name is not None:
+            key = (namespace, name)
+            self.flagger.record_duration(key, self._identity(key).target, seconds)
+
+    def record_watch_restart(self, resource: str, count: int = 1) -> None:
+        """A watch on ``resource`` (its plural, e.g. deployments) was re-established."""
+        self.watch_restarts.labels(resource).inc(count)
+
+    def record_kube_request(self, verb: str, code: int | str) -> None:
+        """One API request: verb (GET, POST, PATCH, ..., WATCH) and status code."""
+        self.kube_requests.labels(verb, str(code)).inc()
+
+    def set_queue_depth(self, depth: int) -> None:
+        self.queue_depth.set(depth)
+
+    def record_alert(self, provider: str, outcome: str, count: int = 1) -> None:
+        """Alerts to an AlertProvider (``namespace/name``) delivered, failed or dropped."""
+        if outcome not in ALERT_OUTCOMES:
+            raise ValueError(f"unknown alert outcome {outcome!r}; use one of {ALERT_OUTCOMES}")
+        self.alerts.labels(provider, outcome).inc(count)
+
+    # -- exposition ---------------------------------------------------------------------
+
+    def exposition(self, accept: str | None = None) -> tuple[bytes, str]:
+        """The registry in the format the ``Accept`` header asks for (Prometheus text
+        by default, OpenMetrics on request): (body, content type)."""
+        encoder, content_type = choose_encoder(accept or "")
+        return encoder(self.registry), content_type
