@@ -1,0 +1,175 @@
+"""Simulated rollouts: the sequential judge against Flagger-style thresholds and Wald.
+
+Every rollout lasts 10 minutes; the primary gets 20 times the canary's traffic; 0.5% of
+the primary's requests fail, and the canary's rate is the scenario's multiple of that.
+The same simulated counts are shown to every policy:
+
+- judge: canary's sequential judge (alpha 0.05, beta 0.2, minimum effect x1.5), asked
+  after every step;
+- threshold-0 / threshold-2: Flagger's analysis, success rate >= 99% over each 1-minute
+  window, rolled back at the first failed window beyond 0 (resp. 2) tolerated;
+- for regressions, two references that know what the judge must work out: Wald's SPRT
+  (the baseline and the effect known, checked after every step; and its average sample
+  number from Wald's formula) and the always-valid likelihood-ratio test told the true
+  effect (the judge's statistic with that single alternative).
+
+Prints two Markdown tables: healthy canaries (false rollbacks, early promotion) and
+regressions (time to roll back, failed requests beyond the baseline before it).
+
+Usage: python benchmarks/decisions/simulate.py [--runs 2000] [--seed 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from canary.core.judge import Counts, Design, Outcome, wald_asn
+from canary.core.judge.simulation import (
+    Scenario,
+    binomial_upper_bound,
+    run_judge,
+    run_likelihood_ratio,
+    run_sprt,
+    run_threshold,
+)
+
+ALPHA, BETA, BASE = 0.05, 0.2, 0.005
+DESIGN = Design(minimum_effect=1.5)
+TRAFFIC = (1, 5, 50)
+EFFECTS = (1.5, 2.0, 4.0, 10.0)
+
+
+@dataclass
+class Tally:
+    """When each policy acted in each rollout (None: never)."""
+
+    judge: list[float | None]
+    proven: list[float | None]
+    threshold_0: list[float | None]
+    threshold_2: list[float | None]
+    sprt: list[float | None]
+    told: list[float | None]
+    excess: dict[str, list[float]]
+
+
+def excess_failures(steps: Sequence[Counts], step_seconds: float, until: float | None,
+                    base: float) -> float:
+    """Failed canary requests beyond the baseline's share, up to the rollback."""
+    last = len(steps) if until is None else round(until / step_seconds)
+    served = steps[:last]
+    return sum(s.canary_events - base * s.canary_requests for s in served)
+
+
+def simulate(scenario: Scenario, runs: int, rng: random.Random) -> Tally:
+    tally = Tally([], [], [], [], [], [], {"judge": [], "threshold-0": [], "threshold-2": [],
+                                           "sprt": []})
+    step = scenario.step_seconds
+    for _ in range(runs):
+        steps = scenario.simulate(rng)
+        judged = run_judge(steps, step, DESIGN, ALPHA, BETA)
+        tally.judge.append(judged.regression_at)
+        tally.proven.append(judged.proven_at)
+        tally.threshold_0.append(run_threshold(steps, step, tolerated=0))
+        tally.threshold_2.append(run_threshold(steps, step, tolerated=2))
+        if scenario.ratio > 1:
+            stopped = run_sprt(steps, step, BASE, scenario.ratio * BASE, ALPHA, BETA)
+            found = stopped is not None and stopped[0] is Outcome.REGRESSION
+            tally.sprt.append(stopped[1] if found and stopped else None)
+            tally.told.append(run_likelihood_ratio(steps, step, scenario.ratio, ALPHA))
+            for name, at in (("judge", judged.regression_at),
+                             ("threshold-0", tally.threshold_0[-1]),
+                             ("threshold-2", tally.threshold_2[-1]),
+                             ("sprt", tally.sprt[-1])):
+                tally.excess[name].append(excess_failures(steps, step, at, BASE))
+    return tally
+
+
+def rate(times: list[float | None]) -> tuple[int, int]:
+    return sum(t is not None for t in times), len(times)
+
+
+def share(times: list[float | None]) -> str:
+    hits, total = rate(times)
+    return f"{hits / total:.1%}"
+
+
+def share_with_bound(times: list[float | None]) -> str:
+    hits, total = rate(times)
+    return f"{hits / total:.1%} (≤ {binomial_upper_bound(hits, total, 0.95):.1%})"
+
+
+def median(times: list[float | None]) -> float:
+    return statistics.median(math.inf if t is None else t for t in times)
+
+
+def seconds(value: float) -> str:
+    return "> 600 s" if math.isinf(value) else f"{value:.0f} s"
+
+
+def ratio(a: float, b: float) -> str:
+    return "-" if math.isinf(a) or math.isinf(b) else f"{a / b:.2f}"
+
+
+def healthy_table(runs: int, rng: random.Random) -> list[str]:
+    rows = ["| scenario | canary req/s | check every | judge false rollbacks (95% bound) "
+            "| threshold-0 | threshold-2 | judge proves no regression | median time to proof |",
+            "|---|---|---|---|---|---|---|---|"]
+    cases = [("healthy", Scenario(rps, 20 * rps, BASE)) for rps in TRAFFIC]
+    cases += [("healthy, noisy baseline", Scenario(5, 100, BASE, baseline_spread=1.0)),
+              ("healthy", Scenario(5, 100, BASE, step_seconds=60)),
+              ("healthy", Scenario(5, 100, BASE, step_seconds=1))]
+    for name, scenario in cases:
+        count = runs if scenario.step_seconds >= 10 else max(runs // 4, 100)
+        tally = simulate(scenario, count, rng)
+        rows.append(f"| {name} | {scenario.canary_rps:g} | {scenario.step_seconds:g} s "
+                    f"| {share_with_bound(tally.judge)} | {share(tally.threshold_0)} "
+                    f"| {share(tally.threshold_2)} | {share(tally.proven)} "
+                    f"| {seconds(median(tally.proven))} |")
+    return rows
+
+
+def regression_table(runs: int, rng: random.Random) -> list[str]:
+    rows = ["| regression | canary req/s | judge: rolled back, median time | threshold-0 "
+            "| threshold-2 | SPRT, same checks | LR test told the effect | Wald ASN "
+            "| judge / ASN | judge / SPRT | excess failures: judge, thr-0, thr-2, SPRT |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for effect in EFFECTS:
+        for rps in TRAFFIC:
+            tally = simulate(Scenario(rps, 20 * rps, BASE, ratio=effect), runs, rng)
+            asn = wald_asn(BASE, effect * BASE, ALPHA, BETA) / rps
+            judged, sprt = median(tally.judge), median(tally.sprt)
+            excess = ", ".join(f"{statistics.median(tally.excess[name]):.1f}"
+                               for name in ("judge", "threshold-0", "threshold-2", "sprt"))
+            rows.append(
+                f"| x{effect:g} | {rps} | {share(tally.judge)}, {seconds(judged)} "
+                f"| {share(tally.threshold_0)}, {seconds(median(tally.threshold_0))} "
+                f"| {share(tally.threshold_2)}, {seconds(median(tally.threshold_2))} "
+                f"| {share(tally.sprt)}, {seconds(sprt)} | {seconds(median(tally.told))} "
+                f"| {asn:.0f} s | {ratio(judged, asn)} | {ratio(judged, sprt)} | {excess} |")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=2000, help="rollouts per scenario")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    started = time.monotonic()
+    print(f"{args.runs} rollouts per scenario (1-second checks: a quarter), seed {args.seed}; "
+          f"alpha {ALPHA}, beta {BETA}, minimum effect x{DESIGN.minimum_effect:g}, "
+          f"base error rate {BASE:.1%}, primary at 20x the canary, 10 minutes.\n")
+    print("\n".join(healthy_table(args.runs, rng)))
+    print()
+    print("\n".join(regression_table(max(args.runs // 2, 1), rng)))
+    print(f"\n({time.monotonic() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
