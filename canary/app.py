@@ -19,7 +19,9 @@ from canary.errors import ConfigError
 from canary.kube import KubeClient, LeaderElector, LeaseSettings
 from canary.logging import configure_logging
 from canary.models.base import parse_duration
+from canary.observability import ControllerMetrics, Health, ObservabilityServer, parse_address
 from canary.settings import (
+    AlertSettings,
     AnalysisSettings,
     KubeSettings,
     LeaderElectionSettings,
@@ -95,6 +97,19 @@ def add_parser(subparsers: Any) -> None:
                           "(default 10s)")
     election.add_argument("--retry-period", default=_env("retry-period") or "2s",
                           help="time between attempts to take or renew (default 2s)")
+    serving = run.add_argument_group("metrics, probes and alerts")
+    serving.add_argument("--metrics-bind-address", default=_env("metrics-bind-address")
+                         or ":8080", help="host:port of /metrics; 0 turns it off "
+                         "(default :8080)")
+    serving.add_argument("--health-probe-bind-address",
+                         default=_env("health-probe-bind-address") or ":8081",
+                         help="host:port of /healthz and /readyz; 0 turns them off "
+                         "(default :8081)")
+    serving.add_argument("--flagger-metrics", action=argparse.BooleanOptionalAction,
+                         default=None, help="also export Flagger's metric names and labels, "
+                         "so its dashboards and alerts keep working (default: off)")
+    serving.add_argument("--dashboard-url", default=_env("dashboard-url"),
+                         help="Grafana dashboard linked from alerts")
     process = run.add_argument_group("process")
     process.add_argument("--shutdown-timeout", default=_env("shutdown-timeout") or "10s",
                          help="on SIGTERM, how long in-flight reconciles may finish "
@@ -105,14 +120,29 @@ def add_parser(subparsers: Any) -> None:
                          choices=["json", "console"])
 
 
-def _flag(text: str | None) -> bool:
+def _flag(name: str, given: bool | None) -> bool:
+    """A boolean flag, else its environment variable, else off."""
+    if given is not None:
+        return given
+    text = _env(name)
     if text is None or text == "":
         return False
     if text.lower() in ("1", "true", "yes", "on"):
         return True
     if text.lower() in ("0", "false", "no", "off"):
         return False
-    raise ConfigError(f"CANARY_LEADER_ELECT: {text!r} is not true or false")
+    env = "CANARY_" + name.upper().replace("-", "_")
+    raise ConfigError(f"{env}: {text!r} is not true or false")
+
+
+def _bind_address(flag: str, text: str) -> str:
+    if text == "0":
+        return text
+    try:
+        parse_address(text)
+    except ValueError as exc:
+        raise ConfigError(f"--{flag}: {exc}") from None
+    return text
 
 
 def _list(text: str | None) -> tuple[str, ...]:
@@ -134,8 +164,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
                           f"(supported: {', '.join(MESH_PROVIDERS)})")
     namespaces = _list(args.namespace) or None
     election = LeaderElectionSettings(
-        enabled=(args.leader_elect if args.leader_elect is not None
-                 else _flag(_env("leader-elect"))),
+        enabled=_flag("leader-elect", args.leader_elect),
         namespace=args.leader_election_namespace or _pod_namespace() or "default",
         name=args.leader_election_id,
         identity=args.leader_election_identity or f"{socket.gethostname()}_{os.getpid()}",
@@ -159,7 +188,13 @@ def settings_from(args: argparse.Namespace) -> Settings:
         logging=LogSettings(level=args.log_level, format=args.log_format),
         leader_election=election,
         serving=ServingSettings(
-            shutdown_timeout_seconds=duration("shutdown-timeout", args.shutdown_timeout)),
+            metrics_bind_address=_bind_address("metrics-bind-address",
+                                               args.metrics_bind_address),
+            health_probe_bind_address=_bind_address("health-probe-bind-address",
+                                                    args.health_probe_bind_address),
+            shutdown_timeout_seconds=duration("shutdown-timeout", args.shutdown_timeout),
+            flagger_metrics=_flag("flagger-metrics", args.flagger_metrics)),
+        alerts=AlertSettings(dashboard_url=args.dashboard_url or None),
         mesh_provider=args.mesh_provider,
     )
 
@@ -172,11 +207,49 @@ def _pod_namespace() -> str | None:
 
 async def serve(settings: Settings) -> int:
     """Run until a signal (exit 0) or the loss of the leader Lease (EXIT_LEASE_LOST)."""
+    metrics = ControllerMetrics(flagger_compatible=settings.serving.flagger_metrics,
+                                mesh_provider=settings.mesh_provider)
+    health = Health()
+    servers = _servers(settings.serving, metrics, health)
+    heartbeat = asyncio.create_task(health.heartbeat(), name="heartbeat")
+    try:
+        return await _serve(settings, metrics, health)
+    finally:
+        heartbeat.cancel()
+        for server in servers:
+            await asyncio.to_thread(server.stop)
+
+
+def _servers(serving: ServingSettings, metrics: ControllerMetrics, health: Health
+             ) -> list[ObservabilityServer]:
+    """Start /metrics and the probes (one server when both share an address). They answer
+    on a standby replica too: it is alive and ready to take over."""
+    wanted: dict[str, dict[str, Any]] = {}
+    if serving.metrics_bind_address != "0":
+        wanted.setdefault(serving.metrics_bind_address, {})["metrics"] = metrics
+    if serving.health_probe_bind_address != "0":
+        wanted.setdefault(serving.health_probe_bind_address, {})["health"] = health
+    servers: list[ObservabilityServer] = []
+    for address, parts in wanted.items():
+        server = ObservabilityServer(address, **parts)
+        try:
+            server.start()
+        except OSError as exc:
+            for started in servers:
+                started.stop()
+            raise ConfigError(f"cannot listen on {address}: {exc.strerror or exc}") from None
+        log.info("serving", address=address, endpoints=server.endpoints)
+        servers.append(server)
+    return servers
+
+
+async def _serve(settings: Settings, metrics: ControllerMetrics, health: Health) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with await KubeClient.connect(settings.kube.kubeconfig) as client:
+        client.on_response = metrics.record_kube_request
         elector = _elector(client, settings.leader_election)
         if elector is not None:
             acquiring = asyncio.create_task(elector.acquire())
@@ -188,7 +261,7 @@ async def serve(settings: Settings) -> int:
                 log.info("controller stopping before it became leader")
                 return 0
             stopping.cancel()
-        controller = Controller(client, settings)
+        controller = Controller(client, settings, metrics=metrics, health=health)
         log.info("controller starting", api_server=client.host,
                  namespaces=",".join(settings.kube.namespaces or ()) or "(all)",
                  canary_selector=settings.kube.canary_selector,

@@ -50,6 +50,12 @@ class LogSettings:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    #: Grafana dashboard URL linked from alerts (var-namespace and var-canary are set).
+    dashboard_url: str | None = None
+
+
+@dataclass(frozen=True)
 class LeaderElectionSettings:
     """Several replicas may run; with election on, only the Lease holder works."""
 
@@ -69,12 +75,16 @@ class LeaderElectionSettings:
 
 @dataclass(frozen=True)
 class ServingSettings:
+    """Where the controller tells about itself."""
+
     #: host:port of /metrics; "0" turns it off.
     metrics_bind_address: str = ":8080"
     #: host:port of /healthz and /readyz; "0" turns them off.
     health_probe_bind_address: str = ":8081"
     #: Seconds a SIGTERM waits for in-flight reconciles before cancelling them.
     shutdown_timeout_seconds: float = 10.0
+    #: Also export Flagger's metric names and labels (flagger_canary_status, ...).
+    flagger_metrics: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,7 @@ class Settings:
     analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
     workloads: WorkloadSettings = field(default_factory=WorkloadSettings)
     logging: LogSettings = field(default_factory=LogSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
     leader_election: LeaderElectionSettings = field(default_factory=LeaderElectionSettings)
     serving: ServingSettings = field(default_factory=ServingSettings)
     #: The service mesh whose routing canary drives; only istio today.

@@ -11,9 +11,11 @@ Canary costs no API requests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 
 import structlog
+from pydantic import ValidationError
 
 from canary.controller.analysis import Analyst
 from canary.controller.executor import Executor
@@ -23,6 +25,9 @@ from canary.core import DecisionSettings
 from canary.kube import JSON, KubeClient, Reflector
 from canary.kube import resources as r
 from canary.kube.events import EventRecorder
+from canary.models.canary import Canary
+from canary.notify import DeliveryFailure, Notifier
+from canary.observability import ControllerMetrics, Health
 from canary.settings import Settings
 from canary.targets import configs
 from canary.targets.deployment import MANAGED_BY
@@ -32,10 +37,18 @@ log = structlog.get_logger("canary.controller")
 MANAGED_SELECTOR = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
 
 
+#: Seconds between updates of the counters read from the watches and the notifier.
+BOOKKEEPING_SECONDS = 5.0
+
+
 class Controller:
-    def __init__(self, client: KubeClient, settings: Settings) -> None:
+    def __init__(self, client: KubeClient, settings: Settings, *,
+                 metrics: ControllerMetrics | None = None, health: Health | None = None
+                 ) -> None:
         self.client = client
         self.settings = settings
+        self.metrics = metrics or ControllerMetrics(mesh_provider=settings.mesh_provider)
+        self.health = health
         namespace = settings.kube.namespaces
         self.canaries = Reflector(client, r.CANARIES, namespace,
                                   label_selector=settings.kube.canary_selector,
@@ -57,6 +70,7 @@ class Controller:
                                     on_event=self._config_event),
             "secrets": Reflector(client, r.SECRETS, namespace, on_event=self._config_event),
             "metric_templates": Reflector(client, r.METRIC_TEMPLATES, namespace),
+            "alert_providers": Reflector(client, r.ALERT_PROVIDERS, namespace),
         }
         self.decision_settings = DecisionSettings(
             default_progress_deadline=settings.analysis.default_progress_deadline_seconds,
@@ -67,6 +81,10 @@ class Controller:
         self.analyst = Analyst(client, settings.analysis, cached=self.cached)
         self.webhooks = WebhookCaller(client, cached=self.cached)
         self.events = EventRecorder(client)
+        self.notifier = Notifier(
+            secrets=lambda ns, name: self.caches["secrets"].get(ns, name),
+            providers=lambda ns, name: self.caches["alert_providers"].get(ns, name),
+            on_failure=self._alert_failed)
         self.finalizer = Finalizer(self)
         self.workers: dict[tuple[str, str], Worker] = {}
         self._started = False
@@ -82,9 +100,16 @@ class Controller:
 
     async def run(self) -> None:
         """Watch and reconcile until cancelled."""
+        if self.health is not None:
+            self.health.declare(reflector.resource.plural for reflector in self.reflectors)
+            for reflector in self.reflectors:
+                self.health.follow(reflector.resource.plural, _activity_of(reflector))
+        await self.notifier.start()
         async with asyncio.TaskGroup() as tasks:
             for reflector in self.reflectors:
                 tasks.create_task(reflector.run(), name=f"watch {reflector.resource.plural}")
+                tasks.create_task(self._listed(reflector))
+            tasks.create_task(self._bookkeeping(), name="bookkeeping")
             await asyncio.gather(*(reflector.synced.wait() for reflector in self.reflectors))
             log.info("caches synced; starting workers", canaries=len(self.canaries))
             self._started = True
@@ -93,10 +118,48 @@ class Controller:
 
     async def stop(self, grace: float = 0.0) -> None:
         """Stop every worker: each finishes the reconcile it is in (status write, actions)
-        for up to ``grace`` seconds, then is cancelled."""
+        for up to ``grace`` seconds, then is cancelled. Queued alerts get what is left."""
         self._started = False  # no new workers
+        started = asyncio.get_running_loop().time()
         await asyncio.gather(*(worker.stop(grace) for worker in self.workers.values()))
+        left = max(0.0, grace - (asyncio.get_running_loop().time() - started))
+        await self.notifier.aclose(timeout=left)
         await self.webhooks.close()
+
+    async def _listed(self, reflector: Reflector) -> None:
+        await reflector.synced.wait()
+        if self.health is not None:
+            self.health.mark_listed(reflector.resource.plural)
+
+    async def _bookkeeping(self) -> None:
+        """Feed the metrics with what the watches and the notifier count themselves."""
+        restarts = {reflector.resource.plural: 0 for reflector in self.reflectors}
+        alerts: dict[tuple[str, str], int] = {}
+        while True:
+            await asyncio.sleep(BOOKKEEPING_SECONDS)
+            for reflector in self.reflectors:
+                plural = reflector.resource.plural
+                if reflector.restarts > restarts[plural]:
+                    self.metrics.record_watch_restart(plural, reflector.restarts
+                                                      - restarts[plural])
+                    restarts[plural] = reflector.restarts
+            for provider, stats in self.notifier.stats.items():
+                for outcome in ("delivered", "failed", "dropped"):
+                    count = getattr(stats, outcome)
+                    if count > alerts.get((provider, outcome), 0):
+                        self.metrics.record_alert(provider, outcome,
+                                                  count - alerts.get((provider, outcome), 0))
+                        alerts[(provider, outcome)] = count
+            self.metrics.set_queue_depth(self.queue_depth())
+
+    def queue_depth(self) -> int:
+        """Canaries whose worker has been woken and not yet reconciled."""
+        return sum(1 for worker in self.workers.values() if worker.wake.is_set())
+
+    async def _alert_failed(self, failure: DeliveryFailure) -> None:
+        obj = self.canaries.get(failure.alert.namespace, failure.alert.canary)
+        if obj is not None:
+            await self.events.record(obj, "Warning", failure.reason, failure.event_message())
 
     def _wake(self, namespace: str, name: str) -> None:
         if not self._started:
@@ -115,10 +178,14 @@ class Controller:
         meta = obj["metadata"]
         key = (meta["namespace"], meta["name"])
         if kind == "DELETED":
+            self.metrics.forget(*key)
             worker = self.workers.pop(key, None)
             if worker is not None:
                 asyncio.get_running_loop().create_task(worker.stop())
             return
+        with contextlib.suppress(ValidationError):
+            # After a restart the gauges come back from the statuses as they are listed.
+            self.metrics.observe(Canary.model_validate(obj))
         self._wake(*key)
 
     def _deployment_event(self, _kind: str, obj: JSON) -> None:
@@ -167,3 +234,7 @@ class Controller:
         for owner in meta.get("ownerReferences") or []:
             if owner.get("kind") == "Canary":
                 self._wake(meta["namespace"], owner["name"])
+
+
+def _activity_of(reflector: Reflector) -> Callable[[], float]:
+    return lambda: reflector.last_activity

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,9 @@ from canary.core.observation import ManualRequests
 from canary.kube import JSON, Conflict, KubeError, NotFound
 from canary.kube import resources as r
 from canary.manual import ABORT_ANNOTATION, PAUSED_ANNOTATION, PROMOTE_ANNOTATION
-from canary.models.canary import Canary
+from canary.models.canary import Canary, CanaryStatus
+from canary.notify import alert_for_event, dashboard_url
+from canary.observability import rollout_seconds
 from canary.targets.deployment import (
     REVISION_ANNOTATION,
     UnsupportedTarget,
@@ -92,6 +95,7 @@ class Worker:
             if self._stopping:
                 return
             self.wake.clear()
+            started = time.monotonic()
             try:
                 delay = await self.reconcile()
                 failures = 0
@@ -106,6 +110,9 @@ class Worker:
                 self.log.warning("reconcile failed, retrying", error=str(exc))
             except Exception:
                 self.log.exception("reconcile failed unexpectedly, retrying")
+            finally:
+                self.controller.metrics.record_reconcile(time.monotonic() - started,
+                                                         self.namespace, self.name)
             failures += 1
             delay = min(RETRY_INITIAL * 2 ** (failures - 1), RETRY_MAX) * random.uniform(0.8, 1.2)
 
@@ -159,15 +166,34 @@ class Worker:
         if new_status != old_status:
             obj = await self._write_status(obj, merge_patch(old_status, new_status))
         # Hooks and actions see the Canary as just decided (its new phase, for instance).
+        previous = canary.status
         canary = canary.model_copy(update={"status": decision.status})
+        self._measure(canary, previous)
         # Events first: they report the decision just recorded, even if an action fails.
         for event in decision.events:
             self.log.info(event.message, reason=event.reason, type=event.type,
                           phase=str(decision.status.phase))
             await self.controller.events.record(obj, event.type, event.reason, event.message)
             self.controller.webhooks.send_event(canary, event.type, event.message)
+            alert = alert_for_event(
+                canary, event.reason, event.message,
+                previous_phase=str(previous.phase) if previous.phase else None,
+                dashboard=self._dashboard())
+            if alert is not None:
+                self.controller.notifier.notify(alert, canary.spec.analysis.alerts)
         await self.controller.executor.execute(obj, canary, decision.actions)
         return decision.wake_after
+
+    def _measure(self, canary: Canary, previous: CanaryStatus) -> None:
+        metrics = self.controller.metrics
+        metrics.observe(canary)
+        now = datetime.now(UTC)
+        metrics.record_transition(self.namespace, self.name, previous.phase,
+                                  canary.status.phase, rollout_seconds(canary.status, now))
+
+    def _dashboard(self) -> str | None:
+        base = self.controller.settings.alerts.dashboard_url
+        return dashboard_url(base, self.namespace, self.name) if base else None
 
     async def _decide(self, canary: Canary, obj: JSON) -> Decision:
         caches = self.controller.caches

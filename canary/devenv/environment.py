@@ -425,12 +425,16 @@ class _Starter:
         await self.wait(prom, "a first successful scrape of every target",
                         lambda: env.targets_up(set(env.scrape_targets)))
         if self.settings.controller:
+            metrics_port, probe_port = process.free_port(), process.free_port()
             controller = self.launch("controller", [
                 sys.executable, "-m", "canary", "run", "--kubeconfig", str(kubeconfig),
                 "--metrics-server", env.prometheus_url, "--min-interval", "1s",
+                "--metrics-bind-address", f"127.0.0.1:{metrics_port}",
+                "--health-probe-bind-address", f"127.0.0.1:{probe_port}",
                 "--log-format", "console"])
             await self.wait(controller, "its watch caches to sync",
                             _log_contains(Path(controller.log), "caches synced"))
+            await env.add_scrape_target("canary-controller", f"127.0.0.1:{metrics_port}")
         env.save()
         return env
 

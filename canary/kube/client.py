@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
@@ -38,6 +38,9 @@ class KubeClient:
         #: Requests sent, by verb (``WATCH`` for watch streams): what a benchmark or the
         #: controller's own metrics read to see how much API traffic canary causes.
         self.requests: Counter[str] = Counter()
+        #: Called with (verb, status code or "error") for every request once answered;
+        #: the controller's metrics count API requests through it.
+        self.on_response: Callable[[str, int | str], None] | None = None
 
     @classmethod
     async def connect(cls, kubeconfig: str | Path | None = None, context: str | None = None
@@ -87,7 +90,8 @@ class KubeClient:
     async def _send(self, method: str, path: str, query: Query | None, body: Any,
                     content_type: str, timeout: aiohttp.ClientTimeout) -> aiohttp.ClientResponse:
         params = [(k, _query_value(v)) for k, v in (query or {}).items() if v is not None]
-        self.requests["WATCH" if (query or {}).get("watch") else method] += 1
+        verb = "WATCH" if (query or {}).get("watch") else method
+        self.requests[verb] += 1
         try:
             response = await self._api.call_api(
                 path, method, query_params=params,
@@ -96,8 +100,15 @@ class KubeClient:
                 _request_timeout=timeout,
             )
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            self._answered(verb, "error")
             raise TransportError(f"{method} {path}: {exc.__class__.__name__}: {exc}") from exc
-        return cast(aiohttp.ClientResponse, response)
+        result = cast(aiohttp.ClientResponse, response)
+        self._answered(verb, result.status)
+        return result
+
+    def _answered(self, verb: str, code: int | str) -> None:
+        if self.on_response is not None:
+            self.on_response(verb, code)
 
     async def request(self, method: str, path: str, *, query: Query | None = None,
                       body: Any = None, content_type: str = "application/json",
@@ -171,6 +182,7 @@ class KubeClient:
 
     async def watch(self, resource: Resource, namespace: str | None, resource_version: str, *,
                     timeout_seconds: int, label_selector: str | None = None,
+                    field_selector: str | None = None,
                     bookmarks: bool = True) -> AsyncIterator[JSON]:
         """One watch request: yield raw watch events until the server ends the stream.
 
@@ -180,7 +192,7 @@ class KubeClient:
         query: dict[str, str | int | bool | None] = {
             "watch": True, "resourceVersion": resource_version,
             "allowWatchBookmarks": bookmarks, "timeoutSeconds": timeout_seconds,
-            "labelSelector": label_selector,
+            "labelSelector": label_selector, "fieldSelector": field_selector,
         }
         # The server closes the stream after timeout_seconds; a read that stalls well past
         # that means the connection died without telling us.

@@ -51,7 +51,8 @@ class Reflector:
 
     def __init__(self, client: KubeClient, resource: Resource,
                  namespace: str | Sequence[str] | None = None, *,
-                 label_selector: str | None = None, on_event: EventHandler | None = None,
+                 label_selector: str | None = None, field_selector: str | None = None,
+                 on_event: EventHandler | None = None,
                  settings: WatchSettings | None = None) -> None:
         self.client = client
         self.resource = resource
@@ -62,6 +63,7 @@ class Reflector:
         if not self.scopes:
             raise ValueError("give at least one namespace, or None for all")
         self.label_selector = label_selector
+        self.field_selector = field_selector
         self.settings = settings or WatchSettings()
         self._handlers: list[EventHandler] = [on_event] if on_event else []
         self._store: dict[ObjectKey, JSON] = {}
@@ -106,6 +108,8 @@ class Reflector:
                     await self._relist(scope)
                     must_list = False
                 await self._watch_once(scope)
+                # The server ended the stream at its timeout: it was there all along.
+                self.last_activity = time.monotonic()
                 backoff = self.settings.backoff_initial
             except Gone:
                 log.info("watch expired, listing again", resource=self.resource.plural)
@@ -122,7 +126,8 @@ class Reflector:
 
     async def _relist(self, scope: str | None) -> None:
         listing = await self.client.list(self.resource, scope,
-                                         label_selector=self.label_selector)
+                                         label_selector=self.label_selector,
+                                         field_selector=self.field_selector)
         fresh = {object_key(obj): obj for obj in listing.get("items", [])}
         old = {key: obj for key, obj in self._store.items() if scope is None or key[0] == scope}
         for key in old:
@@ -151,7 +156,8 @@ class Reflector:
         async for event in self.client.watch(self.resource, scope,
                                              self._resource_versions[scope],
                                              timeout_seconds=timeout,
-                                             label_selector=self.label_selector):
+                                             label_selector=self.label_selector,
+                                             field_selector=self.field_selector):
             self.last_activity = time.monotonic()
             kind = str(event.get("type"))
             obj = event.get("object") or {}

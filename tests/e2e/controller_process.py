@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from canary.devenv import LocalEnvironment
+from canary.devenv.process import free_port
 
 
 class ControllerProcess:
@@ -21,6 +22,16 @@ class ControllerProcess:
         self.kubeconfig = kubeconfig or env.kubeconfig
         self.process: subprocess.Popen[bytes] | None = None
         self._offset = 0
+        self.metrics_port = free_port()
+        self.probe_port = free_port()
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    @property
+    def probe_url(self) -> str:
+        return f"http://127.0.0.1:{self.probe_port}"
 
     def start(self, timeout: float = 60, wait_for: str | None = "caches synced") -> None:
         """Start; then wait until the log shows ``wait_for`` (None: do not wait)."""
@@ -30,6 +41,8 @@ class ControllerProcess:
                 [sys.executable, "-m", "canary", "run", "--kubeconfig", str(self.kubeconfig),
                  "--metrics-server", self.env.prometheus_url, "--min-interval", "1s",
                  "--default-progress-deadline", "60s", "--log-level", "debug",
+                 "--metrics-bind-address", f"127.0.0.1:{self.metrics_port}",
+                 "--health-probe-bind-address", f"127.0.0.1:{self.probe_port}",
                  *self.extra_args],
                 stdout=handle, stderr=subprocess.STDOUT, env=dict(os.environ))
         if wait_for is not None:

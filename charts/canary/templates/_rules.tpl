@@ -13,8 +13,9 @@ of every rule below was used and that nothing was refused.
 - apiGroups: [canary.dev]
   resources: [canaries/status]
   verbs: [patch]
+# Reusable queries, and where alerts go.
 - apiGroups: [canary.dev]
-  resources: [metrictemplates]
+  resources: [metrictemplates, alertproviders]
   verbs: [list, watch]
 # Objects canary generates are written with server-side apply: a PATCH, which also needs
 # `create` the first time. The target and its -primary copy; the canary's replica count;

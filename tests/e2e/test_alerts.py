@@ -1,0 +1,140 @@
+"""Alerts from the controller process to real HTTP receivers: a Slack message on rollback
+names the failing metric, its value and its bound, and a receiver that never answers does
+not hold up another canary."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiohttp import web
+
+from canary.devenv import LocalEnvironment
+from canary.devenv.process import free_port
+from canary.kube import KubeClient, NotFound
+from canary.kube import resources as r
+from tests.e2e.rollout import ANALYSIS, canary_object, deploy, events, phase, start
+from tests.e2e.waiting import wait_until
+
+pytestmark = pytest.mark.usefixtures("running_controller")
+
+
+@dataclass
+class Receiver:
+    url: str
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def slack() -> AsyncIterator[Receiver]:
+    """Answers like Slack's incoming webhooks and keeps what it was sent."""
+    port = free_port()
+    receiver = Receiver(f"http://127.0.0.1:{port}/services/T000/B000/XXXX")
+
+    async def post(request: web.Request) -> web.Response:
+        receiver.received.append(await request.json())
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/services/{path:.*}", post)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield receiver
+    await runner.cleanup()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def black_hole() -> AsyncIterator[Receiver]:
+    """Accepts connections and never answers."""
+    port = free_port()
+    receiver = Receiver(f"http://127.0.0.1:{port}/hook")
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        receiver.received.append({})
+        held.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", port)
+    yield receiver
+    for writer in held:
+        writer.close()
+    server.close()
+
+
+async def provider(kube: KubeClient, namespace: str, name: str, address: str) -> None:
+    await kube.create(r.SECRETS, {
+        "metadata": {"name": f"{name}-url", "namespace": namespace},
+        "data": {"address": base64.b64encode(address.encode()).decode()}})
+    await kube.create(r.ALERT_PROVIDERS, {
+        "apiVersion": "canary.dev/v1beta1", "kind": "AlertProvider",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"type": "slack", "channel": "#deploys", "secretRef": {"name": f"{name}-url"}}})
+
+
+def alerting(name: str) -> dict[str, Any]:
+    return {**ANALYSIS, "alerts": [{"name": name, "severity": "info",
+                                    "providerRef": {"name": name}}]}
+
+
+def text_of(payload: dict[str, Any]) -> str:
+    return json.dumps(payload)
+
+
+async def test_a_rollback_reaches_slack_with_the_metric_its_value_and_its_bound(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str,
+        slack: Receiver, controller: Any) -> None:
+    await provider(kube, namespace, "slack", slack.url)
+    await start(kube, environment, namespace, analysis=alerting("slack"))
+    await deploy(kube, namespace, {"revision": "2", "devenv.canary.dev/error-rate": "0.3"})
+    failed = await wait_until(lambda: canary_object(kube, namespace),
+                              lambda c: phase(c) == "Failed", "the rollback", timeout=120)
+    value = {m["name"]: m for m in failed["status"]["lastAnalysis"]["results"]}[
+        "request-success-rate"]["value"]
+    rollback = await wait_until(
+        lambda: asyncio.sleep(0, [p for p in slack.received if "Rolled back" in text_of(p)]),
+        bool, "a Slack message about the rollback", timeout=30)
+    message = text_of(rollback[-1])
+    assert "request-success-rate" in message and ">= 99" in message
+    shown = re.findall(r"\d+\.\d+", message)
+    assert any(abs(float(number) - value) < 0.01 for number in shown), (value, message)
+    assert rollback[-1]["channel"] == "#deploys" and "blocks" in rollback[-1]
+    assert slack.url not in controller.tail(400)  # the address stays out of the logs
+
+
+async def test_a_receiver_that_never_answers_does_not_hold_up_another_canary(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str,
+        black_hole: Receiver) -> None:
+    other = f"{namespace[:50]}-{secrets.token_hex(2)}"
+    await kube.create(r.NAMESPACES, {"metadata": {"name": other}})
+    try:
+        await provider(kube, namespace, "dead", black_hole.url)
+        await asyncio.gather(start(kube, environment, namespace, analysis=alerting("dead")),
+                             start(kube, environment, other))
+        started = time.monotonic()
+        await asyncio.gather(deploy(kube, namespace, {"revision": "2"}),
+                             deploy(kube, other, {"revision": "2"}))
+        await wait_until(lambda: canary_object(kube, other), lambda c: phase(c) == "Succeeded",
+                         "the other canary's promotion", timeout=90)
+        took = time.monotonic() - started
+        # 3 weights at a 3 s interval, then promotion: well under the 10 s an alert waits
+        # for an answer, times its retries, had delivery been in the way.
+        assert took < 40, took
+        await wait_until(lambda: canary_object(kube, namespace),
+                         lambda c: phase(c) == "Succeeded", "the silent-alerted promotion",
+                         timeout=90)
+        assert black_hole.received, "alerts were attempted"
+        assert not await events(kube, namespace, "RolledBack")
+    finally:
+        with contextlib.suppress(NotFound):
+            await kube.delete(r.NAMESPACES, other)
