@@ -79,10 +79,10 @@ def test_wrong_values_are_refused_with_the_field_named(environment: LocalEnviron
 
 
 async def service_account_kubeconfig(kube: KubeClient, environment: LocalEnvironment,
-                                     path: Path) -> Path:
+                                     path: Path, account: str = RELEASE) -> Path:
     """A kubeconfig holding a token of the chart's ServiceAccount (TokenRequest API)."""
     request = await kube.request(
-        "POST", f"/api/v1/namespaces/{RELEASE_NAMESPACE}/serviceaccounts/{RELEASE}/token",
+        "POST", f"/api/v1/namespaces/{RELEASE_NAMESPACE}/serviceaccounts/{account}/token",
         body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
               "spec": {"expirationSeconds": 3600}})
     await asyncio.to_thread(path.write_text, yaml.safe_dump({
@@ -211,3 +211,46 @@ async def deploy_app(kube: KubeClient, namespace: str, revision: str,
     deployment["spec"]["template"]["spec"]["containers"][0]["envFrom"] = [
         {"configMapRef": {"name": f"{APP}-configmap"}}, {"secretRef": {"name": f"{APP}-secret"}}]
     await kube.apply(deployment, field_manager=FIELD_MANAGER)
+
+
+async def test_a_namespace_scoped_shard_works_with_roles_alone(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str,
+        controller: ControllerProcess, chart: Path, tmp_path: Path) -> None:
+    """watchNamespaces and canarySelector: Roles in the watched namespace are enough, and
+    only the Canaries of the shard are handled."""
+    release = "canary-shard"
+    await asyncio.to_thread(
+        helm, environment, "install", release, str(chart), "--namespace", RELEASE_NAMESPACE,
+        "--create-namespace", "--set", f"watchNamespaces={{{namespace}}}",
+        "--set", "canarySelector=shard=a")
+    try:
+        rendered_roles = await kube.list(r.CLUSTER_ROLES,
+                                         label_selector=f"app.kubernetes.io/instance={release}")
+        assert not rendered_roles["items"], "namespace-scoped mode needs no ClusterRole"
+        await asyncio.to_thread(controller.stop)
+        kubeconfig = await service_account_kubeconfig(kube, environment,
+                                                      tmp_path / "shard.kubeconfig", release)
+        process = ControllerProcess(
+            environment, environment.run_dir / "logs" / "shard-controller.log",
+            "--namespace", namespace, "--canary-selector", "shard=a", kubeconfig=kubeconfig)
+        await asyncio.to_thread(process.start)
+        try:
+            for name, labels in (("mine", {"shard": "a"}), ("theirs", {"shard": "b"})):
+                await kube.apply(manifests.deployment(name, namespace, replicas=1),
+                                 field_manager=FIELD_MANAGER)
+                canary = manifests.canary(name, namespace)
+                canary["metadata"]["labels"] = labels
+                await kube.create(r.CANARIES, canary)
+            await wait_until(lambda: canary_object(kube, namespace, "mine"),
+                             lambda c: phase(c) == "Initialized", "the shard's Canary")
+            await asyncio.sleep(3)
+            assert phase(await canary_object(kube, namespace, "theirs")) is None
+        finally:
+            await asyncio.to_thread(process.stop)
+        user = f"system:serviceaccount:{RELEASE_NAMESPACE}:{release}"
+        refused = sorted({permission(e) for e in audited_requests(environment, user)
+                          if e.get("responseStatus", {}).get("code") == 403})
+        assert not refused, f"the namespace-scoped RBAC refused: {refused}"
+    finally:
+        await asyncio.to_thread(helm, environment, "uninstall", release, "--namespace",
+                                RELEASE_NAMESPACE)
