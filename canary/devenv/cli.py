@@ -51,6 +51,12 @@ def _current_file() -> Path:
     return state_home() / "current"
 
 
+def remember(env: LocalEnvironment) -> None:
+    """Make ``env`` the current environment (the one `canary devenv env/down` act on)."""
+    _current_file().parent.mkdir(parents=True, exist_ok=True)
+    _current_file().write_text(str(env.run_dir))
+
+
 def current() -> LocalEnvironment:
     try:
         run_dir = Path(_current_file().read_text().strip())
@@ -105,8 +111,7 @@ def _up(args: argparse.Namespace) -> int:
                                    extra_crd_files=tuple(args.crds), controller=args.controller)
     env = asyncio.run(LocalEnvironment.start(
         settings=settings, progress=lambda line: print(f"  {line}", file=sys.stderr)))
-    _current_file().parent.mkdir(parents=True, exist_ok=True)
-    _current_file().write_text(str(env.run_dir))
+    remember(env)
     if args.print_env:
         _print_exports(env, kubectl)
         return 0
