@@ -255,12 +255,15 @@ async def _serve(settings: Settings, metrics: ControllerMetrics, health: Health)
             acquiring = asyncio.create_task(elector.acquire())
             stopping = asyncio.create_task(stop.wait())
             await asyncio.wait({acquiring, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
             if not acquiring.done():
                 acquiring.cancel()
-                stopping.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await acquiring
+                await elector.release()  # in case the cancelled attempt had just won
                 log.info("controller stopping before it became leader")
                 return 0
-            stopping.cancel()
+            acquiring.result()  # an unexpected failure to acquire is raised, not ignored
         controller = Controller(client, settings, metrics=metrics, health=health)
         log.info("controller starting", api_server=client.host,
                  namespaces=",".join(settings.kube.namespaces or ()) or "(all)",
@@ -268,29 +271,36 @@ async def _serve(settings: Settings, metrics: ControllerMetrics, health: Health)
                  metrics_server=settings.analysis.metrics_server,
                  leader_election=settings.leader_election.enabled)
         work = asyncio.create_task(controller.run(), name="controller")
-        watched = {work, asyncio.create_task(stop.wait(), name="signal")}
+        signalled = asyncio.create_task(stop.wait(), name="signal")
         keeper = asyncio.create_task(elector.hold(), name="lease") if elector else None
-        if keeper is not None:
-            watched.add(keeper)
-        done, pending = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
-        if keeper is not None and keeper in done:
+        watched = {work, signalled} | ({keeper} if keeper else set())
+        done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+        lost = keeper is not None and keeper in done
+        if not lost:
+            log.info("controller stopping")
+            graceful = asyncio.create_task(
+                controller.stop(grace=settings.serving.shutdown_timeout_seconds))
+            if keeper is not None:
+                # Losing the Lease during the grace period ends the grace at once.
+                await asyncio.wait({graceful, keeper}, return_when=asyncio.FIRST_COMPLETED)
+                lost = keeper.done() and not graceful.done()
+                if lost:
+                    graceful.cancel()
+            if not lost:
+                await graceful
+        if lost:
             # Another replica may take over at any moment: stop at once, write nothing more.
-            work.cancel()
             await controller.stop(grace=0)
-            for task in pending:
+        for task in (work, signalled, keeper):
+            if task is not None and not task.done():
                 task.cancel()
-            return EXIT_LEASE_LOST
-        log.info("controller stopping")
-        await controller.stop(grace=settings.serving.shutdown_timeout_seconds)
-        for task in pending:
-            task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await work
+        if lost:
+            return EXIT_LEASE_LOST
         if work in done and work.exception() is not None:
             raise work.exception()  # type: ignore[misc]
         if elector is not None:
-            if keeper is not None:
-                keeper.cancel()
             await elector.release()
         log.info("controller stopped")
         return 0

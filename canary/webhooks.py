@@ -36,6 +36,10 @@ class WebhookCaller:
         self._background: set[asyncio.Task[Any]] = set()
 
     async def close(self) -> None:
+        """Cancel event hooks still in flight, then close the HTTP client."""
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         await self.http.aclose()
 
     def payload(self, canary: Canary, hook: CanaryWebhook) -> dict[str, Any]:

@@ -68,7 +68,11 @@ class Controller:
                                      on_event=self._autoscaler_event),
             "configmaps": Reflector(client, r.CONFIG_MAPS, namespace,
                                     on_event=self._config_event),
-            "secrets": Reflector(client, r.SECRETS, namespace, on_event=self._config_event),
+            # Helm keeps whole releases in Secrets: large, numerous and never referenced
+            # by a pod template, so they stay out of the cache.
+            "secrets": Reflector(client, r.SECRETS, namespace,
+                                 field_selector="type!=helm.sh/release.v1",
+                                 on_event=self._config_event),
             "metric_templates": Reflector(client, r.METRIC_TEMPLATES, namespace),
             "alert_providers": Reflector(client, r.ALERT_PROVIDERS, namespace),
         }
@@ -88,6 +92,8 @@ class Controller:
         self.finalizer = Finalizer(self)
         self.workers: dict[tuple[str, str], Worker] = {}
         self._started = False
+        self._stopping = False
+        self._retiring: set[asyncio.Task[None]] = set()
         #: Called with (namespace, name) whenever a worker is woken; for instrumentation.
         self.on_wake: Callable[[str, str], None] | None = None
 
@@ -111,6 +117,8 @@ class Controller:
                 tasks.create_task(self._listed(reflector))
             tasks.create_task(self._bookkeeping(), name="bookkeeping")
             await asyncio.gather(*(reflector.synced.wait() for reflector in self.reflectors))
+            if self._stopping:
+                return
             log.info("caches synced; starting workers", canaries=len(self.canaries))
             self._started = True
             for obj in self.canaries.items():
@@ -119,7 +127,8 @@ class Controller:
     async def stop(self, grace: float = 0.0) -> None:
         """Stop every worker: each finishes the reconcile it is in (status write, actions)
         for up to ``grace`` seconds, then is cancelled. Queued alerts get what is left."""
-        self._started = False  # no new workers
+        self._stopping = True  # no new workers, from now or from a later first sync
+        self._started = False
         started = asyncio.get_running_loop().time()
         await asyncio.gather(*(worker.stop(grace) for worker in self.workers.values()))
         left = max(0.0, grace - (asyncio.get_running_loop().time() - started))
@@ -152,6 +161,13 @@ class Controller:
                         alerts[(provider, outcome)] = count
             self.metrics.set_queue_depth(self.queue_depth())
 
+    async def _retire(self, key: tuple[str, str], worker: Worker | None) -> None:
+        """A deleted Canary: its worker stops first, so nothing it still records brings
+        back the series that are then forgotten."""
+        if worker is not None:
+            await worker.stop()
+        self.metrics.forget(*key)
+
     def queue_depth(self) -> int:
         """Canaries whose worker has been woken and not yet reconciled."""
         return sum(1 for worker in self.workers.values() if worker.wake.is_set())
@@ -162,7 +178,7 @@ class Controller:
             await self.events.record(obj, "Warning", failure.reason, failure.event_message())
 
     def _wake(self, namespace: str, name: str) -> None:
-        if not self._started:
+        if not self._started or self._stopping:
             return
         key = (namespace, name)
         worker = self.workers.get(key)
@@ -178,10 +194,10 @@ class Controller:
         meta = obj["metadata"]
         key = (meta["namespace"], meta["name"])
         if kind == "DELETED":
-            self.metrics.forget(*key)
             worker = self.workers.pop(key, None)
-            if worker is not None:
-                asyncio.get_running_loop().create_task(worker.stop())
+            task = asyncio.get_running_loop().create_task(self._retire(key, worker))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
             return
         with contextlib.suppress(ValidationError):
             # After a restart the gauges come back from the statuses as they are listed.

@@ -71,6 +71,8 @@ class LeaderElector:
         self.wall_clock = wall_clock
         self._observed: tuple[Any, ...] | None = None
         self._observed_at = 0.0
+        #: When leadership ends unless renewed (this process's monotonic clock).
+        self._deadline = 0.0
         self.leading = False
 
     async def acquire(self) -> None:
@@ -78,33 +80,50 @@ class LeaderElector:
         log.info("waiting for the leader lease", lease=self._lease_name,
                  identity=self.settings.identity)
         while True:
-            if await self._try_acquire_or_renew():
+            started = self.clock()
+            if await self._try_acquire_or_renew(self.settings.renew_deadline):
+                self._deadline = started + self.settings.renew_deadline
                 break
             await asyncio.sleep(self.settings.retry_period)
         self.leading = True
         log.info("became leader", lease=self._lease_name, identity=self.settings.identity)
 
     async def hold(self) -> None:
-        """Renew until renewing fails for ``renew_deadline``; then return (leadership lost)."""
-        last_renewal = self.clock()
+        """Renew until the renew deadline passes without a renewal, or another holder is
+        seen; then return (leadership lost).
+
+        The deadline counts from the moment the last successful attempt *started*, and no
+        attempt may outlive it: followers count the lease duration from when they saw that
+        renewal, which cannot be earlier, so the leader always stops first.
+        """
         while True:
-            await asyncio.sleep(self.settings.retry_period)
-            if await self._try_acquire_or_renew():
-                last_renewal = self.clock()
+            await asyncio.sleep(max(0.0, min(self.settings.retry_period,
+                                             self._deadline - self.clock())))
+            started = self.clock()
+            remaining = self._deadline - started
+            if remaining > 0 and await self._try_acquire_or_renew(remaining):
+                self._deadline = started + self.settings.renew_deadline
                 continue
-            if self._held_by_other() or \
-                    self.clock() - last_renewal >= self.settings.renew_deadline:
+            if self._held_by_other() or self.clock() >= self._deadline:
                 self.leading = False
                 log.error("lost the leader lease", lease=self._lease_name,
                           identity=self.settings.identity,
                           holder=(self._observed or ("",))[0] or None)
                 return
 
-    async def release(self) -> None:
-        """Give the Lease up (best effort) so a follower need not wait for it to expire."""
+    async def release(self, timeout: float = 5.0) -> None:
+        """Give the Lease up (best effort, within ``timeout`` seconds) so a follower need
+        not wait for it to expire."""
         if not self.leading:
             return
         self.leading = False
+        try:
+            async with asyncio.timeout(timeout):
+                await self._release()
+        except TimeoutError:
+            log.warning("could not release the leader lease in time", lease=self._lease_name)
+
+    async def _release(self) -> None:
         try:
             lease = await self.client.get(r.LEASES, self.settings.name, self.settings.namespace)
             if (lease.get("spec") or {}).get("holderIdentity") != self.settings.identity:
@@ -125,9 +144,9 @@ class LeaderElector:
         holder = (self._observed or ("",))[0]
         return bool(holder) and holder != self.settings.identity
 
-    async def _try_acquire_or_renew(self) -> bool:
+    async def _try_acquire_or_renew(self, timeout: float) -> bool:
         try:
-            async with asyncio.timeout(self.settings.renew_deadline):
+            async with asyncio.timeout(timeout):
                 return await self._attempt()
         except (KubeError, TimeoutError) as exc:
             log.warning("leader lease attempt failed", lease=self._lease_name, error=str(exc))
@@ -156,8 +175,7 @@ class LeaderElector:
         if holder and holder != s.identity and not expired:
             return False
         taking_over = holder != s.identity
-        transitions = int(spec.get("leaseTransitions") or 0) + (1 if taking_over and holder
-                                                                 else 0)
+        transitions = int(spec.get("leaseTransitions") or 0) + (1 if taking_over else 0)
         lease["spec"] = spec | self._spec(now, acquired=taking_over, transitions=transitions)
         if not taking_over:
             lease["spec"]["acquireTime"] = spec.get("acquireTime") or micro_time(now)

@@ -107,14 +107,24 @@ class Reflector:
                 if must_list:
                     await self._relist(scope)
                     must_list = False
+                opened = time.monotonic()
                 await self._watch_once(scope)
                 # The server ended the stream at its timeout: it was there all along.
                 self.last_activity = time.monotonic()
-                backoff = self.settings.backoff_initial
+                if self.last_activity - opened < 1.0:
+                    # A stream closed at once (a proxy, an overloaded server): back off
+                    # rather than reconnect in a tight loop.
+                    await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
+                    backoff = min(backoff * 2, self.settings.backoff_max)
+                else:
+                    backoff = self.settings.backoff_initial
             except Gone:
                 log.info("watch expired, listing again", resource=self.resource.plural)
                 must_list = True
                 self.restarts += 1
+                # A 410 that keeps coming back must not become a tight list loop.
+                await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
+                backoff = min(backoff * 2, self.settings.backoff_max)
             except (KubeError, ValueError) as exc:
                 self.restarts += 1
                 transient = not isinstance(exc, ApiError) or exc.status >= 500

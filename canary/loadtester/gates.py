@@ -35,25 +35,28 @@ class GateStore:
         return self._state[kind].get(f"{namespace}/{name}", False)
 
     def set(self, kind: Kind, namespace: str, name: str, is_open: bool) -> None:
+        """Change one gate; the change takes effect only once it is on disk."""
         with self._lock:
             key = f"{namespace}/{name}"
+            state = {k: dict(gates) for k, gates in self._state.items()}
             if is_open:
-                self._state[kind][key] = True
+                state[kind][key] = True
             else:
-                self._state[kind].pop(key, None)
-            self._save()
+                state[kind].pop(key, None)
+            self._save(state)
+            self._state = state
 
     def snapshot(self) -> dict[str, dict[str, bool]]:
         return {kind: dict(gates) for kind, gates in self._state.items()}
 
-    def _save(self) -> None:
+    def _save(self, state: dict[str, dict[str, bool]]) -> None:
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".gates-")
         try:
             with os.fdopen(fd, "w") as out:
-                json.dump(self._state, out, sort_keys=True)
+                json.dump(state, out, sort_keys=True)
                 out.flush()
                 os.fsync(out.fileno())
             Path(temporary).replace(self.path)

@@ -76,6 +76,14 @@ def test_wrong_values_are_refused_with_the_field_named(environment: LocalEnviron
         capture_output=True, text=True, check=False, env={"HOME": str(environment.run_dir)})
     assert result.returncode != 0
     assert "/meshProvider" in result.stderr and "/leaderElection/leaseDuration" in result.stderr
+    for values, named in ((["replicaCount=2"], "/leaderElection/enabled"),
+                          (["watchNamespaces={a}", "slack.secretName=hook"],
+                           "watchNamespaces must then include")):
+        result = subprocess.run(
+            [str(locate()["helm"]), "template", RELEASE, str(chart), "--kube-version",
+             "1.36.3", *[arg for value in values for arg in ("--set", value)]],
+            capture_output=True, text=True, check=False, env={"HOME": str(environment.run_dir)})
+        assert result.returncode != 0 and named in result.stderr, result.stderr
 
 
 async def service_account_kubeconfig(kube: KubeClient, environment: LocalEnvironment,
