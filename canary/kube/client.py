@@ -20,7 +20,7 @@ import aiohttp
 from kubernetes_asyncio import client as k8s_client
 from kubernetes_asyncio import config as k8s_config
 
-from canary.kube.errors import ApiError, TransportError, api_error
+from canary.kube.errors import ApiError, KubeError, TransportError, api_error
 from canary.kube.resources import Resource, for_object
 
 JSON = dict[str, Any]
@@ -51,15 +51,19 @@ class KubeClient:
         default = Path.home() / ".kube" / "config"
         if path is None and default.exists():
             path = default
-        if path is not None:
-            await k8s_config.load_kube_config(
-                config_file=str(path), context=context, client_configuration=configuration,
-                persist_config=False,
-            )
-        else:
-            k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
-                client_configuration=configuration)
-        return cls(k8s_client.ApiClient(configuration=configuration))
+        try:
+            if path is not None:
+                await k8s_config.load_kube_config(
+                    config_file=str(path), context=context, client_configuration=configuration,
+                    persist_config=False,
+                )
+            else:
+                k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
+                    client_configuration=configuration)
+        except (k8s_config.ConfigException, OSError) as exc:
+            where = f"kubeconfig {path}" if path is not None else "in-cluster configuration"
+            raise KubeError(f"cannot load the {where}: {exc}") from exc
+        return cls(_api_client(configuration))
 
     @classmethod
     def with_token(cls, host: str, token: str, ca_file: str | Path) -> KubeClient:
@@ -69,7 +73,7 @@ class KubeClient:
         configuration.ssl_ca_cert = str(ca_file)
         configuration.api_key = {"BearerToken": token}
         configuration.api_key_prefix = {"BearerToken": "Bearer"}
-        return cls(k8s_client.ApiClient(configuration=configuration))
+        return cls(_api_client(configuration))
 
     @property
     def host(self) -> str:
@@ -221,6 +225,14 @@ class KubeClient:
                 yield event
         finally:
             response.release()
+
+
+def _api_client(configuration: Any) -> Any:
+    # No cap on connections: every watch holds one for minutes (one per resource and
+    # namespace), and a cap would let them starve the requests that renew the Lease and
+    # write status. The number of other requests in flight is bounded by the workers.
+    configuration.connection_pool_maxsize = 0
+    return k8s_client.ApiClient(configuration=configuration)
 
 
 def _query_value(value: str | int | bool | None) -> str:

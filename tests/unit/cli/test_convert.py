@@ -1,0 +1,404 @@
+"""`canary convert` carries Flagger's manifests over field by field, says what it cannot
+carry and where, and refuses malformed input with the line and the field.
+
+The fixtures reproduce the manifests of Flagger's documentation (the Istio canary, A/B
+testing and mirroring tutorials, the Kubernetes blue/green tutorial, the webhooks, metrics
+and alerting pages).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from canary.console.cli import LOSSY, run_convert
+from canary.convert import Result, convert_text
+from canary.models.canary import Canary
+from canary.models.templates import AlertProvider, MetricTemplate
+
+FIXTURES = Path(__file__).parent / "fixtures" / "flagger"
+MODELS = {"Canary": Canary, "MetricTemplate": MetricTemplate, "AlertProvider": AlertProvider}
+
+
+def convert_file(name: str) -> Result:
+    path = FIXTURES / name
+    return convert_text(path.read_text(), name)
+
+
+def documents(result: Result) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(result.text()) if d is not None]
+
+
+def flagger_documents(name: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all((FIXTURES / name).read_text()) if d is not None]
+
+
+def notes(result: Result) -> dict[str, str]:
+    """{field path: message} of the notes."""
+    return {n.path: n.message for n in result.notes}
+
+
+class TestFlaggerDocumentation:
+    @pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.yaml")))
+    def test_every_example_converts_into_objects_our_models_accept(self, name: str) -> None:
+        result = convert_file(name)
+        assert result.errors == []
+        assert result.converted >= 1
+        for doc in documents(result):
+            assert not doc["apiVersion"].startswith("flagger.app")
+            if doc["apiVersion"] == "canary.dev/v1beta1":
+                MODELS[doc["kind"]].model_validate(doc, strict=False)
+
+    @pytest.mark.parametrize("name", ["istio-ab-testing.yaml", "istio-mirroring.yaml"])
+    def test_a_canary_of_supported_fields_changes_only_its_api_version(self, name: str) -> None:
+        result = convert_file(name)
+        assert result.notes == []
+        (before,) = flagger_documents(name)
+        (after,) = documents(result)
+        assert after["apiVersion"] == "canary.dev/v1beta1"
+        before["spec"].pop("provider", None)  # istio: canary's only mesh
+        assert after["spec"] == before["spec"]
+        assert after["metadata"] == before["metadata"]
+
+    def test_the_istio_tutorial_keeps_every_routing_field_and_moves_the_hpa_to_v2(self) -> None:
+        result = convert_file("istio-canary.yaml")
+        (canary,) = documents(result)
+        service = canary["spec"]["service"]
+        assert service["gateways"] == ["public-gateway.istio-system.svc.cluster.local"]
+        assert service["hosts"] == ["app.example.com"]
+        assert service["trafficPolicy"] == {"tls": {"mode": "DISABLE"}}
+        assert service["retries"] == {"attempts": 3, "perTryTimeout": "1s",
+                                      "retryOn": "gateway-error,connect-failure,refused-stream"}
+        assert canary["spec"]["autoscalerRef"]["apiVersion"] == "autoscaling/v2"
+        assert [h["name"] for h in canary["spec"]["analysis"]["webhooks"]] == [
+            "acceptance-test", "load-test"]
+        (note,) = result.notes
+        assert (note.line, note.path, note.lost) == (15, "spec.autoscalerRef.apiVersion", False)
+        assert "autoscaling/v2beta2 changed to autoscaling/v2" in note.message
+
+    def test_blue_green_without_a_mesh_reports_the_provider_and_port_discovery(self) -> None:
+        result = convert_file("kubernetes-blue-green.yaml")
+        said = {(n.line, n.path) for n in result.notes}
+        assert said == {(9, "spec.provider"), (21, "spec.service.portDiscovery")}
+        assert all(n.lost and n.document == "Canary test/podinfo" for n in result.notes)
+        assert "kubernetes is not supported" in notes(result)["spec.provider"]
+        canary, template = documents(result)
+        assert "provider" not in canary["spec"]
+        assert "portDiscovery" not in canary["spec"]["service"]
+        assert canary["spec"]["analysis"]["iterations"] == 10
+        assert canary["spec"]["analysis"]["metrics"][2]["templateRef"] == {
+            "name": "not-found-percentage"}
+        assert template["kind"] == "MetricTemplate"
+        assert template["spec"]["query"].startswith("100 - sum(\n")
+
+    def test_every_webhook_type_is_carried_and_mute_alert_is_flagged(self) -> None:
+        result = convert_file("webhooks.yaml")
+        (canary,) = documents(result)
+        (before,) = flagger_documents("webhooks.yaml")
+        assert canary["spec"]["analysis"]["webhooks"] == before["spec"]["analysis"]["webhooks"]
+        assert [h["type"] for h in canary["spec"]["analysis"]["webhooks"]] == [
+            "confirm-rollout", "pre-rollout", "rollout", "confirm-traffic-increase",
+            "confirm-promotion", "post-rollout", "rollback", "event"]
+        (note,) = result.notes
+        assert note.path == "spec.analysis.webhooks[7].muteAlert" and note.line == 53
+        assert "does not act on it" in note.message
+
+    def test_metric_templates_of_prometheus_are_kept_and_others_left_out(self) -> None:
+        result = convert_file("metric-templates.yaml")
+        docs = documents(result)
+        assert [(d["kind"], d["metadata"]["name"]) for d in docs] == [
+            ("MetricTemplate", "not-found-percentage"),
+            ("MetricTemplate", "grpc-error-rate-percentage"),
+            ("MetricTemplate", "my-metric"), ("Canary", "podinfo")]
+        (note,) = result.notes
+        assert note.document == "MetricTemplate istio-system/datadog-not-found-percentage"
+        assert note.path == "spec.provider.type" and "left out" in note.message
+        assert note.line == 94
+        assert docs[2]["spec"]["provider"]["secretRef"] == {"name": "prom-auth"}
+        metric = docs[3]["spec"]["analysis"]["metrics"][2]
+        assert metric == {"name": "my metric",
+                          "templateRef": {"name": "my-metric", "namespace": "flagger"},
+                          "thresholdRange": {"min": 10, "max": 1000}, "interval": "1m",
+                          "templateVariables": {"direction": "inbound"}}
+
+    def test_alert_providers_get_their_address_from_a_secret(self) -> None:
+        result = convert_file("alert-providers.yaml")
+        docs = documents(result)
+        assert [(d["kind"], d["metadata"]["name"]) for d in docs] == [
+            ("AlertProvider", "on-call"), ("Secret", "on-call-url"),
+            ("Secret", "qa-discord-address"), ("AlertProvider", "qa-discord"),
+            ("AlertProvider", "dev-msteams"), ("AlertProvider", "dev-gchat"),
+            ("Canary", "podinfo")]
+        on_call, _, secret, discord, teams, gchat, canary = docs
+        assert "address" not in on_call["spec"]
+        assert on_call["spec"]["secretRef"] == {"name": "on-call-url"}
+        assert secret["stringData"] == {
+            "address": "https://discord.com/api/webhooks/YOUR/DISCORD/WEBHOOK"}
+        assert secret["metadata"]["namespace"] == "test"
+        assert discord["spec"] == {"type": "discord",
+                                   "secretRef": {"name": "qa-discord-address"}}
+        assert teams["spec"]["proxy"] == "http://my-http-proxy.com"
+        assert gchat["spec"]["type"] == "googlechat"
+        assert [a["severity"] for a in canary["spec"]["analysis"]["alerts"]] == [
+            "error", "warn", "info"]
+        assert {n.path for n in result.notes} == {"spec.address", "spec.type"}
+        assert not any(n.lost for n in result.notes)
+
+    def test_other_documents_pass_through_as_written(self) -> None:
+        source = (FIXTURES / "app.yaml").read_text()
+        result = convert_text(source, "app.yaml")
+        assert result.notes == [] and result.converted == 1
+        deployment, hpa, canary = result.documents
+        assert deployment == source.split("---\n")[0]  # comments and all
+        assert "# the primary copies this" in deployment
+        assert hpa == source.split("---\n")[1]
+        assert yaml.safe_load(canary)["apiVersion"] == "canary.dev/v1beta1"
+
+
+def canary_manifest(**spec: Any) -> str:
+    base: dict[str, Any] = {
+        "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+        "service": {"port": 80},
+        "analysis": {"interval": "1m", "threshold": 5, "stepWeight": 10},
+    }
+    base.update(spec)
+    return yaml.safe_dump({"apiVersion": "flagger.app/v1beta1", "kind": "Canary",
+                           "metadata": {"name": "web", "namespace": "shop"}, "spec": base},
+                          sort_keys=False)
+
+
+class TestWhatCannotBeCarried:
+    def test_the_deprecated_canary_analysis_becomes_analysis(self) -> None:
+        text = canary_manifest(analysis=None).replace(
+            "analysis: null", "canaryAnalysis:\n    interval: 1m\n    threshold: 2\n"
+            "    iterations: 5\n    bogus: 1")
+        result = convert_text(text)
+        (canary,) = documents(result)
+        assert canary["spec"]["analysis"] == {"interval": "1m", "threshold": 2, "iterations": 5}
+        assert "canaryAnalysis" not in canary["spec"]
+        said = notes(result)
+        assert "moved to spec.analysis" in said["spec.canaryAnalysis"]
+        # Paths and lines are those of the input.
+        assert said["spec.canaryAnalysis.bogus"] == "not carried over: canary has no such field"
+        bogus = next(n for n in result.notes if n.path.endswith("bogus"))
+        assert text.splitlines()[bogus.line - 1].strip() == "bogus: 1"
+
+    @pytest.mark.parametrize(("field", "value", "why"), [
+        ("ingressRef", {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                        "name": "web"}, "no NGINX ingress"),
+        ("upstreamRef", {"apiVersion": "gloo.solo.io/v1", "kind": "Upstream", "name": "web"},
+         "no Gloo upstreams"),
+        ("routeRef", {"apiVersion": "apisix.apache.org/v2", "kind": "ApisixRoute",
+                      "name": "web"}, "no APISIX routes"),
+        ("metricsServer", "http://prometheus:9090", "--metrics-server"),
+        ("provider", "linkerd", "linkerd is not supported"),
+    ])
+    def test_fields_of_other_meshes_and_ingresses_are_left_out_with_a_reason(
+            self, field: str, value: Any, why: str) -> None:
+        result = convert_text(canary_manifest(**{field: value}))
+        assert result.errors == []
+        (canary,) = documents(result)
+        assert field not in canary["spec"]
+        (note,) = result.notes
+        assert note.path == f"spec.{field}" and why in note.message and note.lost
+
+    def test_service_fields_of_other_providers_are_left_out(self) -> None:
+        result = convert_text(canary_manifest(service={
+            "port": 80, "gatewayRefs": [{"name": "gw"}], "meshName": "global",
+            "apex": {"labels": {"a": "b"}}, "delegation": True, "portDiscovery": False,
+            "headers": {"request": {"add": {"x-canary": "yes"}}},
+            "corsPolicy": {"allowOrigins": [{"exact": "https://example.com"}]},
+            "match": [{"uri": {"prefix": "/api"}}], "timeout": "5s"}))
+        (canary,) = documents(result)
+        assert set(canary["spec"]["service"]) == {"port", "headers", "corsPolicy", "match",
+                                                  "timeout"}
+        # portDiscovery: false is Flagger's zero value: nothing is lost, nothing said.
+        assert set(notes(result)) == {"spec.service.gatewayRefs", "spec.service.meshName",
+                                      "spec.service.apex", "spec.service.delegation"}
+
+    def test_mirroring_with_another_mesh_stays_plain_blue_green(self) -> None:
+        result = convert_text(canary_manifest(provider="nginx", analysis={
+            "interval": "1m", "threshold": 2, "iterations": 10, "mirror": True,
+            "mirrorWeight": 50}))
+        (canary,) = documents(result)
+        assert canary["spec"]["analysis"] == {"interval": "1m", "threshold": 2, "iterations": 10}
+        assert "plain blue/green" in notes(result)["spec.analysis.mirror"]
+
+    def test_mirroring_on_istio_is_kept(self) -> None:
+        result = convert_text(canary_manifest(provider="istio", analysis={
+            "interval": "1m", "threshold": 2, "iterations": 10, "mirror": True}))
+        assert result.notes == []
+        assert documents(result)[0]["spec"]["analysis"]["mirror"] is True
+
+    def test_an_inline_query_drops_its_metric_but_a_built_in_keeps_its_own(self) -> None:
+        result = convert_text(canary_manifest(analysis={
+            "interval": "1m", "threshold": 2, "stepWeight": 10, "metrics": [
+                {"name": "404s percentage", "threshold": 5, "query": "sum(rate(x[1m]))"},
+                {"name": "request-success-rate", "threshold": 99, "query": "up"},
+                {"name": "request-duration", "thresholdRange": {"max": 500}}]}))
+        (canary,) = documents(result)
+        assert canary["spec"]["analysis"]["metrics"] == [
+            {"name": "request-success-rate", "threshold": 99},
+            {"name": "request-duration", "thresholdRange": {"max": 500}}]
+        said = notes(result)
+        assert "put it in a MetricTemplate" in said["spec.analysis.metrics[0]"]
+        assert "inline queries" in said["spec.analysis.metrics[1].query"]
+
+    def test_a_canary_of_a_daemon_set_is_left_out(self) -> None:
+        result = convert_text(canary_manifest(targetRef={
+            "apiVersion": "apps/v1", "kind": "DaemonSet", "name": "agent"}))
+        assert result.errors == [] and documents(result) == []
+        (note,) = result.notes
+        assert "Deployments only, not DaemonSet" in note.message
+
+    def test_a_keda_autoscaler_is_left_out_and_the_canary_kept(self) -> None:
+        result = convert_text(canary_manifest(autoscalerRef={
+            "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "name": "web",
+            "primaryScalerQueries": {"q": "sum(x)"}}))
+        (canary,) = documents(result)
+        assert "autoscalerRef" not in canary["spec"]
+        assert list(notes(result)) == ["spec.autoscalerRef"]
+
+    def test_the_kind_of_a_template_or_provider_reference_goes_without_saying(self) -> None:
+        result = convert_text(canary_manifest(analysis={
+            "interval": "1m", "threshold": 2, "stepWeight": 10,
+            "metrics": [{"name": "errors", "thresholdRange": {"max": 1}, "templateRef": {
+                "apiVersion": "flagger.app/v1beta1", "kind": "MetricTemplate",
+                "name": "errors"}}],
+            "alerts": [{"name": "chat", "providerRef": {"kind": "AlertProvider",
+                                                       "name": "slack"}}]}))
+        (canary,) = documents(result)
+        assert canary["spec"]["analysis"]["metrics"][0]["templateRef"] == {"name": "errors"}
+        assert canary["spec"]["analysis"]["alerts"][0]["providerRef"] == {"name": "slack"}
+        assert result.notes == []
+
+    def test_server_fields_and_status_are_dropped_without_notes(self) -> None:
+        manifest = yaml.safe_load(canary_manifest())
+        manifest["metadata"].update(
+            uid="1234", resourceVersion="99", generation=3,
+            creationTimestamp="2024-01-01T00:00:00Z", labels={"team": "shop"},
+            annotations={"kubectl.kubernetes.io/last-applied-configuration": "{}", "a": "b"})
+        manifest["status"] = {"phase": "Succeeded", "canaryWeight": 0}
+        result = convert_text(yaml.safe_dump(manifest))
+        (canary,) = documents(result)
+        assert canary["metadata"] == {"name": "web", "namespace": "shop",
+                                      "labels": {"team": "shop"}, "annotations": {"a": "b"}}
+        assert "status" not in canary and result.notes == []
+
+    def test_a_list_from_kubectl_get_is_converted_item_by_item(self) -> None:
+        item = yaml.safe_load(canary_manifest(provider="linkerd"))
+        listing = {"apiVersion": "v1", "kind": "List", "metadata": {},
+                   "items": [item, {"apiVersion": "v1", "kind": "ConfigMap",
+                                    "metadata": {"name": "c"}}]}
+        text = yaml.safe_dump(listing, sort_keys=False)
+        result = convert_text(text)
+        (converted,) = documents(result)
+        assert [i["apiVersion"] for i in converted["items"]] == ["canary.dev/v1beta1", "v1"]
+        (note,) = result.notes
+        assert note.path == "spec.provider"
+        assert note.line is not None
+        assert text.splitlines()[note.line - 1].strip() == "provider: linkerd"
+
+
+class TestMalformedInput:
+    @pytest.mark.parametrize(("text", "line", "where", "message"), [
+        ("a: [1, 2\n", 2, "YAML", "cannot parse"),
+        ("- a\n- b\n", 1, "document", "not a mapping but a list"),
+        ("apiVersion: v1\nmetadata: {name: x}\n", 1, "document", "apiVersion and kind"),
+        ("apiVersion: flagger.app/v1alpha3\nkind: Canary\nmetadata: {name: x}\nspec: {}\n",
+         1, "apiVersion", "only flagger.app/v1beta1"),
+        ("apiVersion: flagger.app/v1beta1\nkind: Gate\nmetadata: {name: x}\n", 2, "kind",
+         "not a Flagger kind"),
+        ("apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {namespace: x}\nspec: {}\n",
+         3, "metadata.name", "required"),
+        ("apiVersion: flagger.app/v1beta1\nkind: MetricTemplate\nmetadata: {name: m}\n"
+         "spec:\n  query: a\n  query: b\n", 6, "spec.query", "duplicate key"),
+    ], ids=["bad-yaml", "a-list", "no-kind", "old-version", "unknown-kind", "no-name",
+            "duplicate-key"])
+    def test_is_refused_with_the_line(self, text: str, line: int, where: str,
+                                      message: str) -> None:
+        result = convert_text(text, "in.yaml")
+        assert result.errors, result
+        error = result.errors[0]
+        assert (error.line, error.path or error.document) == (line, where)
+        assert message in error.message
+        assert str(error).startswith(f"in.yaml:{line}: ")
+
+    @pytest.mark.parametrize(("field", "value", "path", "message", "on_line"), [
+        ("analysis", {"interval": "1min", "threshold": 2, "stepWeight": 10},
+         "spec.analysis.interval", 'expected a duration such as 30s, 1m or 1m30s, got "1min"',
+         "interval: 1min"),
+        ("analysis", {"interval": "1m", "threshold": 2, "stepWeight": "ten"},
+         "spec.analysis.stepWeight", 'expected an integer, got "ten"', "stepWeight: ten"),
+        ("service", {"port": "9898"}, "spec.service.port", 'expected an integer, got "9898"',
+         "port: '9898'"),
+        ("service", {"port": 80, "targetPort": 1.5}, "spec.service.targetPort",
+         "expected an integer or a string, got 1.5", "targetPort: 1.5"),
+        ("service", {"port": 80, "gateways": "public"}, "spec.service.gateways",
+         'expected a list, got "public"', "gateways: public"),
+        ("analysis", {"interval": "1m", "threshold": 2, "stepWeight": 10, "webhooks": [
+            {"name": "load", "url": "http://tester/", "metadata": {"clone": 100}}]},
+         "spec.analysis.webhooks[0].metadata.clone", "expected a string, got 100",
+         "clone: 100"),
+        ("targetRef", {"kind": "Deployment"}, "spec.targetRef.name", "required", "targetRef:"),
+    ], ids=["duration", "step-weight", "port", "target-port", "gateways", "metadata",
+            "target-name"])
+    def test_a_field_of_the_wrong_type_is_refused_naming_it(
+            self, field: str, value: Any, path: str, message: str, on_line: str) -> None:
+        text = canary_manifest(**{field: value})
+        result = convert_text(text, "in.yaml")
+        (error,) = result.errors
+        assert (error.path, error.message) == (path, message)
+        assert error.line is not None
+        assert text.splitlines()[error.line - 1].strip() == on_line
+
+    def test_an_error_in_a_moved_section_names_the_field_as_written(self) -> None:
+        text = ("apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata: {name: web}\nspec:\n"
+                "  targetRef: {kind: Deployment, name: web}\n  service: {port: 80}\n"
+                "  canaryAnalysis:\n    interval: 1m\n    threshold: x\n    iterations: 2\n")
+        (error,) = convert_text(text).errors
+        assert (error.line, error.path) == (9, "spec.canaryAnalysis.threshold")
+
+    def test_lines_count_across_documents(self) -> None:
+        text = ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\n"
+                + canary_manifest(service={"port": "http"}))
+        (error,) = convert_text(text).errors
+        assert text.splitlines()[error.line - 1].strip() == "port: http"
+
+
+class TestCommand:
+    def run(self, *files: str, stdin: str = "", strict: bool = False) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        code = run_convert(list(files), strict, out, err, io.StringIO(stdin))
+        return code, out.getvalue(), err.getvalue()
+
+    def test_writes_yaml_to_stdout_and_notes_to_stderr(self) -> None:
+        code, out, err = self.run(str(FIXTURES / "kubernetes-blue-green.yaml"))
+        assert code == 0
+        assert [d["kind"] for d in yaml.safe_load_all(out)] == ["Canary", "MetricTemplate"]
+        lines = err.splitlines()
+        assert len(lines) == 2 and all(line.startswith("note: ") for line in lines)
+        assert lines[0].startswith(f"note: {FIXTURES / 'kubernetes-blue-green.yaml'}:9: "
+                                   "Canary test/podinfo: spec.provider: ")
+
+    def test_reads_stdin_without_files_or_with_a_dash(self) -> None:
+        text = (FIXTURES / "istio-ab-testing.yaml").read_text()
+        for files in ((), ("-",)):
+            code, out, err = self.run(*files, stdin=text)
+            assert (code, err) == (0, "")
+            assert yaml.safe_load(out)["kind"] == "Canary"
+
+    def test_malformed_input_writes_nothing_and_exits_1(self) -> None:
+        good = (FIXTURES / "istio-ab-testing.yaml").read_text()
+        code, out, err = self.run("-", stdin=good + "---\n- not an object\n")
+        assert code == 1 and out == ""
+        assert "error: <stdin>:" in err and "nothing written" in err
+
+    def test_strict_fails_only_when_something_is_lost(self) -> None:
+        assert self.run(str(FIXTURES / "alert-providers.yaml"), strict=True)[0] == 0
+        code, out, _ = self.run(str(FIXTURES / "webhooks.yaml"), strict=True)
+        assert code == LOSSY and out  # the output is still written

@@ -1,0 +1,138 @@
+"""`canary describe`: the spec in short, the status, and the decisions with their
+evidence, oldest first; never a credential."""
+
+from __future__ import annotations
+
+from canary.console.describe import render, safe_url
+from canary.console.view import CanaryView, events_in_order
+from tests.unit.cli import objects
+from tests.unit.cli.objects import NOW
+
+
+def describe(obj: dict, events: list[dict] | None = None) -> str:
+    return render(CanaryView(obj), events_in_order(events or []), NOW)
+
+
+def squashed(lines: str | list[str]) -> list[str]:
+    """Each line with its runs of spaces made one (alignment aside)."""
+    if isinstance(lines, str):
+        lines = lines.splitlines()
+    return [" ".join(line.split()) for line in lines]
+
+
+def section(text: str, title: str) -> list[str]:
+    """The lines of a section, up to the next blank line."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(title))
+    end = next((i for i in range(start + 1, len(lines)) if not lines[i].strip()), len(lines))
+    return lines[start:end]
+
+
+class TestSpec:
+    def test_target_service_and_strategy(self) -> None:
+        lines = squashed(describe(objects.canary(autoscalerRef={
+            "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "name": "podinfo"})))
+        assert lines[3:7] == [
+            "Target: Deployment podinfo",
+            "Autoscaler: HorizontalPodAutoscaler podinfo (the primary gets podinfo-primary)",
+            "Service: podinfo port 9898 -> 9898 (http); also podinfo-primary and "
+            "podinfo-canary",
+            "Strategy: Canary: weights 20, 40, 60 every 30s; rollback after 2 failed checks"]
+
+    def test_iterative_strategies_are_spelled_out(self) -> None:
+        ab = describe(objects.canary(analysis={
+            "interval": "1m", "threshold": 2, "iterations": 10,
+            "match": [{"headers": {"x-canary": {"exact": "insider"}}},
+                      {"headers": {"cookie": {"regex": "canary"}}}]}))
+        mirrored = describe(objects.canary(analysis={
+            "interval": "1m", "threshold": 2, "iterations": 5, "mirror": True,
+            "mirrorWeight": 40}))
+        assert "ABTesting: 10 iterations every 1m for requests matching 2 rules" in ab
+        assert "BlueGreenMirroring: 5 iterations every 1m, 40% of requests mirrored" in mirrored
+
+    def test_metrics_with_their_bounds_windows_and_queries(self) -> None:
+        obj = objects.canary(analysis={
+            "interval": "1m", "threshold": 5, "stepWeight": 10, "metrics": [
+                {"name": "request-success-rate", "thresholdRange": {"min": 99}},
+                {"name": "latency", "interval": "2m", "thresholdRange": {"min": 10, "max": 900},
+                 "templateRef": {"name": "p95", "namespace": "istio-system"},
+                 "templateVariables": {"direction": "inbound"}},
+                {"name": "errors", "threshold": 5, "templateRef": {"name": "errors"}}]})
+        rows = section(describe(obj), "Metrics:")
+        assert rows[1].split() == ["NAME", "BOUND", "WINDOW", "QUERY"]
+        assert rows[2].split() == ["request-success-rate", ">=", "99", "1m", "built-in"]
+        assert rows[3].split() == ["latency", "10..900", "2m", "MetricTemplate",
+                                   "istio-system/p95", "(direction=inbound)"]
+        assert rows[4].split() == ["errors", "<=", "5", "1m", "MetricTemplate", "test/errors"]
+
+    def test_webhooks_without_secrets(self) -> None:
+        obj = objects.canary(analysis={
+            "interval": "1m", "threshold": 5, "stepWeight": 10, "webhooks": [
+                {"name": "gate", "type": "confirm-rollout",
+                 "url": "https://ops:s3cret@gate.example.com/approve?token=abc123"},
+                {"name": "load", "url": "http://loadtester.test/", "timeout": "5s",
+                 "retries": 2, "metadata": {"cmd": "hey -H 'Authorization: Bearer xyz' "
+                                            "http://podinfo-canary.test/"},
+                 "secretRef": {"name": "hook-auth"}}]})
+        text = describe(obj)
+        rows = section(text, "Webhooks:")
+        assert rows[2].split()[:4] == ["confirm-rollout", "gate",
+                                       "https://ops:***@gate.example.com/approve?***", "10s"]
+        assert rows[3].split()[:4] == ["rollout", "load", "http://loadtester.test/", "5s"]
+        assert "2 retries; metadata cmd; headers from Secret hook-auth" in rows[3]
+        for secret in ("s3cret", "abc123", "Bearer", "xyz"):
+            assert secret not in text
+
+    def test_alerts_name_their_provider(self) -> None:
+        obj = objects.canary(analysis={
+            "interval": "1m", "threshold": 5, "stepWeight": 10, "alerts": [
+                {"name": "on-call", "severity": "error",
+                 "providerRef": {"name": "slack", "namespace": "flagger"}},
+                {"name": "team", "providerRef": {"name": "teams"}}]})
+        rows = section(describe(obj), "Alerts:")
+        assert rows[2].split() == ["on-call", "error", "AlertProvider", "flagger/slack"]
+        assert rows[3].split() == ["team", "info", "AlertProvider", "test/teams"]
+
+
+class TestStatusAndHistory:
+    def test_a_rollback_with_its_evidence(self) -> None:
+        events = [
+            objects.event("RolledBack", "Rolling back podinfo: request-success-rate 80.21 "
+                          "(must be >= 99) (failed checks 2/2)", 20, "Warning"),
+            objects.event("NewRevision", "New revision rev2 of podinfo detected", 80),
+            objects.event("AnalysisFailed", "Halt advancement of podinfo: "
+                          "request-success-rate 85 (must be >= 99) (failed checks 1/2)", 50,
+                          "Warning"),
+        ]
+        text = describe(objects.failed(), events)
+        status = squashed(section(text, "Status:"))
+        assert status == [
+            "Status:", "Phase: Failed (since 20s ago)", "Strategy: Canary", "Weight: 0",
+            "Failed checks: 2/2", "Revision: rev2 (promoted: rev1)",
+            "Last decision: AnalysisFailed: Rolling back podinfo: request-success-rate 80.21 "
+            "(must be >= 99) (failed checks 2/2)"]
+        analysis = section(text, "Last analysis:")
+        assert analysis[0].startswith("Last analysis: revision rev2, weight 20, at ")
+        assert analysis[2].split()[:5] == ["request-success-rate", "80.21", ">=", "99",
+                                           "Failed"]
+        assert analysis[3].split() == ["request-duration", "132.4", "<=", "500", "Passed"]
+        history = section(text, "History")
+        assert [line.split()[3] for line in history[2:]] == [
+            "NewRevision", "AnalysisFailed", "RolledBack"]
+        assert history[4].split()[1:3] == ["20s", "Warning"]
+        conditions = section(text, "Conditions:")
+        assert conditions[2].split()[:4] == ["Promoted", "False", "AnalysisFailed", "20s"]
+
+    def test_a_canary_never_analysed(self) -> None:
+        text = describe(objects.canary())
+        assert "Phase: Pending" in squashed(text)
+        assert "Last analysis: none yet" in text
+        assert section(text, "History")[1] == "  none"
+
+
+def test_safe_url_keeps_what_locates_the_hook() -> None:
+    assert safe_url("http://flagger-loadtester.test/gate/check") == \
+        "http://flagger-loadtester.test/gate/check"
+    assert safe_url("https://user@hooks.example.com/x?sig=1&a=2") == \
+        "https://user@hooks.example.com/x?***"
