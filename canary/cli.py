@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from canary import __version__, app, demo, manual
+from canary import __version__, app, backtest, demo, manual
+from canary.console import cli as console_cli
 from canary.devenv import cli as devenv_cli
 from canary.errors import CanaryError
 from canary.loadtester import cli as loadtester_cli
@@ -29,7 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_parser(commands)
     devenv_cli.add_parser(commands)
     loadtester_cli.add_parser(commands)
+    backtest.add_parser(commands)
     demo.add_parser(commands)
+    console_cli.add_parsers(commands)
     for action, help_text in (("promote", "promote a rollout now, skipping the remaining "
                                "steps (or approve a held one)"),
                               ("abort", "roll a rollout back now"),
@@ -56,8 +59,12 @@ def main(argv: list[str] | None = None) -> int:
             return devenv_cli.run(args)
         if args.command == "loadtester":
             return loadtester_cli.run(args)
+        if args.command == "backtest":
+            return backtest.run(args)
         if args.command == "demo":
             return demo.run(args)
+        if args.command in console_cli.COMMANDS:
+            return console_cli.run(args)
         if args.command in manual.ACTIONS:
             print(asyncio.run(manual.request(args.command, args.name, args.namespace,
                                              args.kubeconfig)))

@@ -5,6 +5,7 @@ can catch everything canary-specific with one clause::
 
     CanaryError
     ├── ConfigError                      bad settings or flags
+    ├── canary.metrics.prometheus.QueryFailed   a Prometheus query failed or timed out
     ├── canary.kube.KubeError            anything from the Kubernetes API
     │   ├── TransportError               the API server could not be reached
     │   └── ApiError                     the API server answered with an error status

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Callable
 
 from canary.core import MetricValue
+from canary.core.observation import JudgeReading
 from canary.errors import ConfigError
 from canary.kube import KubeClient, KubeError
 from canary.kube import resources as r
 from canary.kube.reads import CachedGet, read
-from canary.metrics.prometheus import PrometheusAuth, PrometheusQuerier
-from canary.metrics.queries import ISTIO_BUILTINS, QueryContext, render
+from canary.metrics import counters
+from canary.metrics.prometheus import PrometheusAuth, PrometheusQuerier, QueryFailed
+from canary.metrics.queries import ISTIO_BUILTINS, QueryContext, judge_queries, render
 from canary.models.base import format_duration
-from canary.models.canary import Canary, CanaryMetric
+from canary.models.canary import Canary, CanaryMetric, JudgeMetric
 from canary.models.templates import MetricTemplate
 from canary.router.istio import service_name
 from canary.settings import AnalysisSettings
+from canary.targets.deployment import primary_name
 
 
 class Analyst:
@@ -46,6 +50,40 @@ class Analyst:
             except (ConfigError, KubeError) as exc:
                 results.append(MetricValue(metric.name, error=str(exc)))
         return tuple(results)
+
+    async def read_judge(self, canary: Canary) -> tuple[JudgeReading, ...] | None:
+        """The cumulative counters of every judged metric, for the canary and the primary,
+        all read at the same instant; None when the analysis has no judge."""
+        judge = canary.spec.analysis.judge
+        if judge is None:
+            return None
+        url = self.settings.metrics_server
+        if not url:
+            return tuple(JudgeReading(m.name, error="no Prometheus address: set "
+                                      "--metrics-server") for m in judge.metrics)
+        querier = self._querier(url, PrometheusAuth(), False)
+        target = canary.spec.target_ref.name
+        workloads = counters.Workloads(target, primary_name(target))
+        at = time.time()
+        return tuple([await self._read(querier, canary.namespace, workloads, metric, at)
+                      for metric in judge.metrics])
+
+    async def _read(self, querier: PrometheusQuerier, namespace: str,
+                    workloads: counters.Workloads, metric: JudgeMetric, at: float
+                    ) -> JudgeReading:
+        try:
+            queries = judge_queries(metric.type.value, namespace, workloads)
+        except ConfigError as exc:
+            return JudgeReading(metric.name, error=str(exc))
+        samples = {}
+        for what, promql in queries.items():
+            try:
+                samples[what] = await querier.samples(promql, at)
+            except QueryFailed as exc:
+                return JudgeReading(metric.name, error=str(exc),
+                                    queries=tuple(queries.values()))
+        return counters.reading(metric.name, metric.type.value, samples, workloads,
+                                tuple(queries.values()))
 
     async def _measure(self, canary: Canary, metric: CanaryMetric) -> MetricValue:
         interval = metric.interval or format_duration(

@@ -229,13 +229,14 @@ class Worker:
         for _ in range(4):
             if not (decision.needs_metrics or decision.needs_hooks):
                 return decision
-            metrics = observation.metrics
+            metrics, judge = observation.metrics, observation.judge
             if decision.needs_metrics:
                 metrics = await self.controller.analyst.measure(canary)
+                judge = await self.controller.analyst.read_judge(canary)
             hooks = dict(observation.hooks or {})
             for type_ in decision.needs_hooks:
                 hooks[type_] = await self.controller.webhooks.call_type(canary, type_)
-            observation = replace(observation, metrics=metrics, hooks=hooks,
+            observation = replace(observation, metrics=metrics, judge=judge, hooks=hooks,
                                   now=datetime.now(UTC))
             decision = decide(canary, observation, settings)
         raise RuntimeError(f"the decision kept asking for evidence: {decision}")

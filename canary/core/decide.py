@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
+from canary.core import judging
 from canary.core.actions import (
     Action,
     CallHooks,
@@ -31,6 +32,7 @@ from canary.core.actions import (
     ScaleCanary,
 )
 from canary.core.analysis import failures, judge
+from canary.core.judge import Outcome
 from canary.core.observation import HookResult, Observation
 from canary.core.strategy import Strategy, infer
 from canary.core.timefmt import format_time, parse_time
@@ -47,6 +49,8 @@ from canary.models.canary import (
 PROMOTED = "Promoted"
 READY = "Ready"
 PAUSED = "Paused"
+#: Whether the traffic can detect the judge's minimum effects within the analysis.
+TRAFFIC_SUFFICIENT = "TrafficSufficient"
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,8 @@ class _Step:
     events: list[Event] = field(default_factory=list)
     wake_after: float | None = None
     needs_hooks: list[str] = field(default_factory=list)
+    #: The confirm-promotion gate's answer, once asked in this decision.
+    promotion_gate: bool | None = None
 
     @property
     def now(self) -> datetime:
@@ -124,6 +130,10 @@ class _Step:
         conditions = [c for c in conditions if c.type != type_] + [updated]
         self.status.conditions = sorted(conditions, key=lambda c: c.type)
         return changed
+
+    def drop_condition(self, type_: str) -> None:
+        conditions = [c for c in self.status.conditions or [] if c.type != type_]
+        self.status.conditions = conditions or None
 
     def seconds_in_step(self) -> float:
         started = parse_time(self.status.step_started_at) if self.status.step_started_at else None
@@ -329,6 +339,8 @@ def _start_revision(step: _Step, why: str) -> None:
     step.status.iterations = 0
     step.status.canary_unready_since = None
     step.status.analysis_started_at = None
+    step.status.judge = None
+    step.drop_condition(TRAFFIC_SUFFICIENT)
     step.start_step()
     step.actions = [a for a in step.actions if not isinstance(a, Route | ScaleCanary)]
     if step.canary.spec.skip_analysis:
@@ -377,6 +389,14 @@ def _progress(step: _Step) -> Decision:
         if not step.strategy.iterative and not mirror_first and \
                 not _traffic_increase_confirmed(step, steps[0]):
             return step.done()
+        judge_spec = step.canary.spec.analysis.judge
+        if judge_spec is not None:
+            # The judge's counts start from the counters as they are before any traffic
+            # reaches the canary.
+            if step.obs.judge is None:
+                return step.done(needs_metrics=True)
+            step.status.judge = judging.begin(judge_spec, str(step.status.last_applied_spec))
+            _judge(step)
         # Traffic reaches the canary only now, so the first interval starts now too.
         step.status.analysis_started_at = format_time(step.now, precise=True)
         if step.strategy.iterative:
@@ -400,11 +420,23 @@ def _progress(step: _Step) -> Decision:
                   f"the rollback hook {', '.join(r.name for r in requested)}")
         return step.done()
     results = _analyse(step)
+    verdict = _judge(step)
     failed = failures(results)
     step.start_step()
     step.wake_in(step.interval())
+    if verdict is not None and verdict.outcome is Outcome.REGRESSION:
+        assert verdict.assessment is not None
+        _rollback(step, "RegressionDetected", f"Rolling back {step.target_name}: the judge "
+                  f"found a regression in {verdict.metric}: {verdict.assessment.describe()}")
+        return step.done()
     if failed:
         _failed_check(step, "; ".join(_describe(r) for r in failed))
+        return step.done()
+    judge_spec = step.canary.spec.analysis.judge
+    if verdict is not None and verdict.outcome is Outcome.NO_REGRESSION_PROVEN and \
+            judge_spec is not None and judge_spec.promote_early and \
+            _steps_after_this(step) > 0 and _promotion_confirmed(step):
+        _promote_early(step, verdict)
         return step.done()
     if step.strategy.iterative:
         done = (step.status.iterations or 0) + 1
@@ -457,11 +489,83 @@ def _traffic_increase_confirmed(step: _Step, weight: int) -> bool:
 
 
 def _promotion_confirmed(step: _Step) -> bool:
+    if step.promotion_gate is not None:  # already asked (and reported) in this decision
+        return step.promotion_gate
     confirmed = step.gate("confirm-promotion")
     if confirmed is False:
         step.event("Normal", "WaitingForApproval", f"Promotion of {step.target_name} waits "
                    f"for approval: {step.gate_failures('confirm-promotion')}")
+    if confirmed is not None:
+        step.promotion_gate = confirmed
     return bool(confirmed)
+
+
+def _judge(step: _Step) -> judging.Verdict | None:
+    """Take this step's counter readings into the judge's evidence (in the status)."""
+    judge_spec = step.canary.spec.analysis.judge
+    if judge_spec is None:
+        if step.status.judge is not None:  # the judge was removed from the spec
+            step.status.judge = None
+            step.drop_condition(TRAFFIC_SUFFICIENT)
+        return None
+    revision = str(step.status.last_applied_spec)
+    current = step.status.judge
+    if current is None or current.revision != revision:
+        current = judging.begin(judge_spec, revision)
+    before = current.outcome
+    updated, verdict = judging.advance(judge_spec, current, step.obs.judge or (), step.now,
+                                       _power_plan(step))
+    step.status.judge = updated
+    for note in verdict.skipped:
+        step.event("Warning", "JudgeSkippedStep", f"No evidence from {note.metric} for "
+                   f"{step.target_name} in this step: {note.message}")
+    if verdict.power_checked:
+        if verdict.underpowered:
+            message = "; ".join(n.message for n in verdict.underpowered)
+            if step.condition(TRAFFIC_SUFFICIENT, "False", "InsufficientTraffic", message):
+                step.event("Warning", "InsufficientTraffic", f"{step.target_name}: {message}")
+        else:
+            step.condition(TRAFFIC_SUFFICIENT, "True", "SufficientTraffic", "; ".join(
+                m.power.message for m in updated.metrics if m.power is not None))
+    if verdict.outcome is Outcome.NO_REGRESSION_PROVEN and before != updated.outcome and \
+            not judge_spec.promote_early:
+        step.event("Normal", "NoRegressionProven", f"The judge proved no regression of "
+                   f"{step.target_name} (promoteEarly is off: the analysis continues): "
+                   f"{verdict.summary}")
+    return verdict
+
+
+def _power_plan(step: _Step) -> judging.PowerPlan:
+    """The canary's share of the requests in each step of the analysis."""
+    analysis = step.canary.spec.analysis
+    if step.strategy.iterative:
+        shares: tuple[float | None, ...] = (None,) * (analysis.iterations or 1)
+    else:
+        shares = tuple(w / 100 for w in analysis.weight_steps())
+        if analysis.mirror:
+            shares = (None, *shares)
+    return judging.PowerPlan(shares=shares, interval=step.interval())
+
+
+def _steps_after_this(step: _Step) -> int:
+    """How many analysis steps the schedule has after the one ending now."""
+    analysis = step.canary.spec.analysis
+    if step.strategy.iterative:
+        return (analysis.iterations or 1) - (step.status.iterations or 0) - 1
+    weight = step.status.canary_weight or 0
+    return len([w for w in analysis.weight_steps() if w > weight])
+
+
+def _promote_early(step: _Step, verdict: judging.Verdict) -> None:
+    """Every judged metric proved no regression and promoteEarly is set: skip the rest of
+    the schedule."""
+    remaining = _steps_after_this(step)
+    if step.strategy.iterative:
+        step.status.iterations = (step.status.iterations or 0) + 1
+        step.status.canary_weight = 100
+        step.set_route(Route(100))
+    _begin_promotion(step, f"The judge proved no regression ({verdict.summary}); skipping "
+                     f"the remaining {remaining} step{'s' if remaining != 1 else ''}")
 
 
 def _start_iterations(step: _Step) -> None:

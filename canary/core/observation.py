@@ -35,6 +35,30 @@ class MetricValue:
 
 
 @dataclass(frozen=True)
+class Counters:
+    """One version's cumulative counters for a judged metric, as read from Prometheus:
+    whole numbers since the counters started. For the error rate, ``requests`` and
+    ``errors``; for latency, the histogram's ``buckets`` as ``(le, count)`` pairs,
+    cumulative in ``le`` and ending at ``+Inf`` (empty when the version has no series)."""
+
+    requests: int = 0
+    errors: int = 0
+    buckets: tuple[tuple[float, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class JudgeReading:
+    """The counters of one judged metric for the canary and the primary, read at one
+    instant; ``error`` set means they could not be read (no evidence for the step)."""
+
+    name: str
+    canary: Counters = field(default_factory=Counters)
+    primary: Counters = field(default_factory=Counters)
+    error: str | None = None
+    queries: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ManualRequests:
     """Decisions a person took, recorded on the Canary so they survive restarts. Promote
     and abort name the revision they apply to, so a request never outlives its rollout."""
@@ -61,6 +85,8 @@ class Observation:
     primary: Workload
     #: Set only when the decision asked for an analysis and the controller ran it.
     metrics: tuple[MetricValue, ...] | None = None
+    #: The judged metrics' counters, read with the metrics when the analysis has a judge.
+    judge: tuple[JudgeReading, ...] | None = None
     #: Webhook answers by type, for the types the decision asked for.
     hooks: dict[str, tuple[HookResult, ...]] | None = None
     #: The Canary's metadata.generation.

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_api_client import PrometheusConnect
 
 from canary.core import MetricValue
+from canary.errors import CanaryError
+from canary.metrics.counters import Sample
+
+#: One series over a range: its labels and (unix time, value) points.
+Series = tuple[Mapping[str, str], list[tuple[float, float]]]
+
+
+class QueryFailed(CanaryError):
+    """A Prometheus query failed, timed out or answered something unexpected."""
 
 
 @dataclass(frozen=True)
@@ -65,3 +77,40 @@ class PrometheusQuerier:
             # e.g. histogram_quantile above the highest bucket; JSON cannot carry it.
             return MetricValue(name, error=f"the query returned {value}", query=promql)
         return MetricValue(name, value, query=promql)
+
+    async def _call(self, function: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            async with asyncio.timeout(self.timeout + 5):
+                return await asyncio.to_thread(function, *args, **kwargs)
+        except TimeoutError:
+            raise QueryFailed(f"no answer from Prometheus within {self.timeout + 5:g}s"
+                              ) from None
+        except Exception as exc:  # the client raises several unrelated exception types
+            raise QueryFailed(f"query failed: {exc}") from exc
+
+    async def samples(self, promql: str, at: float) -> list[Sample]:
+        """Every series of the instant query ``promql`` evaluated at unix time ``at``."""
+        result = await self._call(self._client.custom_query, promql, params={
+            "time": f"{at:.3f}", "timeout": f"{self.timeout:g}s"})
+        try:
+            return [(dict(s["metric"]), float(s["value"][1])) for s in result]
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise QueryFailed(f"unexpected result {result!r}") from exc
+
+    async def series(self, promql: str, start: float, end: float, step: float
+                     ) -> list[Series]:
+        """Every series of ``promql`` evaluated from ``start`` to ``end`` (unix times) every
+        ``step`` seconds, as a range query does."""
+        # The client rounds start and end to whole seconds; its params win over them, and
+        # carry the exact times (Prometheus evaluates at start + k * step).
+        result = await self._call(
+            self._client.custom_query_range, promql,
+            start_time=datetime.fromtimestamp(start, UTC),
+            end_time=datetime.fromtimestamp(end, UTC), step=f"{step:g}s",
+            params={"start": f"{start:.3f}", "end": f"{end:.3f}",
+                    "timeout": f"{self.timeout:g}s"})
+        try:
+            return [(dict(s["metric"]), [(float(t), float(v)) for t, v in s["values"]])
+                    for s in result]
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise QueryFailed(f"unexpected result {result!r}") from exc

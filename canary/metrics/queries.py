@@ -1,4 +1,5 @@
-"""Query templates: the built-in Istio metrics and MetricTemplate rendering (pure).
+"""Query templates: the built-in Istio metrics, the judge's counters and MetricTemplate
+rendering (pure).
 
 Placeholders are ``{{ name }}``, ``{{ namespace }}``, ``{{ target }}``, ``{{ service }}``,
 ``{{ interval }}`` and ``{{ variables.NAME }}``. Every value is checked before it is
@@ -12,7 +13,7 @@ them.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from canary.errors import ConfigError
@@ -32,6 +33,25 @@ ISTIO_BUILTINS = {
         'histogram_quantile(0.99, sum(rate(istio_request_duration_milliseconds_bucket{'
         'reporter="destination",destination_workload_namespace="{{ namespace }}",'
         'destination_workload=~"{{ target }}"}[{{ interval }}])) by (le))'),
+}
+
+#: The judge's counters on Istio, for the canary and the primary workloads at once: raw
+#: cumulative values, which the judge differences itself (``rate()`` and ``increase()``
+#: extrapolate and are not whole numbers). ``{{ namespace }}`` and ``{{ workloads }}`` (a
+#: regular expression naming both workloads) are filled by :func:`judge_queries`.
+_ISTIO_SELECTOR = ('reporter="destination",destination_workload_namespace="{{ namespace }}",'
+                   'destination_workload=~"{{ workloads }}"')
+ISTIO_JUDGE_COUNTERS = {
+    "errorRate": {
+        "requests": "sum by (destination_workload) (istio_requests_total{"
+                    + _ISTIO_SELECTOR + "})",
+        "errors": "sum by (destination_workload) (istio_requests_total{"
+                  + _ISTIO_SELECTOR + ',response_code=~"5.*"})',
+    },
+    "latency": {
+        "buckets": "sum by (destination_workload, le) (istio_request_duration_milliseconds_"
+                   "bucket{" + _ISTIO_SELECTOR + "})",
+    },
 }
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][\w]*(?:\.[A-Za-z_][\w-]*)?)\s*\}\}")
@@ -82,3 +102,19 @@ def render(template: str, context: QueryContext) -> str:
         return plain[key]
 
     return _PLACEHOLDER.sub(fill, template)
+
+
+def judge_queries(metric_type: str, namespace: str, workloads: Sequence[str]
+                  ) -> dict[str, str]:
+    """The PromQL reading a judged metric's counters for ``workloads`` (the canary's and
+    the primary's Deployment names), by what each query counts."""
+    if metric_type not in ISTIO_JUDGE_COUNTERS:
+        raise ConfigError(f"no counters for judged metrics of type {metric_type!r}")
+    for value in (namespace, *workloads):
+        if not _DNS_NAME.match(value):
+            raise ConfigError(f"{value!r} is not a valid Kubernetes name")
+    # Names may hold dots, which a regular expression must match literally.
+    alternatives = "|".join(w.replace(".", "\\\\.") for w in workloads)
+    return {what: query.replace("{{ namespace }}", namespace)
+            .replace("{{ workloads }}", alternatives)
+            for what, query in ISTIO_JUDGE_COUNTERS[metric_type].items()}

@@ -7,10 +7,12 @@ truth: ``crds/`` is generated from them (``canary crds``), validation rules incl
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from canary.models.base import ApiModel, Duration, FreeForm, parse_duration
 
@@ -109,6 +111,145 @@ class CanaryMetric(ApiModel):
         return None, None
 
 
+#: A minimum effect: a ratio ("1.5x"), a relative increase ("+50%") or an absolute one in
+#: percentage points of the event rate ("+0.5pp").
+EFFECT_PATTERN = r"^([0-9]+(\.[0-9]+)?x|\+[0-9]+(\.[0-9]+)?(%|pp))$"
+
+
+@dataclass(frozen=True)
+class Effect:
+    """A parsed ``minimumEffect``: a ratio of event rates, or an absolute increase of the
+    event rate (a fraction of requests), which the judge converts to a ratio once, from
+    the primary's rate before the analysis."""
+
+    ratio: float | None = None
+    absolute: float | None = None
+
+    def __str__(self) -> str:
+        if self.ratio is not None:
+            return f"x{self.ratio:g}"
+        return f"+{(self.absolute or 0) * 100:g}pp"
+
+
+def parse_effect(text: str) -> Effect:
+    """``"1.5x"`` -> ratio 1.5; ``"+50%"`` -> ratio 1.5; ``"+0.5pp"`` -> absolute 0.005."""
+    if not re.fullmatch(EFFECT_PATTERN, text):
+        raise ValueError(f"minimumEffect {text!r} must look like 1.5x, +50% or +0.5pp")
+    if text.endswith("x"):
+        ratio = float(text[:-1])
+        if not 1 < ratio <= 1000:
+            raise ValueError(f"minimumEffect {text!r}: a ratio must be above 1 (and at most "
+                             "1000)")
+        return Effect(ratio=ratio)
+    if text.endswith("%"):
+        percent = float(text[1:-1])
+        if not 0 < percent <= 99900:
+            raise ValueError(f"minimumEffect {text!r}: the increase must be above 0%")
+        return Effect(ratio=1 + percent / 100)
+    points = float(text[1:-2])
+    if not 0 < points < 100:
+        raise ValueError(f"minimumEffect {text!r}: percentage points must be in (0, 100)")
+    return Effect(absolute=points / 100)
+
+
+class JudgedMetricType(StrEnum):
+    ERROR_RATE = "errorRate"
+    LATENCY = "latency"
+
+
+class JudgeMetric(ApiModel):
+    """One comparison of the canary with the primary, from Istio's standard metrics."""
+
+    name: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+                      description="Names the metric in status and events.")
+    type: JudgedMetricType = Field(description=(
+        "errorRate: the fraction of 5xx responses (istio_requests_total). latency: the "
+        "fraction of requests slower than a bucket bound of "
+        "istio_request_duration_milliseconds."))
+    minimum_effect: str = Field("1.5x", max_length=16, pattern=EFFECT_PATTERN, description=(
+        "The smallest regression that matters, as a ratio of the canary's event rate to "
+        "the primary's (1.5x, or +50%), or as percentage points of the rate (+0.5pp, "
+        "converted to a ratio once, from the primary's rate before the analysis). "
+        "Default 1.5x."))
+    bound: float | None = Field(None, gt=0, description=(
+        "latency: a request slower than this many milliseconds is an event. Must be one of "
+        "the histogram's bucket bounds (Istio's defaults include 5, 10, 25, 50, 100, 250, "
+        "500, 1000, 2500, 5000)."))
+    quantile: float | None = Field(None, gt=0, lt=1, description=(
+        "latency, instead of bound: use the smallest bucket bound at or above this "
+        "quantile of the primary's latency before the analysis (0.99: its P99)."))
+
+    model_config = ApiModel.model_config | {"json_schema_extra": {"x-kubernetes-validations": [
+        {"rule": "self.type != 'latency' || (has(self.bound) != has(self.quantile))",
+         "message": "a latency metric needs bound or quantile (one of them)"},
+        {"rule": "self.type != 'errorRate' || (!has(self.bound) && !has(self.quantile))",
+         "message": "bound and quantile apply to latency metrics only"},
+        {"rule": "!has(self.minimumEffect) || !self.minimumEffect.endsWith('x') || "
+                 "double(self.minimumEffect.substring(0, size(self.minimumEffect) - 1)) "
+                 "> 1.0",
+         "message": "a minimumEffect ratio must be above 1 (e.g. 1.5x)"},
+        {"rule": "!has(self.minimumEffect) || !self.minimumEffect.endsWith('%') || "
+                 "double(self.minimumEffect.substring(1, size(self.minimumEffect) - 1)) "
+                 "> 0.0",
+         "message": "a relative minimumEffect must be above +0%"},
+        {"rule": "!has(self.minimumEffect) || !self.minimumEffect.endsWith('pp') || "
+                 "(double(self.minimumEffect.substring(1, size(self.minimumEffect) - 2)) "
+                 "> 0.0 && double(self.minimumEffect.substring(1, "
+                 "size(self.minimumEffect) - 2)) < 100.0)",
+         "message": "an absolute minimumEffect must be between +0pp and +100pp"},
+    ]}}
+
+    @field_validator("minimum_effect")
+    @classmethod
+    def _valid_effect(cls, value: str) -> str:
+        parse_effect(value)
+        return value
+
+    @model_validator(mode="after")
+    def _latency_needs_one_bound(self) -> JudgeMetric:
+        if self.type == JudgedMetricType.LATENCY and \
+                (self.bound is None) == (self.quantile is None):
+            raise ValueError(f"judge metric {self.name}: a latency metric needs bound or "
+                             "quantile (one of them)")
+        if self.type == JudgedMetricType.ERROR_RATE and \
+                (self.bound is not None or self.quantile is not None):
+            raise ValueError(f"judge metric {self.name}: bound and quantile apply to latency "
+                             "metrics only")
+        return self
+
+    def effect(self) -> Effect:
+        return parse_effect(self.minimum_effect)
+
+
+class CanaryJudge(ApiModel):
+    """A sequential statistical comparison of the canary with the primary, valid however
+    often it is checked: it rolls back when a regression is proven (false rollbacks at
+    most alpha per rollout) and may promote early when no regression is proven."""
+
+    alpha: float = Field(0.05, gt=0, le=0.5, description=(
+        "Bound on the probability of rolling back a canary that is not worse than the "
+        "primary, per rollout, across all judged metrics together. Default 0.05."))
+    beta: float = Field(0.2, gt=0, le=0.5, description=(
+        "Bound on the probability of proving no regression for a metric whose canary is "
+        "worse by the minimum effect or more. Default 0.2."))
+    promote_early: bool = Field(False, description=(
+        "Once every judged metric has proven no regression (and the threshold metrics "
+        "pass), skip the remaining steps and promote. Default false."))
+    metrics: list[JudgeMetric] = Field(min_length=1, max_length=8)
+
+    model_config = ApiModel.model_config | {"json_schema_extra": {"x-kubernetes-validations": [
+        {"rule": "self.metrics.all(m, self.metrics.exists_one(n, n.name == m.name))",
+         "message": "judge metric names must be unique"},
+    ]}}
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> CanaryJudge:
+        names = [m.name for m in self.metrics]
+        if len(names) != len(set(names)):
+            raise ValueError("judge metric names must be unique")
+        return self
+
+
 class WebhookType(StrEnum):
     CONFIRM_ROLLOUT = "confirm-rollout"
     PRE_ROLLOUT = "pre-rollout"
@@ -181,6 +322,9 @@ class CanaryAnalysis(ApiModel):
     metrics: list[CanaryMetric] | None = Field(None, max_length=32)
     webhooks: list[CanaryWebhook] | None = Field(None, max_length=32)
     alerts: list[CanaryAlert] | None = Field(None, max_length=16)
+    judge: CanaryJudge | None = Field(None, description=(
+        "Compare the canary with the primary with a sequential statistical test, alongside "
+        "the threshold metrics (see docs/judge.md)."))
 
     model_config = ApiModel.model_config | {"json_schema_extra": {"x-kubernetes-validations": [
         {"rule": "!has(self.stepWeight) || !has(self.maxWeight) || "
@@ -201,6 +345,11 @@ class CanaryAnalysis(ApiModel):
          "message": "stepWeights must not exceed maxWeight"},
         {"rule": "!has(self.match) || has(self.iterations)",
          "message": "match (A/B testing) needs iterations"},
+        {"rule": "!has(self.judge) || !has(self.iterations) || "
+                 "(has(self.mirror) && self.mirror && !has(self.match))",
+         "message": "the judge compares versions that share the same traffic at random: use "
+                    "it with a weighted canary or blue/green mirroring, not A/B testing or "
+                    "blue/green without mirroring"},
     ]}}
 
     def interval_seconds(self) -> float:
@@ -275,6 +424,117 @@ class AnalysisRecord(ApiModel):
     results: list[MetricResult] = Field(default_factory=list)
 
 
+class JudgeCounts(ApiModel):
+    """Requests and events (errors, or requests slower than the bound) of both versions."""
+
+    canary_requests: int = Field(ge=0)
+    canary_events: int = Field(ge=0)
+    primary_requests: int = Field(ge=0)
+    primary_events: int = Field(ge=0)
+
+
+class JudgeStateRecord(ApiModel):
+    """The judge's memory of one metric (``JudgeState.to_dict()``): its design, the
+    totals since the analysis started, and a running log likelihood ratio per grid ratio.
+    Bounded: at most 64 numbers however long the analysis runs."""
+
+    minimum_effect: float
+    maximum_effect: float
+    points: int
+    proof_points: int
+    between_points: int
+    steps: int
+    canary_requests: int
+    canary_events: int
+    primary_requests: int
+    primary_events: int
+    log_likelihood_ratios: list[float] = Field(max_length=64)
+
+
+#: The judge's outcomes, as the status spells them.
+JudgeOutcome = Literal["regression", "no_regression_proven", "continue"]
+
+
+class JudgeEvidence(ApiModel):
+    """The verdict on one metric at the last step, with what it rests on."""
+
+    outcome: JudgeOutcome
+    steps: int = Field(description="Steps whose counts entered the test.")
+    canary_requests: int
+    canary_events: int
+    primary_requests: int
+    primary_events: int
+    ratio: float | None = Field(None, description=(
+        "The canary's event rate over the primary's (absent while undefined)."))
+    ratio_lower: float = Field(description="Lower end of the confidence sequence.")
+    ratio_upper: float | None = Field(None, description=(
+        "Upper end of the confidence sequence; absent when unbounded."))
+    log_regression: float = Field(description="Log of the regression test's statistic.")
+    log_regression_bound: float = Field(description="log(1/alpha): a regression at or above.")
+    log_no_regression: float = Field(description="Log of the no-regression statistic.")
+    log_no_regression_bound: float = Field(description="log(1/beta): proven at or above.")
+
+
+class JudgePower(ApiModel):
+    """Whether the traffic measured in the last step can decide within the analysis."""
+
+    detectable: bool
+    seconds_to_detect: float | None = Field(None, description=(
+        "Expected seconds from the analysis start to detect the minimum effect; absent "
+        "when it never would."))
+    seconds_to_prove: float | None = Field(None, description=(
+        "Expected seconds from the analysis start to prove a healthy canary; absent when "
+        "it never would."))
+    analysis_seconds: float = Field(description="How long the analysis lasts.")
+    canary_rps: float
+    primary_rps: float
+    base_rate: float = Field(description="The primary's event rate used for the estimate.")
+    message: str
+
+
+class JudgedMetricStatus(ApiModel):
+    """One judged metric in the current analysis."""
+
+    name: str
+    type: JudgedMetricType
+    spec: str = Field(description=(
+        "The metric's settings this evidence was gathered under; changing them restarts "
+        "the metric's evidence."))
+    minimum_effect: float | None = Field(None, description=(
+        "The minimum effect as a ratio, fixed for the analysis (absent until the primary's "
+        "rate is known when minimumEffect is absolute)."))
+    bound: float | None = Field(None, description=(
+        "latency: the bucket bound in milliseconds, fixed for the analysis."))
+    baseline: JudgeCounts | None = Field(None, description=(
+        "Cumulative counters at the first reading: the primary's give the rate before the "
+        "analysis (for +pp effects and quantile bounds)."))
+    reading: JudgeCounts | None = Field(None, description=(
+        "The cumulative counters at the last step: the next step's counts are the "
+        "difference (absent after a step without data: the next reading starts afresh)."))
+    state: JudgeStateRecord | None = None
+    evidence: JudgeEvidence | None = None
+    proven_at_step: int | None = Field(None, description=(
+        "The step at which no regression was first proven."))
+    skipped_steps: int = Field(0, description=(
+        "Steps that gave no evidence (no data, a counter reset)."))
+    message: str | None = Field(None, description="Why the last step gave no evidence.")
+    power: JudgePower | None = None
+
+
+class JudgeStatus(ApiModel):
+    """The judge's progress on the revision being analysed; reset for every revision."""
+
+    revision: str
+    outcome: JudgeOutcome = Field("continue", description=(
+        "regression: a metric proved the canary worse (rolled back). no_regression_proven: "
+        "every metric proved it is not worse by its minimum effect. continue: neither yet."))
+    alpha: float = Field(description="Each metric's share of the false-rollback budget.")
+    beta: float
+    steps: int = Field(0, description="Analysis steps judged so far.")
+    last_reading_at: str | None = None
+    metrics: list[JudgedMetricStatus] = Field(default_factory=list, max_length=8)
+
+
 class CanaryStatus(ApiModel):
     phase: Phase | None = None
     #: Canary, ABTesting, BlueGreen or BlueGreenMirroring, as inferred from the analysis.
@@ -294,6 +554,9 @@ class CanaryStatus(ApiModel):
     #: When traffic (or mirrored, or matched traffic) first reached the ready canary.
     analysis_started_at: str | None = None
     last_analysis: AnalysisRecord | None = None
+    #: The statistical judge's evidence on the current revision (when the analysis has a
+    #: judge).
+    judge: JudgeStatus | None = None
     conditions: list[Condition] | None = None
 
 

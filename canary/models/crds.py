@@ -2,7 +2,8 @@
 
 ``canary crds --output crds/`` writes them; a test fails when the committed files drift.
 The pydantic JSON schema is turned into a Kubernetes structural schema: references
-inlined, optional fields unwrapped, titles and defaults dropped, free-form objects marked
+inlined, optional fields unwrapped, titles and defaults dropped, exclusive bounds in OpenAPI
+v3.0's form, free-form objects marked
 ``x-kubernetes-preserve-unknown-fields``, CEL rules kept as ``x-kubernetes-validations``.
 """
 
@@ -54,6 +55,10 @@ def _convert(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
             continue
         if key == "const":
             out["enum"] = [value]
+        elif key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
+            # JSON Schema's numeric form; OpenAPI v3.0 pairs a bound with a flag.
+            out["minimum" if key == "exclusiveMinimum" else "maximum"] = value
+            out[key] = True
         elif key == "properties":
             out["properties"] = {name: _convert(sub, defs) for name, sub in value.items()}
         elif key == "items":

@@ -16,6 +16,7 @@ from canary.core.judge.power import (
     proof_seconds,
     rate_upper_bound,
     ratio_for_absolute_effect,
+    scheduled_power_check,
     wald_asn,
 )
 from canary.core.judge.sequential import (
@@ -42,6 +43,7 @@ __all__ = [
     "Outcome", "PowerCheck", "Traffic", "as_count", "assess", "bernoulli_kl",
     "confidence_sequence", "detection_seconds", "latency_counts", "no_regression_log_statistic",
     "power_check", "proof_seconds", "rate_ratio", "rate_upper_bound",
-    "ratio_for_absolute_effect", "regression_log_statistic", "replay", "slow_requests",
+    "ratio_for_absolute_effect", "regression_log_statistic", "replay",
+    "scheduled_power_check", "slow_requests",
     "split_alpha", "update", "verdict", "wald_asn",
 ]

@@ -13,6 +13,7 @@ estimates are close for regressions and pessimistic for proofs, whose times are 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -205,3 +206,63 @@ def ratio_for_absolute_effect(absolute_effect: float, primary_requests: int,
     if not (math.isfinite(absolute_effect) and absolute_effect > 0):
         raise ValueError(f"absolute_effect must be positive, got {absolute_effect!r}")
     return 1 + absolute_effect / rate_upper_bound(primary_requests, primary_events, confidence)
+
+
+def _scheduled_crossing(bound: float, steps: Sequence[tuple[list[float], float]]) -> float:
+    """When ``log mean exp(A(t))`` first reaches ``bound``, each ``A`` growing by the
+    step's drift per second through ``steps`` (drifts, seconds), the last step's drifts
+    continuing after the schedule; ``inf`` when it never does."""
+
+    def mixture(values: list[float]) -> float:
+        top = max(values)
+        return top + math.log(math.fsum(math.exp(v - top) for v in values) / len(values))
+
+    def first_crossing(start: list[float], drifts: list[float], high: float) -> float:
+        low = 0.0
+        for _ in range(100):
+            middle = (low + high) / 2
+            if mixture([a + middle * d for a, d in zip(start, drifts, strict=True)]) >= bound:
+                high = middle
+            else:
+                low = middle
+        return high
+
+    if not steps:
+        return math.inf
+    size = len(steps[0][0])
+    level, elapsed = [0.0] * size, 0.0
+    for drifts, seconds in steps:
+        end = [a + seconds * d for a, d in zip(level, drifts, strict=True)]
+        if mixture(end) >= bound:
+            # Convex along the step and below the bound at its start: one crossing.
+            return elapsed + first_crossing(level, drifts, seconds)
+        level, elapsed = end, elapsed + seconds
+    drifts = steps[-1][0]
+    # mixture >= max(a + t d) - log(size): past this the bound is surely reached.
+    candidates = [(bound + math.log(size) - a) / d for a, d in zip(level, drifts, strict=True)
+                  if d > 0]
+    if not candidates:
+        return math.inf
+    return elapsed + first_crossing(level, drifts, max(min(candidates), 0.0))
+
+
+def scheduled_power_check(design: Design, schedule: Sequence[tuple[Traffic, float]],
+                          alpha: float, beta: float, effect: float | None = None
+                          ) -> PowerCheck:
+    """:func:`power_check` for an analysis whose traffic changes step by step, as a
+    weighted canary's does: ``schedule`` lists each step's traffic and length in seconds
+    from the analysis start. The times are from the start of the schedule (past its end,
+    its last step's traffic is assumed to continue); ``remaining_seconds`` is the
+    schedule's length."""
+    _check_level("alpha", alpha)
+    _check_level("beta", beta)
+    effect = design.minimum_effect if effect is None else effect
+    grid = design.grid
+    detect = [([traffic.drift(effect, grid.ratios[k], 1.0) for k in grid.regression], seconds)
+              for traffic, seconds in schedule]
+    prove = [([traffic.drift(1.0, grid.ratios[j], design.minimum_effect) for j in grid.proof],
+              seconds) for traffic, seconds in schedule]
+    return PowerCheck(seconds_to_detect=_scheduled_crossing(math.log(1 / alpha), detect),
+                      seconds_to_prove=_scheduled_crossing(math.log(1 / beta), prove),
+                      remaining_seconds=math.fsum(seconds for _, seconds in schedule),
+                      effect=effect)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,7 +20,7 @@ from canary.core import (
     decide,
 )
 from canary.core.actions import CallHooks
-from canary.core.observation import HookResult, ManualRequests
+from canary.core.observation import Counters, HookResult, JudgeReading, ManualRequests
 from canary.models.canary import Canary, Phase
 
 SETTINGS = DecisionSettings(default_progress_deadline=60, min_interval=1)
@@ -56,6 +58,9 @@ class World:
     hook_calls: list[str] = field(default_factory=list)
     requests: ManualRequests = field(default_factory=ManualRequests)
     decisions: list[Decision] = field(default_factory=list)
+    #: The judged metrics' counters as the controller reads them with the metrics (None:
+    #: the controller reads none, as for a Canary without a judge).
+    judge_readings: Callable[[World], tuple[JudgeReading, ...]] | None = None
 
     def observe(self, metrics: bool = False) -> Observation:
         target = Workload(True, self.target_revision, self.target_replicas,
@@ -63,8 +68,9 @@ class World:
         primary = (Workload(True, self.primary_revision, 2, ready=self.primary_ready)
                    if self.primary_revision else Workload(False))
         values = (MetricValue("request-success-rate", self.success_rate),) if metrics else None
+        readings = self.judge_readings(self) if metrics and self.judge_readings else None
         return Observation(now=self.now, target=target, primary=primary, metrics=values,
-                           generation=1, requests=self.requests)
+                           generation=1, requests=self.requests, judge=readings)
 
     def step(self) -> Decision:
         """Decide (with metrics and webhook answers when asked, as the worker does), store
@@ -121,4 +127,93 @@ def initialized(**analysis: Any) -> World:
     world.run_until_quiet()
     assert world.canary.status.phase == Phase.INITIALIZED
     world.decisions.clear()
+    return world
+
+
+@dataclass
+class Service:
+    """Istio's cumulative counters for the canary and the primary, as Prometheus would
+    return them: requests arrive at ``rps`` and split by the world's canary weight (or
+    reach the canary as mirrored copies); errors and requests slower than 500 ms fail
+    independently (seeded), the canary ``ratio`` times as often as the primary."""
+
+    rps: float = 200.0
+    error_rate: float = 0.05
+    slow_rate: float = 0.05
+    ratio: float = 1.0
+    seed: int = 0
+    #: Seconds the primary served alone before the first reading.
+    history: float = 60.0
+    #: Metrics whose readings fail (Prometheus unreachable, say).
+    failing: set[str] = field(default_factory=set)
+    last: datetime | None = None
+    canary: list[int] = field(default_factory=lambda: [0, 0, 0])  # requests, errors, slow
+    primary: list[int] = field(default_factory=lambda: [0, 0, 0])
+    rng: random.Random = field(init=False)
+    _carry: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+    def _serve(self, counters: list[int], requests: int, ratio: float) -> None:
+        counters[0] += requests
+        counters[1] += sum(self.rng.random() < self.error_rate * ratio for _ in range(requests))
+        counters[2] += sum(self.rng.random() < self.slow_rate * ratio for _ in range(requests))
+
+    def advance(self, world: World) -> None:
+        """Serve the requests of the time since the last reading, at the current route."""
+        if self.last is not None:
+            due = self._carry + self.rps * (world.now - self.last).total_seconds()
+            total = int(due)
+            self._carry = due - total
+            route = world.route
+            if route is not None and route.mirror_percent:
+                canary = round(total * route.mirror_percent / 100)
+                self._serve(self.primary, total, 1.0)
+                self._serve(self.canary, canary, self.ratio)
+            else:
+                canary = sum(self.rng.random() < world.weight / 100 for _ in range(total))
+                self._serve(self.canary, canary, self.ratio)
+                self._serve(self.primary, total - canary, 1.0)
+        else:
+            self._serve(self.primary, round(self.rps * self.history), 1.0)
+        self.last = world.now
+
+    def reset_canary(self) -> None:
+        """The canary's pods restart: its counters start again from zero."""
+        self.canary = [0, 0, 0]
+
+    @staticmethod
+    def buckets(counters: list[int]) -> tuple[tuple[float, int], ...]:
+        requests, slow = counters[0], counters[2]
+        if requests == 0:
+            return ()
+        return ((100.0, (requests - slow) // 2), (500.0, requests - slow),
+                (float("inf"), requests))
+
+    def readings(self, world: World) -> tuple[JudgeReading, ...]:
+        self.advance(world)
+        judge = world.canary.spec.analysis.judge
+        out = []
+        for metric in judge.metrics if judge else []:
+            if metric.name in self.failing:
+                out.append(JudgeReading(metric.name, error="query failed: timed out"))
+            elif metric.type == "errorRate":
+                out.append(JudgeReading(metric.name,
+                                        Counters(self.canary[0], self.canary[1]),
+                                        Counters(self.primary[0], self.primary[1])))
+            else:
+                out.append(JudgeReading(metric.name,
+                                        Counters(buckets=self.buckets(self.canary)),
+                                        Counters(buckets=self.buckets(self.primary))))
+        return tuple(out)
+
+
+def judged(service: Service | None = None, **judge: Any) -> World:
+    """An Initialized world whose analysis has a judge (an error-rate metric unless
+    ``metrics`` says otherwise) and whose traffic comes from ``service``."""
+    spec = {"metrics": [{"name": "error-rate", "type": "errorRate"}], **judge}
+    world = initialized(judge=spec, metrics=[], stepWeight=5, maxWeight=50)
+    service = service or Service()
+    world.judge_readings = service.readings
     return world

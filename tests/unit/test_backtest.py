@@ -1,0 +1,186 @@
+"""`canary backtest`: the judge replayed over range-query results."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import random
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from canary import backtest
+from canary.cli import build_parser
+from canary.core.judge import Outcome
+from canary.errors import ConfigError
+
+NOW = 1_800_000_000.0
+MANIFEST = {
+    "apiVersion": "canary.dev/v1beta1", "kind": "Canary",
+    "metadata": {"name": "web", "namespace": "shop"},
+    "spec": {"targetRef": {"kind": "Deployment", "name": "web"}, "service": {"port": 80},
+             "analysis": {"interval": "30s", "threshold": 5, "stepWeight": 10, "judge": {
+                 "alpha": 0.05, "metrics": [{"name": "errors", "type": "errorRate",
+                                             "minimumEffect": "2x"}]}}},
+}
+
+
+def args(*argv: str) -> argparse.Namespace:
+    return build_parser().parse_args(["backtest", *argv])
+
+
+def manifest(tmp_path: Path) -> Path:
+    path = tmp_path / "canary.yaml"
+    path.write_text(yaml.safe_dump(MANIFEST))
+    return path
+
+
+class TestSetup:
+    def test_everything_comes_from_the_manifest(self, tmp_path: Path) -> None:
+        chosen = backtest.setup(args("-f", str(manifest(tmp_path)), "--start", "10m"), NOW)
+        assert chosen.namespace == "shop"
+        assert tuple(chosen.workloads) == ("web", "web-primary")
+        assert chosen.step == 30 and chosen.end == NOW and chosen.start == NOW - 600
+        assert [m.minimum_effect for m in chosen.judge.metrics] == ["2x"]
+
+    def test_flags_override_the_manifest(self, tmp_path: Path) -> None:
+        chosen = backtest.setup(args(
+            "-f", str(manifest(tmp_path)), "--start", "2027-01-15T08:00:00Z",
+            "--end", "2027-01-15T09:00:00Z", "--step", "1m", "--latency", "p99:1.2x",
+            "--alpha", "0.01", "--promote-early", "-n", "prod", "--target", "api"), NOW)
+        assert chosen.namespace == "prod" and chosen.workloads.canary == "api"
+        assert chosen.judge.alpha == 0.01 and chosen.judge.promote_early
+        [metric] = chosen.judge.metrics
+        assert (metric.type, metric.quantile, metric.minimum_effect) == ("latency", 0.99, "1.2x")
+        assert chosen.end - chosen.start == 3600 and chosen.step == 60
+
+    def test_flags_alone(self) -> None:
+        chosen = backtest.setup(args("--target", "web", "--start", "1799999000",
+                                     "--error-rate", "+0.5pp", "--latency", "500"), NOW)
+        assert [m.name for m in chosen.judge.metrics] == ["error-rate", "latency"]
+        assert chosen.judge.metrics[1].bound == 500 and chosen.namespace == "default"
+
+    @pytest.mark.parametrize(("text", "seconds"), [
+        ("now", NOW), ("10m", NOW - 600), ("-10m", NOW - 600), ("1799999000", 1799999000),
+        ("2027-01-15T08:00:00Z", datetime(2027, 1, 15, 8, tzinfo=UTC).timestamp()),
+        ("2027-01-15T08:00:00", datetime(2027, 1, 15, 8, tzinfo=UTC).timestamp())])
+    def test_times(self, text: str, seconds: float) -> None:
+        assert backtest.parse_time(text, NOW) == seconds
+
+    @pytest.mark.parametrize(("argv", "message"), [
+        (("--target", "web", "--start", "1h"), "nothing to judge"),
+        (("--error-rate", "1.5x", "--start", "1h"), "--target"),
+        (("--target", "web", "--error-rate", "0.5x", "--start", "1h"), "invalid judge"),
+        (("--target", "web", "--error-rate", "2x", "--start", "yesterday"), "not a time"),
+        (("--target", "web", "--error-rate", "2x", "--start", "1h", "--end", "2h"),
+         "before --end"),
+        (("--target", "web", "--error-rate", "2x", "--start", "720h", "--step", "1s"),
+         "at most"),
+        (("--target", "web", "--latency", "slow", "--start", "1h"), "--latency"),
+    ])
+    def test_bad_input_is_a_config_error(self, argv: tuple[str, ...], message: str) -> None:
+        with pytest.raises(ConfigError, match=message):
+            backtest.setup(args(*argv), NOW)
+
+
+def series(points: list[tuple[float, dict[str, float]]]) -> list[Any]:
+    """Range-query results from per-time values by workload."""
+    by_workload: dict[str, list[tuple[float, float]]] = {}
+    for t, values in points:
+        for workload, value in values.items():
+            by_workload.setdefault(workload, []).append((t, value))
+    return [({"destination_workload": w}, p) for w, p in by_workload.items()]
+
+
+class FakeRangeQuerier:
+    """Prometheus range queries over simulated cumulative counters: 100 req/s, 20% of
+    them to the canary, 2% errors on the primary and ``ratio`` times that on the canary."""
+
+    def __init__(self, ratio: float, seed: int = 1) -> None:
+        self.ratio, self.seed = ratio, seed
+        self.calls: list[tuple[str, float, float, float]] = []
+
+    async def series(self, promql: str, start: float, end: float, step: float) -> list[Any]:
+        self.calls.append((promql, start, end, step))
+        rng = random.Random(self.seed)
+        canary, primary = [1000, 20], [50000, 1000]  # counted before the range
+        points = []
+        t = start
+        while t <= end + 1e-9:
+            points.append((t, {"web": canary[0 if "5.*" not in promql else 1],
+                               "web-primary": primary[0 if "5.*" not in promql else 1]}))
+            for _ in range(int(100 * step)):
+                to_canary = rng.random() < 0.2
+                counters = canary if to_canary else primary
+                counters[0] += 1
+                counters[1] += rng.random() < 0.02 * (self.ratio if to_canary else 1)
+            t += step
+        return series(points)
+
+
+async def run(ratio: float, *extra: str) -> backtest.Result:
+    chosen = backtest.setup(args("--target", "web", "-n", "shop", "--error-rate", "1.5x",
+                                 "--start", str(NOW - 600), "--end", str(NOW), "--step",
+                                 "10s", *extra), NOW)
+    fake = FakeRangeQuerier(ratio)
+    readings = await backtest.fetch(chosen, fake)  # type: ignore[arg-type]
+    assert {(start, end, step) for _, start, end, step in fake.calls} == {
+        (NOW - 600, NOW, 10.0)}
+    return backtest.replay(chosen, readings)
+
+
+class TestReplay:
+    async def test_a_regression_is_found_and_the_replay_stops_there(self) -> None:
+        result = await run(4.0)
+        assert result.outcome is Outcome.REGRESSION and result.metric == "error-rate"
+        assert result.decided_step is not None and 1 <= result.decided_step < 60
+        assert result.rows[-1].step == result.decided_step
+        assert result.rows[0].note == "origin: counts start here"
+        assert result.rows[0].counts is None
+        # Each step counts only what happened in it: 10 s at 100 req/s.
+        assert all(r.counts is not None and r.counts.requests == 1000 for r in result.rows[1:])
+
+    async def test_a_healthy_canary_is_proven_and_the_replay_goes_on_without_promote_early(
+            self) -> None:
+        result = await run(1.0)
+        assert result.outcome is Outcome.NO_REGRESSION_PROVEN
+        assert result.rows[-1].step == 60  # went on to the end of the range
+        early = await run(1.0, "--promote-early")
+        assert early.rows[-1].step == early.decided_step == result.decided_step
+
+    async def test_the_table_and_the_verdict(self) -> None:
+        out = io.StringIO()
+        backtest.print_table(await run(4.0), out)
+        text = out.getvalue()
+        assert "judge: alpha 0.05" in text and "canary web vs primary web-primary" in text
+        assert "ratio [conf. seq.]" in text
+        assert "verdict: regression in error-rate at " in text
+        assert "the controller would have rolled back here" in text
+        assert "power: error-rate:" in text
+
+    async def test_json(self) -> None:
+        result = await run(1.0, "--promote-early")
+        data = json.loads(json.dumps(backtest.as_json(result)))
+        assert data["verdict"]["outcome"] == "no_regression_proven"
+        assert data["final"]["metrics"][0]["provenAtStep"] is not None
+        assert data["steps"][1]["counts"]["canaryRequests"] > 0
+
+    def test_steps_without_series_count_nothing_and_a_drop_is_a_reset(self) -> None:
+        chosen = backtest.setup(args("--target", "web", "--error-rate", "2x", "--start",
+                                     str(NOW - 30), "--end", str(NOW), "--step", "10s"), NOW)
+        queries = {"error-rate": {"requests": "r", "errors": "e"}}
+        requests = series([(NOW - 30, {"web": 0, "web-primary": 100}),
+                           (NOW - 20, {"web": 50, "web-primary": 200}),
+                           (NOW - 10, {"web": 10, "web-primary": 300}),
+                           (NOW, {"web": 60, "web-primary": 400})])
+        readings = backtest.readings_by_time(
+            chosen, {"error-rate": {"requests": requests, "errors": []}}, queries)
+        result = backtest.replay(chosen, readings)
+        notes = [r.note for r in result.rows]
+        assert notes[0] == "origin: counts start here" and notes[1] is None
+        assert notes[2] is not None and "went down" in notes[2]
+        assert result.rows[3].counts is not None and result.rows[3].counts.canary_requests == 50
