@@ -13,7 +13,14 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from canary.console.render import Style, bound, clock, number, since, table
-from canary.console.view import CanaryView, EventView, events_in_order, parse_moment
+from canary.console.view import (
+    JUDGE_HEADERS,
+    CanaryView,
+    EventView,
+    events_in_order,
+    judge_rows,
+    parse_moment,
+)
 from canary.errors import CanaryError
 from canary.kube import KubeClient, NotFound
 from canary.kube import resources as r
@@ -71,6 +78,7 @@ def render(view: CanaryView, events: Sequence[EventView], now: datetime,
     lines += _status(view, now, style, width)
     lines.append("")
     lines += _analysis(view, now, style, width)
+    lines += _judge(view, style, width)
     lines.append("")
     lines += _history(events, now, style, width)
     return "\n".join(lines) + "\n"
@@ -244,6 +252,16 @@ def _analysis(view: CanaryView, now: datetime, style: Style, width: int | None) 
     else:
         lines.append("  no checks")
     return lines
+
+
+def _judge(view: CanaryView, style: Style, width: int | None) -> list[str]:
+    rows = judge_rows(view)
+    if not rows:
+        return []
+    head = ("Judge (canary against primary; the regression and no-regression statistics "
+            "are logs, against their bounds):")
+    return ["", style(head, "bold"),
+            *_indent(table(JUDGE_HEADERS, rows, _less(width), style))]
 
 
 def _history(events: Sequence[EventView], now: datetime, style: Style,

@@ -191,6 +191,36 @@ class CanaryView:
         return decision
 
 
+JUDGE_HEADERS = ("JUDGED", "OUTCOME", "CANARY/PRIMARY", "RATIO", "CONFIDENCE",
+                 "REGRESSION", "NO REGRESSION")
+
+
+def judge_rows(view: CanaryView) -> list[list[str]]:
+    """The judge's evidence on the revision being delivered, one row per metric: counts,
+    the rate ratio with its confidence sequence, and each test's log statistic against
+    its bound."""
+    judge = view.canary.status.judge if view.canary is not None else None
+    if judge is None or judge.revision != view.revision:
+        return []
+    rows = []
+    for metric in judge.metrics:
+        evidence = metric.evidence
+        if evidence is None:
+            rows.append([metric.name, "no evidence yet", "-", "-", "-", "-",
+                         metric.message or ""])
+            continue
+        upper = "inf" if evidence.ratio_upper is None else number(evidence.ratio_upper)
+        rows.append([
+            metric.name, str(evidence.outcome),
+            f"{evidence.canary_events}/{evidence.canary_requests} vs "
+            f"{evidence.primary_events}/{evidence.primary_requests}",
+            number(evidence.ratio),
+            f"{number(evidence.ratio_lower)}..{upper}",
+            f"{evidence.log_regression:.2f} / {evidence.log_regression_bound:.2f}",
+            f"{evidence.log_no_regression:.2f} / {evidence.log_no_regression_bound:.2f}"])
+    return rows
+
+
 def failed_first(results: Iterable[MetricResult]) -> list[MetricResult]:
     return sorted(results, key=lambda r: r.verdict == "Passed")
 

@@ -28,11 +28,13 @@ from canary.console.render import Style, bar, bound, clock, fit, number, since, 
 from canary.console.view import (
     DONE,
     IDLE,
+    JUDGE_HEADERS,
     CanaryView,
     EventView,
     events_in_order,
     evidence_of,
     failed_first,
+    judge_rows,
     parse_moment,
 )
 from canary.errors import CanaryError
@@ -63,6 +65,10 @@ def frame(view: CanaryView, events: Sequence[EventView], now: datetime, *, width
                          f"{_target(view)}. Ctrl-C to leave.", "dim"))
     top.append("")
     top += _checks(view, now, style, width)
+    judged = judge_rows(view)
+    if judged:
+        top.append(style("Judge, canary against primary:", "bold"))
+        top += ["  " + line for line in table(JUDGE_HEADERS, judged, width - 2, style)]
     top.append("")
     room = max(0, height - len(top) - 1)
     bottom = _events(events, style, width, room)

@@ -7,6 +7,7 @@ from canary.console.describe import render, safe_url
 from canary.console.view import CanaryView, events_in_order
 from tests.unit.cli import objects
 from tests.unit.cli.objects import NOW
+from tests.unit.core.scenario import Service, judged
 
 
 def describe(obj: dict, events: list[dict] | None = None) -> str:
@@ -136,3 +137,24 @@ def test_safe_url_keeps_what_locates_the_hook() -> None:
         "http://flagger-loadtester.test/gate/check"
     assert safe_url("https://user@hooks.example.com/x?sig=1&a=2") == \
         "https://user@hooks.example.com/x?***"
+
+
+class TestJudge:
+    def test_the_judges_evidence_is_shown_against_its_bounds(self) -> None:
+        world = judged(Service(ratio=5.0))
+        world.target_revision = "rev-2"
+        world.run_until_quiet(60)
+        obj = world.canary.to_api()
+        obj["metadata"] = {"name": "web", "namespace": "shop"}
+        evidence = world.canary.status.judge.metrics[0].evidence  # type: ignore[union-attr]
+        text = describe(obj)
+        judge = squashed(section(text.split("Last analysis")[1], "Judge"))
+        assert judge[1].split()[:2] == ["JUDGED", "OUTCOME"]
+        row = judge[2]
+        assert row.startswith("error-rate regression ")
+        assert (f"{evidence.canary_events}/{evidence.canary_requests} vs "
+                f"{evidence.primary_events}/{evidence.primary_requests}") in row
+        assert f"{evidence.log_regression:.2f} / {evidence.log_regression_bound:.2f}" in row
+
+    def test_no_judge_section_without_a_judge(self) -> None:
+        assert "Judge" not in describe(objects.progressing())
