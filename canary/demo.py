@@ -74,10 +74,14 @@ async def _demo(args: argparse.Namespace, out: TextIO) -> int:
     if outcome and not args.down:
         say.line("")
         say.line("Explore it (the environment keeps running):")
-        say.line('  source .venv/bin/activate; eval "$(canary devenv env)"')
-        say.line(f"  kubectl -n {NAMESPACE} describe canary {APP}   # the last analysis")
-        say.line(f"  kubectl -n {NAMESPACE} get events          # every decision")
-        say.line("  canary devenv down                      # stop everything")
+        for command, why in (
+                ('source .venv/bin/activate; eval "$(canary devenv env)"', ""),
+                (f"canary describe {APP} -n {NAMESPACE}", "the spec, the last analysis, "
+                 "every decision"),
+                (f"canary watch {APP} -n {NAMESPACE}", "follow the next rollout live"),
+                (f"kubectl -n {NAMESPACE} get events", "the same decisions as events"),
+                ("canary devenv down", "stop everything")):
+            say.line(f"  {command:<40} {'# ' + why if why else ''}".rstrip())
     return 0 if outcome else 1
 
 
