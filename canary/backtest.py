@@ -34,7 +34,7 @@ from canary.errors import ConfigError
 from canary.metrics import counters
 from canary.metrics.counters import Sample
 from canary.metrics.prometheus import PrometheusQuerier
-from canary.metrics.queries import judge_queries
+from canary.metrics.queries import judge_query
 from canary.models.base import parse_duration
 from canary.models.canary import Canary, CanaryJudge, JudgedMetricStatus, JudgeStatus
 
@@ -64,10 +64,13 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--step", help="time between analysis steps, e.g. 1m (default: the "
                         "manifest's analysis interval, else 1m)")
     parser.add_argument("--error-rate", metavar="EFFECT", help="judge the 5xx rate with this "
-                        "minimum effect (1.5x, +50%%, +0.5pp)")
+                        "minimum effect (1.5x, +50%%, +0.5pp) as the metric error-rate: "
+                        "added to the manifest's judged metrics, or replacing its "
+                        "error-rate")
     parser.add_argument("--latency", metavar="BOUND[:EFFECT]", help="judge requests slower "
                         "than BOUND ms (a bucket bound), or than the primary's quantile "
-                        "pNN (p99), e.g. 500:1.2x or p99:1.5x")
+                        "pNN (p99), e.g. 500:1.2x or p99:1.5x, as the metric latency: "
+                        "added to the manifest's judged metrics, or replacing its latency")
     parser.add_argument("--alpha", type=float, help="false-rollback bound (default 0.05)")
     parser.add_argument("--beta", type=float, help="wrong-proof bound per metric "
                         "(default 0.2)")
@@ -155,9 +158,12 @@ def _judge_from_flags(args: argparse.Namespace, base: CanaryJudge | None) -> Can
         if match["effect"]:
             metric["minimumEffect"] = match["effect"]
         metrics.append(metric)
-    data: dict[str, Any] = base.model_dump(by_alias=True) if base else {}
+    data: dict[str, Any] = base.model_dump(by_alias=True, exclude_none=True) if base else {}
     if metrics:
-        data["metrics"] = metrics
+        # Added to the manifest's metrics, each replacing the one of its name if any.
+        named = {m["name"] for m in metrics}
+        data["metrics"] = [m for m in data.get("metrics", []) if m["name"] not in named] + \
+            metrics
     for key, value in (("alpha", args.alpha), ("beta", args.beta),
                        ("promoteEarly", args.promote_early)):
         if value is not None:
@@ -202,25 +208,24 @@ def setup(args: argparse.Namespace, now: float | None = None) -> Setup:
                  start=start, end=end, step=step)
 
 
-def readings_by_time(setup: Setup, series: dict[str, dict[str, list[Any]]],
-                     queries: dict[str, dict[str, str]]) -> dict[float, tuple[JudgeReading, ...]]:
+def readings_by_time(setup: Setup, series: dict[str, list[Any]], queries: dict[str, str]
+                     ) -> dict[float, tuple[JudgeReading, ...]]:
     """Per evaluation time, every metric's reading, from range-query results
-    (``series[metric][what]`` as :meth:`PrometheusQuerier.series` returns them)."""
+    (``series[metric]`` as :meth:`PrometheusQuerier.series` returns them). Each reading
+    after the first was checked against the one a step before it; a time at which
+    Prometheus has no point is a reading without series (no data, never zeros)."""
     times = [setup.start + i * setup.step
              for i in range(int((setup.end - setup.start) / setup.step) + 1)]
     out: dict[float, list[JudgeReading]] = {t: [] for t in times}
     for metric in setup.judge.metrics:
-        at: dict[float, dict[str, list[Sample]]] = defaultdict(lambda: defaultdict(list))
-        for what, found in series[metric.name].items():
-            for labels, points in found:
-                for t, value in points:
-                    at[round(t, 3)][what].append((labels, value))
-        for t in times:
-            samples = {what: at.get(round(t, 3), {}).get(what, [])
-                       for what in queries[metric.name]}
-            out[t].append(counters.reading(metric.name, metric.type.value, samples,
-                                           setup.workloads,
-                                           tuple(queries[metric.name].values())))
+        at: dict[float, list[Sample]] = defaultdict(list)
+        for labels, points in series[metric.name]:
+            for t, value in points:
+                at[round(t, 3)].append((labels, value))
+        for index, t in enumerate(times):
+            out[t].append(counters.reading(
+                metric.name, metric.type.value, at.get(round(t, 3), []), setup.workloads,
+                queries[metric.name], at=t, since=times[index - 1] if index else None))
     return {t: tuple(readings) for t, readings in out.items()}
 
 
@@ -260,14 +265,20 @@ def replay(setup: Setup, readings: dict[float, tuple[JudgeReading, ...]]) -> Res
     return result
 
 
+def queries_of(setup: Setup) -> dict[str, str]:
+    """Each judged metric's query, checking every series against a step earlier."""
+    return {m.name: judge_query(m.type.value, setup.namespace, setup.workloads,
+                                since=setup.step,
+                                exclude_sources=setup.judge.exclude_sources or ())
+            for m in setup.judge.metrics}
+
+
 async def fetch(setup: Setup, querier: PrometheusQuerier) -> dict[float, tuple[JudgeReading, ...]]:
-    queries = {m.name: judge_queries(m.type.value, setup.namespace, setup.workloads)
-               for m in setup.judge.metrics}
+    queries = queries_of(setup)
     end = setup.start + int((setup.end - setup.start) / setup.step) * setup.step
-    series: dict[str, dict[str, list[Any]]] = {}
-    for metric, by_what in queries.items():
-        series[metric] = {what: await querier.series(promql, setup.start, end, setup.step)
-                          for what, promql in by_what.items()}
+    series: dict[str, list[Any]] = {}
+    for metric, promql in queries.items():
+        series[metric] = await querier.series(promql, setup.start, end, setup.step)
     return readings_by_time(setup, series, queries)
 
 

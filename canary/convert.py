@@ -39,6 +39,7 @@ import yaml
 from pydantic import ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from canary.metrics.queries import SAFE_VARIABLE, SAFE_VARIABLE_CHARACTERS
 from canary.models.base import DURATION_PATTERN, ApiModel
 from canary.models.canary import BUILTIN_METRICS, Canary
 from canary.models.templates import AlertProvider, MetricTemplate
@@ -85,6 +86,9 @@ SILENT = frozenset({
     "spec.analysis.alerts[].providerRef.apiVersion",
     "spec.analysis.alerts[].providerRef.kind",
 })
+
+#: The query window Flagger gives a metric without ``interval``.
+FLAGGER_METRIC_INTERVAL = "1m"
 
 _SERVER_METADATA = ("uid", "resourceVersion", "generation", "creationTimestamp",
                     "managedFields", "selfLink", "deletionTimestamp",
@@ -387,6 +391,7 @@ class _Converter:
                        if spec is None else f"expected a mapping, got {_kind_of(spec)}")
             return []
         spec = copy.deepcopy(spec)
+        errors_before = len(self.result.errors)
         extra: list[dict[str, Any]] = []
         if kind == "Canary":
             keep = self._canary_fixups(spec)
@@ -403,7 +408,8 @@ class _Converter:
             "apiVersion": API_VERSION, "kind": kind, "metadata": self._metadata(metadata),
             "spec": self._carry(spec, spec_model, ("spec",), ("spec",)),
         }
-        if not self._validate(model, converted):
+        refused = len(self.result.errors) > errors_before  # by a fixup
+        if not self._validate(model, converted) or refused:
             return []
         self.result.converted += 1
         return [*extra, converted]
@@ -552,6 +558,9 @@ class _Converter:
         metrics = analysis.get("metrics")
         if isinstance(metrics, list):
             for index, metric in enumerate(metrics):
+                if isinstance(metric, dict):
+                    self._metric_fixups(metric, (*path, "metrics", index))
+            for index, metric in enumerate(metrics):
                 if not isinstance(metric, dict) or _empty(metric.get("query")):
                     continue
                 here = (*path, "metrics", index)
@@ -574,6 +583,23 @@ class _Converter:
                 if hook.get("muteAlert") is True:
                     self.note((*path, "webhooks", index, "muteAlert"), "carried over, but "
                               "canary does not act on it yet: alerts about this hook are sent")
+
+    def _metric_fixups(self, metric: dict[str, Any], here: Path) -> None:
+        """Keep a metric's query window, and refuse variables canary would refuse."""
+        if _empty(metric.get("interval")) and (metric.get("name") in BUILTIN_METRICS
+                                               or metric.get("templateRef")):
+            metric["interval"] = FLAGGER_METRIC_INTERVAL
+            self.note((*here, "interval"), f"set to {FLAGGER_METRIC_INTERVAL}, Flagger's "
+                      "default query window for a metric (canary's default is the analysis "
+                      "interval)", lost=False)
+        variables = metric.get("templateVariables")
+        if isinstance(variables, dict):
+            for key, value in variables.items():
+                if isinstance(value, str) and not SAFE_VARIABLE.match(value):
+                    self.error((*here, "templateVariables", str(key)),
+                               f"{json.dumps(value)} may only contain "
+                               f"{SAFE_VARIABLE_CHARACTERS}: canary refuses other characters "
+                               "in template variables, which could change the query")
 
     # -- MetricTemplate --
 

@@ -144,9 +144,12 @@ def _spec_lists(canary: Canary, style: Style, width: int | None) -> list[str]:
             else:
                 source = "built-in" if metric.name in BUILTIN_METRICS else "-"
             rows.append([metric.name, bound(low, high),
-                         metric.interval or analysis.interval, source])
+                         metric.interval or f"{analysis.interval}*", source])
         lines += _indent(table(("NAME", "BOUND", "WINDOW", "QUERY"), rows, _less(width),
                                style))
+        if any(metric.interval is None for metric in analysis.metrics):
+            lines.append("  * the analysis interval, or the controller's --min-interval if "
+                         "longer")
     else:
         lines.append("  none: only readiness is checked")
     if analysis.webhooks:

@@ -210,8 +210,12 @@ def judge_rows(view: CanaryView) -> list[list[str]]:
                          metric.message or ""])
             continue
         upper = "inf" if evidence.ratio_upper is None else number(evidence.ratio_upper)
+        outcome = str(evidence.outcome)
+        if metric.proven_at_step is not None and outcome != "regression":
+            # Proven once is proven: later steps may sit below the bound again.
+            outcome = f"no regression proven (step {metric.proven_at_step})"
         rows.append([
-            metric.name, str(evidence.outcome),
+            metric.name, outcome,
             f"{evidence.canary_events}/{evidence.canary_requests} vs "
             f"{evidence.primary_events}/{evidence.primary_requests}",
             number(evidence.ratio),

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from canary.core import MetricValue
+from canary.core import MetricValue, judging
 from canary.core.observation import JudgeReading
 from canary.errors import ConfigError
 from canary.kube import KubeClient, KubeError
@@ -14,7 +15,7 @@ from canary.kube import resources as r
 from canary.kube.reads import CachedGet, read
 from canary.metrics import counters
 from canary.metrics.prometheus import PrometheusAuth, PrometheusQuerier, QueryFailed
-from canary.metrics.queries import ISTIO_BUILTINS, QueryContext, judge_queries, render
+from canary.metrics.queries import ISTIO_BUILTINS, QueryContext, judge_query, render
 from canary.models.base import format_duration
 from canary.models.canary import Canary, CanaryMetric, JudgeMetric
 from canary.models.templates import MetricTemplate
@@ -53,7 +54,9 @@ class Analyst:
 
     async def read_judge(self, canary: Canary) -> tuple[JudgeReading, ...] | None:
         """The cumulative counters of every judged metric, for the canary and the primary,
-        all read at the same instant; None when the analysis has no judge."""
+        all evaluated at the same instant (each metric's in one query, so from the same
+        scrapes), with every series checked against the metric's previous reading in
+        ``canary.status.judge``; None when the analysis has no judge."""
         judge = canary.spec.analysis.judge
         if judge is None:
             return None
@@ -64,26 +67,32 @@ class Analyst:
         querier = self._querier(url, PrometheusAuth(), False)
         target = canary.spec.target_ref.name
         workloads = counters.Workloads(target, primary_name(target))
-        at = time.time()
-        return tuple([await self._read(querier, canary.namespace, workloads, metric, at)
-                      for metric in judge.metrics])
+        at = math.floor(time.time() * 1000) / 1000
+        readings = []
+        for metric in judge.metrics:
+            since = judging.previous_reading(canary.status.judge, metric.name)
+            if since is not None and since >= at:
+                since = None  # a clock gone backwards: nothing to check against
+            readings.append(await self._read(querier, canary.namespace, workloads, metric,
+                                             judge.exclude_sources or (), at, since))
+        return tuple(readings)
 
     async def _read(self, querier: PrometheusQuerier, namespace: str,
-                    workloads: counters.Workloads, metric: JudgeMetric, at: float
+                    workloads: counters.Workloads, metric: JudgeMetric,
+                    exclude_sources: Sequence[str], at: float, since: float | None
                     ) -> JudgeReading:
         try:
-            queries = judge_queries(metric.type.value, namespace, workloads)
+            query = judge_query(metric.type.value, namespace, workloads,
+                                since=None if since is None else at - since,
+                                exclude_sources=exclude_sources)
         except ConfigError as exc:
             return JudgeReading(metric.name, error=str(exc))
-        samples = {}
-        for what, promql in queries.items():
-            try:
-                samples[what] = await querier.samples(promql, at)
-            except QueryFailed as exc:
-                return JudgeReading(metric.name, error=str(exc),
-                                    queries=tuple(queries.values()))
-        return counters.reading(metric.name, metric.type.value, samples, workloads,
-                                tuple(queries.values()))
+        try:
+            samples = await querier.samples(query, at)
+        except QueryFailed as exc:
+            return JudgeReading(metric.name, error=str(exc), queries=(query,))
+        return counters.reading(metric.name, metric.type.value, samples, workloads, query,
+                                at=at, since=since)
 
     async def _measure(self, canary: Canary, metric: CanaryMetric) -> MetricValue:
         interval = metric.interval or format_duration(

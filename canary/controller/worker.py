@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from canary.core import Decision, Observation, decide
 from canary.core.observation import ManualRequests
+from canary.core.timefmt import format_time
 from canary.kube import JSON, Conflict, KubeError, NotFound
 from canary.kube import resources as r
 from canary.manual import ABORT_ANNOTATION, PAUSED_ANNOTATION, PROMOTE_ANNOTATION
@@ -47,6 +48,20 @@ def merge_patch(old: Any, new: Any) -> Any:
              if old.get(key) != value}
     patch.update({key: None for key in old if key not in new})
     return patch
+
+
+def invalid_field(exc: ValidationError) -> str:
+    """The first problem of a ValidationError, naming its field as the manifest spells
+    it (``spec.analysis.judge.metrics[0].minimumEffect: ...``)."""
+    errors = exc.errors()
+    if not errors:
+        return str(exc)
+    first = errors[0]
+    path = ""
+    for part in first["loc"]:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{path or 'the object'}: {first['msg']}{more}"
 
 
 class Worker:
@@ -154,6 +169,7 @@ class Worker:
             canary = Canary.model_validate(obj)
         except ValidationError as exc:
             self.log.error("the Canary does not match its schema", error=str(exc))
+            await self._invalid(obj, exc)
             return None
         if canary.spec.revert_on_deletion:
             updated = await self.controller.finalizer.ensure(obj)
@@ -183,6 +199,29 @@ class Worker:
                 self.controller.notifier.notify(alert, canary.spec.analysis.alerts)
         await self.controller.executor.execute(obj, canary, decision.actions)
         return decision.wake_after
+
+    async def _invalid(self, obj: JSON, exc: ValidationError) -> None:
+        """Say on the Canary why it cannot be delivered: a ``Ready=False`` condition
+        (reason ``InvalidSpec``) and a Warning event, once per distinct problem."""
+        message = f"the Canary cannot be read: {invalid_field(exc)}"
+        generation = obj["metadata"].get("generation")
+        old_status = obj.get("status") or {}
+        conditions = [c for c in old_status.get("conditions") or [] if isinstance(c, dict)]
+        ready = next((c for c in conditions if c.get("type") == "Ready"), None)
+        if ready is not None and (ready.get("status"), ready.get("reason"),
+                                  ready.get("message")) == ("False", "InvalidSpec", message):
+            return  # already said
+        condition = {"type": "Ready", "status": "False", "reason": "InvalidSpec",
+                     "message": message, "lastTransitionTime": (
+                         ready["lastTransitionTime"] if ready is not None
+                         and ready.get("status") == "False" and ready.get("lastTransitionTime")
+                         else format_time(datetime.now(UTC)))}
+        if generation is not None:
+            condition["observedGeneration"] = generation
+        conditions = sorted([c for c in conditions if c is not ready] + [condition],
+                            key=lambda c: str(c.get("type")))
+        obj = await self._write_status(obj, {"conditions": conditions})
+        await self.controller.events.record(obj, "Warning", "InvalidSpec", message)
 
     def _measure(self, canary: Canary, previous: CanaryStatus) -> None:
         metrics = self.controller.metrics
@@ -232,10 +271,14 @@ class Worker:
             metrics, judge = observation.metrics, observation.judge
             if decision.needs_metrics:
                 metrics = await self.controller.analyst.measure(canary)
-                judge = await self.controller.analyst.read_judge(canary)
             hooks = dict(observation.hooks or {})
             for type_ in decision.needs_hooks:
                 hooks[type_] = await self.controller.webhooks.call_type(canary, type_)
+            # The judge's counters are read last, after the hooks, and again in every
+            # pass: the pass that decides uses counters read just before it, so the
+            # weight it sets follows them without the hooks' latency in between.
+            if decision.needs_metrics or judge is not None:
+                judge = await self.controller.analyst.read_judge(canary)
             observation = replace(observation, metrics=metrics, judge=judge, hooks=hooks,
                                   now=datetime.now(UTC))
             decision = decide(canary, observation, settings)

@@ -18,6 +18,7 @@ and from Initialized, Succeeded or Failed to Progressing again on a new revision
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
@@ -43,6 +44,7 @@ from canary.models.canary import (
     Condition,
     MetricResult,
     Phase,
+    WebhookType,
 )
 
 #: Condition types canary maintains.
@@ -353,8 +355,44 @@ def _start_revision(step: _Step, why: str) -> None:
     step.phase(Phase.PROGRESSING)
     step.condition(PROMOTED, "Unknown", "Progressing", f"analysing revision {revision}")
     step.event("Normal", "NewRevision", f"{why}; starting canary analysis")
+    unexcluded = _load_sent_to_the_canary(step)
+    if unexcluded is not None:
+        step.event("Warning", "JudgedLoadNotExcluded", unexcluded)
     step.actions += [Route(0), ScaleCanary(None)]
     step.wake_in(step.deadline())
+
+
+#: The host of a webhook's URL.
+_URL_HOST = re.compile(r"^https?://(?:[^@/?#]*@)?([^:/?#]+)")
+
+
+def _load_sent_to_the_canary(step: _Step) -> str | None:
+    """Why the judge would see load that only the canary gets: a rollout or pre-rollout
+    hook's command (a load tester's ``hey ... http://<service>-canary...``) targets the
+    canary's Service, and the load tester (named after the hook's host) is not in
+    ``excludeSources``. None when nothing suggests so."""
+    analysis = step.canary.spec.analysis
+    if analysis.judge is None:
+        return None
+    service = step.canary.spec.service.name or step.target_name
+    canary_host = re.compile(rf"(?<![-a-z0-9.]){re.escape(service)}-canary(?![-a-z0-9])")
+    excluded = set(analysis.judge.exclude_sources or ())
+    for hook in analysis.webhooks or ():
+        if hook.type not in (WebhookType.ROLLOUT, WebhookType.PRE_ROLLOUT) or \
+                not canary_host.search((hook.metadata or {}).get("cmd", "")):
+            continue
+        host = _URL_HOST.match(hook.url)
+        source = host.group(1).split(".")[0] if host else None
+        if source is not None and source in excluded:
+            continue
+        who = f"probably {source}, the workload behind {host.group(1)}" if host and source \
+            else "the load tester's workload"
+        return (f"The {hook.type} hook {hook.name} sends load straight to {service}-canary, "
+                f"which only the canary serves, while the judge compares {step.target_name} "
+                f"with its primary on requests that reach either at random: add the load "
+                f"tester ({who}) to analysis.judge.excludeSources, or its requests bias the "
+                "comparison (docs/judge.md)")
+    return None
 
 
 def _progress(step: _Step) -> Decision:
@@ -514,12 +552,15 @@ def _judge(step: _Step) -> judging.Verdict | None:
         current = judging.begin(judge_spec, revision)
     before = current.outcome
     updated, verdict = judging.advance(judge_spec, current, step.obs.judge or (), step.now,
-                                       _power_plan(step))
+                                       _power_plan(step), _canary_had_traffic(step))
     step.status.judge = updated
     for note in verdict.skipped:
         step.event("Warning", "JudgeSkippedStep", f"No evidence from {note.metric} for "
                    f"{step.target_name} in this step: {note.message}")
-    if verdict.power_checked:
+    if verdict.no_requests:
+        step.condition(TRAFFIC_SUFFICIENT, "False", "NoRequests", "; ".join(
+            f"{n.metric}: {n.message}" for n in verdict.no_requests))
+    elif verdict.power_checked:
         if verdict.underpowered:
             message = "; ".join(n.message for n in verdict.underpowered)
             if step.condition(TRAFFIC_SUFFICIENT, "False", "InsufficientTraffic", message):
@@ -533,6 +574,14 @@ def _judge(step: _Step) -> judging.Verdict | None:
                    f"{step.target_name} (promoteEarly is off: the analysis continues): "
                    f"{verdict.summary}")
     return verdict
+
+
+def _canary_had_traffic(step: _Step) -> bool:
+    """Whether the step ending now routed (or mirrored) requests to the canary."""
+    if step.status.analysis_started_at is None:
+        return False  # the reading before any traffic moves
+    route = step.analysis_route(step.status.canary_weight or 0)
+    return route.canary_weight > 0 or bool(route.mirror_percent) or route.match_to_canary
 
 
 def _power_plan(step: _Step) -> judging.PowerPlan:

@@ -8,9 +8,13 @@ in the status) and assesses it. Everything the next step needs is in the returne
 :class:`~canary.models.canary.JudgeStatus`, so a controller restarted between two steps
 continues with exactly the same evidence.
 
-A step gives no evidence for a metric when its counters could not be read, or went down
-(a counter reset, e.g. a restarted pod): the metric's next reading then starts a new
-difference. Such a step is never a pass.
+A step gives no evidence for a metric when its counters could not be read, when
+Prometheus has no series where it had some, when any series of either version vanished,
+went down or came back after an absence since the previous reading (a pod went away,
+restarted or missed a scrape: the difference of the sums would be biased), or when no
+requests were seen (none on the canary while traffic was routed to it, or none at all).
+The metric's next difference then starts from a reading that can be trusted. Such a step
+is never a pass.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from canary.core.judge import (
     Assessment,
@@ -57,6 +61,9 @@ OUTCOMES: dict[Outcome, JudgeOutcome] = {
     Outcome.CONTINUE: "continue"}
 #: Confidence of the upper bound on the primary's rate that converts +pp effects.
 BASELINE_CONFIDENCE = 0.95
+#: How far apart (seconds) a reading's ``since`` and the instant of the reading it
+#: follows may be and still be the same instant (both are whole milliseconds).
+SAME_INSTANT = 0.002
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,8 @@ class Verdict:
     underpowered: tuple[Note, ...] = ()
     #: Metrics whose power was checked this step (with or without a warning).
     power_checked: tuple[str, ...] = ()
+    #: Metrics for which no requests were seen this step (no evidence either).
+    no_requests: tuple[Note, ...] = ()
     #: One line per metric for events: the current evidence.
     summary: str = ""
 
@@ -176,12 +185,87 @@ def state_of(metric: JudgedMetricStatus) -> JudgeState | None:
     return JudgeState.from_dict(metric.state.to_api())
 
 
+def instant(at: float) -> str:
+    """Unix seconds (whole milliseconds) as the status keeps a reading's instant."""
+    milliseconds = round(at * 1000)
+    moment = datetime.fromtimestamp(milliseconds // 1000, UTC).replace(
+        microsecond=milliseconds % 1000 * 1000)
+    return format_time(moment, precise=True)
+
+
+def previous_reading(status: JudgeStatus | None, metric: str) -> float | None:
+    """When ``metric``'s last reading was evaluated (unix seconds): the next reading
+    checks every series against that instant. None when there is no such reading."""
+    for judged in status.metrics if status is not None else ():
+        if judged.name == metric and judged.reading is not None and judged.reading_at:
+            return parse_time(judged.reading_at).timestamp()
+    return None
+
+
 def _skip(metric: JudgedMetricStatus, why: str, notes: list[Note]) -> None:
     """No evidence this step; the next reading starts a new difference."""
     metric.reading = None
+    metric.reading_at = None
     metric.skipped_steps += 1
     metric.message = why
     notes.append(Note(metric.name, why))
+
+
+def _start_from(metric: JudgedMetricStatus, counts: Counts, reading: JudgeReading) -> None:
+    """The next difference starts from this reading."""
+    metric.reading = as_record(counts)
+    metric.reading_at = instant(reading.at) if reading.at is not None else None
+
+
+def _absent(previous: JudgeCounts, reading: JudgeReading) -> str | None:
+    """Why the reading lacks a version Prometheus had series of at the last reading."""
+    for version, counters, before in (("canary", reading.canary, previous.canary_requests),
+                                      ("primary", reading.primary, previous.primary_requests)):
+        if before > 0 and not counters.present:
+            return (f"the {version} had counted {before} requests at the last reading and "
+                    "Prometheus has no series of it now")
+    return None
+
+
+def _unsound(metric: JudgedMetricStatus, reading: JudgeReading) -> str | None:
+    """Why the difference between the last reading and this one would not be the step's
+    counts: some series vanished, went down or came back, a series the last reading
+    counted has been marked stale at its instant since, or the series could not be
+    checked against it."""
+    if reading.since is None or metric.reading_at is None or \
+            reading.canary.lost is None or reading.primary.lost is None:
+        return "the series could not be checked against the last reading"
+    previous = parse_time(metric.reading_at).timestamp()
+    if abs(reading.since - previous) > SAME_INSTANT:
+        return (f"the series were checked against {instant(reading.since)}, not the last "
+                f"reading ({metric.reading_at})")
+    lost = [f"{n} of the {version}'s" for version, n in
+            (("canary", reading.canary.lost), ("primary", reading.primary.lost)) if n]
+    if lost:
+        return (f"{' and '.join(lost)} series vanished, went down or came back since the "
+                "last reading (a pod went away, restarted or missed a scrape)")
+    assert metric.reading is not None
+    for version, counters, counted in (
+            ("canary", reading.canary, metric.reading.canary_requests),
+            ("primary", reading.primary, metric.reading.primary_requests)):
+        if counters.previous is not None and counters.previous < counted:
+            return (f"Prometheus now shows {counters.previous} of the {version}'s requests "
+                    f"at the last reading, which counted {counted}: a series it counted "
+                    "was marked stale there afterwards (a failed scrape)")
+    return None
+
+
+def _no_requests(step: Counts, canary_traffic: bool) -> str | None:
+    if step.canary_requests > 0:
+        return None
+    if step.primary_requests == 0:
+        return ("no requests were seen on the canary or the primary in this step (is "
+                "there traffic, and does Istio's telemetry reach the metrics server?)")
+    if canary_traffic:
+        return (f"no requests were seen on the canary in this step although traffic was "
+                f"routed to it (the primary served {step.primary_requests}): are its "
+                "requests reported with destination_workload set to its Deployment?")
+    return None
 
 
 def _prepare(metric: JudgedMetricStatus, spec: JudgeMetric, reading: JudgeReading
@@ -210,8 +294,11 @@ def _prepare(metric: JudgedMetricStatus, spec: JudgeMetric, reading: JudgeReadin
 
 
 def advance(judge: CanaryJudge, status: JudgeStatus, readings: Sequence[JudgeReading],
-            now: datetime, plan: PowerPlan) -> tuple[JudgeStatus, Verdict]:
-    """Take one step's readings into the evidence; return the new status and verdict."""
+            now: datetime, plan: PowerPlan, canary_traffic: bool = False
+            ) -> tuple[JudgeStatus, Verdict]:
+    """Take one step's readings into the evidence; return the new status and verdict.
+    ``canary_traffic``: traffic was routed to the canary during the step that ends now
+    (so a step without a canary request is no evidence)."""
     status = status.model_copy(deep=True)
     previous_at = parse_time(status.last_reading_at) if status.last_reading_at else None
     seconds = (now - previous_at).total_seconds() if previous_at else 0.0
@@ -230,18 +317,33 @@ def advance(judge: CanaryJudge, status: JudgeStatus, readings: Sequence[JudgeRea
     skipped: list[Note] = []
     underpowered: list[Note] = []
     checked: list[str] = []
+    no_requests: list[Note] = []
     regression: tuple[str, Assessment] | None = None
     judged_step = False
     for spec, metric in zip(judge.metrics, metrics, strict=True):
         reading = by_name.get(spec.name)
-        had_origin = metric.reading is not None
         if reading is None or reading.error is not None:
             why = reading.error if reading is not None else "not read"
             _skip(metric, f"no data: {why}", skipped)
             continue
+        if not (reading.canary.present or reading.primary.present):
+            # An empty answer is a gap in Prometheus or missing telemetry, never zeros.
+            why = ("no data: Prometheus has no series of the canary or the primary; no "
+                   "requests were seen (is Istio's telemetry reaching the metrics server, "
+                   "with destination_workload set to the Deployments' names?)")
+            _skip(metric, why, skipped)
+            no_requests.append(Note(metric.name, why))
+            continue
+        if metric.reading is not None:
+            absent = _absent(metric.reading, reading)
+            if absent is not None:
+                _skip(metric, f"no data: {absent}", skipped)
+                continue
+        had_origin = metric.reading is not None
         waiting = _prepare(metric, spec, reading)
         if waiting is not None:
             metric.reading = None
+            metric.reading_at = None
             metric.message = waiting
             continue
         try:
@@ -252,22 +354,31 @@ def advance(judge: CanaryJudge, status: JudgeStatus, readings: Sequence[JudgeRea
         if metric.baseline is None:
             metric.baseline = as_record(counts)
         if not had_origin:
-            metric.reading = as_record(counts)
+            _start_from(metric, counts, reading)
             metric.message = None
             continue
         assert metric.reading is not None
         try:
+            problem = _unsound(metric, reading)
             step_counts = Counts.between(as_counts(metric.reading), counts)
         except ValueError as exc:
-            _skip(metric, f"{exc}; the counts start again from this reading", skipped)
-            metric.reading = as_record(counts)
+            problem = str(exc)
+        if problem is not None:
+            _skip(metric, f"{problem}; the counts start again from this reading", skipped)
+            _start_from(metric, counts, reading)
+            continue
+        idle = _no_requests(step_counts, canary_traffic)
+        if idle is not None:
+            _skip(metric, f"{idle}; the counts start again from this reading", skipped)
+            _start_from(metric, counts, reading)
+            no_requests.append(Note(metric.name, idle))
             continue
         assert metric.minimum_effect is not None
         judged_step = True
         state = state_of(metric) or JudgeState.start(design(metric.minimum_effect))
         state = update(state, step_counts)
         assessment = assess(state, status.alpha, status.beta)
-        metric.reading = as_record(counts)
+        _start_from(metric, counts, reading)
         metric.state = JudgeStateRecord.model_validate(state.to_dict())
         metric.evidence = evidence_record(assessment)
         metric.message = None
@@ -294,7 +405,7 @@ def advance(judge: CanaryJudge, status: JudgeStatus, readings: Sequence[JudgeRea
         outcome=outcome, metric=regression[0] if regression else None,
         assessment=regression[1] if regression else None, skipped=tuple(skipped),
         underpowered=tuple(underpowered), power_checked=tuple(checked),
-        summary="; ".join(describe(m) for m in metrics))
+        no_requests=tuple(no_requests), summary="; ".join(describe(m) for m in metrics))
 
 
 def describe(metric: JudgedMetricStatus) -> str:

@@ -39,23 +39,37 @@ class Counters:
     """One version's cumulative counters for a judged metric, as read from Prometheus:
     whole numbers since the counters started. For the error rate, ``requests`` and
     ``errors``; for latency, the histogram's ``buckets`` as ``(le, count)`` pairs,
-    cumulative in ``le`` and ending at ``+Inf`` (empty when the version has no series)."""
+    cumulative in ``le`` and ending at ``+Inf`` (empty when the version has no series).
+
+    ``present`` says whether Prometheus had any series of the version (without, the counts
+    are zeros by default, not measurements). ``lost`` is how many of its series vanished,
+    went down or came back after an absence since the previous reading, and
+    ``previous`` how many requests Prometheus shows now at the previous reading's instant
+    (both None: not checked, as for the first reading)."""
 
     requests: int = 0
     errors: int = 0
     buckets: tuple[tuple[float, int], ...] = ()
+    present: bool = True
+    lost: int | None = None
+    previous: int | None = None
 
 
 @dataclass(frozen=True)
 class JudgeReading:
     """The counters of one judged metric for the canary and the primary, read at one
-    instant; ``error`` set means they could not be read (no evidence for the step)."""
+    instant; ``error`` set means they could not be read (no evidence for the step).
+
+    ``at`` is that instant (unix seconds, whole milliseconds) and ``since`` the instant
+    of the previous reading that the counters' ``lost`` series were checked against."""
 
     name: str
     canary: Counters = field(default_factory=Counters)
     primary: Counters = field(default_factory=Counters)
     error: str | None = None
     queries: tuple[str, ...] = ()
+    at: float | None = None
+    since: float | None = None
 
 
 @dataclass(frozen=True)

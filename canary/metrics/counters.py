@@ -1,9 +1,13 @@
 """The judge's counters from Prometheus samples (pure).
 
-:func:`canary.metrics.queries.judge_queries` asks for each workload's cumulative counters,
-grouped by ``destination_workload`` (and ``le`` for histograms); here the samples of one
-instant become :class:`~canary.core.observation.Counters` for the canary and the
-primary. A workload without series has counted nothing yet.
+:func:`canary.metrics.queries.judge_query` asks for each workload's cumulative counters,
+grouped by ``destination_workload`` (and ``le`` for histograms), each series labelled with
+the part of the answer it is (``requests``, ``errors``, ``buckets``, ``lost``,
+``previous``); here the
+samples of one instant become :class:`~canary.core.observation.Counters` for the canary
+and the primary. A workload without series has counted nothing, as far as Prometheus
+knows: its counters say so (``present``), so that the judge never mistakes a gap in
+Prometheus for zeros.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import NamedTuple
 
 from canary.core.judge import as_count
 from canary.core.observation import Counters, JudgeReading
+from canary.metrics.queries import JUDGE_PART, JUDGE_PARTS
 
 #: One series at one instant: its labels and value.
 Sample = tuple[Mapping[str, str], float]
@@ -26,13 +31,31 @@ class Workloads(NamedTuple):
     primary: str
 
 
+def parts(samples: Sequence[Sample], metric_type: str) -> dict[str, list[Sample]]:
+    """The samples of one answer of :func:`~canary.metrics.queries.judge_query`, by the
+    part they belong to; ValueError for a series of no known part."""
+    if metric_type not in JUDGE_PARTS:
+        raise ValueError(f"unknown judged metric type {metric_type!r}")
+    known = (*JUDGE_PARTS[metric_type], "lost", "previous")
+    found: dict[str, list[Sample]] = {what: [] for what in known}
+    for labels, value in samples:
+        what = labels.get(JUDGE_PART, "")
+        if what not in found:
+            raise ValueError(f"a series of no known part ({JUDGE_PART}={what!r})")
+        found[what].append(({k: v for k, v in labels.items() if k != JUDGE_PART}, value))
+    return found
+
+
 def _by_workload(samples: Sequence[Sample], what: str, workloads: Workloads
                  ) -> dict[str, int]:
-    totals = {workload: 0 for workload in workloads}
+    """Each workload's value; workloads without a series are left out."""
+    totals: dict[str, int] = {}
     for labels, value in samples:
         workload = labels.get("destination_workload", "")
-        if workload not in totals:
+        if workload not in workloads:
             raise ValueError(f"{what}: a series for an unexpected workload {workload!r}")
+        if workload in totals:
+            raise ValueError(f"{what}: two series for {workload}")
         totals[workload] = as_count(value, f"{what} of {workload}")
     return totals
 
@@ -60,23 +83,36 @@ def _buckets(samples: Sequence[Sample], workloads: Workloads
 
 
 def counters(metric_type: str, samples: Mapping[str, Sequence[Sample]],
-             workloads: Workloads) -> tuple[Counters, Counters]:
-    """The canary's and the primary's counters from the samples of each query of
-    ``judge_queries`` (by the query's key); ValueError when they cannot be counts."""
+             workloads: Workloads, checked: bool = False) -> tuple[Counters, Counters]:
+    """The canary's and the primary's counters from the samples of each part of
+    ``judge_query`` (see :func:`parts`); ``checked`` when the answer has the ``lost``
+    and ``previous`` parts (a workload without a series there lost none, and shows no
+    requests at the previous reading's instant). ValueError when they cannot be counts."""
+    lost = _by_workload(samples.get("lost", ()), "lost series", workloads)
+    previous = _by_workload(samples.get("previous", ()), "previous requests", workloads)
+
+    def check(workload: str) -> tuple[int | None, int | None]:
+        if not checked:
+            return None, None
+        return lost.get(workload, 0), previous.get(workload, 0)
+
     if metric_type == "errorRate":
         requests = _by_workload(samples["requests"], "requests", workloads)
         errors = _by_workload(samples["errors"], "errors", workloads)
-        canary, primary = (Counters(requests[w], errors[w]) for w in workloads)
-        for workload, c in zip(workloads, (canary, primary), strict=True):
+        out = tuple(Counters(requests.get(w, 0), errors.get(w, 0), present=w in requests,
+                             lost=check(w)[0], previous=check(w)[1]) for w in workloads)
+        for workload, c in zip(workloads, out, strict=True):
             if c.errors > c.requests:
                 raise ValueError(f"{workload} has more errors ({c.errors}) than requests "
                                  f"({c.requests})")
-        return canary, primary
+        return out[0], out[1]
     if metric_type == "latency":
         buckets = _buckets(samples["buckets"], workloads)
-        canary_buckets, primary_buckets = (buckets[w] for w in workloads)
-        return (Counters(requests=_total(canary_buckets), buckets=canary_buckets),
-                Counters(requests=_total(primary_buckets), buckets=primary_buckets))
+        canary, primary = (Counters(requests=_total(buckets[w]), buckets=buckets[w],
+                                    present=bool(buckets[w]), lost=check(w)[0],
+                                    previous=check(w)[1])
+                           for w in workloads)
+        return canary, primary
     raise ValueError(f"unknown judged metric type {metric_type!r}")
 
 
@@ -84,11 +120,15 @@ def _total(buckets: tuple[tuple[float, int], ...]) -> int:
     return next((count for le, count in buckets if math.isinf(le)), 0)
 
 
-def reading(name: str, metric_type: str, samples: Mapping[str, Sequence[Sample]],
-            workloads: Workloads, queries: Sequence[str]) -> JudgeReading:
-    """A :class:`JudgeReading`, with the reason when the samples are not counts."""
+def reading(name: str, metric_type: str, samples: Sequence[Sample], workloads: Workloads,
+            query: str, at: float | None = None, since: float | None = None
+            ) -> JudgeReading:
+    """A :class:`JudgeReading` from the answer to ``query`` evaluated at ``at``, whose
+    ``lost`` part (if ``since`` is set) compared it with ``since``; with the reason when
+    the samples are not counts."""
     try:
-        canary, primary = counters(metric_type, samples, workloads)
+        canary, primary = counters(metric_type, parts(samples, metric_type), workloads,
+                                   checked=since is not None)
     except ValueError as exc:
-        return JudgeReading(name, error=str(exc), queries=tuple(queries))
-    return JudgeReading(name, canary, primary, queries=tuple(queries))
+        return JudgeReading(name, error=str(exc), queries=(query,), at=at, since=since)
+    return JudgeReading(name, canary, primary, queries=(query,), at=at, since=since)

@@ -114,6 +114,10 @@ class CanaryMetric(ApiModel):
 #: A minimum effect: a ratio ("1.5x"), a relative increase ("+50%") or an absolute one in
 #: percentage points of the event rate ("+0.5pp").
 EFFECT_PATTERN = r"^([0-9]+(\.[0-9]+)?x|\+[0-9]+(\.[0-9]+)?(%|pp))$"
+#: The largest minimum effect as a ratio (``1000x``), and as a relative increase
+#: (``+99900%``, the same ratio); the API server's rules and the models agree on both.
+MAXIMUM_RATIO = 1000.0
+MAXIMUM_PERCENT = (MAXIMUM_RATIO - 1) * 100
 
 
 @dataclass(frozen=True)
@@ -137,14 +141,15 @@ def parse_effect(text: str) -> Effect:
         raise ValueError(f"minimumEffect {text!r} must look like 1.5x, +50% or +0.5pp")
     if text.endswith("x"):
         ratio = float(text[:-1])
-        if not 1 < ratio <= 1000:
-            raise ValueError(f"minimumEffect {text!r}: a ratio must be above 1 (and at most "
-                             "1000)")
+        if not 1 < ratio <= MAXIMUM_RATIO:
+            raise ValueError(f"minimumEffect {text!r}: a ratio must be above 1 and at most "
+                             f"{MAXIMUM_RATIO:g}")
         return Effect(ratio=ratio)
     if text.endswith("%"):
         percent = float(text[1:-1])
-        if not 0 < percent <= 99900:
-            raise ValueError(f"minimumEffect {text!r}: the increase must be above 0%")
+        if not 0 < percent <= MAXIMUM_PERCENT:
+            raise ValueError(f"minimumEffect {text!r}: the increase must be above 0% and at "
+                             f"most +{MAXIMUM_PERCENT:g}%")
         return Effect(ratio=1 + percent / 100)
     points = float(text[1:-2])
     if not 0 < points < 100:
@@ -185,13 +190,17 @@ class JudgeMetric(ApiModel):
         {"rule": "self.type != 'errorRate' || (!has(self.bound) && !has(self.quantile))",
          "message": "bound and quantile apply to latency metrics only"},
         {"rule": "!has(self.minimumEffect) || !self.minimumEffect.endsWith('x') || "
-                 "double(self.minimumEffect.substring(0, size(self.minimumEffect) - 1)) "
-                 "> 1.0",
-         "message": "a minimumEffect ratio must be above 1 (e.g. 1.5x)"},
+                 "(double(self.minimumEffect.substring(0, size(self.minimumEffect) - 1)) "
+                 f"> 1.0 && double(self.minimumEffect.substring(0, "
+                 f"size(self.minimumEffect) - 1)) <= {MAXIMUM_RATIO:.1f})",
+         "message": f"a minimumEffect ratio must be above 1 and at most {MAXIMUM_RATIO:g} "
+                    "(e.g. 1.5x)"},
         {"rule": "!has(self.minimumEffect) || !self.minimumEffect.endsWith('%') || "
-                 "double(self.minimumEffect.substring(1, size(self.minimumEffect) - 1)) "
-                 "> 0.0",
-         "message": "a relative minimumEffect must be above +0%"},
+                 "(double(self.minimumEffect.substring(1, size(self.minimumEffect) - 1)) "
+                 f"> 0.0 && double(self.minimumEffect.substring(1, "
+                 f"size(self.minimumEffect) - 1)) <= {MAXIMUM_PERCENT:.1f})",
+         "message": f"a relative minimumEffect must be above +0% and at most "
+                    f"+{MAXIMUM_PERCENT:g}%"},
         {"rule": "!has(self.minimumEffect) || !self.minimumEffect.endsWith('pp') || "
                  "(double(self.minimumEffect.substring(1, size(self.minimumEffect) - 2)) "
                  "> 0.0 && double(self.minimumEffect.substring(1, "
@@ -236,6 +245,13 @@ class CanaryJudge(ApiModel):
         "Once every judged metric has proven no regression (and the threshold metrics "
         "pass), skip the remaining steps and promote. Default false."))
     metrics: list[JudgeMetric] = Field(min_length=1, max_length=8)
+    exclude_sources: list[Annotated[str, Field(
+        min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]] | None = \
+        Field(None, max_length=16, description=(
+            "Source workloads (Istio's source_workload label) whose requests the judge "
+            "leaves out on both sides, e.g. a load tester that sends its requests straight "
+            "to the canary's Service: the judge needs requests that reach either version "
+            "at random."))
 
     model_config = ApiModel.model_config | {"json_schema_extra": {"x-kubernetes-validations": [
         {"rule": "self.metrics.all(m, self.metrics.exists_one(n, n.name == m.name))",
@@ -511,6 +527,9 @@ class JudgedMetricStatus(ApiModel):
     reading: JudgeCounts | None = Field(None, description=(
         "The cumulative counters at the last step: the next step's counts are the "
         "difference (absent after a step without data: the next reading starts afresh)."))
+    reading_at: str | None = Field(None, description=(
+        "When Prometheus evaluated the reading (RFC 3339, milliseconds): the next reading "
+        "checks every series against this instant."))
     state: JudgeStateRecord | None = None
     evidence: JudgeEvidence | None = None
     proven_at_step: int | None = Field(None, description=(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -16,8 +17,11 @@ import pytest
 import yaml
 
 from canary.devenv import LocalEnvironment
+from canary.devenv.install import find_prometheus
+from canary.devenv.traffic.simulator import SOURCE_WORKLOAD
 from canary.kube import Invalid, KubeClient
 from canary.kube import resources as r
+from canary.metrics.queries import judge_query
 from canary.targets.deployment import REVISION_ANNOTATION
 from tests.e2e import manifests
 from tests.e2e.controller_process import ControllerProcess
@@ -214,9 +218,11 @@ async def test_too_little_traffic_is_reported_in_status(
         kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
     await start(kube, environment, namespace, judged_analysis(), 0.1, rps=4)
     await deploy(kube, namespace, "2", 0.1)
+    # (A step in which the canary happens to get no request at all says NoRequests.)
     warned = await wait_until(
         lambda: canary_object(kube, namespace),
-        lambda c: conditions(c).get("TrafficSufficient", {}).get("status") == "False",
+        lambda c: conditions(c).get("TrafficSufficient", {}).get("reason")
+        == "InsufficientTraffic",
         "the TrafficSufficient condition to turn False", timeout=120)
     traffic = conditions(warned)["TrafficSufficient"]
     assert traffic["reason"] == "InsufficientTraffic"
@@ -282,13 +288,18 @@ def _judged_metric(**fields: Any) -> Any:
     (_judged_metric(type="errorRate", minimumEffect="+0%"), "must be above +0%"),
     (_judged_metric(type="errorRate", minimumEffect="+100pp"), "between +0pp and +100pp"),
     (_judged_metric(type="errorRate", minimumEffect="half"), "minimumEffect"),
+    # Past the models' bounds: refused here, never accepted and then ignored.
+    (_judged_metric(type="errorRate", minimumEffect="2000x"), "at most 1000"),
+    (_judged_metric(type="errorRate", minimumEffect="+100000%"), "at most +99900%"),
+    (_judge(excludeSources=['load"}']), "excludeSources"),
     (_judged_metric(type="latency"), "needs bound or quantile"),
     (_judged_metric(type="errorRate", bound=500), "latency metrics only"),
     (_judge(alpha=0.6), "alpha"),
     (_judge(metrics=[{"name": "a", "type": "errorRate"}, {"name": "a", "type": "errorRate"}]),
      "names must be unique"),
-], ids=["ratio-1", "zero-percent", "hundred-points", "not-an-effect", "latency-no-bound",
-        "bound-on-errors", "alpha", "duplicate-names"])
+], ids=["ratio-1", "zero-percent", "hundred-points", "not-an-effect", "ratio-2000",
+        "percent-100000", "bad-source", "latency-no-bound", "bound-on-errors", "alpha",
+        "duplicate-names"])
 async def test_an_invalid_judge_is_refused(kube: KubeClient, namespace: str, change: Any,
                                            message: str) -> None:
     manifest = manifests.canary("web", namespace)
@@ -312,11 +323,111 @@ async def test_the_judge_needs_randomly_shared_traffic(kube: KubeClient,
 
 
 async def test_a_valid_judge_is_accepted_as_written(kube: KubeClient, namespace: str) -> None:
-    judge = {"alpha": 0.05, "beta": 0.1, "promoteEarly": True, "metrics": [
-        {"name": "error-rate", "type": "errorRate", "minimumEffect": "+0.5pp"},
-        {"name": "latency", "type": "latency", "bound": 500, "minimumEffect": "+20%"},
-        {"name": "tail", "type": "latency", "quantile": 0.99, "minimumEffect": "2x"}]}
+    judge = {"alpha": 0.05, "beta": 0.1, "promoteEarly": True,
+             "excludeSources": ["canary-loadtester"], "metrics": [
+                 {"name": "error-rate", "type": "errorRate", "minimumEffect": "+0.5pp"},
+                 {"name": "latency", "type": "latency", "bound": 500, "minimumEffect": "+20%"},
+                 {"name": "tail", "type": "latency", "quantile": 0.99, "minimumEffect": "2x"},
+                 {"name": "huge", "type": "errorRate", "minimumEffect": "1000x"},
+                 {"name": "huge-percent", "type": "errorRate",
+                  "minimumEffect": "+99900%"}]}
     manifest = manifests.canary("web", namespace)
     manifest["spec"]["analysis"]["judge"] = judge
     created = await kube.create(r.CANARIES, manifest)
     assert created["spec"]["analysis"]["judge"] == judge
+
+
+async def test_a_judge_that_sees_no_requests_says_so_and_never_judges(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
+    # The simulator is the only source of requests: excluded, the judge sees none (as
+    # with Istio's telemetry off or labels that do not match) and must say so.
+    analysis = judged_analysis(excludeSources=[SOURCE_WORKLOAD])
+    await start(kube, environment, namespace, analysis, 0.01, rps=100)
+    await deploy(kube, namespace, "2", 0.01)
+    revision = await target_revision(kube, namespace)
+    final = await wait_until(lambda: canary_object(kube, namespace),
+                             lambda c: phase(c) == "Succeeded"
+                             and c["status"].get("lastPromotedSpec") == revision,
+                             "the rollout to finish by its schedule", timeout=120)
+    traffic = conditions(final)["TrafficSufficient"]
+    assert (traffic["status"], traffic["reason"]) == ("False", "NoRequests")
+    assert "no requests were seen" in traffic["message"]
+    judge = final["status"]["judge"]
+    [metric] = judge["metrics"]
+    assert judge["steps"] == 0 and "state" not in metric and "evidence" not in metric
+    assert metric["skippedSteps"] >= 4  # the reading before traffic and every step
+    skipped = await events(kube, namespace, "JudgeSkippedStep")
+    assert len(skipped) >= 4 and all("no requests were seen" in e["note"] for e in skipped)
+
+
+#: Series of istio_requests_total every 10 s from 0 s: (workload, pod, response code) ->
+#: values, None being a stale marker (the pod went away, or a scrape failed).
+SERIES: dict[tuple[str, str, str], list[int | None]] = {
+    ("web", "a", "200"): [0, 100, 200, 300, 400, 500, 600, None],  # gone at 70 s
+    ("web", "b", "200"): [100 * i for i in range(11)],
+    ("web", "b", "503"): list(range(11)),
+    ("web-primary", "p", "200"): [0, 100, 200, 300, None, 500, 600, 700, 800, 900, 1000],
+    ("web-primary", "q", "200"): [0, 100, 200, 300, 400, 500, 600, 700, 5, 105, 205],
+    ("web-primary", "r", "200"): [0, 100, 200, 300, 400, 3, 900, 1000, 1100, 1200, 1300],
+}
+#: (evaluation time, seconds since the previous reading) -> series lost per workload.
+LOST = {(10, 10): {}, (20, 10): {}, (30, 10): {},
+        (40, 10): {"web-primary": 1},  # p missed a scrape: vanished
+        (50, 10): {"web-primary": 2},  # p came back; r went down
+        (60, 10): {},
+        (70, 10): {"web": 1},  # a went away
+        (80, 10): {"web-primary": 1},  # q went down
+        (90, 10): {},
+        (60, 20): {"web-primary": 2}}  # r reset and regrew past its old count; p is back
+
+
+def present(t: int, workload: str, codes: str) -> list[int]:
+    """The values at ``t`` of the workload's series present then (codes: a prefix)."""
+    return [value for key, values in SERIES.items()
+            if key[0] == workload and key[2].startswith(codes) and t // 10 < len(values)
+            and (value := values[t // 10]) is not None]
+
+
+def promtool() -> Path:
+    prometheus = find_prometheus()
+    found = prometheus.parent / "promtool" if prometheus else None
+    if found is None or not found.exists():
+        pytest.fail("promtool, which comes with Prometheus, is needed next to it")
+    return found
+
+
+def test_the_judges_query_finds_every_series_that_would_bias_a_step(tmp_path: Path) -> None:
+    """Prometheus's own engine (promtool) evaluates the controller's query over series
+    that vanish, miss a scrape, reset, and reset hidden by growth: the sums are the
+    counters', and ``lost`` names exactly the steps whose difference would be biased."""
+    labels = ('reporter="destination",destination_workload_namespace="shop",'
+              'destination_workload="{}",pod="{}",response_code="{}"')
+    inputs = [{"series": "istio_requests_total{" + labels.format(*key) + "}",
+               "values": " ".join("stale" if v is None else str(v) for v in values)}
+              for key, values in SERIES.items()]
+    tests = []
+    for (t, since), lost in LOST.items():
+        expected = []
+        for workload in ("web", "web-primary"):
+            for what, codes in (("requests", ""), ("errors", "5")):
+                values = present(t, workload, codes)
+                if values:
+                    expected.append({"labels": f'{{canary_judge="{what}",destination_'
+                                               f'workload="{workload}"}}',
+                                     "value": sum(values)})
+            if workload in lost:
+                expected.append({"labels": f'{{canary_judge="lost",destination_workload='
+                                           f'"{workload}"}}', "value": lost[workload]})
+            before = present(t - since, workload, "")
+            if before:  # the requests the previous reading saw, as Prometheus shows them now
+                expected.append({"labels": f'{{canary_judge="previous",destination_'
+                                           f'workload="{workload}"}}', "value": sum(before)})
+        tests.append({"expr": judge_query("errorRate", "shop", ("web", "web-primary"),
+                                          since=since),
+                      "eval_time": f"{t}s", "exp_samples": expected})
+    path = tmp_path / "judge.yaml"
+    path.write_text(yaml.safe_dump({"rule_files": [], "evaluation_interval": "10s", "tests": [
+        {"interval": "10s", "input_series": inputs, "promql_expr_test": tests}]}))
+    checked = subprocess.run([str(promtool()), "test", "rules", str(path)],
+                             capture_output=True, text=True, timeout=60, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -54,9 +54,28 @@ class TestSetup:
             "--alpha", "0.01", "--promote-early", "-n", "prod", "--target", "api"), NOW)
         assert chosen.namespace == "prod" and chosen.workloads.canary == "api"
         assert chosen.judge.alpha == 0.01 and chosen.judge.promote_early
-        [metric] = chosen.judge.metrics
+        # The flag adds its metric to the manifest's (whose errors metric stays).
+        errors, metric = chosen.judge.metrics
+        assert (errors.name, errors.minimum_effect) == ("errors", "2x")
         assert (metric.type, metric.quantile, metric.minimum_effect) == ("latency", 0.99, "1.2x")
         assert chosen.end - chosen.start == 3600 and chosen.step == 60
+
+    def test_a_flag_replaces_the_manifests_metric_of_its_name(self, tmp_path: Path) -> None:
+        path = tmp_path / "canary.yaml"
+        data = json.loads(json.dumps(MANIFEST))
+        data["spec"]["analysis"]["judge"]["metrics"] = [
+            {"name": "error-rate", "type": "errorRate", "minimumEffect": "2x"},
+            {"name": "latency", "type": "latency", "bound": 500},
+            {"name": "tail", "type": "latency", "quantile": 0.99}]
+        data["spec"]["analysis"]["judge"]["excludeSources"] = ["loadtester"]
+        path.write_text(yaml.safe_dump(data))
+        chosen = backtest.setup(args("-f", str(path), "--start", "1h",
+                                     "--error-rate", "1.2x"), NOW)
+        assert [(m.name, m.minimum_effect) for m in chosen.judge.metrics] == [
+            ("latency", "1.5x"), ("tail", "1.5x"), ("error-rate", "1.2x")]
+        assert chosen.judge.exclude_sources == ["loadtester"]
+        assert all('source_workload!~"loadtester"' in q
+                   for q in backtest.queries_of(chosen).values())
 
     def test_flags_alone(self) -> None:
         chosen = backtest.setup(args("--target", "web", "--start", "1799999000",
@@ -87,13 +106,24 @@ class TestSetup:
             backtest.setup(args(*argv), NOW)
 
 
-def series(points: list[tuple[float, dict[str, float]]]) -> list[Any]:
-    """Range-query results from per-time values by workload."""
+def series(points: list[tuple[float, dict[str, float]]], what: str = "requests"
+           ) -> list[Any]:
+    """Range-query results from per-time values by workload, as the ``what`` part of a
+    judge query's answer."""
     by_workload: dict[str, list[tuple[float, float]]] = {}
     for t, values in points:
         for workload, value in values.items():
             by_workload.setdefault(workload, []).append((t, value))
-    return [({"destination_workload": w}, p) for w, p in by_workload.items()]
+    return [({"canary_judge": what, "destination_workload": w}, p)
+            for w, p in by_workload.items()]
+
+
+def answer(points: list[tuple[float, dict[str, float]]], step: float = 10) -> list[Any]:
+    """The requests part, and the ``previous`` part Prometheus derives from it: each
+    evaluation's requests as of a step earlier (where it had a point then)."""
+    at = dict(points)
+    return series(points) + series([(t + step, values) for t, values in points
+                                    if t + step in at], "previous")
 
 
 class FakeRangeQuerier:
@@ -108,18 +138,18 @@ class FakeRangeQuerier:
         self.calls.append((promql, start, end, step))
         rng = random.Random(self.seed)
         canary, primary = [1000, 20], [50000, 1000]  # counted before the range
-        points = []
+        requests, errors = [], []
         t = start
         while t <= end + 1e-9:
-            points.append((t, {"web": canary[0 if "5.*" not in promql else 1],
-                               "web-primary": primary[0 if "5.*" not in promql else 1]}))
+            requests.append((t, {"web": canary[0], "web-primary": primary[0]}))
+            errors.append((t, {"web": canary[1], "web-primary": primary[1]}))
             for _ in range(int(100 * step)):
                 to_canary = rng.random() < 0.2
                 counters = canary if to_canary else primary
                 counters[0] += 1
                 counters[1] += rng.random() < 0.02 * (self.ratio if to_canary else 1)
             t += step
-        return series(points)
+        return answer(requests, step) + series(errors, "errors")
 
 
 async def run(ratio: float, *extra: str) -> backtest.Result:
@@ -128,8 +158,10 @@ async def run(ratio: float, *extra: str) -> backtest.Result:
                                  "10s", *extra), NOW)
     fake = FakeRangeQuerier(ratio)
     readings = await backtest.fetch(chosen, fake)  # type: ignore[arg-type]
-    assert {(start, end, step) for _, start, end, step in fake.calls} == {
-        (NOW - 600, NOW, 10.0)}
+    # One range query per metric, each reading checked against the one a step before.
+    [(promql, start, end, step)] = fake.calls
+    assert (start, end, step) == (NOW - 600, NOW, 10.0)
+    assert 'offset 10000ms' in promql and '"lost"' in promql
     return backtest.replay(chosen, readings)
 
 
@@ -169,18 +201,40 @@ class TestReplay:
         assert data["final"]["metrics"][0]["provenAtStep"] is not None
         assert data["steps"][1]["counts"]["canaryRequests"] > 0
 
-    def test_steps_without_series_count_nothing_and_a_drop_is_a_reset(self) -> None:
+    def test_a_drop_is_a_reset_and_lost_series_are_no_evidence(self) -> None:
         chosen = backtest.setup(args("--target", "web", "--error-rate", "2x", "--start",
-                                     str(NOW - 30), "--end", str(NOW), "--step", "10s"), NOW)
-        queries = {"error-rate": {"requests": "r", "errors": "e"}}
-        requests = series([(NOW - 30, {"web": 0, "web-primary": 100}),
-                           (NOW - 20, {"web": 50, "web-primary": 200}),
-                           (NOW - 10, {"web": 10, "web-primary": 300}),
-                           (NOW, {"web": 60, "web-primary": 400})])
-        readings = backtest.readings_by_time(
-            chosen, {"error-rate": {"requests": requests, "errors": []}}, queries)
+                                     str(NOW - 40), "--end", str(NOW), "--step", "10s"), NOW)
+        queries = {"error-rate": "q"}
+        found = answer([(NOW - 40, {"web": 0, "web-primary": 100}),
+                        (NOW - 30, {"web": 50, "web-primary": 200}),
+                        (NOW - 20, {"web": 10, "web-primary": 300}),
+                        (NOW - 10, {"web": 60, "web-primary": 400}),
+                        (NOW, {"web": 70, "web-primary": 500})])
+        found += series([(NOW, {"web": 1})], "lost")
+        readings = backtest.readings_by_time(chosen, {"error-rate": found}, queries)
+        assert [r[0].since for t, r in sorted(readings.items())] == [
+            None, NOW - 40, NOW - 30, NOW - 20, NOW - 10]
         result = backtest.replay(chosen, readings)
         notes = [r.note for r in result.rows]
         assert notes[0] == "origin: counts start here" and notes[1] is None
         assert notes[2] is not None and "went down" in notes[2]
         assert result.rows[3].counts is not None and result.rows[3].counts.canary_requests == 50
+        assert notes[4] is not None and "1 of the canary's series vanished" in notes[4]
+        assert result.rows[4].counts is None
+
+    def test_a_step_where_prometheus_has_no_point_is_no_data_not_zeros(self) -> None:
+        chosen = backtest.setup(args("--target", "web", "--error-rate", "2x", "--start",
+                                     str(NOW - 40), "--end", str(NOW), "--step", "10s"), NOW)
+        # A gap at NOW - 20 (Prometheus down): no point for either workload.
+        found = answer([(NOW - 40, {"web": 0, "web-primary": 100}),
+                        (NOW - 30, {"web": 50, "web-primary": 200}),
+                        (NOW - 10, {"web": 150, "web-primary": 400}),
+                        (NOW, {"web": 200, "web-primary": 500})])
+        result = backtest.replay(chosen, backtest.readings_by_time(
+            chosen, {"error-rate": found}, {"error-rate": "q"}))
+        rows = result.rows
+        assert rows[2].counts is None and rows[2].note is not None
+        assert rows[2].note.startswith("no data: Prometheus has no series")
+        # After the gap, a new origin: never a difference from zeros (all history).
+        assert rows[3].counts is None and rows[4].counts is not None
+        assert rows[4].counts.canary_requests == 50 and rows[4].counts.primary_requests == 100

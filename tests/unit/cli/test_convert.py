@@ -239,14 +239,65 @@ class TestWhatCannotBeCarried:
             "interval": "1m", "threshold": 2, "stepWeight": 10, "metrics": [
                 {"name": "404s percentage", "threshold": 5, "query": "sum(rate(x[1m]))"},
                 {"name": "request-success-rate", "threshold": 99, "query": "up"},
-                {"name": "request-duration", "thresholdRange": {"max": 500}}]}))
+                {"name": "request-duration", "thresholdRange": {"max": 500},
+                 "interval": "30s"}]}))
         (canary,) = documents(result)
         assert canary["spec"]["analysis"]["metrics"] == [
-            {"name": "request-success-rate", "threshold": 99},
-            {"name": "request-duration", "thresholdRange": {"max": 500}}]
+            {"name": "request-success-rate", "threshold": 99, "interval": "1m"},
+            {"name": "request-duration", "thresholdRange": {"max": 500}, "interval": "30s"}]
         said = notes(result)
         assert "put it in a MetricTemplate" in said["spec.analysis.metrics[0]"]
         assert "inline queries" in said["spec.analysis.metrics[1].query"]
+
+    def test_a_metric_without_interval_keeps_flaggers_one_minute_window(self) -> None:
+        result = convert_text(canary_manifest(analysis={
+            "interval": "15s", "threshold": 2, "stepWeight": 10, "metrics": [
+                {"name": "request-success-rate", "thresholdRange": {"min": 99}},
+                {"name": "errors", "thresholdRange": {"max": 1},
+                 "templateRef": {"name": "errors"}},
+                {"name": "request-duration", "thresholdRange": {"max": 500},
+                 "interval": "30s"}]}))
+        (canary,) = documents(result)
+        assert [m.get("interval") for m in canary["spec"]["analysis"]["metrics"]] == [
+            "1m", "1m", "30s"]
+        said = {n.path: n for n in result.notes}
+        assert set(said) == {"spec.analysis.metrics[0].interval",
+                             "spec.analysis.metrics[1].interval"}
+        note = said["spec.analysis.metrics[0].interval"]
+        assert not note.lost and note.message.startswith("set to 1m, Flagger's default")
+        assert note.line is not None
+
+    def test_the_interval_of_a_moved_canary_analysis_is_said_where_it_was_written(
+            self) -> None:
+        manifest = yaml.safe_load(canary_manifest())
+        manifest["spec"]["canaryAnalysis"] = manifest["spec"].pop("analysis")
+        manifest["spec"]["canaryAnalysis"]["metrics"] = [
+            {"name": "request-success-rate", "thresholdRange": {"min": 99}}]
+        result = convert_text(yaml.safe_dump(manifest))
+        assert "spec.canaryAnalysis.metrics[0].interval" in notes(result)
+        assert documents(result)[0]["spec"]["analysis"]["metrics"][0]["interval"] == "1m"
+
+    @pytest.mark.parametrize("value", ["inbound outbound", '5.."', "a,b", "(x)", "{a}"])
+    def test_template_variables_canary_would_refuse_are_errors_naming_them(
+            self, value: str) -> None:
+        result = convert_text(canary_manifest(analysis={
+            "interval": "1m", "threshold": 2, "stepWeight": 10, "metrics": [
+                {"name": "errors", "interval": "1m", "thresholdRange": {"max": 1},
+                 "templateRef": {"name": "errors"},
+                 "templateVariables": {"direction": "inbound", "codes": value}}]}))
+        assert documents(result) == []
+        (error,) = result.errors
+        assert error.path == "spec.analysis.metrics[0].templateVariables.codes"
+        assert "may only contain letters, digits" in error.message
+        assert error.line is not None
+
+    def test_template_variables_canary_accepts_pass(self) -> None:
+        result = convert_text(canary_manifest(analysis={
+            "interval": "1m", "threshold": 2, "stepWeight": 10, "metrics": [
+                {"name": "errors", "interval": "1m", "thresholdRange": {"max": 1},
+                 "templateRef": {"name": "errors"},
+                 "templateVariables": {"codes": "5..|4..", "path": "/api/.*"}}]}))
+        assert result.errors == [] and len(documents(result)) == 1
 
     def test_a_canary_of_a_daemon_set_is_left_out(self) -> None:
         result = convert_text(canary_manifest(targetRef={
@@ -266,9 +317,9 @@ class TestWhatCannotBeCarried:
     def test_the_kind_of_a_template_or_provider_reference_goes_without_saying(self) -> None:
         result = convert_text(canary_manifest(analysis={
             "interval": "1m", "threshold": 2, "stepWeight": 10,
-            "metrics": [{"name": "errors", "thresholdRange": {"max": 1}, "templateRef": {
-                "apiVersion": "flagger.app/v1beta1", "kind": "MetricTemplate",
-                "name": "errors"}}],
+            "metrics": [{"name": "errors", "thresholdRange": {"max": 1}, "interval": "1m",
+                         "templateRef": {"apiVersion": "flagger.app/v1beta1",
+                                         "kind": "MetricTemplate", "name": "errors"}}],
             "alerts": [{"name": "chat", "providerRef": {"kind": "AlertProvider",
                                                        "name": "slack"}}]}))
         (canary,) = documents(result)
@@ -384,6 +435,19 @@ class TestCommand:
         assert len(lines) == 2 and all(line.startswith("note: ") for line in lines)
         assert lines[0].startswith(f"note: {FIXTURES / 'kubernetes-blue-green.yaml'}:9: "
                                    "Canary test/podinfo: spec.provider: ")
+
+    def test_an_added_interval_is_a_note_on_stderr(self) -> None:
+        code, out, err = self.run("-", stdin=canary_manifest(analysis={
+            "interval": "30s", "threshold": 2, "stepWeight": 10, "metrics": [
+                {"name": "request-success-rate", "thresholdRange": {"min": 99}}]}))
+        assert code == 0
+        assert yaml.safe_load(out)["spec"]["analysis"]["metrics"][0]["interval"] == "1m"
+        assert err.startswith("note: <stdin>:")
+        assert "spec.analysis.metrics[0].interval: set to 1m, Flagger's default" in err
+        assert self.run("-", stdin=canary_manifest(analysis={
+            "interval": "30s", "threshold": 2, "stepWeight": 10, "metrics": [
+                {"name": "request-success-rate", "thresholdRange": {"min": 99}}]}),
+            strict=True)[0] == 0  # the window is kept, nothing lost
 
     def test_reads_stdin_without_files_or_with_a_dash(self) -> None:
         text = (FIXTURES / "istio-ab-testing.yaml").read_text()

@@ -62,10 +62,21 @@ class TestSpec:
                 {"name": "errors", "threshold": 5, "templateRef": {"name": "errors"}}]})
         rows = section(describe(obj), "Metrics:")
         assert rows[1].split() == ["NAME", "BOUND", "WINDOW", "QUERY"]
-        assert rows[2].split() == ["request-success-rate", ">=", "99", "1m", "built-in"]
+        assert rows[2].split() == ["request-success-rate", ">=", "99", "1m*", "built-in"]
         assert rows[3].split() == ["latency", "10..900", "2m", "MetricTemplate",
                                    "istio-system/p95", "(direction=inbound)"]
-        assert rows[4].split() == ["errors", "<=", "5", "1m", "MetricTemplate", "test/errors"]
+        assert rows[4].split() == ["errors", "<=", "5", "1m*", "MetricTemplate", "test/errors"]
+        # A window left to the analysis interval may be raised by the controller.
+        assert squashed(rows[5]) == ["* the analysis interval, or the controller's "
+                                     "--min-interval if longer"]
+
+    def test_no_footnote_when_every_metric_sets_its_window(self) -> None:
+        obj = objects.canary(analysis={
+            "interval": "1m", "threshold": 5, "stepWeight": 10, "metrics": [
+                {"name": "request-success-rate", "interval": "2m",
+                 "thresholdRange": {"min": 99}}]})
+        rows = section(describe(obj), "Metrics:")
+        assert rows[2].split()[3] == "2m" and len(rows) == 3
 
     def test_webhooks_without_secrets(self) -> None:
         obj = objects.canary(analysis={
@@ -155,6 +166,25 @@ class TestJudge:
         assert (f"{evidence.canary_events}/{evidence.canary_requests} vs "
                 f"{evidence.primary_events}/{evidence.primary_requests}") in row
         assert f"{evidence.log_regression:.2f} / {evidence.log_regression_bound:.2f}" in row
+
+    def test_a_metric_proven_earlier_says_so_not_the_last_steps_continue(self) -> None:
+        world = judged(Service(), metrics=[
+            {"name": "error-rate", "type": "errorRate"},
+            {"name": "latency", "type": "latency", "bound": 500, "minimumEffect": "1.01x"}])
+        world.target_revision = "rev-2"
+        world.run_until_quiet(60)
+        judge = world.canary.status.judge
+        assert judge is not None
+        errors = judge.metrics[0]
+        assert errors.proven_at_step is not None and errors.evidence is not None
+        assert errors.proven_at_step < errors.evidence.steps
+        obj = world.canary.to_api()
+        obj["metadata"] = {"name": "web", "namespace": "shop"}
+        obj["status"]["phase"] = "Progressing"  # still being delivered
+        rows = squashed(section(describe(obj).split("Last analysis")[1], "Judge"))
+        assert rows[2].startswith(f"error-rate no regression proven (step "
+                                  f"{errors.proven_at_step}) ")
+        assert rows[3].startswith("latency continue ")  # never proven: as it stands
 
     def test_no_judge_section_without_a_judge(self) -> None:
         assert "Judge" not in describe(objects.progressing())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -18,6 +19,7 @@ from canary.core import (
     ScaleCanary,
     Workload,
     decide,
+    judging,
 )
 from canary.core.actions import CallHooks
 from canary.core.observation import Counters, HookResult, JudgeReading, ManualRequests
@@ -135,7 +137,10 @@ class Service:
     """Istio's cumulative counters for the canary and the primary, as Prometheus would
     return them: requests arrive at ``rps`` and split by the world's canary weight (or
     reach the canary as mirrored copies); errors and requests slower than 500 ms fail
-    independently (seeded), the canary ``ratio`` times as often as the primary."""
+    independently (seeded), the canary ``ratio`` times as often as the primary.
+
+    Each reading is checked against the metric's previous one, as the controller asks:
+    series lost in between (:meth:`reset_canary`, :meth:`lose_pod`) are reported."""
 
     rps: float = 200.0
     error_rate: float = 0.05
@@ -146,9 +151,19 @@ class Service:
     history: float = 60.0
     #: Metrics whose readings fail (Prometheus unreachable, say).
     failing: set[str] = field(default_factory=set)
+    #: Metrics for which Prometheus answers with no series at all (a gap in its data,
+    #: telemetry off).
+    empty: set[str] = field(default_factory=set)
+    #: Versions ("canary", "primary") whose requests never reach Prometheus under the
+    #: labels the judge asks for.
+    unreported: set[str] = field(default_factory=set)
     last: datetime | None = None
     canary: list[int] = field(default_factory=lambda: [0, 0, 0])  # requests, errors, slow
     primary: list[int] = field(default_factory=lambda: [0, 0, 0])
+    #: When series were lost, and whose ("canary" or "primary").
+    losses: list[tuple[datetime, str]] = field(default_factory=list)
+    #: The requests of each version Prometheus shows at each instant read so far.
+    shown: dict[float, dict[str, int]] = field(default_factory=dict)
     rng: random.Random = field(init=False)
     _carry: float = 0.0
 
@@ -179,9 +194,22 @@ class Service:
             self._serve(self.primary, round(self.rps * self.history), 1.0)
         self.last = world.now
 
+    def _lost(self, version: str) -> None:
+        self.losses.append(((self.last or START) + timedelta(microseconds=1), version))
+
     def reset_canary(self) -> None:
         """The canary's pods restart: its counters start again from zero."""
         self.canary = [0, 0, 0]
+        self._lost("canary")
+
+    def lose_pod(self, version: str, requests: int, errors: int, slow: int = 0) -> None:
+        """One of ``version``'s pods goes away with the counts it served: they leave the
+        sum over its series."""
+        counters = self.canary if version == "canary" else self.primary
+        for index, count in enumerate((requests, errors, slow)):
+            counters[index] -= count
+        assert min(counters) >= 0
+        self._lost(version)
 
     @staticmethod
     def buckets(counters: list[int]) -> tuple[tuple[float, int], ...]:
@@ -191,21 +219,49 @@ class Service:
         return ((100.0, (requests - slow) // 2), (500.0, requests - slow),
                 (float("inf"), requests))
 
+    def _counters(self, version: str, counters: list[int], latency: bool, since: float | None,
+                  at: float) -> Counters:
+        if version in self.unreported:
+            return Counters(present=False, lost=None if since is None else 0,
+                            previous=None if since is None else 0)
+        self.shown.setdefault(at, {})[version] = counters[0]
+        lost = previous = None
+        if since is not None:
+            lost = sum(1 for moment, who in self.losses
+                       if who == version and since < moment.timestamp() <= at)
+            previous = self.shown.get(since, {}).get(version, 0)
+        if latency:
+            return Counters(requests=counters[0], buckets=self.buckets(counters),
+                            present=counters[0] > 0, lost=lost, previous=previous)
+        return Counters(counters[0], counters[1], present=counters[0] > 0, lost=lost,
+                        previous=previous)
+
+    def stale_afterwards(self, version: str, requests: int) -> None:
+        """A scrape that failed before the last reading is known only now: Prometheus
+        marks one of ``version``'s series stale at that reading, ``requests`` fewer."""
+        last = max(self.shown)
+        self.shown[last][version] -= requests
+
     def readings(self, world: World) -> tuple[JudgeReading, ...]:
         self.advance(world)
         judge = world.canary.spec.analysis.judge
+        at = math.floor(world.now.timestamp() * 1000) / 1000
         out = []
         for metric in judge.metrics if judge else []:
+            # What the controller checks the series against: the metric's last reading.
+            since = judging.previous_reading(world.canary.status.judge, metric.name)
             if metric.name in self.failing:
                 out.append(JudgeReading(metric.name, error="query failed: timed out"))
-            elif metric.type == "errorRate":
-                out.append(JudgeReading(metric.name,
-                                        Counters(self.canary[0], self.canary[1]),
-                                        Counters(self.primary[0], self.primary[1])))
-            else:
-                out.append(JudgeReading(metric.name,
-                                        Counters(buckets=self.buckets(self.canary)),
-                                        Counters(buckets=self.buckets(self.primary))))
+                continue
+            if metric.name in self.empty:
+                out.append(JudgeReading(metric.name, Counters(present=False),
+                                        Counters(present=False), at=at, since=since))
+                continue
+            latency = metric.type == "latency"
+            out.append(JudgeReading(
+                metric.name, self._counters("canary", self.canary, latency, since, at),
+                self._counters("primary", self.primary, latency, since, at), at=at,
+                since=since))
         return tuple(out)
 
 

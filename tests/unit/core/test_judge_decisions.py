@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -12,11 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from canary.core import Route, ScaleCanary
+from canary.core import Route, ScaleCanary, judging
 from canary.core.judge import Counts, JudgeState, ratio_for_absolute_effect, replay
 from canary.core.judging import quantile_bound
-from canary.models.canary import Canary, Phase
-from tests.unit.core.scenario import Service, World, judged
+from canary.core.observation import Counters, JudgeReading
+from canary.core.timefmt import parse_time
+from canary.models.canary import Canary, CanaryJudge, JudgeStatus, Phase
+from tests.unit.core.scenario import START, Service, World, judged
 
 
 def roll_out(world: World, limit: int = 60) -> World:
@@ -441,3 +444,240 @@ def test_scaled_down_canary_and_primary_routes_on_rollback() -> None:
 def test_quantile_bounds(buckets: tuple[tuple[float, int], ...], quantile: float,
                          bound: float | None) -> None:
     assert quantile_bound(buckets, quantile) == bound
+
+
+def reading(canary: tuple[int, int], primary: tuple[int, int], at: float,
+            since: float | None = None, lost: tuple[int, int] = (0, 0),
+            present: tuple[bool, bool] = (True, True)) -> JudgeReading:
+    """An error-rate reading as the controller takes it, checked against ``since``."""
+    return JudgeReading(
+        "error-rate",
+        Counters(*canary, present=present[0], lost=None if since is None else lost[0]),
+        Counters(*primary, present=present[1], lost=None if since is None else lost[1]),
+        at=at, since=since)
+
+
+class TestSeriesThatComeAndGo:
+    """The judge differences sums over many series (pods, response codes, sources): a
+    step during which any of them vanished, went down or came back is no evidence."""
+
+    JUDGE = CanaryJudge.model_validate({"metrics": [{"name": "error-rate",
+                                                     "type": "errorRate"}]})
+    PLAN = judging.PowerPlan(shares=(0.1,), interval=10)
+    T0 = START.timestamp()
+
+    def advance(self, status: JudgeStatus, *readings: JudgeReading, seconds: float,
+                canary_traffic: bool = True) -> tuple[JudgeStatus, judging.Verdict]:
+        return judging.advance(self.JUDGE, status, readings,
+                               START + timedelta(seconds=seconds), self.PLAN, canary_traffic)
+
+    def started(self) -> JudgeStatus:
+        status, _ = self.advance(judging.begin(self.JUDGE, "rev"),
+                                 reading((1000, 0), (9000, 90), self.T0), seconds=0,
+                                 canary_traffic=False)
+        assert status.metrics[0].reading_at == "2026-01-01T00:00:00.000Z"
+        return status
+
+    def test_a_canary_pod_that_vanishes_never_makes_a_biased_step(self) -> None:
+        # Pod A (1000 requests, no errors) goes away while pod B serves 1100 requests with
+        # 11 errors: the sums say 100 requests and 11 errors, an 11% error rate that
+        # never happened. Prometheus reports the vanished series: no evidence.
+        status, verdict = self.advance(
+            self.started(), reading((1100, 11), (9900, 99), self.T0 + 10, since=self.T0,
+                                    lost=(1, 0)), seconds=10)
+        metric = status.metrics[0]
+        assert metric.state is None and metric.evidence is None and status.steps == 0
+        assert metric.skipped_steps == 1
+        assert "1 of the canary's series vanished, went down or came back" in metric.message
+        assert [n.message for n in verdict.skipped] == [metric.message]
+        # The next difference starts from the reading after the loss, and counts exactly.
+        assert metric.reading.canary_requests == 1100
+        status, _ = self.advance(status, reading((1200, 12), (10800, 108), self.T0 + 20,
+                                                 since=self.T0 + 10), seconds=20)
+        evidence = status.metrics[0].evidence
+        assert (evidence.canary_requests, evidence.canary_events) == (100, 1)
+        assert (evidence.primary_requests, evidence.primary_events) == (900, 9)
+
+    def test_a_primary_series_that_comes_back_after_a_missed_scrape_is_no_evidence(
+            self) -> None:
+        status, _ = self.advance(self.started(), reading(
+            (1100, 1), (12000, 90), self.T0 + 10, since=self.T0, lost=(0, 3)), seconds=10)
+        assert status.metrics[0].state is None
+        assert "3 of the primary's series" in status.metrics[0].message
+
+    def test_a_series_marked_stale_at_the_last_reading_afterwards_is_no_evidence(
+            self) -> None:
+        # The last reading counted a pod whose failed scrape Prometheus learned of only
+        # later: at that instant it now shows 400 fewer canary requests, and the pod is
+        # gone now too, so no series "vanished" between the two views.
+        status, verdict = self.advance(self.started(), JudgeReading(
+            "error-rate", Counters(1100, 11, lost=0, previous=600),
+            Counters(9900, 99, lost=0, previous=9000), at=self.T0 + 10, since=self.T0),
+            seconds=10)
+        metric = status.metrics[0]
+        assert metric.state is None and verdict.skipped
+        assert metric.message.startswith("Prometheus now shows 600 of the canary's requests "
+                                         "at the last reading, which counted 1000")
+
+    def test_a_reading_not_checked_against_the_last_one_is_no_evidence(self) -> None:
+        for unchecked in (reading((1100, 1), (9900, 90), self.T0 + 10),
+                          reading((1100, 1), (9900, 90), self.T0 + 10, since=self.T0 - 10)):
+            status, verdict = self.advance(self.started(), unchecked, seconds=10)
+            assert status.metrics[0].state is None and verdict.skipped
+            assert "the series" in status.metrics[0].message
+
+    def test_an_empty_answer_is_no_data_never_a_zero_to_count_from(self) -> None:
+        status, verdict = self.advance(self.started(), reading(
+            (0, 0), (0, 0), self.T0 + 10, since=self.T0, present=(False, False)), seconds=10)
+        metric = status.metrics[0]
+        assert metric.reading is None and metric.reading_at is None
+        assert metric.message.startswith("no data: Prometheus has no series")
+        assert [n.metric for n in verdict.no_requests] == ["error-rate"]
+        # Data is back: a new origin, not a step counting everything since zero.
+        status, _ = self.advance(status, reading((1300, 13), (11700, 117), self.T0 + 20,
+                                                 since=self.T0 + 10), seconds=20)
+        metric = status.metrics[0]
+        assert metric.state is None and metric.reading.canary_requests == 1300
+
+    def test_a_version_that_had_series_and_has_none_now_is_no_data(self) -> None:
+        status, _ = self.advance(self.started(), reading(
+            (0, 0), (9900, 99), self.T0 + 10, since=self.T0, present=(False, True)),
+            seconds=10)
+        metric = status.metrics[0]
+        assert metric.state is None and metric.reading is None
+        assert metric.message == ("no data: the canary had counted 1000 requests at the "
+                                  "last reading and Prometheus has no series of it now")
+
+    def test_a_series_lost_in_the_world_is_reported_as_a_skipped_step(self) -> None:
+        service = Service()
+        world = judged(service)
+        world.target_revision = "rev-2"
+        for _ in range(4):
+            world.advance(world.step().wake_after or 10)
+        before = world.canary.status.judge.metrics[0].state
+        # A canary pod goes away with 30 of its requests; the others' growth hides it.
+        service.lose_pod("canary", requests=30, errors=1)
+        world.advance(world.step().wake_after or 10)
+        metric = world.canary.status.judge.metrics[0]
+        assert metric.state == before and metric.skipped_steps == 1
+        [skipped] = events(world, "JudgeSkippedStep")
+        assert "1 of the canary's series vanished" in skipped
+        world.step()
+        assert world.canary.status.judge.metrics[0].state.steps == before.steps + 1
+
+    def test_a_scrape_failure_learned_late_is_reported_as_a_skipped_step(self) -> None:
+        service = Service()
+        world = judged(service)
+        world.target_revision = "rev-2"
+        for _ in range(4):
+            world.advance(world.step().wake_after or 10)
+        before = world.canary.status.judge.metrics[0].state
+        service.stale_afterwards("primary", 100)
+        service.primary[0] -= 100  # and that pod is gone
+        world.advance(world.step().wake_after or 10)
+        metric = world.canary.status.judge.metrics[0]
+        assert metric.state == before and metric.skipped_steps == 1
+        assert "a series it counted was marked stale there afterwards" in metric.message
+
+    def test_after_a_gap_in_prometheus_no_step_counts_the_history(self) -> None:
+        service = Service(history=600)
+        world = judged(service)
+        world.target_revision = "rev-2"
+        for _ in range(4):
+            world.advance(world.step().wake_after or 10)
+        service.empty.add("error-rate")
+        world.advance(world.step().wake_after or 10)
+        service.empty.clear()
+        for _ in range(2):
+            world.advance(world.step().wake_after or 10)
+        metric = world.canary.status.judge.metrics[0]
+        started = parse_time(world.canary.status.analysis_started_at)
+        served = service.rps * (world.now - started).total_seconds()
+        assert metric.state.steps >= 3 and metric.skipped_steps == 1
+        # Only requests served during the analysis were counted (not 600 s of history).
+        assert metric.evidence.canary_requests + metric.evidence.primary_requests <= served
+
+
+class TestNoRequests:
+    def test_a_canary_whose_requests_never_reach_prometheus_is_never_judged(self) -> None:
+        world = roll_out(judged(Service(unreported={"canary"}), promoteEarly=True))
+        judge = world.canary.status.judge
+        metric = judge.metrics[0]
+        assert judge.steps == 0 and metric.state is None and metric.proven_at_step is None
+        assert metric.skipped_steps == 10
+        assert "no requests were seen on the canary" in metric.message
+        skipped = events(world, "JudgeSkippedStep")
+        assert len(skipped) == 10 and all("no requests were seen" in m for m in skipped)
+        traffic = condition(world, "TrafficSufficient")
+        assert (traffic.status, traffic.reason) == ("False", "NoRequests")
+        assert "error-rate: no requests were seen on the canary" in traffic.message
+        # The thresholds alone decided: the whole schedule ran, no early promotion.
+        assert world.canary.status.phase == Phase.SUCCEEDED and weights(world)[-2] == 50
+
+    def test_no_telemetry_at_all_says_no_requests_were_seen(self) -> None:
+        world = roll_out(judged(Service(empty={"error-rate"})))
+        traffic = condition(world, "TrafficSufficient")
+        assert (traffic.status, traffic.reason) == ("False", "NoRequests")
+        assert "no requests were seen" in traffic.message
+        assert world.canary.status.judge.steps == 0
+
+    def test_the_reading_before_traffic_moves_needs_no_canary_requests(self) -> None:
+        world = judged(Service())
+        world.target_revision = "rev-2"
+        world.step()
+        world.step()
+        metric = world.canary.status.judge.metrics[0]
+        assert metric.reading is not None and metric.skipped_steps == 0
+        assert condition(world, "TrafficSufficient") is None
+
+
+class TestSyntheticLoad:
+    def hooks(self, cmd: str, type_: str = "rollout",
+              url: str = "http://canary-loadtester.test/") -> Any:
+        return Canary.model_validate({
+            "metadata": {}, "spec": {"targetRef": {"kind": "Deployment", "name": "web"},
+                                     "service": {"port": 80}, "analysis": {
+                "interval": "10s", "threshold": 2, "stepWeight": 5, "webhooks": [
+                    {"name": "load", "type": type_, "url": url,
+                     "metadata": {"cmd": cmd}}]}}}).spec.analysis.webhooks
+
+    def world(self, cmd: str, type_: str = "rollout", **judge: Any) -> World:
+        world = judged(Service(), **judge)
+        world.canary.spec.analysis.webhooks = self.hooks(cmd, type_)
+        world.hooks = {type_: True}
+        world.target_revision = "rev-2"
+        for _ in range(5):
+            world.advance(world.step().wake_after or 10)
+        return world
+
+    @pytest.mark.parametrize("type_", ["rollout", "pre-rollout"])
+    def test_load_sent_to_the_canary_service_is_a_warning_once_per_revision(
+            self, type_: str) -> None:
+        world = self.world("hey -z 1m -q 10 -c 2 http://web-canary.shop:80/", type_)
+        [warning] = events(world, "JudgedLoadNotExcluded")
+        assert f"The {type_} hook load sends load straight to web-canary" in warning
+        assert "probably canary-loadtester" in warning and "excludeSources" in warning
+        world.target_revision = "rev-3"
+        for _ in range(3):
+            world.advance(world.step().wake_after or 10)
+        assert len(events(world, "JudgedLoadNotExcluded")) == 2  # once more, for rev-3
+
+    def test_no_warning_when_the_load_tester_is_excluded(self) -> None:
+        world = self.world("hey -z 1m http://web-canary.shop/",
+                           excludeSources=["canary-loadtester"])
+        assert events(world, "NewRevision") and not events(world, "JudgedLoadNotExcluded")
+
+    @pytest.mark.parametrize("cmd", ["hey -z 1m http://web.shop/",
+                                     "hey -z 1m http://other-web-canary.shop/",
+                                     "hey -z 1m http://web-canary-v2.shop/"])
+    def test_no_warning_for_load_through_the_apex_or_another_service(self, cmd: str) -> None:
+        assert not events(self.world(cmd), "JudgedLoadNotExcluded")
+
+    def test_no_warning_without_a_judge(self) -> None:
+        world = judged(Service())
+        world.canary.spec.analysis.judge = None
+        world.canary.spec.analysis.webhooks = self.hooks("hey http://web-canary.shop/")
+        world.hooks = {"rollout": True}
+        world.target_revision = "rev-2"
+        world.step()
+        assert events(world, "NewRevision") and not events(world, "JudgedLoadNotExcluded")

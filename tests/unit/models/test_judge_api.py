@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from canary.models import crds
-from canary.models.canary import CanaryJudge, Effect, JudgeMetric, parse_effect
+from canary.models.canary import (
+    MAXIMUM_PERCENT,
+    MAXIMUM_RATIO,
+    CanaryJudge,
+    Effect,
+    JudgeMetric,
+    parse_effect,
+)
 
 
 def judge(*metrics: dict[str, Any], **fields: Any) -> CanaryJudge:
@@ -30,7 +37,8 @@ class TestSpec:
         assert parse_effect(text) == effect
 
     @pytest.mark.parametrize("text", ["1x", "0.9x", "x", "1.5", "+0%", "+0pp", "+100pp",
-                                      "-10%", "1.5 x", "+0.5 pp", "50%"])
+                                      "-10%", "1.5 x", "+0.5 pp", "50%", "2000x",
+                                      "1000.001x", "+100000%", "+99900.01%"])
     def test_meaningless_effects_are_refused(self, text: str) -> None:
         with pytest.raises(ValidationError, match=r"minimumEffect|minimum_effect"):
             JudgeMetric.model_validate({"name": "m", "type": "errorRate",
@@ -61,6 +69,19 @@ class TestSpec:
         with pytest.raises(ValidationError):
             judge({"name": "e", "type": "errorRate"}, **fields)
 
+    @pytest.mark.parametrize(("text", "ratio"), [("1000x", 1000.0), ("+99900%", 1000.0)])
+    def test_the_largest_effects_are_accepted(self, text: str, ratio: float) -> None:
+        assert parse_effect(text).ratio == pytest.approx(ratio)
+
+    def test_excluded_sources_are_workload_names(self) -> None:
+        parsed = judge({"name": "e", "type": "errorRate"},
+                       excludeSources=["canary-loadtester", "hey.tools"])
+        assert parsed.exclude_sources == ["canary-loadtester", "hey.tools"]
+        assert judge({"name": "e", "type": "errorRate"}).exclude_sources is None
+        for bad in ('load"}', "Load", "a|b", "", "a b"):
+            with pytest.raises(ValidationError, match=r"exclude_sources|excludeSources"):
+                judge({"name": "e", "type": "errorRate"}, excludeSources=[bad])
+
     def test_names_must_be_unique_and_there_must_be_a_metric(self) -> None:
         with pytest.raises(ValidationError, match="unique"):
             judge({"name": "e", "type": "errorRate"}, {"name": "e", "type": "errorRate"})
@@ -87,6 +108,26 @@ class TestCrd:
         assert any("has(self.judge)" in rule for rule in rules)
         metric = analysis["properties"]["judge"]["properties"]["metrics"]["items"]
         assert len(metric["x-kubernetes-validations"]) == 5
+
+    def test_the_cel_rules_bound_effects_as_the_models_do(self) -> None:
+        # A Canary the API server accepts must be one the controller can read: the rules
+        # carry the models' upper bounds (the e2e tests apply them to a real API server).
+        metric = self.schema()["properties"]["spec"]["properties"]["analysis"]["properties"][
+            "judge"]["properties"]["metrics"]["items"]
+        rules = {r["message"]: r["rule"] for r in metric["x-kubernetes-validations"]}
+        ratio = next(rule for message, rule in rules.items() if "ratio" in message)
+        relative = next(rule for message, rule in rules.items() if "relative" in message)
+        assert f"<= {MAXIMUM_RATIO:.1f}" in ratio and "> 1.0" in ratio
+        assert f"<= {MAXIMUM_PERCENT:.1f}" in relative and "> 0.0" in relative
+        assert parse_effect(f"{MAXIMUM_RATIO:g}x").ratio == MAXIMUM_RATIO
+        assert parse_effect(f"+{MAXIMUM_PERCENT:g}%").ratio == pytest.approx(MAXIMUM_RATIO)
+        for text in (f"{MAXIMUM_RATIO + 0.1:g}x", f"+{MAXIMUM_PERCENT + 0.1:g}%"):
+            with pytest.raises(ValueError, match="at most"):
+                parse_effect(text)
+        judge_schema = self.schema()["properties"]["spec"]["properties"]["analysis"][
+            "properties"]["judge"]
+        sources = judge_schema["properties"]["excludeSources"]
+        assert sources["maxItems"] == 16 and "pattern" in sources["items"]
 
     def test_the_status_keeps_the_judge_state_typed_and_bounded(self) -> None:
         status = self.schema()["properties"]["status"]["properties"]["judge"]

@@ -1,0 +1,161 @@
+"""The worker around the decision: what it reads and writes, and in which order."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+from canary.controller.worker import Worker
+from canary.core import DecisionSettings
+from canary.core.observation import Counters, HookResult, JudgeReading
+from canary.core.timefmt import format_time
+from canary.models.canary import Canary
+from canary.targets.deployment import REVISION_ANNOTATION, revision_of
+
+
+class Cache:
+    def __init__(self, *objects: dict[str, Any]) -> None:
+        self.objects = {(o["metadata"]["namespace"], o["metadata"]["name"]): o
+                        for o in objects}
+
+    def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.objects.get((namespace, name))
+
+
+def deployment(name: str, annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": "shop", "generation": 1,
+                         "annotations": annotations or {}},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": "app", "image": "v2"}]}}},
+            "status": {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2,
+                       "availableReplicas": 2}}
+
+
+class FakeController:
+    """What a Worker uses of its Controller, recording every read, call and write."""
+
+    def __init__(self, canary: dict[str, Any], *deployments: dict[str, Any]) -> None:
+        self.log: list[str] = []
+        self.readings = 0
+        self.canaries = Cache(canary)
+        self.caches = {"deployments": Cache(*deployments)}
+        self.settings = SimpleNamespace(workloads=SimpleNamespace(selector_labels=("app",)))
+        self.decision_settings = DecisionSettings(min_interval=1)
+        self.analyst = SimpleNamespace(measure=self.measure, read_judge=self.read_judge)
+        self.webhooks = SimpleNamespace(call_type=self.call_type)
+        self.client = SimpleNamespace(merge_patch=self.merge_patch)
+        self.events = SimpleNamespace(record=self.record)
+        self.patches: list[dict[str, Any]] = []
+        self.events_recorded: list[tuple[str, str, str]] = []
+
+    def config_lookup(self, namespace: str) -> Any:
+        return lambda kind, name: None
+
+    async def measure(self, canary: Canary) -> tuple[()]:
+        self.log.append("measure")
+        return ()
+
+    async def read_judge(self, canary: Canary) -> tuple[JudgeReading, ...] | None:
+        self.log.append("read judge")
+        self.readings += 1
+        at = datetime(2026, 1, 1, tzinfo=UTC).timestamp() + 100 + self.readings
+        return (JudgeReading("error-rate", Counters(100 * self.readings, 0, lost=0),
+                             Counters(900 * self.readings, 9 * self.readings, lost=0),
+                             at=at, since=datetime(2026, 1, 1, tzinfo=UTC).timestamp()),)
+
+    async def call_type(self, canary: Canary, type_: str) -> tuple[HookResult, ...]:
+        self.log.append(f"hook {type_}")
+        return tuple(HookResult(h.name, type_, True) for h in canary.spec.analysis.webhooks
+                     or [] if h.type == type_)
+
+    async def merge_patch(self, resource: Any, name: str, patch: dict[str, Any],
+                          namespace: str | None = None, subresource: str | None = None
+                          ) -> dict[str, Any]:
+        self.patches.append(patch)
+        obj = copy.deepcopy(self.canaries.get("shop", "web"))
+        assert obj is not None
+        obj.setdefault("status", {}).update(patch["status"])
+        obj["metadata"]["resourceVersion"] = str(int(obj["metadata"]["resourceVersion"]) + 1)
+        self.canaries.objects[("shop", "web")] = obj
+        return obj
+
+    async def record(self, regarding: dict[str, Any], type_: str, reason: str,
+                     note: str) -> None:
+        self.events_recorded.append((type_, reason, note))
+
+
+def analysing(now: datetime) -> tuple[dict[str, Any], FakeController]:
+    """A judged Canary at weight 10 whose step is due, with a rollout hook and a
+    confirm-traffic-increase gate, in a controller that sees both Deployments."""
+    target = deployment("web")
+    revision = revision_of(target, lambda kind, name: None)
+    primary = deployment("web-primary", {REVISION_ANNOTATION: revision})
+    started = format_time(now - timedelta(seconds=20), precise=True)
+    canary = {
+        "apiVersion": "canary.dev/v1beta1", "kind": "Canary",
+        "metadata": {"name": "web", "namespace": "shop", "generation": 1,
+                     "resourceVersion": "7"},
+        "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                 "service": {"port": 80}, "analysis": {
+                     "interval": "10s", "threshold": 2, "stepWeight": 10, "maxWeight": 30,
+                     "webhooks": [
+                         {"name": "load", "type": "rollout", "url": "http://load/"},
+                         {"name": "gate", "type": "confirm-traffic-increase",
+                          "url": "http://gate/"}],
+                     "judge": {"metrics": [{"name": "error-rate", "type": "errorRate"}]}}},
+        "status": {"phase": "Progressing", "canaryWeight": 10, "failedChecks": 0,
+                   "iterations": 0, "lastAppliedSpec": revision,
+                   "lastPromotedSpec": "old", "analysisStartedAt": started,
+                   "stepStartedAt": started, "judge": {
+                       "revision": revision, "alpha": 0.05, "beta": 0.2, "metrics": [{
+                           "name": "error-rate", "type": "errorRate",
+                           "spec": "errorRate minimumEffect=1.5x", "minimumEffect": 1.5,
+                           "baseline": {"canaryRequests": 0, "canaryEvents": 0,
+                                        "primaryRequests": 0, "primaryEvents": 0},
+                           "reading": {"canaryRequests": 0, "canaryEvents": 0,
+                                       "primaryRequests": 0, "primaryEvents": 0},
+                           "readingAt": "2026-01-01T00:00:00.000Z"}]}}}
+    return canary, FakeController(canary, target, primary)
+
+
+async def test_the_judge_is_read_after_the_hooks_just_before_the_decision_that_uses_it(
+        ) -> None:
+    canary, controller = analysing(datetime.now(UTC))
+    worker = Worker(controller, "shop", "web")  # type: ignore[arg-type]
+    decision = await worker._decide(Canary.model_validate(canary), canary)
+    # Metrics and the rollout hook, then the gate; the counters are read after each
+    # pass's hooks, so the pass that moves the weight decides on a fresh reading.
+    assert controller.log == ["measure", "hook rollout", "read judge",
+                              "hook confirm-traffic-increase", "read judge"]
+    assert decision.status.canary_weight == 20
+    [metric] = decision.status.judge.metrics  # type: ignore[union-attr]
+    assert metric.reading is not None and metric.reading.canary_requests == 200
+    assert metric.reading_at == "2026-01-01T00:01:42.000Z"
+
+
+async def test_an_unreadable_canary_says_why_once_in_a_condition_and_an_event() -> None:
+    canary, controller = analysing(datetime.now(UTC))
+    canary["spec"]["analysis"]["judge"]["metrics"][0]["minimumEffect"] = "2000x"
+    worker = Worker(controller, "shop", "web")  # type: ignore[arg-type]
+    assert await worker.reconcile() is None
+    [patch] = controller.patches
+    assert patch["metadata"] == {"resourceVersion": "7"}
+    [ready] = [c for c in patch["status"]["conditions"] if c["type"] == "Ready"]
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
+    assert ready["message"].startswith(
+        "the Canary cannot be read: spec.analysis.judge.metrics[0].minimumEffect: ")
+    assert "at most 1000" in ready["message"] and ready["observedGeneration"] == 1
+    assert set(patch["status"]) == {"conditions"}  # nothing else is touched
+    assert controller.events_recorded == [("Warning", "InvalidSpec", ready["message"])]
+    # Woken again (by its own write, or a timer): nothing new to say, nothing written.
+    assert await worker.reconcile() is None
+    assert len(controller.patches) == 1 and len(controller.events_recorded) == 1
+    # A different problem is said again.
+    fixed = controller.canaries.get("shop", "web")
+    assert fixed is not None
+    fixed["spec"]["analysis"]["judge"]["metrics"][0]["minimumEffect"] = "+100000%"
+    assert await worker.reconcile() is None
+    assert len(controller.patches) == 2 and "+99900%" in controller.events_recorded[-1][2]
