@@ -16,7 +16,7 @@ import time
 from typing import Any, TextIO
 
 from canary.devenv import LocalEnvironment
-from canary.devenv.cli import current, remember
+from canary.devenv.cli import refuse_if_running, remember
 from canary.devenv.environment import EnvironmentSettings
 from canary.devenv.errors import DevenvError
 from canary.devenv.install import install
@@ -49,13 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _demo(args: argparse.Namespace, out: TextIO) -> int:
-    try:
-        running = current()
-    except DevenvError:
-        running = None
-    if running is not None and any(s.alive for s in running.status()):
-        raise DevenvError(f"an environment is already running in {running.run_dir}; stop it "
-                          "with `canary devenv down` (the demo starts its own)")
+    refuse_if_running(" (the demo starts its own)")
     say = _Narrator(out)
     say.step("Installing the local environment (built from pinned Go modules the first time)")
     await asyncio.to_thread(install, sys.stderr)

@@ -96,14 +96,19 @@ def run(args: argparse.Namespace) -> int:
     raise AssertionError(command)
 
 
-def _up(args: argparse.Namespace) -> int:
+def refuse_if_running(why: str = "") -> None:
+    """Raise DevenvError when the current environment is still running: one at a time."""
     try:
         existing = current()
     except DevenvError:
-        existing = None
-    if existing is not None and any(s.alive for s in existing.status()):
+        return
+    if any(s.alive for s in existing.status()):
         raise DevenvError(f"an environment is already running in {existing.run_dir}; "
-                          "stop it with `canary devenv down`")
+                          f"stop it with `canary devenv down`{why}")
+
+
+def _up(args: argparse.Namespace) -> int:
+    refuse_if_running()
     binaries = install(sys.stderr)
     kubectl = binaries["kubectl"]
     started = time.monotonic()
