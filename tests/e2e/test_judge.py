@@ -356,8 +356,9 @@ async def test_a_judge_that_sees_no_requests_says_so_and_never_judges(
     [metric] = judge["metrics"]
     assert judge["steps"] == 0 and "state" not in metric and "evidence" not in metric
     assert metric["skippedSteps"] >= 4  # the reading before traffic and every step
-    skipped = await events(kube, namespace, "JudgeSkippedStep")
-    assert len(skipped) >= 4 and all("no requests were seen" in e["note"] for e in skipped)
+    skipped = await wait_until(lambda: events(kube, namespace, "JudgeSkippedStep"),
+                               lambda found: len(found) >= 4, "the skipped steps' events")
+    assert all("no requests were seen" in e["note"] for e in skipped)
 
 
 #: Series of istio_requests_total every 10 s from 0 s: (workload, pod, response code) ->

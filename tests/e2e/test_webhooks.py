@@ -85,10 +85,13 @@ async def test_a_closed_confirm_rollout_gate_holds_the_rollout_until_it_opens(
                      lambda c: phase(c) == "Succeeded"
                      and c["status"].get("lastPromotedSpec") == revision,
                      "the rollout to go ahead once approved", timeout=120)
-    events = gates.calls("event")
+    # Event hooks are delivered after the status is written, so wait for them.
+    events = await wait_until(
+        lambda: _async(gates.calls("event")),
+        lambda es: any(e["eventType"] == "Normal" and "Promotion of" in e["eventMessage"]
+                       for e in es),
+        "the promotion's event hook")
     assert any("waits for rollout approval" in e["eventMessage"] for e in events)
-    assert any(e["eventType"] == "Normal" and "Promotion of" in e["eventMessage"]
-               for e in events)
 
 
 async def test_a_rollback_hook_aborts_and_post_rollout_hooks_hear_of_it(
