@@ -27,8 +27,9 @@ traffic to the canary), and the canary's failed requests beyond what the base er
 explains. Prints a Markdown table, writes ``results.json`` and ``results.png``.
 
 Usage: python benchmarks/decisions/run.py [--scenarios KIND@LEVEL,...|all] [--seeds 6]
-           [--parallel 12] [--timeout 480] [--out benchmarks/decisions]
+           [--parallel 12] [--max-rate 7200] [--timeout 480] [--out benchmarks/decisions]
        python benchmarks/decisions/run.py --plot-only benchmarks/decisions/results.json
+       python benchmarks/decisions/run.py --combine A/results.json B/results.json --out DIR
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import argparse
 import asyncio
 import contextlib
 import copy
+import dataclasses
 import json
 import math
 import os
@@ -655,6 +657,31 @@ def plot(data: dict[str, Any], path: Path) -> bool:
 # -- main --------------------------------------------------------------------------------
 
 
+class Capacity:
+    """At most ``limit`` units in use at once (units: the simulator's requests per
+    second); a request larger than the limit runs alone. First come, first served, so a
+    large rollout is not starved by smaller ones behind it."""
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self.used = 0.0
+        self._turn = asyncio.Lock()
+        self._changed = asyncio.Condition()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, amount: float) -> Any:
+        async with self._turn, self._changed:
+            await self._changed.wait_for(
+                lambda: self.used == 0 or self.used + amount <= self.limit)
+            self.used += amount
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self.used -= amount
+                self._changed.notify_all()
+
+
 def load_average() -> list[float]:
     return [round(v, 2) for v in os.getloadavg()]
 
@@ -674,7 +701,8 @@ async def run(args: argparse.Namespace) -> None:
     started = time.monotonic()
     date = datetime.now(UTC).strftime("%Y-%m-%d")
     print(f"{len(trials)} rollouts ({len(scenarios)} scenarios x {args.seeds} seeds x "
-          f"{len(POLICIES)} policies), {args.parallel} at once; Flagger {FLAGGER_VERSION} "
+          f"{len(POLICIES)} policies), {args.parallel} at once and at most "
+          f"{args.max_rate:g} simulated req/s; Flagger {FLAGGER_VERSION} "
           f"({binary}); load average {load_average()}", flush=True)
     env = await LocalEnvironment.start(settings=EnvironmentSettings(
         scrape_interval_seconds=1.0, controller=True, seed=args.env_seed,
@@ -696,9 +724,10 @@ async def run(args: argparse.Namespace) -> None:
         async with await env.client() as kube:
             bench = Bench(env, kube, args.timeout)
             slots = asyncio.Semaphore(args.parallel)
+            capacity = Capacity(args.max_rate)
 
             async def one(trial: Trial) -> Result:
-                async with slots:
+                async with capacity.hold(trial.scenario.host_rps), slots:
                     return await bench.run(trial)
 
             results = list(await asyncio.gather(*(one(t) for t in trials)))
@@ -721,7 +750,7 @@ async def run(args: argparse.Namespace) -> None:
         "minimum_effect": MINIMUM_EFFECT, "base_error_rate": BASE_ERROR_RATE,
         "base_latency": BASE_LATENCY, "slow_latency": SLOW_LATENCY,
         "noise_sigma": NOISE_SIGMA, "timeout": args.timeout, "seeds": args.seeds,
-        "parallel": args.parallel, "env_seed": args.env_seed,
+        "parallel": args.parallel, "max_rate": args.max_rate, "env_seed": args.env_seed,
         "traffic": {s.name: {"canary_rps_real": s.canary_rps,
                              "canary_rps_at_first_step": s.canary_rps * COMPRESSION,
                              "host_rps": s.host_rps} for s in scenarios},
@@ -731,6 +760,42 @@ async def run(args: argparse.Namespace) -> None:
     }
     print_report(data)
     write(data, args.out)
+
+
+def combine(files: list[Path]) -> dict[str, Any]:
+    """One results file from several runs with the same settings (e.g. high traffic run
+    with fewer rollouts at once): their trials together, the summary made again, and
+    each run's own command, date, duration and load kept under ``runs``."""
+    runs = [json.loads(path.read_text()) for path in files]
+    same = ("flagger", "compression", "interval_seconds", "step_weight", "max_weight",
+            "threshold", "alpha", "minimum_effect", "base_error_rate", "base_latency",
+            "slow_latency", "noise_sigma", "policies")
+    for path, other in zip(files[1:], runs[1:], strict=True):
+        differing = [key for key in same if other.get(key) != runs[0].get(key)]
+        if differing:
+            raise SystemExit(f"{path} was run with other settings ({', '.join(differing)}) "
+                             f"than {files[0]}")
+    known = {f.name for f in dataclasses.fields(Result)}
+    order = {f"{k}@{level}": i for i, (k, level) in enumerate(
+        (k, level) for k in KINDS for level in TRAFFIC)}
+    trials = sorted((t for run in runs for t in run["trials"]),
+                    key=lambda t: (order.get(t["scenario"], len(order)),
+                                   POLICIES.index(t["policy"]), t["seed"]))
+    results = [Result(**{k: v for k, v in t.items() if k in known}) for t in trials]
+    data = {key: runs[0][key] for key in (*same, "timeout")}
+    data.update({
+        "date": max(run["date"] for run in runs),
+        "elapsed_seconds": sum(run["elapsed_seconds"] for run in runs),
+        "seeds": "/".join(sorted({str(run["seeds"]) for run in runs})),
+        "parallel": "/".join(sorted({str(run["parallel"]) for run in runs})),
+        "traffic": {name: t for run in runs for name, t in run["traffic"].items()},
+        "runs": [{key: run.get(key) for key in ("command", "date", "elapsed_seconds", "seeds",
+                                                "parallel", "max_rate", "env_seed",
+                                                "machine")} for run in runs],
+        "summary": summarize(results),
+        "trials": [asdict(res) for res in results],
+    })
+    return data
 
 
 def print_report(data: dict[str, Any]) -> None:
@@ -762,6 +827,9 @@ def main() -> None:
                              + ", ".join(f"{k} ({v:g} req/s)" for k, v in TRAFFIC.items()))
     parser.add_argument("--seeds", type=int, default=6, help="rollouts per scenario and policy")
     parser.add_argument("--parallel", type=int, default=12, help="rollouts at once")
+    parser.add_argument("--max-rate", type=float, default=7200,
+                        help="requests per second the traffic simulator sends at most, over "
+                             "the rollouts running at once (a rollout above it runs alone)")
     parser.add_argument("--timeout", type=float, default=480,
                         help="seconds a rollout may take after its release")
     parser.add_argument("--env-seed", type=int, default=1, help="the traffic simulator's seed")
@@ -772,7 +840,15 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the run directory (logs)")
     parser.add_argument("--plot-only", type=Path, metavar="RESULTS_JSON",
                         help="print the table and redraw the plot from a results file")
+    parser.add_argument("--combine", type=Path, nargs="+", metavar="RESULTS_JSON",
+                        help="merge the results files of several runs into --out (the "
+                             "table, results.json and results.png)")
     args = parser.parse_args()
+    if args.combine:
+        data = combine(args.combine)
+        print_report(data)
+        write(data, args.out)
+        return
     if args.plot_only:
         data = json.loads(args.plot_only.read_text())
         print_report(data)

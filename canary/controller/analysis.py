@@ -6,6 +6,7 @@ import base64
 import math
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from canary.core import MetricValue, judging
 from canary.core.observation import JudgeReading
@@ -68,13 +69,23 @@ class Analyst:
         target = canary.spec.target_ref.name
         workloads = counters.Workloads(target, primary_name(target))
         at = math.floor(time.time() * 1000) / 1000
+        window = max(canary.spec.analysis.interval_seconds(),
+                     self.settings.min_interval_seconds)
         readings = []
         for metric in judge.metrics:
             since = judging.previous_reading(canary.status.judge, metric.name)
             if since is not None and since >= at:
                 since = None  # a clock gone backwards: nothing to check against
-            readings.append(await self._read(querier, canary.namespace, workloads, metric,
-                                             judge.exclude_sources or (), at, since))
+            excluded = judge.exclude_sources or ()
+            reading = await self._read(querier, canary.namespace, workloads, metric,
+                                       excluded, at, since)
+            if reading.error is None and not judging.has_judged(canary.status.judge,
+                                                                metric.name):
+                # The traffic of the interval before: the power check before the rollout.
+                earlier = await self._read(querier, canary.namespace, workloads, metric,
+                                           excluded, at - window, None)
+                reading = replace(reading, earlier=earlier)
+            readings.append(reading)
         return tuple(readings)
 
     async def _read(self, querier: PrometheusQuerier, namespace: str,

@@ -23,6 +23,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 from canary.core.judge import (
     Assessment,
@@ -202,6 +203,13 @@ def previous_reading(status: JudgeStatus | None, metric: str) -> float | None:
     return None
 
 
+def has_judged(status: JudgeStatus | None, metric: str) -> bool:
+    """Whether ``metric`` has evidence from a judged step (after which the power check
+    uses the steps' traffic, not the traffic before the rollout)."""
+    return any(judged.name == metric and judged.state is not None
+               for judged in (status.metrics if status is not None else ()))
+
+
 def _skip(metric: JudgedMetricStatus, why: str, notes: list[Note]) -> None:
     """No evidence this step; the next reading starts a new difference."""
     metric.reading = None
@@ -356,6 +364,12 @@ def advance(judge: CanaryJudge, status: JudgeStatus, readings: Sequence[JudgeRea
         if not had_origin:
             _start_from(metric, counts, reading)
             metric.message = None
+            power = _power_before(metric, counts, reading, plan, status)
+            if power is not None:
+                metric.power = power
+                checked.append(metric.name)
+                if not power.detectable:
+                    underpowered.append(Note(metric.name, power.message))
             continue
         assert metric.reading is not None
         try:
@@ -432,11 +446,47 @@ def _power(metric: JudgedMetricStatus, state: JudgeState, step: Counts, seconds:
     analysis (its whole schedule, from its start)."""
     if seconds <= 0 or not plan.shares or step.requests == 0:
         return None
-    canary_rps, primary_rps = step.canary_requests / seconds, step.primary_requests / seconds
     baseline = metric.baseline
     requests = state.totals.primary_requests + (baseline.primary_requests if baseline else 0)
     events = state.totals.primary_events + (baseline.primary_events if baseline else 0)
-    base_rate = events / requests if requests else 0.0
+    return _power_estimate(
+        metric, state.design, step.canary_requests / seconds,
+        step.primary_requests / seconds, events / requests if requests else 0.0, plan,
+        status, "LastStep")
+
+
+def _power_before(metric: JudgedMetricStatus, counts: Counts, reading: JudgeReading,
+                  plan: PowerPlan, status: JudgeStatus) -> JudgePower | None:
+    """The power check before the first judged step, from the traffic of the interval
+    before the reading (``reading.earlier``). Only for schedules whose canary share is
+    known in advance (weighted steps): with matches or mirroring the canary's traffic is
+    known once it flows."""
+    earlier = reading.earlier
+    known_shares = bool(plan.shares) and all(share is not None for share in plan.shares)
+    if metric.state is not None or earlier is None or earlier.error is not None or \
+            earlier.at is None or reading.at is None or not earlier.primary.present or \
+            not known_shares or metric.minimum_effect is None:
+        return None
+    seconds = reading.at - earlier.at
+    try:
+        before = cumulative(earlier, metric)
+    except ValueError:
+        return None
+    canary = max(counts.canary_requests - before.canary_requests, 0)
+    primary = max(counts.primary_requests - before.primary_requests, 0)
+    if seconds <= 0 or canary + primary == 0:
+        return None
+    base_rate = counts.primary_events / counts.primary_requests if counts.primary_requests \
+        else 0.0
+    return _power_estimate(metric, design(metric.minimum_effect), canary / seconds,
+                           primary / seconds, base_rate, plan, status, "BeforeRollout")
+
+
+def _power_estimate(metric: JudgedMetricStatus, plan_design: Design, canary_rps: float,
+                    primary_rps: float, base_rate: float, plan: PowerPlan,
+                    status: JudgeStatus, measured: Literal["BeforeRollout", "LastStep"]
+                    ) -> JudgePower:
+    """The power check of ``plan`` at these rates, with the status's message."""
     total = canary_rps + primary_rps
     schedule = []
     for share in plan.shares:
@@ -445,8 +495,9 @@ def _power(metric: JudgedMetricStatus, state: JudgeState, step: Counts, seconds:
         else:
             traffic = Traffic(total * share, total * (1 - share), base_rate)
         schedule.append((traffic, plan.interval))
-    check = scheduled_power_check(state.design, schedule, status.alpha, status.beta)
-    effect = f"x{state.design.minimum_effect:.3g}"
+    check = scheduled_power_check(plan_design, schedule, status.alpha, status.beta)
+    effect = f"x{plan_design.minimum_effect:.3g}"
+    when = " before the rollout" if measured == "BeforeRollout" else ""
     if base_rate == 0:
         message = (f"{metric.name}: the primary shows no events, so a regression of "
                    f"{effect} cannot be measured (a canary failing where the primary does "
@@ -454,15 +505,15 @@ def _power(metric: JudgedMetricStatus, state: JudgeState, step: Counts, seconds:
     elif check.detectable:
         message = (f"{metric.name}: a regression of {effect} would be detected in about "
                    f"{check.seconds_to_detect:.0f}s of the {check.remaining_seconds:.0f}s "
-                   f"analysis at {total:.3g} req/s")
+                   f"analysis at {total:.3g} req/s{when}")
     else:
         needed = ("never" if math.isinf(check.seconds_to_detect)
                   else f"about {check.seconds_to_detect:.0f}s")
-        message = (f"{metric.name}: at {total:.3g} req/s with {base_rate:.3%} events on the "
-                   f"primary, a regression of {effect} would take {needed} to detect; the "
-                   f"analysis lasts {check.remaining_seconds:.0f}s")
+        message = (f"{metric.name}: at {total:.3g} req/s{when} with {base_rate:.3%} events "
+                   f"on the primary, a regression of {effect} would take {needed} to "
+                   f"detect; the analysis lasts {check.remaining_seconds:.0f}s")
     return JudgePower(
-        detectable=check.detectable and base_rate > 0,
+        measured=measured, detectable=check.detectable and base_rate > 0,
         seconds_to_detect=_finite(check.seconds_to_detect),
         seconds_to_prove=_finite(check.seconds_to_prove),
         analysis_seconds=check.remaining_seconds, canary_rps=canary_rps,

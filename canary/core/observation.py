@@ -61,7 +61,10 @@ class JudgeReading:
     instant; ``error`` set means they could not be read (no evidence for the step).
 
     ``at`` is that instant (unix seconds, whole milliseconds) and ``since`` the instant
-    of the previous reading that the counters' ``lost`` series were checked against."""
+    of the previous reading that the counters' ``lost`` series were checked against.
+    ``earlier`` is the same counters one analysis interval before ``at``, read while the
+    metric has no judged step yet: the traffic before the rollout, for the power check
+    (an estimate only, never evidence)."""
 
     name: str
     canary: Counters = field(default_factory=Counters)
@@ -70,6 +73,7 @@ class JudgeReading:
     queries: tuple[str, ...] = ()
     at: float | None = None
     since: float | None = None
+    earlier: JudgeReading | None = None
 
 
 @dataclass(frozen=True)

@@ -492,8 +492,12 @@ class JudgeEvidence(ApiModel):
 
 
 class JudgePower(ApiModel):
-    """Whether the traffic measured in the last step can decide within the analysis."""
+    """Whether the traffic measured before the rollout, or in the last step, can decide
+    within the analysis."""
 
+    measured: Literal["BeforeRollout", "LastStep"] = Field("LastStep", description=(
+        "Where the rates come from: BeforeRollout, the interval before the analysis "
+        "started (until the first judged step); LastStep, the last judged step."))
     detectable: bool
     seconds_to_detect: float | None = Field(None, description=(
         "Expected seconds from the analysis start to detect the minimum effect; absent "

@@ -214,6 +214,29 @@ async def test_a_healthy_canary_is_promoted_early_at_high_traffic(
         "revision"] == "2"
 
 
+async def test_the_power_check_is_made_from_the_primary_s_traffic_before_the_rollout(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
+    await start(kube, environment, namespace, {**judged_analysis(), "interval": "5s"},
+                0.05, rps=50)
+    await deploy(kube, namespace, "2", 0.05)
+    before = await wait_until(
+        lambda: canary_object(kube, namespace),
+        lambda c: ((c["status"].get("judge") or {}).get("metrics") or [{}])[0].get(
+            "power") is not None, "the first power check")
+    judge = before["status"]["judge"]
+    power = judge["metrics"][0]["power"]
+    assert judge["steps"] == 0 and power["measured"] == "BeforeRollout", judge
+    # All of the host's traffic reached the primary in the interval before.
+    assert power["canaryRps"] == 0 and 30 <= power["primaryRps"] <= 70, power
+    assert power["analysisSeconds"] == 15 and power["detectable"] is True
+    traffic = conditions(before)["TrafficSufficient"]
+    assert traffic["status"] == "True" and "before the rollout" in traffic["message"]
+    after = await wait_until(
+        lambda: canary_object(kube, namespace),
+        lambda c: c["status"]["judge"]["steps"] >= 1, "the first judged step")
+    assert after["status"]["judge"]["metrics"][0]["power"]["measured"] == "LastStep"
+
+
 async def test_too_little_traffic_is_reported_in_status(
         kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
     await start(kube, environment, namespace, judged_analysis(), 0.1, rps=4)

@@ -164,6 +164,8 @@ class Service:
     losses: list[tuple[datetime, str]] = field(default_factory=list)
     #: The requests of each version Prometheus shows at each instant read so far.
     shown: dict[float, dict[str, int]] = field(default_factory=dict)
+    #: The counters after each advance: (unix seconds, canary, primary).
+    history_of_counts: list[tuple[float, list[int], list[int]]] = field(default_factory=list)
     rng: random.Random = field(init=False)
     _carry: float = 0.0
 
@@ -191,8 +193,23 @@ class Service:
                 self._serve(self.canary, canary, self.ratio)
                 self._serve(self.primary, total - canary, 1.0)
         else:
+            self.history_of_counts.append(
+                ((world.now.timestamp() - self.history), [0, 0, 0], [0, 0, 0]))
             self._serve(self.primary, round(self.rps * self.history), 1.0)
         self.last = world.now
+        self.history_of_counts.append((world.now.timestamp(), list(self.canary),
+                                       list(self.primary)))
+
+    def counts_at(self, at: float) -> tuple[list[int], list[int]] | None:
+        """The counters at ``at``, interpolated between advances (requests are served
+        evenly between them); None before the history starts."""
+        for (t0, c0, p0), (t1, c1, p1) in zip(self.history_of_counts,
+                                              self.history_of_counts[1:], strict=False):
+            if t0 <= at <= t1:
+                share = (at - t0) / (t1 - t0) if t1 > t0 else 1.0
+                return ([round(a + (b - a) * share) for a, b in zip(c0, c1, strict=True)],
+                        [round(a + (b - a) * share) for a, b in zip(p0, p1, strict=True)])
+        return None
 
     def _lost(self, version: str) -> None:
         self.losses.append(((self.last or START) + timedelta(microseconds=1), version))
@@ -258,11 +275,28 @@ class Service:
                                         Counters(present=False), at=at, since=since))
                 continue
             latency = metric.type == "latency"
+            earlier = None
+            window = world.canary.spec.analysis.interval_seconds()
+            past = self.counts_at(at - window)
+            if past is not None and not judging.has_judged(world.canary.status.judge,
+                                                            metric.name):
+                # What the controller also reads before the first judged step.
+                earlier = JudgeReading(
+                    metric.name, self._past("canary", past[0], latency),
+                    self._past("primary", past[1], latency), at=at - window)
             out.append(JudgeReading(
                 metric.name, self._counters("canary", self.canary, latency, since, at),
                 self._counters("primary", self.primary, latency, since, at), at=at,
-                since=since))
+                since=since, earlier=earlier))
         return tuple(out)
+
+    def _past(self, version: str, counters: list[int], latency: bool) -> Counters:
+        if version in self.unreported:
+            return Counters(present=False)
+        if latency:
+            return Counters(requests=counters[0], buckets=self.buckets(counters),
+                            present=counters[0] > 0)
+        return Counters(counters[0], counters[1], present=counters[0] > 0)
 
 
 def judged(service: Service | None = None, **judge: Any) -> World:

@@ -369,6 +369,50 @@ class TestPower:
         assert "would be detected in about" in traffic.message
         assert not events(world, "InsufficientTraffic")
 
+    def test_before_the_rollout_the_primary_s_traffic_says_what_the_schedule_can_detect(
+            self) -> None:
+        world = judged(Service(rps=2, error_rate=0.01))
+        world.target_revision = "rev-2"
+        world.step()
+        world.step()
+        assert world.canary.status.judge.steps == 0  # the reading as traffic starts to move
+        traffic = condition(world, "TrafficSufficient")
+        assert (traffic.status, traffic.reason) == ("False", "InsufficientTraffic")
+        assert "at 2 req/s before the rollout" in traffic.message
+        assert "the analysis lasts 100s" in traffic.message
+        power = world.canary.status.judge.metrics[0].power
+        assert power.measured == "BeforeRollout" and power.canary_rps == 0
+        assert power.primary_rps == pytest.approx(2, rel=0.01)
+        assert len(events(world, "InsufficientTraffic")) == 1
+        roll_out(world)
+        assert world.canary.status.judge.metrics[0].power.measured == "LastStep"
+        assert len(events(world, "InsufficientTraffic")) == 1, "the same warning is not repeated"
+
+    def test_enough_traffic_before_the_rollout_agrees_with_the_steps(self) -> None:
+        world = judged(Service(rps=500, error_rate=0.05))
+        world.target_revision = "rev-2"
+        world.step()
+        world.step()
+        before = world.canary.status.judge.metrics[0].power
+        assert before.measured == "BeforeRollout" and before.detectable
+        roll_out(world)
+        after = world.canary.status.judge.metrics[0].power
+        assert after.measured == "LastStep"
+        assert after.seconds_to_detect == pytest.approx(before.seconds_to_detect, rel=0.3)
+
+    def test_without_a_known_canary_share_the_check_waits_for_the_canary_s_traffic(
+            self) -> None:
+        world = judged(Service())
+        analysis = world.canary.spec.analysis
+        analysis.step_weight = analysis.max_weight = None
+        analysis.iterations, analysis.mirror = 10, True
+        world.target_revision = "rev-2"
+        world.step()
+        world.step()
+        assert condition(world, "TrafficSufficient") is None
+        roll_out(world)
+        assert world.canary.status.judge.metrics[0].power.measured == "LastStep"
+
     def test_a_primary_without_events_cannot_measure_a_ratio(self) -> None:
         world = roll_out(judged(Service(error_rate=0.0)))
         traffic = condition(world, "TrafficSufficient")
@@ -628,7 +672,7 @@ class TestNoRequests:
         world.step()
         metric = world.canary.status.judge.metrics[0]
         assert metric.reading is not None and metric.skipped_steps == 0
-        assert condition(world, "TrafficSufficient") is None
+        assert condition(world, "TrafficSufficient").reason == "SufficientTraffic"
 
 
 class TestSyntheticLoad:

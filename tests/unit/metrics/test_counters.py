@@ -13,12 +13,13 @@ from hypothesis import strategies as st
 
 from canary.controller.analysis import Analyst
 from canary.core import judging
+from canary.core.judge import JudgeState
 from canary.core.observation import Counters
 from canary.errors import ConfigError
 from canary.metrics import counters
 from canary.metrics.prometheus import QueryFailed
 from canary.metrics.queries import judge_query
-from canary.models.canary import Canary, JudgeCounts
+from canary.models.canary import Canary, JudgeCounts, JudgeStateRecord
 from canary.settings import AnalysisSettings
 
 WORKLOADS = counters.Workloads("web", "web-primary")
@@ -196,11 +197,16 @@ class TestAnalyst:
         assert errors.canary == Counters(10, 0) and errors.primary == Counters(90, 2)
         assert slow.canary.buckets == ((500.0, 3), (math.inf, 4))
         assert not slow.primary.present
-        # One query per metric (requests and errors from the same scrapes), all at once.
-        assert len(fake.calls) == 2 and len({at for _, at in fake.calls}) == 1
+        # One query per metric (requests and errors from the same scrapes), all at once;
+        # before the first judged step, each also one interval (1m) earlier.
+        at = errors.at
+        assert at is not None and at == slow.at == round(at, 3)
+        now = [q for q, when in fake.calls if when == at]
+        before = [q for q, when in fake.calls if when == at - 60]
+        assert len(now) == len(before) == 2 and len(fake.calls) == 4
         assert all('destination_workload=~"web|web-primary"' in q for q, _ in fake.calls)
-        [at] = {at for _, at in fake.calls}
-        assert errors.at == slow.at == at == round(at, 3)
+        assert errors.earlier is not None and errors.earlier.at == at - 60
+        assert errors.earlier.primary == Counters(90, 2)
         # The first readings of an analysis are checked against nothing.
         assert all('"lost"' not in q for q, _ in fake.calls) and errors.since is None
 
@@ -221,10 +227,26 @@ class TestAnalyst:
         previous = datetime(2026, 1, 1, 0, 0, 0, 250000, UTC).timestamp()
         assert first.since == previous and second.since is None
         assert first.primary.lost == 2 and first.canary.lost == 0
-        (errors_query, at), (latency_query, _) = fake.calls
+        (errors_query, at), (earlier_query, earlier_at), (latency_query, _), _ = fake.calls
         assert f"offset {round((at - previous) * 1000)}ms" in errors_query
+        # Without a judged step yet, the traffic of the interval before is read too.
+        assert earlier_at == at - 60 and '"lost"' not in earlier_query
         assert '"lost"' not in latency_query  # the latency metric has no reading yet
         assert all('source_workload!~"loadtester"' in q for q, _ in fake.calls)
+
+    async def test_once_a_metric_has_a_judged_step_only_the_current_counters_are_read(
+            self) -> None:
+        fake = FakeQuerier()
+        analyst = Analyst(None, AnalysisSettings(metrics_server="http://prom:9090"),  # type: ignore[arg-type]
+                          querier_factory=lambda *_: fake)
+        canary = judged_canary()
+        status = judging.begin(canary.spec.analysis.judge, "rev")  # type: ignore[arg-type]
+        for metric in status.metrics:
+            metric.state = JudgeStateRecord.model_validate(
+                JudgeState.start(judging.design(1.5)).to_dict())
+        canary.status.judge = status
+        first, second = await analyst.read_judge(canary) or ()
+        assert len(fake.calls) == 2 and first.earlier is None and second.earlier is None
 
     async def test_a_failed_query_is_a_reading_with_an_error(self) -> None:
         fake = FakeQuerier()
