@@ -266,7 +266,7 @@ class Worker:
         # Each pass may ask for more evidence (metrics, webhook answers); a decision
         # never needs more than one pass per kind.
         for _ in range(4):
-            if not (decision.needs_metrics or decision.needs_hooks):
+            if not (decision.needs_metrics or decision.needs_hooks or decision.needs_judge):
                 return decision
             metrics, judge = observation.metrics, observation.judge
             if decision.needs_metrics:
@@ -277,7 +277,7 @@ class Worker:
             # The judge's counters are read last, after the hooks, and again in every
             # pass: the pass that decides uses counters read just before it, so the
             # weight it sets follows them without the hooks' latency in between.
-            if decision.needs_metrics or judge is not None:
+            if decision.needs_metrics or decision.needs_judge or judge is not None:
                 judge = await self.controller.analyst.read_judge(canary)
             observation = replace(observation, metrics=metrics, judge=judge, hooks=hooks,
                                   now=datetime.now(UTC))

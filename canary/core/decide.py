@@ -53,6 +53,8 @@ READY = "Ready"
 PAUSED = "Paused"
 #: Whether the traffic can detect the judge's minimum effects within the analysis.
 TRAFFIC_SUFFICIENT = "TrafficSufficient"
+#: The judge's checks between steps are at least this far apart (seconds).
+MIN_JUDGE_CHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,8 @@ class Decision:
     needs_metrics: bool = False
     #: Call the webhooks of these types and decide again with their answers.
     needs_hooks: tuple[str, ...] = ()
+    #: Read the judge's counters (only) and decide again: a check between steps.
+    needs_judge: bool = False
     #: Decide again after this many seconds even if nothing changes.
     wake_after: float | None = None
 
@@ -197,10 +201,11 @@ class _Step:
         return "; ".join(f"{r.name}: {r.message}" for r in (self.obs.hooks or {}).get(type_, ())
                          if not r.passed)
 
-    def done(self, needs_metrics: bool = False) -> Decision:
+    def done(self, needs_metrics: bool = False, needs_judge: bool = False) -> Decision:
         return Decision(status=self.status, actions=tuple(self.actions),
                         events=tuple(self.events), needs_metrics=needs_metrics,
-                        needs_hooks=tuple(self.needs_hooks), wake_after=self.wake_after)
+                        needs_hooks=tuple(self.needs_hooks), wake_after=self.wake_after,
+                        needs_judge=needs_judge)
 
 
 def decide(canary: Canary, obs: Observation, settings: DecisionSettings | None = None
@@ -255,7 +260,7 @@ def _decide(canary: Canary, obs: Observation, settings: DecisionSettings | None)
                 step.actions += [ScaleCanary(None), Route(step.status.canary_weight or 0)]
             _begin_promotion(step, "Promotion requested with `canary promote`")
             return step.done()
-        return _progress(step)
+        return _with_judge_checks(_progress(step), step)
     elif phase in (Phase.PROMOTING, Phase.FINALISING):
         _promote(step)
     return step.done()
@@ -446,8 +451,7 @@ def _progress(step: _Step) -> Decision:
         return step.done()
     due = step.interval() - step.seconds_in_step()
     if due > 0:
-        step.wake_in(due)
-        return step.done()
+        return _between_steps(step, due)
     rollback_requests = step.hook_results("rollback")
     rollout_hooks = step.hook_results("rollout")
     if step.obs.metrics is None or rollback_requests is None or rollout_hooks is None:
@@ -502,6 +506,50 @@ def _progress(step: _Step) -> Decision:
     return step.done()
 
 
+def _judge_check_interval(step: _Step) -> float | None:
+    """Seconds between the judge's checks within a step; None: once per step."""
+    judge_spec = step.canary.spec.analysis.judge
+    every = judge_spec.check_interval_seconds() if judge_spec is not None else None
+    if every is None or every >= step.interval():
+        return None
+    return max(every, MIN_JUDGE_CHECK_SECONDS)
+
+
+def _with_judge_checks(decision: Decision, step: _Step) -> Decision:
+    """While the analysis runs, wake up for the judge's next check within the step."""
+    every = _judge_check_interval(step)
+    status = decision.status
+    if every is None or decision.wake_after is None or status.phase != Phase.PROGRESSING or \
+            status.analysis_started_at is None or status.judge is None:
+        return decision
+    return replace(decision, wake_after=min(decision.wake_after, every))
+
+
+def _between_steps(step: _Step, due: float) -> Decision:
+    """Wait for the step's end; with the judge's ``checkInterval``, read its counters in
+    the meantime and roll back as soon as a regression is proven."""
+    every = _judge_check_interval(step)
+    if every is None or step.status.judge is None:
+        step.wake_in(due)
+        return step.done()
+    last = step.status.judge.last_reading_at
+    since = (step.now - parse_time(last)).total_seconds() if last else every
+    if since < every:
+        step.wake_in(min(due, every - since))
+        return step.done()
+    if step.obs.judge is None:
+        return step.done(needs_judge=True)
+    verdict = _judge(step, between_steps=True)
+    if verdict is not None and verdict.outcome is Outcome.REGRESSION:
+        assert verdict.assessment is not None
+        _rollback(step, "RegressionDetected", f"Rolling back {step.target_name}: the judge "
+                  f"found a regression in {verdict.metric} between steps: "
+                  f"{verdict.assessment.describe()}")
+        return step.done()
+    step.wake_in(min(due, every))
+    return step.done()
+
+
 def _failed_check(step: _Step, summary: str) -> None:
     checks = (step.status.failed_checks or 0) + 1
     step.status.failed_checks = checks
@@ -538,8 +586,9 @@ def _promotion_confirmed(step: _Step) -> bool:
     return bool(confirmed)
 
 
-def _judge(step: _Step) -> judging.Verdict | None:
-    """Take this step's counter readings into the judge's evidence (in the status)."""
+def _judge(step: _Step, between_steps: bool = False) -> judging.Verdict | None:
+    """Take this step's counter readings into the judge's evidence (in the status);
+    ``between_steps``: a check within a step, which takes only clean readings."""
     judge_spec = step.canary.spec.analysis.judge
     if judge_spec is None:
         if step.status.judge is not None:  # the judge was removed from the spec
@@ -552,7 +601,8 @@ def _judge(step: _Step) -> judging.Verdict | None:
         current = judging.begin(judge_spec, revision)
     before = current.outcome
     updated, verdict = judging.advance(judge_spec, current, step.obs.judge or (), step.now,
-                                       _power_plan(step), _canary_had_traffic(step))
+                                       _power_plan(step), _canary_had_traffic(step),
+                                       between_steps=between_steps)
     step.status.judge = updated
     for note in verdict.skipped:
         step.event("Warning", "JudgeSkippedStep", f"No evidence from {note.metric} for "

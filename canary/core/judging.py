@@ -62,6 +62,9 @@ OUTCOMES: dict[Outcome, JudgeOutcome] = {
     Outcome.CONTINUE: "continue"}
 #: Confidence of the upper bound on the primary's rate that converts +pp effects.
 BASELINE_CONFIDENCE = 0.95
+#: A step without canary requests is reported as such only if it lasted at least this
+#: share of the analysis interval (shorter: the rest of a step after a check within it).
+PARTIAL_STEP = 0.9
 #: How far apart (seconds) a reading's ``since`` and the instant of the reading it
 #: follows may be and still be the same instant (both are whole milliseconds).
 SAME_INSTANT = 0.002
@@ -263,6 +266,23 @@ def _unsound(metric: JudgedMetricStatus, reading: JudgeReading) -> str | None:
     return None
 
 
+def _clean_step(metric: JudgedMetricStatus, reading: JudgeReading | None) -> bool:
+    """Whether ``reading`` makes a step with the metric's last reading that nothing
+    would skip, with requests on the canary."""
+    if reading is None or reading.error is not None or metric.reading is None or \
+            metric.minimum_effect is None or \
+            not (reading.canary.present or reading.primary.present) or \
+            _absent(metric.reading, reading) is not None:
+        return False
+    try:
+        if _unsound(metric, reading) is not None:
+            return False
+        step = Counts.between(as_counts(metric.reading), cumulative(reading, metric))
+    except ValueError:
+        return False
+    return step.canary_requests > 0
+
+
 def _no_requests(step: Counts, canary_traffic: bool) -> str | None:
     if step.canary_requests > 0:
         return None
@@ -302,11 +322,15 @@ def _prepare(metric: JudgedMetricStatus, spec: JudgeMetric, reading: JudgeReadin
 
 
 def advance(judge: CanaryJudge, status: JudgeStatus, readings: Sequence[JudgeReading],
-            now: datetime, plan: PowerPlan, canary_traffic: bool = False
-            ) -> tuple[JudgeStatus, Verdict]:
+            now: datetime, plan: PowerPlan, canary_traffic: bool = False,
+            between_steps: bool = False) -> tuple[JudgeStatus, Verdict]:
     """Take one step's readings into the evidence; return the new status and verdict.
     ``canary_traffic``: traffic was routed to the canary during the step that ends now
-    (so a step without a canary request is no evidence)."""
+    (so a step without a canary request is no evidence).
+
+    ``between_steps``: a check within an analysis step. Only a metric whose reading
+    differences cleanly with its last one, with requests on the canary, is taken in;
+    any other is left as it was, silently, for the step's end to take in or report."""
     status = status.model_copy(deep=True)
     previous_at = parse_time(status.last_reading_at) if status.last_reading_at else None
     seconds = (now - previous_at).total_seconds() if previous_at else 0.0
@@ -330,6 +354,8 @@ def advance(judge: CanaryJudge, status: JudgeStatus, readings: Sequence[JudgeRea
     judged_step = False
     for spec, metric in zip(judge.metrics, metrics, strict=True):
         reading = by_name.get(spec.name)
+        if between_steps and not _clean_step(metric, reading):
+            continue
         if reading is None or reading.error is not None:
             why = reading.error if reading is not None else "not read"
             _skip(metric, f"no data: {why}", skipped)
@@ -348,6 +374,7 @@ def advance(judge: CanaryJudge, status: JudgeStatus, readings: Sequence[JudgeRea
                 _skip(metric, f"no data: {absent}", skipped)
                 continue
         had_origin = metric.reading is not None
+        origin_at = metric.reading_at
         waiting = _prepare(metric, spec, reading)
         if waiting is not None:
             metric.reading = None
@@ -382,6 +409,11 @@ def advance(judge: CanaryJudge, status: JudgeStatus, readings: Sequence[JudgeRea
             _start_from(metric, counts, reading)
             continue
         idle = _no_requests(step_counts, canary_traffic)
+        if idle is not None and _seconds_since(origin_at, reading, seconds) < \
+                PARTIAL_STEP * plan.interval:
+            # What is left of a step after a check within it took its requests: too
+            # short to say that none arrive; the next reading continues from the last.
+            continue
         if idle is not None:
             _skip(metric, f"{idle}; the counts start again from this reading", skipped)
             _start_from(metric, counts, reading)
@@ -400,7 +432,8 @@ def advance(judge: CanaryJudge, status: JudgeStatus, readings: Sequence[JudgeRea
             metric.proven_at_step = state.steps
         if assessment.outcome is Outcome.REGRESSION and regression is None:
             regression = (metric.name, assessment)
-        power = _power(metric, state, step_counts, seconds, plan, status)
+        length = _seconds_since(origin_at, reading, seconds)
+        power = _power(metric, state, step_counts, length, plan, status)
         if power is not None:
             metric.power = power
             checked.append(metric.name)
@@ -438,6 +471,13 @@ def describe(metric: JudgedMetricStatus) -> str:
             f"regression evidence {e.log_regression:.2f} of {e.log_regression_bound:.2f}, "
             f"no-regression evidence {e.log_no_regression:.2f} of "
             f"{e.log_no_regression_bound:.2f}")
+
+
+def _seconds_since(origin_at: str | None, reading: JudgeReading, default: float) -> float:
+    """The length of a metric's step: from its last reading's instant to this one's."""
+    if origin_at is None or reading.at is None:
+        return default
+    return reading.at - parse_time(origin_at).timestamp()
 
 
 def _power(metric: JudgedMetricStatus, state: JudgeState, step: Counts, seconds: float,

@@ -244,6 +244,12 @@ class CanaryJudge(ApiModel):
     promote_early: bool = Field(False, description=(
         "Once every judged metric has proven no regression (and the threshold metrics "
         "pass), skip the remaining steps and promote. Default false."))
+    check_interval: Duration | None = Field(None, description=(
+        "How often the judge also reads the counters between analysis steps, so that a "
+        "proven regression is rolled back without waiting for the step to end, e.g. 10s "
+        "(the test stays valid however often it is checked). Default: once per step. "
+        "Proofs of no regression still act at the end of a step; checks more frequent "
+        "than Prometheus scrapes find no new requests and wait for them."))
     metrics: list[JudgeMetric] = Field(min_length=1, max_length=8)
     exclude_sources: list[Annotated[str, Field(
         min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]] | None = \
@@ -264,6 +270,9 @@ class CanaryJudge(ApiModel):
         if len(names) != len(set(names)):
             raise ValueError("judge metric names must be unique")
         return self
+
+    def check_interval_seconds(self) -> float | None:
+        return None if self.check_interval is None else parse_duration(self.check_interval)
 
 
 class WebhookType(StrEnum):

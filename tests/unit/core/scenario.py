@@ -64,13 +64,14 @@ class World:
     #: the controller reads none, as for a Canary without a judge).
     judge_readings: Callable[[World], tuple[JudgeReading, ...]] | None = None
 
-    def observe(self, metrics: bool = False) -> Observation:
+    def observe(self, metrics: bool = False, judge: bool = False) -> Observation:
         target = Workload(True, self.target_revision, self.target_replicas,
                           ready=self.target_ready and self.target_replicas > 0)
         primary = (Workload(True, self.primary_revision, 2, ready=self.primary_ready)
                    if self.primary_revision else Workload(False))
         values = (MetricValue("request-success-rate", self.success_rate),) if metrics else None
-        readings = self.judge_readings(self) if metrics and self.judge_readings else None
+        readings = (self.judge_readings(self) if (metrics or judge) and self.judge_readings
+                    else None)
         return Observation(now=self.now, target=target, primary=primary, metrics=values,
                            generation=1, requests=self.requests, judge=readings)
 
@@ -80,15 +81,18 @@ class World:
         observation = self.observe()
         decision = decide(self.canary, observation, SETTINGS)
         for _ in range(4):
-            if not (decision.needs_metrics or decision.needs_hooks):
+            if not (decision.needs_metrics or decision.needs_hooks or decision.needs_judge):
                 break
             answers = dict(observation.hooks or {})
             for type_ in decision.needs_hooks:
                 self.hook_calls.append(type_)
                 answers[type_] = (HookResult(type_, type_, self.hooks[type_], "answer"),)
-            observation = replace(self.observe(metrics=True), hooks=answers)
+            if decision.needs_judge and not decision.needs_metrics:
+                observation = replace(observation, judge=self.observe(judge=True).judge)
+            else:
+                observation = replace(self.observe(metrics=True), hooks=answers)
             decision = decide(self.canary, observation, SETTINGS)
-        assert not (decision.needs_metrics or decision.needs_hooks)
+        assert not (decision.needs_metrics or decision.needs_hooks or decision.needs_judge)
         self.canary = self.canary.model_copy(update={"status": decision.status})
         for action in decision.actions:
             if isinstance(action, EnsurePrimary) and action.revision == self.target_revision:

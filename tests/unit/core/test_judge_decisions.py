@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from datetime import timedelta
 from itertools import pairwise
 from typing import Any
@@ -459,6 +460,95 @@ def test_a_step_without_data_never_moves_the_evidence(seed: int, history: int,
         if decision.wake_after is None:
             break
         world.advance(decision.wake_after)
+
+
+def rolled_back_after(world: World) -> float:
+    """Seconds from the release to the rollback."""
+    return (world.now - START).total_seconds()
+
+
+class TestChecksBetweenSteps:
+    def test_a_regression_is_rolled_back_between_steps(self) -> None:
+        world = roll_out(judged(Service(rps=40, error_rate=0.02, ratio=4.0), checkInterval="2s"))
+        assert world.canary.status.phase == Phase.FAILED
+        message = condition(world, "Promoted").message
+        assert "the judge found a regression in error-rate between steps" in message
+        # Several readings per 10-second step.
+        assert world.canary.status.judge.steps > len(weights(world)) + 1
+
+    def test_checks_between_steps_roll_back_sooner(self) -> None:
+        per_step, checked = [], []
+        for seed in range(20):
+            service = {"rps": 40, "error_rate": 0.02, "ratio": 4.0, "seed": seed}
+            slow = judged(Service(**service))
+            start = slow.now
+            roll_out(slow)
+            fast = judged(Service(**service), checkInterval="2s")
+            roll_out(fast)
+            assert slow.canary.status.phase == fast.canary.status.phase == Phase.FAILED
+            per_step.append((slow.now - start).total_seconds())
+            checked.append((fast.now - start).total_seconds())
+        assert statistics.median(checked) < statistics.median(per_step) - 3, \
+            (per_step, checked)
+
+    def test_the_weights_and_a_proof_still_move_only_at_the_end_of_a_step(self) -> None:
+        world = judged(Service(rps=500, error_rate=0.05), checkInterval="2s",
+                       promoteEarly=True)
+        world.target_revision = "rev-2"
+        changes: list[tuple[float, int]] = []
+        readings: set[float] = set()
+        weight = 0
+        for _ in range(200):
+            decision = world.step()
+            if decision.status.judge and decision.status.judge.last_reading_at:
+                readings.add(parse_time(decision.status.judge.last_reading_at).timestamp())
+            if (decision.status.canary_weight or 0) != weight:
+                weight = decision.status.canary_weight or 0
+                changes.append((world.now.timestamp(), weight))
+            if decision.wake_after is None:
+                break
+            world.advance(decision.wake_after)
+        assert world.canary.status.phase == Phase.SUCCEEDED
+        assert "no regression" in events(world, "Promoting")[0]
+        started = changes[0][0]
+        assert [round(t - started) % 10 for t, _ in changes] == [0] * len(changes), changes
+        # ... while the judge read its counters every 2 seconds in between.
+        assert len(readings) > 2 * len(changes)
+
+    def test_a_check_without_canary_requests_waits_quietly(self) -> None:
+        # 0.5 req/s to the canary at 5%: most 1-second checks see no canary request.
+        world = judged(Service(rps=10, error_rate=0.05), checkInterval="1s")
+        world.target_revision = "rev-2"
+        readings: set[str] = set()
+        for _ in range(400):
+            decision = world.step()
+            if decision.status.judge and decision.status.judge.last_reading_at:
+                readings.add(decision.status.judge.last_reading_at)
+            if decision.wake_after is None:
+                break
+            world.advance(decision.wake_after)
+        judge = world.canary.status.judge
+        assert len(readings) > judge.steps + 5  # checks that took nothing in
+        assert not events(world, "JudgeSkippedStep")
+        assert condition(world, "TrafficSufficient").reason != "NoRequests"
+        assert judge.metrics[0].skipped_steps == 0
+
+    def test_a_reset_between_steps_is_reported_once_at_the_step_s_end(self) -> None:
+        service = Service(rps=100, error_rate=0.05)
+        world = judged(service, checkInterval="2s")
+        world.target_revision = "rev-2"
+        for _ in range(8):  # into the analysis
+            decision = world.step()
+            world.advance(decision.wake_after or 0)
+        judged_steps = world.canary.status.judge.steps
+        assert judged_steps >= 1
+        service.reset_canary()
+        before = len(events(world, "JudgeSkippedStep"))
+        for _ in range(6):
+            decision = world.step()
+            world.advance(decision.wake_after or 0)
+        assert len(events(world, "JudgeSkippedStep")) - before == 1
+        assert world.canary.status.judge.metrics[0].skipped_steps == 1
 
 
 def test_false_rollbacks_of_healthy_canaries_stay_within_alpha() -> None:
