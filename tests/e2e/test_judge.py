@@ -214,6 +214,26 @@ async def test_a_healthy_canary_is_promoted_early_at_high_traffic(
         "revision"] == "2"
 
 
+async def test_checks_between_steps_roll_back_before_the_step_ends(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
+    analysis = {**judged_analysis(checkInterval="1s"), "interval": "20s"}
+    await start(kube, environment, namespace, analysis, 0.01, rps=100)
+    await deploy(kube, namespace, "2", 0.5)
+    failed = await wait_until(lambda: canary_object(kube, namespace),
+                              lambda c: phase(c) == "Failed", "the rollback", timeout=120)
+    status = failed["status"]
+    promoted = conditions(failed)["Promoted"]
+    assert promoted["reason"] == "RegressionDetected"
+    assert "regression in error-rate between steps" in promoted["message"]
+    started = datetime.fromisoformat(status["analysisStartedAt"].replace("Z", "+00:00"))
+    ended = datetime.fromisoformat(promoted["lastTransitionTime"].replace("Z", "+00:00"))
+    # Within the first 20-second step, at the first weight.
+    assert (ended - started).total_seconds() < 20, (started, ended)
+    assert status["judge"]["steps"] >= 1
+    weights = [e["note"] for e in await events(kube, namespace, "WeightIncreased")]
+    assert weights and all(note.endswith("weight to 20") for note in weights), weights
+
+
 async def test_the_power_check_is_made_from_the_primary_s_traffic_before_the_rollout(
         kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
     await start(kube, environment, namespace, {**judged_analysis(), "interval": "5s"},
