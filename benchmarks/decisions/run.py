@@ -96,7 +96,9 @@ ERROR_RATE = "devenv.canary.dev/error-rate"
 LATENCY = "devenv.canary.dev/latency-ms"
 REVISION = "bench.canary.dev/revision"
 FIELD_MANAGER = "decisions-benchmark"
-POLICIES = ("judge", "threshold", "flagger")
+POLICIES = ("judge", "judge-checks", "threshold", "flagger")
+#: judge-checks: how often its judge also reads the counters between steps (12 s real).
+CHECK_INTERVAL = "2s"
 
 #: Real requests per second to the canary at the first step (5%), by traffic level.
 TRAFFIC = {"low": 1.0, "medium": 5.0, "high": 50.0}
@@ -189,12 +191,22 @@ def analysis(policy: str) -> dict[str, Any]:
     duration = {"name": "request-duration", "thresholdRange": {"max": 500}, "interval": INTERVAL}
     schedule = {"interval": INTERVAL, "threshold": THRESHOLD, "stepWeight": STEP_WEIGHT,
                 "maxWeight": MAX_WEIGHT}
-    if policy == "judge":
-        return {**schedule, "metrics": [duration], "judge": {
-            "alpha": ALPHA, "promoteEarly": True,
-            "metrics": [{"name": "error-rate", "type": "errorRate",
-                         "minimumEffect": MINIMUM_EFFECT}]}}
+    if policy in ("judge", "judge-checks"):
+        judge = {"alpha": ALPHA, "promoteEarly": True,
+                 "metrics": [{"name": "error-rate", "type": "errorRate",
+                              "minimumEffect": MINIMUM_EFFECT}]}
+        if policy == "judge-checks":
+            judge["checkInterval"] = CHECK_INTERVAL
+        return {**schedule, "metrics": [duration], "judge": judge}
     return {**schedule, "metrics": [success, duration]}
+
+
+def parse_policies(text: str) -> list[str]:
+    chosen = [p.strip() for p in text.split(",") if p.strip()]
+    unknown = [p for p in chosen if p not in POLICIES]
+    if unknown or not chosen:
+        raise SystemExit(f"unknown policies {unknown} (from {', '.join(POLICIES)})")
+    return [p for p in POLICIES if p in chosen]
 
 
 def canary_manifest(policy: str, namespace: str) -> dict[str, Any]:
@@ -607,6 +619,7 @@ def plot(data: dict[str, Any], path: Path) -> bool:
         return False
     trials = data["trials"]
     scenarios = list(dict.fromkeys(t["scenario"] for t in trials))
+    present = [p for p in POLICIES if any(t["policy"] == p for t in trials)]
     columns = min(4, len(scenarios))
     rows = math.ceil(len(scenarios) / columns)
     figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.8 * rows),
@@ -618,7 +631,7 @@ def plot(data: dict[str, Any], path: Path) -> bool:
         ax = axes[index // columns][index % columns]
         level = scenario.split("@")[1]
         labels = []
-        for x, policy in enumerate(POLICIES):
+        for x, policy in enumerate(present):
             group = [t for t in trials if t["scenario"] == scenario and t["policy"] == policy
                      and t["outcome"] in styles]
             for t in group:
@@ -627,8 +640,8 @@ def plot(data: dict[str, Any], path: Path) -> bool:
                 ax.scatter(x + rng.uniform(-0.18, 0.18), y, marker=marker, color=colour, s=36)
             rolled = sum(t["outcome"] == "rolled back" for t in group)
             labels.append(f"{policy}\n{rolled}/{len(group)} rolled back")
-        ax.set_xticks(range(len(POLICIES)), labels, fontsize=9)
-        ax.set_xlim(-0.5, len(POLICIES) - 0.5)
+        ax.set_xticks(range(len(present)), labels, fontsize=8)
+        ax.set_xlim(-0.5, len(present) - 0.5)
         ax.set_ylim(bottom=0)
         ax.set_title(f"{scenario}: {TRAFFIC[level]:g} req/s to the canary", fontsize=10)
         ax.grid(axis="y", alpha=0.3)
@@ -693,15 +706,16 @@ async def run(args: argparse.Namespace) -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
     scenarios = parse_scenarios(args.scenarios)
     # Seed by seed, so that every scenario and policy runs throughout the run.
+    policies = parse_policies(args.policies)
     trials = [Trial(s, seed, policy) for seed in range(1, args.seeds + 1) for s in scenarios
-              for policy in POLICIES]
+              for policy in policies]
     CACHE.mkdir(parents=True, exist_ok=True)
     binary = flagger_binary(args.flagger)
     crds = flagger_module_dir() / "artifacts" / "flagger" / "crd.yaml"
     started = time.monotonic()
     date = datetime.now(UTC).strftime("%Y-%m-%d")
     print(f"{len(trials)} rollouts ({len(scenarios)} scenarios x {args.seeds} seeds x "
-          f"{len(POLICIES)} policies), {args.parallel} at once and at most "
+          f"{len(policies)} policies), {args.parallel} at once and at most "
           f"{args.max_rate:g} simulated req/s; Flagger {FLAGGER_VERSION} "
           f"({binary}); load average {load_average()}", flush=True)
     env = await LocalEnvironment.start(settings=EnvironmentSettings(
@@ -754,7 +768,7 @@ async def run(args: argparse.Namespace) -> None:
         "traffic": {s.name: {"canary_rps_real": s.canary_rps,
                              "canary_rps_at_first_step": s.canary_rps * COMPRESSION,
                              "host_rps": s.host_rps} for s in scenarios},
-        "policies": {p: canary_manifest(p, "NAMESPACE")["spec"]["analysis"] for p in POLICIES},
+        "policies": {p: canary_manifest(p, "NAMESPACE")["spec"]["analysis"] for p in policies},
         "summary": summarize(results),
         "trials": [asdict(res) for res in results],
     }
@@ -769,9 +783,11 @@ def combine(files: list[Path]) -> dict[str, Any]:
     runs = [json.loads(path.read_text()) for path in files]
     same = ("flagger", "compression", "interval_seconds", "step_weight", "max_weight",
             "threshold", "alpha", "minimum_effect", "base_error_rate", "base_latency",
-            "slow_latency", "noise_sigma", "policies")
+            "slow_latency", "noise_sigma")
     for path, other in zip(files[1:], runs[1:], strict=True):
         differing = [key for key in same if other.get(key) != runs[0].get(key)]
+        differing += [f"policy {p}" for p in set(other["policies"]) & set(runs[0]["policies"])
+                      if other["policies"][p] != runs[0]["policies"][p]]
         if differing:
             raise SystemExit(f"{path} was run with other settings ({', '.join(differing)}) "
                              f"than {files[0]}")
@@ -783,6 +799,7 @@ def combine(files: list[Path]) -> dict[str, Any]:
                                    POLICIES.index(t["policy"]), t["seed"]))
     results = [Result(**{k: v for k, v in t.items() if k in known}) for t in trials]
     data = {key: runs[0][key] for key in (*same, "timeout")}
+    data["policies"] = {p: a for run in runs for p, a in run["policies"].items()}
     data.update({
         "date": max(run["date"] for run in runs),
         "elapsed_seconds": sum(run["elapsed_seconds"] for run in runs),
@@ -825,6 +842,8 @@ def main() -> None:
                         help="comma-separated KIND@LEVEL (a KIND alone: every level; 'all': "
                              f"the whole matrix); kinds {', '.join(KINDS)}; levels "
                              + ", ".join(f"{k} ({v:g} req/s)" for k, v in TRAFFIC.items()))
+    parser.add_argument("--policies", default=",".join(POLICIES),
+                        help=f"comma-separated, from {', '.join(POLICIES)} (default: all)")
     parser.add_argument("--seeds", type=int, default=6, help="rollouts per scenario and policy")
     parser.add_argument("--parallel", type=int, default=12, help="rollouts at once")
     parser.add_argument("--max-rate", type=float, default=7200,
