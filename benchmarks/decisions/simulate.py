@@ -135,23 +135,31 @@ def healthy_table(runs: int, rng: random.Random) -> list[str]:
 
 
 def regression_table(runs: int, rng: random.Random) -> list[str]:
-    rows = ["| regression | canary req/s | judge: rolled back, median time | threshold-0 "
-            "| threshold-2 | SPRT, same checks | LR test told the effect | Wald ASN "
-            "| judge / ASN | judge / SPRT | excess failures: judge, thr-0, thr-2, SPRT |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for effect in EFFECTS:
-        for rps in TRAFFIC:
-            tally = simulate(Scenario(rps, 20 * rps, BASE, ratio=effect), runs, rng)
-            asn = wald_asn(BASE, effect * BASE, ALPHA, BETA) / rps
-            judged, sprt = median(tally.judge), median(tally.sprt)
-            excess = ", ".join(f"{statistics.median(tally.excess[name]):.1f}"
-                               for name in ("judge", "threshold-0", "threshold-2", "sprt"))
-            rows.append(
-                f"| x{effect:g} | {rps} | {share(tally.judge)}, {seconds(judged)} "
-                f"| {share(tally.threshold_0)}, {seconds(median(tally.threshold_0))} "
-                f"| {share(tally.threshold_2)}, {seconds(median(tally.threshold_2))} "
-                f"| {share(tally.sprt)}, {seconds(sprt)} | {seconds(median(tally.told))} "
-                f"| {asn:.0f} s | {ratio(judged, asn)} | {ratio(judged, sprt)} | {excess} |")
+    rows = ["| regression | canary req/s | check every | judge: rolled back, median time "
+            "| threshold-0 | threshold-2 | SPRT, same checks | LR test told the effect "
+            "| Wald ASN | judge / ASN | judge / SPRT "
+            "| excess failures: judge, thr-0, thr-2, SPRT |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    cases = [Scenario(rps, 20 * rps, BASE, ratio=effect) for effect in EFFECTS
+             for rps in TRAFFIC]
+    # How often the judge is checked: x4 at 5 req/s, every second and every minute.
+    cases += [Scenario(5, 100, BASE, ratio=4.0, step_seconds=1),
+              Scenario(5, 100, BASE, ratio=4.0, step_seconds=60)]
+    for scenario in cases:
+        effect, rps = scenario.ratio, scenario.canary_rps
+        count = runs if scenario.step_seconds >= 10 else max(runs // 4, 100)
+        tally = simulate(scenario, count, rng)
+        asn = wald_asn(BASE, effect * BASE, ALPHA, BETA) / rps
+        judged, sprt = median(tally.judge), median(tally.sprt)
+        excess = ", ".join(f"{statistics.median(tally.excess[name]):.1f}"
+                           for name in ("judge", "threshold-0", "threshold-2", "sprt"))
+        rows.append(
+            f"| x{effect:g} | {rps:g} | {scenario.step_seconds:g} s "
+            f"| {share(tally.judge)}, {seconds(judged)} "
+            f"| {share(tally.threshold_0)}, {seconds(median(tally.threshold_0))} "
+            f"| {share(tally.threshold_2)}, {seconds(median(tally.threshold_2))} "
+            f"| {share(tally.sprt)}, {seconds(sprt)} | {seconds(median(tally.told))} "
+            f"| {asn:.0f} s | {ratio(judged, asn)} | {ratio(judged, sprt)} | {excess} |")
     return rows
 
 
