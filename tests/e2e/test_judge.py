@@ -238,6 +238,11 @@ async def test_the_power_check_is_made_from_the_primary_s_traffic_before_the_rol
         kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
     await start(kube, environment, namespace, {**judged_analysis(), "interval": "5s"},
                 0.05, rps=50)
+    # The release follows more than an interval of service, as it would in production.
+    served = (f'sum(istio_requests_total{{reporter="destination",destination_workload_namespace='
+              f'"{namespace}",destination_workload="{APP}-primary"}})')
+    await wait_until(lambda: prometheus_value(environment.prometheus_url, served),
+                     lambda v: v is not None and v >= 8 * 50, "eight seconds of service")
     await deploy(kube, namespace, "2", 0.05)
     before = await wait_until(
         lambda: canary_object(kube, namespace),
