@@ -237,13 +237,13 @@ async def test_checks_between_steps_roll_back_before_the_step_ends(
 async def test_the_power_check_is_made_from_the_primary_s_traffic_before_the_rollout(
         kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
     await start(kube, environment, namespace, {**judged_analysis(), "interval": "5s"},
-                0.05, rps=50)
+                0.2, rps=150)
     # The release follows more than an interval of service, as it would in production.
     served = (f'sum(istio_requests_total{{reporter="destination",destination_workload_namespace='
               f'"{namespace}",destination_workload="{APP}-primary"}})')
     await wait_until(lambda: prometheus_value(environment.prometheus_url, served),
-                     lambda v: v is not None and v >= 8 * 50, "eight seconds of service")
-    await deploy(kube, namespace, "2", 0.05)
+                     lambda v: v is not None and v >= 8 * 150, "eight seconds of service")
+    await deploy(kube, namespace, "2", 0.2)
     before = await wait_until(
         lambda: canary_object(kube, namespace),
         lambda c: ((c["status"].get("judge") or {}).get("metrics") or [{}])[0].get(
@@ -252,7 +252,7 @@ async def test_the_power_check_is_made_from_the_primary_s_traffic_before_the_rol
     power = judge["metrics"][0]["power"]
     assert judge["steps"] == 0 and power["measured"] == "BeforeRollout", judge
     # All of the host's traffic reached the primary in the interval before.
-    assert power["canaryRps"] == 0 and 30 <= power["primaryRps"] <= 70, power
+    assert power["canaryRps"] == 0 and 100 <= power["primaryRps"] <= 200, power
     assert power["analysisSeconds"] == 15 and power["detectable"] is True
     traffic = conditions(before)["TrafficSufficient"]
     assert traffic["status"] == "True" and "before the rollout" in traffic["message"]
