@@ -6,17 +6,18 @@ module, against the same API server and Prometheus. Every rollout gets a namespa
 own: a Deployment ``podinfo`` whose pods fail ``BASE_ERROR_RATE`` of their requests, a
 Canary, simulated traffic; once the Canary is initialized and the primary has served for
 a while, a new revision is released with the scenario's behaviour, and the harness follows
-the Canary's status until it is promoted or rolled back. Three policies, on the same
-scenarios, in the same run:
+the Canary's status until it is promoted or rolled back. Four policies (``--policies``),
+on the same scenarios, in the same run:
 
 - judge: a ``canary.dev`` Canary with ``analysis.judge`` (alpha 0.05, error rate judged
   with minimum effect 1.5x, promoteEarly) and the request-duration threshold;
+- judge-checks: the same with ``checkInterval: 2s``, the judge also checked between steps;
 - threshold: a ``canary.dev`` Canary with Flagger-style thresholds (success rate >= 99%,
   P99 <= 500 ms, threshold 5);
 - flagger: the threshold policy's Canary with its apiVersion changed to
   ``flagger.app/v1beta1``, run by Flagger.
 
-All three share the schedule (5% steps to 50%: ten steps) and the time compression: an
+All of them share the schedule (5% steps to 50%: ten steps) and the time compression: an
 analysis interval (and metric window) of 10 s instead of 1 minute, with traffic six times
 the real rate, so that every window sees as many requests as a 1-minute window would.
 
