@@ -61,8 +61,9 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--start", required=True, help="RFC 3339 time, unix seconds, or a "
                         "duration before now such as 30m")
     parser.add_argument("--end", default="now", help="like --start; default now")
-    parser.add_argument("--step", help="time between analysis steps, e.g. 1m (default: the "
-                        "manifest's analysis interval, else 1m)")
+    parser.add_argument("--step", help="time between readings, e.g. 1m (default: the "
+                        "manifest's judge checkInterval, else its analysis interval, "
+                        "else 1m)")
     parser.add_argument("--error-rate", metavar="EFFECT", help="judge the 5xx rate with this "
                         "minimum effect (1.5x, +50%%, +0.5pp) as the metric error-rate: "
                         "added to the manifest's judged metrics, or replacing its "
@@ -191,7 +192,8 @@ def setup(args: argparse.Namespace, now: float | None = None) -> Setup:
     target = args.target or (canary.spec.target_ref.name if canary else None)
     if not target:
         raise ConfigError("name the canary's Deployment: --target, or a manifest (-f)")
-    step_text = args.step or (canary.spec.analysis.interval if canary else "1m")
+    step_text = args.step or judge.check_interval or (
+        canary.spec.analysis.interval if canary else "1m")
     try:
         step = parse_duration(step_text)
     except ValueError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import io
 import json
 import random
@@ -46,6 +47,15 @@ class TestSetup:
         assert tuple(chosen.workloads) == ("web", "web-primary")
         assert chosen.step == 30 and chosen.end == NOW and chosen.start == NOW - 600
         assert [m.minimum_effect for m in chosen.judge.metrics] == ["2x"]
+
+    def test_the_judge_s_check_interval_is_the_default_step(self, tmp_path: Path) -> None:
+        path = tmp_path / "canary.yaml"
+        checked: Any = copy.deepcopy(MANIFEST)
+        checked["spec"]["analysis"]["judge"]["checkInterval"] = "5s"
+        path.write_text(yaml.safe_dump(checked))
+        assert backtest.setup(args("-f", str(path), "--start", "10m"), NOW).step == 5
+        assert backtest.setup(args("-f", str(path), "--start", "10m", "--step", "1m"),
+                              NOW).step == 60
 
     def test_flags_override_the_manifest(self, tmp_path: Path) -> None:
         chosen = backtest.setup(args(
