@@ -632,7 +632,9 @@ def plot(data: dict[str, Any], path: Path) -> bool:
         ax = axes[index // columns][index % columns]
         level = scenario.split("@")[1]
         labels = []
-        for x, policy in enumerate(present):
+        ran = [p for p in present if any(t["scenario"] == scenario and t["policy"] == p
+                                         for t in trials)]
+        for x, policy in enumerate(ran):
             group = [t for t in trials if t["scenario"] == scenario and t["policy"] == policy
                      and t["outcome"] in styles]
             for t in group:
@@ -641,7 +643,7 @@ def plot(data: dict[str, Any], path: Path) -> bool:
                 ax.scatter(x + rng.uniform(-0.18, 0.18), y, marker=marker, color=colour, s=36)
             rolled = sum(t["outcome"] == "rolled back" for t in group)
             labels.append(f"{policy}\n{rolled}/{len(group)} rolled back")
-        ax.set_xticks(range(len(present)), labels, fontsize=8)
+        ax.set_xticks(range(len(ran)), labels, fontsize=8)
         ax.set_xlim(-0.5, len(present) - 0.5)
         ax.set_ylim(bottom=0)
         ax.set_title(f"{scenario}: {TRAFFIC[level]:g} req/s to the canary", fontsize=10)
