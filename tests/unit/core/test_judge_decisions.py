@@ -687,13 +687,18 @@ class TestSeriesThatComeAndGo:
         assert metric.message == ("no data: the canary had counted 1000 requests at the "
                                   "last reading and Prometheus has no series of it now")
 
-    def test_a_series_lost_in_the_world_is_reported_as_a_skipped_step(self) -> None:
-        service = Service()
+    @staticmethod
+    def under_way(service: Service) -> tuple[World, Any]:
+        """A judged rollout a few steps in, and its metric's evidence so far."""
         world = judged(service)
         world.target_revision = "rev-2"
         for _ in range(4):
             world.advance(world.step().wake_after or 10)
-        before = world.canary.status.judge.metrics[0].state
+        return world, world.canary.status.judge.metrics[0].state
+
+    def test_a_series_lost_in_the_world_is_reported_as_a_skipped_step(self) -> None:
+        service = Service()
+        world, before = self.under_way(service)
         # A canary pod goes away with 30 of its requests; the others' growth hides it.
         service.lose_pod("canary", requests=30, errors=1)
         world.advance(world.step().wake_after or 10)
@@ -706,11 +711,7 @@ class TestSeriesThatComeAndGo:
 
     def test_a_scrape_failure_learned_late_is_reported_as_a_skipped_step(self) -> None:
         service = Service()
-        world = judged(service)
-        world.target_revision = "rev-2"
-        for _ in range(4):
-            world.advance(world.step().wake_after or 10)
-        before = world.canary.status.judge.metrics[0].state
+        world, before = self.under_way(service)
         service.stale_afterwards("primary", 100)
         service.primary[0] -= 100  # and that pod is gone
         world.advance(world.step().wake_after or 10)
