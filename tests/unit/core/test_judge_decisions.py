@@ -47,6 +47,15 @@ def weights(world: World) -> list[int]:
     return seen
 
 
+def under_way(service: Service) -> tuple[World, Any]:
+    """A judged rollout four decisions in, and its metric's evidence so far."""
+    world = judged(service)
+    world.target_revision = "rev-2"
+    for _ in range(4):
+        world.advance(world.step().wake_after or 10)
+    return world, world.canary.status.judge.metrics[0].state
+
+
 def go_json(value: Any) -> Any:
     """What the API server returns for what was written: Go writes integral floats as
     integers (20.0 -> 20)."""
@@ -308,10 +317,7 @@ class TestEvidenceInStatus:
 class TestNoEvidence:
     def test_a_counter_reset_is_reported_and_skipped_never_counted(self) -> None:
         service = Service()
-        world = judged(service)
-        world.target_revision = "rev-2"
-        for _ in range(4):
-            world.advance(world.step().wake_after or 10)
+        world, _ = under_way(service)
         steps_before = world.canary.status.judge.metrics[0].state.steps
         service.reset_canary()
         world.advance(world.step().wake_after or 10)
@@ -337,10 +343,7 @@ class TestNoEvidence:
 
     def test_data_returning_after_a_gap_starts_a_new_difference(self) -> None:
         service = Service()
-        world = judged(service)
-        world.target_revision = "rev-2"
-        for _ in range(4):
-            world.advance(world.step().wake_after or 10)
+        world, _ = under_way(service)
         service.failing.add("error-rate")
         world.advance(world.step().wake_after or 10)
         service.failing.clear()
@@ -687,18 +690,9 @@ class TestSeriesThatComeAndGo:
         assert metric.message == ("no data: the canary had counted 1000 requests at the "
                                   "last reading and Prometheus has no series of it now")
 
-    @staticmethod
-    def under_way(service: Service) -> tuple[World, Any]:
-        """A judged rollout a few steps in, and its metric's evidence so far."""
-        world = judged(service)
-        world.target_revision = "rev-2"
-        for _ in range(4):
-            world.advance(world.step().wake_after or 10)
-        return world, world.canary.status.judge.metrics[0].state
-
     def test_a_series_lost_in_the_world_is_reported_as_a_skipped_step(self) -> None:
         service = Service()
-        world, before = self.under_way(service)
+        world, before = under_way(service)
         # A canary pod goes away with 30 of its requests; the others' growth hides it.
         service.lose_pod("canary", requests=30, errors=1)
         world.advance(world.step().wake_after or 10)
@@ -711,7 +705,7 @@ class TestSeriesThatComeAndGo:
 
     def test_a_scrape_failure_learned_late_is_reported_as_a_skipped_step(self) -> None:
         service = Service()
-        world, before = self.under_way(service)
+        world, before = under_way(service)
         service.stale_afterwards("primary", 100)
         service.primary[0] -= 100  # and that pod is gone
         world.advance(world.step().wake_after or 10)
@@ -721,10 +715,7 @@ class TestSeriesThatComeAndGo:
 
     def test_after_a_gap_in_prometheus_no_step_counts_the_history(self) -> None:
         service = Service(history=600)
-        world = judged(service)
-        world.target_revision = "rev-2"
-        for _ in range(4):
-            world.advance(world.step().wake_after or 10)
+        world, _ = under_way(service)
         service.empty.add("error-rate")
         world.advance(world.step().wake_after or 10)
         service.empty.clear()
