@@ -103,9 +103,11 @@ def conditions(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
 async def test_a_regression_is_rolled_back_with_the_judges_evidence_and_backtested(
         kube: KubeClient, environment: LocalEnvironment, namespace: str,
         tmp_path: Path) -> None:
-    manifest = await start(kube, environment, namespace, judged_analysis(), 0.01, rps=100)
+    # 5% on the primary, so that its errors in a 3-second step (12 expected) are never
+    # zero: with none the ratio would be unbounded and have no estimate.
+    manifest = await start(kube, environment, namespace, judged_analysis(), 0.05, rps=100)
     before = (await primary(kube, namespace))["metadata"]["annotations"][REVISION_ANNOTATION]
-    await deploy(kube, namespace, "2", 0.2)
+    await deploy(kube, namespace, "2", 0.4)
     failed = await wait_until(lambda: canary_object(kube, namespace),
                               lambda c: phase(c) == "Failed", "the rollback", timeout=120)
     status = failed["status"]
@@ -120,7 +122,7 @@ async def test_a_regression_is_rolled_back_with_the_judges_evidence_and_backtest
     evidence = metric["evidence"]
     assert evidence["outcome"] == "regression"
     assert evidence["logRegression"] >= evidence["logRegressionBound"]
-    # 20% errors against 1%: the estimate is far above the minimum effect.
+    # 40% errors against 5%: the estimate is far above the minimum effect.
     assert evidence["ratio"] > 3 and evidence["canaryEvents"] > 0
     assert evidence["canaryRequests"] > 0 and evidence["primaryRequests"] > 0
     assert metric["state"]["steps"] == evidence["steps"] >= 1
