@@ -186,11 +186,16 @@ def judged_canary() -> Canary:
                                  {"name": "slow", "type": "latency", "bound": 500}]}}}})
 
 
+def analyst_with(fake: FakeQuerier) -> Analyst:
+    """An Analyst whose Prometheus is ``fake``."""
+    return Analyst(None, AnalysisSettings(metrics_server="http://prom:9090"),  # type: ignore[arg-type]
+                   querier_factory=lambda *_: fake)
+
+
 class TestAnalyst:
     async def test_every_counter_is_read_at_the_same_instant(self) -> None:
         fake = FakeQuerier()
-        analyst = Analyst(None, AnalysisSettings(metrics_server="http://prom:9090"),  # type: ignore[arg-type]
-                          querier_factory=lambda *_: fake)
+        analyst = analyst_with(fake)
         readings = await analyst.read_judge(judged_canary())
         assert readings is not None
         errors, slow = readings
@@ -213,8 +218,7 @@ class TestAnalyst:
     async def test_later_readings_are_checked_against_each_metrics_last_reading(
             self) -> None:
         fake = FakeQuerier()
-        analyst = Analyst(None, AnalysisSettings(metrics_server="http://prom:9090"),  # type: ignore[arg-type]
-                          querier_factory=lambda *_: fake)
+        analyst = analyst_with(fake)
         canary = judged_canary()
         canary.spec.analysis.judge.exclude_sources = ["loadtester"]  # type: ignore[union-attr]
         status = judging.begin(canary.spec.analysis.judge, "rev")  # type: ignore[arg-type]
@@ -237,8 +241,7 @@ class TestAnalyst:
     async def test_once_a_metric_has_a_judged_step_only_the_current_counters_are_read(
             self) -> None:
         fake = FakeQuerier()
-        analyst = Analyst(None, AnalysisSettings(metrics_server="http://prom:9090"),  # type: ignore[arg-type]
-                          querier_factory=lambda *_: fake)
+        analyst = analyst_with(fake)
         canary = judged_canary()
         status = judging.begin(canary.spec.analysis.judge, "rev")  # type: ignore[arg-type]
         for metric in status.metrics:
@@ -251,8 +254,7 @@ class TestAnalyst:
     async def test_a_failed_query_is_a_reading_with_an_error(self) -> None:
         fake = FakeQuerier()
         fake.failing = True
-        analyst = Analyst(None, AnalysisSettings(metrics_server="http://prom:9090"),  # type: ignore[arg-type]
-                          querier_factory=lambda *_: fake)
+        analyst = analyst_with(fake)
         readings = await analyst.read_judge(judged_canary())
         assert readings is not None
         assert all(r.error == "query failed: connection refused" for r in readings)
