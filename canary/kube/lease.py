@@ -3,10 +3,13 @@
 Several replicas of the controller may run; only the holder of the Lease works (and so
 only it writes). The algorithm is client-go's:
 
-- A Lease is free when it has no holder, or when its record has not changed for
-  ``lease_duration`` seconds *as measured by this process's monotonic clock* since it was
-  last seen to change. Wall-clock timestamps in the Lease (written in UTC, for people and
-  other tools) are never compared across machines, so clock skew cannot cause two leaders.
+- A Lease is free when it has no holder, or when its record has not changed for the
+  lease duration *as measured by this process's monotonic clock* since it was last seen
+  to change. Wall-clock timestamps in the Lease (written in UTC, for people and other
+  tools) are never compared across machines, so clock skew cannot cause two leaders. The
+  lease duration a follower waits is the larger of its own and the one stored in the
+  Lease (whole seconds, rounded up when written), so neither a holder configured with a
+  fractional duration nor one configured longer than the follower can be cut short.
 - Taking or renewing is a PUT carrying the resourceVersion that was read: of two
   contenders, one gets 409 Conflict and stays a follower.
 - The holder renews every ``retry_period``. If it cannot renew for ``renew_deadline``
@@ -19,16 +22,17 @@ only it writes). The algorithm is client-go's:
 from __future__ import annotations
 
 import asyncio
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
 from canary.kube import resources as r
-from canary.kube.client import JSON, KubeClient
+from canary.kube.client import JSON
 from canary.kube.errors import Conflict, KubeError, NotFound
 
 log = structlog.get_logger("canary.lease")
@@ -49,9 +53,32 @@ class LeaseSettings:
     retry_period: float = 2.0
 
     def __post_init__(self) -> None:
+        if self.lease_duration < 1:
+            # The Lease stores whole seconds; below one second there is nothing to store.
+            raise ValueError("leader election needs a lease duration of at least 1s")
         if not self.lease_duration > self.renew_deadline > self.retry_period > 0:
             raise ValueError("leader election needs lease duration > renew deadline > "
                              "retry period > 0")
+
+    @property
+    def lease_duration_seconds(self) -> int:
+        """``leaseDurationSeconds`` as written: whole seconds, rounded *up*, so a follower
+        that trusts it never waits less than this holder's lease duration."""
+        return math.ceil(self.lease_duration)
+
+
+class LeaseClient(Protocol):
+    """What the elector needs from the API: read, create and replace one Lease
+    (:class:`canary.kube.KubeClient` provides it; tests use an in-memory fake)."""
+
+    async def get(self, resource: r.Resource, name: str, namespace: str | None = None
+                  ) -> JSON: ...
+
+    async def create(self, resource: r.Resource, body: JSON, namespace: str | None = None
+                     ) -> JSON: ...
+
+    async def replace(self, resource: r.Resource, body: JSON, namespace: str | None = None,
+                      subresource: str | None = None) -> JSON: ...
 
 
 def micro_time(moment: datetime) -> str:
@@ -62,13 +89,18 @@ def micro_time(moment: datetime) -> str:
 class LeaderElector:
     """Takes, keeps and releases one Lease on behalf of this process."""
 
-    def __init__(self, client: KubeClient, settings: LeaseSettings,
+    def __init__(self, client: LeaseClient, settings: LeaseSettings,
                  clock: Callable[[], float] = time.monotonic,
-                 wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.client = client
         self.settings = settings
+        #: Monotonic seconds; every expiry and deadline is measured on it.
         self.clock = clock
+        #: Only for the timestamps written into the Lease.
         self.wall_clock = wall_clock
+        #: How the elector waits between attempts (a test moves its fake clock here).
+        self.sleep = sleep
         self._observed: tuple[Any, ...] | None = None
         self._observed_at = 0.0
         #: When leadership ends unless renewed (this process's monotonic clock).
@@ -84,7 +116,7 @@ class LeaderElector:
             if await self._try_acquire_or_renew(self.settings.renew_deadline):
                 self._deadline = started + self.settings.renew_deadline
                 break
-            await asyncio.sleep(self.settings.retry_period)
+            await self.sleep(self.settings.retry_period)
         self.leading = True
         log.info("became leader", lease=self._lease_name, identity=self.settings.identity)
 
@@ -97,8 +129,8 @@ class LeaderElector:
         renewal, which cannot be earlier, so the leader always stops first.
         """
         while True:
-            await asyncio.sleep(max(0.0, min(self.settings.retry_period,
-                                             self._deadline - self.clock())))
+            await self.sleep(max(0.0, min(self.settings.retry_period,
+                                          self._deadline - self.clock())))
             started = self.clock()
             remaining = self._deadline - started
             if remaining > 0 and await self._try_acquire_or_renew(remaining):
@@ -165,12 +197,12 @@ class LeaderElector:
                     "spec": self._spec(now, acquired=True, transitions=0)}, s.namespace)
             except Conflict:
                 return False
-            self._observe((s.identity, micro_time(now), round(s.lease_duration)))
+            self._observe((s.identity, micro_time(now), s.lease_duration_seconds))
             return True
         spec = lease.get("spec") or {}
         holder = spec.get("holderIdentity") or ""
         self._observe((holder, spec.get("renewTime"), spec.get("leaseDurationSeconds")))
-        duration = float(spec.get("leaseDurationSeconds") or s.lease_duration)
+        duration = max(s.lease_duration, _seconds(spec.get("leaseDurationSeconds")))
         expired = self.clock() - self._observed_at >= duration
         if holder and holder != s.identity and not expired:
             return False
@@ -183,12 +215,12 @@ class LeaderElector:
             await self.client.replace(r.LEASES, lease, s.namespace)
         except Conflict:
             return False
-        self._observe((s.identity, micro_time(now), round(s.lease_duration)))
+        self._observe((s.identity, micro_time(now), s.lease_duration_seconds))
         return True
 
     def _spec(self, now: datetime, *, acquired: bool, transitions: int) -> JSON:
         spec: JSON = {"holderIdentity": self.settings.identity,
-                      "leaseDurationSeconds": round(self.settings.lease_duration),
+                      "leaseDurationSeconds": self.settings.lease_duration_seconds,
                       "renewTime": micro_time(now), "leaseTransitions": transitions}
         if acquired:
             spec["acquireTime"] = micro_time(now)
@@ -199,3 +231,12 @@ class LeaderElector:
         if record != self._observed:
             self._observed = record
             self._observed_at = self.clock()
+
+
+def _seconds(value: Any) -> float:
+    """A stored ``leaseDurationSeconds``; 0 when absent or not a number (then only this
+    process's own lease duration counts)."""
+    try:
+        return max(0.0, float(value or 0))
+    except (TypeError, ValueError):
+        return 0.0
