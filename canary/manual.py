@@ -21,6 +21,22 @@ PAUSED_ANNOTATION = "canary.dev/paused"
 ACTIONS = ("promote", "abort", "pause", "resume")
 
 
+def refused(action: str, phase: str | None) -> str | None:
+    """Why ``promote`` or ``abort`` cannot apply in ``phase``, or None when it can.
+
+    Both act on a rollout that is held or under analysis. Once promotion has begun the
+    primary already runs the new revision: there is nothing left to promote, and nothing
+    an abort could restore (reverting the target's change starts a new rollout)."""
+    if phase in ("Waiting", "Progressing"):
+        return None
+    if phase in ("Promoting", "Finalising"):
+        if action == "promote":
+            return "its promotion is already under way"
+        return ("its promotion is already under way and the primary runs the new "
+                "revision; revert the change to the target to roll back")
+    return f"there is no rollout to {action}"
+
+
 async def request(action: str, name: str, namespace: str,
                   kubeconfig: Path | None = None) -> str:
     """Record ``action`` on Canary ``namespace/name``; return what was recorded."""
@@ -44,9 +60,11 @@ async def request(action: str, name: str, namespace: str,
                 target = await client.get(r.DEPLOYMENTS, canary["spec"]["targetRef"]["name"],
                                           namespace)
                 revision = template_hash(target["spec"]["template"])
-            elif status.get("phase") not in ("Progressing", "Promoting"):
-                raise CanaryError(f"Canary {namespace}/{name} is {status.get('phase')}: "
-                                  f"there is no rollout to {action}")
+            else:
+                refusal = refused(action, status.get("phase"))
+                if refusal is not None:
+                    raise CanaryError(f"Canary {namespace}/{name} is {status.get('phase')}: "
+                                      f"{refusal}")
             key = PROMOTE_ANNOTATION if action == "promote" else ABORT_ANNOTATION
             annotations = {key: str(revision)}
             said = f"{namespace}/{name}: {action} of revision {revision} requested"

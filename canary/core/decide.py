@@ -322,6 +322,16 @@ def _steady(step: _Step) -> None:
             step.phase(Phase.SUCCEEDED if revision == step.status.last_promoted_spec
                        else Phase.FAILED)
         return
+    if step.obs.requests.abort_revision == revision:
+        # Refused before it started (typically while held by confirm-rollout): the
+        # revision is recorded as failed, so only a newer one starts a rollout.
+        step.status.last_applied_spec = revision
+        step.status.failed_checks = 0
+        step.status.iterations = 0
+        step.start_step()
+        _rollback(step, "AbortRequested", f"Revision {revision} of {step.target_name} "
+                  "refused with `canary abort` before its rollout started")
+        return
     approved = step.obs.requests.promote_revision == revision
     confirmed = True if approved else step.gate("confirm-rollout")
     if confirmed is None:

@@ -10,6 +10,8 @@ import pytest
 
 from canary.devenv import LocalEnvironment
 from canary.kube import KubeClient
+from canary.kube import resources as r
+from canary.targets.deployment import REVISION_ANNOTATION
 from tests.e2e.controller_process import ControllerProcess
 from tests.e2e.rollout import ANALYSIS, APP, canary_object, deploy, phase, start, target_revision
 from tests.e2e.waiting import wait_until
@@ -19,13 +21,19 @@ pytestmark = pytest.mark.usefixtures("running_controller")
 SLOW = {**ANALYSIS, "interval": "20s", "maxWeight": 50, "stepWeight": 10}
 
 
-async def cli(env: LocalEnvironment, *args: str) -> str:
+async def run_cli(env: LocalEnvironment, *args: str) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "canary", *args, "--kubeconfig", str(env.kubeconfig),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = await process.communicate()
-    assert process.returncode == 0, err.decode()
-    return out.decode()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def cli(env: LocalEnvironment, *args: str) -> str:
+    code, out, err = await run_cli(env, *args)
+    assert code == 0, err
+    return out
 
 
 async def in_progress(kube: KubeClient, namespace: str) -> None:
@@ -61,6 +69,47 @@ async def test_abort_given_while_the_controller_is_down_is_carried_out_after_res
                               lambda c: phase(c) == "Failed", "the abort")
     promoted = {c["type"]: c for c in failed["status"]["conditions"]}["Promoted"]
     assert promoted["reason"] == "AbortRequested"
+
+
+async def test_promote_given_while_the_controller_is_down_is_carried_out_after_restart(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str,
+        running_controller: ControllerProcess) -> None:
+    await start(kube, environment, namespace, analysis=SLOW)
+    await deploy(kube, namespace, {"revision": "2"})
+    revision = await target_revision(kube, namespace)
+    await in_progress(kube, namespace)
+    running_controller.kill()
+    await cli(environment, "promote", APP, "-n", namespace)
+    running_controller.start()
+    await wait_until(lambda: canary_object(kube, namespace),
+                     lambda c: phase(c) == "Succeeded"
+                     and c["status"].get("lastPromotedSpec") == revision,
+                     "the promotion after restart", timeout=40)  # 4 steps of 20 s were left
+
+
+async def test_abort_refuses_a_held_rollout_and_is_refused_once_it_has_ended(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
+    # A confirm-rollout gate nobody answers (a closed loopback port) holds the rollout.
+    gate = {"name": "approval", "type": "confirm-rollout", "url": "http://127.0.0.1:9/",
+            "timeout": "1s"}
+    await start(kube, environment, namespace, analysis={**ANALYSIS, "webhooks": [gate]})
+    await deploy(kube, namespace, {"revision": "2"})
+    revision = await target_revision(kube, namespace)
+    await wait_until(lambda: canary_object(kube, namespace),
+                     lambda c: phase(c) == "Waiting", "the rollout to be held")
+    said = await cli(environment, "abort", APP, "-n", namespace)
+    assert f"abort of revision {revision} requested" in said
+    failed = await wait_until(lambda: canary_object(kube, namespace),
+                              lambda c: phase(c) == "Failed", "the refusal")
+    assert failed["status"]["lastAppliedSpec"] == revision
+    assert failed["status"]["lastPromotedSpec"] != revision
+    promoted = {c["type"]: c for c in failed["status"]["conditions"]}["Promoted"]
+    assert promoted["reason"] == "AbortRequested"
+    assert "before its rollout started" in promoted["message"]
+    primary = await kube.get(r.DEPLOYMENTS, f"{APP}-primary", namespace)
+    assert primary["metadata"]["annotations"].get(REVISION_ANNOTATION) != revision
+    code, _, err = await run_cli(environment, "abort", APP, "-n", namespace)
+    assert code != 0 and "is Failed: there is no rollout to abort" in err, err
 
 
 async def test_pause_freezes_the_rollout_and_resume_continues_it(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from canary.core.observation import ManualRequests
+from canary.manual import refused
 from canary.models.canary import Phase
 from tests.unit.core.scenario import World, make_canary
 
@@ -68,6 +71,56 @@ def test_promote_approves_a_held_rollout() -> None:
     world.requests = ManualRequests(promote_revision="rev-2")
     world.step()
     assert world.canary.status.phase == Phase.PROGRESSING
+
+
+def test_abort_refuses_a_held_rollout_and_a_newer_revision_still_starts() -> None:
+    webhooks = [{"name": "gate", "type": "confirm-rollout", "url": "http://gate/"}]
+    world = World(make_canary(webhooks=webhooks))
+    world.hooks = {"confirm-rollout": False}
+    world.run_until_quiet()
+    world.target_revision = "rev-2"
+    world.step()
+    assert world.canary.status.phase == Phase.WAITING
+    world.requests = ManualRequests(abort_revision="rev-2")
+    world.hooks = {"confirm-rollout": True}  # even once the gate opens
+    world.run_until_quiet()
+    status = world.canary.status
+    assert status.phase == Phase.FAILED and world.weight == 0
+    assert status.last_applied_spec == "rev-2" and world.primary_revision == "rev-1"
+    promoted = next(c for c in status.conditions or [] if c.type == "Promoted")
+    assert promoted.reason == "AbortRequested" and "before its rollout started" in \
+        promoted.message
+    assert "NewRevision" not in world.reasons()
+    world.target_revision = "rev-3"
+    world.run_until_quiet()
+    assert world.canary.status.phase == Phase.SUCCEEDED and world.primary_revision == "rev-3"
+
+
+def test_an_abort_for_another_revision_does_not_refuse_the_held_one() -> None:
+    webhooks = [{"name": "gate", "type": "confirm-rollout", "url": "http://gate/"}]
+    world = World(make_canary(webhooks=webhooks))
+    world.hooks = {"confirm-rollout": False}
+    world.run_until_quiet()
+    world.target_revision = "rev-2"
+    world.step()
+    world.requests = ManualRequests(abort_revision="rev-1")
+    world.step()
+    assert world.canary.status.phase == Phase.WAITING
+
+
+@pytest.mark.parametrize(("action", "phase", "allowed"), [
+    ("promote", "Waiting", True), ("promote", "Progressing", True),
+    ("abort", "Waiting", True), ("abort", "Progressing", True),
+    ("promote", "Promoting", False), ("promote", "Finalising", False),
+    ("abort", "Promoting", False), ("abort", "Finalising", False),
+    ("promote", "Succeeded", False), ("abort", "Failed", False),
+    ("abort", "Initialized", False), ("promote", None, False)])
+def test_promote_and_abort_are_taken_only_while_a_rollout_is_held_or_analysed(
+        action: str, phase: str | None, allowed: bool) -> None:
+    refusal = refused(action, phase)
+    assert (refusal is None) == allowed
+    if phase in ("Promoting", "Finalising"):
+        assert refusal is not None and "already under way" in refusal
 
 
 def test_the_primary_autoscaler_is_kept_in_step_once_the_primary_exists() -> None:
