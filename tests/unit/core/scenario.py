@@ -52,6 +52,8 @@ class World:
     target_ready: bool = True
     primary_revision: str | None = None
     primary_ready: bool = False
+    #: Whether the primary's pods become ready when it takes a new revision.
+    primary_rolls_out: bool = True
     weight: int = 0
     route: Route | None = None
     success_rate: float | None = 100.0
@@ -97,7 +99,8 @@ class World:
         for action in decision.actions:
             if isinstance(action, EnsurePrimary) and action.revision == self.target_revision:
                 if self.primary_revision != action.revision:
-                    self.primary_revision, self.primary_ready = action.revision, True
+                    self.primary_revision, self.primary_ready = (action.revision,
+                                                                    self.primary_rolls_out)
             elif isinstance(action, ScaleCanary):
                 self.target_replicas = 2 if action.replicas is None else action.replicas
             elif isinstance(action, Route):

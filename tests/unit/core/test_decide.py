@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -113,6 +114,52 @@ class TestRollback:
         assert status.phase == Phase.FAILED
         assert next(c for c in status.conditions or []
                     if c.type == "Promoted").reason == "ProgressDeadlineExceeded"
+        assert world.weight == 0
+
+    def test_a_primary_that_never_becomes_ready_is_reported_at_the_deadline(self) -> None:
+        world = World(make_canary())
+        world.primary_rolls_out = False
+        first = world.step()
+        assert world.canary.status.phase == Phase.INITIALIZING
+        assert first.wake_after == pytest.approx(60)  # the progress deadline
+        world.advance(30)
+        world.step()
+        assert "ProgressDeadlineExceeded" not in world.reasons()
+        world.advance(30)
+        world.step()
+        world.advance(60)
+        world.step()
+        promoted = next(c for c in world.canary.status.conditions or []
+                        if c.type == "Promoted")
+        assert promoted.reason == "ProgressDeadlineExceeded" and "web-primary" in \
+            promoted.message
+        assert world.reasons().count("ProgressDeadlineExceeded") == 1  # said once
+        assert world.weight is None or world.weight == 0  # no traffic moved to nothing
+        world.primary_ready = True
+        world.run_until_quiet()
+        assert world.canary.status.phase == Phase.INITIALIZED
+
+    def test_a_promotion_the_primary_never_finishes_is_rolled_back_at_the_deadline(
+            self) -> None:
+        world = initialized()
+        world.target_revision = "rev-2"
+        world.primary_rolls_out = False
+        decision = world.step()
+        while world.canary.status.phase != Phase.PROMOTING:
+            world.advance(decision.wake_after or 1)
+            decision = world.step()
+        promoting_since = world.now
+        world.advance(decision.wake_after or 1)
+        while world.canary.status.phase == Phase.PROMOTING:
+            decision = world.step()
+            assert decision.wake_after is None or decision.wake_after <= 60
+            world.advance(decision.wake_after or 1)
+        assert world.canary.status.phase == Phase.FAILED
+        assert (world.now - promoting_since).total_seconds() >= 60
+        promoted = next(c for c in world.canary.status.conditions or []
+                        if c.type == "Promoted")
+        assert promoted.reason == "ProgressDeadlineExceeded"
+        assert "did not finish rolling out revision rev-2" in promoted.message
         assert world.weight == 0
 
     def test_a_failed_revision_stays_failed_until_a_newer_one_arrives(self) -> None:
