@@ -9,6 +9,7 @@ import contextlib
 import os
 import signal
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,11 @@ from canary.settings import (
     ServingSettings,
     Settings,
     WorkloadSettings,
+    check_http_url,
+    check_label_key,
+    check_label_selector,
+    check_namespace,
+    check_object_name,
 )
 
 log = structlog.get_logger("canary")
@@ -41,108 +47,165 @@ MESH_PROVIDERS = ("istio",)
 EXIT_LEASE_LOST = 3
 
 
-def _env(flag: str) -> str | None:
-    return os.environ.get("CANARY_" + flag.upper().replace("-", "_"))
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("json", "console")
+#: What a flag means when neither it nor its environment variable is set.
+DEFAULTS = {
+    "mesh-provider": "istio", "selector-labels": "app,name,app.kubernetes.io/name",
+    "min-interval": "10s", "default-progress-deadline": "10m",
+    "leader-election-id": "canary-leader", "lease-duration": "15s", "renew-deadline": "10s",
+    "retry-period": "2s", "metrics-bind-address": ":8080",
+    "health-probe-bind-address": ":8081", "shutdown-timeout": "10s", "log-level": "info",
+    "log-format": "json",
+}
+
+
+def env_var(flag: str) -> str:
+    """The environment variable of ``--flag``: CANARY_ + the flag in upper snake case."""
+    return "CANARY_" + flag.upper().replace("-", "_")
+
+
+def _option(group: Any, flag: str, help_text: str, **kwargs: Any) -> None:
+    """A flag whose value may also come from its environment variable. The default is
+    applied (and every value checked) in :func:`settings_from`, so that an error can
+    name where a bad value came from."""
+    group.add_argument(f"--{flag}", default=None, help=f"{help_text} [env {env_var(flag)}]",
+                       **kwargs)
+
+
+def _switch(group: Any, flag: str, help_text: str) -> None:
+    group.add_argument(f"--{flag}", action=argparse.BooleanOptionalAction, default=None,
+                       help=f"{help_text} [env {env_var(flag)}: true or false]")
 
 
 def add_parser(subparsers: Any) -> None:
     run = subparsers.add_parser(
         "run", help="run the controller",
-        description="Run the canary controller. Every flag can also be set with "
-        "CANARY_<FLAG> (e.g. CANARY_METRICS_SERVER for --metrics-server).")
+        description="Run the canary controller. Every flag can also be set with its "
+        "environment variable, CANARY_<FLAG> (e.g. CANARY_METRICS_SERVER for "
+        "--metrics-server); a flag given on the command line wins.")
     cluster = run.add_argument_group("cluster")
-    cluster.add_argument("--kubeconfig", type=Path, default=_env("kubeconfig"),
-                         help="kubeconfig path (default: $KUBECONFIG, ~/.kube/config, "
-                         "then the pod's service account)")
-    cluster.add_argument("--namespace", default=_env("namespace"),
-                         help="watch only these namespaces, comma-separated; a Role in each "
-                         "is then enough (default: all namespaces)")
-    cluster.add_argument("--canary-selector", default=_env("canary-selector"),
-                         help="handle only Canaries matching this label selector, to split "
-                         "a cluster between controllers (e.g. shard=a)")
-    cluster.add_argument("--mesh-provider", default=_env("mesh-provider") or "istio",
-                         help="service mesh whose routing canary drives (default: istio, "
-                         "the only one supported)")
-    cluster.add_argument("--selector-labels", default=_env("selector-labels")
-                         or "app,name,app.kubernetes.io/name",
-                         help="label keys renamed for the primary, comma-separated "
-                         "(default: app,name,app.kubernetes.io/name)")
+    _option(cluster, "kubeconfig", "kubeconfig path (default: $KUBECONFIG, ~/.kube/config, "
+            "then the pod's service account)", metavar="PATH")
+    _option(cluster, "namespace", "watch only these namespaces, comma-separated; a Role in "
+            "each is then enough (default: all namespaces)", metavar="NS[,NS...]")
+    _option(cluster, "canary-selector", "handle only Canaries matching this label selector, "
+            "to split a cluster between controllers (e.g. shard=a)", metavar="SELECTOR")
+    _option(cluster, "mesh-provider", "service mesh whose routing canary drives (default: "
+            "istio, the only one supported)", metavar="MESH")
+    _option(cluster, "selector-labels", "label keys renamed for the primary, comma-separated "
+            "(default: app,name,app.kubernetes.io/name)", metavar="KEY[,KEY...]")
     analysis = run.add_argument_group("analysis")
-    analysis.add_argument("--metrics-server", default=_env("metrics-server"),
-                          help="Prometheus URL for built-in metrics")
-    analysis.add_argument("--min-interval", default=_env("min-interval") or "10s",
-                          help="shortest analysis interval honoured (default 10s; lower it "
-                          "only to compress time in tests and demos)")
-    analysis.add_argument("--default-progress-deadline",
-                          default=_env("default-progress-deadline") or "10m",
-                          help="readiness deadline when a Canary sets none (default 10m)")
+    _option(analysis, "metrics-server", "Prometheus URL for built-in metrics, http(s)",
+            metavar="URL")
+    _option(analysis, "min-interval", "shortest analysis interval honoured (default 10s; "
+            "lower it only to compress time in tests and demos)", metavar="DURATION")
+    _option(analysis, "default-progress-deadline", "readiness deadline when a Canary sets "
+            "none (default 10m)", metavar="DURATION")
     election = run.add_argument_group("leader election")
-    election.add_argument("--leader-elect", action=argparse.BooleanOptionalAction,
-                          default=None,
-                          help="run several replicas; only the holder of a Lease works "
-                          "(default: off)")
-    election.add_argument("--leader-election-namespace",
-                          default=_env("leader-election-namespace"),
-                          help="namespace of the Lease (default: the pod's own, else "
-                          "default)")
-    election.add_argument("--leader-election-id", default=_env("leader-election-id")
-                          or "canary-leader", help="name of the Lease (default: canary-leader)")
-    election.add_argument("--leader-election-identity", default=_env("leader-election-identity"),
-                          help="this replica's name in the Lease (default: hostname_pid)")
-    election.add_argument("--lease-duration", default=_env("lease-duration") or "15s",
-                          help="followers take over this long after the last renewal "
-                          "(default 15s)")
-    election.add_argument("--renew-deadline", default=_env("renew-deadline") or "10s",
-                          help="the leader stops working when it cannot renew for this long "
-                          "(default 10s)")
-    election.add_argument("--retry-period", default=_env("retry-period") or "2s",
-                          help="time between attempts to take or renew (default 2s)")
+    _switch(election, "leader-elect", "run several replicas; only the holder of a Lease "
+            "works (default: off)")
+    _option(election, "leader-election-namespace", "namespace of the Lease (default: the "
+            "pod's own, else default)", metavar="NS")
+    _option(election, "leader-election-id", "name of the Lease (default: canary-leader)",
+            metavar="NAME")
+    _option(election, "leader-election-identity", "this replica's name in the Lease "
+            "(default: hostname_pid)", metavar="NAME")
+    _option(election, "lease-duration", "followers take over this long after the last "
+            "renewal; at least 1s (default 15s)", metavar="DURATION")
+    _option(election, "renew-deadline", "the leader stops working when it cannot renew for "
+            "this long; less than --lease-duration (default 10s)", metavar="DURATION")
+    _option(election, "retry-period", "time between attempts to take or renew; less than "
+            "--renew-deadline (default 2s)", metavar="DURATION")
     serving = run.add_argument_group("metrics, probes and alerts")
-    serving.add_argument("--metrics-bind-address", default=_env("metrics-bind-address")
-                         or ":8080", help="host:port of /metrics; 0 turns it off "
-                         "(default :8080)")
-    serving.add_argument("--health-probe-bind-address",
-                         default=_env("health-probe-bind-address") or ":8081",
-                         help="host:port of /healthz and /readyz; 0 turns them off "
-                         "(default :8081)")
-    serving.add_argument("--flagger-metrics", action=argparse.BooleanOptionalAction,
-                         default=None, help="also export Flagger's metric names and labels, "
-                         "so its dashboards and alerts keep working (default: off)")
-    serving.add_argument("--dashboard-url", default=_env("dashboard-url"),
-                         help="Grafana dashboard linked from alerts")
+    _option(serving, "metrics-bind-address", "host:port of /metrics; 0 turns it off "
+            "(default :8080)", metavar="ADDRESS")
+    _option(serving, "health-probe-bind-address", "host:port of /healthz and /readyz; 0 "
+            "turns them off (default :8081)", metavar="ADDRESS")
+    _switch(serving, "flagger-metrics", "also export Flagger's metric names and labels, so "
+            "its dashboards and alerts keep working (default: off)")
+    _option(serving, "dashboard-url", "Grafana dashboard linked from alerts, http(s)",
+            metavar="URL")
     process = run.add_argument_group("process")
-    process.add_argument("--shutdown-timeout", default=_env("shutdown-timeout") or "10s",
-                         help="on SIGTERM, how long in-flight reconciles may finish "
-                         "(default 10s)")
-    process.add_argument("--log-level", default=_env("log-level") or "info",
-                         choices=["debug", "info", "warning", "error"])
-    process.add_argument("--log-format", default=_env("log-format") or "json",
-                         choices=["json", "console"])
+    _option(process, "shutdown-timeout", "on SIGTERM, how long in-flight reconciles may "
+            "finish (default 10s)", metavar="DURATION")
+    _option(process, "log-level", f"least severe level logged: {', '.join(LOG_LEVELS)} "
+            "(default info)", metavar="LEVEL")
+    _option(process, "log-format", "json (one object a line, for log pipelines) or console "
+            "(for people) (default json)", metavar="FORMAT")
 
 
-def _flag(name: str, given: bool | None) -> bool:
-    """A boolean flag, else its environment variable, else off."""
-    if given is not None:
-        return given
-    text = _env(name)
-    if text is None or text == "":
-        return False
-    if text.lower() in ("1", "true", "yes", "on"):
-        return True
-    if text.lower() in ("0", "false", "no", "off"):
-        return False
-    env = "CANARY_" + name.upper().replace("-", "_")
-    raise ConfigError(f"{env}: {text!r} is not true or false")
+class _Values:
+    """Each flag's text: from the command line, else its environment variable (when set
+    and not empty), else its default; with the name of where it came from, which every
+    error message starts with."""
 
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
 
-def _bind_address(flag: str, text: str) -> str:
-    if text == "0":
+    def __call__(self, flag: str) -> tuple[str, str]:
+        given = getattr(self.args, flag.replace("-", "_"))
+        if given is not None:
+            return str(given), f"--{flag}"
+        text = os.environ.get(env_var(flag))
+        if text:
+            return text, env_var(flag)
+        return DEFAULTS.get(flag, ""), f"--{flag}"
+
+    def switch(self, flag: str) -> bool:
+        """A boolean flag, else its environment variable, else off."""
+        given = getattr(self.args, flag.replace("-", "_"))
+        if given is not None:
+            return bool(given)
+        text = os.environ.get(env_var(flag))
+        if text is None or text == "":
+            return False
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{env_var(flag)}: {text!r} is not true or false")
+
+    def checked(self, flag: str, check: Callable[[str], object]) -> str | None:
+        """The text, or None when empty; ConfigError naming its source when ``check``
+        raises ValueError."""
+        text, source = self(flag)
+        if not text:
+            return None
+        try:
+            check(text)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
         return text
-    try:
+
+    def duration(self, flag: str) -> float:
+        text, source = self(flag)
+        try:
+            return parse_duration(text)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+
+    def choice(self, flag: str, allowed: tuple[str, ...]) -> str:
+        text, source = self(flag)
+        if text not in allowed:
+            raise ConfigError(f"{source}: {text!r} is not one of {', '.join(allowed)}")
+        return text
+
+    def items(self, flag: str, check: Callable[[str], object]) -> tuple[str, ...]:
+        """A comma-separated list, each item checked."""
+        text, source = self(flag)
+        items = _list(text)
+        for item in items:
+            try:
+                check(item)
+            except ValueError as exc:
+                raise ConfigError(f"{source}: {exc}") from None
+        return items
+
+
+def _bind_address(text: str) -> None:
+    if text != "0":
         parse_address(text)
-    except ValueError as exc:
-        raise ConfigError(f"--{flag}: {exc}") from None
-    return text
 
 
 def _list(text: str | None) -> tuple[str, ...]:
@@ -150,53 +213,70 @@ def _list(text: str | None) -> tuple[str, ...]:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    def duration(flag: str, text: str) -> float:
-        try:
-            return parse_duration(text)
-        except ValueError as exc:
-            raise ConfigError(f"--{flag}: {exc}") from None
-
-    labels = _list(args.selector_labels)
+    """The settings ``canary run`` was given. Every value, from a flag or an environment
+    variable, is checked here: ConfigError (one line, naming the flag or variable) at the
+    first bad one."""
+    value = _Values(args)
+    labels = value.items("selector-labels", check_label_key)
     if not labels:
-        raise ConfigError("--selector-labels: give at least one label key")
-    if args.mesh_provider not in MESH_PROVIDERS:
-        raise ConfigError(f"--mesh-provider: {args.mesh_provider!r} is not supported "
+        raise ConfigError(f"{value('selector-labels')[1]}: give at least one label key")
+    mesh_provider, source = value("mesh-provider")
+    if mesh_provider not in MESH_PROVIDERS:
+        raise ConfigError(f"{source}: {mesh_provider!r} is not supported "
                           f"(supported: {', '.join(MESH_PROVIDERS)})")
-    namespaces = _list(args.namespace) or None
-    election = LeaderElectionSettings(
-        enabled=_flag("leader-elect", args.leader_elect),
-        namespace=args.leader_election_namespace or _pod_namespace() or "default",
-        name=args.leader_election_id,
-        identity=args.leader_election_identity or f"{socket.gethostname()}_{os.getpid()}",
-        lease_duration_seconds=duration("lease-duration", args.lease_duration),
-        renew_deadline_seconds=duration("renew-deadline", args.renew_deadline),
-        retry_period_seconds=duration("retry-period", args.retry_period))
-    if election.enabled and not (election.lease_duration_seconds
-                                 > election.renew_deadline_seconds
-                                 > election.retry_period_seconds):
-        raise ConfigError("--lease-duration must exceed --renew-deadline, which must exceed "
-                          "--retry-period")
+    namespaces = value.items("namespace", check_namespace) or None
+    canary_selector = value.checked("canary-selector", check_label_selector)
+    kubeconfig = value.checked("kubeconfig", str)
+    election = _election(value)
     return Settings(
-        kube=KubeSettings(kubeconfig=Path(args.kubeconfig) if args.kubeconfig else None,
-                          namespaces=namespaces, canary_selector=args.canary_selector or None),
+        kube=KubeSettings(kubeconfig=Path(kubeconfig) if kubeconfig else None,
+                          namespaces=namespaces, canary_selector=canary_selector),
         analysis=AnalysisSettings(
-            metrics_server=args.metrics_server or None,
-            min_interval_seconds=duration("min-interval", args.min_interval),
-            default_progress_deadline_seconds=duration("default-progress-deadline",
-                                                       args.default_progress_deadline)),
+            metrics_server=value.checked("metrics-server", check_http_url),
+            min_interval_seconds=value.duration("min-interval"),
+            default_progress_deadline_seconds=value.duration("default-progress-deadline")),
         workloads=WorkloadSettings(selector_labels=labels),
-        logging=LogSettings(level=args.log_level, format=args.log_format),
+        logging=LogSettings(level=value.choice("log-level", LOG_LEVELS),
+                            format=value.choice("log-format", LOG_FORMATS)),
         leader_election=election,
         serving=ServingSettings(
-            metrics_bind_address=_bind_address("metrics-bind-address",
-                                               args.metrics_bind_address),
-            health_probe_bind_address=_bind_address("health-probe-bind-address",
-                                                    args.health_probe_bind_address),
-            shutdown_timeout_seconds=duration("shutdown-timeout", args.shutdown_timeout),
-            flagger_metrics=_flag("flagger-metrics", args.flagger_metrics)),
-        alerts=AlertSettings(dashboard_url=args.dashboard_url or None),
-        mesh_provider=args.mesh_provider,
+            metrics_bind_address=value.checked("metrics-bind-address", _bind_address)
+            or DEFAULTS["metrics-bind-address"],
+            health_probe_bind_address=value.checked("health-probe-bind-address",
+                                                    _bind_address)
+            or DEFAULTS["health-probe-bind-address"],
+            shutdown_timeout_seconds=value.duration("shutdown-timeout"),
+            flagger_metrics=value.switch("flagger-metrics")),
+        alerts=AlertSettings(dashboard_url=value.checked("dashboard-url", check_http_url)),
+        mesh_provider=mesh_provider,
     )
+
+
+def _election(value: _Values) -> LeaderElectionSettings:
+    enabled = value.switch("leader-elect")
+    namespace = value.checked("leader-election-namespace", check_namespace)
+    election = LeaderElectionSettings(
+        enabled=enabled,
+        namespace=namespace or _pod_namespace() or "default",
+        name=value.checked("leader-election-id", check_object_name)
+        or DEFAULTS["leader-election-id"],
+        identity=value("leader-election-identity")[0]
+        or f"{socket.gethostname()}_{os.getpid()}",
+        lease_duration_seconds=value.duration("lease-duration"),
+        renew_deadline_seconds=value.duration("renew-deadline"),
+        retry_period_seconds=value.duration("retry-period"))
+    if not enabled:
+        return election
+    (lease, lease_from), (renew, renew_from), (retry, retry_from) = (
+        value(flag) for flag in ("lease-duration", "renew-deadline", "retry-period"))
+    if election.lease_duration_seconds < 1:
+        raise ConfigError(f"{lease_from}: {lease} is less than 1s (the Lease holds whole "
+                          "seconds)")
+    if not (election.lease_duration_seconds > election.renew_deadline_seconds
+            > election.retry_period_seconds > 0):
+        raise ConfigError(f"{lease_from} ({lease}) must exceed {renew_from} ({renew}), which "
+                          f"must exceed {retry_from} ({retry}), which must exceed 0s")
+    return election
 
 
 def _pod_namespace() -> str | None:
