@@ -53,7 +53,8 @@ class Reflector:
                  namespace: str | Sequence[str] | None = None, *,
                  label_selector: str | None = None, field_selector: str | None = None,
                  on_event: EventHandler | None = None,
-                 settings: WatchSettings | None = None) -> None:
+                 settings: WatchSettings | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.client = client
         self.resource = resource
         #: What is watched: (None,) for all namespaces, else each namespace.
@@ -65,16 +66,25 @@ class Reflector:
         self.label_selector = label_selector
         self.field_selector = field_selector
         self.settings = settings or WatchSettings()
+        self.clock = clock
         self._handlers: list[EventHandler] = [on_event] if on_event else []
         self._store: dict[ObjectKey, JSON] = {}
         self._resource_versions: dict[str | None, str] = {}
         self._listed: set[str | None] = set()
         #: Set once the first list of every namespace has filled the store.
         self.synced = asyncio.Event()
-        #: Monotonic time of the last thing the server sent (an event, a bookmark, a list).
-        self.last_activity = time.monotonic()
+        #: Per namespace stream, the monotonic time of the last thing the server sent on
+        #: it (an event, a bookmark, a list, the normal end of a watch). Its keys never
+        #: change, so another thread may read it (see :attr:`last_activity`).
+        self.activity: dict[str | None, float] = dict.fromkeys(self.scopes, clock())
         #: How many times the watch had to be re-established.
         self.restarts = 0
+
+    @property
+    def last_activity(self) -> float:
+        """The *oldest* of the streams' last activities: one hung namespace stream must
+        show however busy the others are, so that the liveness probe sees it."""
+        return min(list(self.activity.values()))
 
     def add_handler(self, handler: EventHandler) -> None:
         self._handlers.append(handler)
@@ -107,11 +117,11 @@ class Reflector:
                 if must_list:
                     await self._relist(scope)
                     must_list = False
-                opened = time.monotonic()
+                opened = self.clock()
                 await self._watch_once(scope)
                 # The server ended the stream at its timeout: it was there all along.
-                self.last_activity = time.monotonic()
-                if self.last_activity - opened < 1.0:
+                self.activity[scope] = self.clock()
+                if self.activity[scope] - opened < 1.0:
                     # A stream closed at once (a proxy, an overloaded server): back off
                     # rather than reconnect in a tight loop.
                     await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
@@ -146,7 +156,7 @@ class Reflector:
         self._store.update(fresh)
         self._resource_versions[scope] = str(
             (listing.get("metadata") or {}).get("resourceVersion", ""))
-        self.last_activity = time.monotonic()
+        self.activity[scope] = self.clock()
         for key, obj in old.items():
             if key not in fresh:
                 self._emit("DELETED", obj)
@@ -168,7 +178,7 @@ class Reflector:
                                              timeout_seconds=timeout,
                                              label_selector=self.label_selector,
                                              field_selector=self.field_selector):
-            self.last_activity = time.monotonic()
+            self.activity[scope] = self.clock()
             kind = str(event.get("type"))
             obj = event.get("object") or {}
             rv = _rv(obj)
