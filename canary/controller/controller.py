@@ -26,7 +26,7 @@ from canary.kube import JSON, KubeClient, Reflector
 from canary.kube import resources as r
 from canary.kube.events import EventRecorder
 from canary.models.canary import Canary
-from canary.notify import DeliveryFailure, Notifier
+from canary.notify import DeliveryFailure, Notifier, TemplateProblem
 from canary.observability import ControllerMetrics, Health
 from canary.settings import Settings
 from canary.targets import configs
@@ -172,7 +172,9 @@ class Controller:
         """Canaries whose worker has been woken and not yet reconciled."""
         return sum(1 for worker in self.workers.values() if worker.wake.is_set())
 
-    async def _alert_failed(self, failure: DeliveryFailure) -> None:
+    async def _alert_failed(self, failure: DeliveryFailure | TemplateProblem) -> None:
+        """An alert not delivered, or sent with a template naming unknown variables: a
+        Warning event on the Canary (the rollout goes on)."""
         obj = self.canaries.get(failure.alert.namespace, failure.alert.canary)
         if obj is not None:
             await self.events.record(obj, "Warning", failure.reason, failure.event_message())

@@ -194,7 +194,7 @@ class Worker:
             alert = alert_for_event(
                 canary, event.reason, event.message,
                 previous_phase=str(previous.phase) if previous.phase else None,
-                dashboard=self._dashboard())
+                previous_weight=previous.canary_weight, dashboard=self._dashboard())
             if alert is not None:
                 self.controller.notifier.notify(alert, canary.spec.analysis.alerts)
         await self.controller.executor.execute(obj, canary, decision.actions)

@@ -25,13 +25,14 @@ from canary.notify.alert import (
 )
 from canary.notify.delivery import Outcome, RetryPolicy
 from canary.notify.errors import AddressUnavailable, NotifyError, ProviderUnavailable
-from canary.notify.notifier import DeliveryFailure, Notifier, ProviderStats
+from canary.notify.notifier import DeliveryFailure, Notifier, ProviderStats, TemplateProblem
 from canary.notify.payloads import BUILDERS, COLOURS, build
 from canary.notify.template import VARIABLES, render
 
 __all__ = [
     "BUILDERS", "COLOURS", "EVENT_ALERTS", "SEVERITIES", "VARIABLES", "AddressUnavailable",
     "Alert", "DeliveryFailure", "Evidence", "Notifier", "NotifyError", "Outcome",
-    "ProviderStats", "ProviderUnavailable", "RetryPolicy", "Severity", "Target", "accepts",
+    "ProviderStats", "ProviderUnavailable", "RetryPolicy", "Severity", "Target",
+    "TemplateProblem", "accepts",
     "alert_for_event", "build", "dashboard_url", "from_canary", "render",
 ]

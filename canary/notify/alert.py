@@ -104,6 +104,9 @@ class Alert:
     previous_phase: str | None = None
     #: The canary's share of traffic, percent, after the change.
     weight: int = 0
+    #: On a rollback, the canary's weight when it was rolled back (the weight it is
+    #: reset from); None for other alerts, or when the canary never had traffic.
+    rolled_back_at: int | None = None
     #: The last analysis of the revision being delivered; the failing checks are shown.
     evidence: tuple[Evidence, ...] = ()
     dashboard_url: str | None = None
@@ -118,6 +121,12 @@ class Alert:
     def title(self) -> str:
         """``Rolled back: test/podinfo``."""
         return f"{words(self.reason)}: {self.namespace}/{self.canary}"
+
+    def shown_weight(self) -> str:
+        """``30%``, or ``0% (rolled back at 30%)`` on a rollback."""
+        if self.rolled_back_at:
+            return f"{self.weight}% (rolled back at {self.rolled_back_at}%)"
+        return f"{self.weight}%"
 
     def phase_change(self) -> str:
         """``Progressing → Failed``, or the phase alone when it did not change."""
@@ -153,32 +162,43 @@ EVENT_ALERTS: Mapping[str, tuple[str, Severity]] = {
 
 
 def from_canary(canary: Canary, *, reason: str, message: str, severity: Severity,
-                previous_phase: str | None = None, dashboard: str | None = None,
-                time: datetime | None = None) -> Alert:
+                previous_phase: str | None = None, previous_weight: int | None = None,
+                dashboard: str | None = None, time: datetime | None = None) -> Alert:
     """An alert about ``canary`` as just decided (its new status).
 
     The evidence is the last analysis when it concerns the revision being delivered, so
     an alert about a new revision never shows the previous revision's numbers.
-    ``dashboard`` is the Grafana dashboard's base URL (see :func:`dashboard_url`).
+    ``previous_weight`` is the canary's weight before the decision: a rollback resets the
+    weight to 0, so its alert says the weight it was rolled back at (without it, the
+    weight of the last analysis of this revision). ``dashboard`` is the Grafana
+    dashboard's base URL (see :func:`dashboard_url`).
     """
     status = canary.status
     analysis = status.last_analysis
     evidence: tuple[Evidence, ...] = ()
-    if analysis is not None and analysis.revision == status.last_applied_spec:
+    current = analysis is not None and analysis.revision == status.last_applied_spec
+    if analysis is not None and current:
         evidence = tuple(Evidence.from_result(r) for r in analysis.results)
+    rolled_back_at = None
+    if reason == "RolledBack":
+        rolled_back_at = previous_weight
+        if rolled_back_at is None and analysis is not None and current:
+            rolled_back_at = analysis.weight
     target = canary.spec.target_ref
     return Alert(
         canary=canary.name, namespace=canary.namespace,
         target=Target(target.kind, target.name), severity=severity, reason=reason,
         message=message, phase=str(status.phase or ""), previous_phase=previous_phase,
-        weight=status.canary_weight or 0, evidence=evidence,
+        weight=status.canary_weight or 0, rolled_back_at=rolled_back_at or None,
+        evidence=evidence,
         dashboard_url=dashboard_url(dashboard, canary.namespace, canary.name)
         if dashboard else None,
         revision=status.last_applied_spec, time=time)
 
 
 def alert_for_event(canary: Canary, event_reason: str, message: str, *,
-                    previous_phase: str | None = None, dashboard: str | None = None,
+                    previous_phase: str | None = None, previous_weight: int | None = None,
+                    dashboard: str | None = None,
                     time: datetime | None = None) -> Alert | None:
     """The alert for one of the decision's events, or None when it is not alert-worthy
     (see :data:`EVENT_ALERTS`)."""
@@ -187,7 +207,8 @@ def alert_for_event(canary: Canary, event_reason: str, message: str, *,
         return None
     reason, severity = known
     return from_canary(canary, reason=reason, message=message, severity=severity,
-                       previous_phase=previous_phase, dashboard=dashboard, time=time)
+                       previous_phase=previous_phase, previous_weight=previous_weight,
+                       dashboard=dashboard, time=time)
 
 
 def dashboard_url(base: str, namespace: str, name: str, *,

@@ -6,8 +6,9 @@ own bounded queue and worker, so alerts reach one provider in order and a provid
 hangs or refuses delays nobody else; when a queue is full the alert is dropped, counted
 and logged rather than held in memory. A worker looks the provider and its Secret up at
 sending time (so edits and rotated Secrets apply at once), builds the payload, and POSTs
-it with retries (:mod:`canary.notify.delivery`). An alert that cannot be delivered is
-handed to the ``on_failure`` callback (the controller makes it a Kubernetes event).
+it with retries (:mod:`canary.notify.delivery`). An alert that cannot be delivered, and a
+provider template naming unknown variables, are handed to the ``on_failure`` callback
+(the controller makes each a Warning event on the Canary).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from canary.notify.delivery import Outcome, RetryPolicy, Sleep, post
 from canary.notify.errors import AddressUnavailable, NotifyError, ProviderUnavailable
 from canary.notify.payloads import build
 from canary.notify.redact import RedactingFilter, redact
+from canary.notify.template import unknown_variables
 
 log = structlog.get_logger("canary.notify")
 
@@ -48,8 +50,9 @@ SecretLookup = Callable[[str, str], SecretObject | Awaitable[SecretObject | None
 ProviderObject = AlertProvider | Mapping[str, Any]
 #: (namespace, name) -> the AlertProvider, or None; may be a coroutine function.
 ProviderLookup = Callable[[str, str], ProviderObject | Awaitable[ProviderObject | None] | None]
-#: Told about each alert that could not be delivered; may be a coroutine function.
-FailureCallback = Callable[["DeliveryFailure"], Awaitable[None] | None]
+#: Told about each alert that could not be delivered, and about a provider's template
+#: naming unknown variables; may be a coroutine function.
+FailureCallback = Callable[["DeliveryFailure | TemplateProblem"], Awaitable[None] | None]
 #: proxy URL (or None for a direct connection) -> the client used for it.
 ClientFactory = Callable[[str | None], httpx.AsyncClient]
 
@@ -77,6 +80,30 @@ class DeliveryFailure:
         tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
         return (f"Alert {self.alert.reason} ({self.alert.severity}) was not delivered to "
                 f"AlertProvider {self.provider}{kind}{tries}: {self.message}")
+
+
+@dataclass(frozen=True)
+class TemplateProblem:
+    """A provider's ``messageTemplate`` names variables that do not exist. The alert is
+    still sent, with those names left as written; this says so where people look (a
+    Warning event on the Canary), once per provider, template and Canary."""
+
+    alert: Alert
+    #: The AlertProvider, ``namespace/name``.
+    provider: str
+    provider_type: str | None
+    #: The unknown names, in the order the template uses them.
+    unknown: tuple[str, ...]
+    reason: str = "AlertTemplateInvalid"
+
+    def event_message(self) -> str:
+        """A sentence for the Canary's Warning event."""
+        kind = f" ({self.provider_type})" if self.provider_type else ""
+        names = ", ".join(f"${name}" for name in self.unknown)
+        plural = "s" if len(self.unknown) > 1 else ""
+        return (f"The messageTemplate of AlertProvider {self.provider}{kind} uses unknown "
+                f"variable{plural} {names}, sent as written; see docs/alerts.md for the "
+                "variables")
 
 
 @dataclass
@@ -149,6 +176,8 @@ class Notifier:
         self._lanes: dict[tuple[str, str], _Lane] = {}
         self._clients: dict[str | None, httpx.AsyncClient] = {}
         self._filter = RedactingFilter()
+        #: (provider, template, canary namespace, canary name) already reported.
+        self._reported_templates: set[tuple[str, str, str, str]] = set()
         self._started = False
         self._closed = False
 
@@ -292,6 +321,7 @@ class Notifier:
             return
         context = {"provider": provider, "type": spec.type,
                    "canary": f"{alert.namespace}/{alert.canary}", "reason": alert.reason}
+        await self._check_template(lane, provider, spec, alert)
         outcome: Outcome = await post(
             self._client(proxy), address, build(spec, alert), self.policy,
             secrets=self._filter.secrets, sleep=self._sleep, context=context)
@@ -302,6 +332,21 @@ class Notifier:
         await self._fail(lane, DeliveryFailure(alert, provider, spec.type,
                                                "AlertDeliveryFailed", outcome.detail,
                                                outcome.attempts))
+
+    async def _check_template(self, lane: _Lane, provider: str, spec: AlertProviderSpec,
+                              alert: Alert) -> None:
+        """Report a template's unknown variables, once per provider, template and Canary
+        (a typo would otherwise only show in the channel, as the literal ``$name``)."""
+        template = spec.message_template
+        if not template:
+            return
+        key = (provider, template, alert.namespace, alert.canary)
+        if key in self._reported_templates:
+            return
+        self._reported_templates.add(key)
+        unknown = tuple(dict.fromkeys(unknown_variables(template)))
+        if unknown:
+            await self._report(TemplateProblem(alert, provider, spec.type, unknown))
 
     async def _provider(self, namespace: str, name: str) -> AlertProviderSpec:
         try:
@@ -363,10 +408,18 @@ class Notifier:
                     canary=f"{failure.alert.namespace}/{failure.alert.canary}",
                     alert=failure.alert.reason, error=failure.message,
                     attempts=failure.attempts)
+        await self._report(failure)
+
+    async def _report(self, problem: DeliveryFailure | TemplateProblem) -> None:
+        if isinstance(problem, TemplateProblem):
+            log.warning("alert template uses unknown variables", provider=problem.provider,
+                        type=problem.provider_type,
+                        canary=f"{problem.alert.namespace}/{problem.alert.canary}",
+                        unknown=list(problem.unknown))
         if self._on_failure is None:
             return
         try:
-            await _resolved(self._on_failure(failure))
+            await _resolved(self._on_failure(problem))
         except Exception as exc:
-            log.error("reporting an undelivered alert failed",
+            log.error("reporting an alert problem failed",
                       error=redact(f"{type(exc).__name__}: {exc}", self._filter.secrets))

@@ -47,7 +47,7 @@ def clip(text: str, limit: int) -> str:
 def facts(alert: Alert) -> list[tuple[str, str]]:
     """The labelled facts every message shows."""
     return [("Canary", f"{alert.namespace}/{alert.canary}"), ("Target", str(alert.target)),
-            ("Phase", alert.phase_change()), ("Weight", f"{alert.weight}%")]
+            ("Phase", alert.phase_change()), ("Weight", alert.shown_weight())]
 
 
 def check_line(check: Evidence, code: Callable[[str], str] = str) -> str:
@@ -260,6 +260,7 @@ def webhook(alert: Alert, *, channel: str | None = None, username: str | None = 
         "phase": alert.phase,
         "previousPhase": alert.previous_phase,
         "weight": alert.weight,
+        "rolledBackAt": alert.rolled_back_at,
         "revision": alert.revision,
         "title": alert.title,
         "message": render(template, alert),

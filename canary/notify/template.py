@@ -3,7 +3,8 @@
 Templates are Python :class:`string.Template` strings (``$name`` or ``${name}``, ``$$`` for
 a literal dollar): no expressions and no attribute access, so a template in a
 namespace-scoped resource cannot reach into the controller. Unknown names are left as
-written rather than failing, so a typo shows in the message instead of losing it.
+written rather than failing, so a typo shows in the message instead of losing it, and
+the notifier reports them (:func:`unknown_variables`) in a Warning event on the Canary.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ VARIABLES: Mapping[str, str] = {
     "phase": "the phase after the change (Progressing, Succeeded, Failed, ...)",
     "previous_phase": "the phase before the change (empty when unknown)",
     "weight": "the canary's traffic weight, percent",
+    "rolled_back_at": "on a rollback, the weight it was rolled back at (else empty)",
     "severity": "info, warn or error",
     "reason": "Progressing, Promoted, RolledBack, CheckFailed, Waiting, ...",
     "message": "the default message (the decision's own sentence)",
@@ -48,6 +50,7 @@ def variables(alert: Alert) -> dict[str, str]:
         "phase": alert.phase,
         "previous_phase": alert.previous_phase or "",
         "weight": str(alert.weight),
+        "rolled_back_at": "" if alert.rolled_back_at is None else str(alert.rolled_back_at),
         "severity": alert.severity,
         "reason": alert.reason,
         "message": alert.message,
@@ -70,5 +73,5 @@ def render(template: str | None, alert: Alert) -> str:
 
 
 def unknown_variables(template: str) -> list[str]:
-    """Names a template uses that are not in :data:`VARIABLES` (for validating input)."""
+    """Names a template uses that are not in :data:`VARIABLES`, in order of use."""
     return [name for name in Template(template).get_identifiers() if name not in VARIABLES]

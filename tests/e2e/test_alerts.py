@@ -1,6 +1,7 @@
 """Alerts from the controller process to real HTTP receivers: a Slack message on rollback
-names the failing metric, its value and its bound, and a receiver that never answers does
-not hold up another canary."""
+names the failing metric, its value, its bound and the weight rolled back at; a receiver
+that never answers holds up no canary; one that refuses gives a Warning event on the
+Canary, not a stuck rollout."""
 
 from __future__ import annotations
 
@@ -72,6 +73,25 @@ async def black_hole() -> AsyncIterator[Receiver]:
     server.close()
 
 
+@pytest_asyncio.fixture(loop_scope="session")
+async def refusing() -> AsyncIterator[Receiver]:
+    """Answers 404 like a revoked Slack webhook (not retried), keeping what it was sent."""
+    port = free_port()
+    receiver = Receiver(f"http://127.0.0.1:{port}/services/T000/B000/{secrets.token_hex(12)}")
+
+    async def post(request: web.Request) -> web.Response:
+        receiver.received.append(await request.json())
+        return web.Response(status=404, text="no_team")
+
+    app = web.Application()
+    app.router.add_post("/services/{path:.*}", post)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield receiver
+    await runner.cleanup()
+
+
 async def provider(kube: KubeClient, namespace: str, name: str, address: str) -> None:
     await kube.create(r.SECRETS, {
         "metadata": {"name": f"{name}-url", "namespace": namespace},
@@ -109,6 +129,10 @@ async def test_a_rollback_reaches_slack_with_the_metric_its_value_and_its_bound(
     shown = re.findall(r"\d+\.\d+", message)
     assert any(abs(float(number) - value) < 0.01 for number in shown), (value, message)
     assert rollback[-1]["channel"] == "#deploys" and "blocks" in rollback[-1]
+    # The status says weight 0 after the rollback; the message, the weight it failed at.
+    failed_at = failed["status"]["lastAnalysis"]["weight"]
+    assert failed["status"]["canaryWeight"] == 0 and failed_at > 0
+    assert f"0% (rolled back at {failed_at}%)" in message, message
     assert slack.url not in controller.tail(400)  # the address stays out of the logs
 
 
@@ -133,8 +157,36 @@ async def test_a_receiver_that_never_answers_does_not_hold_up_another_canary(
         await wait_until(lambda: canary_object(kube, namespace),
                          lambda c: phase(c) == "Succeeded", "the silent-alerted promotion",
                          timeout=90)
+        # Nor is the alerted canary slowed by its own alerts: the same bound.
+        own = time.monotonic() - started
+        assert own < 40, own
         assert black_hole.received, "alerts were attempted"
         assert not await events(kube, namespace, "RolledBack")
     finally:
         with contextlib.suppress(NotFound):
             await kube.delete(r.NAMESPACES, other)
+
+
+async def test_a_refused_alert_is_a_warning_event_naming_the_provider_not_its_address(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str,
+        refusing: Receiver) -> None:
+    await provider(kube, namespace, "refused", refusing.url)
+    await start(kube, environment, namespace, analysis=alerting("refused"))
+    # The Initialized alert is refused at once (a 404 is not retried) ...
+    warnings = await wait_until(
+        lambda: events(kube, namespace, "AlertDeliveryFailed"), bool,
+        "a Warning event about the undelivered alert", timeout=30)
+    event = warnings[0]
+    assert event["type"] == "Warning"
+    assert event["regarding"]["name"] == "podinfo"
+    note = event["note"]
+    assert f"AlertProvider {namespace}/refused (slack)" in note, note
+    assert "HTTP 404: no_team" in note, note
+    path = refusing.url.split("127.0.0.1", 1)[1]
+    token = refusing.url.rsplit("/", 1)[1]
+    assert all(secret not in note for secret in (refusing.url, path, token)), note
+    assert len(refusing.received) == 1  # one attempt for the Initialized alert
+    # ... and the canary goes on: the next revision is promoted.
+    await deploy(kube, namespace, {"revision": "2"})
+    await wait_until(lambda: canary_object(kube, namespace), lambda c: phase(c) == "Succeeded",
+                     "the promotion despite the refused alerts", timeout=90)

@@ -9,7 +9,7 @@ from typing import Any
 
 from canary.models.canary import CanaryAlert
 from canary.notify import Alert, Evidence, Notifier, RetryPolicy, Target
-from canary.notify.notifier import DeliveryFailure
+from canary.notify.notifier import DeliveryFailure, TemplateProblem
 
 #: Retries in milliseconds, so delivery tests stay fast.
 FAST = RetryPolicy(attempts=3, backoff=0.01, max_backoff=0.05, jitter=0, timeout=1.0)
@@ -51,7 +51,7 @@ class Cluster:
     def __init__(self) -> None:
         self.providers: dict[tuple[str, str], dict[str, Any]] = {}
         self.secrets: dict[tuple[str, str], dict[str, Any]] = {}
-        self.failures: list[DeliveryFailure] = []
+        self.failures: list[DeliveryFailure | TemplateProblem] = []
 
     def add(self, name: str, address: str, type_: str = "slack",
             namespace: str = NAMESPACE, secret: dict[str, str] | None = None,
@@ -73,7 +73,7 @@ class Cluster:
         await asyncio.sleep(0)
         return self.secrets.get((namespace, name))
 
-    def record(self, failure: DeliveryFailure) -> None:
+    def record(self, failure: DeliveryFailure | TemplateProblem) -> None:
         self.failures.append(failure)
 
     def notifier(self, **options: Any) -> Notifier:

@@ -103,6 +103,56 @@ class TestFromCanary:
             ("request-success-rate", 80.0, ">= 99")]
 
 
+class TestRollbackWeight:
+    """A rollback resets the weight to 0 before its alert is built: the alert also says
+    the weight the canary was rolled back at."""
+
+    def test_the_weight_before_the_decision_is_the_weight_rolled_back_at(self) -> None:
+        alert = from_canary(canary_with(ROLLED_BACK), reason="RolledBack", message="m",
+                            severity="error", previous_weight=40)
+        assert (alert.weight, alert.rolled_back_at) == (0, 40)
+        assert alert.shown_weight() == "0% (rolled back at 40%)"
+
+    def test_without_it_the_weight_of_the_failed_analysis(self) -> None:
+        alert = from_canary(canary_with(ROLLED_BACK), reason="RolledBack", message="m",
+                            severity="error")
+        assert alert.rolled_back_at == 30
+
+    def test_a_previous_revisions_analysis_gives_no_weight(self) -> None:
+        status = ROLLED_BACK | {"lastAppliedSpec": "rev-3"}
+        alert = from_canary(canary_with(status), reason="RolledBack", message="m",
+                            severity="error")
+        assert alert.rolled_back_at is None and alert.shown_weight() == "0%"
+
+    def test_a_rollback_before_any_traffic_says_no_more_than_0(self) -> None:
+        alert = from_canary(canary_with(ROLLED_BACK), reason="RolledBack", message="m",
+                            severity="error", previous_weight=0)
+        assert alert.rolled_back_at is None and alert.shown_weight() == "0%"
+
+    def test_only_rollbacks_carry_it(self) -> None:
+        status = ROLLED_BACK | {"phase": "Progressing", "canaryWeight": 30}
+        alert = from_canary(canary_with(status), reason="CheckFailed", message="m",
+                            severity="warn", previous_weight=30)
+        assert alert.rolled_back_at is None and alert.shown_weight() == "30%"
+
+    def test_the_decisions_own_rollback_names_the_weight_it_failed_at(self) -> None:
+        """Through the real decision core: the status after the rollback says weight 0,
+        the alert the weight at which the analysis failed."""
+        world = initialized()
+        world.target_revision, world.success_rate = "rev-2", 80.0
+        world.run_until_quiet()
+        decisions = [d for d in world.decisions
+                     if any(e.reason == "RolledBack" for e in d.events)]
+        assert decisions and decisions[-1].status.canary_weight == 0
+        assert world.canary.status.last_analysis is not None
+        failed_at = world.canary.status.last_analysis.weight
+        assert failed_at > 0
+        alert = alert_for_event(world.canary, "RolledBack", "m",
+                                previous_phase=str(Phase.PROGRESSING))
+        assert alert is not None and alert.weight == 0
+        assert alert.shown_weight() == f"0% (rolled back at {failed_at}%)"
+
+
 class TestWhichEventsAlert:
     @pytest.mark.parametrize(("event", "reason", "severity"), [
         ("NewRevision", "Progressing", "info"),

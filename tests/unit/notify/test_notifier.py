@@ -11,7 +11,7 @@ from collections.abc import Callable
 from structlog.testing import capture_logs
 
 from canary.notify import Notifier, RetryPolicy
-from canary.notify.notifier import DeliveryFailure
+from canary.notify.notifier import DeliveryFailure, TemplateProblem
 from tests.unit.notify.helpers import FAST, Cluster, make_alert, subscribe
 from tests.unit.notify.servers import Answer, BlackHole, Proxy, Receiver
 
@@ -132,7 +132,9 @@ class TestFailuresAreReported:
             notifier.notify(make_alert(), [subscribe(provider)])
             await eventually(lambda: notifier.pending() == 0)
         assert len(cluster.failures) <= 1
-        return cluster.failures[0] if cluster.failures else None
+        failure = cluster.failures[0] if cluster.failures else None
+        assert failure is None or isinstance(failure, DeliveryFailure)
+        return failure
 
     async def test_a_missing_provider(self, cluster: Cluster) -> None:
         failure = await self.send(cluster, "ghost")
@@ -208,7 +210,7 @@ class TestFailuresAreReported:
 
     async def test_a_failing_callback_does_not_stop_delivery(
             self, cluster: Cluster, receiver: Receiver) -> None:
-        async def broken(failure: DeliveryFailure) -> None:
+        async def broken(failure: DeliveryFailure | TemplateProblem) -> None:
             raise RuntimeError("the event could not be written")
 
         cluster.add("slack", f"{receiver.url}/x")
@@ -217,6 +219,59 @@ class TestFailuresAreReported:
             await receiver.wait_for(1)
             notifier.notify(make_alert(), [subscribe("ghost")])
             await eventually(lambda: notifier.stats["test/ghost"].failed == 2)
+
+
+class TestTemplateProblems:
+    """A typo in a messageTemplate still sends the alert (the name left as written), and
+    is reported: a Warning event names the unknown variables."""
+
+    async def test_unknown_variables_are_reported_and_the_alert_still_sent(
+            self, cluster: Cluster, receiver: Receiver) -> None:
+        cluster.add("hook", f"{receiver.url}/hook", type_="webhook",
+                    messageTemplate="$canary at $wieght% ($nosuch, $wieght)")
+        async with cluster.notifier() as notifier:
+            notifier.notify(make_alert(), [subscribe("hook")])
+            (request,) = await receiver.wait_for(1)
+            await eventually(lambda: notifier.pending() == 0)
+        assert request.body["message"] == "podinfo at $wieght% ($nosuch, $wieght)"
+        (problem,) = cluster.failures
+        assert isinstance(problem, TemplateProblem)
+        assert (problem.reason, problem.provider, problem.unknown) == (
+            "AlertTemplateInvalid", "test/hook", ("wieght", "nosuch"))
+        assert problem.event_message() == (
+            "The messageTemplate of AlertProvider test/hook (webhook) uses unknown "
+            "variables $wieght, $nosuch, sent as written; see docs/alerts.md for the "
+            "variables")
+        assert notifier.stats["test/hook"].delivered == 1
+        assert notifier.stats["test/hook"].failed == 0
+
+    async def test_reported_once_per_provider_template_and_canary(
+            self, cluster: Cluster, receiver: Receiver) -> None:
+        cluster.add("hook", f"{receiver.url}/hook", type_="webhook",
+                    messageTemplate="$canary $nosuch")
+        async with cluster.notifier() as notifier:
+            for _ in range(3):
+                notifier.notify(make_alert(), [subscribe("hook")])
+            notifier.notify(make_alert(canary="other"), [subscribe("hook")])
+            await receiver.wait_for(4)
+            cluster.providers[("test", "hook")]["spec"]["messageTemplate"] = "$typo"
+            notifier.notify(make_alert(), [subscribe("hook")])
+            await receiver.wait_for(5)
+            await eventually(lambda: notifier.pending() == 0)
+        reported = [(p.alert.canary, p.unknown) for p in cluster.failures
+                    if isinstance(p, TemplateProblem)]
+        assert reported == [("podinfo", ("nosuch",)), ("other", ("nosuch",)),
+                            ("podinfo", ("typo",))]
+
+    async def test_a_template_with_known_variables_only_is_not_reported(
+            self, cluster: Cluster, receiver: Receiver) -> None:
+        cluster.add("hook", f"{receiver.url}/hook", type_="webhook",
+                    messageTemplate="$canary costs $$5 at ${weight}% $")
+        async with cluster.notifier() as notifier:
+            notifier.notify(make_alert(), [subscribe("hook")])
+            await receiver.wait_for(1)
+            await eventually(lambda: notifier.pending() == 0)
+        assert cluster.failures == []
 
 
 class TestIsolation:

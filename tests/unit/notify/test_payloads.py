@@ -36,6 +36,11 @@ class TestSlack:
         assert blocks[-1]["type"] == "context"
         assert "revision `7c9d5f`" in blocks[-1]["elements"][0]["text"]
 
+    def test_a_rollback_shows_the_weight_it_was_rolled_back_at(self) -> None:
+        fields = [f["text"] for f in
+                  BUILDERS["slack"](make_alert(rolled_back_at=30))["blocks"][2]["fields"]]
+        assert fields[-1] == "*Weight*\n0% (rolled back at 30%)"
+
     def test_the_dashboard_is_a_button(self) -> None:
         blocks = BUILDERS["slack"](make_alert(dashboard_url=DASHBOARD))["blocks"]
         actions = [b for b in blocks if b["type"] == "actions"]
@@ -123,8 +128,8 @@ class TestRocketChat:
 
 class TestGenericWebhook:
     FIELDS = {"version", "canary", "target", "severity", "reason", "phase", "previousPhase",
-              "weight", "revision", "title", "message", "evidence", "dashboardUrl", "time",
-              "channel", "username"}
+              "weight", "rolledBackAt", "revision", "title", "message", "evidence",
+              "dashboardUrl", "time", "channel", "username"}
 
     def test_every_documented_field_is_always_present(self) -> None:
         """Receivers can rely on the keys: unknown values are null, never missing."""
@@ -132,6 +137,7 @@ class TestGenericWebhook:
         for alert in (make_alert(), bare):
             assert set(BUILDERS["webhook"](alert)) == self.FIELDS
         assert BUILDERS["webhook"](bare)["previousPhase"] is None
+        assert BUILDERS["webhook"](bare)["rolledBackAt"] is None
 
     def test_values(self) -> None:
         payload = BUILDERS["webhook"](make_alert())
@@ -143,6 +149,10 @@ class TestGenericWebhook:
                                           "min": 99, "max": None, "verdict": "Failed",
                                           "message": None}
         assert payload["time"] == "2026-03-04T05:06:07Z"
+
+    def test_a_rollback_gives_the_weight_it_was_rolled_back_at(self) -> None:
+        payload = BUILDERS["webhook"](make_alert(rolled_back_at=30))
+        assert (payload["weight"], payload["rolledBackAt"]) == (0, 30)
 
 
 class TestAllProviders:

@@ -38,3 +38,13 @@ def test_unknown_names_and_stray_dollars_are_left_as_written() -> None:
 
 def test_unknown_variables_are_reported_for_validation() -> None:
     assert unknown_variables("$canary $nosuch ${weight} $other") == ["nosuch", "other"]
+
+
+def test_a_rollback_names_the_weight_it_was_rolled_back_at() -> None:
+    text = render("back to ${weight}% from ${rolled_back_at}%", make_alert(rolled_back_at=30))
+    assert text == "back to 0% from 30%"
+    assert render("[$rolled_back_at]", make_alert()) == "[]"
+
+
+def test_unknown_variables_are_named_once_in_order_of_use() -> None:
+    assert unknown_variables("$wieght ${canary} $wieght $$x") == ["wieght"]
