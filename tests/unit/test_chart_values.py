@@ -1,0 +1,89 @@
+"""The Helm chart's values reach the controller's flags: rendered with the real ``helm``
+(built by ``canary devenv install``; skipped without it) and parsed by ``canary run``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from canary.app import settings_from
+from canary.cli import build_parser
+from canary.devenv.install import NotInstalled, locate
+from canary.settings import Settings
+
+CHARTS = Path(__file__).parents[2] / "charts"
+
+
+class Helm:
+    """The devenv's helm, with its caches and configuration in a temporary home."""
+
+    def __init__(self, binary: Path, home: Path) -> None:
+        self.binary, self.home = binary, home
+
+    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(self.binary), *args], capture_output=True, text=True, check=False,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.home),
+                 "HELM_CACHE_HOME": str(self.home / "cache"),
+                 "HELM_CONFIG_HOME": str(self.home / "config"),
+                 "HELM_DATA_HOME": str(self.home / "data")})
+
+
+@pytest.fixture(scope="module")
+def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
+    try:
+        binary = locate()["helm"]
+    except (NotInstalled, KeyError):
+        pytest.skip("helm is not installed (canary devenv install)")
+    return Helm(binary, tmp_path_factory.mktemp("helm-home"))
+
+
+@pytest.fixture(scope="module")
+def chart(helm: Helm, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the charts with the load tester vendored, never in the repository."""
+    root = tmp_path_factory.mktemp("charts")
+    shutil.copytree(CHARTS, root, dirs_exist_ok=True)
+    built = helm("dependency", "build", str(root / "canary"))
+    assert built.returncode == 0, built.stderr
+    return root / "canary"
+
+
+def controller_settings(helm: Helm, chart: Path, *values: str) -> Settings:
+    """The Settings ``canary run`` builds from the Deployment's rendered args."""
+    sets = [arg for value in values for arg in ("--set", value)]
+    result = helm("template", "canary", str(chart), "--kube-version", "1.36.3", *sets)
+    assert result.returncode == 0, result.stderr
+    deployment = next(d for d in yaml.safe_load_all(result.stdout)
+                      if d and d["kind"] == "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return settings_from(build_parser().parse_args(container["args"]))
+
+
+def test_by_default_neither_flagger_metrics_nor_a_dashboard_link(
+        helm: Helm, chart: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CANARY_FLAGGER_METRICS", raising=False)
+    monkeypatch.delenv("CANARY_DASHBOARD_URL", raising=False)
+    settings = controller_settings(helm, chart)
+    assert settings.serving.flagger_metrics is False
+    assert settings.alerts.dashboard_url is None
+
+
+def test_flagger_metrics_and_the_dashboard_link_are_passed_on(
+        helm: Helm, chart: Path) -> None:
+    url = "https://grafana.example/d/canary/rollouts?orgId=1&var-cluster=a"
+    settings = controller_settings(helm, chart, "metrics.flaggerCompatible=true",
+                                   f"alerts.dashboardUrl={url}")
+    assert settings.serving.flagger_metrics is True
+    assert settings.alerts.dashboard_url == url
+
+
+def test_a_dashboard_url_that_is_not_http_is_refused_with_the_field_named(
+        helm: Helm, chart: Path) -> None:
+    result = helm("template", "canary", str(chart), "--kube-version", "1.36.3",
+                  "--set", "alerts.dashboardUrl=grafana.example/d/canary")
+    assert result.returncode != 0 and "/alerts/dashboardUrl" in result.stderr
