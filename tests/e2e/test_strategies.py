@@ -53,12 +53,16 @@ async def succeeded(kube: KubeClient, namespace: str, revision: str) -> dict[str
 
 async def test_ab_testing_sends_only_matched_users_to_the_canary(
         kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
-    analysis = {"interval": "4s", "threshold": 2, "iterations": 3, "metrics": SUCCESS_RATE,
-                "match": [{"headers": {"x-canary": {"exact": "insider"}}}]}
+    cookie = {"headers": {"cookie": {"regex": r"^(.*?;\s*)?(canary=always)(;.*)?$"}}}
+    analysis = {"interval": "5s", "threshold": 2, "iterations": 3, "metrics": SUCCESS_RATE,
+                "match": [cookie]}
     await start(kube, environment, namespace, analysis=analysis)
-    await environment.set_traffic(f"{APP}.{namespace}", rps=100, mix={
-        "users": 400, "profiles": [{"weight": 1, "headers": {"x-canary": "insider"}},
-                                   {"weight": 1}]})
+    host = f"{APP}.{namespace}"
+    # One user in four opted in; every user carries another cookie too.
+    await environment.set_traffic(host, rps=100, mix={
+        "users": 400, "profiles": [
+            {"weight": 1, "cookies": {"theme": "dark", "canary": "always"}},
+            {"weight": 3, "cookies": {"theme": "dark", "canary": "never"}}]})
     await deploy(kube, namespace, {"revision": "2"})
     revision = await target_revision(kube, namespace)
     status = (await analysing(kube, namespace))["status"]
@@ -69,9 +73,16 @@ async def test_ab_testing_sends_only_matched_users_to_the_canary(
     before = [await value(environment, requests(namespace, w)) for w in (APP, f"{APP}-primary")]
     await asyncio.sleep(4)
     after = [await value(environment, requests(namespace, w)) for w in (APP, f"{APP}-primary")]
+    users = await environment.users(host)
+    assert phase(await canary_object(kube, namespace)) == "Progressing"
     canary_share = (after[0] - before[0]) / ((after[0] - before[0]) + (after[1] - before[1]))
-    # Half of the simulated users carry the header; the main route gives the canary 0%.
-    assert canary_share == pytest.approx(0.5, abs=0.12)
+    # A quarter of the users opted in; the main route gives the canary 0%.
+    assert canary_share == pytest.approx(0.25, abs=0.1)
+    # Users were answered by the primary until the rollout began; from then on the opted-in
+    # ones by the canary and everyone else by the primary: nobody ever went back.
+    assert users["switches"].get(f"{APP} -> {APP}-primary", 0) == 0, users
+    assert 0 < users["switches"].get(f"{APP}-primary -> {APP}", 0) <= 150, users
+    assert 60 <= users["lastAnsweredBy"].get(APP, 0) <= 140, users
     final = await succeeded(kube, namespace, revision)
     assert final["status"]["iterations"] == 3
 
@@ -100,8 +111,19 @@ async def test_blue_green_keeps_users_on_the_primary_then_switches_at_once(
     # As a load tester would: requests straight to the canary Service give it metrics.
     await environment.set_traffic(f"{APP}-canary.{namespace}", rps=30)
     await deploy(kube, namespace, {"revision": "2"})
-    history = await promotion_history(kube, namespace, await target_revision(kube, namespace))
-    assert history.weights() in ([0, 100, 0], [0])  # the switch may be quicker than a poll
+    revision = await target_revision(kube, namespace)
+    await analysing(kube, namespace)
+    await wait_until(lambda: value(environment, requests(namespace, APP)), lambda v: v > 60,
+                     "the canary to serve its own Service's requests")
+    users_on_canary = (
+        f'sum(istio_requests_total{{reporter="source",destination_service_name="{APP}",'
+        f'destination_workload_namespace="{namespace}",destination_workload="{APP}"}})')
+    assert phase(await canary_object(kube, namespace)) == "Progressing"
+    assert await value(environment, users_on_canary) == 0, "a user reached the canary"
+    history = await promotion_history(kube, namespace, revision)
+    # Never a share in between: all of the traffic moves at once (and the switch to the
+    # canary, before the primary takes the new revision, may be quicker than a poll).
+    assert history.weights() in ([0, 100, 0], [0])
     assert ("Progressing", 0) in history.seen
 
 
