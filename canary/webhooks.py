@@ -3,12 +3,22 @@
 Every call POSTs ``{name, namespace, phase, checksum, metadata}`` (plus ``eventMessage``
 and ``eventType`` for event hooks); any 2xx answer is a success. A hook's ``secretRef``
 names a Secret whose keys are sent as headers, so tokens never live in the Canary.
+
+A hook's answer becomes a message in the Canary's status, its events, the controller's
+log and alerts, so no message this module produces holds a header value from a Secret:
+a gate that echoes the request, or an error quoting a header, is shown with ``***``
+in its place. A value that is not a valid header value is refused before anything is
+sent, with a message naming the Secret and the key, never the value.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
+import json
+import re
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
@@ -25,6 +35,74 @@ log = structlog.get_logger("canary.webhooks")
 
 #: Seconds one attempt may take when a hook sets no timeout.
 DEFAULT_TIMEOUT = 10.0
+#: Seconds before the first retry; each next retry waits twice as long, at most
+#: MAX_RETRY_DELAY.
+RETRY_DELAY = 0.5
+MAX_RETRY_DELAY = 5.0
+#: Characters of a failed answer's body kept in its message.
+BODY_EXCERPT = 200
+#: What replaces a header value from a Secret in a message.
+REDACTED = "***"
+#: Words of a header value at least this long are also redacted on their own (a gate may
+#: echo the token without its scheme); the whole value always is.
+_MIN_WORD = 4
+#: Authorization schemes: the words of a value that are not secret.
+_SCHEMES = frozenset({"basic", "bearer", "digest", "token", "apikey", "api-key",
+                      "negotiate"})
+#: An HTTP header name (RFC 9110 token).
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+class SecretHeaderError(ValueError):
+    """A Secret's key or value cannot be sent as a header; the text never holds the value."""
+
+
+def secret_forms(value: str) -> set[str]:
+    """Every form of a header value that must not be shown: as stored and stripped, as
+    Python and JSON would quote it, its long words but the scheme, and the credentials
+    in a Basic value."""
+    forms = {value, value.strip()}
+    for form in list(forms):
+        forms.add(repr(form)[1:-1])
+        forms.add(json.dumps(form)[1:-1])
+    words = value.split()
+    forms.update(w for w in words if len(w) >= _MIN_WORD and w.lower() not in _SCHEMES)
+    if len(words) == 2 and words[0].lower() == "basic":
+        try:
+            credentials = base64.b64decode(words[1], validate=True).decode()
+        except (binascii.Error, ValueError):
+            credentials = ""
+        forms.add(credentials)
+        forms.add(credentials.partition(":")[2])
+    return {form for form in forms if form}
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every one of ``secrets`` (longest first) replaced by ``***``."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def header_value(secret: str, key: str, raw: str) -> str:
+    """The header a Secret's base64 ``raw`` value becomes, stripped; SecretHeaderError
+    (naming the Secret and the key only) when it is not one."""
+    where = f"Secret {secret}, key {key}"
+    if not _HEADER_NAME.fullmatch(key):
+        raise SecretHeaderError(f"{where}: not a valid HTTP header name")
+    try:
+        value = base64.b64decode(raw, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError, TypeError):
+        raise SecretHeaderError(f"{where}: the value is not base64-encoded UTF-8 text"
+                                ) from None
+    value = value.strip()
+    if any((ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F for c in value):
+        raise SecretHeaderError(f"{where}: the value holds a control character (a line "
+                                "break?), which a header cannot carry")
+    if not value.isascii():
+        raise SecretHeaderError(f"{where}: the value holds non-ASCII characters, which "
+                                "a header cannot carry")
+    return value
 
 
 class WebhookCaller:
@@ -48,37 +126,57 @@ class WebhookCaller:
                 "checksum": canary.status.last_applied_spec or "",
                 "metadata": dict(hook.metadata or {})}
 
-    async def _headers(self, canary: Canary, hook: CanaryWebhook) -> dict[str, str]:
+    async def _headers(self, canary: Canary, hook: CanaryWebhook
+                       ) -> tuple[dict[str, str], set[str]]:
+        """The headers from the hook's Secret, and every form of their values to keep
+        out of messages."""
         if hook.secret_ref is None:
-            return {}
-        secret = await read(self.client, self.cached, r.SECRETS, hook.secret_ref.name,
-                            canary.namespace)
-        return {key: base64.b64decode(value).decode().strip()
-                for key, value in (secret.get("data") or {}).items()}
+            return {}, set()
+        name = hook.secret_ref.name
+        secret = await read(self.client, self.cached, r.SECRETS, name, canary.namespace)
+        headers: dict[str, str] = {}
+        secrets: set[str] = set()
+        for key, raw in (secret.get("data") or {}).items():
+            headers[key] = header_value(name, key, raw)
+            secrets |= secret_forms(headers[key])
+        return headers, secrets
 
     async def call(self, canary: Canary, hook: CanaryWebhook,
                    extra: dict[str, Any] | None = None) -> HookResult:
-        """POST to one hook, retrying ``hook.retries`` times; never raises."""
+        """POST to one hook, retrying ``hook.retries`` times; never raises. Each attempt
+        may take the hook's timeout in all; any 2xx answer passes."""
         timeout = parse_duration(hook.timeout) if hook.timeout else DEFAULT_TIMEOUT
         body = self.payload(canary, hook) | (extra or {})
         try:
-            headers = await self._headers(canary, hook)
-        except (KubeError, ValueError) as exc:
-            return HookResult(hook.name, str(hook.type), False,
-                              f"Secret {hook.secret_ref.name if hook.secret_ref else ''}: {exc}")
+            headers, secrets = await self._headers(canary, hook)
+        except SecretHeaderError as exc:
+            return HookResult(hook.name, str(hook.type), False, str(exc))
+        except KubeError as exc:
+            name = hook.secret_ref.name if hook.secret_ref else ""
+            return HookResult(hook.name, str(hook.type), False, f"Secret {name}: {exc}")
+        attempts = (hook.retries or 0) + 1
         message = ""
-        for attempt in range((hook.retries or 0) + 1):
+        for attempt in range(attempts):
             if attempt:
-                await asyncio.sleep(min(0.5 * 2 ** (attempt - 1), 5.0))
+                await asyncio.sleep(min(RETRY_DELAY * 2 ** (attempt - 1), MAX_RETRY_DELAY))
             try:
-                response = await self.http.post(hook.url, json=body, headers=headers,
-                                                timeout=timeout)
-            except httpx.HTTPError as exc:
-                message = f"{exc.__class__.__name__}: {exc}"
+                async with asyncio.timeout(timeout):
+                    response = await self.http.post(hook.url, json=body, headers=headers,
+                                                    timeout=timeout)
+            except (TimeoutError, httpx.TimeoutException):
+                message = f"timed out after {timeout:g}s"
+                continue
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                message = _excerpt(f"{exc.__class__.__name__}: {exc}", secrets)
                 continue
             if response.is_success:
                 return HookResult(hook.name, str(hook.type), True, f"HTTP {response.status_code}")
-            message = f"HTTP {response.status_code}: {response.text[:200]}"
+            message = f"HTTP {response.status_code}"
+            text = _excerpt(response.text, secrets)
+            if text:
+                message += f": {text}"
+        if attempts > 1:
+            message += f" ({attempts} attempts)"
         return HookResult(hook.name, str(hook.type), False, message)
 
     async def call_type(self, canary: Canary, type_: str) -> tuple[HookResult, ...]:
@@ -101,3 +199,11 @@ class WebhookCaller:
         if not result.passed:
             log.warning("event hook failed", hook=hook.name, error=result.message,
                         canary=f"{canary.namespace}/{canary.name}")
+
+
+def _excerpt(text: str, secrets: set[str]) -> str:
+    """``text`` on one line, without any of ``secrets``, cut to BODY_EXCERPT characters:
+    the whole text is redacted before it is cut, so no piece of a secret is left at the
+    cut, nor moved before it by a shorter replacement."""
+    text = redact(" ".join(redact(text, secrets).split()), secrets)
+    return text if len(text) <= BODY_EXCERPT else text[:BODY_EXCERPT] + "..."

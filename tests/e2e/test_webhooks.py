@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import json
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +17,18 @@ from canary.devenv import LocalEnvironment
 from canary.devenv.process import free_port
 from canary.kube import KubeClient
 from canary.kube import resources as r
-from tests.e2e.rollout import ANALYSIS, APP, canary_object, deploy, phase, start, target_revision
+from tests.e2e.rollout import (
+    ANALYSIS,
+    APP,
+    History,
+    canary_object,
+    deploy,
+    events,
+    phase,
+    primary,
+    start,
+    target_revision,
+)
 from tests.e2e.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("running_controller")
@@ -24,10 +37,12 @@ pytestmark = pytest.mark.usefixtures("running_controller")
 @dataclass
 class Gates:
     """An HTTP endpoint per hook: answers with the status set for it (200 by default)
-    and records what it received."""
+    and records what it received. A hook in ``echo`` answers with the Authorization
+    header it received, as a careless gate might."""
 
     url: str
     answers: dict[str, int] = field(default_factory=dict)
+    echo: set[str] = field(default_factory=set)
     received: list[tuple[str, dict[str, Any], dict[str, str]]] = field(default_factory=list)
 
     def calls(self, hook: str) -> list[dict[str, Any]]:
@@ -42,11 +57,13 @@ async def gates() -> AsyncIterator[Gates]:
     async def answer(request: web.Request) -> web.Response:
         name = request.match_info["name"]
         state.received.append((name, await request.json(), dict(request.headers)))
-        return web.Response(status=state.answers.get(name, 200), text=name)
+        text = (f"{name}: you sent {request.headers.get('Authorization')}"
+                if name in state.echo else name)
+        return web.Response(status=state.answers.get(name, 200), text=text)
 
     app = web.Application()
     app.router.add_post("/{name}", answer)
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     yield state
@@ -108,6 +125,75 @@ async def test_a_rollback_hook_aborts_and_post_rollout_hooks_hear_of_it(
                               lambda c: phase(c) == "Failed", "the abort")
     promoted = {c["type"]: c for c in failed["status"]["conditions"]}["Promoted"]
     assert promoted["reason"] == "RollbackRequested"
+    post = await wait_until(lambda: _async(gates.calls("post-rollout")), bool,
+                            "the post-rollout hook")
+    assert post[-1]["phase"] == "Failed"
+
+
+async def test_a_gate_echoing_its_token_never_shows_it(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str, gates: Gates,
+        controller: Any) -> None:
+    token = f"s3cr3t-{secrets.token_hex(8)}"
+    await kube.create(r.SECRETS, {"metadata": {"name": "gate-token", "namespace": namespace},
+                                  "data": {"Authorization": base64.b64encode(
+                                      f"Bearer {token}".encode()).decode()}})
+    webhooks = hooks(gates, "confirm-rollout", "event", secretRef={"name": "gate-token"})
+    await start(kube, environment, namespace, analysis={**ANALYSIS, "webhooks": webhooks})
+    gates.answers.update({"confirm-rollout": 403, "event": 400})
+    gates.echo |= {"confirm-rollout", "event"}
+    await deploy(kube, namespace, {"revision": "2"})
+    waiting = await wait_until(lambda: events(kube, namespace, "WaitingForApproval"),
+                               bool, "the rollout to be held by the echoing gate")
+    # The gate's answer is shown, with the token in it replaced.
+    assert "confirm-rollout: HTTP 403: confirm-rollout: you sent ***" in \
+        waiting[-1]["note"]
+    # The event hook's refusals (each event is sent to it) are logged.
+    await wait_until(lambda: _async(controller.tail(400)), lambda log: "event hook failed"
+                     in log and "you sent ***" in log, "the event hook's failure log")
+    assert any(headers.get("Authorization") == f"Bearer {token}"
+               for _, _, headers in gates.received)
+    held = await canary_object(kube, namespace)
+    assert phase(held) == "Waiting"
+    assert token not in json.dumps(held)
+    assert token not in json.dumps(await kube.list(r.EVENTS, namespace))
+    assert token not in controller.tail(2000)
+
+
+async def test_a_failing_pre_rollout_hook_rolls_back_before_any_traffic(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str,
+        gates: Gates) -> None:
+    # Each failed pre-rollout call is a failed check; the threshold (2) rolls back.
+    await start(kube, environment, namespace, analysis={
+        **ANALYSIS, "webhooks": hooks(gates, "pre-rollout", "post-rollout")})
+    gates.answers["pre-rollout"] = 500
+    await deploy(kube, namespace, {"revision": "2"})
+    history = History()
+    checks: list[int] = []
+
+    def record(c: dict[str, Any]) -> dict[str, Any]:
+        count = c.get("status", {}).get("failedChecks") or 0
+        if not checks or checks[-1] != count:
+            checks.append(count)
+        return history.record(c)
+
+    failed = await wait_until(lambda: canary_object(kube, namespace),
+                              lambda c: phase(record(c)) == "Failed", "the rollback",
+                              interval=0.1)
+    assert checks[-2:] == [1, 2]
+    assert failed["status"]["failedChecks"] == ANALYSIS["threshold"]
+    assert set(history.weights()) <= {0}  # the canary never got traffic
+    promoted = {c["type"]: c for c in failed["status"]["conditions"]}["Promoted"]
+    assert promoted["reason"] == "AnalysisFailed"
+    assert "pre-rollout hooks failed: pre-rollout: HTTP 500" in promoted["message"]
+    assert "(failed checks 2/2)" in promoted["message"]
+    assert len(gates.calls("pre-rollout")) >= 2
+    halted = await events(kube, namespace, "AnalysisFailed")
+    assert any("Halt advancement" in e["note"] and "1/2" in e["note"] for e in halted)
+    # Rolled back: the primary still runs revision 1, the canary is scaled down.
+    assert (await primary(kube, namespace))["spec"]["template"]["metadata"]["annotations"][
+        "revision"] == "1"
+    await wait_until(lambda: kube.get(r.DEPLOYMENTS, APP, namespace),
+                     lambda d: d["spec"]["replicas"] == 0, "the canary to be scaled down")
     post = await wait_until(lambda: _async(gates.calls("post-rollout")), bool,
                             "the post-rollout hook")
     assert post[-1]["phase"] == "Failed"
