@@ -187,13 +187,13 @@ class _Narrator:
         parts = []
         for result in analysis.get("results") or []:
             value, verdict = result.get("value"), result.get("verdict")
-            bound = (f">= {result['min']:g}" if result.get("min") is not None
-                     else f"<= {result['max']:g}" if result.get("max") is not None else "")
             unit = UNITS.get(str(result.get("name")), "")
+            bounds = [f"{word} {result[key]:g}{unit}" for word, key in
+                      ((">=", "min"), ("<=", "max")) if result.get(key) is not None]
             shown = f"{value:.1f}{unit}" if isinstance(value, int | float) else "no value"
-            bound = f"{bound}{unit}" if bound else bound
+            must = f" (must be {' and '.join(bounds)})" if bounds else ""
             mark = "✔" if verdict == "Passed" else "✘"
-            parts.append(f"{mark} {result.get('name')} {shown} (must be {bound})")
+            parts.append(f"{mark} {result.get('name')} {shown}{must}")
         if parts:
             self.line(f"{self.stamp()}      at {analysis.get('weight', 0)}%: "
                       + "; ".join(parts))
