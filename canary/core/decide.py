@@ -210,8 +210,11 @@ class _Step:
 
 def decide(canary: Canary, obs: Observation, settings: DecisionSettings | None = None
            ) -> Decision:
-    """The next status and the actions that make the cluster match it."""
-    return _with_autoscaler(_decide(canary, obs, settings), canary, obs)
+    """The next status and the actions that make the cluster match it. A suspended
+    Canary is frozen where it is: not even the primary's autoscaler copy is kept in step
+    until it is resumed."""
+    decision = _decide(canary, obs, settings)
+    return decision if canary.spec.suspend else _with_autoscaler(decision, canary, obs)
 
 
 def _decide(canary: Canary, obs: Observation, settings: DecisionSettings | None) -> Decision:

@@ -137,3 +137,7 @@ def test_the_primary_autoscaler_is_kept_in_step_once_the_primary_exists() -> Non
     world.run_until_quiet()
     world.target_revision = "rev-2"
     assert EnsureAutoscaler() in world.step().actions
+    world.canary.spec.suspend = True
+    frozen = decide(world.canary, world.observe(), SETTINGS)
+    assert frozen.actions == () and frozen.status == world.canary.status.model_copy(
+        update={"observed_generation": 1})
