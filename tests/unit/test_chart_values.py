@@ -1,12 +1,14 @@
-"""The Helm chart's values reach the controller's flags: rendered with the real ``helm``
-(built by ``canary devenv install``; skipped without it) and parsed by ``canary run``."""
+"""The Helm charts' values reach the processes they run: rendered with the real ``helm``
+(built by ``canary devenv install``; skipped without it), the controller's arguments
+parsed by ``canary run`` and the load tester's by ``canary loadtester``."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 import pytest
 import yaml
@@ -87,3 +89,40 @@ def test_a_dashboard_url_that_is_not_http_is_refused_with_the_field_named(
     result = helm("template", "canary", str(chart), "--kube-version", "1.36.3",
                   "--set", "alerts.dashboardUrl=grafana.example/d/canary")
     assert result.returncode != 0 and "/alerts/dashboardUrl" in result.stderr
+
+
+def loadtester_objects(helm: Helm, chart: Path, *values: str) -> dict[str, dict[str, Any]]:
+    sets = [arg for value in values for arg in ("--set", value)]
+    result = helm("template", "lt", str(chart.parent / "canary-loadtester"), "--kube-version",
+                  "1.36.3", *sets)
+    assert result.returncode == 0, result.stderr
+    return {d["kind"]: d for d in yaml.safe_load_all(result.stdout) if d}
+
+
+def test_the_load_testers_gate_state_lives_on_its_own_volume_claim(
+        helm: Helm, chart: Path) -> None:
+    objects = loadtester_objects(helm, chart)
+    claim, deployment = objects["PersistentVolumeClaim"], objects["Deployment"]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "64Mi"
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    # One writer of the state at a time: the old pod goes before the new one starts.
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    args = build_parser().parse_args(container["args"])
+    assert args.command == "loadtester"
+    (volume,) = pod["volumes"]
+    assert volume["persistentVolumeClaim"] == {"claimName": claim["metadata"]["name"]}
+    (mount,) = container["volumeMounts"]
+    assert mount["name"] == volume["name"]
+    assert PurePosixPath(args.state_file).parent == PurePosixPath(mount["mountPath"])
+    assert pod["securityContext"]["fsGroup"] == 10001  # the non-root user can write it
+
+
+def test_without_persistence_the_gate_state_survives_container_restarts_only(
+        helm: Helm, chart: Path) -> None:
+    objects = loadtester_objects(helm, chart, "persistence.enabled=false")
+    assert "PersistentVolumeClaim" not in objects
+    pod = objects["Deployment"]["spec"]["template"]["spec"]
+    assert pod["volumes"] == [{"name": "state", "emptyDir": {}}]
+    assert "strategy" not in objects["Deployment"]["spec"]
