@@ -89,18 +89,25 @@ async def test_ab_testing_sends_only_matched_users_to_the_canary(
 
 async def test_blue_green_mirroring_copies_traffic_but_users_get_primary_answers(
         kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
-    analysis = {"interval": "4s", "threshold": 2, "iterations": 3, "mirror": True,
-                "metrics": SUCCESS_RATE}
+    analysis = {"interval": "5s", "threshold": 2, "iterations": 3, "mirror": True,
+                "mirrorWeight": 40, "metrics": SUCCESS_RATE}
     await start(kube, environment, namespace, analysis=analysis)
     await deploy(kube, namespace, {"revision": "2"})
     revision = await target_revision(kube, namespace)
     assert (await analysing(kube, namespace))["status"]["strategy"] == "BlueGreenMirroring"
-    await wait_until(lambda: value(environment, requests(namespace, APP)), lambda v: v > 100,
+    await wait_until(lambda: value(environment, requests(namespace, APP)), lambda v: v > 50,
                      "mirrored requests at the canary")
+    before = [await value(environment, requests(namespace, w)) for w in (APP, f"{APP}-primary")]
+    await asyncio.sleep(4)
+    after = [await value(environment, requests(namespace, w)) for w in (APP, f"{APP}-primary")]
+    assert phase(await canary_object(kube, namespace)) == "Progressing"
+    # Every user request reaches the primary; mirrorWeight percent of them are copied.
+    copied = (after[0] - before[0]) / (after[1] - before[1])
+    assert copied == pytest.approx(0.4, abs=0.12)
     answered_by_canary = await value(environment, requests(namespace, APP, reporter="source"))
     assert answered_by_canary == 0, "a user got a response from the mirrored canary"
     vs = await kube.get(r.VIRTUAL_SERVICES, APP, namespace)
-    assert vs["spec"]["http"][0]["mirrorPercentage"] == {"value": 100.0}
+    assert vs["spec"]["http"][0]["mirrorPercentage"] == {"value": 40.0}
     await succeeded(kube, namespace, revision)
 
 
