@@ -9,13 +9,15 @@ import re
 import signal
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 
+from canary.app import EXIT_LEASE_LOST
 from canary.devenv import LocalEnvironment
 from canary.kube import KubeClient, LeaderElector, LeaseSettings
 from canary.kube import resources as r
+from canary.kube.lease import micro_time
 from tests.e2e.controller_process import ControllerProcess
 from tests.e2e.rollout import canary_object, deploy, events, phase, start, target_revision
 from tests.e2e.waiting import wait_until
@@ -159,6 +161,35 @@ async def test_the_follower_finishes_a_rollout_whose_leader_was_killed(
     await wait_until(promotions, bool, "the Promoted event")
     await asyncio.sleep(3)  # time for a duplicate to show up, if there were one
     assert len(await promotions()) == 1
+
+
+async def test_a_leader_whose_lease_is_taken_mid_rollout_stops_and_exits_at_once(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str,
+        replicas: list[ControllerProcess]) -> None:
+    first = await leader(kube, namespace, replicas)
+    follower = next(p for p in replicas if p is not first)
+    await start(kube, environment, namespace)
+    await deploy(kube, namespace, {"revision": "2"})
+    revision = await target_revision(kube, namespace)
+    await wait_until(lambda: canary_object(kube, namespace),
+                     lambda c: phase(c) == "Progressing" and c["status"].get("canaryWeight"),
+                     "the rollout to be under way")
+    # Someone else holds the Lease now (as after a partition the leader did not notice).
+    obj = await kube.get(r.LEASES, "canary-leader", namespace)
+    obj["spec"].update(holderIdentity="intruder", renewTime=micro_time(datetime.now(UTC)))
+    await kube.replace(r.LEASES, obj, namespace)
+    taken = time.monotonic()
+    assert first.process is not None
+    code = await asyncio.to_thread(first.process.wait, 10)
+    # At its next renewal attempt: a retry period, plus a busy machine's round trip.
+    assert code == EXIT_LEASE_LOST and time.monotonic() - taken < RENEW_DEADLINE, code
+    assert not follower.logged("became leader")  # the intruder's lease has not expired
+    # Once it has, the follower takes over and completes the rollout, once.
+    done = await wait_until(lambda: canary_object(kube, namespace),
+                            lambda c: phase(c) in ("Succeeded", "Failed"),
+                            "the rollout to finish", timeout=120)
+    assert phase(done) == "Succeeded" and done["status"]["lastPromotedSpec"] == revision
+    assert follower.logged("became leader")
 
 
 async def test_sigterm_releases_the_lease_and_exits_promptly(
