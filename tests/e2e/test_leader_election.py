@@ -198,8 +198,18 @@ async def test_sigterm_releases_the_lease_and_exits_promptly(
     first = await leader(kube, namespace, replicas)
     follower = next(p for p in replicas if p is not first)
     await asyncio.to_thread(first.wait_for_log, "caches synced", 30)
+    await start(kube, environment, namespace)
+    await deploy(kube, namespace, {"revision": "2"})
+    revision = await target_revision(kube, namespace)
+    await wait_until(lambda: canary_object(kube, namespace),
+                     lambda c: phase(c) == "Progressing" and c["status"].get("canaryWeight"),
+                     "the rollout to be under way")
     started = time.monotonic()
-    assert await asyncio.to_thread(first.stop) == 0
+    assert await asyncio.to_thread(first.stop) == 0  # mid-rollout
     assert time.monotonic() - started < 10
     assert first.logged("released the leader lease")
     await asyncio.to_thread(follower.wait_for_log, "became leader", 3)  # no expiry wait
+    done = await wait_until(lambda: canary_object(kube, namespace),
+                            lambda c: phase(c) in ("Succeeded", "Failed"),
+                            "the rollout to finish", timeout=120)
+    assert phase(done) == "Succeeded" and done["status"]["lastPromotedSpec"] == revision
