@@ -17,11 +17,12 @@ from typing import Any
 import structlog
 
 from canary.core import Action, EnsurePrimary, Route, ScaleCanary
-from canary.core.actions import CallHooks, EnsureAutoscaler
+from canary.core.actions import CallHooks, EnsureAutoscaler, ForgetRequest
 from canary.core.observation import HookResult
 from canary.core.revision import canonical
-from canary.kube import JSON, KubeClient, Reflector
+from canary.kube import JSON, Invalid, KubeClient, NotFound, Reflector
 from canary.kube import resources as r
+from canary.manual import ABORT_ANNOTATION, PROMOTE_ANNOTATION
 from canary.models.canary import Canary
 from canary.router import istio
 from canary.settings import Settings
@@ -88,12 +89,27 @@ class Executor:
                 await self._route(owner, canary, action)
             elif isinstance(action, EnsureAutoscaler):
                 await self._ensure_autoscaler(owner, canary)
+            elif isinstance(action, ForgetRequest):
+                await self._forget_request(canary, action)
             elif isinstance(action, CallHooks):
                 for result in await self.call_hooks(canary, action.type):
                     (log.info if result.passed else log.warning)(
                         "webhook called", hook=result.name, type=result.type,
                         passed=result.passed, detail=result.message,
                         canary=f"{canary.namespace}/{canary.name}")
+
+    async def _forget_request(self, canary: Canary, action: ForgetRequest) -> None:
+        """Remove the served request's annotation, unless it names another revision by
+        now (a newer request is left for the decision that will serve it)."""
+        key = PROMOTE_ANNOTATION if action.request == "promote" else ABORT_ANNOTATION
+        pointer = "/metadata/annotations/" + key.replace("~", "~0").replace("/", "~1")
+        try:
+            await self.client.json_patch(r.CANARIES, canary.name, [
+                {"op": "test", "path": pointer, "value": action.revision},
+                {"op": "remove", "path": pointer}], canary.namespace)
+        except (Invalid, NotFound):
+            log.debug("request already gone or replaced", annotation=key,
+                      canary=f"{canary.namespace}/{canary.name}")
 
     def _deployment(self, namespace: str, name: str) -> JSON | None:
         return self.caches["deployments"].get(namespace, name)

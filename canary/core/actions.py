@@ -50,4 +50,14 @@ class CallHooks:
     type: str
 
 
-Action = EnsurePrimary | ScaleCanary | Route | CallHooks | EnsureAutoscaler
+@dataclass(frozen=True)
+class ForgetRequest:
+    """A person's ``canary promote`` or ``canary abort`` (``request``) of ``revision`` has
+    been carried out: it leaves the Canary, so that the same template coming back later
+    (a revert, then a re-apply) starts a rollout of its own."""
+
+    request: str
+    revision: str
+
+
+Action = EnsurePrimary | ScaleCanary | Route | CallHooks | EnsureAutoscaler | ForgetRequest

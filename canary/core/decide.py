@@ -29,6 +29,7 @@ from canary.core.actions import (
     CallHooks,
     EnsureAutoscaler,
     EnsurePrimary,
+    ForgetRequest,
     Route,
     ScaleCanary,
 )
@@ -253,6 +254,7 @@ def _decide(canary: Canary, obs: Observation, settings: DecisionSettings | None)
                 obs.target.revision == step.status.last_applied_spec:
             _rollback(step, "AbortRequested", f"Rolling back {step.target_name}: aborted "
                       f"with `canary abort`")
+            step.actions.append(ForgetRequest("abort", str(step.status.last_applied_spec)))
             return step.done()
         if obs.requests.promote_revision == step.status.last_applied_spec and \
                 obs.target.revision == step.status.last_applied_spec and obs.target.ready:
@@ -262,6 +264,7 @@ def _decide(canary: Canary, obs: Observation, settings: DecisionSettings | None)
             else:
                 step.actions += [ScaleCanary(None), Route(step.status.canary_weight or 0)]
             _begin_promotion(step, "Promotion requested with `canary promote`")
+            step.actions.append(ForgetRequest("promote", str(step.status.last_applied_spec)))
             return step.done()
         return _with_judge_checks(_progress(step), step)
     elif phase in (Phase.PROMOTING, Phase.FINALISING):
@@ -334,8 +337,12 @@ def _steady(step: _Step) -> None:
         step.start_step()
         _rollback(step, "AbortRequested", f"Revision {revision} of {step.target_name} "
                   "refused with `canary abort` before its rollout started")
+        step.actions.append(ForgetRequest("abort", str(revision)))
         return
     approved = step.obs.requests.promote_revision == revision
+    if approved:
+        # The approval is served: the analysis that follows runs as usual.
+        step.actions.append(ForgetRequest("promote", str(revision)))
     confirmed = True if approved else step.gate("confirm-rollout")
     if confirmed is None:
         return

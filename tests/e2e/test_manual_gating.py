@@ -11,6 +11,7 @@ import pytest
 from canary.devenv import LocalEnvironment
 from canary.kube import KubeClient
 from canary.kube import resources as r
+from canary.manual import ABORT_ANNOTATION, PROMOTE_ANNOTATION
 from canary.targets.deployment import REVISION_ANNOTATION
 from tests.e2e.controller_process import ControllerProcess
 from tests.e2e.rollout import ANALYSIS, APP, canary_object, deploy, phase, start, target_revision
@@ -34,6 +35,13 @@ async def cli(env: LocalEnvironment, *args: str) -> str:
     code, out, err = await run_cli(env, *args)
     assert code == 0, err
     return out
+
+
+async def served(kube: KubeClient, namespace: str, annotation: str) -> None:
+    """A request the controller carried out leaves the Canary."""
+    await wait_until(lambda: canary_object(kube, namespace),
+                     lambda c: annotation not in (c["metadata"].get("annotations") or {}),
+                     f"{annotation} to be removed once served")
 
 
 async def in_progress(kube: KubeClient, namespace: str) -> None:
@@ -85,6 +93,7 @@ async def test_promote_given_while_the_controller_is_down_is_carried_out_after_r
                      lambda c: phase(c) == "Succeeded"
                      and c["status"].get("lastPromotedSpec") == revision,
                      "the promotion after restart", timeout=40)  # 4 steps of 20 s were left
+    await served(kube, namespace, PROMOTE_ANNOTATION)
 
 
 async def test_abort_refuses_a_held_rollout_and_is_refused_once_it_has_ended(
@@ -108,6 +117,7 @@ async def test_abort_refuses_a_held_rollout_and_is_refused_once_it_has_ended(
     assert "before its rollout started" in promoted["message"]
     primary = await kube.get(r.DEPLOYMENTS, f"{APP}-primary", namespace)
     assert primary["metadata"]["annotations"].get(REVISION_ANNOTATION) != revision
+    await served(kube, namespace, ABORT_ANNOTATION)
     code, _, err = await run_cli(environment, "abort", APP, "-n", namespace)
     assert code != 0 and "is Failed: there is no rollout to abort" in err, err
 

@@ -21,7 +21,7 @@ from canary.core import (
     decide,
     judging,
 )
-from canary.core.actions import CallHooks
+from canary.core.actions import CallHooks, ForgetRequest
 from canary.core.observation import Counters, HookResult, JudgeReading, ManualRequests
 from canary.models.canary import Canary, Phase
 
@@ -108,6 +108,10 @@ class World:
                 self.route = action
             elif isinstance(action, CallHooks):
                 self.hook_calls.append(f"called {action.type}")
+            elif isinstance(action, ForgetRequest):
+                field_name = f"{action.request}_revision"
+                if getattr(self.requests, field_name) == action.revision:
+                    self.requests = replace(self.requests, **{field_name: None})
         self.decisions.append(decision)
         return decision
 

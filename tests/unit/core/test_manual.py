@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from canary.core.actions import ForgetRequest
 from canary.core.observation import ManualRequests
 from canary.manual import refused
 from canary.models.canary import Phase
@@ -71,6 +72,49 @@ def test_promote_approves_a_held_rollout() -> None:
     world.requests = ManualRequests(promote_revision="rev-2")
     world.step()
     assert world.canary.status.phase == Phase.PROGRESSING
+
+
+def test_a_served_abort_leaves_the_canary_and_never_refuses_the_template_again() -> None:
+    world = progressing()
+    world.requests = ManualRequests(abort_revision="rev-2")
+    decision = world.step()
+    assert ForgetRequest("abort", "rev-2") in decision.actions
+    assert world.requests.abort_revision is None
+    world.target_revision = "rev-1"  # reverted in Git
+    world.run_until_quiet()
+    world.target_revision = "rev-2"  # and, fixed elsewhere, applied again
+    world.run_until_quiet()
+    assert world.canary.status.phase == Phase.SUCCEEDED and world.primary_revision == "rev-2"
+
+
+def test_a_served_promote_leaves_the_canary_and_the_template_is_analysed_next_time() -> None:
+    world = progressing()
+    world.requests = ManualRequests(promote_revision="rev-2")
+    world.run_until_quiet()
+    assert world.requests.promote_revision is None
+    world.target_revision = "rev-3"
+    world.run_until_quiet()
+    world.target_revision = "rev-2"
+    world.decisions.clear()
+    world.run_until_quiet()
+    assert world.canary.status.phase == Phase.SUCCEEDED
+    assert "WeightIncreased" in world.reasons()  # analysed step by step this time
+
+
+def test_approving_a_held_rollout_lets_its_analysis_run() -> None:
+    webhooks = [{"name": "gate", "type": "confirm-rollout", "url": "http://gate/"}]
+    world = World(make_canary(webhooks=webhooks))
+    world.hooks = {"confirm-rollout": False}
+    world.run_until_quiet()
+    world.target_revision = "rev-2"
+    world.step()
+    world.requests = ManualRequests(promote_revision="rev-2")
+    decision = world.step()
+    assert ForgetRequest("promote", "rev-2") in decision.actions
+    world.decisions.clear()
+    world.run_until_quiet()
+    assert world.canary.status.phase == Phase.SUCCEEDED and world.primary_revision == "rev-2"
+    assert world.reasons().count("WeightIncreased") >= 2
 
 
 def test_abort_refuses_a_held_rollout_and_a_newer_revision_still_starts() -> None:
