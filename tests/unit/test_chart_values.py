@@ -15,7 +15,8 @@ import yaml
 
 from canary.app import settings_from
 from canary.cli import build_parser
-from canary.devenv.install import NotInstalled, locate
+from canary.devenv.errors import NotInstalled
+from canary.devenv.install import locate
 from canary.settings import Settings
 
 CHARTS = Path(__file__).parents[2] / "charts"

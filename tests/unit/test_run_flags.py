@@ -23,7 +23,10 @@ def no_canary_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def run_parser() -> argparse.ArgumentParser:
-    return build_parser()._subparsers._group_actions[0].choices["run"]  # type: ignore[union-attr,no-any-return]
+    subcommands = next(action for action in build_parser()._actions
+                       if isinstance(action, argparse._SubParsersAction))
+    parser: argparse.ArgumentParser = subcommands.choices["run"]
+    return parser
 
 
 def settings(*argv: str) -> Settings:

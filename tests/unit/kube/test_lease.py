@@ -49,7 +49,7 @@ def elector(store: FakeLeases, vt: VirtualTime, identity: str, *, lease: float =
 
 
 def start(tasks: list[asyncio.Task[None]], coro: object) -> asyncio.Task[None]:
-    task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[call-overload]
     tasks.append(task)
     return task
 
