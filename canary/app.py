@@ -9,7 +9,7 @@ import contextlib
 import os
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import structlog
 from canary.controller import Controller
 from canary.errors import ConfigError
 from canary.kube import KubeClient, LeaderElector, LeaseSettings
+from canary.kube.lease import check_timing
 from canary.logging import configure_logging
 from canary.models.base import parse_duration
 from canary.observability import ControllerMetrics, Health, ObservabilityServer, parse_address
@@ -35,6 +36,7 @@ from canary.settings import (
     check_label_selector,
     check_namespace,
     check_object_name,
+    shown_url,
 )
 
 log = structlog.get_logger("canary")
@@ -172,18 +174,14 @@ class _Values:
         text, source = self(flag)
         if not text:
             return None
-        try:
+        with _named(source):
             check(text)
-        except ValueError as exc:
-            raise ConfigError(f"{source}: {exc}") from None
         return text
 
     def duration(self, flag: str) -> float:
         text, source = self(flag)
-        try:
+        with _named(source):
             return parse_duration(text)
-        except ValueError as exc:
-            raise ConfigError(f"{source}: {exc}") from None
 
     def choice(self, flag: str, allowed: tuple[str, ...]) -> str:
         text, source = self(flag)
@@ -195,12 +193,20 @@ class _Values:
         """A comma-separated list, each item checked."""
         text, source = self(flag)
         items = _list(text)
-        for item in items:
-            try:
+        with _named(source):
+            for item in items:
                 check(item)
-            except ValueError as exc:
-                raise ConfigError(f"{source}: {exc}") from None
         return items
+
+
+@contextlib.contextmanager
+def _named(source: str | None) -> Iterator[None]:
+    """A ValueError raised inside becomes a one-line ConfigError, starting with
+    ``source`` (the flag or variable the bad value came from) when one is given."""
+    try:
+        yield
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}" if source else str(exc)) from None
 
 
 def _bind_address(text: str) -> None:
@@ -267,15 +273,11 @@ def _election(value: _Values) -> LeaderElectionSettings:
         retry_period_seconds=value.duration("retry-period"))
     if not enabled:
         return election
-    (lease, lease_from), (renew, renew_from), (retry, retry_from) = (
-        value(flag) for flag in ("lease-duration", "renew-deadline", "retry-period"))
-    if election.lease_duration_seconds < 1:
-        raise ConfigError(f"{lease_from}: {lease} is less than 1s (the Lease holds whole "
-                          "seconds)")
-    if not (election.lease_duration_seconds > election.renew_deadline_seconds
-            > election.retry_period_seconds > 0):
-        raise ConfigError(f"{lease_from} ({lease}) must exceed {renew_from} ({renew}), which "
-                          f"must exceed {retry_from} ({retry}), which must exceed 0s")
+    lease, renew, retry = (f"{source} ({text})" for text, source in (
+        value(flag) for flag in ("lease-duration", "renew-deadline", "retry-period")))
+    with _named(None):  # the message names each flag or variable with its value
+        check_timing(election.lease_duration_seconds, election.renew_deadline_seconds,
+                     election.retry_period_seconds, names=(lease, renew, retry))
     return election
 
 
@@ -348,7 +350,8 @@ async def _serve(settings: Settings, metrics: ControllerMetrics, health: Health)
         log.info("controller starting", api_server=client.host,
                  namespaces=",".join(settings.kube.namespaces or ()) or "(all)",
                  canary_selector=settings.kube.canary_selector,
-                 metrics_server=settings.analysis.metrics_server,
+                 metrics_server=settings.analysis.metrics_server
+                 and shown_url(settings.analysis.metrics_server),
                  leader_election=settings.leader_election.enabled)
         work = asyncio.create_task(controller.run(), name="controller")
         signalled = asyncio.create_task(stop.wait(), name="signal")

@@ -127,16 +127,31 @@ def check_object_name(name: str) -> str:
     return name
 
 
+def shown_url(url: str) -> str:
+    """``url`` fit for a message or a log line: its user information (``user:password@``)
+    shown as ``***@``. On text that is not a valid URL too: everything between the scheme
+    and the last ``@`` is hidden, so that a password holding ``/``, ``?`` or ``#`` (which
+    ends the host part for a URL parser) is hidden whole."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        scheme, rest = "", url
+    if "@" in rest:
+        rest = "***@" + rest.rpartition("@")[2]
+    return scheme + separator + rest
+
+
 def check_http_url(url: str) -> str:
-    """``url`` if it is an absolute http or https URL with a host, else ValueError."""
+    """``url`` if it is an absolute http or https URL with a host, else ValueError (whose
+    message never shows a password the URL holds)."""
     try:
         parts = urlsplit(url)
-        port_ok = parts.port is None or parts.port > 0
-    except ValueError:
-        port_ok = False
-    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok \
-            or any(c.isspace() for c in url):
-        raise ValueError(f"{url!r} is not an http(s) URL such as http://prometheus:9090")
+        ok = (parts.scheme in ("http", "https") and bool(parts.hostname)
+              and (parts.port is None or parts.port > 0))
+    except ValueError:  # an unclosed '[' or a port out of range
+        ok = False
+    if not ok or any(c.isspace() for c in url):
+        raise ValueError(f"{shown_url(url)!r} is not an http(s) URL such as "
+                         "http://prometheus:9090")
     return url
 
 
@@ -163,7 +178,8 @@ def check_label_selector(selector: str) -> str:
     """``selector`` if the API server would accept it as a label selector, else
     ValueError: requirements separated by commas, each ``key``, ``!key``, ``key=value``
     (or ``==``), ``key!=value``, ``key in (v1,v2)``, ``key notin (v1,v2)``, ``key>1`` or
-    ``key<1``, as Kubernetes' own parser reads them."""
+    ``key<1``, as Kubernetes' own parser reads them. As there, an empty item in a value list
+    is the empty value: ``key in ()`` means ``key in ("")``, and ``(a,)`` is ``(a, "")``."""
     tokens: list[str] = []
     position = 0
     while position < len(selector):
@@ -228,11 +244,11 @@ def _parse_selector(tokens: list[str]) -> None:
 
 
 def _parse_values(tokens: list[str], i: int, what: str) -> int:
-    """Parse ``(v1, v2)`` from ``tokens[i]``; the index after it."""
+    """Parse ``(v1, v2)`` from ``tokens[i]``; the index after it. Empty values (``()``,
+    ``(a,)``, ``(,a)``) are allowed, as the API server allows them."""
     if i >= len(tokens) or tokens[i] != "(":
         raise ValueError(f"{what} needs values in parentheses")
     i += 1
-    values = 0
     expect_value = True
     while i < len(tokens) and tokens[i] != ")":
         token = tokens[i]
@@ -240,13 +256,10 @@ def _parse_values(tokens: list[str], i: int, what: str) -> int:
             expect_value = True
         elif expect_value and token not in _OPERATORS:
             _check_label_value(token)
-            values += 1
             expect_value = False
         else:
             raise ValueError(f"unexpected {token!r} in the values of {what}")
         i += 1
     if i >= len(tokens):
         raise ValueError(f"{what} misses its ')'")
-    if values == 0:
-        raise ValueError(f"{what} needs at least one value")
     return i + 1

@@ -53,18 +53,30 @@ class LeaseSettings:
     retry_period: float = 2.0
 
     def __post_init__(self) -> None:
-        if self.lease_duration < 1:
-            # The Lease stores whole seconds; below one second there is nothing to store.
-            raise ValueError("leader election needs a lease duration of at least 1s")
-        if not self.lease_duration > self.renew_deadline > self.retry_period > 0:
-            raise ValueError("leader election needs lease duration > renew deadline > "
-                             "retry period > 0")
+        check_timing(self.lease_duration, self.renew_deadline, self.retry_period)
 
     @property
     def lease_duration_seconds(self) -> int:
         """``leaseDurationSeconds`` as written: whole seconds, rounded *up*, so a follower
         that trusts it never waits less than this holder's lease duration."""
         return math.ceil(self.lease_duration)
+
+
+def check_timing(lease_duration: float, renew_deadline: float, retry_period: float, *,
+                 names: tuple[str, str, str] | None = None) -> None:
+    """ValueError unless ``lease_duration >= 1`` and ``lease_duration > renew_deadline >
+    retry_period > 0`` (seconds): the rules of :class:`LeaseSettings`. ``names`` are how
+    the message calls the three values, e.g. the flags they came from; by default "the
+    lease duration (15s)" and so on."""
+    lease, renew, retry = names or (f"the lease duration ({lease_duration:g}s)",
+                                    f"the renew deadline ({renew_deadline:g}s)",
+                                    f"the retry period ({retry_period:g}s)")
+    if lease_duration < 1:
+        # The Lease stores whole seconds; below one second there is nothing to store.
+        raise ValueError(f"{lease} is less than 1s (the Lease holds whole seconds)")
+    if not lease_duration > renew_deadline > retry_period > 0:
+        raise ValueError(f"{lease} must exceed {renew}, which must exceed {retry}, which "
+                         "must exceed 0s")
 
 
 class LeaseClient(Protocol):

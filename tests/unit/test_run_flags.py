@@ -58,7 +58,7 @@ def refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     (["--leader-elect", "--renew-deadline", "2s", "--retry-period", "2s"],
      "--renew-deadline (2s), which must exceed --retry-period (2s)"),
     (["--leader-elect", "--lease-duration", "500ms", "--renew-deadline", "400ms",
-      "--retry-period", "100ms"], "--lease-duration: 500ms is less than 1s"),
+      "--retry-period", "100ms"], "--lease-duration (500ms) is less than 1s"),
     (["--leader-elect", "--retry-period", "0s"], "--retry-period (0s), which must exceed 0s"),
     (["--leader-election-namespace", "Kube_System"], "--leader-election-namespace"),
     (["--leader-election-id", "canary leader"], "--leader-election-id"),
@@ -75,7 +75,6 @@ def refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     (["--namespace", "-apps"], "--namespace"),
     (["--canary-selector", "shard=a=b"], "--canary-selector: 'shard=a=b' is not a label"),
     (["--canary-selector", "shard in (a"], "--canary-selector"),
-    (["--canary-selector", "shard in ()"], "--canary-selector"),
     (["--canary-selector", "bad key=a"], "--canary-selector"),
     (["--canary-selector", "shard=-a"], "--canary-selector"),
     (["--canary-selector", "replicas>many"], "--canary-selector"),
@@ -99,6 +98,9 @@ def test_a_bad_flag_exits_non_zero_with_one_line_naming_it(
     ("CANARY_CANARY_SELECTOR", "a in b", "CANARY_CANARY_SELECTOR: 'a in b' is not a label"),
     ("CANARY_METRICS_BIND_ADDRESS", "localhost", "CANARY_METRICS_BIND_ADDRESS: "),
     ("CANARY_SELECTOR_LABELS", ",", "CANARY_SELECTOR_LABELS: give at least one label key"),
+    ("CANARY_METRICS_SERVER", "http://[::1",
+     "CANARY_METRICS_SERVER: 'http://[::1' is not an http(s) URL"),
+    ("CANARY_DASHBOARD_URL", "http://grafana:99999", "CANARY_DASHBOARD_URL: "),
 ])
 def test_a_bad_environment_variable_is_named(
         variable: str, text: str, expected: str, monkeypatch: pytest.MonkeyPatch,
@@ -106,6 +108,27 @@ def test_a_bad_environment_variable_is_named(
     monkeypatch.setenv(variable, text)
     error = refused([], capsys)
     assert expected in error and "Traceback" not in error, error
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("ftp://admin:s3cret-pw@prometheus:9090", "'ftp://***@prometheus:9090'"),
+    ("http://admin:s3cret-pw@prometheus:port", "'http://***@prometheus:port'"),
+    ("http://admin:s3cret-pw@[::1", "'http://***@[::1'"),
+    ("http://admin:s3cret/pw?x#y@prometheus:x", "'http://***@prometheus:x'"),
+    ("admin:s3cret-pw@prometheus:9090", "'***@prometheus:9090'"),
+    ("http:// admin:s3cret-pw@prometheus/ x", "'http://***@prometheus/ x'"),
+])
+@pytest.mark.parametrize("flag", ["--metrics-server", "--dashboard-url"])
+def test_a_refused_url_is_shown_without_its_password(
+        flag: str, url: str, shown: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    error = refused([flag, url], capsys)
+    assert f"{flag}: {shown} is not an http(s) URL" in error, error
+    assert "s3cret" not in error and "admin" not in error
+    monkeypatch.setenv(env_var(flag.removeprefix("--")), url)
+    error = refused([], capsys)
+    assert f"{env_var(flag.removeprefix('--'))}: {shown}" in error, error
+    assert "s3cret" not in error
 
 
 def test_the_environment_order_of_leader_timings_is_named(
@@ -153,7 +176,8 @@ def test_empty_values_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("selector", [
     "shard=a", "shard==a", "shard!=a", "shard", "!shard", "shard=", "tier in (web, api)",
     "tier notin (db),!legacy,app.kubernetes.io/name=web", " shard = a , env in ( prod ) ",
-    "replicas>1", "replicas<10", "example.com/team=a-b_c.d"])
+    "replicas>1", "replicas<10", "example.com/team=a-b_c.d", "shard in ()",
+    "shard notin ()", "shard in (a,)", "shard in (,a)", "shard in (,)"])
 def test_valid_label_selectors_are_accepted(selector: str) -> None:
     assert settings("--canary-selector", selector).kube.canary_selector == selector
 
