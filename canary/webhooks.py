@@ -18,7 +18,6 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Iterable
 from typing import Any
 
 import httpx
@@ -30,6 +29,7 @@ from canary.kube import resources as r
 from canary.kube.reads import CachedGet, read
 from canary.models.base import parse_duration
 from canary.models.canary import Canary, CanaryWebhook
+from canary.redact import excerpt, redact
 
 log = structlog.get_logger("canary.webhooks")
 
@@ -75,13 +75,6 @@ def secret_forms(value: str) -> set[str]:
         forms.add(credentials)
         forms.add(credentials.partition(":")[2])
     return {form for form in forms if form}
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every one of ``secrets`` (longest first) replaced by ``***``."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-    return text
 
 
 def header_value(secret: str, key: str, raw: str) -> str:
@@ -202,8 +195,5 @@ class WebhookCaller:
 
 
 def _excerpt(text: str, secrets: set[str]) -> str:
-    """``text`` on one line, without any of ``secrets``, cut to BODY_EXCERPT characters:
-    the whole text is redacted before it is cut, so no piece of a secret is left at the
-    cut, nor moved before it by a shorter replacement."""
-    text = redact(" ".join(redact(text, secrets).split()), secrets)
-    return text if len(text) <= BODY_EXCERPT else text[:BODY_EXCERPT] + "..."
+    """``text`` on one line, without any of ``secrets``, cut to BODY_EXCERPT characters."""
+    return excerpt(text, lambda part: redact(part, secrets, REDACTED), BODY_EXCERPT)

@@ -21,10 +21,14 @@ import httpx
 import structlog
 
 from canary.notify.redact import redact, variants
+from canary.redact import excerpt
 
 log = structlog.get_logger("canary.notify")
 
 Sleep = Callable[[float], Awaitable[None]]
+
+#: Characters of a refused answer's body kept in the outcome's detail.
+BODY_EXCERPT = 200
 
 
 @dataclass(frozen=True)
@@ -114,8 +118,9 @@ async def post(client: httpx.AsyncClient, url: str, payload: dict[str, Any],
             status = response.status_code
             if response.is_success:
                 return Outcome(True, attempt, status, f"HTTP {status}")
-            body = " ".join(response.text.split())[:200]
-            detail = redact(f"HTTP {status}" + (f": {body}" if body else ""), secrets)
+            # Redacted before it is cut, so a secret across the cut leaves no prefix.
+            body = excerpt(response.text, lambda text: redact(text, secrets), BODY_EXCERPT)
+            detail = f"HTTP {status}" + (f": {body}" if body else "")
             if not retryable(status):
                 return Outcome(False, attempt, status, detail)
             asked = retry_after(response.headers.get("Retry-After"))

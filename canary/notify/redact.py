@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from canary.redact import redact as replace_secrets
+
 #: What replaces a secret or a URL.
 REDACTED = "<redacted>"
 #: Path and query segments at least this long are treated as tokens (Slack's are 24
@@ -49,10 +51,7 @@ def variants(address: str) -> set[str]:
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` without the given secrets and without any URL at all."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return _URL.sub(REDACTED, text)
+    return _URL.sub(REDACTED, replace_secrets(text, secrets, REDACTED))
 
 
 class RedactingFilter(logging.Filter):

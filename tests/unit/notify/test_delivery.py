@@ -122,6 +122,16 @@ class TestWhatIsReported:
         assert "secret-token" not in outcome.detail and "hooks.example" not in outcome.detail
         assert outcome.detail == "HTTP 404: no_service for <redacted> (path <redacted>)"
 
+    async def test_a_secret_across_the_cut_of_a_long_body_leaves_no_prefix(self) -> None:
+        """The body is redacted whole before it is cut to 200 characters."""
+        secret = "Zq8-very-secret-value"
+        script = Script(httpx.Response(400, text="a" * 190 + secret + " and more " * 20))
+        async with httpx.AsyncClient(transport=httpx.MockTransport(script.handle)) as client:
+            outcome = await post(client, URL, {"text": "hi"}, POLICY, secrets={secret},
+                                 sleep=script.sleep)
+        assert "Zq8" not in outcome.detail, outcome.detail
+        assert outcome.detail == "HTTP 400: " + "a" * 190 + "<redacted>..."
+
     async def test_an_unsupported_scheme_is_not_retried(self) -> None:
         script = Script(httpx.UnsupportedProtocol("ftp"))
         outcome = await script.post()
