@@ -32,12 +32,21 @@ class WatchSettings:
     """How long watches run and how reconnects back off."""
 
     #: Shortest and longest server-side watch timeout, in seconds; each watch picks a
-    #: random value in between so that many reflectors do not reconnect in step.
-    min_timeout_seconds: int = 240
-    max_timeout_seconds: int = 480
+    #: random value in between so that many reflectors do not reconnect in step. The
+    #: normal end of a watch counts as activity, so the longest timeout must stay well
+    #: below the liveness probe's silence limit (``HealthSettings.watch_silence_seconds``,
+    #: 300 s): then a healthy stream in a namespace where nothing happens shows activity
+    #: in time even if the API server sends it no bookmark.
+    min_timeout_seconds: int = 120
+    max_timeout_seconds: int = 240
     #: First and largest pause before reconnecting after a failure, in seconds.
     backoff_initial: float = 0.2
     backoff_max: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_timeout_seconds <= self.max_timeout_seconds:
+            raise ValueError("watch timeouts need 0 < min_timeout_seconds <= "
+                             "max_timeout_seconds")
 
 
 def object_key(obj: JSON) -> ObjectKey:

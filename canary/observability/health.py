@@ -11,10 +11,12 @@ stuck event loop cannot answer an HTTP request about itself:
   every ``heartbeat_interval_seconds``; when the last beat is older than
   ``loop_stall_seconds`` the loop is blocked (a synchronous call, a CPU-bound bug, a
   deadlock) and the process should be restarted;
-- every watch still hears from the API server: each event and each bookmark counts (the
-  API server sends bookmarks about once a minute on an idle watch), so a watch silent
-  for longer than ``watch_silence_seconds`` is stuck on a connection that will never
-  deliver again, the failure kopf users meet most often. A watch that cannot reconnect
+- every watch still hears from the API server: each event, each bookmark and the normal
+  end of each watch request counts. The API server ends a watch at its timeout (at most
+  240 s, :class:`canary.kube.WatchSettings`), so even a stream in a namespace where
+  nothing happens, and to which no bookmark comes, shows activity within
+  ``watch_silence_seconds``; a watch silent for longer is stuck on a connection that will
+  never deliver again, the failure kopf users meet most often. A watch that cannot reconnect
   at all (the API server unreachable that long) is reported the same way; a restart then
   starts from fresh connections and credentials.
 
@@ -42,8 +44,8 @@ class HealthSettings:
     #: A loop without a heartbeat for this long is stalled. Generous, so that a busy
     #: 2-core node or a long garbage collection never restarts a working controller.
     loop_stall_seconds: float = 30.0
-    #: A watch without any event or bookmark for this long is silent; five bookmark
-    #: intervals of the API server.
+    #: A watch without any event, bookmark or end of a watch request for this long is
+    #: silent; it must exceed the longest watch timeout (``WatchSettings``, 240 s).
     watch_silence_seconds: float = 300.0
 
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from canary.kube import JSON, Reflector, Resource
+import pytest
+
+from canary.kube import JSON, Reflector, Resource, WatchSettings
 from canary.kube import resources as r
 from canary.observability import Health, HealthSettings
-from tests.unit.kube.fakes import settle
+from tests.unit.kube.fakes import VirtualTime, settle
 
 
 class Clock:
@@ -89,3 +91,60 @@ async def test_one_stream_for_all_namespaces_reports_its_own_activity() -> None:
     finally:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
+
+
+class IdleApiServer:
+    """A cluster where nothing happens and no bookmark is sent: each watch request ends,
+    empty, after its ``timeout_seconds`` of virtual time, as the API server ends it."""
+
+    def __init__(self, time: VirtualTime) -> None:
+        self.time = time
+        self.timeouts: list[int] = []
+
+    async def list(self, resource: Resource, namespace: str | None = None,
+                   **selectors: object) -> JSON:
+        return {"items": [], "metadata": {"resourceVersion": "1"}}
+
+    async def watch(self, resource: Resource, namespace: str | None, resource_version: str,
+                    *, timeout_seconds: int, **options: object) -> AsyncIterator[JSON]:
+        self.timeouts.append(timeout_seconds)
+        await self.time.sleep(timeout_seconds)
+        return
+        yield  # an async generator that yields nothing
+
+
+@pytest.mark.parametrize("longest", [False, True])
+async def test_an_idle_namespace_stays_alive_without_bookmarks(
+        longest: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the default settings, the end of each watch request comes before the liveness
+    probe's silence limit, whatever timeout each watch picks."""
+    monkeypatch.setattr("canary.kube.watch.random.randint",
+                        lambda low, high: high if longest else low)
+    vt = VirtualTime()
+    api = IdleApiServer(vt)
+    reflector = Reflector(api, r.CANARIES, ["a", "b"], clock=vt)  # type: ignore[arg-type]
+    health = Health(["canaries"], HealthSettings(), clock=vt)
+    health.follow("canaries", lambda: reflector.last_activity)
+    running = asyncio.create_task(reflector.run())
+    try:
+        await asyncio.wait_for(reflector.synced.wait(), 1)
+        health.mark_listed("canaries")
+        for _ in range(3600 // 5):  # an hour, probed every 5 s
+            await vt.advance(5)
+            health.beat()
+            assert health.liveness().ok, f"{health.liveness()} at {vt.now}s"
+        assert len(api.timeouts) >= 2 * 3600 // WatchSettings().max_timeout_seconds
+        assert max(api.timeouts) < HealthSettings().watch_silence_seconds
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+
+
+def test_the_longest_watch_timeout_is_below_the_silence_limit() -> None:
+    assert WatchSettings().max_timeout_seconds < HealthSettings().watch_silence_seconds
+
+
+@pytest.mark.parametrize(("low", "high"), [(0, 10), (20, 10)])
+def test_impossible_watch_timeouts_are_refused(low: int, high: int) -> None:
+    with pytest.raises(ValueError, match="watch timeouts"):
+        WatchSettings(min_timeout_seconds=low, max_timeout_seconds=high)
