@@ -11,7 +11,7 @@ import signal
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import structlog
 
@@ -21,6 +21,7 @@ from canary.kube import KubeClient, LeaderElector, LeaseSettings
 from canary.kube.lease import check_timing
 from canary.logging import configure_logging
 from canary.models.base import parse_duration
+from canary.notify import SEVERITIES, Severity
 from canary.observability import ControllerMetrics, Health, ObservabilityServer, parse_address
 from canary.settings import (
     AlertSettings,
@@ -36,6 +37,7 @@ from canary.settings import (
     check_label_selector,
     check_namespace,
     check_object_name,
+    check_provider_ref,
     shown_url,
 )
 
@@ -58,7 +60,7 @@ DEFAULTS = {
     "leader-election-id": "canary-leader", "lease-duration": "15s", "renew-deadline": "10s",
     "retry-period": "2s", "metrics-bind-address": ":8080",
     "health-probe-bind-address": ":8081", "shutdown-timeout": "10s", "log-level": "info",
-    "log-format": "json",
+    "log-format": "json", "default-alert-severity": "info",
 }
 
 
@@ -128,6 +130,11 @@ def add_parser(subparsers: Any) -> None:
             "its dashboards and alerts keep working (default: off)")
     _option(serving, "dashboard-url", "Grafana dashboard linked from alerts, http(s)",
             metavar="URL")
+    _option(serving, "default-alert-provider", "AlertProvider that hears the alerts of "
+            "every Canary without analysis.alerts of its own (default: none)",
+            metavar="NS/NAME")
+    _option(serving, "default-alert-severity", "least severity sent to the default "
+            "AlertProvider: info, warn or error (default info)", metavar="SEVERITY")
     process = run.add_argument_group("process")
     _option(process, "shutdown-timeout", "on SIGTERM, how long in-flight reconciles may "
             "finish (default 10s)", metavar="DURATION")
@@ -253,9 +260,22 @@ def settings_from(args: argparse.Namespace) -> Settings:
             or DEFAULTS["health-probe-bind-address"],
             shutdown_timeout_seconds=value.duration("shutdown-timeout"),
             flagger_metrics=value.switch("flagger-metrics")),
-        alerts=AlertSettings(dashboard_url=value.checked("dashboard-url", check_http_url)),
+        alerts=_alerts(value, namespaces),
         mesh_provider=mesh_provider,
     )
+
+
+def _alerts(value: _Values, namespaces: tuple[str, ...] | None) -> AlertSettings:
+    provider_text = value.checked("default-alert-provider", check_provider_ref)
+    provider = check_provider_ref(provider_text) if provider_text else None
+    if provider is not None and namespaces is not None and provider[0] not in namespaces:
+        raise ConfigError(f"{value('default-alert-provider')[1]}: namespace {provider[0]!r} "
+                          "is not watched (--namespace): the controller could not read "
+                          "the AlertProvider")
+    severity = value.choice("default-alert-severity", SEVERITIES)
+    return AlertSettings(dashboard_url=value.checked("dashboard-url", check_http_url),
+                         default_provider=provider,
+                         default_severity=cast(Severity, severity))
 
 
 def _election(value: _Values) -> LeaderElectionSettings:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from canary.targets.deployment import DEFAULT_SELECTOR_LABELS
@@ -55,6 +56,11 @@ class LogSettings:
 class AlertSettings:
     #: Grafana dashboard URL linked from alerts (var-namespace and var-canary are set).
     dashboard_url: str | None = None
+    #: The AlertProvider ``(namespace, name)`` that hears the alerts of every Canary
+    #: without ``analysis.alerts`` of its own; None: such Canaries send no alerts.
+    default_provider: tuple[str, str] | None = None
+    #: The least severity sent to the default provider: info, warn or error.
+    default_severity: Literal["info", "warn", "error"] = "info"
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,14 @@ def check_namespace(name: str) -> str:
                          "lowercase letters, digits and '-', starting and ending with a "
                          "letter or digit)")
     return name
+
+
+def check_provider_ref(text: str) -> tuple[str, str]:
+    """``NAMESPACE/NAME`` of an AlertProvider, else ValueError."""
+    namespace, slash, name = text.partition("/")
+    if not slash or not namespace or not name:
+        raise ValueError(f"{text!r} is not NAMESPACE/NAME")
+    return check_namespace(namespace), check_object_name(name)
 
 
 def check_object_name(name: str) -> str:

@@ -26,7 +26,7 @@ from canary.kube import JSON, KubeClient, Reflector
 from canary.kube import resources as r
 from canary.kube.events import EventRecorder
 from canary.models.canary import Canary
-from canary.notify import DeliveryFailure, Notifier, TemplateProblem
+from canary.notify import DeliveryFailure, Notifier, TemplateProblem, default_subscriptions
 from canary.observability import ControllerMetrics, Health
 from canary.settings import Settings
 from canary.targets import configs
@@ -89,6 +89,9 @@ class Controller:
             secrets=lambda ns, name: self.caches["secrets"].get(ns, name),
             providers=lambda ns, name: self.caches["alert_providers"].get(ns, name),
             on_failure=self._alert_failed)
+        #: Who hears the alerts of a Canary that lists no ``analysis.alerts`` of its own.
+        self.default_alerts = default_subscriptions(settings.alerts.default_provider,
+                                                    settings.alerts.default_severity)
         self.finalizer = Finalizer(self)
         self.workers: dict[tuple[str, str], Worker] = {}
         self._started = False

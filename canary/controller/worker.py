@@ -196,7 +196,8 @@ class Worker:
                 previous_phase=str(previous.phase) if previous.phase else None,
                 previous_weight=previous.canary_weight, dashboard=self._dashboard())
             if alert is not None:
-                self.controller.notifier.notify(alert, canary.spec.analysis.alerts)
+                self.controller.notifier.notify(
+                    alert, canary.spec.analysis.alerts or self.controller.default_alerts)
         await self.controller.executor.execute(obj, canary, decision.actions)
         return decision.wake_after
 

@@ -21,6 +21,7 @@ from canary.notify.alert import (
     accepts,
     alert_for_event,
     dashboard_url,
+    default_subscriptions,
     from_canary,
 )
 from canary.notify.delivery import Outcome, RetryPolicy
@@ -34,5 +35,6 @@ __all__ = [
     "Alert", "DeliveryFailure", "Evidence", "Notifier", "NotifyError", "Outcome",
     "ProviderStats", "ProviderUnavailable", "RetryPolicy", "Severity", "Target",
     "TemplateProblem", "accepts",
-    "alert_for_event", "build", "dashboard_url", "from_canary", "render",
+    "alert_for_event", "build", "dashboard_url", "default_subscriptions", "from_canary",
+    "render",
 ]

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from canary.models.canary import Canary, MetricResult
+from canary.models.canary import Canary, CanaryAlert, MetricResult
 
 Severity = Literal["info", "warn", "error"]
 SEVERITIES: tuple[Severity, ...] = ("info", "warn", "error")
@@ -25,6 +25,18 @@ def accepts(subscribed: Severity, severity: Severity) -> bool:
     """Whether a subscription at ``subscribed`` hears an alert of ``severity``: ``info``
     hears everything, ``warn`` hears warnings and errors, ``error`` only errors."""
     return _RANK[severity] >= _RANK[subscribed]
+
+
+def default_subscriptions(provider: tuple[str, str] | None, severity: Severity = "info"
+                          ) -> tuple[CanaryAlert, ...]:
+    """What a Canary without ``analysis.alerts`` of its own subscribes to: the controller's
+    default AlertProvider (``(namespace, name)``) at ``severity``, or nothing."""
+    if provider is None:
+        return ()
+    namespace, name = provider
+    return (CanaryAlert.model_validate({"name": "default", "severity": severity,
+                                        "providerRef": {"name": name,
+                                                        "namespace": namespace}}),)
 
 
 def number(value: float | None) -> str:

@@ -24,6 +24,7 @@ from canary.devenv import LocalEnvironment
 from canary.devenv.process import free_port
 from canary.kube import KubeClient, NotFound
 from canary.kube import resources as r
+from tests.e2e.controller_process import ControllerProcess
 from tests.e2e.rollout import ANALYSIS, canary_object, deploy, events, phase, start
 from tests.e2e.waiting import wait_until
 
@@ -126,7 +127,7 @@ async def test_a_rollback_reaches_slack_with_the_metric_its_value_and_its_bound(
         bool, "a Slack message about the rollback", timeout=30)
     message = text_of(rollback[-1])
     assert "request-success-rate" in message and ">= 99" in message
-    shown = re.findall(r"\d+\.\d+", message)
+    shown = re.findall(r"\d+(?:\.\d+)?", message)  # 60 is shown as 60, 60.5 as 60.5
     assert any(abs(float(number) - value) < 0.01 for number in shown), (value, message)
     assert rollback[-1]["channel"] == "#deploys" and "blocks" in rollback[-1]
     # The status says weight 0 after the rollback; the message, the weight it failed at.
@@ -190,3 +191,29 @@ async def test_a_refused_alert_is_a_warning_event_naming_the_provider_not_its_ad
     await deploy(kube, namespace, {"revision": "2"})
     await wait_until(lambda: canary_object(kube, namespace), lambda c: phase(c) == "Succeeded",
                      "the promotion despite the refused alerts", timeout=90)
+
+
+async def test_a_canary_without_alerts_of_its_own_reaches_the_default_provider(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str,
+        slack: Receiver, controller: ControllerProcess) -> None:
+    """``--default-alert-provider``, at ``--default-alert-severity warn``: the rollback
+    (an error) is sent, the initialization (info) is not."""
+    await provider(kube, namespace, "platform-slack", slack.url)
+    controller.stop()  # this test runs a controller of its own, on this namespace only
+    own = ControllerProcess(
+        environment, environment.run_dir / "logs" / f"default-alerts-{namespace}.log",
+        "--namespace", namespace, "--default-alert-provider", f"{namespace}/platform-slack",
+        "--default-alert-severity", "warn")
+    own.start()
+    try:
+        await start(kube, environment, namespace)  # ANALYSIS lists no alerts
+        await deploy(kube, namespace, {"revision": "2", "devenv.canary.dev/error-rate": "0.3"})
+        await wait_until(lambda: canary_object(kube, namespace),
+                         lambda c: phase(c) == "Failed", "the rollback", timeout=120)
+        await wait_until(
+            lambda: asyncio.sleep(0, [p for p in slack.received
+                                      if "Rolled back" in text_of(p)]),
+            bool, "the rollback at the default provider", timeout=30)
+        assert not [p for p in slack.received if "Initialized" in text_of(p)], slack.received
+    finally:
+        own.stop()

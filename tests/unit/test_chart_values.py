@@ -127,3 +127,18 @@ def test_without_persistence_the_gate_state_survives_container_restarts_only(
     pod = objects["Deployment"]["spec"]["template"]["spec"]
     assert pod["volumes"] == [{"name": "state", "emptyDir": {}}]
     assert "strategy" not in objects["Deployment"]["spec"]
+
+
+def test_the_charts_slack_provider_is_the_default_for_canaries_without_alerts(
+        helm: Helm, chart: Path) -> None:
+    settings = controller_settings(helm, chart, "slack.secretName=slack-url",
+                                   "slack.severity=warn")
+    assert settings.alerts.default_provider == ("default", "canary-slack")
+    assert settings.alerts.default_severity == "warn"
+    result = helm("template", "canary", str(chart), "--kube-version", "1.36.3",
+                  "--set", "slack.secretName=slack-url")
+    providers = [d for d in yaml.safe_load_all(result.stdout)
+                 if d and d["kind"] == "AlertProvider"]
+    assert [p["metadata"]["name"] for p in providers] == ["canary-slack"]
+    assert providers[0]["spec"]["secretRef"] == {"name": "slack-url"}
+    assert controller_settings(helm, chart).alerts.default_provider is None

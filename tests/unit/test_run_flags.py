@@ -78,6 +78,14 @@ def refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     (["--canary-selector", "bad key=a"], "--canary-selector"),
     (["--canary-selector", "shard=-a"], "--canary-selector"),
     (["--canary-selector", "replicas>many"], "--canary-selector"),
+    (["--default-alert-provider", "slack"], "--default-alert-provider: 'slack' is not "
+     "NAMESPACE/NAME"),
+    (["--default-alert-provider", "Ops/slack"], "--default-alert-provider: 'Ops'"),
+    (["--default-alert-provider", "ops/"], "--default-alert-provider"),
+    (["--namespace", "apps", "--default-alert-provider", "ops/slack"],
+     "--default-alert-provider: namespace 'ops' is not watched"),
+    (["--default-alert-severity", "loud"],
+     "--default-alert-severity: 'loud' is not one of info, warn, error"),
     (["--no-such-flag"], "--no-such-flag"),
 ])
 def test_a_bad_flag_exits_non_zero_with_one_line_naming_it(
@@ -200,6 +208,14 @@ def test_defaults() -> None:
     assert got.leader_election.lease_duration_seconds == 15
     assert got.analysis.min_interval_seconds == 10
     assert got.mesh_provider == "istio"
+    assert got.alerts.default_provider is None and got.alerts.default_severity == "info"
+
+
+def test_the_default_alert_provider_and_its_severity() -> None:
+    got = settings("--namespace", "apps,ops", "--default-alert-provider", "ops/slack",
+                   "--default-alert-severity", "warn")
+    assert got.alerts.default_provider == ("ops", "slack")
+    assert got.alerts.default_severity == "warn"
 
 
 def test_help_documents_every_flag_with_its_environment_variable() -> None:
