@@ -15,7 +15,7 @@ from canary.notify import (
     dashboard_url,
     from_canary,
 )
-from canary.notify.alert import words
+from canary.notify.alert import default_subscriptions, words
 from tests.unit.core.scenario import initialized
 
 
@@ -189,3 +189,11 @@ def test_reasons_read_as_words() -> None:
     assert words("RolledBack") == "Rolled back"
     assert words("CheckFailed") == "Check failed"
     assert words("Promoted") == "Promoted"
+
+
+def test_a_canary_without_alerts_of_its_own_subscribes_to_the_default_provider() -> None:
+    assert default_subscriptions(None) == ()
+    (subscription,) = default_subscriptions(("ops", "slack"), "warn")
+    assert subscription.severity == "warn"
+    assert (subscription.provider_ref.namespace, subscription.provider_ref.name) == (
+        "ops", "slack")
