@@ -2,8 +2,10 @@
 
 Each command records a person's decision as an annotation on the Canary, so it survives a
 controller restart and shows in ``kubectl describe``; the controller sees it through its
-watch at once. Promote and abort name the revision they apply to, so a request left
-behind never touches a later rollout.
+watch at once. Promote (``canary.dev/approve`` while the rollout is held,
+``canary.dev/promote`` while it is analysed) and abort name the revision they apply to,
+and the controller removes them once they can no longer be served, so a request never
+touches a later rollout.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from canary.kube import KubeClient, NotFound
 from canary.kube import resources as r
 
 PROMOTE_ANNOTATION = "canary.dev/promote"
+APPROVE_ANNOTATION = "canary.dev/approve"
 ABORT_ANNOTATION = "canary.dev/abort"
 PAUSED_ANNOTATION = "canary.dev/paused"
 ACTIONS = ("promote", "abort", "pause", "resume")
@@ -65,9 +68,15 @@ async def request(action: str, name: str, namespace: str,
                 if refusal is not None:
                     raise CanaryError(f"Canary {namespace}/{name} is {status.get('phase')}: "
                                       f"{refusal}")
-            key = PROMOTE_ANNOTATION if action == "promote" else ABORT_ANNOTATION
+            if action == "abort":
+                key, what = ABORT_ANNOTATION, "abort"
+            elif status.get("phase") == "Waiting":
+                # Promoting a held rollout approves it: its analysis runs as usual.
+                key, what = APPROVE_ANNOTATION, "approval"
+            else:
+                key, what = PROMOTE_ANNOTATION, "promote"
             annotations = {key: str(revision)}
-            said = f"{namespace}/{name}: {action} of revision {revision} requested"
+            said = f"{namespace}/{name}: {what} of revision {revision} requested"
         await client.merge_patch(r.CANARIES, name, {"metadata": {"annotations": annotations}},
                                  namespace)
         return said

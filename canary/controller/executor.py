@@ -22,7 +22,7 @@ from canary.core.observation import HookResult
 from canary.core.revision import canonical
 from canary.kube import JSON, Invalid, KubeClient, NotFound, Reflector
 from canary.kube import resources as r
-from canary.manual import ABORT_ANNOTATION, PROMOTE_ANNOTATION
+from canary.manual import ABORT_ANNOTATION, APPROVE_ANNOTATION, PROMOTE_ANNOTATION
 from canary.models.canary import Canary
 from canary.router import istio
 from canary.settings import Settings
@@ -99,9 +99,10 @@ class Executor:
                         canary=f"{canary.namespace}/{canary.name}")
 
     async def _forget_request(self, canary: Canary, action: ForgetRequest) -> None:
-        """Remove the served request's annotation, unless it names another revision by
-        now (a newer request is left for the decision that will serve it)."""
-        key = PROMOTE_ANNOTATION if action.request == "promote" else ABORT_ANNOTATION
+        """Remove the request's annotation, unless it names another revision by now (a
+        newer request is left for the decision that will serve it)."""
+        key = {"approve": APPROVE_ANNOTATION, "promote": PROMOTE_ANNOTATION,
+               "abort": ABORT_ANNOTATION}[action.request]
         pointer = "/metadata/annotations/" + key.replace("~", "~0").replace("/", "~1")
         try:
             await self.client.json_patch(r.CANARIES, canary.name, [

@@ -18,7 +18,12 @@ from canary.core.observation import ManualRequests
 from canary.core.timefmt import format_time
 from canary.kube import JSON, Conflict, KubeError, NotFound
 from canary.kube import resources as r
-from canary.manual import ABORT_ANNOTATION, PAUSED_ANNOTATION, PROMOTE_ANNOTATION
+from canary.manual import (
+    ABORT_ANNOTATION,
+    APPROVE_ANNOTATION,
+    PAUSED_ANNOTATION,
+    PROMOTE_ANNOTATION,
+)
 from canary.models.canary import Canary, CanaryStatus
 from canary.notify import alert_for_event, dashboard_url
 from canary.observability import rollout_seconds
@@ -196,8 +201,9 @@ class Worker:
                 previous_phase=str(previous.phase) if previous.phase else None,
                 previous_weight=previous.canary_weight, dashboard=self._dashboard())
             if alert is not None:
+                own = canary.spec.analysis.alerts  # [] opts out of the default
                 self.controller.notifier.notify(
-                    alert, canary.spec.analysis.alerts or self.controller.default_alerts)
+                    alert, self.controller.default_alerts if own is None else own)
         await self.controller.executor.execute(obj, canary, decision.actions)
         return decision.wake_after
 
@@ -251,6 +257,7 @@ class Worker:
         analysis = canary.spec.analysis
         annotations = obj["metadata"].get("annotations") or {}
         requests = ManualRequests(
+            approve_revision=annotations.get(APPROVE_ANNOTATION),
             promote_revision=annotations.get(PROMOTE_ANNOTATION),
             abort_revision=annotations.get(ABORT_ANNOTATION),
             paused=annotations.get(PAUSED_ANNOTATION) == "true")

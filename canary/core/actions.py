@@ -4,6 +4,7 @@ it twice, or again after a restart, leaves the world as doing it once."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,12 @@ class CallHooks:
 
 @dataclass(frozen=True)
 class ForgetRequest:
-    """A person's ``canary promote`` or ``canary abort`` (``request``) of ``revision`` has
-    been carried out: it leaves the Canary, so that the same template coming back later
-    (a revert, then a re-apply) starts a rollout of its own."""
+    """A person's request (``approve``, ``promote`` or ``abort``) of ``revision`` can no
+    longer be served (carried out, overtaken, or for a template the target no longer
+    has): it leaves the Canary, so that the same template coming back later (a revert,
+    then a re-apply) starts a rollout of its own."""
 
-    request: str
+    request: Literal["approve", "promote", "abort"]
     revision: str
 
 

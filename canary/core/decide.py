@@ -215,7 +215,32 @@ def decide(canary: Canary, obs: Observation, settings: DecisionSettings | None =
     Canary is frozen where it is: not even the primary's autoscaler copy is kept in step
     until it is resumed."""
     decision = _decide(canary, obs, settings)
-    return decision if canary.spec.suspend else _with_autoscaler(decision, canary, obs)
+    if canary.spec.suspend:
+        return decision
+    decision = _with_autoscaler(decision, canary, obs)
+    return replace(decision, actions=(*decision.actions, *_requests_to_forget(
+        decision.status, obs)))
+
+
+def _requests_to_forget(status: CanaryStatus, obs: Observation) -> tuple[ForgetRequest, ...]:
+    """The person's requests that can no longer be served, judged from the state just
+    decided (so a lost removal is asked for again by the next decision): an approval
+    lives while its revision is held, a promote while its revision is analysed, an abort
+    while either."""
+    held = status.phase == Phase.WAITING
+    analysed = status.phase == Phase.PROGRESSING and \
+        status.last_applied_spec == obs.target.revision
+    live = {"approve": held, "promote": analysed, "abort": held or analysed}
+    requested = {"approve": obs.requests.approve_revision,
+                 "promote": obs.requests.promote_revision,
+                 "abort": obs.requests.abort_revision}
+    forget: list[ForgetRequest] = []
+    request: Literal["approve", "promote", "abort"]
+    for request in ("approve", "promote", "abort"):
+        revision = requested[request]
+        if revision is not None and not (live[request] and revision == obs.target.revision):
+            forget.append(ForgetRequest(request, revision))
+    return tuple(forget)
 
 
 def _decide(canary: Canary, obs: Observation, settings: DecisionSettings | None) -> Decision:
@@ -254,7 +279,6 @@ def _decide(canary: Canary, obs: Observation, settings: DecisionSettings | None)
                 obs.target.revision == step.status.last_applied_spec:
             _rollback(step, "AbortRequested", f"Rolling back {step.target_name}: aborted "
                       f"with `canary abort`")
-            step.actions.append(ForgetRequest("abort", str(step.status.last_applied_spec)))
             return step.done()
         if obs.requests.promote_revision == step.status.last_applied_spec and \
                 obs.target.revision == step.status.last_applied_spec and obs.target.ready:
@@ -264,7 +288,6 @@ def _decide(canary: Canary, obs: Observation, settings: DecisionSettings | None)
             else:
                 step.actions += [ScaleCanary(None), Route(step.status.canary_weight or 0)]
             _begin_promotion(step, "Promotion requested with `canary promote`")
-            step.actions.append(ForgetRequest("promote", str(step.status.last_applied_spec)))
             return step.done()
         return _with_judge_checks(_progress(step), step)
     elif phase in (Phase.PROMOTING, Phase.FINALISING):
@@ -337,12 +360,8 @@ def _steady(step: _Step) -> None:
         step.start_step()
         _rollback(step, "AbortRequested", f"Revision {revision} of {step.target_name} "
                   "refused with `canary abort` before its rollout started")
-        step.actions.append(ForgetRequest("abort", str(revision)))
         return
-    approved = step.obs.requests.promote_revision == revision
-    if approved:
-        # The approval is served: the analysis that follows runs as usual.
-        step.actions.append(ForgetRequest("promote", str(revision)))
+    approved = step.obs.requests.approve_revision == revision
     confirmed = True if approved else step.gate("confirm-rollout")
     if confirmed is None:
         return

@@ -78,10 +78,15 @@ class JudgeReading:
 
 @dataclass(frozen=True)
 class ManualRequests:
-    """Decisions a person took, recorded on the Canary so they survive restarts. Promote
-    and abort name the revision they apply to, so a request never outlives its rollout."""
+    """Decisions a person took, recorded on the Canary so they survive restarts. Approve,
+    promote and abort name the revision they apply to, so a request never outlives its
+    rollout."""
 
+    #: Let the held (Waiting) rollout of this revision start, as if confirm-rollout passed.
+    approve_revision: str | None = None
+    #: Promote this revision now, skipping the rest of its analysis.
     promote_revision: str | None = None
+    #: Roll this revision back now, or refuse it while it is held.
     abort_revision: str | None = None
     paused: bool = False
 

@@ -11,10 +11,19 @@ import pytest
 from canary.devenv import LocalEnvironment
 from canary.kube import KubeClient
 from canary.kube import resources as r
-from canary.manual import ABORT_ANNOTATION, PROMOTE_ANNOTATION
+from canary.manual import ABORT_ANNOTATION, APPROVE_ANNOTATION, PROMOTE_ANNOTATION
 from canary.targets.deployment import REVISION_ANNOTATION
 from tests.e2e.controller_process import ControllerProcess
-from tests.e2e.rollout import ANALYSIS, APP, canary_object, deploy, phase, start, target_revision
+from tests.e2e.rollout import (
+    ANALYSIS,
+    APP,
+    canary_object,
+    deploy,
+    phase,
+    promotion_history,
+    start,
+    target_revision,
+)
 from tests.e2e.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("running_controller")
@@ -120,6 +129,22 @@ async def test_abort_refuses_a_held_rollout_and_is_refused_once_it_has_ended(
     await served(kube, namespace, ABORT_ANNOTATION)
     code, _, err = await run_cli(environment, "abort", APP, "-n", namespace)
     assert code != 0 and "is Failed: there is no rollout to abort" in err, err
+
+
+async def test_promote_approves_a_held_rollout_whose_analysis_then_runs(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
+    gate = {"name": "approval", "type": "confirm-rollout", "url": "http://127.0.0.1:9/",
+            "timeout": "1s"}
+    await start(kube, environment, namespace, analysis={**ANALYSIS, "webhooks": [gate]})
+    await deploy(kube, namespace, {"revision": "2"})
+    revision = await target_revision(kube, namespace)
+    await wait_until(lambda: canary_object(kube, namespace),
+                     lambda c: phase(c) == "Waiting", "the rollout to be held")
+    said = await cli(environment, "promote", APP, "-n", namespace)
+    assert f"approval of revision {revision} requested" in said
+    history = await promotion_history(kube, namespace, revision)
+    assert len(set(history.weights()) - {0}) >= 2, history.weights()  # analysed step by step
+    await served(kube, namespace, APPROVE_ANNOTATION)
 
 
 async def test_pause_freezes_the_rollout_and_resume_continues_it(

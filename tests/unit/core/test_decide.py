@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from canary.core import DecisionSettings, Route, ScaleCanary, decide
+from canary.core.observation import ManualRequests
 from canary.models.canary import Phase
 from tests.unit.core.scenario import SETTINGS, World, initialized, make_canary
 
@@ -224,13 +227,15 @@ class TestTiming:
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["tick", "fail", "pass", "revision", "unready",
-                                           "ready", "crash"]),
+                                           "ready", "crash", "promote", "abort",
+                                           "approve"]),
                           st.floats(min_value=0, max_value=30)), max_size=40))
 def test_invariants_hold_whatever_happens(events: list[tuple[str, float]]) -> None:
     """Traffic never exceeds maxWeight; a scaled-down canary gets no traffic; a rollback
     leaves all traffic on the primary; each revision is promoted or rolled back at most
-    once; and a crash that loses the actions of a decision (status written, nothing
-    done) is repaired by the next decision."""
+    once; a person's promote, abort or approval never outlives its rollout; and a crash
+    that loses the actions of a decision (status written, nothing done) is repaired by
+    the next decision."""
     world = initialized()
     revisions = iter(f"rev-{n}" for n in range(2, 100))
     for kind, seconds in events:
@@ -244,6 +249,9 @@ def test_invariants_hold_whatever_happens(events: list[tuple[str, float]]) -> No
             world.target_ready = False
         elif kind == "ready":
             world.target_ready = True
+        elif kind in ("promote", "abort", "approve"):
+            world.requests = replace(world.requests,
+                                     **{f"{kind}_revision": world.target_revision})
         world.advance(seconds)
         if kind == "crash":
             lost = decide(world.canary, world.observe(metrics=True), SETTINGS)
@@ -257,6 +265,8 @@ def test_invariants_hold_whatever_happens(events: list[tuple[str, float]]) -> No
             assert world.weight == 0
         if status.phase == Phase.FAILED:
             assert world.weight == 0 and world.target_replicas == 0
+        if status.phase not in (Phase.WAITING, Phase.PROGRESSING):
+            assert world.requests == ManualRequests(), world.requests
     finals = [(e.reason, d.status.last_applied_spec) for d in world.decisions
               for e in d.events if e.reason in ("Promoted", "RolledBack")]
     assert len(finals) == len(set(finals))

@@ -69,7 +69,7 @@ def test_promote_approves_a_held_rollout() -> None:
     world.target_revision = "rev-2"
     world.step()
     assert world.canary.status.phase == Phase.WAITING
-    world.requests = ManualRequests(promote_revision="rev-2")
+    world.requests = ManualRequests(approve_revision="rev-2")
     world.step()
     assert world.canary.status.phase == Phase.PROGRESSING
 
@@ -108,13 +108,50 @@ def test_approving_a_held_rollout_lets_its_analysis_run() -> None:
     world.run_until_quiet()
     world.target_revision = "rev-2"
     world.step()
-    world.requests = ManualRequests(promote_revision="rev-2")
+    world.requests = ManualRequests(approve_revision="rev-2")
     decision = world.step()
-    assert ForgetRequest("promote", "rev-2") in decision.actions
+    assert ForgetRequest("approve", "rev-2") in decision.actions
     world.decisions.clear()
     world.run_until_quiet()
     assert world.canary.status.phase == Phase.SUCCEEDED and world.primary_revision == "rev-2"
     assert world.reasons().count("WeightIncreased") >= 2
+
+
+def test_a_lost_removal_is_asked_for_again_and_an_approval_never_skips_the_analysis(
+        ) -> None:
+    webhooks = [{"name": "gate", "type": "confirm-rollout", "url": "http://gate/"}]
+    world = World(make_canary(webhooks=webhooks))
+    world.hooks = {"confirm-rollout": False}
+    world.run_until_quiet()
+    world.target_revision = "rev-2"
+    world.step()
+    requests = world.requests = ManualRequests(approve_revision="rev-2")
+    world.step()
+    world.requests = requests  # the removal was lost (a crash after the status write)
+    decision = world.step()
+    assert world.canary.status.phase == Phase.PROGRESSING
+    assert ForgetRequest("approve", "rev-2") in decision.actions
+    world.run_until_quiet()
+    assert "WeightIncreased" in world.reasons()
+
+
+def test_a_promote_overtaken_by_an_abort_of_the_same_revision_is_removed_too() -> None:
+    world = progressing()
+    world.requests = ManualRequests(promote_revision="rev-2", abort_revision="rev-2")
+    decision = world.step()
+    assert world.canary.status.phase == Phase.FAILED
+    assert {ForgetRequest("promote", "rev-2"), ForgetRequest("abort", "rev-2")} <= set(
+        decision.actions)
+    assert world.requests == ManualRequests()
+
+
+def test_requests_for_a_template_the_target_no_longer_has_are_removed() -> None:
+    world = progressing()
+    world.requests = ManualRequests(promote_revision="rev-1", abort_revision="rev-0")
+    decision = world.step()
+    assert world.canary.status.phase == Phase.PROGRESSING  # neither applies to rev-2
+    assert {ForgetRequest("promote", "rev-1"), ForgetRequest("abort", "rev-0")} <= set(
+        decision.actions)
 
 
 def test_abort_refuses_a_held_rollout_and_a_newer_revision_still_starts() -> None:
