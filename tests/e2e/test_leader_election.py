@@ -109,6 +109,16 @@ async def leader(kube: KubeClient, namespace: str,
     return replicas[int(spec["holderIdentity"].rsplit("-", 1)[1])]
 
 
+async def release_under_way(kube: KubeClient, namespace: str) -> str:
+    """Deploy revision 2 and wait until the canary has traffic; returns the revision."""
+    await deploy(kube, namespace, {"revision": "2"})
+    revision = await target_revision(kube, namespace)
+    await wait_until(lambda: canary_object(kube, namespace),
+                     lambda c: phase(c) == "Progressing" and c["status"].get("canaryWeight"),
+                     "the rollout to be under way")
+    return revision
+
+
 def wall_time(text: str) -> float:
     """Seconds since the epoch of an RFC 3339 UTC time (a MicroTime, a log timestamp):
     every process here runs on one machine, so their wall clocks agree."""
@@ -134,11 +144,7 @@ async def test_the_follower_finishes_a_rollout_whose_leader_was_killed(
     follower = next(p for p in replicas if p is not first)
     await start(kube, environment, namespace)
     assert not follower.logged("caches synced")  # only the leader works
-    await deploy(kube, namespace, {"revision": "2"})
-    revision = await target_revision(kube, namespace)
-    await wait_until(lambda: canary_object(kube, namespace),
-                     lambda c: phase(c) == "Progressing" and c["status"].get("canaryWeight"),
-                     "the rollout to be under way")
+    revision = await release_under_way(kube, namespace)
     assert first.process is not None
     first.process.send_signal(signal.SIGKILL)
     first.process.wait(timeout=10)
@@ -169,11 +175,7 @@ async def test_a_leader_whose_lease_is_taken_mid_rollout_stops_and_exits_at_once
     first = await leader(kube, namespace, replicas)
     follower = next(p for p in replicas if p is not first)
     await start(kube, environment, namespace)
-    await deploy(kube, namespace, {"revision": "2"})
-    revision = await target_revision(kube, namespace)
-    await wait_until(lambda: canary_object(kube, namespace),
-                     lambda c: phase(c) == "Progressing" and c["status"].get("canaryWeight"),
-                     "the rollout to be under way")
+    revision = await release_under_way(kube, namespace)
     # Someone else holds the Lease now (as after a partition the leader did not notice).
     obj = await kube.get(r.LEASES, "canary-leader", namespace)
     obj["spec"].update(holderIdentity="intruder", renewTime=micro_time(datetime.now(UTC)))
@@ -199,11 +201,7 @@ async def test_sigterm_releases_the_lease_and_exits_promptly(
     follower = next(p for p in replicas if p is not first)
     await asyncio.to_thread(first.wait_for_log, "caches synced", 30)
     await start(kube, environment, namespace)
-    await deploy(kube, namespace, {"revision": "2"})
-    revision = await target_revision(kube, namespace)
-    await wait_until(lambda: canary_object(kube, namespace),
-                     lambda c: phase(c) == "Progressing" and c["status"].get("canaryWeight"),
-                     "the rollout to be under way")
+    revision = await release_under_way(kube, namespace)
     started = time.monotonic()
     assert await asyncio.to_thread(first.stop) == 0  # mid-rollout
     assert time.monotonic() - started < 10

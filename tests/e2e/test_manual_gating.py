@@ -53,6 +53,19 @@ async def served(kube: KubeClient, namespace: str, annotation: str) -> None:
                      f"{annotation} to be removed once served")
 
 
+async def held(kube: KubeClient, environment: LocalEnvironment, namespace: str) -> str:
+    """Revision 2 held by a confirm-rollout gate nobody answers (a closed loopback port);
+    returns that revision."""
+    gate = {"name": "approval", "type": "confirm-rollout", "url": "http://127.0.0.1:9/",
+            "timeout": "1s"}
+    await start(kube, environment, namespace, analysis={**ANALYSIS, "webhooks": [gate]})
+    await deploy(kube, namespace, {"revision": "2"})
+    revision = await target_revision(kube, namespace)
+    await wait_until(lambda: canary_object(kube, namespace),
+                     lambda c: phase(c) == "Waiting", "the rollout to be held")
+    return revision
+
+
 async def in_progress(kube: KubeClient, namespace: str) -> None:
     await wait_until(lambda: canary_object(kube, namespace),
                      lambda c: phase(c) == "Progressing" and c["status"].get("canaryWeight"),
@@ -107,14 +120,7 @@ async def test_promote_given_while_the_controller_is_down_is_carried_out_after_r
 
 async def test_abort_refuses_a_held_rollout_and_is_refused_once_it_has_ended(
         kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
-    # A confirm-rollout gate nobody answers (a closed loopback port) holds the rollout.
-    gate = {"name": "approval", "type": "confirm-rollout", "url": "http://127.0.0.1:9/",
-            "timeout": "1s"}
-    await start(kube, environment, namespace, analysis={**ANALYSIS, "webhooks": [gate]})
-    await deploy(kube, namespace, {"revision": "2"})
-    revision = await target_revision(kube, namespace)
-    await wait_until(lambda: canary_object(kube, namespace),
-                     lambda c: phase(c) == "Waiting", "the rollout to be held")
+    revision = await held(kube, environment, namespace)
     said = await cli(environment, "abort", APP, "-n", namespace)
     assert f"abort of revision {revision} requested" in said
     failed = await wait_until(lambda: canary_object(kube, namespace),
@@ -133,13 +139,7 @@ async def test_abort_refuses_a_held_rollout_and_is_refused_once_it_has_ended(
 
 async def test_promote_approves_a_held_rollout_whose_analysis_then_runs(
         kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
-    gate = {"name": "approval", "type": "confirm-rollout", "url": "http://127.0.0.1:9/",
-            "timeout": "1s"}
-    await start(kube, environment, namespace, analysis={**ANALYSIS, "webhooks": [gate]})
-    await deploy(kube, namespace, {"revision": "2"})
-    revision = await target_revision(kube, namespace)
-    await wait_until(lambda: canary_object(kube, namespace),
-                     lambda c: phase(c) == "Waiting", "the rollout to be held")
+    revision = await held(kube, environment, namespace)
     said = await cli(environment, "promote", APP, "-n", namespace)
     assert f"approval of revision {revision} requested" in said
     history = await promotion_history(kube, namespace, revision)

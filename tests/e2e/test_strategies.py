@@ -78,10 +78,10 @@ async def test_ab_testing_sends_only_matched_users_to_the_canary(
     canary_share = (after[0] - before[0]) / ((after[0] - before[0]) + (after[1] - before[1]))
     # A quarter of the users opted in; the main route gives the canary 0%.
     assert canary_share == pytest.approx(0.25, abs=0.1)
-    # Users were answered by the primary until the rollout began; from then on the opted-in
-    # ones by the canary and everyone else by the primary: nobody ever went back.
+    # The opted-in users are answered by the canary from the start of the analysis (some
+    # by the primary before it) and everyone else by the primary: nobody ever went back.
     assert users["switches"].get(f"{APP} -> {APP}-primary", 0) == 0, users
-    assert 0 < users["switches"].get(f"{APP}-primary -> {APP}", 0) <= 150, users
+    assert users["switches"].get(f"{APP}-primary -> {APP}", 0) <= 150, users
     assert 60 <= users["lastAnsweredBy"].get(APP, 0) <= 140, users
     final = await succeeded(kube, namespace, revision)
     assert final["status"]["iterations"] == 3

@@ -22,6 +22,18 @@ def progressing(**analysis: object) -> World:
     return world
 
 
+def held() -> World:
+    """Revision rev-2 held by a closed confirm-rollout gate."""
+    webhooks = [{"name": "gate", "type": "confirm-rollout", "url": "http://gate/"}]
+    world = World(make_canary(webhooks=webhooks))
+    world.hooks = {"confirm-rollout": False}
+    world.run_until_quiet()  # initialization needs no approval
+    world.target_revision = "rev-2"
+    world.step()
+    assert world.canary.status.phase == Phase.WAITING
+    return world
+
+
 def test_promote_skips_the_remaining_steps() -> None:
     world = progressing()
     world.requests = ManualRequests(promote_revision="rev-2")
@@ -61,19 +73,6 @@ def test_pause_freezes_and_resume_continues() -> None:
     assert world.reasons().count("Paused") == 1 and world.reasons().count("Resumed") == 1
 
 
-def test_promote_approves_a_held_rollout() -> None:
-    webhooks = [{"name": "gate", "type": "confirm-rollout", "url": "http://gate/"}]
-    world = World(make_canary(webhooks=webhooks))
-    world.hooks = {"confirm-rollout": False}
-    world.run_until_quiet()  # initialization needs no approval
-    world.target_revision = "rev-2"
-    world.step()
-    assert world.canary.status.phase == Phase.WAITING
-    world.requests = ManualRequests(approve_revision="rev-2")
-    world.step()
-    assert world.canary.status.phase == Phase.PROGRESSING
-
-
 def test_a_served_abort_leaves_the_canary_and_never_refuses_the_template_again() -> None:
     world = progressing()
     world.requests = ManualRequests(abort_revision="rev-2")
@@ -102,12 +101,7 @@ def test_a_served_promote_leaves_the_canary_and_the_template_is_analysed_next_ti
 
 
 def test_approving_a_held_rollout_lets_its_analysis_run() -> None:
-    webhooks = [{"name": "gate", "type": "confirm-rollout", "url": "http://gate/"}]
-    world = World(make_canary(webhooks=webhooks))
-    world.hooks = {"confirm-rollout": False}
-    world.run_until_quiet()
-    world.target_revision = "rev-2"
-    world.step()
+    world = held()
     world.requests = ManualRequests(approve_revision="rev-2")
     decision = world.step()
     assert ForgetRequest("approve", "rev-2") in decision.actions
@@ -119,12 +113,7 @@ def test_approving_a_held_rollout_lets_its_analysis_run() -> None:
 
 def test_a_lost_removal_is_asked_for_again_and_an_approval_never_skips_the_analysis(
         ) -> None:
-    webhooks = [{"name": "gate", "type": "confirm-rollout", "url": "http://gate/"}]
-    world = World(make_canary(webhooks=webhooks))
-    world.hooks = {"confirm-rollout": False}
-    world.run_until_quiet()
-    world.target_revision = "rev-2"
-    world.step()
+    world = held()
     requests = world.requests = ManualRequests(approve_revision="rev-2")
     world.step()
     world.requests = requests  # the removal was lost (a crash after the status write)
@@ -155,13 +144,7 @@ def test_requests_for_a_template_the_target_no_longer_has_are_removed() -> None:
 
 
 def test_abort_refuses_a_held_rollout_and_a_newer_revision_still_starts() -> None:
-    webhooks = [{"name": "gate", "type": "confirm-rollout", "url": "http://gate/"}]
-    world = World(make_canary(webhooks=webhooks))
-    world.hooks = {"confirm-rollout": False}
-    world.run_until_quiet()
-    world.target_revision = "rev-2"
-    world.step()
-    assert world.canary.status.phase == Phase.WAITING
+    world = held()
     world.requests = ManualRequests(abort_revision="rev-2")
     world.hooks = {"confirm-rollout": True}  # even once the gate opens
     world.run_until_quiet()
@@ -178,12 +161,7 @@ def test_abort_refuses_a_held_rollout_and_a_newer_revision_still_starts() -> Non
 
 
 def test_an_abort_for_another_revision_does_not_refuse_the_held_one() -> None:
-    webhooks = [{"name": "gate", "type": "confirm-rollout", "url": "http://gate/"}]
-    world = World(make_canary(webhooks=webhooks))
-    world.hooks = {"confirm-rollout": False}
-    world.run_until_quiet()
-    world.target_revision = "rev-2"
-    world.step()
+    world = held()
     world.requests = ManualRequests(abort_revision="rev-1")
     world.step()
     assert world.canary.status.phase == Phase.WAITING
