@@ -267,3 +267,43 @@ async def test_a_namespace_scoped_shard_works_with_roles_alone(
     finally:
         await asyncio.to_thread(helm, environment, "uninstall", release, "--namespace",
                                 RELEASE_NAMESPACE)
+
+
+def test_crds_created_by_helm_are_upgraded_with_the_documented_command(
+        environment: LocalEnvironment, tmp_path: Path) -> None:
+    """Helm creates ``crds/`` once, under its own field manager; the README's upgrade,
+    ``kubectl apply --server-side --force-conflicts``, takes a changed schema over (and
+    without ``--force-conflicts`` the apply is refused). Shown on a copy of a chart CRD in
+    a group of its own, so the session's CRDs stay as they are."""
+    source = yaml.safe_load((CHARTS / "canary/crds/canary.dev_alertproviders.yaml").read_text())
+    group = f"upgrade-{tmp_path.name.lower().replace('_', '-')[-20:].strip('-')}.canary.dev"
+    source["spec"]["group"] = group
+    source["metadata"]["name"] = f"{source['spec']['names']['plural']}.{group}"
+    version = source["spec"]["versions"][0]
+    released = tmp_path / "released"
+    released.mkdir()
+    (released / "crd.yaml").write_text(yaml.safe_dump(source))
+    schema = version["schema"]["openAPIV3Schema"]
+    schema["description"] = "The next release's description."
+    upgraded = tmp_path / "upgraded"
+    upgraded.mkdir()
+    (upgraded / "crd.yaml").write_text(yaml.safe_dump(source))
+
+    def kubectl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(locate()["kubectl"]), "--kubeconfig",
+                               str(environment.kubeconfig), *args],
+                              capture_output=True, text=True, check=False)
+
+    created = kubectl("create", "--field-manager=helm", "-f", str(released))
+    assert created.returncode == 0, created.stderr
+    try:
+        refused = kubectl("apply", "--server-side", "-f", str(upgraded))
+        assert refused.returncode != 0 and "conflict" in refused.stderr.lower(), refused
+        applied = kubectl("apply", "--server-side", "--force-conflicts", "-f", str(upgraded))
+        assert applied.returncode == 0, applied.stderr
+        stored = json.loads(kubectl("get", "crd", source["metadata"]["name"], "-o",
+                                    "json").stdout)
+        assert stored["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["description"] == \
+            "The next release's description."
+    finally:
+        kubectl("delete", "crd", source["metadata"]["name"], "--wait=false")
