@@ -16,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import html
 import json
 import re
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import httpx
 import structlog
@@ -58,22 +60,26 @@ class SecretHeaderError(ValueError):
 
 
 def secret_forms(value: str) -> set[str]:
-    """Every form of a header value that must not be shown: as stored and stripped, as
-    Python and JSON would quote it, its long words but the scheme, and the credentials
-    in a Basic value."""
-    forms = {value, value.strip()}
-    for form in list(forms):
-        forms.add(repr(form)[1:-1])
-        forms.add(json.dumps(form)[1:-1])
+    """Every form of a header value that must not be shown: as stored and stripped, its
+    long words but the scheme, and the credentials in a Basic value; each also as an
+    echoing server may have escaped it (Python and JSON quoting, ``\\/``, ``\\u`` escapes,
+    percent-encoding, HTML entities)."""
+    plain = {value, value.strip()}
     words = value.split()
-    forms.update(w for w in words if len(w) >= _MIN_WORD and w.lower() not in _SCHEMES)
+    plain.update(w for w in words if len(w) >= _MIN_WORD and w.lower() not in _SCHEMES)
     if len(words) == 2 and words[0].lower() == "basic":
         try:
             credentials = base64.b64decode(words[1], validate=True).decode()
         except (binascii.Error, ValueError):
             credentials = ""
-        forms.add(credentials)
-        forms.add(credentials.partition(":")[2])
+        plain.add(credentials)
+        plain.add(credentials.partition(":")[2])
+    forms = set(plain)
+    for form in plain:
+        forms.update({repr(form)[1:-1], json.dumps(form)[1:-1],
+                      json.dumps(form, ensure_ascii=False)[1:-1].replace("/", "\\/"),
+                      "".join(f"\\u{ord(c):04x}" if not c.isalnum() else c for c in form),
+                      quote(form, safe=""), quote_plus(form), html.escape(form)})
     return {form for form in forms if form}
 
 

@@ -23,6 +23,7 @@ from canary import webhooks
 from canary.kube import NotFound
 from canary.kube import resources as r
 from canary.models.canary import Canary, CanaryWebhook
+from canary.redact import redact
 from canary.webhooks import WebhookCaller, secret_forms
 
 TOKEN = "s3cr3t-0f-the-gate"
@@ -387,6 +388,18 @@ class TestSecretsStayOutOfMessages:
 
 
 def test_secret_forms_leave_the_scheme_and_short_words() -> None:
-    assert secret_forms("Bearer abc") == {"Bearer abc"}
-    assert secret_forms(BEARER) == {BEARER, TOKEN}
+    assert not {"Bearer", "abc"} & secret_forms("Bearer abc")
+    assert {BEARER, TOKEN} <= secret_forms(BEARER) and "Bearer" not in secret_forms(BEARER)
     assert 'a\\"b' in secret_forms('a"b')  # as JSON quotes it
+
+
+@pytest.mark.parametrize("echoed", [
+    "a\\/b+c=d&e",  # JSON with escaped slashes (PHP)
+    "a\\u002fb\\u002bc\\u003dd\\u0026e",  # \\u escapes (Go's HTML-safe JSON)
+    "a%2Fb%2Bc%3Dd%26e",  # percent-encoded
+    "a%2Fb%2Bc%3Dd%26e".replace("%20", "+"),
+    "a/b+c=d&amp;e",  # HTML
+])
+def test_an_escaped_echo_of_a_secret_is_redacted(echoed: str) -> None:
+    assert redact(f"you sent {echoed}!", secret_forms("Bearer a/b+c=d&e"), "***") == \
+        "you sent ***!"
