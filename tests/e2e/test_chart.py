@@ -76,7 +76,7 @@ def test_wrong_values_are_refused_with_the_field_named(environment: LocalEnviron
         capture_output=True, text=True, check=False, env={"HOME": str(environment.run_dir)})
     assert result.returncode != 0
     assert "/meshProvider" in result.stderr and "/leaderElection/leaseDuration" in result.stderr
-    for values, named in ((["replicaCount=2"], "/leaderElection/enabled"),
+    for values, named in ((["replicaCount=2"], "/replicaCount"),
                           (["watchNamespaces={a}", "slack.secretName=hook"],
                            "watchNamespaces must then include")):
         result = subprocess.run(
