@@ -12,16 +12,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from canary.core import template_hash
 from canary.errors import CanaryError
-from canary.kube import KubeClient, NotFound
+from canary.kube import JSON, KubeClient, NotFound
 from canary.kube import resources as r
+from canary.targets import configs
 
 PROMOTE_ANNOTATION = "canary.dev/promote"
 APPROVE_ANNOTATION = "canary.dev/approve"
 ABORT_ANNOTATION = "canary.dev/abort"
 PAUSED_ANNOTATION = "canary.dev/paused"
 ACTIONS = ("promote", "abort", "pause", "resume")
+#: The type of Helm's release Secrets, which the controller leaves out of its caches.
+HELM_RELEASE_SECRET = "helm.sh/release.v1"
 
 
 def refused(action: str, phase: str | None) -> str | None:
@@ -38,6 +40,24 @@ def refused(action: str, phase: str | None) -> str | None:
         return ("its promotion is already under way and the primary runs the new "
                 "revision; revert the change to the target to roll back")
     return f"there is no rollout to {action}"
+
+
+async def target_revision(client: KubeClient, target: JSON, namespace: str) -> str:
+    """The target's revision as the controller computes it: its pod template with the
+    data of the ConfigMaps and Secrets it refers to (the controller does not watch Helm's
+    release Secrets, so neither counts here)."""
+    template = (target.get("spec") or {}).get("template") or {}
+    found: dict[tuple[str, str], JSON | None] = {}
+    for kind, config in configs.referenced(template):
+        resource = r.CONFIG_MAPS if kind == configs.CONFIG_MAP else r.SECRETS
+        try:
+            obj: JSON | None = await client.get(resource, config, namespace)
+        except NotFound:
+            obj = None
+        if obj is not None and obj.get("type") == HELM_RELEASE_SECRET:
+            obj = None
+        found[(kind, config)] = obj
+    return configs.revision(template, lambda kind, config: found.get((kind, config)))
 
 
 async def request(action: str, name: str, namespace: str,
@@ -62,7 +82,7 @@ async def request(action: str, name: str, namespace: str,
                 # A held rollout: the request is for the revision waiting to start.
                 target = await client.get(r.DEPLOYMENTS, canary["spec"]["targetRef"]["name"],
                                           namespace)
-                revision = template_hash(target["spec"]["template"])
+                revision = await target_revision(client, target, namespace)
             else:
                 refusal = refused(action, status.get("phase"))
                 if refusal is not None:

@@ -25,6 +25,7 @@ from canary.core import DecisionSettings
 from canary.kube import JSON, KubeClient, Reflector
 from canary.kube import resources as r
 from canary.kube.events import EventRecorder
+from canary.manual import HELM_RELEASE_SECRET
 from canary.models.canary import Canary
 from canary.notify import DeliveryFailure, Notifier, TemplateProblem, default_subscriptions
 from canary.observability import ControllerMetrics, Health
@@ -71,7 +72,7 @@ class Controller:
             # Helm keeps whole releases in Secrets: large, numerous and never referenced
             # by a pod template, so they stay out of the cache.
             "secrets": Reflector(client, r.SECRETS, namespace,
-                                 field_selector="type!=helm.sh/release.v1",
+                                 field_selector=f"type!={HELM_RELEASE_SECRET}",
                                  on_event=self._config_event),
             "metric_templates": Reflector(client, r.METRIC_TEMPLATES, namespace),
             "alert_providers": Reflector(client, r.ALERT_PROVIDERS, namespace),

@@ -8,15 +8,19 @@ import sys
 
 import pytest
 
+from canary.core import template_hash
 from canary.devenv import LocalEnvironment
 from canary.kube import KubeClient
 from canary.kube import resources as r
 from canary.manual import ABORT_ANNOTATION, APPROVE_ANNOTATION, PROMOTE_ANNOTATION
+from canary.targets import configs
 from canary.targets.deployment import REVISION_ANNOTATION
+from tests.e2e import manifests
 from tests.e2e.controller_process import ControllerProcess
 from tests.e2e.rollout import (
     ANALYSIS,
     APP,
+    FIELD_MANAGER,
     canary_object,
     deploy,
     phase,
@@ -54,13 +58,26 @@ async def served(kube: KubeClient, namespace: str, annotation: str) -> None:
 
 
 async def held(kube: KubeClient, environment: LocalEnvironment, namespace: str) -> str:
-    """Revision 2 held by a confirm-rollout gate nobody answers (a closed loopback port);
-    returns that revision."""
+    """Revision 2, which refers to a ConfigMap, held by a confirm-rollout gate nobody
+    answers (a closed loopback port); returns that revision as the controller computes
+    it (the template with the ConfigMap's data)."""
     gate = {"name": "approval", "type": "confirm-rollout", "url": "http://127.0.0.1:9/",
             "timeout": "1s"}
     await start(kube, environment, namespace, analysis={**ANALYSIS, "webhooks": [gate]})
-    await deploy(kube, namespace, {"revision": "2"})
-    revision = await target_revision(kube, namespace)
+    name = f"{APP}-config"
+    await kube.apply({"apiVersion": "v1", "kind": "ConfigMap",
+                      "metadata": {"name": name, "namespace": namespace},
+                      "data": {"color": "green"}}, field_manager=FIELD_MANAGER)
+    deployment = manifests.deployment(APP, namespace, replicas=2,
+                                      annotations={"revision": "2"})
+    deployment["spec"]["template"]["spec"]["containers"][0]["envFrom"] = [
+        {"configMapRef": {"name": name}}]
+    await kube.apply(deployment, field_manager=FIELD_MANAGER)
+    stored = await kube.get(r.CONFIG_MAPS, name, namespace)
+    template = (await kube.get(r.DEPLOYMENTS, APP, namespace))["spec"]["template"]
+    revision = configs.revision(template, lambda kind, config: stored if (
+        kind, config) == (configs.CONFIG_MAP, name) else None)
+    assert revision != template_hash(template)  # the ConfigMap's data counts
     await wait_until(lambda: canary_object(kube, namespace),
                      lambda c: phase(c) == "Waiting", "the rollout to be held")
     return revision
