@@ -119,6 +119,14 @@ async def release_under_way(kube: KubeClient, namespace: str) -> str:
     return revision
 
 
+async def promoted(kube: KubeClient, namespace: str, revision: str) -> None:
+    """Wait until the rollout ends, and require that ``revision`` was promoted."""
+    done = await wait_until(lambda: canary_object(kube, namespace),
+                            lambda c: phase(c) in ("Succeeded", "Failed"),
+                            "the rollout to finish", timeout=120)
+    assert phase(done) == "Succeeded" and done["status"]["lastPromotedSpec"] == revision
+
+
 def wall_time(text: str) -> float:
     """Seconds since the epoch of an RFC 3339 UTC time (a MicroTime, a log timestamp):
     every process here runs on one machine, so their wall clocks agree."""
@@ -157,10 +165,7 @@ async def test_the_follower_finishes_a_rollout_whose_leader_was_killed(
     # Not before a lease duration had passed since that renewal, and at the first
     # attempt after it (the follower may see the renewal up to a retry period late).
     assert LEASE_DURATION <= took <= LEASE_DURATION + RETRY_PERIOD + TAKEOVER_SLACK, took
-    done = await wait_until(lambda: canary_object(kube, namespace),
-                            lambda c: phase(c) in ("Succeeded", "Failed"),
-                            "the rollout to finish", timeout=120)
-    assert phase(done) == "Succeeded" and done["status"]["lastPromotedSpec"] == revision
+    await promoted(kube, namespace, revision)
     async def promotions() -> list[dict]:
         return [e for e in await events(kube, namespace, "Promoted") if revision in e["note"]]
 
@@ -187,10 +192,7 @@ async def test_a_leader_whose_lease_is_taken_mid_rollout_stops_and_exits_at_once
     assert code == EXIT_LEASE_LOST and time.monotonic() - taken < RENEW_DEADLINE, code
     assert not follower.logged("became leader")  # the intruder's lease has not expired
     # Once it has, the follower takes over and completes the rollout, once.
-    done = await wait_until(lambda: canary_object(kube, namespace),
-                            lambda c: phase(c) in ("Succeeded", "Failed"),
-                            "the rollout to finish", timeout=120)
-    assert phase(done) == "Succeeded" and done["status"]["lastPromotedSpec"] == revision
+    await promoted(kube, namespace, revision)
     assert follower.logged("became leader")
 
 
@@ -207,7 +209,4 @@ async def test_sigterm_releases_the_lease_and_exits_promptly(
     assert time.monotonic() - started < 10
     assert first.logged("released the leader lease")
     await asyncio.to_thread(follower.wait_for_log, "became leader", 3)  # no expiry wait
-    done = await wait_until(lambda: canary_object(kube, namespace),
-                            lambda c: phase(c) in ("Succeeded", "Failed"),
-                            "the rollout to finish", timeout=120)
-    assert phase(done) == "Succeeded" and done["status"]["lastPromotedSpec"] == revision
+    await promoted(kube, namespace, revision)
