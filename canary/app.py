@@ -9,7 +9,6 @@ import contextlib
 import os
 import signal
 import socket
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -17,10 +16,10 @@ import structlog
 
 from canary.controller import Controller
 from canary.errors import ConfigError
+from canary.flags import Flags, Values, named
 from canary.kube import KubeClient, LeaderElector, LeaseSettings
 from canary.kube.lease import check_timing
-from canary.logging import configure_logging
-from canary.models.base import parse_duration
+from canary.logging import LOG_FORMATS, LOG_LEVELS, configure_logging
 from canary.notify import SEVERITIES, Severity
 from canary.observability import ControllerMetrics, Health, ObservabilityServer, parse_address
 from canary.settings import (
@@ -51,8 +50,6 @@ MESH_PROVIDERS = ("istio",)
 EXIT_LEASE_LOST = 3
 
 
-LOG_LEVELS = ("debug", "info", "warning", "error")
-LOG_FORMATS = ("json", "console")
 #: What a flag means when neither it nor its environment variable is set.
 DEFAULTS = {
     "mesh-provider": "istio", "selector-labels": "app,name,app.kubernetes.io/name",
@@ -64,22 +61,11 @@ DEFAULTS = {
 }
 
 
-def env_var(flag: str) -> str:
-    """The environment variable of ``--flag``: CANARY_ + the flag in upper snake case."""
-    return "CANARY_" + flag.upper().replace("-", "_")
-
-
-def _option(group: Any, flag: str, help_text: str, **kwargs: Any) -> None:
-    """A flag whose value may also come from its environment variable. The default is
-    applied (and every value checked) in :func:`settings_from`, so that an error can
-    name where a bad value came from."""
-    group.add_argument(f"--{flag}", default=None, help=f"{help_text} [env {env_var(flag)}]",
-                       **kwargs)
-
-
-def _switch(group: Any, flag: str, help_text: str) -> None:
-    group.add_argument(f"--{flag}", action=argparse.BooleanOptionalAction, default=None,
-                       help=f"{help_text} [env {env_var(flag)}: true or false]")
+FLAGS = Flags("CANARY_", DEFAULTS)
+#: The environment variable of a ``canary run`` flag, e.g. CANARY_METRICS_SERVER.
+env_var = FLAGS.env_var
+_option = FLAGS.option
+_switch = FLAGS.switch
 
 
 def add_parser(subparsers: Any) -> None:
@@ -144,92 +130,16 @@ def add_parser(subparsers: Any) -> None:
             "(for people) (default json)", metavar="FORMAT")
 
 
-class _Values:
-    """Each flag's text: from the command line, else its environment variable (when set
-    and not empty), else its default; with the name of where it came from, which every
-    error message starts with."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-
-    def __call__(self, flag: str) -> tuple[str, str]:
-        given = getattr(self.args, flag.replace("-", "_"))
-        if given is not None:
-            return str(given), f"--{flag}"
-        text = os.environ.get(env_var(flag))
-        if text:
-            return text, env_var(flag)
-        return DEFAULTS.get(flag, ""), f"--{flag}"
-
-    def switch(self, flag: str) -> bool:
-        """A boolean flag, else its environment variable, else off."""
-        given = getattr(self.args, flag.replace("-", "_"))
-        if given is not None:
-            return bool(given)
-        text = os.environ.get(env_var(flag))
-        if text is None or text == "":
-            return False
-        if text.lower() in ("1", "true", "yes", "on"):
-            return True
-        if text.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ConfigError(f"{env_var(flag)}: {text!r} is not true or false")
-
-    def checked(self, flag: str, check: Callable[[str], object]) -> str | None:
-        """The text, or None when empty; ConfigError naming its source when ``check``
-        raises ValueError."""
-        text, source = self(flag)
-        if not text:
-            return None
-        with _named(source):
-            check(text)
-        return text
-
-    def duration(self, flag: str) -> float:
-        text, source = self(flag)
-        with _named(source):
-            return parse_duration(text)
-
-    def choice(self, flag: str, allowed: tuple[str, ...]) -> str:
-        text, source = self(flag)
-        if text not in allowed:
-            raise ConfigError(f"{source}: {text!r} is not one of {', '.join(allowed)}")
-        return text
-
-    def items(self, flag: str, check: Callable[[str], object]) -> tuple[str, ...]:
-        """A comma-separated list, each item checked."""
-        text, source = self(flag)
-        items = _list(text)
-        with _named(source):
-            for item in items:
-                check(item)
-        return items
-
-
-@contextlib.contextmanager
-def _named(source: str | None) -> Iterator[None]:
-    """A ValueError raised inside becomes a one-line ConfigError, starting with
-    ``source`` (the flag or variable the bad value came from) when one is given."""
-    try:
-        yield
-    except ValueError as exc:
-        raise ConfigError(f"{source}: {exc}" if source else str(exc)) from None
-
-
 def _bind_address(text: str) -> None:
     if text != "0":
         parse_address(text)
-
-
-def _list(text: str | None) -> tuple[str, ...]:
-    return tuple(item.strip() for item in (text or "").split(",") if item.strip())
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
     """The settings ``canary run`` was given. Every value, from a flag or an environment
     variable, is checked here: ConfigError (one line, naming the flag or variable) at the
     first bad one."""
-    value = _Values(args)
+    value = FLAGS.values(args)
     labels = value.items("selector-labels", check_label_key)
     if not labels:
         raise ConfigError(f"{value('selector-labels')[1]}: give at least one label key")
@@ -265,20 +175,20 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
-def _alerts(value: _Values, namespaces: tuple[str, ...] | None) -> AlertSettings:
-    provider_text = value.checked("default-alert-provider", check_provider_ref)
-    provider = check_provider_ref(provider_text) if provider_text else None
+def _alerts(value: Values, namespaces: tuple[str, ...] | None) -> AlertSettings:
+    text, source = value("default-alert-provider")
+    with named(source):
+        provider = check_provider_ref(text) if text else None
     if provider is not None and namespaces is not None and provider[0] not in namespaces:
-        raise ConfigError(f"{value('default-alert-provider')[1]}: namespace {provider[0]!r} "
-                          "is not watched (--namespace): the controller could not read "
-                          "the AlertProvider")
+        raise ConfigError(f"{source}: namespace {provider[0]!r} is not watched "
+                          "(--namespace): the controller could not read the AlertProvider")
     severity = value.choice("default-alert-severity", SEVERITIES)
     return AlertSettings(dashboard_url=value.checked("dashboard-url", check_http_url),
                          default_provider=provider,
                          default_severity=cast(Severity, severity))
 
 
-def _election(value: _Values) -> LeaderElectionSettings:
+def _election(value: Values) -> LeaderElectionSettings:
     enabled = value.switch("leader-elect")
     namespace = value.checked("leader-election-namespace", check_namespace)
     election = LeaderElectionSettings(
@@ -295,7 +205,7 @@ def _election(value: _Values) -> LeaderElectionSettings:
         return election
     lease, renew, retry = (f"{source} ({text})" for text, source in (
         value(flag) for flag in ("lease-duration", "renew-deadline", "retry-period")))
-    with _named(None):  # the message names each flag or variable with its value
+    with named(None):  # the message names each flag or variable with its value
         check_timing(election.lease_duration_seconds, election.renew_deadline_seconds,
                      election.retry_period_seconds, names=(lease, renew, retry))
     return election

@@ -7,6 +7,10 @@ import sys
 
 import structlog
 
+#: The levels and formats a command's --log-level and --log-format accept.
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("json", "console")
+
 
 def configure_logging(level: str = "info", fmt: str = "json") -> None:
     """Route structlog (and the standard library's logging) to stderr.
@@ -16,8 +20,8 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         raise ValueError(f"unknown log level {level!r}")
-    if fmt not in ("json", "console"):
-        raise ValueError(f"unknown log format {fmt!r} (json or console)")
+    if fmt not in LOG_FORMATS:
+        raise ValueError(f"unknown log format {fmt!r} ({' or '.join(LOG_FORMATS)})")
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=False))

@@ -108,7 +108,6 @@ class Settings:
     mesh_provider: str = "istio"
 
 
-
 # -- validation of the values that name things in the cluster or outside it -------------
 
 _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")

@@ -5,48 +5,52 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import signal
 from pathlib import Path
 from typing import Any
 
-from canary.errors import ConfigError
+from canary.flags import Flags, named
 from canary.loadtester.gates import GateStore
 from canary.loadtester.server import LoadTester, serve
-from canary.logging import configure_logging
+from canary.logging import LOG_FORMATS, LOG_LEVELS, configure_logging
 
-
-def _env(flag: str) -> str | None:
-    return os.environ.get("CANARY_LOADTESTER_" + flag.upper().replace("-", "_"))
+FLAGS = Flags("CANARY_LOADTESTER_", {"bind-address": "0.0.0.0:8080", "log-level": "info",
+                                     "log-format": "json"})
 
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "loadtester", help="run the load tester for rollout hooks and gates",
         description="Serve hey-style load for rollout hooks and approval/rollback gates. "
-        "Every flag can also be set with CANARY_LOADTESTER_<FLAG>.")
-    parser.add_argument("--bind-address", default=_env("bind-address") or "0.0.0.0:8080",
-                        help="host:port to listen on (default 0.0.0.0:8080)")
-    parser.add_argument("--state-file", type=Path, default=_env("state-file"),
-                        help="JSON file keeping gate state across restarts (default: none, "
-                        "gates are forgotten on restart)")
-    parser.add_argument("--log-level", default=_env("log-level") or "info",
-                        choices=["debug", "info", "warning", "error"])
-    parser.add_argument("--log-format", default=_env("log-format") or "json",
-                        choices=["json", "console"])
+        "Every flag can also be set with its environment variable, "
+        "CANARY_LOADTESTER_<FLAG>; a flag given on the command line wins.")
+    FLAGS.option(parser, "bind-address", "host:port to listen on (default 0.0.0.0:8080)",
+                 metavar="ADDRESS")
+    FLAGS.option(parser, "state-file", "JSON file keeping gate state across restarts "
+                 "(default: none, gates are forgotten on restart)", metavar="PATH")
+    FLAGS.option(parser, "log-level", f"least severe level logged: {', '.join(LOG_LEVELS)} "
+                 "(default info)", metavar="LEVEL")
+    FLAGS.option(parser, "log-format", "json or console (default json)", metavar="FORMAT")
 
 
 def address(text: str) -> tuple[str, int]:
+    """``host:port`` (an empty host listens everywhere), else ValueError."""
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"--bind-address: {text!r} is not host:port")
+        raise ValueError(f"{text!r} is not host:port")
     return host or "0.0.0.0", int(port)
 
 
 def run(args: argparse.Namespace) -> int:
-    configure_logging(args.log_level, args.log_format)
-    host, port = address(args.bind_address)
-    gates = GateStore(Path(args.state_file) if args.state_file else None)
+    value = FLAGS.values(args)
+    level = value.choice("log-level", LOG_LEVELS)
+    fmt = value.choice("log-format", LOG_FORMATS)
+    bind_address, source = value("bind-address")
+    with named(source):
+        host, port = address(bind_address)
+    state_file = value.checked("state-file", str)
+    configure_logging(level, fmt)
+    gates = GateStore(Path(state_file) if state_file else None)
     asyncio.run(_main(LoadTester(gates), host, port))
     return 0
 
