@@ -37,23 +37,33 @@ class Receiver:
     received: list[dict[str, Any]] = field(default_factory=list)
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def slack() -> AsyncIterator[Receiver]:
-    """Answers like Slack's incoming webhooks and keeps what it was sent."""
+@contextlib.asynccontextmanager
+async def slack_like(status: int, text: str, token: str) -> AsyncIterator[Receiver]:
+    """A loopback receiver at a Slack-like webhook path that keeps what it is sent and
+    answers ``status`` with ``text``."""
     port = free_port()
-    receiver = Receiver(f"http://127.0.0.1:{port}/services/T000/B000/XXXX")
+    receiver = Receiver(f"http://127.0.0.1:{port}/services/T000/B000/{token}")
 
     async def post(request: web.Request) -> web.Response:
         receiver.received.append(await request.json())
-        return web.Response(text="ok")
+        return web.Response(status=status, text=text)
 
     app = web.Application()
     app.router.add_post("/services/{path:.*}", post)
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield receiver
-    await runner.cleanup()
+    try:
+        yield receiver
+    finally:
+        await runner.cleanup()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def slack() -> AsyncIterator[Receiver]:
+    """Answers like Slack's incoming webhooks and keeps what it was sent."""
+    async with slack_like(200, "ok", "XXXX") as receiver:
+        yield receiver
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -77,20 +87,8 @@ async def black_hole() -> AsyncIterator[Receiver]:
 @pytest_asyncio.fixture(loop_scope="session")
 async def refusing() -> AsyncIterator[Receiver]:
     """Answers 404 like a revoked Slack webhook (not retried), keeping what it was sent."""
-    port = free_port()
-    receiver = Receiver(f"http://127.0.0.1:{port}/services/T000/B000/{secrets.token_hex(12)}")
-
-    async def post(request: web.Request) -> web.Response:
-        receiver.received.append(await request.json())
-        return web.Response(status=404, text="no_team")
-
-    app = web.Application()
-    app.router.add_post("/services/{path:.*}", post)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield receiver
-    await runner.cleanup()
+    async with slack_like(404, "no_team", secrets.token_hex(12)) as receiver:
+        yield receiver
 
 
 async def provider(kube: KubeClient, namespace: str, name: str, address: str) -> None:
