@@ -74,7 +74,8 @@ class Controller:
             "secrets": Reflector(client, r.SECRETS, namespace,
                                  field_selector=f"type!={HELM_RELEASE_SECRET}",
                                  on_event=self._config_event),
-            "metric_templates": Reflector(client, r.METRIC_TEMPLATES, namespace),
+            "metric_templates": Reflector(client, r.METRIC_TEMPLATES, namespace,
+                                          on_event=self._template_event),
             "alert_providers": Reflector(client, r.ALERT_PROVIDERS, namespace),
         }
         self.decision_settings = DecisionSettings(
@@ -199,6 +200,7 @@ class Controller:
     def _canary_event(self, kind: str, obj: JSON) -> None:
         meta = obj["metadata"]
         key = (meta["namespace"], meta["name"])
+        self._wake_conflicting(meta["namespace"], meta["name"])
         if kind == "DELETED":
             worker = self.workers.pop(key, None)
             task = asyncio.get_running_loop().create_task(self._retire(key, worker))
@@ -209,6 +211,27 @@ class Controller:
             # After a restart the gauges come back from the statuses as they are listed.
             self.metrics.observe(Canary.model_validate(obj))
         self._wake(*key)
+
+    def _wake_conflicting(self, namespace: str, changed: str) -> None:
+        """A Canary changed or went away: those it kept from their objects look again."""
+        for canary in self.canaries.items(namespace):
+            name = canary["metadata"]["name"]
+            conditions = (canary.get("status") or {}).get("conditions") or []
+            if name != changed and any(c.get("type") == "Ready" and c.get("reason") == "Conflict"
+                                       for c in conditions if isinstance(c, dict)):
+                self._wake(namespace, name)
+
+    def _template_event(self, _kind: str, obj: JSON) -> None:
+        """A MetricTemplate appeared, changed or went away: wake the Canaries naming it."""
+        meta = obj["metadata"]
+        for canary in self.canaries.items():
+            for metric in ((canary.get("spec") or {}).get("analysis") or {}).get("metrics") or []:
+                ref = metric.get("templateRef") if isinstance(metric, dict) else None
+                if isinstance(ref, dict) and ref.get("name") == meta["name"] and \
+                        (ref.get("namespace") or canary["metadata"]["namespace"]) == \
+                        meta["namespace"]:
+                    self._wake(canary["metadata"]["namespace"], canary["metadata"]["name"])
+                    break
 
     def _deployment_event(self, _kind: str, obj: JSON) -> None:
         meta = obj["metadata"]

@@ -5,13 +5,17 @@ carries the hash of what was applied in ``canary.dev/applied`` and must still co
 every field applied (so an edit by someone else is put right), and a scale is compared
 with the cached replicas. Re-running a decision, as after a restart, costs no writes when
 nothing needs to change.
+
+What someone else changed or deleted and canary put back is returned as repairs, for the
+worker to report; an object another Canary controls is never written.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from enum import Enum
 from typing import Any
 
 import structlog
@@ -20,6 +24,7 @@ from canary.core import Action, EnsurePrimary, Route, ScaleCanary
 from canary.core.actions import CallHooks, EnsureAutoscaler, ForgetRequest
 from canary.core.observation import HookResult
 from canary.core.revision import canonical
+from canary.errors import CanaryError
 from canary.kube import JSON, Invalid, KubeClient, NotFound, Reflector
 from canary.kube import resources as r
 from canary.manual import ABORT_ANNOTATION, APPROVE_ANNOTATION, PROMOTE_ANNOTATION
@@ -29,9 +34,11 @@ from canary.settings import Settings
 from canary.targets import configs
 from canary.targets.deployment import (
     MANAGED_BY,
+    REVISION_ANNOTATION,
     owner_reference,
     primary_manifest,
     primary_name,
+    recorded_replicas,
     revision_of,
     selector_label,
 )
@@ -40,8 +47,51 @@ APPLIED_ANNOTATION = "canary.dev/applied"
 log = structlog.get_logger("canary.controller")
 
 
+class OwnedElsewhere(CanaryError):
+    """The object canary would write is controlled by another Canary: it is left alone."""
+
+
+class Applied(Enum):
+    """What an apply did."""
+
+    UNCHANGED = "unchanged"
+    CREATED = "created"
+    UPDATED = "updated"
+    #: Canary's last apply was changed or deleted by someone else and is put back.
+    RESTORED = "restored"
+
+
 def fingerprint(manifest: JSON) -> str:
     return hashlib.sha256(canonical(manifest)).hexdigest()[:16]
+
+
+def differences(actual: Any, desired: Any, path: str = "") -> Iterator[str]:
+    """The fields of ``desired`` that ``actual`` lacks or holds otherwise, as
+    ``path: actual value`` (the paths :func:`contains` fails on)."""
+    if isinstance(desired, dict) and isinstance(actual, dict):
+        for key, value in desired.items():
+            where = f"{path}.{key}" if path else str(key)
+            if key not in actual:
+                yield f"{where} removed"
+            else:
+                yield from differences(actual[key], value, where)
+    elif isinstance(desired, list) and isinstance(actual, list) and len(actual) == len(desired):
+        for index, (a, d) in enumerate(zip(actual, desired, strict=True)):
+            yield from differences(a, d, f"{path}[{index}]")
+    elif not contains(actual, desired):
+        yield f"{path} was {_short(actual)}, canary's is {_short(desired)}"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _controller_uid(obj: JSON) -> str | None:
+    for owner in obj["metadata"].get("ownerReferences") or []:
+        if owner.get("controller") and owner.get("kind") == "Canary":
+            return str(owner.get("uid"))
+    return None
 
 
 def contains(actual: Any, desired: Any) -> bool:
@@ -66,27 +116,54 @@ class Executor:
         self.call_hooks = call_hooks
         self.config_lookup = config_lookup
 
-    async def apply(self, manifest: JSON, cache: Reflector) -> bool:
-        """Server-side apply ``manifest`` unless the cached object is already it."""
+    async def apply(self, manifest: JSON, cache: Reflector) -> Applied:
+        """Server-side apply ``manifest`` unless the cached object is already it; never
+        onto an object another Canary controls (:class:`OwnedElsewhere`)."""
         desired = copy.deepcopy(manifest)
         stamp = fingerprint(desired)
         desired["metadata"].setdefault("annotations", {})[APPLIED_ANNOTATION] = stamp
         meta = desired["metadata"]
         cached = cache.get(meta["namespace"], meta["name"])
         if cached is not None and contains(cached, desired):
-            return False
+            return Applied.UNCHANGED
+        if cached is not None and _controller_uid(cached) not in (None, _controller_uid(desired)):
+            raise OwnedElsewhere(f"{desired['kind']} {meta['namespace']}/{meta['name']} is "
+                                 "controlled by another Canary; canary leaves it alone")
         await self.client.apply(desired, field_manager=self.settings.kube.field_manager)
         log.debug("applied", kind=desired["kind"], name=meta["name"], namespace=meta["namespace"])
-        return True
+        if cached is None:
+            return Applied.CREATED
+        previous = (cached["metadata"].get("annotations") or {}).get(APPLIED_ANNOTATION)
+        return Applied.RESTORED if previous == stamp else Applied.UPDATED
 
-    async def execute(self, owner: JSON, canary: Canary, actions: tuple[Action, ...]) -> None:
+    async def _repairing(self, manifest: JSON, cache: Reflector, established: bool
+                         ) -> list[str]:
+        """Apply ``manifest``; what that put back after someone else, as one line."""
+        meta = manifest["metadata"]
+        cached = cache.get(meta["namespace"], meta["name"])
+        outcome = await self.apply(manifest, cache)
+        what = f"{manifest['kind']} {meta['name']}"
+        if outcome is Applied.RESTORED and cached is not None:
+            changed = list(differences(cached, manifest))[:3] or ["its fields"]
+            return [f"{what} was changed outside canary ({'; '.join(changed)}): put back"]
+        if outcome is Applied.CREATED and established:
+            return [f"{what} was deleted outside canary: created again"]
+        return []
+
+    async def execute(self, owner: JSON, canary: Canary, actions: tuple[Action, ...],
+                      established: bool = False) -> list[str]:
+        """Carry out ``actions`` in order; the repairs made on the way, one line each.
+        ``established``: the Canary's objects existed before this decision, so a missing
+        one was deleted by someone."""
+        repairs: list[str] = []
         for action in actions:
             if isinstance(action, EnsurePrimary):
-                await self._ensure_primary(owner, canary, action.revision)
+                repairs += await self._ensure_primary(owner, canary, action.revision,
+                                                      established)
             elif isinstance(action, ScaleCanary):
                 await self._scale_canary(canary, action.replicas)
             elif isinstance(action, Route):
-                await self._route(owner, canary, action)
+                repairs += await self._route(owner, canary, action, established)
             elif isinstance(action, EnsureAutoscaler):
                 await self._ensure_autoscaler(owner, canary)
             elif isinstance(action, ForgetRequest):
@@ -97,6 +174,7 @@ class Executor:
                         "webhook called", hook=result.name, type=result.type,
                         passed=result.passed, detail=result.message,
                         canary=f"{canary.namespace}/{canary.name}")
+        return repairs
 
     async def _forget_request(self, canary: Canary, action: ForgetRequest) -> None:
         """Remove the request's annotation, unless it names another revision by now (a
@@ -115,25 +193,56 @@ class Executor:
     def _deployment(self, namespace: str, name: str) -> JSON | None:
         return self.caches["deployments"].get(namespace, name)
 
-    async def _ensure_primary(self, owner: JSON, canary: Canary, revision: str) -> None:
+    async def _ensure_primary(self, owner: JSON, canary: Canary, revision: str,
+                              established: bool) -> list[str]:
+        """The primary runs ``revision`` with the replicas canary gave it. The template
+        comes from the target, so only while the target has ``revision``; otherwise a
+        primary already running it still gets its replicas back."""
         target = self._deployment(canary.namespace, canary.spec.target_ref.name)
+        primary = self._deployment(canary.namespace, primary_name(canary.spec.target_ref.name))
+        replicas = self._primary_replicas(canary, primary, target)
         lookup = self.config_lookup(canary.namespace)
         if target is None or revision_of(target, lookup) != revision:
-            return  # the target moved on: the next decision sees its new revision
+            return await self._restore_replicas(canary, primary, revision, replicas)
         # The configs first, so the primary's new pods find them.
         for config in configs.primary_copies(target["spec"]["template"], lookup):
             config["metadata"] |= {"labels": dict(MANAGED_BY),
                                    "ownerReferences": [owner_reference(owner)]}
             cache = "configmaps" if config["kind"] == configs.CONFIG_MAP else "secrets"
             await self.apply(config, self.caches[cache])
-        primary = self._deployment(canary.namespace, primary_name(canary.spec.target_ref.name))
-        if primary is not None:
-            replicas = int((primary.get("spec") or {}).get("replicas", 1))
-        else:
-            replicas = max(int((target.get("spec") or {}).get("replicas", 1)), 1)
         manifest = primary_manifest(target, owner, revision, replicas,
-                                    self.settings.workloads.selector_labels, lookup)
-        await self.apply(manifest, self.caches["deployments"])
+                                    self.settings.workloads.selector_labels, lookup,
+                                    autoscaled=canary.spec.autoscaler_ref is not None)
+        return await self._repairing(manifest, self.caches["deployments"], established)
+
+    @staticmethod
+    def _primary_replicas(canary: Canary, primary: JSON | None, target: JSON | None) -> int:
+        """The autoscaler's count when one sizes the primary; else the count canary gave
+        it (put back when scaled by hand); for a new primary, the target's."""
+        current = int((primary.get("spec") or {}).get("replicas", 1)) \
+            if primary is not None else None
+        if canary.spec.autoscaler_ref is not None and current is not None:
+            return current
+        recorded = recorded_replicas(primary)
+        if recorded:
+            return recorded
+        if current:
+            return current
+        return max(int(((target or {}).get("spec") or {}).get("replicas", 1)), 1)
+
+    async def _restore_replicas(self, canary: Canary, primary: JSON | None, revision: str,
+                                replicas: int) -> list[str]:
+        if primary is None or canary.spec.autoscaler_ref is not None or \
+                revision_of_primary(primary) != revision:
+            return []
+        current = int((primary.get("spec") or {}).get("replicas", 1))
+        if current == replicas:
+            return []
+        name = primary["metadata"]["name"]
+        await self.client.merge_patch(r.DEPLOYMENTS, name, {"spec": {"replicas": replicas}},
+                                      canary.namespace)
+        return [f"Deployment {name} was scaled to {current} outside canary: "
+                f"{replicas} replicas put back"]
 
     async def _scale_canary(self, canary: Canary, replicas: int | None) -> None:
         name = canary.spec.target_ref.name
@@ -169,14 +278,24 @@ class Executor:
                          "ownerReferences": [owner_reference(owner)]},
             "spec": spec}, self.caches["autoscalers"])
 
-    async def _route(self, owner: JSON, canary: Canary, route: Route) -> None:
+    async def _route(self, owner: JSON, canary: Canary, route: Route,
+                     established: bool) -> list[str]:
         target = self._deployment(canary.namespace, canary.spec.target_ref.name)
         if target is None:
-            return
+            return []
         label = selector_label(target, self.settings.workloads.selector_labels)
+        repairs = []
         for service in istio.services(canary, owner, label):
-            await self.apply(service, self.caches["services"])
+            repairs += await self._repairing(service, self.caches["services"], established)
         for rule in istio.destination_rules(canary, owner):
-            await self.apply(rule, self.caches["destination_rules"])
-        await self.apply(istio.virtual_service(canary, owner, route),
-                         self.caches["virtual_services"])
+            repairs += await self._repairing(rule, self.caches["destination_rules"],
+                                             established)
+        repairs += await self._repairing(istio.virtual_service(canary, owner, route),
+                                         self.caches["virtual_services"], established)
+        return repairs
+
+
+def revision_of_primary(primary: JSON) -> str | None:
+    """The revision canary gave the primary (its ``canary.dev/revision``)."""
+    value = (primary["metadata"].get("annotations") or {}).get(REVISION_ANNOTATION)
+    return str(value) if value is not None else None

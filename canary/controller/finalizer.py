@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from canary.controller.claims import controller_of
 from canary.kube import JSON, NotFound
 from canary.kube import resources as r
 from canary.models.canary import Canary
@@ -65,8 +66,13 @@ class Finalizer:
         # of the target so closely that the watch has not delivered it yet. Deletion is
         # rare enough for the two GETs.
         target = await self._fresh(canary.namespace, target_name)
+        primary = await self._fresh(canary.namespace, primary_name(target_name))
+        owner = controller_of(primary)
+        if owner is not None and owner.get("uid") != meta.get("uid"):
+            # Another Canary's primary (this one was kept from it by a conflict): its
+            # traffic is not this Canary's to revert.
+            target = None
         if target is not None:
-            primary = await self._fresh(canary.namespace, primary_name(target_name))
             replicas = int(((primary or target).get("spec") or {}).get("replicas", 1)) or 1
             if int((target.get("spec") or {}).get("replicas", 1)) != replicas:
                 await client.merge_patch(r.DEPLOYMENTS, target_name,

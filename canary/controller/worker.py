@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from pydantic import ValidationError
 
+from canary.controller import claims, references
+from canary.controller.executor import OwnedElsewhere
 from canary.core import Decision, Observation, decide
 from canary.core.observation import ManualRequests
 from canary.core.timefmt import format_time
@@ -24,7 +26,7 @@ from canary.manual import (
     PAUSED_ANNOTATION,
     PROMOTE_ANNOTATION,
 )
-from canary.models.canary import Canary, CanaryStatus
+from canary.models.canary import Canary, CanaryStatus, Phase
 from canary.notify import alert_for_event, dashboard_url
 from canary.observability import rollout_seconds
 from canary.targets.deployment import (
@@ -126,7 +128,7 @@ class Worker:
                     await self._reread()
                     delay = 0
                     continue
-            except KubeError as exc:
+            except (KubeError, OwnedElsewhere) as exc:
                 self.log.warning("reconcile failed, retrying", error=str(exc))
             except Exception:
                 self.log.exception("reconcile failed unexpectedly, retrying")
@@ -204,7 +206,12 @@ class Worker:
                 own = canary.spec.analysis.alerts  # [] opts out of the default
                 self.controller.notifier.notify(
                     alert, self.controller.default_alerts if own is None else own)
-        await self.controller.executor.execute(obj, canary, decision.actions)
+        established = previous.phase not in (None, Phase.INITIALIZING)
+        repairs = await self.controller.executor.execute(obj, canary, decision.actions,
+                                                         established)
+        for repair in repairs:
+            self.log.warning(repair, reason="Restored")
+            await self.controller.events.record(obj, "Warning", "Restored", repair)
         return decision.wake_after
 
     async def _invalid(self, obj: JSON, exc: ValidationError) -> None:
@@ -248,8 +255,8 @@ class Worker:
         primary = caches["deployments"].get(self.namespace, primary_name(target_name))
         primary_revision = ((primary or {}).get("metadata", {}).get("annotations") or {}).get(
             REVISION_ANNOTATION)
-        problem = None
-        if target is not None:
+        problem = claims.managed_target(target)
+        if target is not None and problem is None:
             try:
                 selector_label(target, self.controller.settings.workloads.selector_labels)
             except UnsupportedTarget as exc:
@@ -268,7 +275,11 @@ class Worker:
                                  analysis.canary_ready_threshold or 100),
             primary=rollout_state(primary, primary_revision,
                                   analysis.primary_ready_threshold or 100),
-            generation=int(obj["metadata"].get("generation") or 0), target_problem=problem)
+            generation=int(obj["metadata"].get("generation") or 0), target_problem=problem,
+            # A managed target already says what is wrong (and claims another's objects).
+            conflict=None if problem is not None else claims.conflict(
+                obj, self.controller.canaries.items(self.namespace), self._generated),
+            missing_references=self._missing_references(canary))
         settings = self.controller.decision_settings
         decision = decide(canary, observation, settings)
         # Each pass may ask for more evidence (metrics, webhook answers); a decision
@@ -291,6 +302,19 @@ class Worker:
                                   now=datetime.now(UTC))
             decision = decide(canary, observation, settings)
         raise RuntimeError(f"the decision kept asking for evidence: {decision}")
+
+    def _generated(self, kind: str, name: str) -> JSON | None:
+        """An object of the kinds canary writes, from the watch caches."""
+        cache = {"Deployment": "deployments", "Service": "services",
+                 "VirtualService": "virtual_services", "DestinationRule": "destination_rules",
+                 "HorizontalPodAutoscaler": "autoscalers"}[kind]
+        return self.controller.caches[cache].get(self.namespace, name)
+
+    def _missing_references(self, canary: Canary) -> tuple[str, ...]:
+        caches = self.controller.caches
+        return references.missing(canary, caches["metric_templates"].get,
+                                  caches["autoscalers"].get,
+                                  caches["metric_templates"].covers)
 
     async def _write_status(self, obj: JSON, patch: dict[str, Any]) -> JSON:
         """Merge-patch the status, guarded by the resourceVersion it was decided on."""

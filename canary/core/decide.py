@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
-from canary.core import judging
+from canary.core import guards, judging
 from canary.core.actions import (
     Action,
     CallHooks,
@@ -113,6 +113,17 @@ class _Step:
     @property
     def target_name(self) -> str:
         return self.canary.spec.target_ref.name
+
+    @property
+    def primary_name(self) -> str:
+        return f"{self.canary.spec.target_ref.name}-primary"
+
+    def current_condition(self, type_: str) -> Condition | None:
+        return next((c for c in self.status.conditions or [] if c.type == type_), None)
+
+    def primary_unavailable(self) -> str | None:
+        """Why the primary cannot serve at all; None while it can."""
+        return guards.primary_unavailable(self.obs, self.status.phase, self.primary_name)
 
     def event(self, type_: Literal["Normal", "Warning"], reason: str, message: str) -> None:
         self.events.append(Event(type_, reason, message))
@@ -215,8 +226,8 @@ def decide(canary: Canary, obs: Observation, settings: DecisionSettings | None =
     Canary is frozen where it is: not even the primary's autoscaler copy is kept in step
     until it is resumed."""
     decision = _decide(canary, obs, settings)
-    if canary.spec.suspend:
-        return decision
+    if canary.spec.suspend or obs.conflict or obs.target_problem:
+        return decision  # nothing of the cluster is this Canary's to change
     decision = _with_autoscaler(decision, canary, obs)
     return replace(decision, actions=(*decision.actions, *_requests_to_forget(
         decision.status, obs)))
@@ -249,6 +260,10 @@ def _decide(canary: Canary, obs: Observation, settings: DecisionSettings | None)
     step.status.observed_generation = obs.generation
     if canary.spec.suspend:
         return step.done()
+    if obs.conflict:
+        if step.condition(READY, "False", "Conflict", obs.conflict):
+            step.event("Warning", "Conflict", obs.conflict)
+        return step.done()
     if not obs.target.exists:
         message = f"Deployment {canary.namespace}/{step.target_name} not found"
         if step.condition(READY, "False", "TargetNotFound", message):
@@ -267,11 +282,11 @@ def _decide(canary: Canary, obs: Observation, settings: DecisionSettings | None)
         step.condition(PAUSED, "False", "Resumed", "resumed with `canary resume`")
         step.event("Normal", "Resumed", f"{step.target_name}'s rollout continues")
     step.status.strategy = str(step.strategy)
-    step.condition(READY, "True", "TargetFound",
-                   f"Deployment {canary.namespace}/{step.target_name} found")
+    _set_readiness(step)
     phase = step.status.phase
     if phase in (None, Phase.INITIALIZING):
-        _initialize(step)
+        if not obs.missing_references:  # nothing is created on a spec that cannot run
+            _initialize(step)
     elif phase in (Phase.INITIALIZED, Phase.SUCCEEDED, Phase.FAILED, Phase.WAITING):
         _steady(step)
     elif phase == Phase.PROGRESSING:
@@ -293,6 +308,21 @@ def _decide(canary: Canary, obs: Observation, settings: DecisionSettings | None)
     elif phase in (Phase.PROMOTING, Phase.FINALISING):
         _promote(step)
     return step.done()
+
+
+def _set_readiness(step: _Step) -> None:
+    """The Ready condition: False while a reference is missing or the primary cannot
+    serve (a Warning event when that starts, a Normal one when it ends)."""
+    problem = guards.readiness_problem(step.obs, step.status.phase, step.primary_name)
+    if problem is not None:
+        if step.condition(READY, "False", problem.reason, problem.message):
+            step.event("Warning", problem.reason, problem.message)
+        return
+    before = step.current_condition(READY)
+    step.condition(READY, "True", "TargetFound",
+                   f"Deployment {step.canary.namespace}/{step.target_name} found")
+    if before is not None and before.reason in ("PrimaryUnavailable", "PrimaryNotReady"):
+        step.event("Normal", "PrimaryReady", f"{step.primary_name} is ready again")
 
 
 def _with_autoscaler(decision: Decision, canary: Canary, obs: Observation) -> Decision:
@@ -341,10 +371,7 @@ def _initialize(step: _Step) -> None:
 
 
 def _steady(step: _Step) -> None:
-    # EnsurePrimary recreates a deleted primary (it acts only while the target still has
-    # the promoted template, so it never moves the primary to an unanalysed revision).
-    step.actions += [EnsurePrimary(str(step.status.last_promoted_spec)), Route(0),
-                     ScaleCanary(0)]
+    _settle_traffic(step)
     revision = step.obs.target.revision
     if revision == step.status.last_applied_spec:
         if step.status.phase == Phase.WAITING:  # the change was withdrawn
@@ -361,6 +388,8 @@ def _steady(step: _Step) -> None:
         _rollback(step, "AbortRequested", f"Revision {revision} of {step.target_name} "
                   "refused with `canary abort` before its rollout started")
         return
+    if _revision_held(step, str(revision)):
+        return
     approved = step.obs.requests.approve_revision == revision
     confirmed = True if approved else step.gate("confirm-rollout")
     if confirmed is None:
@@ -375,6 +404,36 @@ def _steady(step: _Step) -> None:
         step.wake_in(step.interval())
         return
     _start_revision(step, f"New revision {revision} of {step.target_name} detected")
+
+
+def _settle_traffic(step: _Step) -> None:
+    """All traffic on the primary and the canary scaled to zero, unless the primary has
+    no pod to serve it: a rollback then waits, with the canary still serving its share.
+    EnsurePrimary restores the primary (a deleted one is recreated while the target still
+    has the promoted template; its replicas are put back in any case)."""
+    step.actions.append(EnsurePrimary(str(step.status.last_promoted_spec)))
+    if (step.status.canary_weight or 0) > 0 and step.primary_unavailable() is not None:
+        return
+    step.status.canary_weight = 0
+    step.actions += [Route(0), ScaleCanary(0)]
+
+
+def _revision_held(step: _Step, revision: str) -> bool:
+    """A new revision waits while the Canary is not Ready (a missing reference, a primary
+    that cannot take the traffic back); said once per revision, in Ready and an event.
+    ``skipAnalysis`` promotes it anyway: the way out when the primary cannot recover on
+    its own template."""
+    ready = step.current_condition(READY)
+    if ready is None or ready.status == "True" or step.canary.spec.skip_analysis:
+        return False
+    message = f"{ready.message}; new revision {revision} of {step.target_name} waits"
+    if ready.reason != "MissingReference":
+        message += " (spec.skipAnalysis: true promotes it without analysis)"
+    said = next((c for c in step.canary.status.conditions or [] if c.type == READY), None)
+    step.condition(READY, "False", ready.reason, message)
+    if said is None or said.message != message:
+        step.event("Warning", "RevisionHeld", message)
+    return True
 
 
 def _start_revision(step: _Step, why: str) -> None:
@@ -447,7 +506,13 @@ def _progress(step: _Step) -> Decision:
         return step.done()
     weight = step.status.canary_weight or 0
     started = step.status.analysis_started_at is not None
-    step.actions += [ScaleCanary(None), step.analysis_route(weight) if started else Route(0)]
+    step.actions += [EnsurePrimary(str(step.status.last_promoted_spec)), ScaleCanary(None),
+                     step.analysis_route(weight) if started else Route(0)]
+    if step.primary_unavailable() is not None:
+        # Ready says why; the weights hold until the primary can serve again, and the
+        # deadline waits too: a rollback would send everything to it.
+        step.wake_in(step.interval())
+        return step.done()
     if not target.ready:
         if step.status.canary_unready_since is None:
             step.status.canary_unready_since = format_time(step.now, precise=True)
@@ -784,9 +849,17 @@ def _describe(result: MetricResult) -> str:
 
 def _rollback(step: _Step, reason: str, message: str) -> None:
     step.phase(Phase.FAILED)
-    step.status.canary_weight = 0
     step.status.canary_unready_since = None
-    step.actions = [Route(0), ScaleCanary(0)]
+    unavailable = step.primary_unavailable()
+    if unavailable is not None and (step.status.canary_weight or 0) > 0:
+        # Rolling back onto a primary with no pod would fail every request: the canary
+        # keeps its share until the primary is restored (see _settle_traffic).
+        step.actions = [EnsurePrimary(str(step.status.last_promoted_spec))]
+        message += (f"; traffic stays {step.status.canary_weight}% on {step.target_name} "
+                    f"until the primary can serve: {unavailable}")
+    else:
+        step.status.canary_weight = 0
+        step.actions = [Route(0), ScaleCanary(0)]
     step.condition(PROMOTED, "False", reason, message)
     step.event("Warning", "RolledBack", message)
     step.actions.append(CallHooks("post-rollout"))

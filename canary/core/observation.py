@@ -18,6 +18,9 @@ class Workload:
     ready: bool = False
     #: Why it is not ready (for status and events).
     detail: str = ""
+    #: Replicas available to serve (ready for minReadySeconds): zero means no pod would
+    #: answer the traffic routed to it.
+    available: int = 0
 
 
 MISSING = Workload(exists=False, detail="not found")
@@ -118,3 +121,9 @@ class Observation:
     target_problem: str | None = None
     #: What a person asked for (``canary promote/abort/pause``), from annotations.
     requests: ManualRequests = field(default_factory=lambda: ManualRequests())
+    #: Why another Canary keeps what this one would manage (its target or an object
+    #: canary generates): this Canary then changes nothing.
+    conflict: str | None = None
+    #: The references of the spec that name missing objects (MetricTemplates, the
+    #: autoscaler, template variables), each naming its field; a new revision waits.
+    missing_references: tuple[str, ...] = ()

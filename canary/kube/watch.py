@@ -101,6 +101,11 @@ class Reflector:
     def get(self, namespace: str, name: str) -> JSON | None:
         return self._store.get((namespace, name))
 
+    def covers(self, namespace: str) -> bool:
+        """Whether objects of ``namespace`` are watched: only then does a miss in
+        :meth:`get` mean the object does not exist (or fails the selectors)."""
+        return None in self.scopes or namespace in self.scopes
+
     def items(self, namespace: str | None = None) -> Iterator[JSON]:
         for (ns, _), obj in list(self._store.items()):
             if namespace is None or ns == namespace:

@@ -163,3 +163,9 @@ def judge_query(metric_type: str, namespace: str, workloads: Sequence[str],
         parts["previous"] = PREVIOUS.format(total=total, since=offset)
     return " or ".join(f'label_replace({expression}, "{JUDGE_PART}", "{what}", "", "")'
                        for what, expression in parts.items())
+
+
+def variables_used(template: str) -> set[str]:
+    """The names of the ``{{ variables.NAME }}`` placeholders a query template uses."""
+    return {key.split(".", 1)[1] for key in _PLACEHOLDER.findall(template)
+            if key.startswith("variables.")}

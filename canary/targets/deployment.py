@@ -17,6 +17,9 @@ from canary.errors import CanaryError
 from canary.targets import configs
 
 REVISION_ANNOTATION = "canary.dev/revision"
+#: The primary's replicas as canary sized it (absent while an autoscaler sizes it): what
+#: canary puts back when someone scales the primary by hand, even to zero.
+REPLICAS_ANNOTATION = "canary.dev/replicas"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "canary"}
 #: Label keys whose value is renamed for the primary (the first found selects pods).
 DEFAULT_SELECTOR_LABELS = ("app", "name", "app.kubernetes.io/name")
@@ -80,7 +83,7 @@ def rollout_state(deployment: JSON | None, revision: str | None,
     else:
         ready, detail = True, ""
     return Workload(exists=True, revision=revision, replicas=replicas, ready=ready,
-                    detail=detail)
+                    detail=detail, available=available)
 
 
 def _rename(labels: dict[str, Any], key: str, value: str) -> dict[str, Any]:
@@ -92,9 +95,11 @@ def _rename(labels: dict[str, Any], key: str, value: str) -> dict[str, Any]:
 
 def primary_manifest(target: JSON, owner: JSON, revision: str, replicas: int,
                      selector_keys: Sequence[str] = DEFAULT_SELECTOR_LABELS,
-                     lookup: configs.Lookup | None = None) -> JSON:
+                     lookup: configs.Lookup | None = None, *,
+                     autoscaled: bool = False) -> JSON:
     """The primary Deployment for the target's current template (referring to the primary
-    copies of its configs when ``lookup`` finds them)."""
+    copies of its configs when ``lookup`` finds them); ``autoscaled``: an autoscaler
+    sizes it, so its replicas are not recorded as canary's."""
     key, value = selector_label(target, selector_keys)
     meta, spec = target["metadata"], copy.deepcopy(target["spec"])
     if lookup is not None:
@@ -108,15 +113,25 @@ def primary_manifest(target: JSON, owner: JSON, revision: str, replicas: int,
     for field in ("paused",):
         spec.pop(field, None)
     labels = _rename(dict(meta.get("labels") or {}), key, value) | MANAGED_BY
+    annotations = {REVISION_ANNOTATION: revision}
+    if not autoscaled:
+        annotations[REPLICAS_ANNOTATION] = str(replicas)
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {
             "name": primary_name(meta["name"]), "namespace": meta["namespace"],
-            "labels": labels, "annotations": {REVISION_ANNOTATION: revision},
+            "labels": labels, "annotations": annotations,
             "ownerReferences": [owner_reference(owner)],
         },
         "spec": spec,
     }
+
+
+def recorded_replicas(primary: JSON | None) -> int | None:
+    """The replicas canary gave the primary (see :data:`REPLICAS_ANNOTATION`), if any."""
+    value = (((primary or {}).get("metadata") or {}).get("annotations") or {}).get(
+        REPLICAS_ANNOTATION)
+    return int(value) if isinstance(value, str) and value.isdigit() else None
 
 
 def owner_reference(owner: JSON) -> JSON:

@@ -13,15 +13,7 @@ from canary.core.observation import Counters, HookResult, JudgeReading
 from canary.core.timefmt import format_time
 from canary.models.canary import Canary
 from canary.targets.deployment import REVISION_ANNOTATION, revision_of
-
-
-class Cache:
-    def __init__(self, *objects: dict[str, Any]) -> None:
-        self.objects = {(o["metadata"]["namespace"], o["metadata"]["name"]): o
-                        for o in objects}
-
-    def get(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.objects.get((namespace, name))
+from tests.unit.controller.caches import Cache
 
 
 def deployment(name: str, annotations: dict[str, str] | None = None) -> dict[str, Any]:
@@ -41,7 +33,9 @@ class FakeController:
         self.log: list[str] = []
         self.readings = 0
         self.canaries = Cache(canary)
-        self.caches = {"deployments": Cache(*deployments)}
+        self.caches = {"deployments": Cache(*deployments), "services": Cache(),
+                       "virtual_services": Cache(), "destination_rules": Cache(),
+                       "autoscalers": Cache(), "metric_templates": Cache()}
         self.settings = SimpleNamespace(workloads=SimpleNamespace(selector_labels=("app",)))
         self.decision_settings = DecisionSettings(min_interval=1)
         self.analyst = SimpleNamespace(measure=self.measure, read_judge=self.read_judge)

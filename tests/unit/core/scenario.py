@@ -54,6 +54,11 @@ class World:
     primary_ready: bool = False
     #: Whether the primary's pods become ready when it takes a new revision.
     primary_rolls_out: bool = True
+    #: The primary's pods that can serve (its old ones while a rollout is incomplete).
+    primary_available: int = 2
+    #: What the controller found wrong with the Canary's claims and references.
+    conflict: str | None = None
+    missing_references: tuple[str, ...] = ()
     weight: int = 0
     route: Route | None = None
     success_rate: float | None = 100.0
@@ -69,13 +74,15 @@ class World:
     def observe(self, metrics: bool = False, judge: bool = False) -> Observation:
         target = Workload(True, self.target_revision, self.target_replicas,
                           ready=self.target_ready and self.target_replicas > 0)
-        primary = (Workload(True, self.primary_revision, 2, ready=self.primary_ready)
+        primary = (Workload(True, self.primary_revision, 2, ready=self.primary_ready,
+                            available=self.primary_available)
                    if self.primary_revision else Workload(False))
         values = (MetricValue("request-success-rate", self.success_rate),) if metrics else None
         readings = (self.judge_readings(self) if (metrics or judge) and self.judge_readings
                     else None)
         return Observation(now=self.now, target=target, primary=primary, metrics=values,
-                           generation=1, requests=self.requests, judge=readings)
+                           generation=1, requests=self.requests, judge=readings,
+                           conflict=self.conflict, missing_references=self.missing_references)
 
     def step(self) -> Decision:
         """Decide (with metrics and webhook answers when asked, as the worker does), store

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from canary.targets.deployment import (
+    REPLICAS_ANNOTATION,
     REVISION_ANNOTATION,
     UnsupportedTarget,
     primary_manifest,
@@ -52,9 +53,16 @@ def test_the_primary_selects_only_its_own_pods() -> None:
     assert primary["metadata"]["name"] == "web-primary"
     assert primary["spec"]["selector"] == {"matchLabels": {"app": "web-primary"}}
     assert primary["spec"]["template"]["metadata"]["labels"] == {"app": "web-primary", "v": "2"}
-    assert primary["metadata"]["annotations"] == {REVISION_ANNOTATION: "rev"}
+    assert primary["metadata"]["annotations"] == {REVISION_ANNOTATION: "rev",
+                                                  REPLICAS_ANNOTATION: "4"}
     assert primary["metadata"]["ownerReferences"][0]["uid"] == "u1"
     assert primary["metadata"]["labels"]["team"] == "a"
+
+
+def test_an_autoscaled_primary_records_no_replicas_of_canarys() -> None:
+    owner = {"metadata": {"name": "web", "uid": "u1"}}
+    primary = primary_manifest(deployment(), owner, "rev", replicas=4, autoscaled=True)
+    assert REPLICAS_ANNOTATION not in primary["metadata"]["annotations"]
 
 
 def test_a_target_without_a_known_selector_label_is_refused_naming_the_labels() -> None:
