@@ -114,7 +114,8 @@ class Note:
     document: str
     path: str
     message: str
-    #: Something the Flagger object said is lost (False: only its form changed).
+    #: Something the input said is lost (False: carried over, in another form or with
+    #: something to change before it works as it did under Flagger).
     lost: bool = True
 
     def __str__(self) -> str:
