@@ -18,7 +18,7 @@ from canary.errors import CanaryError
 from canary.logging import configure_logging
 
 COMMANDS = ("status", "watch", "describe", "convert")
-#: Exit status of ``canary convert --strict`` when something was not carried over.
+#: Exit status of ``canary convert --strict`` when a note was written.
 LOSSY = 3
 
 
@@ -54,8 +54,8 @@ def add_parsers(commands: Any) -> None:
     convert.add_argument("files", nargs="*", metavar="FILE",
                          help="YAML files (default, or -: standard input)")
     convert.add_argument("--strict", action="store_true",
-                         help=f"exit {LOSSY} when anything could not be carried over as "
-                         "written")
+                         help=f"exit {LOSSY} when any note was written (anything not "
+                         "carried over as written, or to change before it works)")
 
 
 def run(args: argparse.Namespace, stdout: TextIO | None = None,
@@ -125,6 +125,8 @@ def run_convert(files: list[str], strict: bool, out: TextIO, err: TextIO,
                   f"{'s' if len(result.errors) != 1 else ''}: nothing written\n")
         return 1
     out.write(result.text())
-    if strict and any(note.lost for note in result.notes):
+    if strict and result.notes:
+        err.write(f"canary convert: {len(result.notes)} note"
+                  f"{'s' if len(result.notes) != 1 else ''} (--strict)\n")
         return LOSSY
     return 0

@@ -12,7 +12,13 @@ field names with canary's ``canary.dev/v1beta1``, so most of a conversion is a c
   type ``gchat`` becomes ``googlechat``, and an AlertProvider's inline ``address`` moves
   into a Secret (canary reads addresses from Secrets only);
 - documents canary cannot carry at all (a MetricTemplate of another metrics provider, a
-  Canary of a DaemonSet) are left out, with a note.
+  Canary of a DaemonSet) are left out, with a note;
+- what is carried but points at a service Flagger installs and canary does not (its load
+  tester, its Prometheus) is noted with what to change (:mod:`.companions`).
+
+HorizontalPodAutoscalers of the removed ``autoscaling/v2beta*`` versions become
+``autoscaling/v2`` (:mod:`.autoscaling`), since a manifest converted for canary should
+also apply. A rewritten document keeps its comments at their fields (:mod:`.comments`).
 
 Malformed input is refused (:attr:`Result.errors`): YAML that does not parse, a document
 that is not a mapping, a ``flagger.app`` apiVersion or kind that is not one of the three, a
@@ -20,7 +26,7 @@ duplicate key, and any field of the wrong type or form, found by validating ever
 converted object with canary's models (strictly, as the API server's schema would). Each
 error names the source, the line and the field.
 
-Documents of any other apiVersion pass through as written (comments included), so a whole
+Documents of any other kind pass through as written (comments included), so a whole
 application manifest can be piped through. Output documents keep the input's order.
 """
 
@@ -39,6 +45,9 @@ import yaml
 from pydantic import ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from canary.convert import autoscaling, companions
+from canary.convert.comments import Comments, collect, reattach
+from canary.convert.paths import Path
 from canary.metrics.queries import SAFE_VARIABLE, SAFE_VARIABLE_CHARACTERS
 from canary.models.base import DURATION_PATTERN, ApiModel
 from canary.models.canary import BUILTIN_METRICS, Canary
@@ -49,8 +58,6 @@ FLAGGER_API_VERSION = f"{FLAGGER_GROUP}/v1beta1"
 API_VERSION = "canary.dev/v1beta1"
 MODELS: dict[str, type[ApiModel]] = {
     "Canary": Canary, "MetricTemplate": MetricTemplate, "AlertProvider": AlertProvider}
-
-Path = tuple[str | int, ...]
 
 #: Flagger fields canary has no counterpart for, with what to do instead. Keys are field
 #: paths with ``[]`` for any list index. Other unknown fields get a generic note.
@@ -107,7 +114,8 @@ class Note:
     document: str
     path: str
     message: str
-    #: Something the Flagger object said is lost (False: only its form changed).
+    #: Something the input said is lost (False: carried over, in another form or with
+    #: something to change before it works as it did under Flagger).
     lost: bool = True
 
     def __str__(self) -> str:
@@ -158,6 +166,14 @@ class _Chunk:
     #: The document exactly as written, when it can be reproduced so.
     text: str | None
     line: int
+    #: The composed document, when ``text`` is its own (for its comments).
+    node: Node | None = None
+
+    def comments(self) -> Comments:
+        """The document's comments, for when it is rewritten."""
+        if self.node is None or self.text is None:
+            return Comments()
+        return collect(self.node, self.text)
 
 
 def _documents(text: str, source: str, result: Result) -> Iterator[_Chunk]:
@@ -180,13 +196,14 @@ def _documents(text: str, source: str, result: Result) -> Iterator[_Chunk]:
             problem = getattr(exc, "problem", None) or str(exc)
             result.errors.append(Note(source, line, "YAML", "", f"cannot parse: {problem}"))
             continue
-        for data, node_lines in found:
-            yield _Chunk(data, node_lines, piece if len(found) == 1 else None,
-                         min(node_lines.values(), default=offset + 1))
+        for data, node_lines, node in found:
+            alone = len(found) == 1
+            yield _Chunk(data, node_lines, piece if alone else None,
+                         min(node_lines.values(), default=offset + 1), node)
 
 
 def _compose(piece: str, offset: int, source: str, result: Result
-             ) -> Iterator[tuple[Any, dict[Path, int]]]:
+             ) -> Iterator[tuple[Any, dict[Path, int], Node]]:
     loader = yaml.SafeLoader(piece)
     try:
         while loader.check_node():
@@ -195,7 +212,7 @@ def _compose(piece: str, offset: int, source: str, result: Result
                 continue
             lines: dict[Path, int] = {(): offset + node.start_mark.line + 1}
             _record_lines(node, (), offset, lines, source, result, set())
-            yield loader.construct_document(node), lines
+            yield loader.construct_document(node), lines, node
     finally:
         loader.dispose()
 
@@ -273,21 +290,60 @@ def _convert_document(chunk: _Chunk, source: str) -> Result:
         result.documents.append(chunk.text if converted is data and chunk.text is not None
                                 else _dump(converted))
         return result
+    if autoscaling.is_old(data):
+        converted, origin = _autoscaler(data, chunk.lines, (), source, result)
+        result.documents.append(reattach(_dump(converted), chunk.comments(),
+                                         lambda path: _moved_from(origin, path)))
+        return result
     if _group(api_version) != FLAGGER_GROUP:
         result.documents.append(chunk.text if chunk.text is not None else _dump(data))
         return result
-    outputs = _Converter(source, chunk.lines, (), result).convert(data)
-    result.documents += [_dump(obj) for obj in outputs]
+    converter = _Converter(source, chunk.lines, (), result)
+    outputs = converter.convert(data)
+    result.documents += [_dump(obj) for obj in outputs[:-1]]  # a Secret it needs
+    if outputs:  # the converted object itself, last, where its comments go
+        result.documents.append(reattach(_dump(outputs[-1]), chunk.comments(),
+                                         converter.input_path))
     return result
+
+
+def _autoscaler(data: dict[str, Any], lines: dict[Path, int], base: Path, source: str,
+                result: Result) -> tuple[dict[str, Any], dict[Path, Path]]:
+    """An HPA of a removed version as ``autoscaling/v2``, noted; with its moved fields."""
+    converted, said, origin = autoscaling.to_v2(data)
+    name = _document_name(str(data["kind"]), data.get("metadata"))
+    result.notes += [Note(source, _line(lines, base + path), name, _dotted(path), message,
+                          lost=False) for path, message in said]
+    return converted, origin
+
+
+def _line(lines: dict[Path, int], path: Path) -> int | None:
+    """The line of ``path``, or of the nearest enclosing field written."""
+    while path and path not in lines:
+        path = path[:-1]
+    return lines.get(path)
+
+
+def _moved_from(origin: dict[Path, Path], out: Path) -> Path:
+    """Where the output field ``out`` was written in the input (``origin``: moves)."""
+    for cut in range(len(out), -1, -1):
+        if out[:cut] in origin:
+            return origin[out[:cut]] + out[cut:]
+    return out
 
 
 def _convert_list(data: dict[str, Any], chunk: _Chunk, source: str, result: Result
                   ) -> dict[str, Any]:
-    """A ``v1`` List (``kubectl get -o yaml``): its Flagger items are converted."""
+    """A ``v1`` List (``kubectl get -o yaml``): its Flagger items and old autoscalers are
+    converted."""
     items: list[Any] = []
     changed = False
     for index, item in enumerate(data["items"]):
         base: Path = ("items", index)
+        if isinstance(item, dict) and autoscaling.is_old(item):
+            changed = True
+            items.append(_autoscaler(item, chunk.lines, base, source, result)[0])
+            continue
         if not isinstance(item, dict) or \
                 _group(str(item.get("apiVersion", ""))) != FLAGGER_GROUP:
             items.append(item)
@@ -349,12 +405,7 @@ class _Converter:
     # -- reporting --
 
     def line(self, path: Path) -> int | None:
-        full = self.base + path
-        while full:
-            if full in self.lines:
-                return self.lines[full]
-            full = full[:-1]
-        return self.lines.get(())
+        return _line(self.lines, self.base + path)
 
     def note(self, path: Path, message: str, lost: bool = True) -> None:
         self.result.notes.append(Note(self.source, self.line(path), self.name,
@@ -437,15 +488,13 @@ class _Converter:
                 if text not in messages[path]:
                     messages[path].append(text)
             for path, texts in messages.items():
-                self.error(self._input_path(path), _join(texts))
+                self.error(self.input_path(path), _join(texts))
             return False
         return True
 
-    def _input_path(self, out: Path) -> Path:
-        for cut in range(len(out), -1, -1):
-            if out[:cut] in self.origin:
-                return self.origin[out[:cut]] + out[cut:]
-        return out
+    def input_path(self, out: Path) -> Path:
+        """Where the output field ``out`` was written in the Flagger object."""
+        return _moved_from(self.origin, out)
 
     @staticmethod
     def _existing(data: Any, loc: Path) -> Path:
@@ -580,6 +629,8 @@ class _Converter:
                     continue
                 if hook.get("type") == "":
                     del hook["type"]  # Flagger's zero value: a rollout hook, canary's default
+                for sub, message in companions.hook_notes(hook):
+                    self.note((*path, "webhooks", index, *sub), message, lost=False)
                 if hook.get("muteAlert") is True:
                     self.note((*path, "webhooks", index, "muteAlert"), "carried over, but "
                               "canary does not act on it yet: alerts about this hook are sent")
@@ -610,6 +661,10 @@ class _Converter:
             self.note(("spec", "provider", "type"), f"the MetricTemplate is left out: canary "
                       f"queries Prometheus only, not {kind}")
             return False
+        address_note = companions.prometheus_note(
+            provider.get("address") if isinstance(provider, dict) else None)
+        if address_note is not None:
+            self.note(("spec", "provider", "address"), address_note, lost=False)
         query = spec.get("query")
         if isinstance(query, str) and re.search(r"\{\{\s*ingress\s*\}\}", query):
             self.note(("spec", "query"), "uses {{ ingress }}, which canary does not provide "
