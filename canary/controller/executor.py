@@ -118,7 +118,8 @@ class Executor:
 
     async def apply(self, manifest: JSON, cache: Reflector) -> Applied:
         """Server-side apply ``manifest`` unless the cached object is already it; never
-        onto an object another Canary controls (:class:`OwnedElsewhere`)."""
+        onto an object another Canary controls (:class:`OwnedElsewhere`). A manifest
+        without a controller (the finalizer releasing the apex Service) claims nothing."""
         desired = copy.deepcopy(manifest)
         stamp = fingerprint(desired)
         desired["metadata"].setdefault("annotations", {})[APPLIED_ANNOTATION] = stamp
@@ -126,7 +127,8 @@ class Executor:
         cached = cache.get(meta["namespace"], meta["name"])
         if cached is not None and contains(cached, desired):
             return Applied.UNCHANGED
-        if cached is not None and _controller_uid(cached) not in (None, _controller_uid(desired)):
+        theirs, mine = _controller_uid(cached or {"metadata": {}}), _controller_uid(desired)
+        if theirs is not None and mine is not None and theirs != mine:
             raise OwnedElsewhere(f"{desired['kind']} {meta['namespace']}/{meta['name']} is "
                                  "controlled by another Canary; canary leaves it alone")
         await self.client.apply(desired, field_manager=self.settings.kube.field_manager)
