@@ -151,15 +151,19 @@ def _bare(reader: _Reader, index: int) -> Slot:
     if words:
         return Slot(hole, Position.NAME, "a name", left=_text(left), right=_text(right))
     if top is not None and top.opener == "{":
-        if before is not None and before.text in MATCH_OPERATORS:
+        if _is_operator(before, MATCH_OPERATORS):
             raise reader.refuse(hole, f"a matcher's value must be quoted: write "
                                 f'"{{{{ {hole.key} }}}}"')
         return Slot(hole, Position.NAME, "a label name")
     if top is not None and top.grouping:
         return Slot(hole, Position.NAME, "a grouping label")
-    if after is not None and after.kind is Kind.OPERATOR and after.text in "{([":
+    if _is_operator(after, {"{", "(", "["}):
         return Slot(hole, Position.NAME, "a metric or function name")
     return Slot(hole, Position.NUMBER, "a number position")
+
+
+def _is_operator(token: Token | None, operators: set[str] | frozenset[str]) -> bool:
+    return token is not None and token.kind is Kind.OPERATOR and token.text in operators
 
 
 def _text(token: Token | None) -> str:
@@ -171,7 +175,7 @@ def _after_offset(reader: _Reader, index: int) -> bool:
         return token is not None and token.kind is Kind.KEYWORD and \
             token.text.lower() == "offset"
     before = reader.near(index - 1)
-    signed = before is not None and before.text in ("+", "-")
+    signed = _is_operator(before, {"+", "-"})
     return offset(before) or (signed and offset(reader.near(index - 2)))
 
 
@@ -180,7 +184,7 @@ def _quoted(reader: _Reader, index: int) -> list[Slot]:
     token, top, before = reader.tokens[index], reader.top(), reader.near(index - 1)
     quote, holes = token.text[0], token.holes
     in_braces = top is not None and top.opener == "{"
-    if in_braces and before is not None and before.text in MATCH_OPERATORS:
+    if in_braces and before is not None and _is_operator(before, MATCH_OPERATORS):
         kind = Position.REGEX if before.text in ("=~", "!~") else Position.STRING
         where = f"a label matcher's string ({before.text})"
     elif in_braces or (top is not None and top.grouping):
@@ -194,8 +198,10 @@ def _quoted(reader: _Reader, index: int) -> list[Slot]:
         return [Slot(h, kind, where, quote) for h in holes]
     try:
         patterns = regex.slots(_pieces(token, quote))
-    except (ValueError, PromqlSyntaxError) as exc:
-        raise reader.refuse(holes[0], str(exc)) from exc
+    except regex.SlotError as exc:
+        raise reader.refuse(holes[exc.index], str(exc)) from exc
+    except PromqlSyntaxError as exc:
+        raise reader.refuse(holes[0], f"the string does not read as PromQL: {exc}") from exc
     return [Slot(h, kind, where, quote, pattern=p) for h, p in zip(holes, patterns, strict=True)]
 
 

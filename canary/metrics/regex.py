@@ -80,6 +80,14 @@ def _read_class(state: _State, text: str, at: int) -> int:
     return at + 1
 
 
+class SlotError(ValueError):
+    """A placeholder (the ``index``-th of its pattern) sits where no value is safe."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(reason)
+        self.index = index
+
+
 @dataclass(frozen=True)
 class RegexSlot:
     """Where a placeholder sits in the template's pattern: whether other pattern text is
@@ -91,7 +99,8 @@ class RegexSlot:
 
 def slots(pieces: list[str]) -> list[RegexSlot]:
     """The slots between ``pieces``, the template's pattern text around its placeholders;
-    :class:`ValueError` saying why when a placeholder sits where no value is safe."""
+    :class:`SlotError` saying which and why when a placeholder sits where no value is
+    safe."""
     state, found = _State(), []
     alone = not any(pieces) and len(pieces) == 2
     for index, piece in enumerate(pieces[:-1]):
@@ -103,7 +112,7 @@ def slots(pieces: list[str]) -> list[RegexSlot]:
                    else "inside a group's flags or name" if _GROUP_PREFIX.search(piece)
                    else None)
         if problem:
-            raise ValueError(f"the placeholder sits {problem} of the pattern")
+            raise SlotError(index, f"the placeholder sits {problem} of the pattern")
         following = pieces[index + 1]
         found.append(RegexSlot(alone, bool(following) and following[0] in _QUANTIFIERS))
     return found

@@ -40,6 +40,11 @@ CASES = {
     "label name": ('x{ {{ variables.v }}="b"}', "job"),
     "quoted name": ('{"{{ variables.v }}"="b"}', "http.method"),
     "comment": ("x # {{ variables.v }}\n + 1", "a note"),
+    "among other placeholders": (
+        '100 * sum(rate(istio_requests_total{destination_workload_namespace="{{ namespace }}",'
+        'destination_workload=~"{{ target }}",response_code=~"{{ variables.v }}"}'
+        '[{{ interval }}])) / sum(rate(istio_requests_total{destination_workload="{{ target }}"}'
+        '[{{ interval }}]))', "5.."),
 }
 HOSTILE = ['"', "'", "`", "\\", '"} or vector(1) or x{a="', "nomatch|.*", ".*", "|", ")",
            "(", "}", "]", "{", "+0", "0*up+0", "\n", "\r", "a\nb", "5m]) or vector(1", "é",
@@ -56,6 +61,16 @@ def context(value: str) -> QueryContext:
                         interval="1m", variables={"v": value})
 
 
+def rendered_offset(template: str) -> int:
+    """Where the value of ``{{ variables.v }}`` starts in the rendered query (the other
+    placeholders' values are written as they are: short names and the interval)."""
+    plain = {"name": "web", "namespace": "shop", "target": "web", "service": "web",
+             "interval": "1m"}
+    offset = template.index("{{ variables.v")
+    return offset + sum(len(plain[m.group(1)]) - len(m.group(0))
+                        for m in PLACEHOLDER.finditer(template, 0, offset))
+
+
 def own_token(tokens: list[Token], offset: int) -> int:
     return next(i for i, t in enumerate(tokens) if t.start <= offset < t.end)
 
@@ -63,8 +78,9 @@ def own_token(tokens: list[Token], offset: int) -> int:
 def inserted(template: str, token: Token) -> str:
     """What a string token of the rendered query holds between the template's text."""
     literal = next(t for t in tokenize(template, placeholders=True)
-                   if t.kind is Kind.STRING and t.holes)
-    hole, quote = literal.holes[0], literal.text[0]
+                   if t.kind is Kind.STRING and any(h.key == "variables.v" for h in t.holes))
+    hole = next(h for h in literal.holes if h.key == "variables.v")
+    quote = literal.text[0]
     prefix = unquote(template[literal.start + 1:hole.start], quote)
     suffix = unquote(template[hole.end:literal.end - 1], quote)
     value = string_value(token)
@@ -87,7 +103,7 @@ class TestStructure:
         except ConfigError as exc:
             assert "templateVariables.v" in str(exc)
             return
-        offset = PLACEHOLDER.search(template).start()  # type: ignore[union-attr]
+        offset = rendered_offset(template)
         own = own_token(reference, offset)
         assert len(rendered) == len(reference)
         for index, (got, want) in enumerate(zip(rendered, reference, strict=True)):
@@ -170,6 +186,7 @@ class TestRefusedTemplates:
         ('x{a=~"{{ target | regex }}"}', "only a template variable"),
         ('x{a=~"{{ variables.v | upper }}"}', "unknown filter"),
         ('x{a="{{ variables.v }}}', "does not parse"),
+        ('x{a=~"{{ target }}[{{ variables.v }}]"}', "{{ variables.v }} at"),
     ])
     def test_a_placeholder_where_no_value_is_safe_refuses_the_template(
             self, template: str, reason: str) -> None:
