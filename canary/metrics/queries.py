@@ -2,12 +2,21 @@
 rendering (pure).
 
 Placeholders are ``{{ name }}``, ``{{ namespace }}``, ``{{ target }}``, ``{{ service }}``,
-``{{ interval }}`` and ``{{ variables.NAME }}``. Every value is checked before it is
-inserted so that none can change the query's structure: names must be Kubernetes names,
-the interval a duration, and variables may only use letters, digits and ``_ . : - / * + ?
-| ^ $`` (enough for label values and simple regular expressions such as ``5..|4..``; no
-quotes, spaces, parentheses, brackets, braces or commas), wherever the template puts
-them.
+``{{ interval }}`` and ``{{ variables.NAME }}``. A value is checked *by position*: the
+template is tokenized (:mod:`canary.metrics.promql`) and each placeholder classed by where
+it sits (:mod:`canary.metrics.positions`); the position decides what the value may be
+(:mod:`canary.metrics.values`):
+
+- in a string (a ``=`` or ``!=`` matcher's, a function argument): anything, escaped for
+  the string's quotes so that it cannot end the string;
+- in a regular expression (a ``=~`` or ``!~`` matcher's string, ``label_replace``'s
+  regex): a name is a literal; a variable is a literal alternation such as ``5..|4..``
+  unless the template marks it ``{{ variables.NAME | regex }}`` (:mod:`canary.metrics.regex`);
+- in a range, a subquery or after ``offset``: a duration; in a metric, label or function
+  name: an identifier; anywhere else outside strings: a number.
+
+So no value can change the query's structure: a value that does not fit is a
+:class:`~canary.errors.ConfigError` naming it, its position and the place in the template.
 """
 
 from __future__ import annotations
@@ -17,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from canary.errors import ConfigError
+from canary.metrics import positions, values
+from canary.metrics.promql import PLACEHOLDER
 from canary.models.base import DURATION_PATTERN
 
 #: Built-in metrics on Istio, with Flagger's semantics: the canary workload's percentage
@@ -74,9 +85,9 @@ LOST = ("count by (destination_workload) ("
 #: scrape, known only after the reading): the series set shrank.
 PREVIOUS = "sum by (destination_workload) ({total} offset {since})"
 
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][\w]*(?:\.[A-Za-z_][\w-]*)?)\s*\}\}")
 _DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-#: What a templateVariables value may hold (see the module's docstring).
+#: The characters ``canary convert`` accepts in a templateVariables value, which it reads
+#: without the template that uses it; rendering checks each value where it is used.
 SAFE_VARIABLE = re.compile(r"^[A-Za-z0-9_.:/*+?|^$-]*$")
 SAFE_VARIABLE_CHARACTERS = "letters, digits and _ . : - / * + ? | ^ $"
 
@@ -93,43 +104,50 @@ class QueryContext:
     def validate(self) -> None:
         for field in ("name", "namespace", "target", "service"):
             value = getattr(self, field)
-            if not _DNS_NAME.match(value):
+            if not _DNS_NAME.fullmatch(value):
                 raise ConfigError(f"{field} {value!r} is not a valid Kubernetes name")
         if not re.fullmatch(DURATION_PATTERN, self.interval):
             raise ConfigError(f"interval {self.interval!r} is not a duration")
-        for key, value in self.variables.items():
-            if not SAFE_VARIABLE.match(value):
-                raise ConfigError(
-                    f"templateVariables.{key} {value!r} may only contain "
-                    f"{SAFE_VARIABLE_CHARACTERS} (anything else could change the query)")
 
 
 def render(template: str, context: QueryContext) -> str:
     """Fill a query template; raise :class:`ConfigError` naming a bad value or placeholder."""
     context.validate()
+    if PLACEHOLDER.search(template) is None:
+        return template
+    out, done = [], 0
+    for slot in positions.slots(template):
+        label, value = _value(slot.hole.key, context)
+        try:
+            written = values.write(slot, value, variable=label.startswith("templateVariables"))
+        except ValueError as exc:
+            raise ConfigError(f"{label} {value!r} is in {slot.where} at "
+                              f"{positions.excerpt(template, slot.hole)} and {exc}") from exc
+        out += [template[done:slot.hole.start], written]
+        done = slot.hole.end
+    return "".join(out) + template[done:]
+
+
+def _value(key: str, context: QueryContext) -> tuple[str, str]:
+    """The field a placeholder names, and its value."""
+    if key.startswith("variables."):
+        variable = key.split(".", 1)[1]
+        if variable not in context.variables:
+            raise ConfigError(f"the query uses {{{{ {key} }}}} but templateVariables "
+                              f"has no {variable!r}")
+        return f"templateVariables.{variable}", context.variables[variable]
     plain = {"name": context.name, "namespace": context.namespace, "target": context.target,
              "service": context.service, "interval": context.interval}
-
-    def fill(match: re.Match[str]) -> str:
-        key = match.group(1)
-        if key.startswith("variables."):
-            variable = key.split(".", 1)[1]
-            if variable not in context.variables:
-                raise ConfigError(f"the query uses {{{{ {key} }}}} but templateVariables "
-                                  f"has no {variable!r}")
-            return context.variables[variable]
-        if key not in plain:
-            raise ConfigError(f"unknown placeholder {{{{ {key} }}}} in the query "
-                              f"(known: {', '.join(sorted(plain))}, variables.NAME)")
-        return plain[key]
-
-    return _PLACEHOLDER.sub(fill, template)
+    if key not in plain:
+        raise ConfigError(f"unknown placeholder {{{{ {key} }}}} in the query "
+                          f"(known: {', '.join(sorted(plain))}, variables.NAME)")
+    return key, plain[key]
 
 
 def _alternatives(names: Sequence[str]) -> str:
     """A regular expression matching exactly ``names`` (Kubernetes names, checked)."""
     for value in names:
-        if not _DNS_NAME.match(value):
+        if not _DNS_NAME.fullmatch(value):
             raise ConfigError(f"{value!r} is not a valid Kubernetes name")
     # Names may hold dots, which a regular expression must match literally.
     return "|".join(w.replace(".", "\\\\.") for w in names)
@@ -145,7 +163,7 @@ def judge_query(metric_type: str, namespace: str, workloads: Sequence[str],
     ``previous`` part sums the requests Prometheus now shows at that reading's instant."""
     if metric_type not in JUDGE_PARTS:
         raise ConfigError(f"no counters for judged metrics of type {metric_type!r}")
-    if not _DNS_NAME.match(namespace):
+    if not _DNS_NAME.fullmatch(namespace):
         raise ConfigError(f"{namespace!r} is not a valid Kubernetes name")
     selector = (f'reporter="destination",destination_workload_namespace="{namespace}",'
                 f'destination_workload=~"{_alternatives(workloads)}"')

@@ -76,6 +76,16 @@ class TemplateRef(ApiModel):
     namespace: str | None = Field(None, description="Defaults to the Canary's namespace.")
 
 
+#: The longest templateVariables value: room for a label value or a long alternation.
+TEMPLATE_VARIABLE_MAX_LENGTH = 1024
+#: A templateVariables value holds no control character: none belongs in a label value or a
+#: pattern, and a YAML block scalar's trailing newline is an easy one to send by mistake.
+#: Where a value may go is checked against the template's query when it is rendered.
+TEMPLATE_VARIABLE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+TemplateVariable = Annotated[str, Field(max_length=TEMPLATE_VARIABLE_MAX_LENGTH,
+                                        pattern=TEMPLATE_VARIABLE_PATTERN)]
+
+
 class CanaryMetric(ApiModel):
     """One check of the analysis: a built-in metric or a MetricTemplate, and its bounds."""
 
@@ -88,8 +98,13 @@ class CanaryMetric(ApiModel):
     threshold: float | None = Field(None, description="Deprecated Flagger field: for "
                                     "request-success-rate a minimum, otherwise a maximum.")
     template_ref: TemplateRef | None = None
-    template_variables: dict[str, str] | None = Field(
-        None, description="Values for {{ variables.NAME }} in the template's query.")
+    template_variables: dict[str, TemplateVariable] | None = Field(
+        None, description=(
+            "Values for {{ variables.NAME }} in the template's query, checked where the "
+            "query uses them: escaped in strings; in a regex matcher a literal, or literals "
+            "separated by | with . for any character, unless the template marks the "
+            "placeholder | regex; a duration in a range, a number elsewhere (docs/metrics.md)."
+            " No control characters, at most 1024 characters."))
 
     model_config = ApiModel.model_config | {"json_schema_extra": {"x-kubernetes-validations": [
         {"rule": "has(self.templateRef) || self.name in ['request-success-rate', "

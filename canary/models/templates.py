@@ -26,7 +26,9 @@ class MetricTemplateSpec(ApiModel):
     provider: MetricProvider
     query: str = Field(min_length=1, description=(
         "PromQL with {{ name }}, {{ namespace }}, {{ target }}, {{ service }}, "
-        "{{ interval }} and {{ variables.NAME }}."))
+        "{{ interval }} and {{ variables.NAME }}; {{ variables.NAME | regex }} in a regex "
+        "matcher takes any pattern. Each value is checked where the query puts it "
+        "(docs/metrics.md)."))
 
 
 class MetricTemplate(ApiModel):
