@@ -54,6 +54,8 @@ class World:
     primary_ready: bool = False
     #: Whether the primary's pods become ready when it takes a new revision.
     primary_rolls_out: bool = True
+    #: Why the primary is not ready, as the controller words it.
+    primary_detail: str = "0 of 2 replicas available"
     weight: int = 0
     route: Route | None = None
     success_rate: float | None = 100.0
@@ -69,7 +71,8 @@ class World:
     def observe(self, metrics: bool = False, judge: bool = False) -> Observation:
         target = Workload(True, self.target_revision, self.target_replicas,
                           ready=self.target_ready and self.target_replicas > 0)
-        primary = (Workload(True, self.primary_revision, 2, ready=self.primary_ready)
+        primary = (Workload(True, self.primary_revision, 2, ready=self.primary_ready,
+                            detail="" if self.primary_ready else self.primary_detail)
                    if self.primary_revision else Workload(False))
         values = (MetricValue("request-success-rate", self.success_rate),) if metrics else None
         readings = (self.judge_readings(self) if (metrics or judge) and self.judge_readings
@@ -140,6 +143,19 @@ def initialized(**analysis: Any) -> World:
     world.run_until_quiet()
     assert world.canary.status.phase == Phase.INITIALIZED
     world.decisions.clear()
+    return world
+
+
+def promoting_on_an_unready_primary() -> World:
+    """An Initialized world whose next revision passed its analysis and is being promoted
+    to a primary whose pods never become ready."""
+    world = initialized()
+    world.target_revision = "rev-2"
+    world.primary_rolls_out = False
+    decision = world.step()
+    while world.canary.status.phase != Phase.PROMOTING:
+        world.advance(decision.wake_after or 1)
+        decision = world.step()
     return world
 
 
