@@ -7,7 +7,9 @@ names a Secret whose keys are sent as headers, so tokens never live in the Canar
 A hook's answer becomes a message in the Canary's status, its events, the controller's
 log and alerts, so no message this module produces holds a header value from a Secret:
 a gate that echoes the request, or an error quoting a header, is shown with ``***``
-in its place. A value that is not a valid header value is refused before anything is
+in its place. A failed hook's message starts with its URL, without the credentials in
+it and with its query values shown as ``***`` (nor are those shown elsewhere in the
+message). A value that is not a valid header value is refused before anything is
 sent, with a message naming the Secret and the key, never the value.
 """
 
@@ -31,7 +33,7 @@ from canary.kube import resources as r
 from canary.kube.reads import CachedGet, read
 from canary.models.base import parse_duration
 from canary.models.canary import Canary, CanaryWebhook
-from canary.redact import excerpt, redact
+from canary.redact import excerpt, redact, shown_url, url_secrets
 
 log = structlog.get_logger("canary.webhooks")
 
@@ -149,10 +151,12 @@ class WebhookCaller:
         try:
             headers, secrets = await self._headers(canary, hook)
         except SecretHeaderError as exc:
-            return HookResult(hook.name, str(hook.type), False, str(exc))
+            return _failed(hook, str(exc))
         except KubeError as exc:
             name = hook.secret_ref.name if hook.secret_ref else ""
-            return HookResult(hook.name, str(hook.type), False, f"Secret {name}: {exc}")
+            return _failed(hook, f"Secret {name}: {exc}")
+        for part in url_secrets(hook.url):
+            secrets |= secret_forms(part)
         attempts = (hook.retries or 0) + 1
         message = ""
         for attempt in range(attempts):
@@ -176,7 +180,7 @@ class WebhookCaller:
                 message += f": {text}"
         if attempts > 1:
             message += f" ({attempts} attempts)"
-        return HookResult(hook.name, str(hook.type), False, message)
+        return _failed(hook, message)
 
     async def call_type(self, canary: Canary, type_: str) -> tuple[HookResult, ...]:
         hooks = [h for h in canary.spec.analysis.webhooks or [] if h.type == type_]
@@ -198,6 +202,12 @@ class WebhookCaller:
         if not result.passed:
             log.warning("event hook failed", hook=hook.name, error=result.message,
                         canary=f"{canary.namespace}/{canary.name}")
+
+
+def _failed(hook: CanaryWebhook, message: str) -> HookResult:
+    """A failed call: its message says where the hook was called."""
+    return HookResult(hook.name, str(hook.type), False,
+                      f"{shown_url(hook.url, REDACTED)}: {message}")
 
 
 def _excerpt(text: str, secrets: set[str]) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from canary.core import guards, judging
@@ -33,11 +33,12 @@ from canary.core.actions import (
     Route,
     ScaleCanary,
 )
-from canary.core.analysis import failures, judge
+from canary.core.analysis import NO_VALUES_CAUSES, failures, judge, scope
 from canary.core.judge import Outcome
 from canary.core.observation import HookResult, Observation
 from canary.core.strategy import Strategy, infer
 from canary.core.timefmt import format_time, parse_time
+from canary.models.base import format_duration
 from canary.models.canary import (
     AnalysisRecord,
     Canary,
@@ -56,6 +57,8 @@ PAUSED = "Paused"
 TRAFFIC_SUFFICIENT = "TrafficSufficient"
 #: The judge's checks between steps are at least this far apart (seconds).
 MIN_JUDGE_CHECK_SECONDS = 1.0
+#: The longest evidence a WeightIncreased event carries (characters).
+EVIDENCE_LENGTH = 300
 
 
 @dataclass(frozen=True)
@@ -576,7 +579,7 @@ def _progress(step: _Step) -> Decision:
                   f"found a regression in {verdict.metric}: {verdict.assessment.describe()}")
         return step.done()
     if failed:
-        _failed_check(step, "; ".join(_describe(r) for r in failed))
+        _failed_check(step, _summary(failed))
         return step.done()
     judge_spec = step.canary.spec.analysis.judge
     if verdict is not None and verdict.outcome is Outcome.NO_REGRESSION_PROVEN and \
@@ -810,12 +813,37 @@ def _begin_promotion(step: _Step, why: str) -> None:
 
 
 def _set_weight(step: _Step, weight: int) -> None:
+    evidence = _evidence(step)
     step.status.canary_weight = weight
     step.start_step()
     step.set_route(step.analysis_route(weight))
-    step.event("Normal", "WeightIncreased",
-               f"Advance {step.target_name} canary weight to {weight}")
+    step.event("Normal", "WeightIncreased", f"Advance {step.target_name} canary weight to "
+               f"{weight}" + (f": {evidence}" if evidence else ""))
     step.wake_in(step.interval())
+
+
+def _evidence(step: _Step) -> str:
+    """What the analysis of this decision found (each check against its bound, then the
+    judge's summary), cut at EVIDENCE_LENGTH; empty when none ran in it (the first step)."""
+    record = step.status.last_analysis
+    if record is None or record.revision != step.status.last_applied_spec or \
+            record.time != format_time(step.now, precise=True):
+        return ""
+    parts = [_passed(r) for r in record.results]
+    if step.status.judge is not None:
+        parts += [judging.describe(m) for m in step.status.judge.metrics]
+    text = "; ".join(parts)
+    return text if len(text) <= EVIDENCE_LENGTH else text[:EVIDENCE_LENGTH] + "..."
+
+
+def _passed(result: MetricResult) -> str:
+    """A passed check: its value against its bounds."""
+    if result.value is None:
+        return f"{result.name} {result.verdict.lower()}"
+    bounds = [f">= {result.min:g}" if result.min is not None else "",
+              f"<= {result.max:g}" if result.max is not None else ""]
+    shown = ", ".join(b for b in bounds if b)
+    return f"{result.name} {result.value:g}" + (f" ({shown})" if shown else "")
 
 
 def _analyse(step: _Step) -> list[MetricResult]:
@@ -830,17 +858,30 @@ def _analyse(step: _Step) -> list[MetricResult]:
             results.append(MetricResult(name=metric.name, verdict="Error",
                                         message="the metric was not measured"))
         else:
-            results.append(judge(metric, value))
+            interval = metric.interval or format_duration(step.interval())
+            results.append(judge(metric, value, scope(step.canary.namespace,
+                                                      step.target_name, interval)))
     step.status.last_analysis = AnalysisRecord(
         time=format_time(step.now, precise=True), revision=str(step.status.last_applied_spec),
         weight=step.status.canary_weight or 0, results=results)
     return results
 
 
+def _summary(failed: list[MetricResult]) -> str:
+    """The failed checks in a line. Metrics without values are named together by what
+    they selected (no traffic usually empties them all), then the usual causes, once."""
+    parts = [_describe(r) for r in failed if r.verdict != "NoValues"]
+    empty: dict[str, list[str]] = {}
+    for result in failed:
+        if result.verdict == "NoValues":
+            empty.setdefault(result.message or "no values", []).append(result.name)
+    parts += [f"{', '.join(names)}: {message}" for message, names in empty.items()]
+    text = "; ".join(parts)
+    return f"{text} ({NO_VALUES_CAUSES})" if empty else text
+
+
 def _describe(result: MetricResult) -> str:
-    if result.verdict == "NoValues":
-        return f"{result.name}: no values found"
-    if result.verdict == "Error" or result.value is None:
+    if result.verdict in ("NoValues", "Error") or result.value is None:
         return f"{result.name}: {result.message}"
     bound = (f">= {result.min:g}" if result.min is not None and result.value is not None
              and result.value < result.min else f"<= {result.max:g}")
@@ -898,16 +939,49 @@ def _promote(step: _Step) -> None:
         step.status.last_promoted_spec = revision
         step.actions += [EnsurePrimary(revision), Route(0), ScaleCanary(0),
                          CallHooks("post-rollout")]
-        message = f"Promotion of {step.target_name} revision {revision} completed"
+        message = (f"Promotion of {step.target_name} revision {revision} completed"
+                   f"{_recovered_checks(step)}")
         step.condition(PROMOTED, "True", "Succeeded", message)
         step.event("Normal", "Promoted", message)
         return
     step.actions += [EnsurePrimary(revision), Route(weight),
                      ScaleCanary(0 if step.canary.spec.skip_analysis else None)]
+    _report_unready_primary(step, revision)
     _wait_or_roll_back(step, step.seconds_in_step(),
                        f"{step.target_name}-primary did not finish rolling out revision "
                        f"{revision} in {step.deadline():.0f}s: "
                        f"{primary.detail or 'rollout incomplete'}")
+
+
+def _recovered_checks(step: _Step) -> str:
+    """A promoted revision's failed checks leave failedChecks, where next to Succeeded
+    they would read as a failure, for the Promoted message, where they read as what they
+    were."""
+    checks = step.status.failed_checks or 0
+    step.status.failed_checks = 0
+    if not checks:
+        return ""
+    return f" ({checks} failed check{'s' if checks != 1 else ''} in the analysis, recovered)"
+
+
+def _report_unready_primary(step: _Step, revision: str) -> None:
+    """The primary has not finished taking the promoted revision: once an analysis
+    interval has passed, say why on the Promoted condition, with one event, rather than
+    nothing until the deadline."""
+    elapsed, grace = step.seconds_in_step(), step.interval()
+    if elapsed < grace:
+        step.wake_in(grace - elapsed)
+        return
+    if elapsed >= step.deadline():
+        return  # rolled back now, which says why
+    started = parse_time(step.status.step_started_at) if step.status.step_started_at \
+        else step.now
+    deadline = format_time(started + timedelta(seconds=step.deadline()))
+    message = (f"{step.target_name}-primary has not finished rolling out revision "
+               f"{revision}: {step.obs.primary.detail or 'rollout incomplete'}; the "
+               f"promotion is rolled back if it has not by {deadline}")
+    if step.condition(PROMOTED, "Unknown", "WaitingForPrimary", message):
+        step.event("Warning", "PrimaryNotReady", message)
 
 
 def _wait_or_roll_back(step: _Step, elapsed: float, message: str) -> None:

@@ -9,11 +9,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from prometheus_api_client import PrometheusConnect
 
 from canary.core import MetricValue
 from canary.errors import CanaryError
+from canary.metrics import failure
 from canary.metrics.counters import Sample
+
+log = structlog.get_logger("canary.metrics")
 
 #: One series over a range: its labels and (unix time, value) points.
 Series = tuple[Mapping[str, str], list[tuple[float, float]]]
@@ -41,6 +45,8 @@ class PrometheusQuerier:
         if auth.token:
             headers["Authorization"] = f"Bearer {auth.token}"
         self.url = url
+        #: host:port, what messages name (the address may hold credentials).
+        self.server = failure.server(url)
         self.timeout = timeout
         self._client = PrometheusConnect(
             url=url, headers=headers or None, disable_ssl=insecure_skip_verify,
@@ -51,17 +57,10 @@ class PrometheusQuerier:
         """The single value of ``promql``; None when it has no values; an error string when
         the query failed or was ambiguous."""
         try:
-            # The HTTP timeout bounds the thread; asyncio.timeout bounds the caller even if
-            # the client misbehaves (the thread is then abandoned, not waited for).
-            async with asyncio.timeout(self.timeout + 5):
-                result = await asyncio.to_thread(
-                    self._client.custom_query, promql,
-                    params={"timeout": f"{self.timeout:g}s"})
-        except TimeoutError:
-            return MetricValue(name, error=f"no answer from Prometheus within "
-                               f"{self.timeout + 5:g}s", query=promql)
-        except Exception as exc:  # the client raises several unrelated exception types
-            return MetricValue(name, error=f"query failed: {exc}", query=promql)
+            result = await self._call(self._client.custom_query, promql, metric=name,
+                                      params={"timeout": f"{self.timeout:g}s"})
+        except QueryFailed as exc:
+            return MetricValue(name, error=str(exc), query=promql)
         if not result:
             return MetricValue(name, None, query=promql)
         if len(result) > 1:
@@ -70,7 +69,7 @@ class PrometheusQuerier:
         try:
             value = float(result[0]["value"][1])
         except (KeyError, IndexError, TypeError, ValueError):
-            return MetricValue(name, error=f"unexpected result {result[0]!r}", query=promql)
+            return MetricValue(name, error=self._unexpected(result[0]), query=promql)
         if math.isnan(value):
             return MetricValue(name, None, query=promql)
         if math.isinf(value):
@@ -78,15 +77,27 @@ class PrometheusQuerier:
             return MetricValue(name, error=f"the query returned {value}", query=promql)
         return MetricValue(name, value, query=promql)
 
-    async def _call(self, function: Any, *args: Any, **kwargs: Any) -> Any:
+    async def _call(self, function: Any, query: str, metric: str | None = None,
+                    **kwargs: Any) -> Any:
+        """``function(query, **kwargs)`` in a worker thread; QueryFailed names the server
+        and what failed in a line, while the log gets the whole query."""
         try:
+            # The HTTP timeout bounds the thread; asyncio.timeout bounds the caller even if
+            # the client misbehaves (the thread is then abandoned, not waited for).
             async with asyncio.timeout(self.timeout + 5):
-                return await asyncio.to_thread(function, *args, **kwargs)
+                return await asyncio.to_thread(function, query, **kwargs)
         except TimeoutError:
-            raise QueryFailed(f"no answer from Prometheus within {self.timeout + 5:g}s"
-                              ) from None
+            what = f"no answer within {self.timeout + 5:g}s"
+            log.warning("prometheus query failed", metric=metric, server=self.server,
+                        error=what, query=query)
         except Exception as exc:  # the client raises several unrelated exception types
-            raise QueryFailed(f"query failed: {exc}") from exc
+            what = failure.describe(exc)
+            log.warning("prometheus query failed", metric=metric, server=self.server,
+                        error=what, detail=str(exc), query=query)
+        raise QueryFailed(f"Prometheus at {self.server}: {what}")
+
+    def _unexpected(self, result: Any) -> str:
+        return failure.cut(f"Prometheus at {self.server}: unexpected result {result!r}")
 
     async def samples(self, promql: str, at: float) -> list[Sample]:
         """Every series of the instant query ``promql`` evaluated at unix time ``at``."""
@@ -95,7 +106,7 @@ class PrometheusQuerier:
         try:
             return [(dict(s["metric"]), float(s["value"][1])) for s in result]
         except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise QueryFailed(f"unexpected result {result!r}") from exc
+            raise QueryFailed(self._unexpected(result)) from exc
 
     async def series(self, promql: str, start: float, end: float, step: float
                      ) -> list[Series]:
@@ -113,4 +124,4 @@ class PrometheusQuerier:
             return [(dict(s["metric"]), [(float(t), float(v)) for t, v in s["values"]])
                     for s in result]
         except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise QueryFailed(f"unexpected result {result!r}") from exc
+            raise QueryFailed(self._unexpected(result)) from exc

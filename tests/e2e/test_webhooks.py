@@ -144,9 +144,9 @@ async def test_a_gate_echoing_its_token_never_shows_it(
     await deploy(kube, namespace, {"revision": "2"})
     waiting = await wait_until(lambda: events(kube, namespace, "WaitingForApproval"),
                                bool, "the rollout to be held by the echoing gate")
-    # The gate's answer is shown, with the token in it replaced.
-    assert "confirm-rollout: HTTP 403: confirm-rollout: you sent ***" in \
-        waiting[-1]["note"]
+    # The gate's URL and answer are shown, with the token in the answer replaced.
+    assert (f"confirm-rollout: {gates.url}/confirm-rollout: HTTP 403: confirm-rollout: "
+            "you sent ***") in waiting[-1]["note"]
     # The event hook's refusals (each event is sent to it) are logged.
     await wait_until(lambda: _async(controller.tail(400)), lambda log: "event hook failed"
                      in log and "you sent ***" in log, "the event hook's failure log")
@@ -184,7 +184,8 @@ async def test_a_failing_pre_rollout_hook_rolls_back_before_any_traffic(
     assert set(history.weights()) <= {0}  # the canary never got traffic
     promoted = {c["type"]: c for c in failed["status"]["conditions"]}["Promoted"]
     assert promoted["reason"] == "AnalysisFailed"
-    assert "pre-rollout hooks failed: pre-rollout: HTTP 500" in promoted["message"]
+    assert (f"pre-rollout hooks failed: pre-rollout: {gates.url}/pre-rollout: HTTP 500"
+            in promoted["message"])
     assert "(failed checks 2/2)" in promoted["message"]
     assert len(gates.calls("pre-rollout")) >= 2
     halted = await events(kube, namespace, "AnalysisFailed")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from canary import webhooks
 from canary.notify import redact as notify_redact
-from canary.redact import excerpt, redact
+from canary.redact import excerpt, redact, shown_url, url_secrets
 
 
 def test_the_longest_secret_is_replaced_first() -> None:
@@ -34,3 +34,21 @@ def test_an_excerpt_folds_whitespace_and_scrubs_what_that_joins() -> None:
     cut = excerpt("say\n line one\nline   two\n", lambda part: redact(part, {secret}, "***"),
                   50)
     assert cut == "say ***"
+
+
+class TestUrls:
+    """A URL shown in a message keeps its host and path, never its credentials or its
+    query values; those are kept out of the rest of the message too."""
+
+    def test_credentials_and_query_values_are_hidden(self) -> None:
+        url = "https://ops:hunter2@gate.test:8443/check?token=abcdef&team=a#frag"
+        assert shown_url(url, "***") == "https://gate.test:8443/check?token=***&team=***"
+        assert {"ops:hunter2", "hunter2", "abcdef"} <= url_secrets(url)
+
+    def test_short_parts_are_not_secrets(self) -> None:
+        assert url_secrets("http://gate.test/?v=1&team=a") == {"v=1&team=a"}
+
+    def test_a_plain_url_is_shown_as_it_is(self) -> None:
+        assert shown_url("http://loadtester.test/gate/check", "***") == \
+            "http://loadtester.test/gate/check"
+        assert url_secrets("http://loadtester.test/gate/check") == set()

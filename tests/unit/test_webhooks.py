@@ -20,6 +20,7 @@ import pytest_asyncio
 from aiohttp import web
 
 from canary import webhooks
+from canary.core.observation import HookResult
 from canary.kube import NotFound
 from canary.kube import resources as r
 from canary.models.canary import Canary, CanaryWebhook
@@ -118,6 +119,15 @@ def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(webhooks, "RETRY_DELAY", 0.01)
 
 
+def reason(result: HookResult) -> str:
+    """A failed hook's message after the URL it starts with (TestWhere shows the URL)."""
+    if result.passed:
+        return result.message
+    where, _, rest = result.message.partition(": ")
+    assert where.startswith("http://"), result.message
+    return rest
+
+
 def canary() -> Canary:
     return Canary.model_validate({
         "metadata": {"name": "web", "namespace": "shop", "generation": 1},
@@ -145,7 +155,7 @@ class TestSuccess:
         url = endpoint.answer("gate", Answer(status, "" if status == 204 else "fine"))
         result = await caller.call(canary(), hook(url))
         assert (result.name, result.type, result.passed) == ("gate", "pre-rollout", True)
-        assert result.message == f"HTTP {status}"
+        assert reason(result) == f"HTTP {status}"
 
     @pytest.mark.parametrize("status", [301, 302, 304, 400, 403, 404, 500, 503])
     async def test_anything_else_fails_with_its_status(
@@ -153,7 +163,7 @@ class TestSuccess:
         url = endpoint.answer("gate", Answer(status, "not now"))
         result = await caller.call(canary(), hook(url))
         assert not result.passed
-        assert result.message == (f"HTTP {status}" if status == 304
+        assert reason(result) == (f"HTTP {status}" if status == 304
                                   else f"HTTP {status}: not now")
         assert len(endpoint.calls("gate")) == 1  # a redirect is not followed
 
@@ -161,9 +171,9 @@ class TestSuccess:
             self, endpoint: Endpoint, caller: WebhookCaller) -> None:
         url = endpoint.answer("gate", Answer(500, "line one\nline two\n" + "x" * 500))
         result = await caller.call(canary(), hook(url))
-        assert result.message.startswith("HTTP 500: line one line two xxx")
-        assert result.message.endswith("...")
-        assert len(result.message) == len("HTTP 500: ") + webhooks.BODY_EXCERPT + 3
+        assert reason(result).startswith("HTTP 500: line one line two xxx")
+        assert reason(result).endswith("...")
+        assert len(reason(result)) == len("HTTP 500: ") + webhooks.BODY_EXCERPT + 3
 
     async def test_an_endpoint_that_refuses_connections_fails(
             self, caller: WebhookCaller) -> None:
@@ -173,7 +183,7 @@ class TestSuccess:
         sock.close()
         result = await caller.call(canary(), hook(f"http://127.0.0.1:{port}/gate"))
         assert not result.passed
-        assert result.message.startswith("ConnectError")
+        assert reason(result).startswith("ConnectError")
 
 
 class TestTimeoutAndRetries:
@@ -184,7 +194,7 @@ class TestTimeoutAndRetries:
         result = await caller.call(canary(), hook(url, timeout="300ms"))
         elapsed = time.monotonic() - started
         assert not result.passed
-        assert result.message == "timed out after 0.3s"
+        assert reason(result) == "timed out after 0.3s"
         assert 0.25 <= elapsed < 2.0
 
     async def test_each_attempt_gets_the_timeout(
@@ -199,7 +209,7 @@ class TestTimeoutAndRetries:
                                        caller: WebhookCaller) -> None:
         url = endpoint.answer("gate", Answer(500, "down"), Answer(500, "down"), Answer(204))
         result = await caller.call(canary(), hook(url, retries=2))
-        assert result.passed and result.message == "HTTP 204"
+        assert result.passed and reason(result) == "HTTP 204"
         assert len(endpoint.calls("gate")) == 3
 
     async def test_too_few_retries_fail_with_the_last_answer(
@@ -208,14 +218,14 @@ class TestTimeoutAndRetries:
                               Answer(204))
         result = await caller.call(canary(), hook(url, retries=1))
         assert not result.passed
-        assert result.message == "HTTP 503: still down (2 attempts)"
+        assert reason(result) == "HTTP 503: still down (2 attempts)"
         assert len(endpoint.calls("gate")) == 2
 
     async def test_without_retries_one_attempt(
             self, endpoint: Endpoint, caller: WebhookCaller) -> None:
         url = endpoint.answer("gate", Answer(500, "down"), Answer(204))
         result = await caller.call(canary(), hook(url))
-        assert (result.passed, result.message) == (False, "HTTP 500: down")
+        assert (result.passed, reason(result)) == (False, "HTTP 500: down")
         assert len(endpoint.calls("gate")) == 1
 
 
@@ -283,7 +293,7 @@ class TestPayloadAndHeaders:
         url = endpoint.answer("gate", Answer(200))
         result = await caller.call(canary(), hook(url, secretRef={"name": "absent"}))
         assert not result.passed
-        assert result.message.startswith("Secret absent: 404 NotFound")
+        assert reason(result).startswith("Secret absent: 404 NotFound")
         assert endpoint.calls("gate") == []
 
 
@@ -300,7 +310,7 @@ class TestSecretsStayOutOfMessages:
         url = endpoint.answer("gate", Answer(403, body))
         result = await caller.call(canary(), hook(url, secretRef={"name": "gate-token"}))
         assert not result.passed
-        assert result.message.startswith("HTTP 403: ")
+        assert reason(result).startswith("HTTP 403: ")
         assert "***" in result.message
         assert TOKEN not in result.message
         assert TOKEN[:12] not in result.message
@@ -310,7 +320,7 @@ class TestSecretsStayOutOfMessages:
                                          caller: WebhookCaller) -> None:
         url = endpoint.answer("gate", Answer(403, "you sent {auth}"))
         result = await caller.call(canary(), hook(url, secretRef={"name": "gate-token"}))
-        assert result.message == "HTTP 403: you sent ***"
+        assert reason(result) == "HTTP 403: you sent ***"
 
     async def test_basic_credentials_are_hidden_decoded_too(
             self, endpoint: Endpoint) -> None:
@@ -320,7 +330,7 @@ class TestSecretsStayOutOfMessages:
                                                   "hunter2-the-password: wrong"))
         result = await caller.call(canary(), hook(url, secretRef={"name": "gate-token"}))
         await caller.close()
-        assert result.message == "HTTP 401: user ops, password ***: wrong"
+        assert reason(result) == "HTTP 401: user ops, password ***: wrong"
 
     @pytest.mark.parametrize("value", [f"Bearer {TOKEN}\nX-Injected: 1",
                                        f"Bearer {TOKEN}\r\n", f"Bearer\x00{TOKEN}",
@@ -335,7 +345,7 @@ class TestSecretsStayOutOfMessages:
             assert result.passed
             return
         assert not result.passed
-        assert result.message.startswith("Secret gate-token, key Authorization: ")
+        assert reason(result).startswith("Secret gate-token, key Authorization: ")
         assert "control character" in result.message
         assert TOKEN not in result.message and "Injected" not in result.message
         assert endpoint.calls("gate") == []
@@ -345,7 +355,7 @@ class TestSecretsStayOutOfMessages:
         url = endpoint.answer("gate", Answer(200))
         result = await caller.call(canary(), hook(url, secretRef={"name": "gate-token"}))
         await caller.close()
-        assert result.message == ("Secret gate-token, key Authorization: the value holds "
+        assert reason(result) == ("Secret gate-token, key Authorization: the value holds "
                                   "non-ASCII characters, which a header cannot carry")
         assert endpoint.calls("gate") == []
 
@@ -354,7 +364,7 @@ class TestSecretsStayOutOfMessages:
         url = endpoint.answer("gate", Answer(200))
         result = await caller.call(canary(), hook(url, secretRef={"name": "gate-token"}))
         await caller.close()
-        assert result.message == ("Secret gate-token, key bad key: not a valid HTTP "
+        assert reason(result) == ("Secret gate-token, key bad key: not a valid HTTP "
                                   "header name")
         assert endpoint.calls("gate") == []
 
@@ -368,7 +378,7 @@ class TestSecretsStayOutOfMessages:
         result = await caller.call(canary(), hook("http://gate.test/",
                                                   secretRef={"name": "gate-token"}))
         await caller.close()
-        assert result.message == "LocalProtocolError: Illegal header value b'***'"
+        assert reason(result) == "LocalProtocolError: Illegal header value b'***'"
 
     async def test_a_failing_event_hook_logs_no_secret(
             self, endpoint: Endpoint, caller: WebhookCaller,
@@ -383,8 +393,34 @@ class TestSecretsStayOutOfMessages:
         caller.send_event(subject, "Normal", "Promotion of web completed")
         await asyncio.gather(*caller._background)
         [entry] = logged
-        assert entry["error"].startswith("HTTP 400: bad ")
+        assert entry["error"].startswith(f"{endpoint.url}/events: HTTP 400: bad ")
         assert TOKEN not in json.dumps(entry)
+
+
+class TestWhere:
+    """A failed hook's message says which URL failed, without the secrets a URL holds."""
+
+    async def test_the_url_leads_the_message(self, endpoint: Endpoint,
+                                             caller: WebhookCaller) -> None:
+        url = endpoint.answer("gate", Answer(503, "busy"))
+        result = await caller.call(canary(), hook(url))
+        assert result.message == f"{url}: HTTP 503: busy"
+
+    async def test_credentials_and_query_values_are_not_shown(
+            self, endpoint: Endpoint, caller: WebhookCaller) -> None:
+        url = endpoint.answer("gate", Answer(403, "token q-t0ken-123 refused"))
+        credentialed = url.replace("http://", "http://ops:hunter2-pw@") + "?token=q-t0ken-123&v=1"
+        result = await caller.call(canary(), hook(credentialed))
+        assert result.message == f"{url}?token=***&v=***: HTTP 403: token *** refused"
+        assert "hunter2" not in result.message and "ops" not in result.message
+
+    async def test_a_refused_connection_names_its_url(self, caller: WebhookCaller) -> None:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        sock.close()
+        result = await caller.call(canary(), hook(f"http://127.0.0.1:{port}/gate"))
+        assert result.message.startswith(f"http://127.0.0.1:{port}/gate: ConnectError")
 
 
 def test_secret_forms_leave_the_scheme_and_short_words() -> None:

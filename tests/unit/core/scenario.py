@@ -56,6 +56,8 @@ class World:
     primary_rolls_out: bool = True
     #: The primary's pods that can serve (its old ones while a rollout is incomplete).
     primary_available: int = 2
+    #: Why the primary is not ready, as the controller words it.
+    primary_detail: str = "0 of 2 replicas available"
     #: What the controller found wrong with the Canary's claims and references.
     conflict: str | None = None
     missing_references: tuple[str, ...] = ()
@@ -75,7 +77,8 @@ class World:
         target = Workload(True, self.target_revision, self.target_replicas,
                           ready=self.target_ready and self.target_replicas > 0)
         primary = (Workload(True, self.primary_revision, 2, ready=self.primary_ready,
-                            available=self.primary_available)
+                            available=self.primary_available,
+                            detail="" if self.primary_ready else self.primary_detail)
                    if self.primary_revision else Workload(False))
         values = (MetricValue("request-success-rate", self.success_rate),) if metrics else None
         readings = (self.judge_readings(self) if (metrics or judge) and self.judge_readings
@@ -147,6 +150,19 @@ def initialized(**analysis: Any) -> World:
     world.run_until_quiet()
     assert world.canary.status.phase == Phase.INITIALIZED
     world.decisions.clear()
+    return world
+
+
+def promoting_on_an_unready_primary() -> World:
+    """An Initialized world whose next revision passed its analysis and is being promoted
+    to a primary whose pods never become ready."""
+    world = initialized()
+    world.target_revision = "rev-2"
+    world.primary_rolls_out = False
+    decision = world.step()
+    while world.canary.status.phase != Phase.PROMOTING:
+        world.advance(decision.wake_after or 1)
+        decision = world.step()
     return world
 
 

@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 from canary.core import DecisionSettings, Route, ScaleCanary, decide
 from canary.core.observation import ManualRequests
 from canary.models.canary import Phase
-from tests.unit.core.scenario import SETTINGS, World, initialized, make_canary
+from tests.unit.core.scenario import (
+    SETTINGS,
+    World,
+    initialized,
+    make_canary,
+    promoting_on_an_unready_primary,
+)
 
 
 class TestInitialization:
@@ -106,7 +112,8 @@ class TestRollback:
         assert world.canary.status.phase == Phase.FAILED
         assert world.canary.status.last_analysis is not None
         assert world.canary.status.last_analysis.results[0].verdict == "NoValues"
-        assert any("no values found" in e.message for d in world.decisions for e in d.events)
+        assert any("request-success-rate: no values for workload web" in e.message
+                   for d in world.decisions for e in d.events)
 
     def test_a_canary_that_never_becomes_ready_fails_at_the_deadline(self) -> None:
         world = initialized()
@@ -144,15 +151,9 @@ class TestRollback:
 
     def test_a_promotion_the_primary_never_finishes_is_rolled_back_at_the_deadline(
             self) -> None:
-        world = initialized()
-        world.target_revision = "rev-2"
-        world.primary_rolls_out = False
-        decision = world.step()
-        while world.canary.status.phase != Phase.PROMOTING:
-            world.advance(decision.wake_after or 1)
-            decision = world.step()
+        world = promoting_on_an_unready_primary()
         promoting_since = world.now
-        world.advance(decision.wake_after or 1)
+        world.advance(world.decisions[-1].wake_after or 1)
         while world.canary.status.phase == Phase.PROMOTING:
             decision = world.step()
             assert decision.wake_after is None or decision.wake_after <= 60
