@@ -82,7 +82,8 @@ class LoadTester:
                             payload: dict[str, Any]) -> web.Response:
         result = await self.runner.run(task, canary, self._timeout(payload))
         if not result.ok:
-            return _answer(500, f"{result.status()}: {result.tail(ANSWER_TAIL)}")
+            tail = result.tail(ANSWER_TAIL)
+            return _answer(500, f"{result.status()}: {tail}" if tail else result.status())
         if task.return_output:
             return web.json_response({"message": result.status(), "output": result.output})
         return _answer(200, result.status())

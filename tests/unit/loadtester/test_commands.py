@@ -119,6 +119,8 @@ class TestBlockingCommands:
         message = (await response.json())["message"]
         assert message.startswith("exit status 3: ")
         assert message.endswith("first line no token here")
+        silent = await allowed.post("/", json=hook("exit 4", type="bash"))
+        assert (await silent.json())["message"] == "exit status 4"
 
     async def test_the_output_is_returned_when_asked(self, allowed: Client) -> None:
         response = await allowed.post("/", json=hook(
