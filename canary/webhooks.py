@@ -1,7 +1,9 @@
 """Webhooks: gates and notifications over HTTP (httpx).
 
-Every call POSTs ``{name, namespace, phase, checksum, metadata}`` (plus ``eventMessage``
-and ``eventType`` for event hooks); any 2xx answer is a success. A hook's ``secretRef``
+Every call POSTs ``{name, namespace, phase, checksum, metadata, timeout}`` (plus
+``eventMessage`` and ``eventType`` for event hooks); ``timeout`` is how long the answer is
+waited for, so a hook that runs something can stop it in time. Any 2xx answer is a
+success. A hook's ``secretRef``
 names a Secret whose keys are sent as headers, so tokens never live in the Canary.
 
 A hook's answer becomes a message in the Canary's status, its events, the controller's
@@ -31,7 +33,7 @@ from canary.core.observation import HookResult
 from canary.kube import KubeClient, KubeError
 from canary.kube import resources as r
 from canary.kube.reads import CachedGet, read
-from canary.models.base import parse_duration
+from canary.models.base import format_duration, parse_duration
 from canary.models.canary import Canary, CanaryWebhook
 from canary.redact import excerpt, redact, shown_url, url_secrets
 
@@ -125,7 +127,8 @@ class WebhookCaller:
         return {"name": canary.name, "namespace": canary.namespace,
                 "phase": str(canary.status.phase or ""),
                 "checksum": canary.status.last_applied_spec or "",
-                "metadata": dict(hook.metadata or {})}
+                "metadata": dict(hook.metadata or {}),
+                "timeout": hook.timeout or format_duration(DEFAULT_TIMEOUT)}
 
     async def _headers(self, canary: Canary, hook: CanaryWebhook
                        ) -> tuple[dict[str, str], set[str]]:

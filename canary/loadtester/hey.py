@@ -1,7 +1,7 @@
 """Reading ``hey`` command lines, so hooks written for Flagger's load tester keep working.
 
-Only the load itself is carried out (in-process, with httpx): no shell command is ever
-executed, whatever the hook's metadata says.
+Only the load itself is carried out (in-process, with httpx): a ``hey`` command line is
+never executed, so it needs no ``--allow-commands``.
 """
 
 from __future__ import annotations

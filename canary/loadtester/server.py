@@ -1,8 +1,11 @@
 """The load tester's HTTP endpoints.
 
-- ``POST /``: a rollout hook. ``metadata.cmd`` is a ``hey`` command line; the load starts in
-  the background and the hook is answered at once (200). The same command is not started
-  again while it runs, so a hook called every analysis step keeps one load going.
+- ``POST /``: a rollout hook (see :mod:`canary.loadtester.tasks`). A background task (a
+  ``hey`` load, or with ``--allow-commands`` a ``cmd`` / ``ghz`` command) starts and the
+  hook is answered at once (200); the same command is not started again while it runs, so
+  a hook called every analysis step keeps one going. A blocking command (``bash``,
+  ``helm``, ``kubectl``) is answered when it ends: 200 on exit status 0, else 500 with
+  the status and the end of its output. Commands not allowed are answered 403.
 - ``POST /gate/check``, ``/gate/open``, ``/gate/close``: an approval gate per Canary (the
   hook payload's ``name`` and ``namespace``); ``check`` answers 200 when open, 403 when
   closed. ``/gate/approve`` always answers 200, ``/gate/halt`` always 403.
@@ -20,20 +23,33 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from canary.errors import ConfigError
+from canary.loadtester.commands import OUTPUT_LIMIT
 from canary.loadtester.gates import GateStore, Kind
-from canary.loadtester.hey import LoadSpec, parse_hey
-from canary.loadtester.traffic import generate
+from canary.loadtester.runner import Runner
+from canary.loadtester.tasks import Refused, Task, plan
+from canary.models.base import parse_duration
 
 log = structlog.get_logger("canary.loadtester")
+
+#: Characters of a failed command's output in the answer: with the status, the answer
+#: fits the excerpt of an answer the controller keeps in the Canary's status (200).
+ANSWER_TAIL = 160
+#: Seconds a blocking command ends before the caller's own timeout, so its answer (and
+#: not the caller's "timed out") says what happened: at most one, at most a tenth.
+_MARGIN = 1.0
 
 
 class LoadTester:
     """The aiohttp application and the loads it runs."""
 
-    def __init__(self, gates: GateStore) -> None:
+    def __init__(self, gates: GateStore, allow_commands: bool = False,
+                 command_timeout: float = 3600.0, output_limit: int = OUTPUT_LIMIT) -> None:
+        """``allow_commands`` lets hooks run programs other than the built-in ``hey``;
+        ``command_timeout`` bounds a background command, and a blocking one when the
+        hook does not say how long its caller waits."""
         self.gates = gates
-        self.running: dict[str, asyncio.Task[None]] = {}
+        self.allow_commands = allow_commands
+        self.runner = Runner(command_timeout, output_limit)
         self.app = web.Application()
         self.app.add_routes([
             web.post("/", self.start_load),
@@ -52,36 +68,40 @@ class LoadTester:
 
     async def start_load(self, request: web.Request) -> web.Response:
         payload = await _payload(request)
-        metadata = payload.get("metadata") or {}
-        command = metadata.get("cmd") if isinstance(metadata, dict) else None
-        if not isinstance(command, str) or not command.strip():
-            return _answer(400, "metadata.cmd must hold a hey command line")
         try:
-            spec = parse_hey(command)
-        except ConfigError as exc:
-            return _answer(400, f"metadata.cmd: {exc}")
-        if command in self.running:
-            return _answer(200, "already running")
+            task = plan(payload.get("metadata"), self.allow_commands)
+        except Refused as refused:
+            return _answer(refused.status, refused.message)
         canary = f"{payload.get('namespace', '')}/{payload.get('name', '')}"
-        task = asyncio.create_task(self._run(command, spec, canary))
-        self.running[command] = task
-        return _answer(200, "started")
+        if not task.blocking:
+            return _answer(200, "started" if self.runner.start(task, canary)
+                           else "already running")
+        return await self._run_blocking(task, canary, payload)
 
-    async def _run(self, command: str, spec: LoadSpec, canary: str) -> None:
-        log.info("load started", canary=canary, url=spec.url, concurrency=spec.concurrency,
-                 rate=spec.total_rate, seconds=spec.duration)
+    async def _run_blocking(self, task: Task, canary: str,
+                            payload: dict[str, Any]) -> web.Response:
+        result = await self.runner.run(task, canary, self._timeout(payload))
+        if not result.ok:
+            tail = result.tail(ANSWER_TAIL)
+            return _answer(500, f"{result.status()}: {tail}" if tail else result.status())
+        if task.return_output:
+            return web.json_response({"message": result.status(), "output": result.output})
+        return _answer(200, result.status())
+
+    def _timeout(self, payload: dict[str, Any]) -> float:
+        """The hook's own timeout (sent by canary's controller), less a margin; else
+        the load tester's."""
+        text = payload.get("timeout")
         try:
-            report = await generate(spec)
-            log.info("load finished", canary=canary, url=spec.url, **report.summary())
-        except Exception as exc:
-            log.error("load failed", canary=canary, url=spec.url, error=str(exc))
-        finally:
-            self.running.pop(command, None)
+            seconds = parse_duration(text) if isinstance(text, str) and text else None
+        except ValueError:
+            seconds = None
+        if seconds is None or seconds <= 0:
+            return self.runner.command_timeout
+        return seconds - min(_MARGIN, seconds / 10)
 
     async def _stop_loads(self, _: web.Application) -> None:
-        for task in list(self.running.values()):
-            task.cancel()
-        await asyncio.gather(*self.running.values(), return_exceptions=True)
+        await self.runner.stop()
 
     def _handler(self, kind: Kind, set_open: bool | None) -> Any:
         async def handle(request: web.Request) -> web.Response:

@@ -306,8 +306,8 @@ class SecretKeyRef(ApiModel):
 
 
 class CanaryWebhook(ApiModel):
-    """A gate or a notification: canary POSTs {name, namespace, phase, checksum, metadata}
-    and any 2xx answer counts as success."""
+    """A gate or a notification: canary POSTs {name, namespace, phase, checksum, metadata,
+    timeout} and any 2xx answer counts as success."""
 
     name: str = Field(min_length=1)
     type: WebhookType = WebhookType.ROLLOUT

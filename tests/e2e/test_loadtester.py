@@ -25,17 +25,17 @@ pytestmark = pytest.mark.usefixtures("running_controller")
 
 
 class LoadTesterProcess:
-    def __init__(self, state: Path, log: Path) -> None:
+    def __init__(self, state: Path, log: Path, *flags: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.state, self.log = state, log
+        self.state, self.log, self.flags = state, log, flags
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "canary", "loadtester", "--bind-address",
-                 f"127.0.0.1:{self.port}", "--state-file", str(self.state)],
+                 f"127.0.0.1:{self.port}", "--state-file", str(self.state), *self.flags],
                 stdout=out, stderr=subprocess.STDOUT)
         for _ in range(200):
             try:
@@ -56,6 +56,15 @@ class LoadTesterProcess:
 @pytest.fixture
 def loadtester(tmp_path: Path) -> Iterator[LoadTesterProcess]:
     process = LoadTesterProcess(tmp_path / "state" / "gates.json", tmp_path / "loadtester.log")
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def commands_loadtester(tmp_path: Path) -> Iterator[LoadTesterProcess]:
+    process = LoadTesterProcess(tmp_path / "state" / "gates.json",
+                                tmp_path / "loadtester.log", "--allow-commands")
     process.start()
     yield process
     process.stop()
@@ -126,3 +135,22 @@ async def test_a_loadtester_gate_holds_promotion_across_the_loadtesters_restart(
                             lambda c: phase(c) in ("Succeeded", "Failed"),
                             "the promotion once the gate is open", timeout=60)
     assert phase(done) == "Succeeded"
+
+
+async def test_a_pre_rollout_bash_hook_runs_in_a_load_tester_that_allows_commands(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str, tmp_path: Path,
+        commands_loadtester: LoadTesterProcess) -> None:
+    """A conformance check as Flagger users write it: the rollout goes on once it passes."""
+    ran = tmp_path / "conformance-ran"
+    hook = {"name": "conformance", "type": "pre-rollout", "url": f"{commands_loadtester.url}/",
+            "timeout": "10s",
+            "metadata": {"type": "bash",
+                         "cmd": f"printf 'a token' | grep token && touch {ran}"}}
+    await start(kube, environment, namespace, analysis={**ANALYSIS, "webhooks": [hook]})
+    assert not ran.exists()  # pre-rollout hooks run for a new revision only
+    await deploy(kube, namespace, {"revision": "2"})
+    done = await wait_until(lambda: canary_object(kube, namespace),
+                            lambda c: phase(c) in ("Succeeded", "Failed"),
+                            "the rollout to finish", timeout=120)
+    assert phase(done) == "Succeeded", commands_loadtester.log.read_text()[-2000:]
+    assert ran.exists()

@@ -95,7 +95,7 @@ async def test_a_closed_confirm_rollout_gate_holds_the_rollout_until_it_opens(
     _, body, headers = next(c for c in gates.received if c[0] == "confirm-rollout")
     assert body == {"name": APP, "namespace": namespace, "phase": "Initialized",
                     "checksum": waiting["status"]["lastAppliedSpec"],
-                    "metadata": {"team": "payments"}}
+                    "metadata": {"team": "payments"}, "timeout": "2s"}
     assert headers["Authorization"] == "Bearer s3cr3t"
     gates.answers["confirm-rollout"] = 200
     await wait_until(lambda: canary_object(kube, namespace),

@@ -129,6 +129,33 @@ def test_without_persistence_the_gate_state_survives_container_restarts_only(
     assert "strategy" not in objects["Deployment"]["spec"]
 
 
+def test_the_load_tester_runs_no_commands_unless_the_chart_allows_them(
+        helm: Helm, chart: Path) -> None:
+    pod = loadtester_objects(helm, chart)["Deployment"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    args = build_parser().parse_args(container["args"])
+    assert args.allow_commands is False and args.command_timeout == "1h"
+    assert pod["automountServiceAccountToken"] is False
+    objects = loadtester_objects(helm, chart, "allowCommands=true", "commandTimeout=10m",
+                                 "serviceAccount.automountToken=true")
+    pod = objects["Deployment"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    args = build_parser().parse_args(container["args"])
+    assert args.allow_commands is True and args.command_timeout == "10m"
+    assert pod["automountServiceAccountToken"] is True
+    # The root filesystem stays read-only: commands get a writable home on an emptyDir.
+    assert {"name": "HOME", "value": "/tmp"} in container["env"]
+    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+    assert {"name": "tmp", "emptyDir": {}} in pod["volumes"]
+
+
+def test_a_command_timeout_that_is_not_a_duration_is_refused(helm: Helm, chart: Path
+                                                             ) -> None:
+    result = helm("template", "lt", str(chart.parent / "canary-loadtester"),
+                  "--kube-version", "1.36.3", "--set", "commandTimeout=forever")
+    assert result.returncode != 0 and "/commandTimeout" in result.stderr
+
+
 def test_the_charts_slack_provider_is_the_default_for_canaries_without_alerts(
         helm: Helm, chart: Path) -> None:
     settings = controller_settings(helm, chart, "slack.secretName=slack-url",

@@ -237,7 +237,7 @@ class TestPayloadAndHeaders:
         [(body, headers)] = endpoint.calls("gate")
         assert body == {"name": "web", "namespace": "shop", "phase": "Progressing",
                         "checksum": "7d9f8c6b5",
-                        "metadata": {"team": "payments", "cmd": "run"}}
+                        "metadata": {"team": "payments", "cmd": "run"}, "timeout": "2s"}
         assert headers["Content-Type"] == "application/json"
         assert "Authorization" not in headers  # no secretRef, no Secret headers
 
@@ -253,7 +253,7 @@ class TestPayloadAndHeaders:
         await asyncio.gather(*caller._background)
         [(body, _)] = endpoint.calls("events")
         assert body == {"name": "web", "namespace": "shop", "phase": "Progressing",
-                        "checksum": "7d9f8c6b5", "metadata": {},
+                        "checksum": "7d9f8c6b5", "metadata": {}, "timeout": "10s",
                         "eventType": "Warning", "eventMessage": "Halt advancement of web"}
         assert endpoint.calls("gate") == []  # only event hooks hear of events
 

@@ -31,6 +31,11 @@ def no_loadtester_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
      "--bind-address: '127.0.0.1:99999' is not host:port"),
     (["--log-level", "loud"], {"CANARY_LOADTESTER_LOG_LEVEL": "debug"},
      "--log-level: 'loud' is not one of"),
+    ([], {"CANARY_LOADTESTER_ALLOW_COMMANDS": "maybe"},
+     "CANARY_LOADTESTER_ALLOW_COMMANDS: 'maybe' is not true or false"),
+    ([], {"CANARY_LOADTESTER_COMMAND_TIMEOUT": "forever"},
+     "CANARY_LOADTESTER_COMMAND_TIMEOUT: 'forever' is not a duration"),
+    (["--command-timeout", "0s"], {}, "--command-timeout: the timeout must be positive"),
 ])
 def test_a_bad_value_is_refused_with_one_line_naming_its_source(
         argv: list[str], environment: dict[str, str], expected: str,
@@ -51,3 +56,14 @@ def test_a_flag_wins_over_its_variable_which_wins_over_the_default(
                                                   "CANARY_LOADTESTER_BIND_ADDRESS")
     args = build_parser().parse_args(["loadtester", "--bind-address", ":7000"])
     assert FLAGS.values(args)("bind-address") == (":7000", "--bind-address")
+
+
+def test_commands_are_off_unless_allowed_by_the_flag_or_its_variable(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert FLAGS.values(build_parser().parse_args(["loadtester"])).switch(
+        "allow-commands") is False
+    monkeypatch.setenv("CANARY_LOADTESTER_ALLOW_COMMANDS", "true")
+    assert FLAGS.values(build_parser().parse_args(["loadtester"])).switch(
+        "allow-commands") is True
+    args = build_parser().parse_args(["loadtester", "--no-allow-commands"])
+    assert FLAGS.values(args).switch("allow-commands") is False
