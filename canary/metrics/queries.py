@@ -185,5 +185,5 @@ def judge_query(metric_type: str, namespace: str, workloads: Sequence[str],
 
 def variables_used(template: str) -> set[str]:
     """The names of the ``{{ variables.NAME }}`` placeholders a query template uses."""
-    return {key.split(".", 1)[1] for key in _PLACEHOLDER.findall(template)
-            if key.startswith("variables.")}
+    return {match.group(1).split(".", 1)[1] for match in PLACEHOLDER.finditer(template)
+            if match.group(1).startswith("variables.")}

@@ -41,7 +41,8 @@ def test_every_reference_found_is_no_problem() -> None:
 def test_each_missing_reference_names_its_field_and_object() -> None:
     problems = missing(canary(autoscalerRef={"kind": "HorizontalPodAutoscaler",
                                              "name": "web"}),
-                       store(("shop", "errors", "{{ variables.code }} {{ variables.zone }}")),
+                       store(("shop", "errors",
+                              "{{ variables.code | regex }} {{ variables.zone }}")),
                        store(), everywhere)
     assert problems == (
         "spec.analysis.metrics[0].templateVariables: MetricTemplate shop/errors uses "
