@@ -149,14 +149,14 @@ class Executor:
             changed = list(differences(cached, manifest))[:3] or ["its fields"]
             return [f"{what} was changed outside canary ({'; '.join(changed)}): put back"]
         if outcome is Applied.CREATED and established:
-            return [f"{what} was deleted outside canary: created again"]
+            return [f"{what} was missing: created again"]
         return []
 
     async def execute(self, owner: JSON, canary: Canary, actions: tuple[Action, ...],
                       established: bool = False) -> list[str]:
         """Carry out ``actions`` in order; the repairs made on the way, one line each.
-        ``established``: the Canary's objects existed before this decision, so a missing
-        one was deleted by someone."""
+        ``established``: the Canary's objects should exist already, so a missing one was
+        deleted by someone (or never written, after a crash between status and actions)."""
         repairs: list[str] = []
         for action in actions:
             if isinstance(action, EnsurePrimary):

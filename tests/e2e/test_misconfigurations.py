@@ -59,6 +59,8 @@ async def written_by_canary(kube: KubeClient, namespace: str) -> dict[str, Any]:
 async def test_a_second_canary_on_one_deployment_is_refused_and_writes_nothing(
         kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
     await start(kube, environment, namespace)
+    await wait_until(lambda: _exists(kube, r.VIRTUAL_SERVICES, APP, namespace), bool,
+                     "the routing objects to be created")
     await kube.create(r.CANARIES, manifests.canary(
         "rival", namespace, target=APP, port=8080, analysis=ANALYSIS))
     rival = await wait_until(lambda: canary_object(kube, namespace, "rival"),
@@ -91,6 +93,8 @@ async def test_a_second_canary_on_one_deployment_is_refused_and_writes_nothing(
 async def test_another_canarys_primary_as_target_is_refused_and_its_deletion_harms_nothing(
         kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
     await start(kube, environment, namespace)
+    await wait_until(lambda: _exists(kube, r.VIRTUAL_SERVICES, APP, namespace), bool,
+                     "the routing objects to be created")
     await kube.create(r.CANARIES, manifests.canary(
         "layered", namespace, target=f"{APP}-primary", analysis=ANALYSIS))
     layered = await wait_until(lambda: canary_object(kube, namespace, "layered"),
@@ -135,6 +139,8 @@ async def test_a_primary_scaled_to_zero_is_restored_and_a_release_waits_for_it(
         kube: KubeClient, environment: LocalEnvironment, namespace: str,
         running_controller: ControllerProcess) -> None:
     await start(kube, environment, namespace)
+    await wait_until(lambda: _exists(kube, r.VIRTUAL_SERVICES, APP, namespace), bool,
+                     "the routing objects to be created")
     async with paused(running_controller):
         await kube.merge_patch(r.DEPLOYMENTS, f"{APP}-primary", {"spec": {"replicas": 0}},
                                namespace)
@@ -172,17 +178,33 @@ async def _sample(kube: KubeClient, namespace: str, seen: list[tuple[str | None,
     return canary, deployment
 
 
-async def test_a_deleted_service_is_created_again_and_said(
+async def test_deleted_and_edited_routing_objects_are_put_back_and_said(
         kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
     await start(kube, environment, namespace)
+    # The status is written before the actions run: the objects follow Initialized.
+    await wait_until(lambda: _exists(kube, r.VIRTUAL_SERVICES, APP, namespace), bool,
+                     "the routing objects to be created")
     await kube.delete(r.SERVICES, APP, namespace)
     deleted = asyncio.get_running_loop().time()
     await wait_until(lambda: _exists(kube, r.SERVICES, APP, namespace), bool,
                      "the Service to be back", timeout=10, interval=0.1)
     assert asyncio.get_running_loop().time() - deleted < 10
+    # Someone shifts half the traffic by hand.
+    vs = await kube.get(r.VIRTUAL_SERVICES, APP, namespace)
+    http = vs["spec"]["http"]
+    http[-1]["route"][0]["weight"], http[-1]["route"][1]["weight"] = 50, 50
+    await kube.merge_patch(r.VIRTUAL_SERVICES, APP, {"spec": {"http": http}}, namespace)
+    edited = asyncio.get_running_loop().time()
+    await wait_until(lambda: kube.get(r.VIRTUAL_SERVICES, APP, namespace),
+                     lambda v: v["spec"]["http"][-1]["route"][1]["weight"] == 0,
+                     "the weights to be put back", timeout=10, interval=0.1)
+    assert asyncio.get_running_loop().time() - edited < 10
     notes = [e["note"] for e in await wait_until(
-        lambda: events(kube, namespace, "Restored"), bool, "the repair to be said")]
-    assert notes == [f"Service {APP} was deleted outside canary: created again"]
+        lambda: events(kube, namespace, "Restored"), lambda found: len(found) == 2,
+        "both repairs to be said")]
+    assert notes[0] == f"Service {APP} was missing: created again"
+    assert notes[1].startswith(f"VirtualService {APP} was changed outside canary (spec.http")
+    assert "was 50, canary's is 100" in notes[1] and notes[1].endswith(": put back")
 
 
 TEMPLATE = {"apiVersion": "canary.dev/v1beta1", "kind": "MetricTemplate",

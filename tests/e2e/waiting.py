@@ -9,10 +9,20 @@ from typing import Any, TypeVar
 
 import httpx
 
+from canary.kube.errors import NotFound, ServerError, TooManyRequests, TransportError
+
 T = TypeVar("T")
 
 #: Default seconds to wait for the cluster; generous, since CI machines are busy.
 DEFAULT_TIMEOUT = 90.0
+
+
+#: What "not yet" looks like: the object is not there yet (or the API server is briefly
+#: unreachable), or a field the predicate reads is not set yet. Anything else (a typo's
+#: NameError or AttributeError, a failed assertion) is a bug in the test and fails at once.
+NOT_YET: tuple[type[BaseException], ...] = (
+    NotFound, TransportError, TooManyRequests, ServerError, httpx.TransportError,
+    KeyError, IndexError, TypeError)
 
 
 async def wait_until(fetch: Callable[[], Awaitable[T]], predicate: Callable[[T], bool],
@@ -25,7 +35,7 @@ async def wait_until(fetch: Callable[[], Awaitable[T]], predicate: Callable[[T],
             last = await fetch()
             if predicate(last):
                 return last
-        except Exception as exc:
+        except NOT_YET as exc:
             last = f"{exc.__class__.__name__}: {exc}"
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; "
