@@ -56,6 +56,19 @@ def contains(actual: Any, desired: Any) -> bool:
     return bool(actual == desired)
 
 
+def _log_applied(desired: JSON, cached: JSON | None, written: JSON) -> None:
+    """Say what an apply created or changed; an apply the server found already done (the
+    cache was behind) leaves the resourceVersion as it was and is not worth a line."""
+    meta = desired["metadata"]
+    where = {"kind": desired["kind"], "object": f"{meta['namespace']}/{meta['name']}"}
+    if cached is None:
+        log.info("created", **where)
+        return
+    before = (cached.get("metadata") or {}).get("resourceVersion")
+    if before is None or before != (written.get("metadata") or {}).get("resourceVersion"):
+        log.info("changed", **where)
+
+
 class Executor:
     def __init__(self, client: KubeClient, settings: Settings, caches: dict[str, Reflector],
                  call_hooks: Callable[[Canary, str], Awaitable[tuple[HookResult, ...]]],
@@ -75,8 +88,8 @@ class Executor:
         cached = cache.get(meta["namespace"], meta["name"])
         if cached is not None and contains(cached, desired):
             return False
-        await self.client.apply(desired, field_manager=self.settings.kube.field_manager)
-        log.debug("applied", kind=desired["kind"], name=meta["name"], namespace=meta["namespace"])
+        written = await self.client.apply(desired, field_manager=self.settings.kube.field_manager)
+        _log_applied(desired, cached, written)
         return True
 
     async def execute(self, owner: JSON, canary: Canary, actions: tuple[Action, ...]) -> None:
@@ -150,6 +163,8 @@ class Executor:
             return
         await self.client.merge_patch(r.DEPLOYMENTS, name, {"spec": {"replicas": replicas}},
                                       canary.namespace)
+        log.info("scaled", kind="Deployment", object=f"{canary.namespace}/{name}",
+                 replicas=f"{current} -> {replicas}")
 
     async def _ensure_autoscaler(self, owner: JSON, canary: Canary) -> None:
         ref = canary.spec.autoscaler_ref
