@@ -56,17 +56,33 @@ def contains(actual: Any, desired: Any) -> bool:
     return bool(actual == desired)
 
 
-def _log_applied(desired: JSON, cached: JSON | None, written: JSON) -> None:
-    """Say what an apply created or changed; an apply the server found already done (the
-    cache was behind) leaves the resourceVersion as it was and is not worth a line."""
-    meta = desired["metadata"]
-    where = {"kind": desired["kind"], "object": f"{meta['namespace']}/{meta['name']}"}
-    if cached is None:
-        log.info("created", **where)
-        return
-    before = (cached.get("metadata") or {}).get("resourceVersion")
-    if before is None or before != (written.get("metadata") or {}).get("resourceVersion"):
-        log.info("changed", **where)
+class WriteLog:
+    """Says at info what canary's writes changed, once per change. The watch cache may
+    still show an object as it was before canary's previous write, and then the same
+    write is sent again; the server answers it with the resourceVersion it already had,
+    which is either the cached one or the one that previous write returned."""
+
+    #: Objects whose last written resourceVersion is remembered (the oldest forgotten).
+    SIZE = 4096
+
+    def __init__(self) -> None:
+        self._versions: dict[tuple[str, str, str], str] = {}
+
+    def wrote(self, kind: str, before: JSON | None, after: JSON, event: str,
+              **details: str) -> None:
+        """Log ``event`` unless writing ``before`` (the cached object, None when there
+        was none) gave back an object the server already had."""
+        meta = after.get("metadata") or {}
+        key = (kind, str(meta.get("namespace")), str(meta.get("name")))
+        version = meta.get("resourceVersion")
+        known = {self._versions.pop(key, None),
+                 ((before or {}).get("metadata") or {}).get("resourceVersion")}
+        if version is not None:
+            self._versions[key] = str(version)
+            if len(self._versions) > self.SIZE:
+                del self._versions[next(iter(self._versions))]
+        if version is None or version not in known:
+            log.info(event, kind=kind, object=f"{key[1]}/{key[2]}", **details)
 
 
 class Executor:
@@ -78,6 +94,7 @@ class Executor:
         self.caches = caches
         self.call_hooks = call_hooks
         self.config_lookup = config_lookup
+        self.writes = WriteLog()
 
     async def apply(self, manifest: JSON, cache: Reflector) -> bool:
         """Server-side apply ``manifest`` unless the cached object is already it."""
@@ -89,7 +106,8 @@ class Executor:
         if cached is not None and contains(cached, desired):
             return False
         written = await self.client.apply(desired, field_manager=self.settings.kube.field_manager)
-        _log_applied(desired, cached, written)
+        self.writes.wrote(desired["kind"], cached, written,
+                          "created" if cached is None else "changed")
         return True
 
     async def execute(self, owner: JSON, canary: Canary, actions: tuple[Action, ...]) -> None:
@@ -161,10 +179,11 @@ class Executor:
             replicas = int((primary or {}).get("spec", {}).get("replicas", 1)) or 1
         if int((target.get("spec") or {}).get("replicas", 1)) == replicas:
             return
-        await self.client.merge_patch(r.DEPLOYMENTS, name, {"spec": {"replicas": replicas}},
-                                      canary.namespace)
-        log.info("scaled", kind="Deployment", object=f"{canary.namespace}/{name}",
-                 replicas=f"{current} -> {replicas}")
+        scaled = await self.client.merge_patch(r.DEPLOYMENTS, name,
+                                               {"spec": {"replicas": replicas}},
+                                               canary.namespace)
+        self.writes.wrote("Deployment", target, scaled, "scaled",
+                          replicas=f"{current} -> {replicas}")
 
     async def _ensure_autoscaler(self, owner: JSON, canary: Canary) -> None:
         ref = canary.spec.autoscaler_ref

@@ -15,27 +15,35 @@ from tests.unit.controller.test_worker import Cache
 
 
 class Server:
-    """Answers an apply as the API server does: a new resourceVersion only when the
-    object changed."""
+    """Stores what is written as the API server does: a new resourceVersion only when
+    the object changed. ``cache`` is the watch cache, which only the test moves on."""
 
     def __init__(self, *objects: dict[str, Any]) -> None:
+        self.stored = {(o["metadata"]["namespace"], o["metadata"]["name"]): o
+                       for o in copy.deepcopy(objects)}
         self.cache = Cache(*objects)
         self.version = 10
 
+    def _write(self, namespace: str, name: str, new: dict[str, Any]) -> dict[str, Any]:
+        old = self.stored.get((namespace, name))
+        unchanged = old is not None and {k: v for k, v in old.items() if k != "metadata"} \
+            == {k: v for k, v in new.items() if k != "metadata"}
+        if not unchanged:
+            self.version += 1
+        new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"] \
+            if unchanged and old is not None else str(self.version)
+        self.stored[(namespace, name)] = new
+        return copy.deepcopy(new)
+
     async def apply(self, body: dict[str, Any], *, field_manager: str) -> dict[str, Any]:
         meta = body["metadata"]
-        stored = self.cache.get(meta["namespace"], meta["name"])
-        merged = copy.deepcopy(body)
-        if stored is not None and {k: v for k, v in stored.items() if k != "metadata"} == \
-                {k: v for k, v in body.items() if k != "metadata"}:
-            merged["metadata"]["resourceVersion"] = stored["metadata"]["resourceVersion"]
-        else:
-            self.version += 1
-            merged["metadata"]["resourceVersion"] = str(self.version)
-        return merged
+        return self._write(meta["namespace"], meta["name"], copy.deepcopy(body))
 
-    async def merge_patch(self, *args: object) -> dict[str, Any]:
-        return {}
+    async def merge_patch(self, resource: object, name: str, patch: dict[str, Any],
+                          namespace: str) -> dict[str, Any]:
+        new = copy.deepcopy(self.stored[(namespace, name)])
+        new["spec"] |= patch["spec"]
+        return self._write(namespace, name, new)
 
 
 def config_map(data: str, version: str = "5") -> dict[str, Any]:
@@ -59,6 +67,14 @@ class TestApply:
         server = Server()
         with capture_logs() as logs:
             assert await executor(server).apply(config_map("a"), server.cache)  # type: ignore[arg-type]
+        assert logged(logs) == [("created", "ConfigMap", "shop/web-primary")]
+
+    async def test_a_create_sent_again_before_the_cache_shows_it_is_said_once(self) -> None:
+        server, stale = Server(), Cache()
+        writer = executor(server)
+        with capture_logs() as logs:
+            for _ in range(2):
+                assert await writer.apply(config_map("a"), stale)  # type: ignore[arg-type]
         assert logged(logs) == [("created", "ConfigMap", "shop/web-primary")]
 
     async def test_a_different_object_is_said_changed(self) -> None:
@@ -85,20 +101,40 @@ class TestApply:
         assert logs == []
 
 
-async def test_scaling_says_from_how_many_to_how_many() -> None:
-    target = {"metadata": {"name": "web", "namespace": "shop"}, "spec": {"replicas": 0}}
-    primary = {"metadata": {"name": "web-primary", "namespace": "shop"},
-               "spec": {"replicas": 3}}
-    canary = Canary.model_validate({
+def scaling_canary() -> Canary:
+    return Canary.model_validate({
         "apiVersion": "canary.dev/v1beta1", "kind": "Canary",
         "metadata": {"name": "web", "namespace": "shop"},
         "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
                  "service": {"port": 80}, "analysis": {"interval": "10s", "threshold": 2,
                                                        "stepWeight": 10, "maxWeight": 30}}})
-    caches = {"deployments": Cache(target, primary)}
-    scaling = Executor(Server(), Settings(), caches, None, None)  # type: ignore[arg-type]
-    with capture_logs() as logs:
-        await scaling._scale_canary(canary, None)
-        await scaling._scale_canary(canary, 0)  # already 0 in the cache: no write
-    assert [(e["event"], e["kind"], e["object"], e["replicas"]) for e in logs] == [
-        ("scaled", "Deployment", "shop/web", "0 -> 3")]
+
+
+class TestScale:
+    def setup_method(self) -> None:
+        target = {"metadata": {"name": "web", "namespace": "shop", "resourceVersion": "5"},
+                  "spec": {"replicas": 0}}
+        primary = {"metadata": {"name": "web-primary", "namespace": "shop",
+                                "resourceVersion": "6"}, "spec": {"replicas": 3}}
+        self.server = Server(target, primary)
+        self.executor = Executor(self.server, Settings(),  # type: ignore[arg-type]
+                                 {"deployments": self.server.cache}, None, None)  # type: ignore[arg-type, dict-item]
+
+    async def test_scaling_says_from_how_many_to_how_many(self) -> None:
+        with capture_logs() as logs:
+            await self.executor._scale_canary(scaling_canary(), None)
+        assert [(e["event"], e["kind"], e["object"], e["replicas"]) for e in logs] == [
+            ("scaled", "Deployment", "shop/web", "0 -> 3")]
+
+    async def test_the_same_scale_sent_again_from_a_stale_cache_is_said_once(self) -> None:
+        with capture_logs() as logs:
+            await self.executor._scale_canary(scaling_canary(), None)
+            # The watch has not delivered the new replicas: the scale is sent again.
+            await self.executor._scale_canary(scaling_canary(), None)
+        assert [e["event"] for e in logs] == ["scaled"]
+        assert self.server.stored[("shop", "web")]["spec"]["replicas"] == 3
+
+    async def test_nothing_to_scale_nothing_said(self) -> None:
+        with capture_logs() as logs:
+            await self.executor._scale_canary(scaling_canary(), 0)
+        assert logs == []
