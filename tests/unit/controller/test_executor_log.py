@@ -8,10 +8,10 @@ from typing import Any
 
 from structlog.testing import capture_logs
 
-from canary.controller.executor import APPLIED_ANNOTATION, Executor, fingerprint
+from canary.controller.executor import APPLIED_ANNOTATION, Applied, Executor, fingerprint
 from canary.models.canary import Canary
 from canary.settings import Settings
-from tests.unit.controller.test_worker import Cache
+from tests.unit.controller.caches import Cache
 
 
 class Server:
@@ -66,7 +66,7 @@ class TestApply:
     async def test_a_new_object_is_said_created(self) -> None:
         server = Server()
         with capture_logs() as logs:
-            assert await executor(server).apply(config_map("a"), server.cache)  # type: ignore[arg-type]
+            assert await executor(server).apply(config_map("a"), server.cache) is Applied.CREATED  # type: ignore[arg-type]
         assert logged(logs) == [("created", "ConfigMap", "shop/web-primary")]
 
     async def test_a_create_sent_again_before_the_cache_shows_it_is_said_once(self) -> None:
@@ -74,7 +74,7 @@ class TestApply:
         writer = executor(server)
         with capture_logs() as logs:
             for _ in range(2):
-                assert await writer.apply(config_map("a"), stale)  # type: ignore[arg-type]
+                assert await writer.apply(config_map("a"), stale) is not Applied.UNCHANGED  # type: ignore[arg-type]
         assert logged(logs) == [("created", "ConfigMap", "shop/web-primary")]
 
     async def test_a_different_object_is_said_changed(self) -> None:
@@ -97,7 +97,7 @@ class TestApply:
         shown = copy.deepcopy(desired)
         shown["metadata"]["annotations"] = {APPLIED_ANNOTATION: fingerprint(desired)}
         with capture_logs() as logs:
-            assert not await executor(Server()).apply(desired, Cache(shown))  # type: ignore[arg-type]
+            assert await executor(Server()).apply(desired, Cache(shown)) is Applied.UNCHANGED  # type: ignore[arg-type]
         assert logs == []
 
 

@@ -167,7 +167,7 @@ async def test_a_warning_event_is_logged_as_a_warning() -> None:
                                          record_transition=lambda *args: None),
               "webhooks": SimpleNamespace(send_event=lambda canary, type_, note:
                                           sent.append(type_)),
-              "executor": SimpleNamespace(execute=none), "default_alerts": [],
+              "executor": SimpleNamespace(execute=no_repairs), "default_alerts": [],
               "notifier": SimpleNamespace(notify=lambda alert, providers: None),
               "settings": SimpleNamespace(workloads=SimpleNamespace(selector_labels=("app",)),
                                           alerts=SimpleNamespace(dashboard_url=None))}
@@ -180,6 +180,10 @@ async def test_a_warning_event_is_logged_as_a_warning() -> None:
     assert event[:2] == ("Warning", "TargetNotFound") and sent == ["Warning"]
     [line] = [entry for entry in logs if entry.get("reason") == "TargetNotFound"]
     assert line["log_level"] == "warning"
+
+
+async def no_repairs(*args: object) -> list[str]:
+    return []
 
 
 async def none(*args: object) -> None:
