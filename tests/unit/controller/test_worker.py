@@ -184,7 +184,3 @@ async def test_a_warning_event_is_logged_as_a_warning() -> None:
 
 async def no_repairs(*args: object) -> list[str]:
     return []
-
-
-async def none(*args: object) -> None:
-    return None
