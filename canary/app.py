@@ -18,6 +18,7 @@ from canary.controller import Controller
 from canary.errors import ConfigError
 from canary.flags import Flags, Values, named
 from canary.kube import KubeClient, LeaderElector, LeaseSettings
+from canary.kube.client import missing_kubeconfig
 from canary.kube.lease import check_timing
 from canary.logging import LOG_FORMATS, LOG_LEVELS, configure_logging
 from canary.notify import SEVERITIES, Severity
@@ -150,6 +151,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
     namespaces = value.items("namespace", check_namespace) or None
     canary_selector = value.checked("canary-selector", check_label_selector)
     kubeconfig = value.checked("kubeconfig", str)
+    missing = missing_kubeconfig(kubeconfig, value("kubeconfig")[1])
+    if missing is not None:  # said before anything starts, not after the servers
+        raise ConfigError(missing)
     election = _election(value)
     return Settings(
         kube=KubeSettings(kubeconfig=Path(kubeconfig) if kubeconfig else None,
@@ -250,7 +254,6 @@ def _servers(serving: ServingSettings, metrics: ControllerMetrics, health: Healt
             for started in servers:
                 started.stop()
             raise ConfigError(f"cannot listen on {address}: {exc.strerror or exc}") from None
-        log.info("serving", address=address, endpoints=server.endpoints)
         servers.append(server)
     return servers
 

@@ -251,7 +251,9 @@ class EventView:
     @classmethod
     def of(cls, obj: Mapping[str, Any]) -> EventView:
         meta = obj.get("metadata") or {}
-        moment = parse_moment(obj.get("eventTime")) \
+        # A repeated event is as recent as its last occurrence (eventTime is its first).
+        moment = parse_moment((obj.get("series") or {}).get("lastObservedTime")) \
+            or parse_moment(obj.get("eventTime")) \
             or parse_moment(obj.get("deprecatedLastTimestamp")) \
             or parse_moment(meta.get("creationTimestamp"))
         return cls(moment, str(obj.get("type") or ""), str(obj.get("reason") or ""),

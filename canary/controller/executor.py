@@ -106,6 +106,35 @@ def contains(actual: Any, desired: Any) -> bool:
     return bool(actual == desired)
 
 
+class WriteLog:
+    """Says at info what canary's writes changed, once per change. The watch cache may
+    still show an object as it was before canary's previous write, and then the same
+    write is sent again; the server answers it with the resourceVersion it already had,
+    which is either the cached one or the one that previous write returned."""
+
+    #: Objects whose last written resourceVersion is remembered (the oldest forgotten).
+    SIZE = 4096
+
+    def __init__(self) -> None:
+        self._versions: dict[tuple[str, str, str], str] = {}
+
+    def wrote(self, kind: str, before: JSON | None, after: JSON, event: str,
+              **details: str) -> None:
+        """Log ``event`` unless writing ``before`` (the cached object, None when there
+        was none) gave back an object the server already had."""
+        meta = after.get("metadata") or {}
+        key = (kind, str(meta.get("namespace")), str(meta.get("name")))
+        version = meta.get("resourceVersion")
+        known = {self._versions.pop(key, None),
+                 ((before or {}).get("metadata") or {}).get("resourceVersion")}
+        if version is not None:
+            self._versions[key] = str(version)
+            if len(self._versions) > self.SIZE:
+                del self._versions[next(iter(self._versions))]
+        if version is None or version not in known:
+            log.info(event, kind=kind, object=f"{key[1]}/{key[2]}", **details)
+
+
 class Executor:
     def __init__(self, client: KubeClient, settings: Settings, caches: dict[str, Reflector],
                  call_hooks: Callable[[Canary, str], Awaitable[tuple[HookResult, ...]]],
@@ -115,6 +144,7 @@ class Executor:
         self.caches = caches
         self.call_hooks = call_hooks
         self.config_lookup = config_lookup
+        self.writes = WriteLog()
 
     async def apply(self, manifest: JSON, cache: Reflector) -> Applied:
         """Server-side apply ``manifest`` unless the cached object is already it; never
@@ -131,8 +161,9 @@ class Executor:
         if theirs is not None and mine is not None and theirs != mine:
             raise OwnedElsewhere(f"{desired['kind']} {meta['namespace']}/{meta['name']} is "
                                  "controlled by another Canary; canary leaves it alone")
-        await self.client.apply(desired, field_manager=self.settings.kube.field_manager)
-        log.debug("applied", kind=desired["kind"], name=meta["name"], namespace=meta["namespace"])
+        written = await self.client.apply(desired, field_manager=self.settings.kube.field_manager)
+        self.writes.wrote(desired["kind"], cached, written,
+                          "created" if cached is None else "changed")
         if cached is None:
             return Applied.CREATED
         previous = (cached["metadata"].get("annotations") or {}).get(APPLIED_ANNOTATION)
@@ -259,8 +290,11 @@ class Executor:
             replicas = int((primary or {}).get("spec", {}).get("replicas", 1)) or 1
         if int((target.get("spec") or {}).get("replicas", 1)) == replicas:
             return
-        await self.client.merge_patch(r.DEPLOYMENTS, name, {"spec": {"replicas": replicas}},
-                                      canary.namespace)
+        scaled = await self.client.merge_patch(r.DEPLOYMENTS, name,
+                                               {"spec": {"replicas": replicas}},
+                                               canary.namespace)
+        self.writes.wrote("Deployment", target, scaled, "scaled",
+                          replicas=f"{current} -> {replicas}")
 
     async def _ensure_autoscaler(self, owner: JSON, canary: Canary) -> None:
         ref = canary.spec.autoscaler_ref

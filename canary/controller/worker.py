@@ -194,8 +194,9 @@ class Worker:
         self._measure(canary, previous)
         # Events first: they report the decision just recorded, even if an action fails.
         for event in decision.events:
-            self.log.info(event.message, reason=event.reason, type=event.type,
-                          phase=str(decision.status.phase))
+            report = self.log.warning if event.type == "Warning" else self.log.info
+            report(event.message, reason=event.reason, type=event.type,
+                   phase=str(decision.status.phase))
             await self.controller.events.record(obj, event.type, event.reason, event.message)
             self.controller.webhooks.send_event(canary, event.type, event.message)
             alert = alert_for_event(

@@ -12,7 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from canary.devenv import gomod
-from canary.devenv.environment import EnvironmentSettings, LocalEnvironment, state_home
+from canary.devenv.environment import (
+    ComponentStatus,
+    EnvironmentSettings,
+    LocalEnvironment,
+    state_home,
+)
 from canary.devenv.errors import DevenvError
 from canary.devenv.install import install, locate
 
@@ -137,17 +142,24 @@ def _print_exports(env: LocalEnvironment, kubectl: Path) -> None:
 
 def _status() -> int:
     env = current()
-    print(f"run directory: {env.run_dir}")
-    for key, value in env.env_vars().items():
-        print(f"{key}={value}")
-    total = 0
-    print(f"{'COMPONENT':<26}{'PID':>8}  {'STATE':<8}{'RSS':>10}")
-    for status in env.status():
-        total += status.rss_bytes
+    statuses = env.status()
+    print(status_report(env, statuses))
+    return 0 if all(s.alive for s in statuses) else 1
+
+
+def status_report(env: LocalEnvironment, statuses: list[ComponentStatus]) -> str:
+    """What `canary devenv status` prints: where things are (the logs first, as that is
+    where one looks when a component stopped), then each component."""
+    lines = [f"run directory: {env.run_dir}", f"logs: {env.logs_dir}"]
+    lines += [f"{key}={value}" for key, value in env.env_vars().items()]
+    lines.append(f"{'COMPONENT':<26}{'PID':>8}  {'STATE':<8}{'RSS':>10}")
+    for status in statuses:
         state = "running" if status.alive else "stopped"
-        print(f"{status.name:<26}{status.pid:>8}  {state:<8}{status.rss_bytes / 2**20:>8.0f}Mi")
-    print(f"{'total':<44}{total / 2**20:>8.0f}Mi")
-    return 0 if all(s.alive for s in env.status()) else 1
+        lines.append(f"{status.name:<26}{status.pid:>8}  {state:<8}"
+                     f"{status.rss_bytes / 2**20:>8.0f}Mi")
+    total = sum(status.rss_bytes for status in statuses)
+    lines.append(f"{'total':<44}{total / 2**20:>8.0f}Mi")
+    return "\n".join(lines)
 
 
 async def _traffic(args: argparse.Namespace) -> int:

@@ -51,6 +51,8 @@ rules:
     userGroups: ["system:serviceaccounts"]
   - level: None
 """
+#: The run directory's folder of component logs.
+LOGS_DIR = "logs"
 AUDIT_LOG = "audit.log"
 
 
@@ -181,9 +183,14 @@ class LocalEnvironment:
         return out
 
     @property
+    def logs_dir(self) -> Path:
+        """Where every component writes its log."""
+        return self.run_dir / LOGS_DIR
+
+    @property
     def audit_log(self) -> Path:
         """The API server's audit log: what service accounts asked of it."""
-        return self.run_dir / "logs" / AUDIT_LOG
+        return self.logs_dir / AUDIT_LOG
 
     async def client(self) -> KubeClient:
         """An admin client for this environment's API server."""
@@ -258,7 +265,7 @@ class _Starter:
         self.progress = progress
         self.started: list[process.ProcessRecord] = []
         self.env: LocalEnvironment | None = None
-        self.logs = run_dir / "logs"
+        self.logs = run_dir / LOGS_DIR
 
     def launch(self, name: str, argv: list[str], env: Mapping[str, str] | None = None
                ) -> process.ProcessRecord:
@@ -336,7 +343,7 @@ class _Starter:
             "--allow-privileged", "--profiling=false", "--cert-dir", str(run_dir / "pki"),
             "--enable-garbage-collector", "--watch-cache",
             "--audit-policy-file", str(audit_policy), "--audit-log-format", "json",
-            "--audit-log-path", str(run_dir / "logs" / AUDIT_LOG), "--audit-log-maxbackup", "0",
+            "--audit-log-path", str(run_dir / LOGS_DIR / AUDIT_LOG), "--audit-log-maxbackup", "0",
         ])
         await self.wait(apiserver, f"{api_server}/readyz", _https_ok(f"{api_server}/readyz",
                                                                      pki.ca_cert))

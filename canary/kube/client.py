@@ -51,6 +51,8 @@ class KubeClient:
         default = Path.home() / ".kube" / "config"
         if path is None and default.exists():
             path = default
+        elif (missing := missing_kubeconfig(kubeconfig)) is not None:
+            raise KubeError(missing)
         try:
             if path is not None:
                 await k8s_config.load_kube_config(
@@ -225,6 +227,24 @@ class KubeClient:
                 yield event
         finally:
             response.release()
+
+
+def missing_kubeconfig(kubeconfig: str | Path | None, named_by: str = "--kubeconfig", *,
+                       environ: Mapping[str, str] = os.environ,
+                       exists: Callable[[Path], bool] = Path.exists) -> str | None:
+    """The one-line complaint when the kubeconfig named by ``named_by`` (else by
+    $KUBECONFIG, a list separated like $PATH whose missing entries kubectl skips) does not
+    exist, else None: the loader would report a missing file as one without a context."""
+    if kubeconfig:
+        text = str(kubeconfig)
+    else:
+        text, named_by = environ.get("KUBECONFIG") or "", "KUBECONFIG"
+    paths = [part for part in text.split(os.pathsep) if part]
+    if not paths or any(exists(Path(part)) for part in paths):
+        return None
+    if len(paths) == 1:
+        return f"the kubeconfig file {paths[0]} named by {named_by} does not exist"
+    return f"none of the kubeconfig files named by {named_by} exists: {text}"
 
 
 def _api_client(configuration: Any) -> Any:

@@ -45,6 +45,8 @@ SERVICE_ACCOUNTS = Resource("", "v1", "serviceaccounts", "ServiceAccount")
 CONFIG_MAPS = Resource("", "v1", "configmaps", "ConfigMap")
 SECRETS = Resource("", "v1", "secrets", "Secret")
 EVENTS = Resource("events.k8s.io", "v1", "events", "Event")
+#: The same Events through the core API: the one that accepts count and lastTimestamp.
+CORE_EVENTS = Resource("", "v1", "events", "Event")
 DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment")
 REPLICA_SETS = Resource("apps", "v1", "replicasets", "ReplicaSet")
 LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
@@ -71,7 +73,7 @@ ALERT_PROVIDERS = Resource("canary.dev", "v1beta1", "alertproviders", "AlertProv
 
 _ALL = [
     NAMESPACES, NODES, PODS, SERVICES, SERVICE_ACCOUNTS, CONFIG_MAPS, SECRETS, EVENTS,
-    DEPLOYMENTS, REPLICA_SETS, LEASES, ROLES, ROLE_BINDINGS, CLUSTER_ROLES,
+    CORE_EVENTS, DEPLOYMENTS, REPLICA_SETS, LEASES, ROLES, ROLE_BINDINGS, CLUSTER_ROLES,
     CLUSTER_ROLE_BINDINGS, CUSTOM_RESOURCE_DEFINITIONS, HORIZONTAL_POD_AUTOSCALERS,
     VIRTUAL_SERVICES, DESTINATION_RULES, CANARIES, METRIC_TEMPLATES, ALERT_PROVIDERS,
 ]

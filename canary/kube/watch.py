@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import structlog
 
 from canary.kube.client import JSON, KubeClient
-from canary.kube.errors import ApiError, Gone, KubeError
+from canary.kube.errors import ApiError, Gone, KubeError, TooManyRequests
 from canary.kube.resources import Resource
 
 log = structlog.get_logger("canary.kube.watch")
@@ -151,8 +151,7 @@ class Reflector:
                 backoff = min(backoff * 2, self.settings.backoff_max)
             except (KubeError, ValueError) as exc:
                 self.restarts += 1
-                transient = not isinstance(exc, ApiError) or exc.status >= 500
-                report = log.warning if transient else log.error
+                report = getattr(log, failure_level(exc))
                 report("watch failed, retrying", resource=self.resource.plural,
                        error=str(exc), retry_in=round(backoff, 2))
                 await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
@@ -213,6 +212,18 @@ class Reflector:
                 handler(kind, obj)
             except Exception:  # a bad handler must not kill the watch
                 log.exception("watch handler failed", resource=self.resource.plural)
+
+
+def failure_level(exc: Exception) -> str:
+    """How loudly a failed list or watch is logged before its retry. A 429 is the API
+    server asking for patience (as while its storage initializes at start-up): info. A
+    lost connection or a 5xx is worth a warning; anything else (403, a bad selector) will
+    not mend by itself: error."""
+    if isinstance(exc, TooManyRequests):
+        return "info"
+    if not isinstance(exc, ApiError) or exc.status >= 500:
+        return "warning"
+    return "error"
 
 
 def _rv(obj: JSON) -> str:

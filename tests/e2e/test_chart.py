@@ -22,6 +22,7 @@ from canary.devenv import LocalEnvironment
 from canary.devenv.install import locate
 from canary.kube import KubeClient
 from canary.kube import resources as r
+from canary.manual import PAUSED_ANNOTATION
 from tests.e2e import manifests
 from tests.e2e.controller_process import ControllerProcess
 from tests.e2e.rollout import ANALYSIS, APP, FIELD_MANAGER, canary_object, phase
@@ -173,6 +174,9 @@ async def test_the_controller_works_under_the_charts_service_account_with_least_
     await deploy_app(kube, namespace, "2")
     await wait_until(lambda: canary_object(kube, namespace), lambda c: phase(c) == "Succeeded",
                      "the promotion", timeout=120)
+    for _ in range(2):  # the second pause repeats the first's event: its count goes up
+        await pause(kube, namespace, paused=True)
+        await pause(kube, namespace, paused=False)
     await deploy_app(kube, namespace, "3", {"devenv.canary.dev/error-rate": "0.3"})
     await wait_until(lambda: canary_object(kube, namespace), lambda c: phase(c) == "Failed",
                      "the rollback", timeout=120)
@@ -193,6 +197,16 @@ async def test_the_controller_works_under_the_charts_service_account_with_least_
                     if (group, resource, verb) not in used)
     assert not unused, (f"the chart grants permissions the controller never used "
                         f"(remove them): {unused}")
+
+
+async def pause(kube: KubeClient, namespace: str, *, paused: bool) -> None:
+    """Pause or resume the Canary, as `canary pause|resume` does, until it says so."""
+    await kube.merge_patch(r.CANARIES, APP, {"metadata": {"annotations": {
+        PAUSED_ANNOTATION: "true" if paused else None}}}, namespace)
+    await wait_until(lambda: canary_object(kube, namespace),
+                     lambda c: any(x["type"] == "Paused" and x["status"] == str(paused)
+                                   for x in c["status"].get("conditions") or []),
+                     "the pause" if paused else "the resume")
 
 
 async def granted_rules(kube: KubeClient) -> set[tuple[str, str, str]]:

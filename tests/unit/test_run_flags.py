@@ -17,7 +17,7 @@ from canary.settings import Settings
 @pytest.fixture(autouse=True)
 def no_canary_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in list(os.environ):
-        if name.startswith("CANARY_"):
+        if name.startswith("CANARY_") or name == "KUBECONFIG":
             monkeypatch.delenv(name)
     yield
 
@@ -87,6 +87,8 @@ def refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     (["--default-alert-severity", "loud"],
      "--default-alert-severity: 'loud' is not one of info, warn, error"),
     (["--no-such-flag"], "--no-such-flag"),
+    (["--kubeconfig", "/nonexistent/config"],
+     "the kubeconfig file /nonexistent/config named by --kubeconfig does not exist"),
 ])
 def test_a_bad_flag_exits_non_zero_with_one_line_naming_it(
         argv: list[str], named: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -109,6 +111,10 @@ def test_a_bad_flag_exits_non_zero_with_one_line_naming_it(
     ("CANARY_METRICS_SERVER", "http://[::1",
      "CANARY_METRICS_SERVER: 'http://[::1' is not an http(s) URL"),
     ("CANARY_DASHBOARD_URL", "http://grafana:99999", "CANARY_DASHBOARD_URL: "),
+    ("CANARY_KUBECONFIG", "/nonexistent",
+     "the kubeconfig file /nonexistent named by CANARY_KUBECONFIG does not exist"),
+    ("KUBECONFIG", "/nonexistent",
+     "the kubeconfig file /nonexistent named by KUBECONFIG does not exist"),
 ])
 def test_a_bad_environment_variable_is_named(
         variable: str, text: str, expected: str, monkeypatch: pytest.MonkeyPatch,

@@ -42,7 +42,9 @@ of every rule below was used and that nothing was refused.
 - apiGroups: [""]
   resources: [configmaps, secrets]
   verbs: [list, watch, create, patch]
-- apiGroups: [events.k8s.io]
+# Events go through the core API, which takes the count and timestamps kubectl sorts by;
+# a repeat of a recent event patches its count.
+- apiGroups: [""]
   resources: [events]
-  verbs: [create]
+  verbs: [create, patch]
 {{- end -}}

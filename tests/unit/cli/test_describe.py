@@ -188,3 +188,11 @@ class TestJudge:
 
     def test_no_judge_section_without_a_judge(self) -> None:
         assert "Judge" not in describe(objects.progressing())
+
+
+class TestRepeatedEvents:
+    def test_a_repeated_event_sorts_by_its_last_occurrence(self) -> None:
+        waiting = objects.event("WaitingForApproval", "waits for approval", 50)
+        waiting["series"] = {"count": 3, "lastObservedTime": objects.at(5)}
+        ordered = events_in_order([waiting, objects.event("WeightIncreased", "weight 20", 20)])
+        assert [e.reason for e in ordered] == ["WeightIncreased", "WaitingForApproval"]

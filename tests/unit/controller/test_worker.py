@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
+from structlog.testing import capture_logs
+
 from canary.controller.worker import Worker
 from canary.core import DecisionSettings
 from canary.core.observation import Counters, HookResult, JudgeReading
@@ -153,3 +155,32 @@ async def test_an_unreadable_canary_says_why_once_in_a_condition_and_an_event() 
     fixed["spec"]["analysis"]["judge"]["metrics"][0]["minimumEffect"] = "+100000%"
     assert await worker.reconcile() is None
     assert len(controller.patches) == 2 and "+99900%" in controller.events_recorded[-1][2]
+
+
+async def test_a_warning_event_is_logged_as_a_warning() -> None:
+    """The log says as loudly as the event does that something is wrong: a missing
+    target is a Warning event, and a warning line."""
+    _, controller = analysing(datetime.now(UTC))
+    controller.caches["deployments"] = Cache()  # the target is gone
+    sent: list[str] = []
+    extras = {"metrics": SimpleNamespace(observe=lambda canary: None,
+                                         record_transition=lambda *args: None),
+              "webhooks": SimpleNamespace(send_event=lambda canary, type_, note:
+                                          sent.append(type_)),
+              "executor": SimpleNamespace(execute=no_repairs), "default_alerts": [],
+              "notifier": SimpleNamespace(notify=lambda alert, providers: None),
+              "settings": SimpleNamespace(workloads=SimpleNamespace(selector_labels=("app",)),
+                                          alerts=SimpleNamespace(dashboard_url=None))}
+    for name, value in extras.items():
+        setattr(controller, name, value)
+    worker = Worker(controller, "shop", "web")  # type: ignore[arg-type]
+    with capture_logs() as logs:
+        await worker.reconcile()
+    [event] = controller.events_recorded
+    assert event[:2] == ("Warning", "TargetNotFound") and sent == ["Warning"]
+    [line] = [entry for entry in logs if entry.get("reason") == "TargetNotFound"]
+    assert line["log_level"] == "warning"
+
+
+async def no_repairs(*args: object) -> list[str]:
+    return []

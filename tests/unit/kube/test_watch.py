@@ -4,11 +4,22 @@ a watch hung in one namespace is not hidden by events in another."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
+from structlog.testing import capture_logs
 
-from canary.kube import JSON, Reflector, Resource, WatchSettings
+from canary.kube import (
+    JSON,
+    Forbidden,
+    Reflector,
+    Resource,
+    ServerError,
+    TooManyRequests,
+    TransportError,
+    WatchSettings,
+)
 from canary.kube import resources as r
 from canary.observability import Health, HealthSettings
 from tests.unit.kube.fakes import VirtualTime, settle
@@ -148,3 +159,42 @@ def test_the_longest_watch_timeout_is_below_the_silence_limit() -> None:
 def test_impossible_watch_timeouts_are_refused(low: int, high: int) -> None:
     with pytest.raises(ValueError, match="watch timeouts"):
         WatchSettings(min_timeout_seconds=low, max_timeout_seconds=high)
+
+
+class RefusingLists:
+    """Every list fails with ``error``; the reflector retries until cancelled."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.attempts = 0
+        self.retried = asyncio.Event()
+
+    async def list(self, resource: Resource, namespace: str | None = None,
+                   **selectors: object) -> JSON:
+        self.attempts += 1
+        if self.attempts > 1:
+            self.retried.set()
+        raise self.error
+
+
+@pytest.mark.parametrize(("error", "level"), [
+    (TooManyRequests(429, "TooManyRequests", "storage is (re)initializing"), "info"),
+    (ServerError(503, "ServiceUnavailable", "etcd is down"), "warning"),
+    (TransportError("connection refused"), "warning"),
+    (Forbidden(403, "Forbidden", "cannot list canaries"), "error"),
+])
+async def test_a_failed_watch_is_logged_as_loudly_as_it_deserves(error: Exception,
+                                                                 level: str) -> None:
+    """A 429 (as while the API server's storage initializes at start-up) is a retry like
+    any other, not an error; a refusal that will not mend by itself stays an error."""
+    api = RefusingLists(error)
+    reflector = Reflector(api, r.CANARIES, settings=WatchSettings(  # type: ignore[arg-type]
+        backoff_initial=0.001, backoff_max=0.001))
+    with capture_logs() as logs:
+        running = asyncio.create_task(reflector.run())
+        await asyncio.wait_for(api.retried.wait(), 5)
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+    failures = [entry for entry in logs if entry["event"] == "watch failed, retrying"]
+    assert failures and {entry["log_level"] for entry in failures} == {level}

@@ -10,7 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from structlog.testing import capture_logs
 
+from canary.app import _servers
 from canary.observability import (
     ControllerMetrics,
     Health,
@@ -18,6 +20,7 @@ from canary.observability import (
     ObservabilityServer,
     parse_address,
 )
+from canary.settings import ServingSettings
 from tests.unit.observability.helpers import SUCCESS_RATE, FakeClock, get, make_canary
 
 
@@ -155,3 +158,19 @@ class TestServer:
     def test_malformed_addresses_are_refused(self, address: str) -> None:
         with pytest.raises(ValueError, match="host:port"):
             parse_address(address)
+
+
+class TestStartup:
+    def test_each_server_says_once_where_it_serves(self, metrics: ControllerMetrics,
+                                                   health: Health) -> None:
+        """One line per listening address, naming the port it got."""
+        serving = ServingSettings(metrics_bind_address="127.0.0.1:0",
+                                  health_probe_bind_address="127.0.0.1:0")
+        with capture_logs() as logs:
+            [server] = _servers(serving, metrics, health)
+        try:
+            [line] = [entry for entry in logs if entry["event"] == "serving"]
+            assert line["port"] == server.port > 0
+            assert line["endpoints"] == server.endpoints
+        finally:
+            server.stop()
