@@ -98,8 +98,7 @@ def run_convert(files: list[str], strict: bool, out: TextIO, err: TextIO,
                 stdin: TextIO) -> int:
     """Convert ``files`` (stdin for none or ``-``): YAML to ``out``, notes and errors to
     ``err``. Exit 1 and write nothing when the input is malformed."""
-    result = converting.Result()
-    sources: list[str] = []
+    inputs: list[tuple[str, str]] = []
     for name in files or ["-"]:
         if name == "-":
             text, source = stdin.read(), "<stdin>"
@@ -109,9 +108,9 @@ def run_convert(files: list[str], strict: bool, out: TextIO, err: TextIO,
             except (OSError, UnicodeDecodeError) as exc:
                 raise CanaryError(f"cannot read {name}: {exc}") from None
             source = name
-        sources.append(source)
-        result.extend(converting.convert_text(text, source))
-    order = {source: index for index, source in enumerate(sources)}
+        inputs.append((text, source))
+    result = converting.convert_texts(inputs)
+    order = {source: index for index, (_, source) in enumerate(inputs)}
 
     def where(note: converting.Note) -> tuple[int, int]:
         return order.get(note.source, 0), note.line or 0

@@ -116,12 +116,12 @@ class Analyst:
         auth, insecure = PrometheusAuth(), False
         if metric.template_ref is not None:
             namespace = metric.template_ref.namespace or canary.namespace
+            origin = f"MetricTemplate {namespace}/{metric.template_ref.name}"
             try:
                 raw = await read(self.client, self.cached, r.METRIC_TEMPLATES,
                                  metric.template_ref.name, namespace)
             except KubeError as exc:
-                raise ConfigError(f"MetricTemplate {namespace}/{metric.template_ref.name}: "
-                                  f"{exc}") from exc
+                raise ConfigError(f"{origin}: {exc}") from exc
             template = MetricTemplate.model_validate(raw)
             query = template.spec.query
             provider = template.spec.provider
@@ -130,13 +130,14 @@ class Analyst:
             if provider.secret_ref is not None:
                 auth = await self._auth(namespace, provider.secret_ref.name)
         elif metric.name in ISTIO_BUILTINS:
-            query = ISTIO_BUILTINS[metric.name]
+            query, origin = ISTIO_BUILTINS[metric.name], ""
         else:
             raise ConfigError(f"metric {metric.name!r} is not built in and has no templateRef")
         if not url:
             raise ConfigError("no Prometheus address: set --metrics-server or the "
                               "MetricTemplate's provider.address")
-        return await self._querier(url, auth, insecure).query(metric.name, render(query, context))
+        return await self._querier(url, auth, insecure).query(
+            metric.name, _rendered(query, context, origin))
 
     async def _auth(self, namespace: str, name: str) -> PrometheusAuth:
         secret = await read(self.client, self.cached, r.SECRETS, name, namespace)
@@ -147,3 +148,15 @@ class Analyst:
             return PrometheusAuth(username=data["username"], password=data["password"])
         raise ConfigError(f"Secret {namespace}/{name} needs `token`, or `username` and "
                           "`password`")
+
+
+def _rendered(query: str, context: QueryContext, origin: str) -> str:
+    """``query`` filled in; an error names the MetricTemplate it came from (``origin``,
+    empty for a built-in query), so that the Canary's status and event say which object
+    the placeholder is in."""
+    try:
+        return render(query, context)
+    except ConfigError as exc:
+        if not origin:
+            raise
+        raise ConfigError(f"{origin}: {exc}") from exc

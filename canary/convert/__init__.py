@@ -24,7 +24,9 @@ Malformed input is refused (:attr:`Result.errors`): YAML that does not parse, a 
 that is not a mapping, a ``flagger.app`` apiVersion or kind that is not one of the three, a
 duplicate key, and any field of the wrong type or form, found by validating every
 converted object with canary's models (strictly, as the API server's schema would). Each
-error names the source, the line and the field.
+error names the source, the line and the field. A Canary's ``templateVariables`` value is
+refused too where the query of its MetricTemplate would refuse it, when the input holds
+that MetricTemplate (:mod:`.variables`); without it, values are checked only by the schema.
 
 Documents of any other kind pass through as written (comments included), so a whole
 application manifest can be piped through. Output documents keep the input's order.
@@ -37,7 +39,7 @@ import json
 import re
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,10 +47,9 @@ import yaml
 from pydantic import ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from canary.convert import autoscaling, companions
+from canary.convert import autoscaling, companions, variables
 from canary.convert.comments import Comments, collect, reattach
 from canary.convert.paths import Path
-from canary.metrics.queries import SAFE_VARIABLE, SAFE_VARIABLE_CHARACTERS
 from canary.models.base import DURATION_PATTERN, ApiModel
 from canary.models.canary import BUILTIN_METRICS, Canary
 from canary.models.templates import AlertProvider, MetricTemplate
@@ -135,12 +136,18 @@ class Result:
     errors: list[Note] = field(default_factory=list)
     #: How many Flagger objects were converted.
     converted: int = 0
+    #: The converted Canaries' metrics that name a MetricTemplate, and the converted
+    #: MetricTemplates (the last of a name wins, as when applied in order).
+    uses: list[variables.TemplateUse] = field(default_factory=list)
+    templates: dict[variables.TemplateKey, variables.Template] = field(default_factory=dict)
 
     def extend(self, other: Result) -> None:
         self.documents += other.documents
         self.notes += other.notes
         self.errors += other.errors
         self.converted += other.converted
+        self.uses += other.uses
+        self.templates.update(other.templates)
 
     def text(self) -> str:
         """All documents as one multi-document YAML stream."""
@@ -149,9 +156,19 @@ class Result:
 
 def convert_text(text: str, source: str = "<stdin>") -> Result:
     """Convert every document of a YAML stream; see the module's docstring."""
+    return convert_texts([(text, source)])
+
+
+def convert_texts(inputs: Iterable[tuple[str, str]]) -> Result:
+    """Convert YAML streams, given as (text, source), as one input: a Canary's template
+    variables are checked against a MetricTemplate of any of them."""
     result = Result()
-    for chunk in _documents(text, source, result):
-        result.extend(_convert_document(chunk, source))
+    for text, source in inputs:
+        for chunk in _documents(text, source, result):
+            result.extend(_convert_document(chunk, source))
+    for use, name, message in variables.problems(result.uses, result.templates):
+        path, line = use.where(name)
+        result.errors.append(Note(use.source, line, use.document, path, message))
     return result
 
 
@@ -463,7 +480,30 @@ class _Converter:
         if not self._validate(model, converted) or refused:
             return []
         self.result.converted += 1
+        self._record(converted)
         return [*extra, converted]
+
+    def _record(self, converted: dict[str, Any]) -> None:
+        """Keep what checking template variables across documents needs."""
+        metadata, spec = converted["metadata"], converted["spec"]
+        namespace = _namespace(metadata)
+        if converted["kind"] == "MetricTemplate":
+            self.result.templates[(namespace, metadata["name"])] = variables.Template(
+                self.name, spec["query"])
+            return
+        if converted["kind"] != "Canary":
+            return
+        for index, metric in enumerate((spec.get("analysis") or {}).get("metrics") or []):
+            ref = metric.get("templateRef")
+            if ref is None:
+                continue
+            out = ("spec", "analysis", "metrics", index, "templateVariables")
+            here = self.input_path(out)
+            values = metric.get("templateVariables") or {}
+            self.result.uses.append(variables.TemplateUse(
+                self.source, self.name, (ref.get("namespace") or namespace, ref["name"]),
+                values, _dotted(here), self.line(here),
+                {key: self.line(self.input_path((*out, key))) for key in values}))
 
     def _metadata(self, metadata: dict[str, Any]) -> dict[str, Any]:
         kept = {k: copy.deepcopy(v) for k, v in metadata.items() if k not in _SERVER_METADATA}
@@ -636,21 +676,13 @@ class _Converter:
                               "canary does not act on it yet: alerts about this hook are sent")
 
     def _metric_fixups(self, metric: dict[str, Any], here: Path) -> None:
-        """Keep a metric's query window, and refuse variables canary would refuse."""
+        """Keep a metric's query window."""
         if _empty(metric.get("interval")) and (metric.get("name") in BUILTIN_METRICS
                                                or metric.get("templateRef")):
             metric["interval"] = FLAGGER_METRIC_INTERVAL
             self.note((*here, "interval"), f"set to {FLAGGER_METRIC_INTERVAL}, Flagger's "
                       "default query window for a metric (canary's default is the analysis "
                       "interval)", lost=False)
-        variables = metric.get("templateVariables")
-        if isinstance(variables, dict):
-            for key, value in variables.items():
-                if isinstance(value, str) and not SAFE_VARIABLE.match(value):
-                    self.error((*here, "templateVariables", str(key)),
-                               f"{json.dumps(value)} may only contain "
-                               f"{SAFE_VARIABLE_CHARACTERS}: canary refuses other characters "
-                               "in template variables, which could change the query")
 
     # -- MetricTemplate --
 
@@ -701,6 +733,12 @@ class _Converter:
             secret_meta["namespace"] = namespace
         return True, [{"apiVersion": "v1", "kind": "Secret", "metadata": secret_meta,
                        "type": "Opaque", "stringData": {"address": address}}]
+
+
+def _namespace(metadata: dict[str, Any]) -> str | None:
+    """An object's namespace, None when the manifest leaves it to ``kubectl apply -n``."""
+    namespace = metadata.get("namespace")
+    return namespace if isinstance(namespace, str) and namespace else None
 
 
 def _document_name(kind: str, metadata: Any) -> str:

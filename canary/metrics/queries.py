@@ -86,10 +86,6 @@ LOST = ("count by (destination_workload) ("
 PREVIOUS = "sum by (destination_workload) ({total} offset {since})"
 
 _DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-#: The characters ``canary convert`` accepts in a templateVariables value, which it reads
-#: without the template that uses it; rendering checks each value where it is used.
-SAFE_VARIABLE = re.compile(r"^[A-Za-z0-9_.:/*+?|^$-]*$")
-SAFE_VARIABLE_CHARACTERS = "letters, digits and _ . : - / * + ? | ^ $"
 
 
 @dataclass(frozen=True)
@@ -121,27 +117,60 @@ def render(template: str, context: QueryContext) -> str:
         try:
             written = values.write(slot, value, variable=label.startswith("templateVariables"))
         except ValueError as exc:
-            raise ConfigError(f"{label} {value!r} is in {slot.where} at "
-                              f"{positions.excerpt(template, slot.hole)} and {exc}") from exc
+            raise ConfigError(f"{label} {_misfit(template, slot, value, exc)}") from exc
         out += [template[done:slot.hole.start], written]
         done = slot.hole.end
     return "".join(out) + template[done:]
 
 
+def variable_problems(template: str, variables: Mapping[str, str]) -> dict[str, str]:
+    """Why :func:`render` would refuse each template variable the query uses (at its first
+    place that refuses it), by name; the variables that fit are absent. Checks a Canary's
+    variables against a template without the rest of the Canary; a template refused
+    whatever the values raises :class:`ConfigError`."""
+    problems: dict[str, str] = {}
+    for slot in positions.slots(template):
+        key = slot.hole.key
+        name = key.split(".", 1)[1] if key.startswith("variables.") else None
+        if name is None or name in problems:
+            continue
+        try:
+            value = _variable(key, variables)[1]
+        except ConfigError as exc:
+            problems[name] = str(exc)
+            continue
+        try:
+            values.write(slot, value, variable=True)
+        except ValueError as exc:
+            problems[name] = _misfit(template, slot, value, exc)
+    return problems
+
+
+def _misfit(template: str, slot: positions.Slot, value: str, problem: ValueError) -> str:
+    """Why ``value`` does not fit ``slot``: the value, its position and the place."""
+    return (f"{value!r} is in {slot.where} at {positions.excerpt(template, slot.hole)} "
+            f"and {problem}")
+
+
 def _value(key: str, context: QueryContext) -> tuple[str, str]:
     """The field a placeholder names, and its value."""
     if key.startswith("variables."):
-        variable = key.split(".", 1)[1]
-        if variable not in context.variables:
-            raise ConfigError(f"the query uses {{{{ {key} }}}} but templateVariables "
-                              f"has no {variable!r}")
-        return f"templateVariables.{variable}", context.variables[variable]
+        return _variable(key, context.variables)
     plain = {"name": context.name, "namespace": context.namespace, "target": context.target,
              "service": context.service, "interval": context.interval}
     if key not in plain:
         raise ConfigError(f"unknown placeholder {{{{ {key} }}}} in the query "
                           f"(known: {', '.join(sorted(plain))}, variables.NAME)")
     return key, plain[key]
+
+
+def _variable(key: str, variables: Mapping[str, str]) -> tuple[str, str]:
+    """The field a ``variables.NAME`` placeholder names, and its value."""
+    variable = key.split(".", 1)[1]
+    if variable not in variables:
+        raise ConfigError(f"the query uses {{{{ {key} }}}} but templateVariables "
+                          f"has no {variable!r}")
+    return f"templateVariables.{variable}", variables[variable]
 
 
 def _alternatives(names: Sequence[str]) -> str:

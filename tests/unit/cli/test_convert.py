@@ -14,9 +14,13 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from canary.console.cli import LOSSY, run_convert
 from canary.convert import Note, Result, convert_text
+from canary.errors import ConfigError
+from canary.metrics.queries import QueryContext, render
 from canary.models.canary import Canary
 from canary.models.templates import AlertProvider, MetricTemplate
 
@@ -294,28 +298,6 @@ class TestWhatCannotBeCarried:
         assert "spec.canaryAnalysis.metrics[0].interval" in notes(result)
         assert documents(result)[0]["spec"]["analysis"]["metrics"][0]["interval"] == "1m"
 
-    @pytest.mark.parametrize("value", ["inbound outbound", '5.."', "a,b", "(x)", "{a}"])
-    def test_template_variables_canary_would_refuse_are_errors_naming_them(
-            self, value: str) -> None:
-        result = convert_text(canary_manifest(analysis={
-            "interval": "1m", "threshold": 2, "stepWeight": 10, "metrics": [
-                {"name": "errors", "interval": "1m", "thresholdRange": {"max": 1},
-                 "templateRef": {"name": "errors"},
-                 "templateVariables": {"direction": "inbound", "codes": value}}]}))
-        assert documents(result) == []
-        (error,) = result.errors
-        assert error.path == "spec.analysis.metrics[0].templateVariables.codes"
-        assert "may only contain letters, digits" in error.message
-        assert error.line is not None
-
-    def test_template_variables_canary_accepts_pass(self) -> None:
-        result = convert_text(canary_manifest(analysis={
-            "interval": "1m", "threshold": 2, "stepWeight": 10, "metrics": [
-                {"name": "errors", "interval": "1m", "thresholdRange": {"max": 1},
-                 "templateRef": {"name": "errors"},
-                 "templateVariables": {"codes": "5..|4..", "path": "/api/.*"}}]}))
-        assert result.errors == [] and len(documents(result)) == 1
-
     def test_a_canary_of_a_daemon_set_is_left_out(self) -> None:
         result = convert_text(canary_manifest(targetRef={
             "apiVersion": "apps/v1", "kind": "DaemonSet", "name": "agent"}))
@@ -370,6 +352,137 @@ class TestWhatCannotBeCarried:
         assert note.path == "spec.provider"
         assert note.line is not None
         assert text.splitlines()[note.line - 1].strip() == "provider: linkerd"
+
+
+#: A MetricTemplate putting each variable at another position: a string, a regex matcher's
+#: string, a range and a threshold.
+QUERY = ('sum(rate(requests{direction="{{ variables.direction }}",'
+         'code=~"{{ variables.codes }}"}[{{ variables.window }}])) > {{ variables.max }}')
+GOOD = {"direction": "inbound", "codes": "5..|4..", "window": "5m", "max": "10"}
+
+
+def template_manifest(query: str = QUERY, name: str = "errors",
+                      namespace: str | None = "shop") -> str:
+    metadata = {"name": name} | ({"namespace": namespace} if namespace else {})
+    return yaml.safe_dump({"apiVersion": "flagger.app/v1beta1", "kind": "MetricTemplate",
+                           "metadata": metadata,
+                           "spec": {"provider": {"type": "prometheus"}, "query": query}},
+                          sort_keys=False)
+
+
+def canary_using(variables: dict[str, str] | None, ref: dict[str, str] | None = None,
+                 analysis: str = "analysis") -> str:
+    """A Canary whose one metric names the MetricTemplate ``ref`` (errors, by default)."""
+    metric: dict[str, Any] = {"name": "errors", "interval": "1m",
+                              "thresholdRange": {"max": 1},
+                              "templateRef": ref or {"name": "errors"}}
+    if variables is not None:
+        metric["templateVariables"] = variables
+    text = canary_manifest(analysis={"interval": "1m", "threshold": 2, "stepWeight": 10,
+                                     "metrics": [metric]})
+    return text.replace("  analysis:", f"  {analysis}:")
+
+
+class TestTemplateVariables:
+    """A Canary's templateVariables are checked as the controller checks them, by where
+    the query of their MetricTemplate puts each value, when the input holds both; without
+    the template, nothing beyond the schema."""
+
+    @pytest.mark.parametrize(("variable", "value", "reason"), [
+        ("codes", "nomatch|.*", "holds '*'"),
+        ("codes", "(x)", "in a regular expression a variable is a literal"),
+        ("window", "5m]) or vector(1", "may be only a duration"),
+        ("max", "1 or vector(1)", "may be only a number"),
+    ])
+    def test_a_value_its_template_refuses_is_an_error_where_it_is_written(
+            self, variable: str, value: str, reason: str) -> None:
+        canary = canary_using(GOOD | {variable: value})
+        text = template_manifest() + "---\n" + canary
+        result = convert_text(text, "app.yaml")
+        (error,) = result.errors
+        assert error.source == "app.yaml" and error.document == "Canary shop/web"
+        assert error.path == f"spec.analysis.metrics[0].templateVariables.{variable}"
+        assert error.line is not None
+        assert text.splitlines()[error.line - 1].strip().startswith(f"{variable}:")
+        assert error.message.startswith(f"MetricTemplate shop/errors: {value!r} is in ")
+        assert reason in error.message
+
+    @pytest.mark.parametrize("value", ['5.."} or vector(1', "a b", "(x)", "{a}", "*"])
+    def test_a_string_takes_any_value(self, value: str) -> None:
+        """What the old character list refused is escaped in a string, as the
+        controller does."""
+        text = template_manifest() + "---\n" + canary_using(GOOD | {"direction": value})
+        result = convert_text(text)
+        assert result.errors == [] and len(documents(result)) == 2
+
+    def test_the_same_value_is_judged_by_each_template(self) -> None:
+        text = (template_manifest('requests{code="{{ variables.codes }}"}', name="plain")
+                + "---\n" + canary_using({"codes": "(x)"}, {"name": "plain"})
+                + "---\n" + canary_using(GOOD | {"codes": "(x)"}).replace(
+                    "name: web\n", "name: api\n", 1))
+        (error,) = convert_text(template_manifest() + "---\n" + text).errors
+        assert error.document == "Canary shop/api"
+
+    @pytest.mark.parametrize("template", [
+        "", template_manifest(name="other"), template_manifest(namespace="elsewhere"),
+        template_manifest(namespace=None),
+        template_manifest('requests{code={{ variables.codes }}}')])
+    def test_nothing_is_checked_without_the_template_it_names(self, template: str) -> None:
+        """Absent, of another name or namespace, or refused whatever the values (a
+        template problem, not the Canary's)."""
+        text = (template + "---\n" if template else "") + canary_using(
+            GOOD | {"codes": "(x)", "max": "1 or vector(1)"})
+        assert convert_text(text).errors == []
+
+    def test_a_template_named_in_another_namespace_is_found_there(self) -> None:
+        text = (template_manifest(namespace="metrics") + "---\n"
+                + canary_using(GOOD | {"codes": ".*"},
+                               {"name": "errors", "namespace": "metrics"}))
+        (error,) = convert_text(text).errors
+        assert error.message.startswith("MetricTemplate metrics/errors: ")
+
+    def test_objects_without_a_namespace_are_checked_together(self) -> None:
+        canary = canary_using(GOOD | {"max": "ten"}).replace("  namespace: shop\n", "")
+        (error,) = convert_text(template_manifest(namespace=None) + "---\n" + canary).errors
+        assert (error.document, error.path) == (
+            "Canary web", "spec.analysis.metrics[0].templateVariables.max")
+        assert error.message.startswith("MetricTemplate errors: ")
+
+    @pytest.mark.parametrize(("variables", "lacking"), [
+        (None, ["'codes'", "'direction'", "'max'", "'window'"]),
+        ({"direction": "inbound", "max": "1"}, ["'codes'", "'window'"])])
+    def test_a_variable_the_query_uses_and_the_canary_lacks_is_an_error(
+            self, variables: dict[str, str] | None, lacking: list[str]) -> None:
+        text = template_manifest() + "---\n" + canary_using(variables)
+        errors = convert_text(text).errors
+        assert {e.path for e in errors} == {"spec.analysis.metrics[0].templateVariables"}
+        assert sorted(e.message.split("has no ")[1] for e in errors) == lacking
+        assert all(e.line is not None for e in errors)
+
+    def test_the_field_is_named_as_written_under_canary_analysis(self) -> None:
+        text = template_manifest() + "---\n" + canary_using(GOOD | {"codes": "a|"},
+                                                           analysis="canaryAnalysis")
+        (error,) = convert_text(text).errors
+        assert error.path == "spec.canaryAnalysis.metrics[0].templateVariables.codes"
+        assert error.line is not None
+        assert text.splitlines()[error.line - 1].strip() == "codes: a|"
+
+    @given(st.dictionaries(st.sampled_from(sorted(GOOD)),
+                           st.text(st.characters(blacklist_categories=("Cc", "Cs")),
+                                   max_size=12)))
+    def test_convert_refuses_exactly_what_the_controller_refuses(
+            self, changed: dict[str, str]) -> None:
+        values = GOOD | changed
+        text = template_manifest() + "---\n" + canary_using(values)
+        refused: set[str] = set()
+        for name in GOOD:
+            try:
+                render(QUERY, QueryContext("web", "shop", "web", "web", "1m",
+                                           GOOD | {name: values[name]}))
+            except ConfigError:
+                refused.add(name)
+        errors = convert_text(text).errors
+        assert {e.path.rsplit(".", 1)[1] for e in errors} == refused
 
 
 class TestMalformedInput:
@@ -469,6 +582,16 @@ class TestCommand:
             code, out, err = self.run(*files, stdin=text)
             assert (code, err) == (0, "")
             assert yaml.safe_load(out)["kind"] == "Canary"
+
+    def test_variables_are_checked_against_a_template_of_another_file(self) -> None:
+        canary = canary_using({"other": "x"}, {"name": "my-metric", "namespace": "flagger"})
+        assert self.run("-", stdin=canary)[0] == 0  # without the template: not checked
+        code, out, err = self.run(str(FIXTURES / "metric-templates.yaml"), "-", stdin=canary)
+        assert code == 1 and out == ""
+        line = canary.splitlines().index("      templateVariables:") + 1
+        assert f"error: <stdin>:{line}: Canary shop/web: spec.analysis.metrics[0]" \
+            ".templateVariables: MetricTemplate flagger/my-metric: the query uses " \
+            "{{ variables.direction }} but templateVariables has no 'direction'\n" in err
 
     def test_malformed_input_writes_nothing_and_exits_1(self) -> None:
         good = (FIXTURES / "istio-ab-testing.yaml").read_text()
