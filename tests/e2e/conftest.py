@@ -54,11 +54,25 @@ async def kube(environment: LocalEnvironment) -> AsyncIterator[KubeClient]:
 async def namespace(kube: KubeClient, request: pytest.FixtureRequest) -> AsyncIterator[str]:
     """A fresh namespace named after the test, deleted afterwards."""
     stem = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
-    name = f"{stem}-{secrets.token_hex(3)}"
+    async with _fresh_namespace(kube, f"{stem}-{secrets.token_hex(3)}") as name:
+        yield name
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def other_namespace(kube: KubeClient, namespace: str) -> AsyncIterator[str]:
+    """A second fresh namespace, for two applications side by side in one test."""
+    async with _fresh_namespace(kube, f"{namespace[:50]}-{secrets.token_hex(2)}") as name:
+        yield name
+
+
+@contextlib.asynccontextmanager
+async def _fresh_namespace(kube: KubeClient, name: str) -> AsyncIterator[str]:
     await kube.create(r.NAMESPACES, {"metadata": {"name": name}})
-    yield name
-    with contextlib.suppress(NotFound):
-        await kube.delete(r.NAMESPACES, name)
+    try:
+        yield name
+    finally:
+        with contextlib.suppress(NotFound):
+            await kube.delete(r.NAMESPACES, name)
 
 
 @pytest.fixture(scope="session")

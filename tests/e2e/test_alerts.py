@@ -22,7 +22,7 @@ from aiohttp import web
 
 from canary.devenv import LocalEnvironment
 from canary.devenv.process import free_port
-from canary.kube import KubeClient, NotFound
+from canary.kube import KubeClient
 from canary.kube import resources as r
 from tests.e2e.controller_process import ControllerProcess
 from tests.e2e.rollout import ANALYSIS, canary_object, deploy, events, phase, start
@@ -137,33 +137,28 @@ async def test_a_rollback_reaches_slack_with_the_metric_its_value_and_its_bound(
 
 async def test_a_receiver_that_never_answers_does_not_hold_up_another_canary(
         kube: KubeClient, environment: LocalEnvironment, namespace: str,
-        black_hole: Receiver) -> None:
-    other = f"{namespace[:50]}-{secrets.token_hex(2)}"
-    await kube.create(r.NAMESPACES, {"metadata": {"name": other}})
-    try:
-        await provider(kube, namespace, "dead", black_hole.url)
-        await asyncio.gather(start(kube, environment, namespace, analysis=alerting("dead")),
-                             start(kube, environment, other))
-        started = time.monotonic()
-        await asyncio.gather(deploy(kube, namespace, {"revision": "2"}),
-                             deploy(kube, other, {"revision": "2"}))
-        await wait_until(lambda: canary_object(kube, other), lambda c: phase(c) == "Succeeded",
-                         "the other canary's promotion", timeout=90)
-        took = time.monotonic() - started
-        # 3 weights at a 3 s interval, then promotion: well under the 10 s an alert waits
-        # for an answer, times its retries, had delivery been in the way.
-        assert took < 40, took
-        await wait_until(lambda: canary_object(kube, namespace),
-                         lambda c: phase(c) == "Succeeded", "the silent-alerted promotion",
-                         timeout=90)
-        # Nor is the alerted canary slowed by its own alerts: the same bound.
-        own = time.monotonic() - started
-        assert own < 40, own
-        assert black_hole.received, "alerts were attempted"
-        assert not await events(kube, namespace, "RolledBack")
-    finally:
-        with contextlib.suppress(NotFound):
-            await kube.delete(r.NAMESPACES, other)
+        black_hole: Receiver, other_namespace: str) -> None:
+    other = other_namespace
+    await provider(kube, namespace, "dead", black_hole.url)
+    await asyncio.gather(start(kube, environment, namespace, analysis=alerting("dead")),
+                         start(kube, environment, other))
+    started = time.monotonic()
+    await asyncio.gather(deploy(kube, namespace, {"revision": "2"}),
+                         deploy(kube, other, {"revision": "2"}))
+    await wait_until(lambda: canary_object(kube, other), lambda c: phase(c) == "Succeeded",
+                     "the other canary's promotion", timeout=90)
+    took = time.monotonic() - started
+    # 3 weights at a 3 s interval, then promotion: well under the 10 s an alert waits
+    # for an answer, times its retries, had delivery been in the way.
+    assert took < 40, took
+    await wait_until(lambda: canary_object(kube, namespace),
+                     lambda c: phase(c) == "Succeeded", "the silent-alerted promotion",
+                     timeout=90)
+    # Nor is the alerted canary slowed by its own alerts: the same bound.
+    own = time.monotonic() - started
+    assert own < 40, own
+    assert black_hole.received, "alerts were attempted"
+    assert not await events(kube, namespace, "RolledBack")
 
 
 async def test_a_refused_alert_is_a_warning_event_naming_the_provider_not_its_address(

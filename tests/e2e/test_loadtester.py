@@ -4,8 +4,6 @@ during the analysis, and its gates hold a rollout across its own restart."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,39 +16,11 @@ from aiohttp import web
 from canary.devenv import LocalEnvironment
 from canary.devenv.process import free_port
 from canary.kube import KubeClient
+from tests.e2e.loadtester_process import LoadTesterProcess
 from tests.e2e.rollout import ANALYSIS, APP, canary_object, deploy, phase, start
 from tests.e2e.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("running_controller")
-
-
-class LoadTesterProcess:
-    def __init__(self, state: Path, log: Path, *flags: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.state, self.log, self.flags = state, log, flags
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "canary", "loadtester", "--bind-address",
-                 f"127.0.0.1:{self.port}", "--state-file", str(self.state), *self.flags],
-                stdout=out, stderr=subprocess.STDOUT)
-        for _ in range(200):
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            assert self.process.poll() is None, self.log.read_text()
-            time.sleep(0.05)
-        raise AssertionError(f"the load tester did not start: {self.log.read_text()}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
 
 
 @pytest.fixture

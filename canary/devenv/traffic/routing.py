@@ -19,9 +19,29 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl
 
+from canary.errors import ConfigError
+
 CLUSTER_DOMAIN = "cluster.local"
-#: Labels of the simulated client, for ``sourceLabels`` matches.
-SOURCE_LABELS = {"app": "traffic-simulator"}
+
+
+@dataclass(frozen=True)
+class Source:
+    """The workload a request comes from, as Istio knows it from the caller's identity:
+    its metrics' ``source_*`` labels, and its pod labels for ``sourceLabels`` matches."""
+
+    workload: str
+    namespace: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def app(self) -> str:
+        return self.labels.get("app", self.workload)
+
+
+#: The simulator's own generated traffic.
+SIMULATOR = Source("traffic-simulator", "canary-devenv", {"app": "traffic-simulator"})
+#: A caller outside the mesh, or one that did not say who it is.
+UNKNOWN = Source("unknown", "unknown", {})
 
 
 @dataclass(frozen=True)
@@ -32,6 +52,7 @@ class Request:
     path: str = "/"
     method: str = "GET"
     headers: Mapping[str, str] = field(default_factory=dict)
+    source: Source = SIMULATOR
 
     @property
     def uri(self) -> str:
@@ -65,6 +86,21 @@ def qualify(host: str, namespace: str, domain: str = CLUSTER_DOMAIN) -> str:
     if "." in host or host == "*":
         return host
     return f"{host}.{namespace}.svc.{domain}"
+
+
+def normalize_host(host: str) -> str:
+    """What a client dials -> the Service FQDN the mesh sees, as Kubernetes DNS search
+    paths expand it: ``svc.namespace`` and ``svc.namespace.svc`` are completed; a bare
+    name is refused because it has no namespace."""
+    host = host.strip().lower().rstrip(".")
+    parts = host.split(".")
+    if len(parts) < 2 or not all(parts):
+        raise ConfigError(f"host {host!r} needs its namespace, e.g. 'podinfo.test'")
+    if len(parts) == 2:
+        return f"{host}.svc.{CLUSTER_DOMAIN}"
+    if len(parts) == 3 and parts[2] == "svc":
+        return f"{host}.{CLUSTER_DOMAIN}"
+    return host
 
 
 def host_matches(pattern: str, host: str) -> bool:
@@ -123,7 +159,7 @@ def request_matches(match: Mapping[str, Any], request: Request) -> bool:
         if not string_matches(spec, query.get(name)):
             return False
     for key, value in (match.get("sourceLabels") or {}).items():
-        if SOURCE_LABELS.get(key) != value:
+        if request.source.labels.get(key) != value:
             return False
     gateways = match.get("gateways")
     return not (gateways and "mesh" not in gateways)

@@ -25,31 +25,21 @@ from pydantic import ValidationError
 from canary.devenv.traffic.cluster import ClusterView, Endpoint, split_service_host
 from canary.devenv.traffic.metrics import IstioMetrics, Labels
 from canary.devenv.traffic.mix import HostTraffic, Population
-from canary.devenv.traffic.routing import CLUSTER_DOMAIN, Destination, route_request
+from canary.devenv.traffic.proxy import Delivery, forward_proxy
+from canary.devenv.traffic.routing import (
+    Destination,
+    Request,
+    Source,
+    normalize_host,
+    route_request,
+)
 from canary.errors import ConfigError
 from canary.kube import KubeClient
 
 log = structlog.get_logger("canary.devenv.traffic")
 
-SOURCE_WORKLOAD = "traffic-simulator"
-SOURCE_NAMESPACE = "canary-devenv"
 #: Seconds between batches of requests.
 TICK_SECONDS = 0.05
-
-
-def normalize_host(host: str) -> str:
-    """What a client dials -> the Service FQDN the mesh sees, as Kubernetes DNS search
-    paths expand it: ``svc.namespace`` and ``svc.namespace.svc`` are completed; a bare
-    name is refused because it has no namespace."""
-    host = host.strip().lower().rstrip(".")
-    parts = host.split(".")
-    if len(parts) < 2 or not all(parts):
-        raise ConfigError(f"host {host!r} needs its namespace, e.g. 'podinfo.test'")
-    if len(parts) == 2:
-        return f"{host}.svc.{CLUSTER_DOMAIN}"
-    if len(parts) == 3 and parts[2] == "svc":
-        return f"{host}.{CLUSTER_DOMAIN}"
-    return host
 
 
 class Simulator:
@@ -133,42 +123,52 @@ class Simulator:
 
     def send(self, population: Population) -> None:
         user, request = population.next_request(self.rng, self._clock)
-        spec, namespace = self.view.virtual_service_for(population.host)
-        decision = route_request(spec, namespace, request, self.rng)
-        if decision.destination is None:
-            self._record_source(Destination(population.host), None, 404, "NR", 0.5)
+        delivery = self.deliver(request)
+        endpoint = delivery.endpoint
+        if endpoint is None:
             return
-        endpoints = self.view.endpoints(decision.destination)
-        if not endpoints:
-            # No healthy upstream: the client-side proxy answers 503 itself.
-            flag = "UH" if endpoints is not None else "NC"
-            self._record_source(decision.destination, None, 503, flag, 0.5)
-            return
-        endpoint = endpoints[self.rng.randrange(len(endpoints))]
         if user.last_workload is not None and user.last_workload != endpoint.workload:
             self.switches.setdefault(population.host, Counter())[
                 (user.last_workload, endpoint.workload)] += 1
         user.last_workload = endpoint.workload
-        status, latency = endpoint.behaviour.sample(self.rng)
-        self._record_destination(decision.destination, endpoint, status, latency)
-        self._record_source(decision.destination, endpoint, status, "-", latency)
-        for cookie in decision.set_cookies:
+        for cookie in delivery.set_cookies:
             user.receive(cookie, self._clock)
+
+    def deliver(self, request: Request) -> Delivery:
+        """Route one request to its Service FQDN (``request.authority``) as the mesh would,
+        let the chosen pod answer, and count it in the metrics, from ``request.source``."""
+        source = request.source
+        spec, namespace = self.view.virtual_service_for(request.authority)
+        decision = route_request(spec, namespace, request, self.rng)
+        if decision.destination is None:
+            self._record_source(source, Destination(request.authority), None, 404, "NR", 0.5)
+            return Delivery(404, 0.5, "NR")
+        endpoints = self.view.endpoints(decision.destination)
+        if not endpoints:
+            # No healthy upstream: the client-side proxy answers 503 itself.
+            flag = "UH" if endpoints is not None else "NC"
+            self._record_source(source, decision.destination, None, 503, flag, 0.5)
+            return Delivery(503, 0.5, flag)
+        endpoint = endpoints[self.rng.randrange(len(endpoints))]
+        status, latency = endpoint.behaviour.sample(self.rng)
+        self._record_destination(source, decision.destination, endpoint, status, latency)
+        self._record_source(source, decision.destination, endpoint, status, "-", latency)
         for mirror in decision.mirrors:
             mirrored = self.view.endpoints(mirror)
             if mirrored:
                 target = mirrored[self.rng.randrange(len(mirrored))]
                 mirror_status, mirror_latency = target.behaviour.sample(self.rng)
-                self._record_destination(mirror, target, mirror_status, mirror_latency)
+                self._record_destination(source, mirror, target, mirror_status, mirror_latency)
+        return Delivery(status, latency, "-", endpoint, decision.set_cookies)
 
-    def _labels(self, reporter: str, destination: Destination, endpoint: Endpoint | None,
-                status: int, flags: str) -> Labels:
+    def _labels(self, reporter: str, source: Source, destination: Destination,
+                endpoint: Endpoint | None, status: int, flags: str) -> Labels:
         service = split_service_host(destination.host)
         service_name, service_namespace = service if service else (
             destination.host.split(".")[0], "unknown")
         return Labels(
-            reporter=reporter, source_workload=SOURCE_WORKLOAD,
-            source_workload_namespace=SOURCE_NAMESPACE, source_app=SOURCE_WORKLOAD,
+            reporter=reporter, source_workload=source.workload,
+            source_workload_namespace=source.namespace, source_app=source.app,
             destination_workload=endpoint.workload if endpoint else "unknown",
             destination_workload_namespace=endpoint.namespace if endpoint else "unknown",
             destination_app=endpoint.app if endpoint else "unknown",
@@ -180,18 +180,20 @@ class Simulator:
             connection_security_policy="mutual_tls" if reporter == "destination" else "unknown",
         )
 
-    def _record_destination(self, destination: Destination, endpoint: Endpoint, status: int,
-                            latency: float) -> None:
-        self.metrics.record(self._labels("destination", destination, endpoint, status, "-"),
-                            latency)
+    def _record_destination(self, source: Source, destination: Destination, endpoint: Endpoint,
+                            status: int, latency: float) -> None:
+        self.metrics.record(
+            self._labels("destination", source, destination, endpoint, status, "-"), latency)
 
-    def _record_source(self, destination: Destination, endpoint: Endpoint | None, status: int,
-                       flags: str, latency: float) -> None:
-        self.metrics.record(self._labels("source", destination, endpoint, status, flags), latency)
+    def _record_source(self, source: Source, destination: Destination, endpoint: Endpoint | None,
+                       status: int, flags: str, latency: float) -> None:
+        self.metrics.record(
+            self._labels("source", source, destination, endpoint, status, flags), latency)
 
 
 def build_app(simulator: Simulator) -> web.Application:
-    """The simulator's HTTP interface: probes, metrics, and the traffic settings."""
+    """The simulator's HTTP interface: probes, metrics, the traffic settings, and the
+    forward proxy into the simulated mesh (requests in absolute form)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(simulator.metrics)
     routes = web.RouteTableDef()
@@ -241,7 +243,7 @@ def build_app(simulator: Simulator) -> web.Application:
             return web.json_response({"error": str(exc)}, status=400)
         return web.json_response({"removed": found}, status=200 if found else 404)
 
-    app = web.Application()
+    app = web.Application(middlewares=[forward_proxy(simulator.deliver)])
     app.add_routes(routes)
     return app
 

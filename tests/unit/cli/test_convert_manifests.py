@@ -4,7 +4,9 @@ kept as written, comments stay at their fields, and what will not work as it did
 Flagger (its load tester, its Prometheus) is said with the line and what to change.
 
 ``gitops-istio-backend.yaml`` is laid out as the Flux + Flagger + Istio workshop's backend
-(Deployment, HPA, Canary with a bash hook and a load test, Istio MetricTemplate).
+(Deployment, HPA, Canary with a bash hook and a load test, Istio MetricTemplate);
+``gitops-istio-frontend.yaml`` as its frontend (A/B testing behind the ingress gateway,
+with the workshop's two Istio MetricTemplates in istio-system).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from canary.convert import Result, autoscaling, companions, convert_text
 
 FIXTURES = Path(__file__).parent / "fixtures" / "flagger"
 BACKEND = "gitops-istio-backend.yaml"
+FRONTEND = "gitops-istio-frontend.yaml"
 ALLOW = "`canary loadtester --allow-commands`, chart value loadtester.allowCommands"
 
 
@@ -117,6 +120,31 @@ class TestAWholeApplication:
         *noted, summary = err.getvalue().splitlines()
         assert len(noted) == 6 and all(line.startswith("note: ") for line in noted)
         assert summary == "canary convert: 6 notes (--strict)"
+
+
+class TestTheWorkshopFrontend:
+    def test_the_ab_test_is_carried_as_written(self) -> None:
+        text, result = convert_file(FRONTEND)
+        assert result.errors == [] and result.converted == 3
+        before = list(yaml.safe_load_all(text))[2]["spec"]
+        after = yaml.safe_load(result.documents[2])["spec"]
+        for key in ("service", "autoscalerRef"):
+            assert after[key] == before[key]
+        assert after["analysis"] == before["analysis"]
+
+    def test_only_the_load_tester_and_flaggers_prometheus_are_noted(self) -> None:
+        text, result = convert_file(FRONTEND)
+        assert [(written_on(text, n.line), n.document, n.path) for n in result.notes] == [
+            ("url: http://flagger-loadtester.prod/", "Canary prod/frontend",
+             "spec.analysis.webhooks[0].url"),
+            ("type: bash", "Canary prod/frontend", "spec.analysis.webhooks[0].metadata.type"),
+            ("url: http://flagger-loadtester.prod/", "Canary prod/frontend",
+             "spec.analysis.webhooks[1].url"),
+            ("address: http://flagger-prometheus.istio-system:9090",
+             "MetricTemplate istio-system/error-rate", "spec.provider.address"),
+            ("address: http://flagger-prometheus.istio-system:9090",
+             "MetricTemplate istio-system/latency", "spec.provider.address"),
+        ]
 
 
 class TestAutoscalers:

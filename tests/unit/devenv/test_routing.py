@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 from canary.devenv.traffic.routing import (
     Destination,
     Request,
+    normalize_host,
     qualify,
     route_request,
     string_matches,
 )
-from canary.devenv.traffic.simulator import normalize_host
 from canary.errors import ConfigError
 
 NS = "test"
