@@ -18,7 +18,7 @@ import yaml
 
 from canary.devenv import LocalEnvironment
 from canary.devenv.install import find_prometheus
-from canary.devenv.traffic.simulator import SOURCE_WORKLOAD
+from canary.devenv.traffic.routing import SIMULATOR
 from canary.kube import Invalid, KubeClient
 from canary.kube import resources as r
 from canary.metrics.queries import judge_query
@@ -397,7 +397,7 @@ async def test_a_judge_that_sees_no_requests_says_so_and_never_judges(
         kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
     # The simulator is the only source of requests: excluded, the judge sees none (as
     # with Istio's telemetry off or labels that do not match) and must say so.
-    analysis = judged_analysis(excludeSources=[SOURCE_WORKLOAD])
+    analysis = judged_analysis(excludeSources=[SIMULATOR.workload])
     await start(kube, environment, namespace, analysis, 0.01, rps=100)
     await deploy(kube, namespace, "2", 0.01)
     revision = await target_revision(kube, namespace)
