@@ -66,6 +66,12 @@ async def events(kube: KubeClient, namespace: str, reason: str | None = None
     return [e for e in found if reason is None or e.get("reason") == reason]
 
 
+def occurrences(found: list[dict[str, Any]]) -> int:
+    """How many times the events happened: a repeated event is one object with a count."""
+    return sum(int((e.get("series") or {}).get("count") or e.get("deprecatedCount") or 1)
+               for e in found)
+
+
 class History:
     """Every (phase, weight) the Canary showed while being watched, in order."""
 

@@ -31,6 +31,7 @@ from tests.e2e.rollout import (
     History,
     canary_object,
     events,
+    occurrences,
     phase,
     primary,
     target_revision,
@@ -413,7 +414,8 @@ async def test_a_judge_that_sees_no_requests_says_so_and_never_judges(
     assert judge["steps"] == 0 and "state" not in metric and "evidence" not in metric
     assert metric["skippedSteps"] >= 4  # the reading before traffic and every step
     skipped = await wait_until(lambda: events(kube, namespace, "JudgeSkippedStep"),
-                               lambda found: len(found) >= 4, "the skipped steps' events")
+                               lambda found: occurrences(found) >= 4,
+                               "the skipped steps' events")
     assert all("no requests were seen" in e["note"] for e in skipped)
 
 

@@ -136,7 +136,9 @@ async def test_blue_green_keeps_users_on_the_primary_then_switches_at_once(
 
 async def test_gradual_promotion_walks_traffic_back_to_the_primary(
         kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
-    analysis = {"interval": "3s", "threshold": 2, "stepWeights": [20, 40],
+    # A generous threshold: the weights are the subject here, and on a busy machine the
+    # first checks after traffic moves may find no canary series in Prometheus yet.
+    analysis = {"interval": "3s", "threshold": 5, "stepWeights": [20, 40],
                 "stepWeightPromotion": 20, "metrics": SUCCESS_RATE}
     await start(kube, environment, namespace, analysis=analysis)
     await deploy(kube, namespace, {"revision": "2"})
