@@ -51,7 +51,7 @@ class FakeMesh:
     def __init__(self, canary_errors: float = 0.0) -> None:
         self.canary = endpoint("backend", Behaviour(canary_errors, 5.0))
         self.primary = endpoint("backend-primary", Behaviour(0.0, 5.0))
-        self.gateway_routes = [{
+        self.gateway_routes: list[dict[str, Any]] = [{
             "metadata": {"name": "backend", "namespace": "prod"},
             "spec": {"hosts": ["backend", "*"], "gateways": ["istio-system/public-gateway"],
                      "http": [{"match": [{"headers": {"cookie": {"regex": INSIDER}}}],
