@@ -65,6 +65,14 @@ async def other_namespace(kube: KubeClient, namespace: str) -> AsyncIterator[str
         yield name
 
 
+@pytest_asyncio.fixture(loop_scope="session")
+async def two_more_namespaces(kube: KubeClient, namespace: str) -> AsyncIterator[list[str]]:
+    """Two more fresh namespaces, for four applications side by side in one test."""
+    async with _fresh_namespace(kube, f"{namespace[:50]}-{secrets.token_hex(2)}") as third, \
+            _fresh_namespace(kube, f"{namespace[:50]}-{secrets.token_hex(2)}") as fourth:
+        yield [third, fourth]
+
+
 @contextlib.asynccontextmanager
 async def _fresh_namespace(kube: KubeClient, name: str) -> AsyncIterator[str]:
     await kube.create(r.NAMESPACES, {"metadata": {"name": name}})

@@ -4,6 +4,7 @@ user's at any time, and the user's autoscaler sizes the canary while it runs."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ from tests.e2e.waiting import wait_until
 pytestmark = pytest.mark.usefixtures("running_controller")
 
 
-def autoscaler(namespace: str, max_replicas: int, min_replicas: int = 2) -> dict:
+def autoscaler(namespace: str, max_replicas: int, min_replicas: int = 2) -> dict[str, Any]:
     return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
             "metadata": {"name": APP, "namespace": namespace},
             "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",

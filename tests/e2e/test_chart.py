@@ -143,7 +143,7 @@ def audited_requests(environment: LocalEnvironment, user: str) -> list[dict[str,
 def forbidden(entry: dict[str, Any]) -> bool:
     """Refused by authorization (RBAC), as opposed to a 403 from admission, such as a
     write into a namespace being deleted by an earlier test."""
-    return entry.get("annotations", {}).get("authorization.k8s.io/decision") == "forbid"
+    return bool(entry.get("annotations", {}).get("authorization.k8s.io/decision") == "forbid")
 
 
 def permission(entry: dict[str, Any]) -> tuple[str, str, str]:

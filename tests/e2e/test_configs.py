@@ -3,6 +3,8 @@ promotion."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from canary.devenv import LocalEnvironment
@@ -15,7 +17,7 @@ from tests.e2e.waiting import wait_until
 pytestmark = pytest.mark.usefixtures("running_controller")
 
 
-def config(namespace: str, color: str) -> dict:
+def config(namespace: str, color: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": f"{APP}-config", "namespace": namespace},
             "data": {"color": color}}

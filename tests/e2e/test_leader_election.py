@@ -10,6 +10,7 @@ import signal
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -36,8 +37,9 @@ def elector(kube: KubeClient, namespace: str, identity: str) -> LeaderElector:
                                              retry_period=0.25))
 
 
-async def lease(kube: KubeClient, namespace: str) -> dict:
-    return (await kube.get(r.LEASES, "canary-leader", namespace))["spec"]
+async def lease(kube: KubeClient, namespace: str) -> dict[str, Any]:
+    spec: dict[str, Any] = (await kube.get(r.LEASES, "canary-leader", namespace))["spec"]
+    return spec
 
 
 async def test_one_leader_at_a_time_and_takeover_only_after_expiry(
@@ -166,7 +168,7 @@ async def test_the_follower_finishes_a_rollout_whose_leader_was_killed(
     # attempt after it (the follower may see the renewal up to a retry period late).
     assert LEASE_DURATION <= took <= LEASE_DURATION + RETRY_PERIOD + TAKEOVER_SLACK, took
     await promoted(kube, namespace, revision)
-    async def promotions() -> list[dict]:
+    async def promotions() -> list[dict[str, Any]]:
         return [e for e in await events(kube, namespace, "Promoted") if revision in e["note"]]
 
     await wait_until(promotions, bool, "the Promoted event")

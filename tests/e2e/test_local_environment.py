@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 import pytest
@@ -17,7 +18,9 @@ FIELD_MANAGER = "e2e"
 
 
 async def _pods(kube: KubeClient, namespace: str, app: str) -> list[dict[str, Any]]:
-    return (await kube.list(r.PODS, namespace, label_selector=f"app={app}"))["items"]
+    items: list[dict[str, Any]] = (await kube.list(r.PODS, namespace,
+                                                   label_selector=f"app={app}"))["items"]
+    return items
 
 
 class TestWorkloads:
@@ -41,9 +44,9 @@ class TestWorkloads:
 
         def rolled_out(d: dict[str, Any]) -> bool:
             s = d.get("status", {})
-            return (s.get("observedGeneration") == d["metadata"]["generation"]
-                    and s.get("updatedReplicas") == 3 and s.get("readyReplicas") == 3
-                    and s.get("replicas") == 3)
+            return bool(s.get("observedGeneration") == d["metadata"]["generation"]
+                        and s.get("updatedReplicas") == 3 and s.get("readyReplicas") == 3
+                        and s.get("replicas") == 3)
 
         await wait_until(status, rolled_out, "the rolling update to complete")
         pods = await wait_until(
@@ -168,7 +171,7 @@ class TestTrafficSimulator:
             "api", namespace, [("api-primary", 100), ("api-canary", 0)]),
             field_manager=FIELD_MANAGER)
         for name in ("api-primary", "api-canary"):
-            await wait_until(lambda name=name: kube.get(r.DEPLOYMENTS, name, namespace),
+            await wait_until(functools.partial(kube.get, r.DEPLOYMENTS, name, namespace),
                              lambda d: d.get("status", {}).get("readyReplicas") == 1,
                              f"{name} to be ready")
         await environment.set_traffic(f"api.{namespace}", rps=200)

@@ -4,6 +4,7 @@ the traffic simulator and Prometheus."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -30,7 +31,7 @@ from tests.e2e.waiting import prometheus_value, wait_until
 pytestmark = pytest.mark.usefixtures("running_controller")
 
 
-async def _recorded(kube: KubeClient, namespace: str, history: History) -> dict:
+async def _recorded(kube: KubeClient, namespace: str, history: History) -> dict[str, Any]:
     return history.record(await canary_object(kube, namespace))
 
 

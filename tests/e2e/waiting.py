@@ -32,9 +32,10 @@ async def wait_until(fetch: Callable[[], Awaitable[T]], predicate: Callable[[T],
     last: Any = "<nothing fetched yet>"
     while True:
         try:
-            last = await fetch()
-            if predicate(last):
-                return last
+            value = await fetch()
+            last = value
+            if predicate(value):
+                return value
         except NOT_YET as exc:
             last = f"{exc.__class__.__name__}: {exc}"
         if time.monotonic() > deadline:

@@ -148,7 +148,8 @@ class FakeRangeQuerier:
         self.calls.append((promql, start, end, step))
         rng = random.Random(self.seed)
         canary, primary = [1000, 20], [50000, 1000]  # counted before the range
-        requests, errors = [], []
+        requests: list[tuple[float, dict[str, float]]] = []
+        errors: list[tuple[float, dict[str, float]]] = []
         t = start
         while t <= end + 1e-9:
             requests.append((t, {"web": canary[0], "web-primary": primary[0]}))

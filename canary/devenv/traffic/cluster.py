@@ -9,7 +9,14 @@ from typing import Any
 import structlog
 
 from canary.devenv.traffic import behaviour
-from canary.devenv.traffic.routing import CLUSTER_DOMAIN, Destination, host_matches, qualify
+from canary.devenv.traffic.gateway import Ingress, gateway_route, ingress_of
+from canary.devenv.traffic.routing import (
+    CLUSTER_DOMAIN,
+    Destination,
+    bound_to,
+    host_matches,
+    qualify,
+)
 from canary.errors import ConfigError
 from canary.kube import JSON, KubeClient, Reflector
 from canary.kube import resources as r
@@ -66,7 +73,7 @@ def _labels_match(selector: dict[str, str], labels: dict[str, str]) -> bool:
 
 
 class ClusterView:
-    """Pods, Services, VirtualServices and DestinationRules, from watches.
+    """Pods, Services, VirtualServices, DestinationRules and Gateways, from watches.
 
     Lookups are cached and the caches dropped on any change, so a steady cluster costs
     nothing per request.
@@ -77,10 +84,13 @@ class ClusterView:
         self.services = Reflector(client, r.SERVICES, on_event=self._changed)
         self.virtual_services = Reflector(client, r.VIRTUAL_SERVICES, on_event=self._changed)
         self.destination_rules = Reflector(client, r.DESTINATION_RULES, on_event=self._changed)
+        self.gateways = Reflector(client, r.GATEWAYS, on_event=self._changed)
         self.reflectors = [self.pods, self.services, self.virtual_services,
-                           self.destination_rules]
+                           self.destination_rules, self.gateways]
         self._endpoints: dict[Destination, list[Endpoint] | None] = {}
         self._routes: dict[str, tuple[JSON | None, str]] = {}
+        self._ingresses: dict[str, Ingress | None] = {}
+        self._gateway_routes: dict[tuple[tuple[str, ...], str], tuple[JSON, str] | None] = {}
         self._behaviours: dict[tuple[str, str], behaviour.Behaviour] = {}
         self._listeners: list[Callable[[], None]] = []
         self._warned: set[str] = set()
@@ -91,6 +101,29 @@ class ClusterView:
     def _changed(self, _kind: str, _obj: JSON) -> None:
         self._endpoints.clear()
         self._routes.clear()
+        self._ingresses.clear()
+        self._gateway_routes.clear()
+
+    def ingress_for(self, host: str) -> Ingress | None:
+        """The ingress gateway a Service FQDN is, or None for a mesh Service."""
+        if host in self._ingresses:
+            return self._ingresses[host]
+        key = split_service_host(host)
+        service = self.services.get(key[1], key[0]) if key else None
+        result = None
+        if service is not None and key is not None:
+            result = ingress_of(service, self.gateways.items(key[1]))
+        self._ingresses[host] = result
+        return result
+
+    def gateway_route_for(self, through: tuple[str, ...], host: str) -> tuple[JSON, str] | None:
+        """The VirtualService (spec, namespace) routing Host ``host`` at the Gateways
+        ``through``; None when none does."""
+        key = (through, host)
+        if key not in self._gateway_routes:
+            self._gateway_routes[key] = gateway_route(self.virtual_services.items(), through,
+                                                      host)
+        return self._gateway_routes[key]
 
     def virtual_service_for(self, host: str) -> tuple[JSON | None, str]:
         """The VirtualService (spec, namespace) that routes mesh traffic for ``host``.
@@ -104,10 +137,9 @@ class ClusterView:
         candidates = []
         for vs in self.virtual_services.items():
             meta, spec = vs.get("metadata") or {}, vs.get("spec") or {}
-            gateways = spec.get("gateways") or []
-            if gateways and "mesh" not in gateways:
-                continue
             namespace = str(meta.get("namespace"))
+            if not bound_to(spec.get("gateways") or [], namespace, ()):
+                continue
             if any(host_matches(qualify(h, namespace), host) for h in spec.get("hosts") or []):
                 candidates.append((str(meta.get("creationTimestamp", "")), namespace,
                                    str(meta.get("name")), spec))

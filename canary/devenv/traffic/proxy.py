@@ -15,6 +15,10 @@ The caller names itself as the proxy URL's user, ``http://WORKLOAD.NAMESPACE@hos
 (clients send it as ``Proxy-Authorization: Basic``), as Istio knows a caller from its
 identity: the metrics' ``source_workload`` and ``source_workload_namespace`` say so, and a
 bare host name resolves in the caller's namespace. Without it the source is ``unknown``.
+
+A request to a Service fronting an ingress gateway (``http://istio-gateway.istio-system/``)
+enters the mesh there: it is routed by the gateway's VirtualServices on its Host header,
+and counted with the gateway as its source (see :mod:`.gateway`).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from canary.errors import ConfigError
 MAX_DELAY_SECONDS = 30.0
 #: Request headers that are the proxy's own, not the destination's.
 _HOP_HEADERS = frozenset({"proxy-authorization", "proxy-connection", "connection",
-                          "keep-alive", "host", "content-length", "transfer-encoding"})
+                          "keep-alive", "content-length", "transfer-encoding"})
 
 
 @dataclass(frozen=True)

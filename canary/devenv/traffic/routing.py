@@ -6,7 +6,10 @@ conditions of a block together; a route without ``match`` matches everything);
 exact/prefix/regex string matches on the URI, method, authority, headers (cookies are the
 ``cookie`` header), query parameters and ``withoutHeaders``; weighted destinations;
 mirroring with a percentage; and response headers (how session affinity sets its cookie).
-Regular expressions match the whole value, as Envoy's RE2 matcher does.
+Regular expressions match the whole value, as Envoy's RE2 matcher does. A request comes
+either from the mesh or through ingress gateways (``Request.gateways``): a VirtualService
+or a match block applies only to the traffic of the gateways it is bound to, ``mesh`` when
+it names none.
 """
 
 from __future__ import annotations
@@ -53,6 +56,16 @@ class Request:
     method: str = "GET"
     headers: Mapping[str, str] = field(default_factory=dict)
     source: Source = SIMULATOR
+    #: The Gateways (``namespace/name``) it entered through; empty for mesh traffic.
+    gateways: tuple[str, ...] = ()
+
+    @property
+    def host(self) -> str:
+        """The Host header without its port (what a gateway routes by); the authority
+        when it was not sent."""
+        host = (self.headers.get("host") or self.authority).strip().lower()
+        name, _, port = host.rpartition(":")
+        return name if name and port.isdigit() else host
 
     @property
     def uri(self) -> str:
@@ -104,12 +117,32 @@ def normalize_host(host: str) -> str:
 
 
 def host_matches(pattern: str, host: str) -> bool:
-    """Exact host equality, or a ``*.suffix`` wildcard."""
+    """Exact host equality, or a ``*.suffix`` wildcard (which needs a non-empty label
+    before the suffix, as Envoy's domain matching does)."""
     if pattern == "*":
         return True
     if pattern.startswith("*."):
-        return host.endswith(pattern[1:])
+        return host.endswith(pattern[1:]) and len(host) > len(pattern) - 1
     return pattern == host
+
+
+def qualify_gateway(gateway: str, namespace: str) -> str:
+    """A gateway reference as Istio reads it in objects of ``namespace``: ``ns/name`` as
+    written, a bare name in ``namespace``; ``mesh`` stays itself."""
+    gateway = gateway.strip()
+    if gateway == "mesh" or "/" in gateway:
+        return gateway
+    return f"{namespace}/{gateway}"
+
+
+def bound_to(gateways: Sequence[str], namespace: str, through: Sequence[str]) -> bool:
+    """Whether routing bound to ``gateways`` (written in ``namespace``) applies to traffic
+    that came ``through`` those Gateways: mesh traffic (through none) needs ``mesh``,
+    implied by no gateways at all; gateway traffic one of the gateways it came through."""
+    named = {qualify_gateway(g, namespace) for g in gateways} or {"mesh"}
+    if not through:
+        return "mesh" in named
+    return not named.isdisjoint(through)
 
 
 @lru_cache(maxsize=1024)
@@ -137,8 +170,9 @@ def string_matches(spec: Mapping[str, Any] | None, value: str | None,
     return True
 
 
-def request_matches(match: Mapping[str, Any], request: Request) -> bool:
-    """Whether every condition of one HTTPMatchRequest holds for ``request``."""
+def request_matches(match: Mapping[str, Any], request: Request, namespace: str = "") -> bool:
+    """Whether every condition of one HTTPMatchRequest (of a VirtualService in
+    ``namespace``) holds for ``request``."""
     if "uri" in match and not string_matches(match["uri"], request.uri,
                                              bool(match.get("ignoreUriCase"))):
         return False
@@ -162,12 +196,12 @@ def request_matches(match: Mapping[str, Any], request: Request) -> bool:
         if request.source.labels.get(key) != value:
             return False
     gateways = match.get("gateways")
-    return not (gateways and "mesh" not in gateways)
+    return not gateways or bound_to(gateways, namespace, request.gateways)
 
 
-def route_matches(route: Mapping[str, Any], request: Request) -> bool:
+def route_matches(route: Mapping[str, Any], request: Request, namespace: str = "") -> bool:
     matches: Sequence[Mapping[str, Any]] = route.get("match") or []
-    return not matches or any(request_matches(m, request) for m in matches)
+    return not matches or any(request_matches(m, request, namespace) for m in matches)
 
 
 def _destination(spec: Mapping[str, Any], namespace: str) -> Destination:
@@ -226,7 +260,7 @@ def route_request(spec: Mapping[str, Any] | None, namespace: str, request: Reque
     if spec is None:
         return RouteDecision(Destination(qualify(request.authority, namespace)))
     for http in spec.get("http") or []:
-        if not route_matches(http, request):
+        if not route_matches(http, request, namespace):
             continue
         destinations = http.get("route") or []
         picked = _pick_weighted(destinations, rng) if destinations else None

@@ -13,6 +13,7 @@ import json
 import random
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from canary.devenv.traffic.proxy import Delivery, forward_proxy
 from canary.devenv.traffic.routing import (
     Destination,
     Request,
+    RouteDecision,
     Source,
     normalize_host,
     route_request,
@@ -134,12 +136,25 @@ class Simulator:
         for cookie in delivery.set_cookies:
             user.receive(cookie, self._clock)
 
+    def route(self, request: Request) -> tuple[Request, RouteDecision]:
+        """Where the mesh sends a request to its Service FQDN (``request.authority``). To a
+        gateway Service it enters through the gateway: routed by the gateway's
+        VirtualServices on its Host header, and from then on its source is the gateway."""
+        ingress = self.view.ingress_for(request.authority)
+        if ingress is None:
+            spec, namespace = self.view.virtual_service_for(request.authority)
+            return request, route_request(spec, namespace, request, self.rng)
+        request = replace(request, gateways=ingress.gateways, source=ingress.source)
+        found = self.view.gateway_route_for(ingress.gateways, request.host)
+        if found is None:
+            return request, RouteDecision(None)
+        return request, route_request(found[0], found[1], request, self.rng)
+
     def deliver(self, request: Request) -> Delivery:
-        """Route one request to its Service FQDN (``request.authority``) as the mesh would,
-        let the chosen pod answer, and count it in the metrics, from ``request.source``."""
+        """Route one request as the mesh would (:meth:`route`), let the chosen pod answer,
+        and count it in the metrics, from ``request.source`` or the gateway it entered by."""
+        request, decision = self.route(request)
         source = request.source
-        spec, namespace = self.view.virtual_service_for(request.authority)
-        decision = route_request(spec, namespace, request, self.rng)
         if decision.destination is None:
             self._record_source(source, Destination(request.authority), None, 404, "NR", 0.5)
             return Delivery(404, 0.5, "NR")

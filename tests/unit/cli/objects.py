@@ -12,7 +12,7 @@ def at(seconds_ago: float) -> str:
     return (NOW - timedelta(seconds=seconds_ago)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def condition(kind: str, status: str, reason: str, message: str, ago: float = 30) -> dict:
+def condition(kind: str, status: str, reason: str, message: str, ago: float = 30) -> dict[str, Any]:
     return {"type": kind, "status": status, "reason": reason, "message": message,
             "lastTransitionTime": at(ago)[:19] + "Z"}
 

@@ -16,6 +16,7 @@ import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
 from canary.console.cli import LOSSY, run_convert
 from canary.convert import Note, Result, convert_text
@@ -25,7 +26,8 @@ from canary.models.canary import Canary
 from canary.models.templates import AlertProvider, MetricTemplate
 
 FIXTURES = Path(__file__).parent / "fixtures" / "flagger"
-MODELS = {"Canary": Canary, "MetricTemplate": MetricTemplate, "AlertProvider": AlertProvider}
+MODELS: dict[str, type[BaseModel]] = {
+    "Canary": Canary, "MetricTemplate": MetricTemplate, "AlertProvider": AlertProvider}
 
 
 def convert_file(name: str) -> Result:
@@ -206,6 +208,7 @@ class TestWhatCannotBeCarried:
         # Paths and lines are those of the input.
         assert said["spec.canaryAnalysis.bogus"] == "not carried over: canary has no such field"
         bogus = next(n for n in result.notes if n.path.endswith("bogus"))
+        assert bogus.line is not None
         assert text.splitlines()[bogus.line - 1].strip() == "bogus: 1"
 
     @pytest.mark.parametrize(("field", "value", "why"), [
@@ -548,6 +551,7 @@ class TestMalformedInput:
         text = ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\n"
                 + canary_manifest(service={"port": "http"}))
         (error,) = convert_text(text).errors
+        assert error.line is not None
         assert text.splitlines()[error.line - 1].strip() == "port: http"
 
 

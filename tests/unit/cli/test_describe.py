@@ -3,14 +3,16 @@ evidence, oldest first; never a credential."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from canary.console.describe import render, safe_url
 from canary.console.view import CanaryView, events_in_order
 from tests.unit.cli import objects
 from tests.unit.cli.objects import NOW
-from tests.unit.core.scenario import Service, judged
+from tests.unit.core.scenario import Service, first_metric, judged, present
 
 
-def describe(obj: dict, events: list[dict] | None = None) -> str:
+def describe(obj: dict[str, Any], events: list[dict[str, Any]] | None = None) -> str:
     return render(CanaryView(obj), events_in_order(events or []), NOW)
 
 
@@ -157,7 +159,7 @@ class TestJudge:
         world.run_until_quiet(60)
         obj = world.canary.to_api()
         obj["metadata"] = {"name": "web", "namespace": "shop"}
-        evidence = world.canary.status.judge.metrics[0].evidence  # type: ignore[union-attr]
+        evidence = present(first_metric(world).evidence)
         text = describe(obj)
         judge = squashed(section(text.split("Last analysis")[1], "Judge"))
         assert judge[1].split()[:2] == ["JUDGED", "OUTCOME"]

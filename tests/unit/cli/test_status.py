@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import yaml
 
@@ -13,7 +14,8 @@ from tests.unit.cli import objects
 from tests.unit.cli.objects import NOW
 
 
-def table(*canaries: dict, width: int | None = None, style: Style | None = None) -> list[str]:
+def table(*canaries: dict[str, Any], width: int | None = None,
+          style: Style | None = None) -> list[str]:
     views = [CanaryView(c) for c in canaries]
     return render_table(views, NOW, width, style).splitlines()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from canary.console.render import Style, strip_ansi, visible_len
 from canary.console.view import CanaryView, events_in_order
@@ -11,7 +12,7 @@ from tests.unit.cli import objects
 from tests.unit.cli.objects import NOW
 
 
-def screen(obj: dict, events: list[dict] | None = None, *, width: int = 100,
+def screen(obj: dict[str, Any], events: list[dict[str, Any]] | None = None, *, width: int = 100,
            height: int = 30, style: Style | None = None, waiting: bool = False) -> list[str]:
     return frame(CanaryView(obj), events_in_order(events or []), NOW, width=width,
                  height=height, style=style, waiting=waiting)

@@ -4,6 +4,7 @@ changed nothing."""
 from __future__ import annotations
 
 import copy
+from collections.abc import MutableMapping
 from typing import Any
 
 from structlog.testing import capture_logs
@@ -57,7 +58,7 @@ def executor(server: Server) -> Executor:
     return Executor(server, Settings(), {}, None, None)  # type: ignore[arg-type]
 
 
-def logged(logs: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+def logged(logs: list[MutableMapping[str, Any]]) -> list[tuple[str, str, str]]:
     return [(entry["event"], entry["kind"], entry["object"]) for entry in logs
             if entry["log_level"] == "info"]
 

@@ -7,7 +7,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from canary.core import (
     Decision,
@@ -23,10 +23,11 @@ from canary.core import (
 )
 from canary.core.actions import CallHooks, ForgetRequest
 from canary.core.observation import Counters, HookResult, JudgeReading, ManualRequests
-from canary.models.canary import Canary, Phase
+from canary.models.canary import Canary, JudgedMetricStatus, JudgeStatus, Phase
 
 SETTINGS = DecisionSettings(default_progress_deadline=60, min_interval=1)
 START = datetime(2026, 1, 1, tzinfo=UTC)
+T = TypeVar("T")
 
 
 def make_canary(**analysis: Any) -> Canary:
@@ -121,7 +122,7 @@ class World:
             elif isinstance(action, ForgetRequest):
                 field_name = f"{action.request}_revision"
                 if getattr(self.requests, field_name) == action.revision:
-                    self.requests = replace(self.requests, **{field_name: None})
+                    self.requests = with_request(self.requests, action.request, None)
         self.decisions.append(decision)
         return decision
 
@@ -137,11 +138,45 @@ class World:
             self.advance(decision.wake_after)
         raise AssertionError("never settled")
 
+    def phase(self) -> Phase | None:
+        """The Canary's phase as the last decision left it: a call, so that a type checker
+        does not carry a comparison made before the steps in between over them."""
+        return self.canary.status.phase
+
     def reasons(self) -> list[str]:
         return [e.reason for d in self.decisions for e in d.events]
 
     def fresh(self) -> World:
         return replace(self, decisions=[])
+
+
+def with_request(requests: ManualRequests, kind: str, revision: str | None) -> ManualRequests:
+    """``requests`` with the revision of one kind of request (``approve``, ``promote`` or
+    ``abort``) set, or forgotten with ``None``."""
+    match kind:
+        case "approve":
+            return replace(requests, approve_revision=revision)
+        case "promote":
+            return replace(requests, promote_revision=revision)
+        case "abort":
+            return replace(requests, abort_revision=revision)
+    raise ValueError(f"no request of kind {kind!r}")
+
+
+def present(value: T | None) -> T:
+    """The value of an optional status field, failing the test where it is missing."""
+    assert value is not None
+    return value
+
+
+def judge_of(world: World) -> JudgeStatus:
+    """The judge's status, which a judged rollout under way must have."""
+    return present(world.canary.status.judge)
+
+
+def first_metric(world: World) -> JudgedMetricStatus:
+    """The status of the judge's first (usually only) metric."""
+    return judge_of(world).metrics[0]
 
 
 def initialized(**analysis: Any) -> World:

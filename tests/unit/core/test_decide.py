@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,6 +15,7 @@ from tests.unit.core.scenario import (
     initialized,
     make_canary,
     promoting_on_an_unready_primary,
+    with_request,
 )
 
 
@@ -147,7 +146,7 @@ class TestRollback:
         assert world.weight is None or world.weight == 0  # no traffic moved to nothing
         world.primary_ready = True
         world.run_until_quiet()
-        assert world.canary.status.phase == Phase.INITIALIZED
+        assert world.phase() == Phase.INITIALIZED
 
     def test_a_promotion_the_primary_never_finishes_is_rolled_back_at_the_deadline(
             self) -> None:
@@ -176,7 +175,7 @@ class TestRollback:
         assert world.canary.status.phase == Phase.FAILED and world.reasons() == []
         world.target_revision, world.success_rate = "rev-3", 100.0
         world.run_until_quiet()
-        assert world.canary.status.phase == Phase.SUCCEEDED
+        assert world.phase() == Phase.SUCCEEDED
         assert world.primary_revision == "rev-3"
 
 
@@ -251,8 +250,7 @@ def test_invariants_hold_whatever_happens(events: list[tuple[str, float]]) -> No
         elif kind == "ready":
             world.target_ready = True
         elif kind in ("promote", "abort", "approve"):
-            world.requests = replace(world.requests,
-                                     **{f"{kind}_revision": world.target_revision})
+            world.requests = with_request(world.requests, kind, world.target_revision)
         world.advance(seconds)
         if kind == "crash":
             lost = decide(world.canary, world.observe(metrics=True), SETTINGS)

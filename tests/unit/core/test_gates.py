@@ -38,7 +38,7 @@ def test_a_closed_confirm_rollout_gate_holds_the_rollout_until_it_opens() -> Non
     assert world.reasons() == ["WaitingForApproval"]
     world.hooks["confirm-rollout"] = True
     run(world)
-    assert world.canary.status.phase == Phase.SUCCEEDED
+    assert world.phase() == Phase.SUCCEEDED
 
 
 def test_a_failing_pre_rollout_hook_counts_as_failed_checks() -> None:
@@ -81,7 +81,7 @@ def test_closed_traffic_and_promotion_gates_hold_without_failing() -> None:
     assert world.weight == 30 and world.canary.status.failed_checks == 0
     world.hooks["confirm-promotion"] = True
     run(world)
-    assert world.canary.status.phase == Phase.SUCCEEDED
+    assert world.phase() == Phase.SUCCEEDED
 
 
 def test_post_rollout_hooks_are_called_after_success_and_after_rollback() -> None:
@@ -106,4 +106,4 @@ def test_mirrored_traffic_needs_no_traffic_approval_but_the_first_weight_does() 
     assert "WaitingForApproval" in world.reasons()
     world.hooks["confirm-traffic-increase"] = True
     run(world)
-    assert world.canary.status.phase == Phase.SUCCEEDED
+    assert world.phase() == Phase.SUCCEEDED

@@ -19,8 +19,22 @@ from canary.core.judge import Counts, JudgeState, ratio_for_absolute_effect, rep
 from canary.core.judging import quantile_bound
 from canary.core.observation import Counters, JudgeReading
 from canary.core.timefmt import parse_time
-from canary.models.canary import Canary, CanaryJudge, JudgeStatus, Phase
-from tests.unit.core.scenario import START, Service, World, judged
+from canary.models.canary import (
+    Canary,
+    CanaryJudge,
+    JudgeStateRecord,
+    JudgeStatus,
+    Phase,
+)
+from tests.unit.core.scenario import (
+    START,
+    Service,
+    World,
+    first_metric,
+    judge_of,
+    judged,
+    present,
+)
 
 
 def roll_out(world: World, limit: int = 60) -> World:
@@ -47,13 +61,13 @@ def weights(world: World) -> list[int]:
     return seen
 
 
-def under_way(service: Service) -> tuple[World, Any]:
+def under_way(service: Service) -> tuple[World, JudgeStateRecord]:
     """A judged rollout four decisions in, and its metric's evidence so far."""
     world = judged(service)
     world.target_revision = "rev-2"
     for _ in range(4):
         world.advance(world.step().wake_after or 10)
-    return world, world.canary.status.judge.metrics[0].state
+    return world, present(first_metric(world).state)
 
 
 def go_json(value: Any) -> Any:
@@ -88,11 +102,12 @@ class TestRegression:
             assert "ratio " in message and " in [" in message
             assert "regression evidence" in message
         assert world.weight == 0 and world.target_replicas == 0
-        metric = status.judge.metrics[0]
-        assert status.judge.outcome == "regression" and metric.evidence.outcome == "regression"
-        assert metric.evidence.log_regression >= metric.evidence.log_regression_bound
+        metric = first_metric(world)
+        evidence = present(metric.evidence)
+        assert judge_of(world).outcome == "regression" and evidence.outcome == "regression"
+        assert evidence.log_regression >= evidence.log_regression_bound
         # The confidence sequence excludes "as good as the primary".
-        assert metric.evidence.ratio_lower > 1
+        assert evidence.ratio_lower > 1
 
     def test_the_rollback_comes_from_the_judge_while_thresholds_would_still_tolerate_it(
             self) -> None:
@@ -108,15 +123,15 @@ class TestRegression:
             {"name": "latency", "type": "latency", "bound": 500}]))
         assert world.canary.status.phase == Phase.FAILED
         assert "regression in latency" in condition(world, "Promoted").message
-        assert world.canary.status.judge.metrics[0].bound == 500
+        assert first_metric(world).bound == 500
 
     def test_any_regressed_metric_rolls_back_and_alpha_is_split_between_metrics(self) -> None:
         world = roll_out(judged(Service(ratio=5.0, error_rate=0.0), alpha=0.1, metrics=[
             {"name": "error-rate", "type": "errorRate"},
             {"name": "latency", "type": "latency", "bound": 500}]))
-        judge = world.canary.status.judge
+        judge = judge_of(world)
         assert judge.alpha == pytest.approx(0.05)
-        assert all(m.evidence.log_regression_bound == pytest.approx(math.log(20)) for m in
+        assert all(present(m.evidence).log_regression_bound == pytest.approx(math.log(20)) for m in
                    judge.metrics)
         assert "regression in latency" in condition(world, "Promoted").message
 
@@ -126,7 +141,7 @@ class TestNoRegression:
         world = roll_out(judged(Service()))
         assert world.canary.status.phase == Phase.SUCCEEDED
         assert weights(world) == [0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 0]
-        judge = world.canary.status.judge
+        judge = judge_of(world)
         assert judge.outcome == "no_regression_proven"
         assert judge.steps == 10
         # Heard once, when it was first proven.
@@ -141,13 +156,13 @@ class TestNoRegression:
         promoting = events(world, "Promoting")[0]
         assert "The judge proved no regression" in promoting
         assert f"skipping the remaining {len(range(top + 5, 51, 5))} steps" in promoting
-        assert status.judge.metrics[0].proven_at_step == status.judge.steps
+        assert first_metric(world).proven_at_step == judge_of(world).steps
 
     def test_a_proof_at_the_last_step_is_an_ordinary_promotion(self) -> None:
         world = judged(Service(rps=2000), promoteEarly=True)
         world.canary.spec.analysis.step_weight = 50
         roll_out(world)
-        assert world.canary.status.judge.metrics[0].proven_at_step == 1
+        assert first_metric(world).proven_at_step == 1
         assert events(world, "Promoting") == [
             "Analysis passed at weight 50; copying web's template to web-primary"]
 
@@ -157,7 +172,7 @@ class TestNoRegression:
         world = roll_out(judged(service, promoteEarly=True, metrics=[
             {"name": "error-rate", "type": "errorRate"},
             {"name": "latency", "type": "latency", "bound": 500}]))
-        judge = world.canary.status.judge
+        judge = judge_of(world)
         by_name = {m.name: m for m in judge.metrics}
         # The error rate was proven early, the latency never: the whole schedule ran.
         assert by_name["error-rate"].proven_at_step is not None
@@ -194,14 +209,14 @@ class TestNoRegression:
         for _ in range(30):
             world.advance(world.step().wake_after or 10)
         assert world.canary.status.phase == Phase.PROGRESSING
-        assert world.canary.status.judge.outcome == "no_regression_proven"
+        assert judge_of(world).outcome == "no_regression_proven"
         # The schedule went on meanwhile; each decision reported the closed gate once.
         assert max(weights(world)) == 50
         for decision in world.decisions:
             assert [e.reason for e in decision.events].count("WaitingForApproval") <= 1
         world.hooks = {"confirm-promotion": True}
         world.run_until_quiet()
-        assert world.canary.status.phase == Phase.SUCCEEDED
+        assert world.phase() == Phase.SUCCEEDED
 
     def test_blue_green_mirroring_promotes_early_switching_all_traffic(self) -> None:
         world = judged(Service(), promoteEarly=True)
@@ -224,7 +239,7 @@ class TestEvidenceInStatus:
         world.target_revision = "rev-2"
         world.step()  # NewRevision
         world.step()  # reads the counters, then the first weight
-        judge = world.canary.status.judge
+        judge = judge_of(world)
         metric = judge.metrics[0]
         assert world.weight == 5
         assert metric.reading is not None and metric.baseline == metric.reading
@@ -232,10 +247,11 @@ class TestEvidenceInStatus:
         assert metric.state is None and judge.steps == 0
         world.advance(10)
         world.step()
-        metric = world.canary.status.judge.metrics[0]
+        metric = first_metric(world)
         # Only what happened in the step counts, not the primary's history.
-        assert metric.evidence.primary_requests + metric.evidence.canary_requests == 2000
-        assert metric.evidence.steps == 1
+        evidence = present(metric.evidence)
+        assert evidence.primary_requests + evidence.canary_requests == 2000
+        assert evidence.steps == 1
 
     def test_the_evidence_is_the_replay_of_the_step_counts(self) -> None:
         world = roll_out(judged(Service(seed=7)))
@@ -245,8 +261,8 @@ class TestEvidenceInStatus:
                              r.primary_events) for r in readings]
         distinct = [c for i, c in enumerate(cumulative) if i == 0 or c != cumulative[i - 1]]
         steps = [Counts.between(a, b) for a, b in pairwise(distinct)]
-        metric = world.canary.status.judge.metrics[0]
-        state = JudgeState.from_dict(metric.state.to_api())
+        metric = first_metric(world)
+        state = JudgeState.from_dict(present(metric.state).to_api())
         assert state == replay(steps, state.design)
 
     def test_a_new_revision_resets_the_judge(self) -> None:
@@ -254,12 +270,12 @@ class TestEvidenceInStatus:
         world.target_revision = "rev-2"
         for _ in range(4):
             world.advance(world.step().wake_after or 10)
-        assert world.canary.status.judge.steps >= 1
+        assert judge_of(world).steps >= 1
         world.target_revision = "rev-3"
         world.step()
         assert world.canary.status.judge is None
         world.step()
-        judge = world.canary.status.judge
+        judge = judge_of(world)
         assert judge.revision == "rev-3" and judge.steps == 0
 
     def test_absolute_effects_become_a_ratio_from_the_primary_before_the_analysis(
@@ -269,15 +285,15 @@ class TestEvidenceInStatus:
         world.target_revision = "rev-2"
         world.step()
         world.step()
-        metric = world.canary.status.judge.metrics[0]
-        base = metric.baseline
+        metric = first_metric(world)
+        base = present(metric.baseline)
         assert base.primary_requests == 60000
         assert metric.minimum_effect == ratio_for_absolute_effect(
             0.02, base.primary_requests, base.primary_events)
         # About 1 + 0.02 / 0.05, a little less (an upper bound on the base rate).
         assert 1.3 < metric.minimum_effect < 1.4
         roll_out(world)
-        assert world.canary.status.judge.metrics[0].minimum_effect == metric.minimum_effect
+        assert first_metric(world).minimum_effect == metric.minimum_effect
 
     def test_a_quantile_bound_is_placed_from_the_primary_before_the_analysis(self) -> None:
         world = judged(Service(slow_rate=0.3), metrics=[
@@ -286,21 +302,21 @@ class TestEvidenceInStatus:
         world.step()
         world.step()
         # 35% at or below 100 ms, 70% at or below 500: the 0.9 quantile is past 500.
-        assert world.canary.status.judge.metrics[0].bound == 500
+        assert first_metric(world).bound == 500
 
     def test_changing_a_metric_restarts_its_evidence(self) -> None:
         world = judged(Service())
         world.target_revision = "rev-2"
         for _ in range(5):
             world.advance(world.step().wake_after or 10)
-        before = world.canary.status.judge.metrics[0]
+        before = first_metric(world)
         assert before.evidence is not None
-        world.canary.spec.analysis.judge.metrics[0].minimum_effect = "2x"
+        present(world.canary.spec.analysis.judge).metrics[0].minimum_effect = "2x"
         world.advance(world.step().wake_after or 10)
         world.step()
-        after = world.canary.status.judge.metrics[0]
+        after = first_metric(world)
         assert after.spec == "errorRate minimumEffect=2x" and after.minimum_effect == 2.0
-        assert after.state is None or after.state.steps < before.state.steps
+        assert after.state is None or after.state.steps < present(before.state).steps
 
     def test_removing_the_judge_clears_its_status(self) -> None:
         world = judged(Service())
@@ -318,28 +334,28 @@ class TestNoEvidence:
     def test_a_counter_reset_is_reported_and_skipped_never_counted(self) -> None:
         service = Service()
         world, _ = under_way(service)
-        steps_before = world.canary.status.judge.metrics[0].state.steps
+        steps_before = present(first_metric(world).state).steps
         service.reset_canary()
         world.advance(world.step().wake_after or 10)
-        metric = world.canary.status.judge.metrics[0]
+        metric = first_metric(world)
         assert metric.skipped_steps == 1
-        assert "went down" in metric.message and "start again" in metric.message
-        assert metric.state.steps == steps_before
+        assert "went down" in present(metric.message) and "start again" in present(metric.message)
+        assert present(metric.state).steps == steps_before
         skipped = events(world, "JudgeSkippedStep")
         assert len(skipped) == 1 and "error-rate" in skipped[0] and "went down" in skipped[0]
         world.step()
-        assert world.canary.status.judge.metrics[0].state.steps == steps_before + 1
+        assert present(first_metric(world).state).steps == steps_before + 1
 
     def test_missing_data_is_no_evidence_not_a_pass(self) -> None:
         service = Service(failing={"error-rate"})
         world = roll_out(judged(service, promoteEarly=True))
-        metric = world.canary.status.judge.metrics[0]
+        metric = first_metric(world)
         assert world.canary.status.phase == Phase.SUCCEEDED
         assert weights(world)[-2] == 50  # no early promotion: nothing was proven
         assert metric.state is None and metric.proven_at_step is None
         assert metric.skipped_steps == 11  # the reading before traffic and 10 steps
-        assert "no data: query failed" in metric.message
-        assert world.canary.status.judge.outcome == "continue"
+        assert "no data: query failed" in present(metric.message)
+        assert judge_of(world).outcome == "continue"
 
     def test_data_returning_after_a_gap_starts_a_new_difference(self) -> None:
         service = Service()
@@ -347,11 +363,11 @@ class TestNoEvidence:
         service.failing.add("error-rate")
         world.advance(world.step().wake_after or 10)
         service.failing.clear()
-        before = world.canary.status.judge.metrics[0].state.steps
+        before = present(first_metric(world).state).steps
         world.advance(world.step().wake_after or 10)
-        assert world.canary.status.judge.metrics[0].state.steps == before  # new origin
+        assert present(first_metric(world).state).steps == before  # new origin
         world.step()
-        assert world.canary.status.judge.metrics[0].state.steps == before + 1
+        assert present(first_metric(world).state).steps == before + 1
 
 
 class TestPower:
@@ -362,8 +378,8 @@ class TestPower:
         assert "a regression of x1.5 would take" in traffic.message
         assert "the analysis lasts 100s" in traffic.message
         assert len(events(world, "InsufficientTraffic")) == 1
-        power = world.canary.status.judge.metrics[0].power
-        assert not power.detectable and power.seconds_to_detect > 100
+        power = present(first_metric(world).power)
+        assert not power.detectable and present(power.seconds_to_detect) > 100
         assert power.analysis_seconds == 100
 
     def test_enough_traffic_says_when_the_effect_would_be_found(self) -> None:
@@ -379,17 +395,17 @@ class TestPower:
         world.target_revision = "rev-2"
         world.step()
         world.step()
-        assert world.canary.status.judge.steps == 0  # the reading as traffic starts to move
+        assert judge_of(world).steps == 0  # the reading as traffic starts to move
         traffic = condition(world, "TrafficSufficient")
         assert (traffic.status, traffic.reason) == ("False", "InsufficientTraffic")
         assert "at 2 req/s before the rollout" in traffic.message
         assert "the analysis lasts 100s" in traffic.message
-        power = world.canary.status.judge.metrics[0].power
+        power = present(first_metric(world).power)
         assert power.measured == "BeforeRollout" and power.canary_rps == 0
         assert power.primary_rps == pytest.approx(2, rel=0.01)
         assert len(events(world, "InsufficientTraffic")) == 1
         roll_out(world)
-        assert world.canary.status.judge.metrics[0].power.measured == "LastStep"
+        assert present(first_metric(world).power).measured == "LastStep"
         assert len(events(world, "InsufficientTraffic")) == 1, "the same warning is not repeated"
 
     def test_enough_traffic_before_the_rollout_agrees_with_the_steps(self) -> None:
@@ -397,10 +413,10 @@ class TestPower:
         world.target_revision = "rev-2"
         world.step()
         world.step()
-        before = world.canary.status.judge.metrics[0].power
+        before = present(first_metric(world).power)
         assert before.measured == "BeforeRollout" and before.detectable
         roll_out(world)
-        after = world.canary.status.judge.metrics[0].power
+        after = present(first_metric(world).power)
         assert after.measured == "LastStep"
         assert after.seconds_to_detect == pytest.approx(before.seconds_to_detect, rel=0.3)
 
@@ -415,7 +431,7 @@ class TestPower:
         world.step()
         assert condition(world, "TrafficSufficient") is None
         roll_out(world)
-        assert world.canary.status.judge.metrics[0].power.measured == "LastStep"
+        assert present(first_metric(world).power).measured == "LastStep"
 
     def test_a_primary_without_events_cannot_measure_a_ratio(self) -> None:
         world = roll_out(judged(Service(error_rate=0.0)))
@@ -477,12 +493,12 @@ class TestChecksBetweenSteps:
         message = condition(world, "Promoted").message
         assert "the judge found a regression in error-rate between steps" in message
         # Several readings per 10-second step.
-        assert world.canary.status.judge.steps > len(weights(world)) + 1
+        assert judge_of(world).steps > len(weights(world)) + 1
 
     def test_checks_between_steps_roll_back_sooner(self) -> None:
         per_step, checked = [], []
         for seed in range(20):
-            service = {"rps": 40, "error_rate": 0.02, "ratio": 4.0, "seed": seed}
+            service: dict[str, Any] = {"rps": 40, "error_rate": 0.02, "ratio": 4.0, "seed": seed}
             slow = judged(Service(**service))
             start = slow.now
             roll_out(slow)
@@ -530,7 +546,7 @@ class TestChecksBetweenSteps:
             if decision.wake_after is None:
                 break
             world.advance(decision.wake_after)
-        judge = world.canary.status.judge
+        judge = judge_of(world)
         assert len(readings) > judge.steps + 5  # checks that took nothing in
         assert not events(world, "JudgeSkippedStep")
         assert condition(world, "TrafficSufficient").reason != "NoRequests"
@@ -543,7 +559,7 @@ class TestChecksBetweenSteps:
         for _ in range(8):  # into the analysis
             decision = world.step()
             world.advance(decision.wake_after or 0)
-        judged_steps = world.canary.status.judge.steps
+        judged_steps = judge_of(world).steps
         assert judged_steps >= 1
         service.reset_canary()
         before = len(events(world, "JudgeSkippedStep"))
@@ -551,7 +567,7 @@ class TestChecksBetweenSteps:
             decision = world.step()
             world.advance(decision.wake_after or 0)
         assert len(events(world, "JudgeSkippedStep")) - before == 1
-        assert world.canary.status.judge.metrics[0].skipped_steps == 1
+        assert first_metric(world).skipped_steps == 1
 
 
 @pytest.mark.parametrize("check_interval", [None, "2s"])
@@ -630,13 +646,14 @@ class TestSeriesThatComeAndGo:
         metric = status.metrics[0]
         assert metric.state is None and metric.evidence is None and status.steps == 0
         assert metric.skipped_steps == 1
-        assert "1 of the canary's series vanished, went down or came back" in metric.message
+        assert "1 of the canary's series vanished, went down or came back" in present(
+            metric.message)
         assert [n.message for n in verdict.skipped] == [metric.message]
         # The next difference starts from the reading after the loss, and counts exactly.
-        assert metric.reading.canary_requests == 1100
+        assert present(metric.reading).canary_requests == 1100
         status, _ = self.advance(status, reading((1200, 12), (10800, 108), self.T0 + 20,
                                                  since=self.T0 + 10), seconds=20)
-        evidence = status.metrics[0].evidence
+        evidence = present(status.metrics[0].evidence)
         assert (evidence.canary_requests, evidence.canary_events) == (100, 1)
         assert (evidence.primary_requests, evidence.primary_events) == (900, 9)
 
@@ -645,7 +662,7 @@ class TestSeriesThatComeAndGo:
         status, _ = self.advance(self.started(), reading(
             (1100, 1), (12000, 90), self.T0 + 10, since=self.T0, lost=(0, 3)), seconds=10)
         assert status.metrics[0].state is None
-        assert "3 of the primary's series" in status.metrics[0].message
+        assert "3 of the primary's series" in present(status.metrics[0].message)
 
     def test_a_series_marked_stale_at_the_last_reading_afterwards_is_no_evidence(
             self) -> None:
@@ -658,28 +675,29 @@ class TestSeriesThatComeAndGo:
             seconds=10)
         metric = status.metrics[0]
         assert metric.state is None and verdict.skipped
-        assert metric.message.startswith("Prometheus now shows 600 of the canary's requests "
-                                         "at the last reading, which counted 1000")
+        assert present(metric.message).startswith(
+            "Prometheus now shows 600 of the canary's requests at the last reading, which "
+            "counted 1000")
 
     def test_a_reading_not_checked_against_the_last_one_is_no_evidence(self) -> None:
         for unchecked in (reading((1100, 1), (9900, 90), self.T0 + 10),
                           reading((1100, 1), (9900, 90), self.T0 + 10, since=self.T0 - 10)):
             status, verdict = self.advance(self.started(), unchecked, seconds=10)
             assert status.metrics[0].state is None and verdict.skipped
-            assert "the series" in status.metrics[0].message
+            assert "the series" in present(status.metrics[0].message)
 
     def test_an_empty_answer_is_no_data_never_a_zero_to_count_from(self) -> None:
         status, verdict = self.advance(self.started(), reading(
             (0, 0), (0, 0), self.T0 + 10, since=self.T0, present=(False, False)), seconds=10)
         metric = status.metrics[0]
         assert metric.reading is None and metric.reading_at is None
-        assert metric.message.startswith("no data: Prometheus has no series")
+        assert present(metric.message).startswith("no data: Prometheus has no series")
         assert [n.metric for n in verdict.no_requests] == ["error-rate"]
         # Data is back: a new origin, not a step counting everything since zero.
         status, _ = self.advance(status, reading((1300, 13), (11700, 117), self.T0 + 20,
                                                  since=self.T0 + 10), seconds=20)
         metric = status.metrics[0]
-        assert metric.state is None and metric.reading.canary_requests == 1300
+        assert metric.state is None and present(metric.reading).canary_requests == 1300
 
     def test_a_version_that_had_series_and_has_none_now_is_no_data(self) -> None:
         status, _ = self.advance(self.started(), reading(
@@ -696,12 +714,12 @@ class TestSeriesThatComeAndGo:
         # A canary pod goes away with 30 of its requests; the others' growth hides it.
         service.lose_pod("canary", requests=30, errors=1)
         world.advance(world.step().wake_after or 10)
-        metric = world.canary.status.judge.metrics[0]
+        metric = first_metric(world)
         assert metric.state == before and metric.skipped_steps == 1
         [skipped] = events(world, "JudgeSkippedStep")
         assert "1 of the canary's series vanished" in skipped
         world.step()
-        assert world.canary.status.judge.metrics[0].state.steps == before.steps + 1
+        assert present(first_metric(world).state).steps == before.steps + 1
 
     def test_a_scrape_failure_learned_late_is_reported_as_a_skipped_step(self) -> None:
         service = Service()
@@ -709,9 +727,9 @@ class TestSeriesThatComeAndGo:
         service.stale_afterwards("primary", 100)
         service.primary[0] -= 100  # and that pod is gone
         world.advance(world.step().wake_after or 10)
-        metric = world.canary.status.judge.metrics[0]
+        metric = first_metric(world)
         assert metric.state == before and metric.skipped_steps == 1
-        assert "a series it counted was marked stale there afterwards" in metric.message
+        assert "a series it counted was marked stale there afterwards" in present(metric.message)
 
     def test_after_a_gap_in_prometheus_no_step_counts_the_history(self) -> None:
         service = Service(history=600)
@@ -721,22 +739,23 @@ class TestSeriesThatComeAndGo:
         service.empty.clear()
         for _ in range(2):
             world.advance(world.step().wake_after or 10)
-        metric = world.canary.status.judge.metrics[0]
-        started = parse_time(world.canary.status.analysis_started_at)
+        metric = first_metric(world)
+        started = parse_time(present(world.canary.status.analysis_started_at))
         served = service.rps * (world.now - started).total_seconds()
-        assert metric.state.steps >= 3 and metric.skipped_steps == 1
+        assert present(metric.state).steps >= 3 and metric.skipped_steps == 1
         # Only requests served during the analysis were counted (not 600 s of history).
-        assert metric.evidence.canary_requests + metric.evidence.primary_requests <= served
+        evidence = present(metric.evidence)
+        assert evidence.canary_requests + evidence.primary_requests <= served
 
 
 class TestNoRequests:
     def test_a_canary_whose_requests_never_reach_prometheus_is_never_judged(self) -> None:
         world = roll_out(judged(Service(unreported={"canary"}), promoteEarly=True))
-        judge = world.canary.status.judge
+        judge = judge_of(world)
         metric = judge.metrics[0]
         assert judge.steps == 0 and metric.state is None and metric.proven_at_step is None
         assert metric.skipped_steps == 10
-        assert "no requests were seen on the canary" in metric.message
+        assert "no requests were seen on the canary" in present(metric.message)
         skipped = events(world, "JudgeSkippedStep")
         assert len(skipped) == 10 and all("no requests were seen" in m for m in skipped)
         traffic = condition(world, "TrafficSufficient")
@@ -750,14 +769,14 @@ class TestNoRequests:
         traffic = condition(world, "TrafficSufficient")
         assert (traffic.status, traffic.reason) == ("False", "NoRequests")
         assert "no requests were seen" in traffic.message
-        assert world.canary.status.judge.steps == 0
+        assert judge_of(world).steps == 0
 
     def test_the_reading_before_traffic_moves_needs_no_canary_requests(self) -> None:
         world = judged(Service())
         world.target_revision = "rev-2"
         world.step()
         world.step()
-        metric = world.canary.status.judge.metrics[0]
+        metric = first_metric(world)
         assert metric.reading is not None and metric.skipped_steps == 0
         assert condition(world, "TrafficSufficient").reason == "SufficientTraffic"
 

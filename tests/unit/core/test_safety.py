@@ -165,7 +165,7 @@ class TestPrimaryWithoutPods:
         assert ready(world)[1] == "PrimaryUnavailable"
         world.primary_available, world.primary_ready = 2, True
         world.run_until_quiet()
-        assert world.canary.status.phase == Phase.SUCCEEDED
+        assert world.phase() == Phase.SUCCEEDED
 
     def test_a_rollback_onto_a_primary_without_pods_waits_for_it(self) -> None:
         world = initialized()

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from canary.devenv.traffic.behaviour import Behaviour
 from canary.devenv.traffic.cluster import ClusterView, Endpoint
+from canary.devenv.traffic.gateway import GATEWAY_WORKLOAD, Ingress, gateway_route, ingress_of
 from canary.devenv.traffic.proxy import Delivery, answer, caller_from, service_host
 from canary.devenv.traffic.routing import SIMULATOR, UNKNOWN, Destination, Request, Source
 from canary.devenv.traffic.simulator import Simulator, build_app
@@ -26,6 +27,8 @@ from canary.loadtester import generate, parse_hey
 
 BACKEND = "backend.prod.svc.cluster.local"
 CANARY_HOST = "backend-canary.prod.svc.cluster.local"
+GATEWAY = "istio-gateway.istio-system.svc.cluster.local"
+INSIDER = "^(.*?;)?(type=insider)(;.*)?$"
 LOADTESTER = Source("canary-loadtester", "prod", {"app": "canary-loadtester"})
 NAME = st.from_regex(r"[a-z][a-z0-9-]{0,20}", fullmatch=True)
 
@@ -41,14 +44,34 @@ def endpoint(workload: str, behaviour: Behaviour) -> Endpoint:
 
 class FakeMesh:
     """What the simulator reads of the cluster: a Canary's routing (canary gets the
-    requests of ``sourceLabels`` app=canary-loadtester, the rest goes to the primary)."""
+    requests of ``sourceLabels`` app=canary-loadtester, the rest goes to the primary), and
+    an ingress gateway ``istio-gateway.istio-system`` whose A/B route sends insiders to
+    the canary."""
 
     def __init__(self, canary_errors: float = 0.0) -> None:
         self.canary = endpoint("backend", Behaviour(canary_errors, 5.0))
         self.primary = endpoint("backend-primary", Behaviour(0.0, 5.0))
+        self.gateway_routes: list[dict[str, Any]] = [{
+            "metadata": {"name": "backend", "namespace": "prod"},
+            "spec": {"hosts": ["backend", "*"], "gateways": ["istio-system/public-gateway"],
+                     "http": [{"match": [{"headers": {"cookie": {"regex": INSIDER}}}],
+                               "route": [{"destination": {"host": "backend-canary"}}]},
+                              {"route": [{"destination": {"host": "backend-primary"}}]}]}}]
 
     def synced(self) -> bool:
         return True
+
+    def ingress_for(self, host: str) -> Ingress | None:
+        return ingress_of(
+            {"metadata": {"name": "istio-gateway", "namespace": "istio-system"},
+             "spec": {"selector": {"istio": "ingressgateway"}}},
+            [{"metadata": {"name": "public-gateway", "namespace": "istio-system"},
+              "spec": {"selector": {"istio": "ingressgateway"}}}],
+        ) if host == GATEWAY else None
+
+    def gateway_route_for(self, through: tuple[str, ...], host: str
+                          ) -> tuple[dict[str, Any], str] | None:
+        return gateway_route(self.gateway_routes, through, host)
 
     def virtual_service_for(self, host: str) -> tuple[dict[str, Any] | None, str]:
         if host != BACKEND:
@@ -182,3 +205,45 @@ class TestOverHttp:
         async with httpx.AsyncClient(proxy=url) as http:
             response = await http.get("http://backend-canary:9898/")
         assert response.status_code == 400
+
+
+class TestThroughTheIngressGateway:
+    """A request to the gateway's Service enters the mesh there, as the workshop's
+    ``hey -H 'Cookie: type=insider' http://istio-gateway.istio-system/`` does."""
+
+    def test_it_is_routed_by_the_gateways_virtual_service_on_its_host(self) -> None:
+        sim = simulator(FakeMesh())
+        insider = sim.deliver(Request(GATEWAY, "/", "GET", {"cookie": "type=insider",
+                                                             "host": "istio-gateway.istio-system"},
+                                      LOADTESTER))
+        other = sim.deliver(Request(GATEWAY, "/", "GET", {"host": "www.example.com"},
+                                    LOADTESTER))
+        assert insider.endpoint is not None and insider.endpoint.workload == "backend"
+        assert other.endpoint is not None and other.endpoint.workload == "backend-primary"
+
+    def test_the_gateway_is_the_source_of_what_it_forwards(self) -> None:
+        sim = simulator(FakeMesh())
+        sim.deliver(Request(GATEWAY, "/", "GET", {"cookie": "type=insider"}, LOADTESTER))
+        for reporter in ("source", "destination"):
+            assert sim.metrics.total(reporter=reporter, source_workload=GATEWAY_WORKLOAD,
+                                     source_workload_namespace="istio-system",
+                                     destination_workload="backend",
+                                     destination_workload_namespace="prod") == 1
+        assert sim.metrics.total(source_workload="canary-loadtester") == 0
+
+    def test_a_host_no_virtual_service_takes_is_not_found_at_the_gateway(self) -> None:
+        mesh = FakeMesh()
+        mesh.gateway_routes[0]["spec"]["hosts"] = ["*.example.com"]
+        delivery = simulator(mesh).deliver(Request(GATEWAY, "/", "GET",
+                                                   {"host": "www.example.org"}, LOADTESTER))
+        assert (delivery.status, delivery.flags) == (404, "NR")
+
+    async def test_hey_through_the_proxy_reaches_the_canary_as_an_insider(
+            self, proxy: tuple[Simulator, str], monkeypatch: pytest.MonkeyPatch) -> None:
+        sim, url = proxy
+        monkeypatch.setenv("http_proxy", url.replace("://", "://canary-loadtester.prod@"))
+        report = await generate(parse_hey(
+            "hey -n 6 -c 2 -H 'Cookie: type=insider' http://istio-gateway.istio-system/"))
+        assert report.statuses == {"200": 6}
+        assert sim.metrics.total(reporter="destination", source_workload=GATEWAY_WORKLOAD,
+                                 destination_workload="backend") == 6

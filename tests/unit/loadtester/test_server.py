@@ -12,6 +12,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from canary.loadtester import GateStore, LoadTester
 
+#: A test client of the load tester's application.
+Client = TestClient[web.Request, web.Application]
+
 CANARY = {"name": "web", "namespace": "shop", "phase": "Progressing", "checksum": "abc"}
 
 
@@ -37,14 +40,14 @@ async def target() -> AsyncIterator[tuple[Target, str]]:
     await server.close()
 
 
-async def start_tester(state: Path | None) -> TestClient[web.Request, web.Application]:
+async def start_tester(state: Path | None) -> Client:
     client = TestClient(TestServer(LoadTester(GateStore(state)).app, host="127.0.0.1"))
     await client.start_server()
     return client
 
 
 @pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[TestClient[web.Request, web.Application]]:
+async def client(tmp_path: Path) -> AsyncIterator[Client]:
     client = await start_tester(tmp_path / "gates.json")
     yield client
     await client.close()
@@ -60,7 +63,7 @@ async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None
 
 class TestLoad:
     async def test_a_rollout_hook_starts_the_load_and_is_answered_at_once(
-            self, client: TestClient, target: tuple[Target, str]) -> None:
+            self, client: Client, target: tuple[Target, str]) -> None:
         app, url = target
         hook = CANARY | {"metadata": {"cmd": f"hey -n 30 -c 3 -H 'X-Test: 1' {url}"}}
         response = await client.post("/", json=hook)
@@ -71,7 +74,7 @@ class TestLoad:
         assert all(r.headers["X-Test"] == "1" for r in app.requests)
 
     async def test_the_same_command_is_not_started_twice_while_it_runs(
-            self, client: TestClient, target: tuple[Target, str]) -> None:
+            self, client: Client, target: tuple[Target, str]) -> None:
         app, url = target
         hook = CANARY | {"metadata": {"cmd": f"hey -z 1s -q 10 -c 2 {url}"}}
         answers = [await (await client.post("/", json=hook)).json() for _ in range(3)]
@@ -88,21 +91,19 @@ class TestLoad:
         ({"cmd": "hey http://svc/ http://other/"}, "unexpected argument"),
     ])
     async def test_hey_commands_that_cannot_be_read_are_refused(
-            self, client: TestClient, metadata: dict[str, str], message: str) -> None:
+            self, client: Client, metadata: dict[str, str], message: str) -> None:
         response = await client.post("/", json=CANARY | {"metadata": metadata})
         assert response.status == 400
         assert message in (await response.json())["message"]
 
-    async def test_a_body_that_is_not_a_hook_payload_is_refused(self, client: TestClient
-                                                                ) -> None:
+    async def test_a_body_that_is_not_a_hook_payload_is_refused(self, client: Client) -> None:
         assert (await client.post("/", data=b"not json")).status == 400
         assert (await client.post("/gate/check", json=["web"])).status == 400
         assert (await client.post("/gate/check", json={"name": "web"})).status == 400
 
 
 class TestGates:
-    async def test_check_answers_403_until_the_gate_is_opened(self, client: TestClient
-                                                             ) -> None:
+    async def test_check_answers_403_until_the_gate_is_opened(self, client: Client) -> None:
         assert (await client.post("/gate/check", json=CANARY)).status == 403
         assert (await client.post("/gate/open", json=CANARY)).status == 200
         assert (await client.post("/gate/check", json=CANARY)).status == 200
@@ -111,11 +112,11 @@ class TestGates:
         assert (await client.post("/gate/close", json=CANARY)).status == 200
         assert (await client.post("/gate/check", json=CANARY)).status == 403
 
-    async def test_approve_and_halt_answer_without_state(self, client: TestClient) -> None:
+    async def test_approve_and_halt_answer_without_state(self, client: Client) -> None:
         assert (await client.post("/gate/approve", json=CANARY)).status == 200
         assert (await client.post("/gate/halt", json=CANARY)).status == 403
 
-    async def test_rollback_requests(self, client: TestClient) -> None:
+    async def test_rollback_requests(self, client: Client) -> None:
         assert (await client.post("/rollback/check", json=CANARY)).status == 403
         await client.post("/rollback/open", json=CANARY)
         assert (await client.post("/rollback/check", json=CANARY)).status == 200

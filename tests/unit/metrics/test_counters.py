@@ -189,7 +189,7 @@ def judged_canary() -> Canary:
 def analyst_with(fake: FakeQuerier) -> Analyst:
     """An Analyst whose Prometheus is ``fake``."""
     return Analyst(None, AnalysisSettings(metrics_server="http://prom:9090"),  # type: ignore[arg-type]
-                   querier_factory=lambda *_: fake)
+                   querier_factory=lambda *_: fake)  # type: ignore[arg-type]
 
 
 class TestAnalyst:
@@ -263,7 +263,7 @@ class TestAnalyst:
         canary = judged_canary()
         canary.spec.analysis.judge = None
         analyst = Analyst(None, AnalysisSettings(metrics_server="http://prom:9090"),  # type: ignore[arg-type]
-                          querier_factory=FakeQuerier)
+                          querier_factory=FakeQuerier)  # type: ignore[arg-type]
         assert await analyst.read_judge(canary) is None
 
     async def test_without_a_prometheus_address_every_metric_says_so(self) -> None:

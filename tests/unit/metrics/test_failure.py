@@ -20,12 +20,14 @@ QUERY = 'sum(rate(istio_requests_total{destination_workload=~"web"}[1m]))'
 def wrapped(reason: Exception, query: str = QUERY) -> requests.ConnectionError:
     """What requests raises when urllib3 gave up: the URL and its query in the text."""
     url = "/api/v1/query?" + urlencode({"query": query})
-    return requests.ConnectionError(urllib3.exceptions.MaxRetryError(None, url, reason))
+    return requests.ConnectionError(
+        urllib3.exceptions.MaxRetryError(None, url, reason))  # type: ignore[arg-type]
 
 
 def refused() -> Exception:
     cause = ConnectionRefusedError(111, "Connection refused")
-    failure = urllib3.exceptions.NewConnectionError(None, f"Failed: {cause}")
+    failure = urllib3.exceptions.NewConnectionError(
+        None, f"Failed: {cause}")  # type: ignore[arg-type]
     failure.__cause__ = cause
     return wrapped(failure)
 
@@ -45,7 +47,7 @@ class TestWhatFailed:
 
     def test_a_status_retried_until_urllib3_gave_up(self) -> None:
         failure = requests.exceptions.RetryError(urllib3.exceptions.MaxRetryError(
-            None, "/api/v1/query?" + urlencode({"query": QUERY}),
+            None, "/api/v1/query?" + urlencode({"query": QUERY}),  # type: ignore[arg-type]
             urllib3.exceptions.ResponseError("too many 503 error responses")))
         assert describe(failure) == "HTTP 503 (after retries)"
 

@@ -35,6 +35,7 @@ class FakePrometheus(BaseHTTPRequestHandler):
         url = urlparse(self.path)
         params = {k: v[0] for k, v in parse_qs(url.query).items()}
         FakePrometheus.seen.append((url.path, params))
+        result: list[dict[str, Any]]
         if FakePrometheus.error is not None:
             result = []
         elif url.path.endswith("/query_range"):
@@ -44,8 +45,7 @@ class FakePrometheus(BaseHTTPRequestHandler):
             while t <= end + 1e-9:
                 points.append([round(t, 3), str(int(t - start) * 10)])
                 t += step
-            result: list[dict[str, Any]] = [{"metric": {"destination_workload": "web"},
-                                             "values": points}]
+            result = [{"metric": {"destination_workload": "web"}, "values": points}]
         else:
             result = [{"metric": {"destination_workload": "web"},
                        "value": [float(params.get("time", 0)), "42"]}]

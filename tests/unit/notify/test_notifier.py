@@ -167,6 +167,7 @@ class TestFailuresAreReported:
             notifier.notify(make_alert(), [subscribe("slack")])
             await eventually(lambda: notifier.pending() == 0)
         (failure,) = cluster.failures
+        assert isinstance(failure, DeliveryFailure)
         assert failure.reason == "AlertAddressUnavailable"
         assert failure.message == "Secret test/slack-url could not be read: ConnectionError"
 

@@ -9,6 +9,7 @@ import time
 import pytest
 from structlog.testing import capture_logs
 
+from canary.notify.notifier import DeliveryFailure
 from canary.notify.redact import REDACTED, RedactingFilter, redact, variants
 from tests.unit.notify.helpers import Cluster, make_alert, subscribe
 from tests.unit.notify.servers import Answer, Proxy, Receiver
@@ -45,7 +46,9 @@ async def test_no_log_line_or_report_shows_an_address_or_credential(
     assert notifier.stats["test/ok"].delivered == 1
     assert {f.reason for f in cluster.failures} == {"AlertDeliveryFailed",
                                                     "AlertAddressUnavailable"}
-    reports = " ".join(f"{f.event_message()} {f.message}" for f in cluster.failures)
+    deliveries = [f for f in cluster.failures if isinstance(f, DeliveryFailure)]
+    assert deliveries == cluster.failures
+    reports = " ".join(f"{f.event_message()} {f.message}" for f in deliveries)
     structured = repr(logs)
     standard = caplog.text + " ".join(r.getMessage() for r in caplog.records)
     for text in (reports, structured, standard):

@@ -15,7 +15,7 @@ TEMPLATE: dict[str, Any] = {"spec": {
                     "env": [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {
                         "name": "app-token", "key": "token"}}}]}]}}
 
-STORE = {
+STORE: dict[tuple[str, str], dict[str, Any]] = {
     ("ConfigMap", "app-config"): {"metadata": {"name": "app-config", "namespace": "shop"},
                                   "data": {"color": "blue"}},
     ("Secret", "app-tls"): {"metadata": {"name": "app-tls", "namespace": "shop"},
