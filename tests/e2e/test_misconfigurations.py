@@ -56,11 +56,17 @@ async def written_by_canary(kube: KubeClient, namespace: str) -> dict[str, Any]:
     return seen
 
 
-async def test_a_second_canary_on_one_deployment_is_refused_and_writes_nothing(
-        kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
+async def started(kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
+    """The app under an Initialized Canary, with its routing objects: the status is
+    written before the actions run, so they follow Initialized by a moment."""
     await start(kube, environment, namespace)
     await wait_until(lambda: _exists(kube, r.VIRTUAL_SERVICES, APP, namespace), bool,
                      "the routing objects to be created")
+
+
+async def test_a_second_canary_on_one_deployment_is_refused_and_writes_nothing(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
+    await started(kube, environment, namespace)
     await kube.create(r.CANARIES, manifests.canary(
         "rival", namespace, target=APP, port=8080, analysis=ANALYSIS))
     rival = await wait_until(lambda: canary_object(kube, namespace, "rival"),
@@ -92,9 +98,7 @@ async def test_a_second_canary_on_one_deployment_is_refused_and_writes_nothing(
 
 async def test_another_canarys_primary_as_target_is_refused_and_its_deletion_harms_nothing(
         kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
-    await start(kube, environment, namespace)
-    await wait_until(lambda: _exists(kube, r.VIRTUAL_SERVICES, APP, namespace), bool,
-                     "the routing objects to be created")
+    await started(kube, environment, namespace)
     await kube.create(r.CANARIES, manifests.canary(
         "layered", namespace, target=f"{APP}-primary", analysis=ANALYSIS))
     layered = await wait_until(lambda: canary_object(kube, namespace, "layered"),
@@ -138,9 +142,7 @@ async def paused(controller: ControllerProcess) -> AsyncIterator[None]:
 async def test_a_primary_scaled_to_zero_is_restored_and_a_release_waits_for_it(
         kube: KubeClient, environment: LocalEnvironment, namespace: str,
         running_controller: ControllerProcess) -> None:
-    await start(kube, environment, namespace)
-    await wait_until(lambda: _exists(kube, r.VIRTUAL_SERVICES, APP, namespace), bool,
-                     "the routing objects to be created")
+    await started(kube, environment, namespace)
     async with paused(running_controller):
         await kube.merge_patch(r.DEPLOYMENTS, f"{APP}-primary", {"spec": {"replicas": 0}},
                                namespace)
@@ -180,10 +182,7 @@ async def _sample(kube: KubeClient, namespace: str, seen: list[tuple[str | None,
 
 async def test_deleted_and_edited_routing_objects_are_put_back_and_said(
         kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
-    await start(kube, environment, namespace)
-    # The status is written before the actions run: the objects follow Initialized.
-    await wait_until(lambda: _exists(kube, r.VIRTUAL_SERVICES, APP, namespace), bool,
-                     "the routing objects to be created")
+    await started(kube, environment, namespace)
     await kube.delete(r.SERVICES, APP, namespace)
     deleted = asyncio.get_running_loop().time()
     await wait_until(lambda: _exists(kube, r.SERVICES, APP, namespace), bool,
