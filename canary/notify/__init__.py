@@ -24,7 +24,7 @@ from canary.notify.alert import (
     default_subscriptions,
     from_canary,
 )
-from canary.notify.delivery import Outcome, RetryPolicy
+from canary.notify.delivery import DeliveryResult, RetryPolicy
 from canary.notify.errors import AddressUnavailable, NotifyError, ProviderUnavailable
 from canary.notify.notifier import DeliveryFailure, Notifier, ProviderStats, TemplateProblem
 from canary.notify.payloads import BUILDERS, COLOURS, build
@@ -32,7 +32,7 @@ from canary.notify.template import VARIABLES, render
 
 __all__ = [
     "BUILDERS", "COLOURS", "EVENT_ALERTS", "SEVERITIES", "VARIABLES", "AddressUnavailable",
-    "Alert", "DeliveryFailure", "Evidence", "Notifier", "NotifyError", "Outcome",
+    "Alert", "DeliveryFailure", "DeliveryResult", "Evidence", "Notifier", "NotifyError",
     "ProviderStats", "ProviderUnavailable", "RetryPolicy", "Severity", "Target",
     "TemplateProblem", "accepts",
     "alert_for_event", "build", "dashboard_url", "default_subscriptions", "from_canary",

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import structlog
 
-from canary.notify.redact import redact, variants
+from canary.notify.address_redaction import redact_addresses, variants
 from canary.redact import excerpt
 
 log = structlog.get_logger("canary.notify")
@@ -57,7 +57,9 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class DeliveryResult:
+    """What posting one alert came to, after its retries."""
+
     delivered: bool
     attempts: int
     #: The last HTTP status, None when no answer came.
@@ -95,7 +97,8 @@ def _not_retryable(exc: httpx.TransportError) -> bool:
 
 async def post(client: httpx.AsyncClient, url: str, payload: dict[str, Any],
                policy: RetryPolicy, *, secrets: Collection[str] = (),
-               sleep: Sleep = asyncio.sleep, context: dict[str, str] | None = None) -> Outcome:
+               sleep: Sleep = asyncio.sleep, context: dict[str, str] | None = None
+               ) -> DeliveryResult:
     """POST ``payload`` as JSON to ``url`` until it is accepted (2xx) or ``policy`` gives up.
 
     Never raises for HTTP or network trouble; cancellation propagates. The outcome's
@@ -111,18 +114,19 @@ async def post(client: httpx.AsyncClient, url: str, payload: dict[str, Any],
             response = await client.post(url, json=payload, timeout=policy.timeout)
         except httpx.TransportError as exc:
             status = None
-            detail = redact(f"{type(exc).__name__}: {exc}".rstrip(": "), secrets)
+            detail = redact_addresses(f"{type(exc).__name__}: {exc}".rstrip(": "), secrets)
             if _not_retryable(exc):
-                return Outcome(False, attempt, None, detail)
+                return DeliveryResult(False, attempt, None, detail)
         else:
             status = response.status_code
             if response.is_success:
-                return Outcome(True, attempt, status, f"HTTP {status}")
+                return DeliveryResult(True, attempt, status, f"HTTP {status}")
             # Redacted before it is cut, so a secret across the cut leaves no prefix.
-            body = excerpt(response.text, lambda text: redact(text, secrets), BODY_EXCERPT)
+            body = excerpt(response.text, lambda text: redact_addresses(text, secrets),
+                           BODY_EXCERPT)
             detail = f"HTTP {status}" + (f": {body}" if body else "")
             if not retryable(status):
-                return Outcome(False, attempt, status, detail)
+                return DeliveryResult(False, attempt, status, detail)
             asked = retry_after(response.headers.get("Retry-After"))
             if asked is not None:
                 wait = min(asked, policy.max_retry_after)
@@ -133,4 +137,4 @@ async def post(client: httpx.AsyncClient, url: str, payload: dict[str, Any],
         log.debug("alert delivery failed; retrying", attempt=attempt, error=detail,
                   retry_in=round(wait, 3), **(context or {}))
         await sleep(wait)
-    return Outcome(False, attempts, status, detail)
+    return DeliveryResult(False, attempts, status, detail)

@@ -32,11 +32,11 @@ from pydantic import ValidationError
 from canary import __version__
 from canary.models.canary import CanaryAlert
 from canary.models.templates import AlertProvider, AlertProviderSpec
+from canary.notify.address_redaction import RedactingFilter, redact_addresses
 from canary.notify.alert import Alert, accepts
-from canary.notify.delivery import Outcome, RetryPolicy, Sleep, post
+from canary.notify.delivery import DeliveryResult, RetryPolicy, Sleep, post
 from canary.notify.errors import AddressUnavailable, NotifyError, ProviderUnavailable
 from canary.notify.payloads import build
-from canary.notify.redact import RedactingFilter, redact
 from canary.notify.template import unknown_variables
 
 log = structlog.get_logger("canary.notify")
@@ -303,7 +303,8 @@ class Notifier:
                 # One malformed alert or provider must not stop the provider's lane.
                 lane.stats.failed += 1
                 log.error("alert delivery failed unexpectedly", provider=f"{key[0]}/{key[1]}",
-                          error=redact(f"{type(exc).__name__}: {exc}", self._filter.secrets))
+                          error=redact_addresses(f"{type(exc).__name__}: {exc}",
+                                                 self._filter.secrets))
             finally:
                 lane.busy = False
                 lane.queue.task_done()
@@ -322,7 +323,7 @@ class Notifier:
         context = {"provider": provider, "type": spec.type,
                    "canary": f"{alert.namespace}/{alert.canary}", "reason": alert.reason}
         await self._check_template(lane, provider, spec, alert)
-        outcome: Outcome = await post(
+        outcome: DeliveryResult = await post(
             self._client(proxy), address, build(spec, alert), self.policy,
             secrets=self._filter.secrets, sleep=self._sleep, context=context)
         if outcome.delivered:
@@ -422,4 +423,4 @@ class Notifier:
             await _resolved(self._on_failure(problem))
         except Exception as exc:
             log.error("reporting an alert problem failed",
-                      error=redact(f"{type(exc).__name__}: {exc}", self._filter.secrets))
+                      error=redact_addresses(f"{type(exc).__name__}: {exc}", self._filter.secrets))

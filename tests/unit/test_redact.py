@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from canary import webhooks
-from canary.notify import redact as notify_redact
+from canary.notify import address_redaction
 from canary.redact import excerpt, redact, shown_url, url_secrets
 
 
@@ -18,7 +18,8 @@ def test_an_empty_secret_changes_nothing() -> None:
 
 def test_each_caller_keeps_its_marker() -> None:
     assert webhooks._excerpt("key s3cret-key!", {"s3cret-key"}) == "key ***!"
-    assert notify_redact.redact("key s3cret-key!", {"s3cret-key"}) == "key <redacted>!"
+    assert address_redaction.redact_addresses("key s3cret-key!", {"s3cret-key"}) == \
+        "key <redacted>!"
 
 
 def test_an_excerpt_is_scrubbed_before_it_is_cut() -> None:

@@ -9,7 +9,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from canary.notify.delivery import Outcome, RetryPolicy, post, retry_after
+from canary.notify.delivery import DeliveryResult, RetryPolicy, post, retry_after
 
 POLICY = RetryPolicy(attempts=4, backoff=1.0, max_backoff=3.0, jitter=0,
                      max_retry_after=30.0, timeout=1.0)
@@ -34,7 +34,7 @@ class Script:
     async def sleep(self, seconds: float) -> None:
         self.waits.append(seconds)
 
-    async def post(self, policy: RetryPolicy = POLICY) -> Outcome:
+    async def post(self, policy: RetryPolicy = POLICY) -> DeliveryResult:
         async with httpx.AsyncClient(transport=httpx.MockTransport(self.handle)) as client:
             return await post(client, URL, {"text": "hi"}, policy, secrets={URL},
                               sleep=self.sleep)
@@ -48,7 +48,7 @@ class TestRetries:
     async def test_server_errors_are_retried_with_exponential_backoff(self) -> None:
         script = Script(answer(500), answer(502), answer(503), answer(200))
         outcome = await script.post()
-        assert outcome == Outcome(True, 4, 200, "HTTP 200")
+        assert outcome == DeliveryResult(True, 4, 200, "HTTP 200")
         assert script.waits == [1.0, 2.0, 3.0]  # doubled, capped at max_backoff
 
     async def test_connection_errors_and_timeouts_are_retried(self) -> None:
@@ -59,7 +59,7 @@ class TestRetries:
     async def test_giving_up_reports_the_last_answer(self) -> None:
         script = Script(answer(503))
         outcome = await script.post()
-        assert outcome == Outcome(False, 4, 503, "HTTP 503: status 503")
+        assert outcome == DeliveryResult(False, 4, 503, "HTTP 503: status 503")
         assert len(script.requests) == 4 and len(script.waits) == 3
 
     @pytest.mark.parametrize("status", [400, 401, 403, 404, 410])

@@ -9,8 +9,8 @@ import time
 import pytest
 from structlog.testing import capture_logs
 
+from canary.notify.address_redaction import REDACTED, RedactingFilter, redact_addresses, variants
 from canary.notify.notifier import DeliveryFailure
-from canary.notify.redact import REDACTED, RedactingFilter, redact, variants
 from tests.unit.notify.helpers import Cluster, make_alert, subscribe
 from tests.unit.notify.servers import Answer, Proxy, Receiver
 
@@ -64,12 +64,13 @@ class TestRedact:
     def test_the_address_its_path_and_its_tokens(self) -> None:
         url = f"https://hooks.example/services/T0/{TOKEN}"
         secrets = variants(url)
-        assert redact(f"POST {url} failed", secrets) == "POST <redacted> failed"
-        assert redact(f"no route for /services/T0/{TOKEN}", secrets) == "no route for <redacted>"
-        assert redact(f"token {TOKEN} revoked", secrets) == "token <redacted> revoked"
+        assert redact_addresses(f"POST {url} failed", secrets) == "POST <redacted> failed"
+        assert redact_addresses(f"no route for /services/T0/{TOKEN}", secrets) == \
+            "no route for <redacted>"
+        assert redact_addresses(f"token {TOKEN} revoked", secrets) == "token <redacted> revoked"
 
     def test_any_url_at_all(self) -> None:
-        assert redact("see https://other.example/x?y=1 now") == "see <redacted> now"
+        assert redact_addresses("see https://other.example/x?y=1 now") == "see <redacted> now"
 
     def test_short_path_segments_are_kept(self) -> None:
         """Only long segments look like tokens; words like 'services' stay readable."""

@@ -3,7 +3,7 @@
 A chat webhook's URL is its credential: anyone who has it can post to the channel. The
 notifier never logs one, but text it passes on (an httpx error, a response body echoing
 the request) might contain it, and httpx itself logs every request's URL at INFO level.
-:func:`redact` scrubs text canary emits; :class:`RedactingFilter` scrubs httpx's records.
+:func:`redact_addresses` scrubs text canary emits; :class:`RedactingFilter` scrubs httpx's records.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def variants(address: str) -> set[str]:
     return {v for v in found if v}
 
 
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
+def redact_addresses(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` without the given secrets and without any URL at all."""
     return _URL.sub(REDACTED, replace_secrets(text, secrets, REDACTED))
 
@@ -74,6 +74,6 @@ class RedactingFilter(logging.Filter):
             return True
         message = record.getMessage()
         if any(secret in message for secret in self.secrets):
-            record.msg = redact(message, self.secrets)
+            record.msg = redact_addresses(message, self.secrets)
             record.args = None
         return True
