@@ -3,7 +3,7 @@
 It reads the same cumulative counters the controller reads (Istio's standard metrics for
 the canary and the primary workloads) from a real Prometheus, with range queries evaluated
 every ``--step``, and feeds them to the same code the controller runs at each analysis
-step (:mod:`canary.core.judging`). It prints each step's evidence and the verdict: when a
+step (:mod:`canary.core.evidence`). It prints each step's evidence and the verdict: when a
 regression would have been found (the controller rolls back there), or when no
 regression would have been proven (with ``promoteEarly`` the controller promotes there).
 """
@@ -27,7 +27,7 @@ from typing import Any, TextIO
 import yaml
 from pydantic import ValidationError
 
-from canary.core import judging
+from canary.core import evidence
 from canary.core.judge import Counts, Outcome
 from canary.core.observation import JudgeReading
 from canary.errors import ConfigError
@@ -232,22 +232,22 @@ def readings_by_time(setup: Setup, series: dict[str, list[Any]], queries: dict[s
 
 
 def replay(setup: Setup, readings: dict[float, tuple[JudgeReading, ...]]) -> Result:
-    """Run the controller's judging over the readings, in time order."""
+    """Apply the judge as the controller does, over the readings in time order."""
     result = Result(setup)
-    status = judging.begin(setup.judge, "backtest")
+    status = evidence.begin(setup.judge, "backtest")
     steps = len(readings) - 1
-    plan = judging.PowerPlan(shares=(None,) * max(steps, 1), interval=setup.step)
+    plan = evidence.PowerPlan(shares=(None,) * max(steps, 1), interval=setup.step)
     for index, t in enumerate(sorted(readings)):
         before = {m.name: m.reading for m in status.metrics}
-        status, verdict = judging.advance(setup.judge, status, readings[t],
+        status, verdict = evidence.advance(setup.judge, status, readings[t],
                                           datetime.fromtimestamp(t, UTC), plan)
         skipped = {note.metric: note.message for note in verdict.skipped}
         for metric in status.metrics:
             previous, current = before.get(metric.name), metric.reading
             counts = None
             if previous is not None and current is not None and metric.name not in skipped:
-                counts = Counts.between(judging.as_counts(previous),
-                                        judging.as_counts(current))
+                counts = Counts.between(evidence.as_counts(previous),
+                                        evidence.as_counts(current))
             note = skipped.get(metric.name) or (None if counts else metric.message)
             if index == 0 and note is None:
                 note = "origin: counts start here"

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from canary.core import MetricValue, judging
+from canary.core import MetricValue, evidence
 from canary.core.observation import JudgeReading
 from canary.errors import ConfigError
 from canary.kube import KubeClient, KubeError
@@ -53,7 +53,7 @@ class Analyst:
                 results.append(MetricValue(metric.name, error=str(exc)))
         return tuple(results)
 
-    async def read_judge(self, canary: Canary) -> tuple[JudgeReading, ...] | None:
+    async def read_counters(self, canary: Canary) -> tuple[JudgeReading, ...] | None:
         """The cumulative counters of every judged metric, for the canary and the primary,
         all evaluated at the same instant (each metric's in one query, so from the same
         scrapes), with every series checked against the metric's previous reading in
@@ -73,13 +73,13 @@ class Analyst:
                      self.settings.min_interval_seconds)
         readings = []
         for metric in judge.metrics:
-            since = judging.previous_reading(canary.status.judge, metric.name)
+            since = evidence.previous_reading(canary.status.judge, metric.name)
             if since is not None and since >= at:
                 since = None  # a clock gone backwards: nothing to check against
             excluded = judge.exclude_sources or ()
             reading = await self._read(querier, canary.namespace, workloads, metric,
                                        excluded, at, since)
-            if reading.error is None and not judging.has_judged(canary.status.judge,
+            if reading.error is None and not evidence.has_judged(canary.status.judge,
                                                                 metric.name):
                 # The traffic of the interval before: the power check before the rollout.
                 earlier = await self._read(querier, canary.namespace, workloads, metric,

@@ -298,7 +298,7 @@ class Worker:
             # pass: the pass that decides uses counters read just before it, so the
             # weight it sets follows them without the hooks' latency in between.
             if decision.needs_metrics or decision.needs_judge or judge is not None:
-                judge = await self.controller.analyst.read_judge(canary)
+                judge = await self.controller.analyst.read_counters(canary)
             observation = replace(observation, metrics=metrics, judge=judge, hooks=hooks,
                                   now=datetime.now(UTC))
             decision = decide(canary, observation, settings)

@@ -40,7 +40,7 @@ class FakeController:
                        "autoscalers": Cache(), "metric_templates": Cache()}
         self.settings = SimpleNamespace(workloads=SimpleNamespace(selector_labels=("app",)))
         self.decision_settings = DecisionSettings(min_interval=1)
-        self.analyst = SimpleNamespace(measure=self.measure, read_judge=self.read_judge)
+        self.analyst = SimpleNamespace(measure=self.measure, read_counters=self.read_counters)
         self.webhooks = SimpleNamespace(call_type=self.call_type)
         self.client = SimpleNamespace(merge_patch=self.merge_patch)
         self.events = SimpleNamespace(record=self.record)
@@ -54,7 +54,7 @@ class FakeController:
         self.log.append("measure")
         return ()
 
-    async def read_judge(self, canary: Canary) -> tuple[JudgeReading, ...] | None:
+    async def read_counters(self, canary: Canary) -> tuple[JudgeReading, ...] | None:
         self.log.append("read judge")
         self.readings += 1
         at = datetime(2026, 1, 1, tzinfo=UTC).timestamp() + 100 + self.readings

@@ -19,7 +19,7 @@ from canary.core import (
     ScaleCanary,
     Workload,
     decide,
-    judging,
+    evidence,
 )
 from canary.core.actions import CallHooks, ForgetRequest
 from canary.core.observation import Counters, HookResult, JudgeReading, ManualRequests
@@ -335,7 +335,7 @@ class Service:
         out = []
         for metric in judge.metrics if judge else []:
             # What the controller checks the series against: the metric's last reading.
-            since = judging.previous_reading(world.canary.status.judge, metric.name)
+            since = evidence.previous_reading(world.canary.status.judge, metric.name)
             if metric.name in self.failing:
                 out.append(JudgeReading(metric.name, error="query failed: timed out"))
                 continue
@@ -347,7 +347,7 @@ class Service:
             earlier = None
             window = world.canary.spec.analysis.interval_seconds()
             past = self.counts_at(at - window)
-            if past is not None and not judging.has_judged(world.canary.status.judge,
+            if past is not None and not evidence.has_judged(world.canary.status.judge,
                                                             metric.name):
                 # What the controller also reads before the first judged step.
                 earlier = JudgeReading(

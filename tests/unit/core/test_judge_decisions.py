@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from canary.core import Route, ScaleCanary, judging
+from canary.core import Route, ScaleCanary
+from canary.core.evidence import PowerPlan, Verdict, advance, begin, quantile_bound
 from canary.core.judge import Counts, JudgeState, ratio_for_absolute_effect, replay
-from canary.core.judging import quantile_bound
 from canary.core.observation import Counters, JudgeReading
 from canary.core.timefmt import parse_time
 from canary.models.canary import (
@@ -621,16 +621,16 @@ class TestSeriesThatComeAndGo:
 
     JUDGE = CanaryJudge.model_validate({"metrics": [{"name": "error-rate",
                                                      "type": "errorRate"}]})
-    PLAN = judging.PowerPlan(shares=(0.1,), interval=10)
+    PLAN = PowerPlan(shares=(0.1,), interval=10)
     T0 = START.timestamp()
 
     def advance(self, status: JudgeStatus, *readings: JudgeReading, seconds: float,
-                canary_traffic: bool = True) -> tuple[JudgeStatus, judging.Verdict]:
-        return judging.advance(self.JUDGE, status, readings,
+                canary_traffic: bool = True) -> tuple[JudgeStatus, Verdict]:
+        return advance(self.JUDGE, status, readings,
                                START + timedelta(seconds=seconds), self.PLAN, canary_traffic)
 
     def started(self) -> JudgeStatus:
-        status, _ = self.advance(judging.begin(self.JUDGE, "rev"),
+        status, _ = self.advance(begin(self.JUDGE, "rev"),
                                  reading((1000, 0), (9000, 90), self.T0), seconds=0,
                                  canary_traffic=False)
         assert status.metrics[0].reading_at == "2026-01-01T00:00:00.000Z"

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from canary.core.evidence import design
 from canary.core.judge import Design, Traffic, power_check, scheduled_power_check
-from canary.core.judging import design
 
 DESIGN = Design(1.5, 20.0)
 

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from canary.controller.analysis import Analyst
-from canary.core import judging
+from canary.core import evidence
 from canary.core.judge import JudgeState
 from canary.core.observation import Counters
 from canary.errors import ConfigError
@@ -196,7 +196,7 @@ class TestAnalyst:
     async def test_every_counter_is_read_at_the_same_instant(self) -> None:
         fake = FakeQuerier()
         analyst = analyst_with(fake)
-        readings = await analyst.read_judge(judged_canary())
+        readings = await analyst.read_counters(judged_canary())
         assert readings is not None
         errors, slow = readings
         assert errors.canary == Counters(10, 0) and errors.primary == Counters(90, 2)
@@ -221,13 +221,13 @@ class TestAnalyst:
         analyst = analyst_with(fake)
         canary = judged_canary()
         canary.spec.analysis.judge.exclude_sources = ["loadtester"]  # type: ignore[union-attr]
-        status = judging.begin(canary.spec.analysis.judge, "rev")  # type: ignore[arg-type]
+        status = evidence.begin(canary.spec.analysis.judge, "rev")  # type: ignore[arg-type]
         errors = status.metrics[0]
         errors.reading = JudgeCounts(canary_requests=1, canary_events=0, primary_requests=9,
                                      primary_events=0)
         errors.reading_at = "2026-01-01T00:00:00.250Z"
         canary.status.judge = status
-        first, second = await analyst.read_judge(canary) or ()
+        first, second = await analyst.read_counters(canary) or ()
         previous = datetime(2026, 1, 1, 0, 0, 0, 250000, UTC).timestamp()
         assert first.since == previous and second.since is None
         assert first.primary.lost == 2 and first.canary.lost == 0
@@ -243,19 +243,19 @@ class TestAnalyst:
         fake = FakeQuerier()
         analyst = analyst_with(fake)
         canary = judged_canary()
-        status = judging.begin(canary.spec.analysis.judge, "rev")  # type: ignore[arg-type]
+        status = evidence.begin(canary.spec.analysis.judge, "rev")  # type: ignore[arg-type]
         for metric in status.metrics:
             metric.state = JudgeStateRecord.model_validate(
-                JudgeState.start(judging.design(1.5)).to_dict())
+                JudgeState.start(evidence.design(1.5)).to_dict())
         canary.status.judge = status
-        first, second = await analyst.read_judge(canary) or ()
+        first, second = await analyst.read_counters(canary) or ()
         assert len(fake.calls) == 2 and first.earlier is None and second.earlier is None
 
     async def test_a_failed_query_is_a_reading_with_an_error(self) -> None:
         fake = FakeQuerier()
         fake.failing = True
         analyst = analyst_with(fake)
-        readings = await analyst.read_judge(judged_canary())
+        readings = await analyst.read_counters(judged_canary())
         assert readings is not None
         assert all(r.error == "query failed: connection refused" for r in readings)
 
@@ -264,10 +264,10 @@ class TestAnalyst:
         canary.spec.analysis.judge = None
         analyst = Analyst(None, AnalysisSettings(metrics_server="http://prom:9090"),  # type: ignore[arg-type]
                           querier_factory=FakeQuerier)  # type: ignore[arg-type]
-        assert await analyst.read_judge(canary) is None
+        assert await analyst.read_counters(canary) is None
 
     async def test_without_a_prometheus_address_every_metric_says_so(self) -> None:
         analyst = Analyst(None, AnalysisSettings(), querier_factory=FakeQuerier)  # type: ignore[arg-type]
-        readings = await analyst.read_judge(judged_canary())
+        readings = await analyst.read_counters(judged_canary())
         assert readings is not None
         assert all("--metrics-server" in (r.error or "") for r in readings)

@@ -1,4 +1,4 @@
-"""Verdicts on measured values."""
+"""Threshold checks: a measured value against its metric's bounds."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ NO_VALUES_CAUSES = ("usual causes: no traffic to the canary in the interval; "
                     "it); wrong namespace/target labels")
 
 
-def judge(metric: CanaryMetric, measured: MetricValue, scope: str) -> MetricResult:
+def check_threshold(metric: CanaryMetric, measured: MetricValue, scope: str) -> MetricResult:
     """Compare one measurement with its metric's bounds; ``scope`` says what was queried
     (the workload, namespace and interval), for a query that returned no values."""
     low, high = metric.bounds()
