@@ -21,12 +21,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Literal
 
-from canary.core.actions import (
-    EnsureAutoscaler,
-    ForgetRequest,
-    Route,
-    ScaleCanary,
-)
+from canary.core.actions import EnsureAutoscaler, ForgetRequest, Route, ScaleCanary
 from canary.core.decide.draft import PAUSED, READY, Decision, DecisionSettings, Draft, Event
 from canary.core.decide.judge_checks import with_judge_checks
 from canary.core.decide.progress import progress
@@ -35,11 +30,7 @@ from canary.core.decide.readiness import set_readiness
 from canary.core.decide.rollback import rollback
 from canary.core.decide.steady import initialize, steady
 from canary.core.observation import Observation
-from canary.models.canary import (
-    Canary,
-    CanaryStatus,
-    Phase,
-)
+from canary.models.canary import Canary, CanaryStatus, Phase
 
 __all__ = ["Decision", "DecisionSettings", "Event", "decide"]
 

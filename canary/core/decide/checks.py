@@ -9,10 +9,7 @@ from canary.core.decide.rollback import rollback
 from canary.core.thresholds import NO_VALUES_CAUSES, check_threshold, scope
 from canary.core.timefmt import format_time
 from canary.models.base import format_duration
-from canary.models.canary import (
-    AnalysisRecord,
-    MetricResult,
-)
+from canary.models.canary import AnalysisRecord, MetricResult
 
 #: The longest evidence a WeightIncreased event carries (characters).
 EVIDENCE_LENGTH = 300

@@ -7,19 +7,11 @@ from datetime import datetime
 from typing import Literal
 
 from canary.core import guards
-from canary.core.actions import (
-    Action,
-    Route,
-)
+from canary.core.actions import Action, Route
 from canary.core.observation import HookResult, Observation
 from canary.core.strategy import Strategy, infer
 from canary.core.timefmt import format_time, parse_time
-from canary.models.canary import (
-    Canary,
-    CanaryStatus,
-    Condition,
-    Phase,
-)
+from canary.models.canary import Canary, CanaryStatus, Condition, Phase
 
 #: Condition types canary maintains.
 PROMOTED = "Promoted"
@@ -70,7 +62,9 @@ class Decision:
 
 @dataclass
 class Draft:
-    """The decision being built."""
+    """The decision being built: one call of :func:`~canary.core.decide.decide` gathers
+    the new status, actions and events here, and the questions it asks of the observation
+    (webhooks to call, when to wake)."""
 
     canary: Canary
     obs: Observation

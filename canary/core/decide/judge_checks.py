@@ -1,5 +1,5 @@
-"""Applying the judge: its counter readings taken into the evidence at the end of each step and,
-with ``checkInterval``, between steps."""
+"""Applying the judge: its counter readings taken into the evidence at the end of each
+step and, with ``checkInterval``, between steps."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ from canary.core.decide.draft import TRAFFIC_SUFFICIENT, Decision, Draft
 from canary.core.decide.rollback import rollback
 from canary.core.judge import Outcome
 from canary.core.timefmt import parse_time
-from canary.models.canary import (
-    Phase,
-)
+from canary.models.canary import Phase
 
 #: The judge's checks between steps are at least this far apart (seconds).
 MIN_JUDGE_CHECK_SECONDS = 1.0

@@ -4,11 +4,7 @@ moving the canary on (or back)."""
 from __future__ import annotations
 
 from canary.core import evidence
-from canary.core.actions import (
-    EnsurePrimary,
-    Route,
-    ScaleCanary,
-)
+from canary.core.actions import EnsurePrimary, Route, ScaleCanary
 from canary.core.decide.checks import analyse, failed_check, findings, summarise_failures
 from canary.core.decide.draft import Decision, Draft
 from canary.core.decide.judge_checks import apply_judge, between_steps

@@ -5,19 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from canary.core import evidence
-from canary.core.actions import (
-    CallHooks,
-    EnsurePrimary,
-    Route,
-    ScaleCanary,
-)
+from canary.core.actions import CallHooks, EnsurePrimary, Route, ScaleCanary
 from canary.core.decide.draft import PROMOTED, Draft
 from canary.core.decide.rollback import wait_or_roll_back
 from canary.core.decide.steady import start_revision
 from canary.core.timefmt import format_time, parse_time
-from canary.models.canary import (
-    Phase,
-)
+from canary.models.canary import Phase
 
 
 def promotion_confirmed(draft: Draft) -> bool:

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-from canary.core.actions import (
-    CallHooks,
-    EnsurePrimary,
-    Route,
-    ScaleCanary,
-)
+from canary.core.actions import CallHooks, EnsurePrimary, Route, ScaleCanary
 from canary.core.decide.draft import PROMOTED, Draft
-from canary.models.canary import (
-    Phase,
-)
+from canary.models.canary import Phase
 
 
 def rollback(draft: Draft, reason: str, message: str) -> None:

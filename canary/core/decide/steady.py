@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import re
 
-from canary.core.actions import (
-    EnsurePrimary,
-    Route,
-    ScaleCanary,
-)
+from canary.core.actions import EnsurePrimary, Route, ScaleCanary
 from canary.core.decide.draft import PROMOTED, TRAFFIC_SUFFICIENT, Draft
 from canary.core.decide.readiness import revision_held
 from canary.core.decide.rollback import rollback
-from canary.models.canary import (
-    Phase,
-    WebhookType,
-)
+from canary.models.canary import Phase, WebhookType
 
 
 def initialize(draft: Draft) -> None:

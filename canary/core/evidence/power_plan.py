@@ -8,19 +8,9 @@ from typing import Literal
 
 from canary.core.evidence.readings import cumulative
 from canary.core.evidence.records import design
-from canary.core.judge import (
-    Counts,
-    Design,
-    JudgeState,
-    Traffic,
-    scheduled_power_check,
-)
+from canary.core.judge import Counts, Design, JudgeState, Traffic, scheduled_power_check
 from canary.core.observation import JudgeReading
-from canary.models.canary import (
-    JudgedMetricStatus,
-    JudgePower,
-    JudgeStatus,
-)
+from canary.models.canary import JudgedMetricStatus, JudgePower, JudgeStatus
 
 
 @dataclass(frozen=True)

@@ -6,19 +6,10 @@ import math
 from collections.abc import Sequence
 
 from canary.core.evidence.records import as_counts, instant
-from canary.core.judge import (
-    Counts,
-    ratio_for_absolute_effect,
-    slow_requests,
-)
+from canary.core.judge import Counts, ratio_for_absolute_effect, slow_requests
 from canary.core.observation import Counters, JudgeReading
 from canary.core.timefmt import parse_time
-from canary.models.canary import (
-    JudgeCounts,
-    JudgedMetricStatus,
-    JudgedMetricType,
-    JudgeMetric,
-)
+from canary.models.canary import JudgeCounts, JudgedMetricStatus, JudgedMetricType, JudgeMetric
 
 #: Confidence of the upper bound on the primary's rate that converts +pp effects.
 BASELINE_CONFIDENCE = 0.95

@@ -5,14 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from canary.core.judge import (
-    Assessment,
-    Counts,
-    Design,
-    JudgeState,
-    Outcome,
-    split_alpha,
-)
+from canary.core.judge import Assessment, Counts, Design, JudgeState, Outcome, split_alpha
 from canary.core.timefmt import format_time, parse_time
 from canary.models.canary import (
     CanaryJudge,

@@ -28,15 +28,7 @@ from canary.core.evidence.records import (
     setting,
     state_of,
 )
-from canary.core.judge import (
-    Assessment,
-    Counts,
-    JudgeState,
-    Outcome,
-    assess,
-    split_alpha,
-    update,
-)
+from canary.core.judge import Assessment, Counts, JudgeState, Outcome, assess, split_alpha, update
 from canary.core.observation import JudgeReading
 from canary.core.timefmt import format_time, parse_time
 from canary.models.canary import (
