@@ -30,6 +30,7 @@ import httpx
 import structlog
 
 from canary.core.observation import HookResult
+from canary.errors import CanaryError
 from canary.kube import KubeClient, KubeError
 from canary.kube import resources as r
 from canary.kube.reads import CachedGet, read
@@ -59,7 +60,7 @@ _SCHEMES = frozenset({"basic", "bearer", "digest", "token", "apikey", "api-key",
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
-class SecretHeaderError(ValueError):
+class SecretHeaderError(CanaryError, ValueError):
     """A Secret's key or value cannot be sent as a header; the text never holds the value."""
 
 
