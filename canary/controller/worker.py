@@ -27,6 +27,7 @@ from canary.manual import (
     PROMOTE_ANNOTATION,
 )
 from canary.models.canary import Canary, CanaryStatus, Phase
+from canary.models.problems import describe
 from canary.notify import alert_for_event, dashboard_url
 from canary.observability import rollout_seconds
 from canary.targets.deployment import (
@@ -55,20 +56,6 @@ def merge_patch(old: Any, new: Any) -> Any:
              if old.get(key) != value}
     patch.update({key: None for key in old if key not in new})
     return patch
-
-
-def invalid_field(exc: ValidationError) -> str:
-    """The first problem of a ValidationError, naming its field as the manifest spells
-    it (``spec.analysis.judge.metrics[0].minimumEffect: ...``)."""
-    errors = exc.errors()
-    if not errors:
-        return str(exc)
-    first = errors[0]
-    path = ""
-    for part in first["loc"]:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{path or 'the object'}: {first['msg']}{more}"
 
 
 class Worker:
@@ -218,7 +205,7 @@ class Worker:
     async def _invalid(self, obj: JSON, exc: ValidationError) -> None:
         """Say on the Canary why it cannot be delivered: a ``Ready=False`` condition
         (reason ``InvalidSpec``) and a Warning event, once per distinct problem."""
-        message = f"the Canary cannot be read: {invalid_field(exc)}"
+        message = f"the Canary cannot be read: {describe(exc)}"
         generation = obj["metadata"].get("generation")
         old_status = obj.get("status") or {}
         conditions = [c for c in old_status.get("conditions") or [] if isinstance(c, dict)]
