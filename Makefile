@@ -20,3 +20,4 @@ unit: setup
 lint: setup
 	.venv/bin/ruff check canary tests benchmarks
 	.venv/bin/mypy
+	.venv/bin/lint-imports

@@ -20,6 +20,7 @@ from canary.flags import Flags, Values, named
 from canary.kube import KubeClient, LeaderElector, LeaseSettings
 from canary.kube.client import missing_kubeconfig
 from canary.kube.lease import check_timing
+from canary.kube.selectors import check_label_key, check_label_selector
 from canary.logging import LOG_FORMATS, LOG_LEVELS, configure_logging
 from canary.notify import SEVERITIES, Severity
 from canary.observability import ControllerMetrics, Health, ObservabilityServer, parse_address
@@ -33,8 +34,6 @@ from canary.settings import (
     Settings,
     WorkloadSettings,
     check_http_url,
-    check_label_key,
-    check_label_selector,
     check_namespace,
     check_object_name,
     check_provider_ref,
@@ -69,66 +68,75 @@ _option = FLAGS.option
 _switch = FLAGS.switch
 
 
+#: The flags of ``canary run``, by group: (flag, metavar, help); a metavar of None makes
+#: an on/off switch.
+_FLAG_GROUPS: tuple[tuple[str, tuple[tuple[str, str | None, str], ...]], ...] = (
+    ("cluster", (
+        ("kubeconfig", "PATH", "kubeconfig path (default: $KUBECONFIG, ~/.kube/config, "
+         "then the pod's service account)"),
+        ("namespace", "NS[,NS...]", "watch only these namespaces, comma-separated; a Role "
+         "in each is then enough (default: all namespaces)"),
+        ("canary-selector", "SELECTOR", "handle only Canaries matching this label "
+         "selector, to split a cluster between controllers (e.g. shard=a)"),
+        ("mesh-provider", "MESH", "service mesh whose routing canary drives (default: "
+         "istio, the only one supported)"),
+        ("selector-labels", "KEY[,KEY...]", "label keys renamed for the primary, "
+         "comma-separated (default: app,name,app.kubernetes.io/name)"))),
+    ("analysis", (
+        ("metrics-server", "URL", "Prometheus URL for built-in metrics, http(s)"),
+        ("min-interval", "DURATION", "shortest analysis interval honoured (default 10s; "
+         "lower it only to compress time in tests and demos)"),
+        ("default-progress-deadline", "DURATION", "readiness deadline when a Canary sets "
+         "none (default 10m)"))),
+    ("leader election", (
+        ("leader-elect", None, "run several replicas; only the holder of a Lease works "
+         "(default: off)"),
+        ("leader-election-namespace", "NS", "namespace of the Lease (default: the pod's "
+         "own, else default)"),
+        ("leader-election-id", "NAME", "name of the Lease (default: canary-leader)"),
+        ("leader-election-identity", "NAME", "this replica's name in the Lease (default: "
+         "hostname_pid)"),
+        ("lease-duration", "DURATION", "followers take over this long after the last "
+         "renewal; at least 1s (default 15s)"),
+        ("renew-deadline", "DURATION", "the leader stops working when it cannot renew for "
+         "this long; less than --lease-duration (default 10s)"),
+        ("retry-period", "DURATION", "time between attempts to take or renew; less than "
+         "--renew-deadline (default 2s)"))),
+    ("metrics, probes and alerts", (
+        ("metrics-bind-address", "ADDRESS", "host:port of /metrics; 0 turns it off "
+         "(default :8080)"),
+        ("health-probe-bind-address", "ADDRESS", "host:port of /healthz and /readyz; 0 "
+         "turns them off (default :8081)"),
+        ("flagger-metrics", None, "also export Flagger's metric names and labels, so its "
+         "dashboards and alerts keep working (default: off)"),
+        ("dashboard-url", "URL", "Grafana dashboard linked from alerts, http(s)"),
+        ("default-alert-provider", "NS/NAME", "AlertProvider that hears the alerts of "
+         "every Canary without analysis.alerts of its own (default: none)"),
+        ("default-alert-severity", "SEVERITY", "least severity sent to the default "
+         "AlertProvider: info, warn or error (default info)"))),
+    ("process", (
+        ("shutdown-timeout", "DURATION", "on SIGTERM, how long in-flight reconciles may "
+         "finish (default 10s)"),
+        ("log-level", "LEVEL", f"least severe level logged: {', '.join(LOG_LEVELS)} "
+         "(default info)"),
+        ("log-format", "FORMAT", "json (one object a line, for log pipelines) or console "
+         "(for people) (default json)"))),
+)
+
+
 def add_parser(subparsers: Any) -> None:
     run = subparsers.add_parser(
         "run", help="run the controller",
         description="Run the canary controller. Every flag can also be set with its "
         "environment variable, CANARY_<FLAG> (e.g. CANARY_METRICS_SERVER for "
         "--metrics-server); a flag given on the command line wins.")
-    cluster = run.add_argument_group("cluster")
-    _option(cluster, "kubeconfig", "kubeconfig path (default: $KUBECONFIG, ~/.kube/config, "
-            "then the pod's service account)", metavar="PATH")
-    _option(cluster, "namespace", "watch only these namespaces, comma-separated; a Role in "
-            "each is then enough (default: all namespaces)", metavar="NS[,NS...]")
-    _option(cluster, "canary-selector", "handle only Canaries matching this label selector, "
-            "to split a cluster between controllers (e.g. shard=a)", metavar="SELECTOR")
-    _option(cluster, "mesh-provider", "service mesh whose routing canary drives (default: "
-            "istio, the only one supported)", metavar="MESH")
-    _option(cluster, "selector-labels", "label keys renamed for the primary, comma-separated "
-            "(default: app,name,app.kubernetes.io/name)", metavar="KEY[,KEY...]")
-    analysis = run.add_argument_group("analysis")
-    _option(analysis, "metrics-server", "Prometheus URL for built-in metrics, http(s)",
-            metavar="URL")
-    _option(analysis, "min-interval", "shortest analysis interval honoured (default 10s; "
-            "lower it only to compress time in tests and demos)", metavar="DURATION")
-    _option(analysis, "default-progress-deadline", "readiness deadline when a Canary sets "
-            "none (default 10m)", metavar="DURATION")
-    election = run.add_argument_group("leader election")
-    _switch(election, "leader-elect", "run several replicas; only the holder of a Lease "
-            "works (default: off)")
-    _option(election, "leader-election-namespace", "namespace of the Lease (default: the "
-            "pod's own, else default)", metavar="NS")
-    _option(election, "leader-election-id", "name of the Lease (default: canary-leader)",
-            metavar="NAME")
-    _option(election, "leader-election-identity", "this replica's name in the Lease "
-            "(default: hostname_pid)", metavar="NAME")
-    _option(election, "lease-duration", "followers take over this long after the last "
-            "renewal; at least 1s (default 15s)", metavar="DURATION")
-    _option(election, "renew-deadline", "the leader stops working when it cannot renew for "
-            "this long; less than --lease-duration (default 10s)", metavar="DURATION")
-    _option(election, "retry-period", "time between attempts to take or renew; less than "
-            "--renew-deadline (default 2s)", metavar="DURATION")
-    serving = run.add_argument_group("metrics, probes and alerts")
-    _option(serving, "metrics-bind-address", "host:port of /metrics; 0 turns it off "
-            "(default :8080)", metavar="ADDRESS")
-    _option(serving, "health-probe-bind-address", "host:port of /healthz and /readyz; 0 "
-            "turns them off (default :8081)", metavar="ADDRESS")
-    _switch(serving, "flagger-metrics", "also export Flagger's metric names and labels, so "
-            "its dashboards and alerts keep working (default: off)")
-    _option(serving, "dashboard-url", "Grafana dashboard linked from alerts, http(s)",
-            metavar="URL")
-    _option(serving, "default-alert-provider", "AlertProvider that hears the alerts of "
-            "every Canary without analysis.alerts of its own (default: none)",
-            metavar="NS/NAME")
-    _option(serving, "default-alert-severity", "least severity sent to the default "
-            "AlertProvider: info, warn or error (default info)", metavar="SEVERITY")
-    process = run.add_argument_group("process")
-    _option(process, "shutdown-timeout", "on SIGTERM, how long in-flight reconciles may "
-            "finish (default 10s)", metavar="DURATION")
-    _option(process, "log-level", f"least severe level logged: {', '.join(LOG_LEVELS)} "
-            "(default info)", metavar="LEVEL")
-    _option(process, "log-format", "json (one object a line, for log pipelines) or console "
-            "(for people) (default json)", metavar="FORMAT")
+    for title, flags in _FLAG_GROUPS:
+        group = run.add_argument_group(title)
+        for flag, metavar, help_text in flags:
+            if metavar is None:
+                _switch(group, flag, help_text)
+            else:
+                _option(group, flag, help_text, metavar=metavar)
 
 
 def _bind_address(text: str) -> None:
@@ -266,19 +274,8 @@ async def _serve(settings: Settings, metrics: ControllerMetrics, health: Health)
     async with await KubeClient.connect(settings.kube.kubeconfig) as client:
         client.on_response = metrics.record_kube_request
         elector = _elector(client, settings.leader_election)
-        if elector is not None:
-            acquiring = asyncio.create_task(elector.acquire())
-            stopping = asyncio.create_task(stop.wait())
-            await asyncio.wait({acquiring, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            stopping.cancel()
-            if not acquiring.done():
-                acquiring.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await acquiring
-                await elector.release()  # in case the cancelled attempt had just won
-                log.info("controller stopping before it became leader")
-                return 0
-            acquiring.result()  # an unexpected failure to acquire is raised, not ignored
+        if elector is not None and not await _lead(elector, stop):
+            return 0
         controller = Controller(client, settings, metrics=metrics, health=health)
         log.info("controller starting", api_server=client.host,
                  namespaces=",".join(settings.kube.namespaces or ()) or "(all)",
@@ -291,22 +288,8 @@ async def _serve(settings: Settings, metrics: ControllerMetrics, health: Health)
         keeper = asyncio.create_task(elector.hold(), name="lease") if elector else None
         watched = {work, signalled} | ({keeper} if keeper else set())
         done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
-        lost = keeper is not None and keeper in done
-        if not lost:
-            log.info("controller stopping")
-            graceful = asyncio.create_task(
-                controller.stop(grace=settings.serving.shutdown_timeout_seconds))
-            if keeper is not None:
-                # Losing the Lease during the grace period ends the grace at once.
-                await asyncio.wait({graceful, keeper}, return_when=asyncio.FIRST_COMPLETED)
-                lost = keeper.done() and not graceful.done()
-                if lost:
-                    graceful.cancel()
-            if not lost:
-                await graceful
-        if lost:
-            # Another replica may take over at any moment: stop at once, write nothing more.
-            await controller.stop(grace=0)
+        lost = await _stop(controller, keeper, settings.serving.shutdown_timeout_seconds,
+                           lost=keeper is not None and keeper in done)
         for task in (work, signalled, keeper):
             if task is not None and not task.done():
                 task.cancel()
@@ -320,6 +303,44 @@ async def _serve(settings: Settings, metrics: ControllerMetrics, health: Health)
             await elector.release()
         log.info("controller stopped")
         return 0
+
+
+async def _lead(elector: LeaderElector, stop: asyncio.Event) -> bool:
+    """Wait to become the leader: True once it is, False when told to stop first."""
+    acquiring = asyncio.create_task(elector.acquire())
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({acquiring, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not acquiring.done():
+        acquiring.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await acquiring
+        await elector.release()  # in case the cancelled attempt had just won
+        log.info("controller stopping before it became leader")
+        return False
+    acquiring.result()  # an unexpected failure to acquire is raised, not ignored
+    return True
+
+
+async def _stop(controller: Controller, keeper: asyncio.Task[None] | None, grace: float, *,
+                lost: bool) -> bool:
+    """Stop the controller: with ``grace`` seconds for its reconciles, unless the Lease
+    is lost (before or during the grace), when it stops at once. Whether it was lost."""
+    if not lost:
+        log.info("controller stopping")
+        graceful = asyncio.create_task(controller.stop(grace=grace))
+        if keeper is not None:
+            # Losing the Lease during the grace period ends the grace at once.
+            await asyncio.wait({graceful, keeper}, return_when=asyncio.FIRST_COMPLETED)
+            lost = keeper.done() and not graceful.done()
+            if lost:
+                graceful.cancel()
+        if not lost:
+            await graceful
+    if lost:
+        # Another replica may take over at any moment: stop at once, write nothing more.
+        await controller.stop(grace=0)
+    return lost
 
 
 def _elector(client: KubeClient, election: LeaderElectionSettings) -> LeaderElector | None:

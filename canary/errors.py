@@ -4,18 +4,31 @@ Every exception canary raises on purpose derives from :class:`CanaryError`, so a
 can catch everything canary-specific with one clause::
 
     CanaryError
-    ├── ConfigError                      bad settings or flags
-    ├── canary.metrics.prometheus.QueryFailed   a Prometheus query failed or timed out
-    ├── canary.kube.KubeError            anything from the Kubernetes API
-    │   ├── TransportError               the API server could not be reached
-    │   └── ApiError                     the API server answered with an error status
+    ├── ConfigError                           bad settings or flags
+    ├── canary.kube.KubeError                 anything from the Kubernetes API
+    │   ├── TransportError                    the API server could not be reached
+    │   └── ApiError                          the API server answered with an error status
     │       ├── Unauthorized (401), Forbidden (403), NotFound (404),
     │       ├── Conflict (409), Gone (410), Invalid (422),
     │       └── TooManyRequests (429), ServerError (5xx)
-    └── canary.devenv.DevenvError        the local environment
-        ├── NotInstalled                 a binary is missing: run `canary devenv install`
-        ├── InstallFailed                a build or download step failed
-        └── ComponentFailed              a component did not start; names it, shows its log
+    ├── canary.metrics.prometheus.QueryFailed    a Prometheus query failed or timed out
+    ├── canary.metrics.promql.PromqlSyntaxError  a query is not PromQL (also a ValueError)
+    ├── canary.metrics.regex.SlotError        no value is safe where a placeholder sits
+    │                                         in a regex (also a ValueError)
+    ├── canary.notify.NotifyError             an alert could not be sent
+    │   ├── ProviderUnavailable               the AlertProvider is missing or invalid
+    │   └── AddressUnavailable                its Secret or address is missing or invalid
+    ├── canary.targets.deployment.UnsupportedTarget   the target cannot be delivered as is
+    ├── canary.controller.executor.OwnedElsewhere     the object belongs to another Canary
+    ├── canary.webhooks.SecretHeaderError     a Secret cannot be sent as webhook headers
+    │                                         (also a ValueError)
+    ├── canary.loadtester.tasks.Refused       the load tester does not run a hook
+    └── canary.devenv.DevenvError             the local environment
+        ├── NotInstalled                      a binary is missing: run `canary devenv install`
+        ├── InstallFailed                     a build or download step failed
+        └── ComponentFailed                   a component did not start; names it, shows its log
+
+tests/unit/test_errors.py checks this drawing against the classes.
 """
 
 

@@ -15,15 +15,16 @@ from pathlib import Path
 from canary.errors import CanaryError
 from canary.kube import JSON, KubeClient, NotFound
 from canary.kube import resources as r
+from canary.kube.helm import HELM_RELEASE_SECRET
+from canary.models.annotations import (
+    ABORT_ANNOTATION,
+    APPROVE_ANNOTATION,
+    PAUSED_ANNOTATION,
+    PROMOTE_ANNOTATION,
+)
 from canary.targets import configs
 
-PROMOTE_ANNOTATION = "canary.dev/promote"
-APPROVE_ANNOTATION = "canary.dev/approve"
-ABORT_ANNOTATION = "canary.dev/abort"
-PAUSED_ANNOTATION = "canary.dev/paused"
 ACTIONS = ("promote", "abort", "pause", "resume")
-#: The type of Helm's release Secrets, which the controller leaves out of its caches.
-HELM_RELEASE_SECRET = "helm.sh/release.v1"
 
 
 def refused(action: str, phase: str | None) -> str | None:

@@ -29,7 +29,9 @@ from urllib.parse import quote, quote_plus
 import httpx
 import structlog
 
+from canary.backoff import Backoff
 from canary.core.observation import HookResult
+from canary.errors import CanaryError
 from canary.kube import KubeClient, KubeError
 from canary.kube import resources as r
 from canary.kube.reads import CachedGet, read
@@ -41,10 +43,8 @@ log = structlog.get_logger("canary.webhooks")
 
 #: Seconds one attempt may take when a hook sets no timeout.
 DEFAULT_TIMEOUT = 10.0
-#: Seconds before the first retry; each next retry waits twice as long, at most
-#: MAX_RETRY_DELAY.
-RETRY_DELAY = 0.5
-MAX_RETRY_DELAY = 5.0
+#: Seconds before the first retry (0.5); each next retry waits twice as long, at most 5.
+RETRY_BACKOFF = Backoff(0.5, 5.0)
 #: Characters of a failed answer's body kept in its message.
 BODY_EXCERPT = 200
 #: What replaces a header value from a Secret in a message.
@@ -59,7 +59,7 @@ _SCHEMES = frozenset({"basic", "bearer", "digest", "token", "apikey", "api-key",
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
-class SecretHeaderError(ValueError):
+class SecretHeaderError(CanaryError, ValueError):
     """A Secret's key or value cannot be sent as a header; the text never holds the value."""
 
 
@@ -164,7 +164,7 @@ class WebhookCaller:
         message = ""
         for attempt in range(attempts):
             if attempt:
-                await asyncio.sleep(min(RETRY_DELAY * 2 ** (attempt - 1), MAX_RETRY_DELAY))
+                await asyncio.sleep(RETRY_BACKOFF.delay(attempt))
             try:
                 async with asyncio.timeout(timeout):
                     response = await self.http.post(hook.url, json=body, headers=headers,

@@ -115,17 +115,22 @@ def age(seconds: float) -> str:
         return f"{seconds}s"
     minutes = seconds // 60
     if minutes < 10:
-        rest = seconds % 60
-        return f"{minutes}m{rest}s" if rest else f"{minutes}m"
+        return _two_units(seconds, 60, "m", "s")
     if minutes < 180:
         return f"{minutes}m"
     hours = minutes // 60
     if hours < 8:
-        rest = minutes % 60
-        return f"{hours}h{rest}m" if rest else f"{hours}h"
+        return _two_units(minutes, 60, "h", "m")
     if hours < 48:
         return f"{hours}h"
     return f"{hours // 24}d"
+
+
+def _two_units(amount: int, per: int, unit: str, small_unit: str) -> str:
+    """``amount`` small units as whole units and the rest (3m12s), the rest left out
+    when there is none (3m)."""
+    whole, rest = divmod(amount, per)
+    return f"{whole}{unit}{rest}{small_unit}" if rest else f"{whole}{unit}"
 
 
 def since(moment: datetime | None, now: datetime) -> str:

@@ -20,6 +20,7 @@ from canary.console.render import bound, number
 from canary.core.strategy import Strategy, infer
 from canary.core.timefmt import parse_time
 from canary.models.canary import AnalysisRecord, Canary, Condition, MetricResult
+from canary.models.problems import describe
 
 #: Phases in which a rollout has ended.
 DONE = ("Succeeded", "Failed")
@@ -72,7 +73,7 @@ class CanaryView:
                 {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")})
         except ValidationError as exc:
             self.canary = None
-            self.problem = f"cannot read this Canary: {exc.errors()[0]['msg']}"
+            self.problem = f"cannot read this Canary: {describe(exc)}"
 
     # -- status --
 

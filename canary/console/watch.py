@@ -260,23 +260,13 @@ async def _follow(client: KubeClient, name: str, namespace: str, out: TextIO,
     events = Reflector(client, r.EVENTS, namespace, field_selector=regarding(name),
                        on_event=lambda kind, obj: changed.set())
     tasks = [asyncio.create_task(canaries.run()), asyncio.create_task(events.run())]
-    tty = interactive(out)
-    style = Style.for_stream(out)
-    screen = Screen(out) if tty else None
-    log = PlainLog()
+    display = _Display(out)
     try:
-        try:
-            await asyncio.wait_for(asyncio.gather(canaries.synced.wait(),
-                                                  events.synced.wait()), timeout=60)
-        except TimeoutError:
-            raise CanaryError(f"could not list Canary {namespace}/{name} and its events "
-                              "within 60s") from None
+        await _synced(canaries, events, f"Canary {namespace}/{name}")
         while True:
             obj = canaries.get(namespace, name)
             if obj is None:
-                if screen is not None:
-                    screen.close()
-                    screen = None
+                display.close()
                 out.write(f"Canary {namespace}/{name} was deleted\n")
                 return 1
             view = CanaryView(obj)
@@ -286,23 +276,53 @@ async def _follow(client: KubeClient, name: str, namespace: str, out: TextIO,
             if view.phase in DONE and follow:
                 active = False  # wait for the next rollout
             waiting = not active and view.phase in IDLE
-            if screen is not None:
-                columns, rows = screen.size()
-                screen.show(frame(view, history, now, width=columns, height=rows - 1,
-                                  style=style, waiting=waiting and not ended))
-            else:
-                for line in log.update(view, history, now, waiting and not ended):
-                    out.write(line + "\n")
-                out.flush()
+            display.show(view, history, now, waiting and not ended)
             if ended:
                 return 0 if view.phase == "Succeeded" else 1
             changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), TICK if tty else None)
+                await asyncio.wait_for(changed.wait(), TICK if display.tty else None)
             await asyncio.sleep(SETTLE)
     finally:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if screen is not None:
-            screen.close()
+        display.close()
+
+
+async def _synced(canaries: Reflector, events: Reflector, what: str) -> None:
+    """Wait until both watches have listed; a minute at most."""
+    try:
+        await asyncio.wait_for(asyncio.gather(canaries.synced.wait(),
+                                              events.synced.wait()), timeout=60)
+    except TimeoutError:
+        raise CanaryError(f"could not list {what} and its events within 60s") from None
+
+
+class _Display:
+    """Where the rollout is shown: a screen redrawn in place on a terminal, plain lines
+    anywhere else."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.tty = interactive(out)
+        self.style = Style.for_stream(out)
+        self.screen = Screen(out) if self.tty else None
+        self.log = PlainLog()
+
+    def show(self, view: CanaryView, history: Sequence[EventView], now: datetime,
+             waiting: bool) -> None:
+        if self.screen is not None:
+            columns, rows = self.screen.size()
+            self.screen.show(frame(view, history, now, width=columns, height=rows - 1,
+                                   style=self.style, waiting=waiting))
+        else:
+            for line in self.log.update(view, history, now, waiting):
+                self.out.write(line + "\n")
+            self.out.flush()
+
+    def close(self) -> None:
+        """Give the cursor back; once."""
+        if self.screen is not None:
+            self.screen.close()
+            self.screen = None

@@ -12,30 +12,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import structlog
 from pydantic import ValidationError
 
+from canary.controller.alert_failures import AlertFailures
 from canary.controller.analysis import Analyst
+from canary.controller.caches import Caches
 from canary.controller.executor import Executor
 from canary.controller.finalizer import Finalizer
+from canary.controller.services import Services
 from canary.controller.worker import Worker
 from canary.core import DecisionSettings
 from canary.kube import JSON, KubeClient, Reflector
-from canary.kube import resources as r
 from canary.kube.events import EventRecorder
-from canary.manual import HELM_RELEASE_SECRET
 from canary.models.canary import Canary
-from canary.notify import DeliveryFailure, Notifier, TemplateProblem, default_subscriptions
+from canary.notify import Notifier, default_subscriptions
 from canary.observability import ControllerMetrics, Health
 from canary.settings import Settings
 from canary.targets import configs
-from canary.targets.deployment import MANAGED_BY
 from canary.webhooks import WebhookCaller
 
 log = structlog.get_logger("canary.controller")
-MANAGED_SELECTOR = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
 
 
 #: Seconds between updates of the counters read from the watches and the notifier.
@@ -43,58 +42,23 @@ BOOKKEEPING_SECONDS = 5.0
 
 
 class Controller:
+    """The composition root: builds the caches and the services every worker shares,
+    and starts, wakes and retires the workers."""
+
     def __init__(self, client: KubeClient, settings: Settings, *,
                  metrics: ControllerMetrics | None = None, health: Health | None = None
                  ) -> None:
-        self.client = client
         self.settings = settings
         self.metrics = metrics or ControllerMetrics(mesh_provider=settings.mesh_provider)
         self.health = health
-        namespace = settings.kube.namespaces
-        self.canaries = Reflector(client, r.CANARIES, namespace,
-                                  label_selector=settings.kube.canary_selector,
-                                  on_event=self._canary_event)
-        self.caches: dict[str, Reflector] = {
-            "deployments": Reflector(client, r.DEPLOYMENTS, namespace,
-                                     on_event=self._deployment_event),
-            "services": Reflector(client, r.SERVICES, namespace, label_selector=MANAGED_SELECTOR,
-                                  on_event=self._owned_event),
-            "virtual_services": Reflector(client, r.VIRTUAL_SERVICES, namespace,
-                                          label_selector=MANAGED_SELECTOR,
-                                          on_event=self._owned_event),
-            "destination_rules": Reflector(client, r.DESTINATION_RULES, namespace,
-                                           label_selector=MANAGED_SELECTOR,
-                                           on_event=self._owned_event),
-            "autoscalers": Reflector(client, r.HORIZONTAL_POD_AUTOSCALERS, namespace,
-                                     on_event=self._autoscaler_event),
-            "configmaps": Reflector(client, r.CONFIG_MAPS, namespace,
-                                    on_event=self._config_event),
-            # Helm keeps whole releases in Secrets: large, numerous and never referenced
-            # by a pod template, so they stay out of the cache.
-            "secrets": Reflector(client, r.SECRETS, namespace,
-                                 field_selector=f"type!={HELM_RELEASE_SECRET}",
-                                 on_event=self._config_event),
-            "metric_templates": Reflector(client, r.METRIC_TEMPLATES, namespace,
-                                          on_event=self._template_event),
-            "alert_providers": Reflector(client, r.ALERT_PROVIDERS, namespace),
-        }
-        self.decision_settings = DecisionSettings(
-            default_progress_deadline=settings.analysis.default_progress_deadline_seconds,
-            min_interval=settings.analysis.min_interval_seconds)
-        self.executor = Executor(client, settings, self.caches,
-                                 lambda canary, type_: self.webhooks.call_type(canary, type_),
-                                 self.config_lookup)
-        self.analyst = Analyst(client, settings.analysis, cached=self.cached)
-        self.webhooks = WebhookCaller(client, cached=self.cached)
+        self.caches = Caches.watching(client, settings.kube)
+        self._follow(self.caches)
+        self.webhooks = WebhookCaller(client, cached=self.caches.cached)
         self.events = EventRecorder(client)
         self.notifier = Notifier(
-            secrets=lambda ns, name: self.caches["secrets"].get(ns, name),
-            providers=lambda ns, name: self.caches["alert_providers"].get(ns, name),
-            on_failure=self._alert_failed)
-        #: Who hears the alerts of a Canary that lists no ``analysis.alerts`` of its own.
-        self.default_alerts = default_subscriptions(settings.alerts.default_provider,
-                                                    settings.alerts.default_severity)
-        self.finalizer = Finalizer(self)
+            secrets=self.caches.secrets.get, providers=self.caches.alert_providers.get,
+            on_failure=AlertFailures(self.caches.canaries, self.events))
+        self.services = self._services(client)
         self.workers: dict[tuple[str, str], Worker] = {}
         self._started = False
         self._stopping = False
@@ -102,9 +66,42 @@ class Controller:
         #: Called with (namespace, name) whenever a worker is woken; for instrumentation.
         self.on_wake: Callable[[str, str], None] | None = None
 
+    def _follow(self, caches: Caches) -> None:
+        """Wake the workers of the Canaries each watch event concerns."""
+        caches.canaries.add_handler(self._canary_event)
+        caches.deployments.add_handler(self._deployment_event)
+        for owned in (caches.services, caches.virtual_services, caches.destination_rules):
+            owned.add_handler(self._owned_event)
+        caches.autoscalers.add_handler(self._autoscaler_event)
+        caches.configmaps.add_handler(self._config_event)
+        caches.secrets.add_handler(self._config_event)
+        caches.metric_templates.add_handler(self._template_event)
+
+    def _services(self, client: KubeClient) -> Services:
+        """What every worker uses, built once."""
+        settings, caches = self.settings, self.caches
+        executor = Executor(client, settings, caches, self.webhooks.call_type)
+        return Services(
+            client=client, settings=settings, caches=caches,
+            decision_settings=DecisionSettings(
+                default_progress_deadline=settings.analysis.default_progress_deadline_seconds,
+                min_interval=settings.analysis.min_interval_seconds),
+            analyst=Analyst(client, settings.analysis, cached=caches.cached),
+            webhooks=self.webhooks, executor=executor,
+            finalizer=Finalizer(client, executor, self.events, services=caches.services,
+                                selector_labels=settings.workloads.selector_labels),
+            events=self.events, notifier=self.notifier,
+            default_alerts=default_subscriptions(settings.alerts.default_provider,
+                                                 settings.alerts.default_severity),
+            metrics=self.metrics)
+
     @property
-    def reflectors(self) -> list[Reflector]:
-        return [self.canaries, *self.caches.values()]
+    def canaries(self) -> Reflector:
+        return self.caches.canaries
+
+    @property
+    def reflectors(self) -> Sequence[Reflector]:
+        return self.caches.all()
 
     def synced(self) -> bool:
         return all(reflector.synced.is_set() for reflector in self.reflectors)
@@ -177,20 +174,13 @@ class Controller:
         """Canaries whose worker has been woken and not yet reconciled."""
         return sum(1 for worker in self.workers.values() if worker.wake.is_set())
 
-    async def _alert_failed(self, failure: DeliveryFailure | TemplateProblem) -> None:
-        """An alert not delivered, or sent with a template naming unknown variables: a
-        Warning event on the Canary (the rollout goes on)."""
-        obj = self.canaries.get(failure.alert.namespace, failure.alert.canary)
-        if obj is not None:
-            await self.events.record(obj, "Warning", failure.reason, failure.event_message())
-
     def _wake(self, namespace: str, name: str) -> None:
         if not self._started or self._stopping:
             return
         key = (namespace, name)
         worker = self.workers.get(key)
         if worker is None or not worker.alive:
-            worker = self.workers[key] = Worker(self, namespace, name)
+            worker = self.workers[key] = Worker(self.services, namespace, name)
             worker.start()
         else:
             worker.wake.set()
@@ -241,26 +231,13 @@ class Controller:
             if target is not None and name in (target, f"{target}-primary"):
                 self._wake(namespace, canary["metadata"]["name"])
 
-    def cached(self, resource: r.Resource, namespace: str, name: str) -> JSON | None:
-        """An object from the watch caches, for the kinds canary reads while analysing."""
-        cache = {r.SECRETS: "secrets", r.METRIC_TEMPLATES: "metric_templates",
-                 r.CONFIG_MAPS: "configmaps"}.get(resource)
-        return self.caches[cache].get(namespace, name) if cache else None
-
-    def config_lookup(self, namespace: str) -> configs.Lookup:
-        """Find a namespace's ConfigMaps and Secrets in the caches."""
-        def lookup(kind: str, name: str) -> JSON | None:
-            cache = self.caches["configmaps" if kind == configs.CONFIG_MAP else "secrets"]
-            return cache.get(namespace, name)
-        return lookup
-
     def _config_event(self, kind: str, obj: JSON) -> None:
         """A config changed: wake the Canaries whose target refers to it."""
         meta = obj["metadata"]
         namespace, key = meta["namespace"], (obj.get("kind", ""), meta["name"])
         for canary in self.canaries.items(namespace):
             target_name = ((canary.get("spec") or {}).get("targetRef") or {}).get("name")
-            target = self.caches["deployments"].get(namespace, str(target_name))
+            target = self.caches.deployments.get(namespace, str(target_name))
             template = ((target or {}).get("spec") or {}).get("template") or {}
             if key in configs.referenced(template):
                 self._wake(namespace, canary["metadata"]["name"])

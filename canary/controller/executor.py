@@ -20,6 +20,7 @@ from typing import Any
 
 import structlog
 
+from canary.controller.caches import Caches
 from canary.core import Action, EnsurePrimary, Route, ScaleCanary
 from canary.core.actions import CallHooks, EnsureAutoscaler, ForgetRequest
 from canary.core.observation import HookResult
@@ -27,7 +28,7 @@ from canary.core.revision import canonical
 from canary.errors import CanaryError
 from canary.kube import JSON, Invalid, KubeClient, NotFound, Reflector
 from canary.kube import resources as r
-from canary.manual import ABORT_ANNOTATION, APPROVE_ANNOTATION, PROMOTE_ANNOTATION
+from canary.models.annotations import ABORT_ANNOTATION, APPROVE_ANNOTATION, PROMOTE_ANNOTATION
 from canary.models.canary import Canary
 from canary.router import istio
 from canary.settings import Settings
@@ -136,14 +137,13 @@ class WriteLog:
 
 
 class Executor:
-    def __init__(self, client: KubeClient, settings: Settings, caches: dict[str, Reflector],
-                 call_hooks: Callable[[Canary, str], Awaitable[tuple[HookResult, ...]]],
-                 config_lookup: Callable[[str], configs.Lookup]) -> None:
+    def __init__(self, client: KubeClient, settings: Settings, caches: Caches,
+                 call_hooks: Callable[[Canary, str], Awaitable[tuple[HookResult, ...]]]
+                 ) -> None:
         self.client = client
         self.settings = settings
         self.caches = caches
         self.call_hooks = call_hooks
-        self.config_lookup = config_lookup
         self.writes = WriteLog()
 
     async def apply(self, manifest: JSON, cache: Reflector) -> Applied:
@@ -224,7 +224,7 @@ class Executor:
                       canary=f"{canary.namespace}/{canary.name}")
 
     def _deployment(self, namespace: str, name: str) -> JSON | None:
-        return self.caches["deployments"].get(namespace, name)
+        return self.caches.deployments.get(namespace, name)
 
     async def _ensure_primary(self, owner: JSON, canary: Canary, revision: str,
                               established: bool) -> list[str]:
@@ -234,19 +234,18 @@ class Executor:
         target = self._deployment(canary.namespace, canary.spec.target_ref.name)
         primary = self._deployment(canary.namespace, primary_name(canary.spec.target_ref.name))
         replicas = self._primary_replicas(canary, primary, target)
-        lookup = self.config_lookup(canary.namespace)
+        lookup = self.caches.config_lookup(canary.namespace)
         if target is None or revision_of(target, lookup) != revision:
             return await self._restore_replicas(canary, primary, revision, replicas)
         # The configs first, so the primary's new pods find them.
         for config in configs.primary_copies(target["spec"]["template"], lookup):
             config["metadata"] |= {"labels": dict(MANAGED_BY),
                                    "ownerReferences": [owner_reference(owner)]}
-            cache = "configmaps" if config["kind"] == configs.CONFIG_MAP else "secrets"
-            await self.apply(config, self.caches[cache])
+            await self.apply(config, self.caches.config(config["kind"]))
         manifest = primary_manifest(target, owner, revision, replicas,
                                     self.settings.workloads.selector_labels, lookup,
                                     autoscaled=canary.spec.autoscaler_ref is not None)
-        return await self._repairing(manifest, self.caches["deployments"], established)
+        return await self._repairing(manifest, self.caches.deployments, established)
 
     @staticmethod
     def _primary_replicas(canary: Canary, primary: JSON | None, target: JSON | None) -> int:
@@ -299,7 +298,7 @@ class Executor:
     async def _ensure_autoscaler(self, owner: JSON, canary: Canary) -> None:
         ref = canary.spec.autoscaler_ref
         assert ref is not None
-        original = self.caches["autoscalers"].get(canary.namespace, ref.name)
+        original = self.caches.autoscalers.get(canary.namespace, ref.name)
         if original is None:
             log.warning("autoscalerRef names a missing HorizontalPodAutoscaler",
                         autoscaler=ref.name, canary=f"{canary.namespace}/{canary.name}")
@@ -312,7 +311,7 @@ class Executor:
             "metadata": {"name": primary_name(ref.name), "namespace": canary.namespace,
                          "labels": dict(MANAGED_BY),
                          "ownerReferences": [owner_reference(owner)]},
-            "spec": spec}, self.caches["autoscalers"])
+            "spec": spec}, self.caches.autoscalers)
 
     async def _route(self, owner: JSON, canary: Canary, route: Route,
                      established: bool) -> list[str]:
@@ -322,12 +321,12 @@ class Executor:
         label = selector_label(target, self.settings.workloads.selector_labels)
         repairs = []
         for service in istio.services(canary, owner, label):
-            repairs += await self._repairing(service, self.caches["services"], established)
+            repairs += await self._repairing(service, self.caches.services, established)
         for rule in istio.destination_rules(canary, owner):
-            repairs += await self._repairing(rule, self.caches["destination_rules"],
+            repairs += await self._repairing(rule, self.caches.destination_rules,
                                              established)
         repairs += await self._repairing(istio.virtual_service(canary, owner, route),
-                                         self.caches["virtual_services"], established)
+                                         self.caches.virtual_services, established)
         return repairs
 
 

@@ -10,28 +10,33 @@ primary and the other generated objects.
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 import structlog
+from structlog.typing import FilteringBoundLogger
 
 from canary.controller.claims import controller_of
-from canary.kube import JSON, NotFound
+from canary.controller.executor import Executor
+from canary.kube import JSON, KubeClient, NotFound, Reflector
 from canary.kube import resources as r
+from canary.kube.events import EventRecorder
 from canary.models.canary import Canary
 from canary.router import istio
 from canary.targets.deployment import primary_name, rollout_state, selector_label
-
-if TYPE_CHECKING:
-    from canary.controller.controller import Controller
-    from canary.controller.worker import Worker
 
 FINALIZER = "canary.dev/finalizer"
 log = structlog.get_logger("canary.controller")
 
 
 class Finalizer:
-    def __init__(self, controller: Controller) -> None:
-        self.controller = controller
+    def __init__(self, client: KubeClient, executor: Executor, events: EventRecorder, *,
+                 services: Reflector, selector_labels: Sequence[str]) -> None:
+        self.client = client
+        self.executor = executor
+        self.events = events
+        #: The cache of the generated Services, where the apex Service is.
+        self.services = services
+        self.selector_labels = selector_labels
 
     async def ensure(self, obj: JSON) -> JSON:
         """Add the finalizer (guarded by resourceVersion) if it is missing."""
@@ -45,22 +50,22 @@ class Finalizer:
             operations.append({"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER})
         else:
             operations.append({"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]})
-        return await self.controller.client.json_patch(r.CANARIES, meta["name"], operations,
-                                                       meta["namespace"])
+        return await self.client.json_patch(r.CANARIES, meta["name"], operations,
+                                            meta["namespace"])
 
     async def _fresh(self, namespace: str, name: str) -> JSON | None:
         try:
-            return await self.controller.client.get(r.DEPLOYMENTS, name, namespace)
+            return await self.client.get(r.DEPLOYMENTS, name, namespace)
         except NotFound:
             return None
 
-    async def finalize(self, worker: Worker, obj: JSON) -> float | None:
+    async def finalize(self, obj: JSON, logger: FilteringBoundLogger) -> float | None:
         meta = obj["metadata"]
         finalizers = list(meta.get("finalizers") or [])
         if FINALIZER not in finalizers:
             return None
         canary = Canary.model_validate(obj)
-        client, caches = self.controller.client, self.controller.caches
+        client = self.client
         target_name = canary.spec.target_ref.name
         # Read from the API, not the caches: this reconcile may follow our own scale-down
         # of the target so closely that the watch has not delivered it yet. Deletion is
@@ -80,20 +85,20 @@ class Finalizer:
                 return 1.0
             state = rollout_state(target, None)
             if not state.ready:
-                worker.log.info("waiting for the target before reverting", detail=state.detail)
+                logger.info("waiting for the target before reverting", detail=state.detail)
                 return 1.0
-            key, value = selector_label(target, self.controller.settings.workloads.selector_labels)
+            key, value = selector_label(target, self.selector_labels)
             owner = obj
             apex = istio.services(canary, owner, (key, value))[0]
             apex["spec"]["selector"] = {key: value}
             del apex["metadata"]["ownerReferences"]
-            await self.controller.executor.apply(apex, caches["services"])
+            await self.executor.apply(apex, self.services)
             # Without its VirtualService, mesh traffic for the host follows the apex
             # Service, which now selects the target's pods.
             with contextlib.suppress(NotFound):
                 await client.delete(r.VIRTUAL_SERVICES, istio.service_name(canary),
                                     canary.namespace)
-            await self.controller.events.record(
+            await self.events.record(
                 obj, "Normal", "Reverted", f"Canary deleted: traffic goes to {target_name}, "
                 f"which runs {replicas} replicas; generated objects are being removed")
         remaining = [f for f in finalizers if f != FINALIZER]

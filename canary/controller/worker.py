@@ -4,29 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from pydantic import ValidationError
 
+from canary.backoff import Backoff
 from canary.controller import claims, references
 from canary.controller.executor import OwnedElsewhere
+from canary.controller.services import Services
 from canary.core import Decision, Observation, decide
+from canary.core import conditions as built
 from canary.core.observation import ManualRequests
-from canary.core.timefmt import format_time
 from canary.kube import JSON, Conflict, KubeError, NotFound
 from canary.kube import resources as r
-from canary.manual import (
+from canary.models.annotations import (
     ABORT_ANNOTATION,
     APPROVE_ANNOTATION,
     PAUSED_ANNOTATION,
     PROMOTE_ANNOTATION,
 )
-from canary.models.canary import Canary, CanaryStatus, Phase
+from canary.models.canary import Canary, CanaryStatus, Condition, Phase
+from canary.models.problems import describe
 from canary.notify import alert_for_event, dashboard_url
 from canary.observability import rollout_seconds
 from canary.targets.deployment import (
@@ -38,13 +40,10 @@ from canary.targets.deployment import (
     selector_label,
 )
 
-if TYPE_CHECKING:
-    from canary.controller.controller import Controller
-
 log = structlog.get_logger("canary.controller")
 
-#: Seconds to wait before retrying after a failure (doubled per failure, capped).
-RETRY_INITIAL, RETRY_MAX = 0.5, 30.0
+#: Seconds to wait before retrying after a failure (0.5, doubled per failure, at most 30).
+RETRY_BACKOFF = Backoff(0.5, 30.0, jitter=0.2)
 
 
 def merge_patch(old: Any, new: Any) -> Any:
@@ -57,23 +56,21 @@ def merge_patch(old: Any, new: Any) -> Any:
     return patch
 
 
-def invalid_field(exc: ValidationError) -> str:
-    """The first problem of a ValidationError, naming its field as the manifest spells
-    it (``spec.analysis.judge.metrics[0].minimumEffect: ...``)."""
-    errors = exc.errors()
-    if not errors:
-        return str(exc)
-    first = errors[0]
-    path = ""
-    for part in first["loc"]:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{path or 'the object'}: {first['msg']}{more}"
+def _as_condition(raw: JSON | None) -> Condition | None:
+    """A condition as an invalid Canary's status holds it, enough to carry its transition
+    time over: None without a status and a transition time."""
+    if raw is None or raw.get("status") not in ("True", "False", "Unknown"):
+        return None
+    since = raw.get("lastTransitionTime")
+    if not since or not isinstance(since, str):
+        return None
+    return Condition.model_construct(type=str(raw.get("type")), status=raw["status"],
+                                     reason=str(raw.get("reason")), last_transition_time=since)
 
 
 class Worker:
-    def __init__(self, controller: Controller, namespace: str, name: str) -> None:
-        self.controller = controller
+    def __init__(self, services: Services, namespace: str, name: str) -> None:
+        self.services = services
         self.namespace, self.name = namespace, name
         self.wake = asyncio.Event()
         self.log = log.bind(canary=f"{namespace}/{name}")
@@ -133,17 +130,17 @@ class Worker:
             except Exception:
                 self.log.exception("reconcile failed unexpectedly, retrying")
             finally:
-                self.controller.metrics.record_reconcile(time.monotonic() - started,
-                                                         self.namespace, self.name)
+                self.services.metrics.record_reconcile(time.monotonic() - started,
+                                                       self.namespace, self.name)
             failures += 1
-            delay = min(RETRY_INITIAL * 2 ** (failures - 1), RETRY_MAX) * random.uniform(0.8, 1.2)
+            delay = RETRY_BACKOFF.delay(failures)
 
     def _remember(self, written: JSON, superseded: set[str]) -> None:
         self._superseded |= superseded
         self._fresh = written
 
     def _current(self) -> JSON | None:
-        cached = self.controller.canaries.get(self.namespace, self.name)
+        cached = self.services.caches.canaries.get(self.namespace, self.name)
         if cached is None:
             return None
         if self._fresh is not None:
@@ -153,10 +150,10 @@ class Worker:
         return cached
 
     async def _reread(self) -> None:
-        cached = self.controller.canaries.get(self.namespace, self.name)
+        cached = self.services.caches.canaries.get(self.namespace, self.name)
         # A list narrowed to one name reads as freshly as a GET and needs no permission
         # beyond the list the watch already has.
-        listing = await self.controller.client.list(
+        listing = await self.services.client.list(
             r.CANARIES, self.namespace, field_selector=f"metadata.name={self.name}")
         if not listing["items"]:
             raise NotFound(404, "NotFound", f"Canary {self.namespace}/{self.name} is gone")
@@ -171,7 +168,7 @@ class Worker:
         if obj is None:
             return None
         if obj["metadata"].get("deletionTimestamp"):
-            return await self.controller.finalizer.finalize(self, obj)
+            return await self.services.finalizer.finalize(obj, self.log)
         try:
             canary = Canary.model_validate(obj)
         except ValidationError as exc:
@@ -179,7 +176,7 @@ class Worker:
             await self._invalid(obj, exc)
             return None
         if canary.spec.revert_on_deletion:
-            updated = await self.controller.finalizer.ensure(obj)
+            updated = await self.services.finalizer.ensure(obj)
             if updated is not obj:
                 self._remember(updated, {str(obj["metadata"]["resourceVersion"])})
                 obj = updated
@@ -197,28 +194,28 @@ class Worker:
             report = self.log.warning if event.type == "Warning" else self.log.info
             report(event.message, reason=event.reason, type=event.type,
                    phase=str(decision.status.phase))
-            await self.controller.events.record(obj, event.type, event.reason, event.message)
-            self.controller.webhooks.send_event(canary, event.type, event.message)
+            await self.services.events.record(obj, event.type, event.reason, event.message)
+            self.services.webhooks.send_event(canary, event.type, event.message)
             alert = alert_for_event(
                 canary, event.reason, event.message,
                 previous_phase=str(previous.phase) if previous.phase else None,
                 previous_weight=previous.canary_weight, dashboard=self._dashboard())
             if alert is not None:
                 own = canary.spec.analysis.alerts  # [] opts out of the default
-                self.controller.notifier.notify(
-                    alert, self.controller.default_alerts if own is None else own)
+                self.services.notifier.notify(
+                    alert, self.services.default_alerts if own is None else own)
         established = previous.phase not in (None, Phase.INITIALIZING)
-        repairs = await self.controller.executor.execute(obj, canary, decision.actions,
-                                                         established)
+        repairs = await self.services.executor.execute(obj, canary, decision.actions,
+                                                       established)
         for repair in repairs:
             self.log.warning(repair, reason="Restored")
-            await self.controller.events.record(obj, "Warning", "Restored", repair)
+            await self.services.events.record(obj, "Warning", "Restored", repair)
         return decision.wake_after
 
     async def _invalid(self, obj: JSON, exc: ValidationError) -> None:
         """Say on the Canary why it cannot be delivered: a ``Ready=False`` condition
         (reason ``InvalidSpec``) and a Warning event, once per distinct problem."""
-        message = f"the Canary cannot be read: {invalid_field(exc)}"
+        message = f"the Canary cannot be read: {describe(exc)}"
         generation = obj["metadata"].get("generation")
         old_status = obj.get("status") or {}
         conditions = [c for c in old_status.get("conditions") or [] if isinstance(c, dict)]
@@ -226,40 +223,36 @@ class Worker:
         if ready is not None and (ready.get("status"), ready.get("reason"),
                                   ready.get("message")) == ("False", "InvalidSpec", message):
             return  # already said
-        condition = {"type": "Ready", "status": "False", "reason": "InvalidSpec",
-                     "message": message, "lastTransitionTime": (
-                         ready["lastTransitionTime"] if ready is not None
-                         and ready.get("status") == "False" and ready.get("lastTransitionTime")
-                         else format_time(datetime.now(UTC)))}
-        if generation is not None:
-            condition["observedGeneration"] = generation
+        condition = built.condition(
+            "Ready", "False", "InvalidSpec", message, previous=_as_condition(ready),
+            generation=generation, now=datetime.now(UTC)).to_api()
         conditions = sorted([c for c in conditions if c is not ready] + [condition],
                             key=lambda c: str(c.get("type")))
         obj = await self._write_status(obj, {"conditions": conditions})
-        await self.controller.events.record(obj, "Warning", "InvalidSpec", message)
+        await self.services.events.record(obj, "Warning", "InvalidSpec", message)
 
     def _measure(self, canary: Canary, previous: CanaryStatus) -> None:
-        metrics = self.controller.metrics
+        metrics = self.services.metrics
         metrics.observe(canary)
         now = datetime.now(UTC)
         metrics.record_transition(self.namespace, self.name, previous.phase,
                                   canary.status.phase, rollout_seconds(canary.status, now))
 
     def _dashboard(self) -> str | None:
-        base = self.controller.settings.alerts.dashboard_url
+        base = self.services.settings.alerts.dashboard_url
         return dashboard_url(base, self.namespace, self.name) if base else None
 
     async def _decide(self, canary: Canary, obj: JSON) -> Decision:
-        caches = self.controller.caches
+        caches = self.services.caches
         target_name = canary.spec.target_ref.name
-        target = caches["deployments"].get(self.namespace, target_name)
-        primary = caches["deployments"].get(self.namespace, primary_name(target_name))
+        target = caches.deployments.get(self.namespace, target_name)
+        primary = caches.deployments.get(self.namespace, primary_name(target_name))
         primary_revision = ((primary or {}).get("metadata", {}).get("annotations") or {}).get(
             REVISION_ANNOTATION)
         problem = claims.managed_target(target)
         if target is not None and problem is None:
             try:
-                selector_label(target, self.controller.settings.workloads.selector_labels)
+                selector_label(target, self.services.settings.workloads.selector_labels)
             except UnsupportedTarget as exc:
                 problem = str(exc)
         analysis = canary.spec.analysis
@@ -272,16 +265,17 @@ class Worker:
         observation = Observation(
             now=datetime.now(UTC), requests=requests,
             target=rollout_state(target, revision_of(
-                target, self.controller.config_lookup(self.namespace)) if target else None,
+                target, caches.config_lookup(self.namespace)) if target else None,
                                  analysis.canary_ready_threshold or 100),
             primary=rollout_state(primary, primary_revision,
                                   analysis.primary_ready_threshold or 100),
             generation=int(obj["metadata"].get("generation") or 0), target_problem=problem,
             # A managed target already says what is wrong (and claims another's objects).
             conflict=None if problem is not None else claims.conflict(
-                obj, self.controller.canaries.items(self.namespace), self._generated),
+                obj, caches.canaries.items(self.namespace),
+                caches.generated_lookup(self.namespace)),
             missing_references=self._missing_references(canary))
-        settings = self.controller.decision_settings
+        settings = self.services.decision_settings
         decision = decide(canary, observation, settings)
         # Each pass may ask for more evidence (metrics, webhook answers); a decision
         # never needs more than one pass per kind.
@@ -290,43 +284,35 @@ class Worker:
                 return decision
             metrics, judge = observation.metrics, observation.judge
             if decision.needs_metrics:
-                metrics = await self.controller.analyst.measure(canary)
+                metrics = await self.services.analyst.measure(canary)
             hooks = dict(observation.hooks or {})
             for type_ in decision.needs_hooks:
-                hooks[type_] = await self.controller.webhooks.call_type(canary, type_)
+                hooks[type_] = await self.services.webhooks.call_type(canary, type_)
             # The judge's counters are read last, after the hooks, and again in every
             # pass: the pass that decides uses counters read just before it, so the
             # weight it sets follows them without the hooks' latency in between.
             if decision.needs_metrics or decision.needs_judge or judge is not None:
-                judge = await self.controller.analyst.read_counters(canary)
+                judge = await self.services.analyst.read_counters(canary)
             observation = replace(observation, metrics=metrics, judge=judge, hooks=hooks,
                                   now=datetime.now(UTC))
             decision = decide(canary, observation, settings)
         raise RuntimeError(f"the decision kept asking for evidence: {decision}")
 
-    def _generated(self, kind: str, name: str) -> JSON | None:
-        """An object of the kinds canary writes, from the watch caches."""
-        cache = {"Deployment": "deployments", "Service": "services",
-                 "VirtualService": "virtual_services", "DestinationRule": "destination_rules",
-                 "HorizontalPodAutoscaler": "autoscalers"}[kind]
-        return self.controller.caches[cache].get(self.namespace, name)
-
     def _missing_references(self, canary: Canary) -> tuple[str, ...]:
-        caches = self.controller.caches
-        return references.missing(canary, caches["metric_templates"].get,
-                                  caches["autoscalers"].get,
-                                  caches["metric_templates"].covers)
+        caches = self.services.caches
+        return references.missing(canary, caches.metric_templates.get,
+                                  caches.autoscalers.get, caches.metric_templates.covers)
 
     async def _write_status(self, obj: JSON, patch: dict[str, Any]) -> JSON:
         """Merge-patch the status, guarded by the resourceVersion it was decided on."""
         rv = str(obj["metadata"]["resourceVersion"])
         try:
-            written = await self.controller.client.merge_patch(
+            written = await self.services.client.merge_patch(
                 r.CANARIES, self.name, {"metadata": {"resourceVersion": rv}, "status": patch},
                 self.namespace, subresource="status")
         except NotFound:
             return obj
-        cached = self.controller.canaries.get(self.namespace, self.name)
+        cached = self.services.caches.canaries.get(self.namespace, self.name)
         superseded = {rv}
         if cached is not None:
             superseded.add(str(cached["metadata"].get("resourceVersion")))

@@ -32,7 +32,8 @@ class Pki:
     service_account_pub: Path
 
 
-def _name(common_name: str, organization: str | None = None) -> x509.Name:
+def subject_name(common_name: str, organization: str | None = None) -> x509.Name:
+    """A certificate's name; Kubernetes reads the organization as the user's group."""
     parts = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
     if organization:
         parts.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
@@ -54,46 +55,68 @@ def _write_cert(path: Path, cert: x509.Certificate) -> None:
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
-def create(directory: Path) -> Pki:
-    """Write a CA, a serving certificate for loopback and the in-cluster names, an admin
-    client certificate (group ``system:masters``) and the ServiceAccount signing key."""
-    directory.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
-    until = now + CERT_VALIDITY
+@dataclass(frozen=True)
+class Authority:
+    """The CA, and the validity window of every certificate it issues."""
 
-    ca_key = _key()
-    ca_name = _name("canary-devenv-ca")
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now).not_valid_after(until)
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                       content_commitment=False, key_encipherment=False,
-                                       data_encipherment=False, key_agreement=False,
-                                       encipher_only=False, decipher_only=False), critical=True)
-          .sign(ca_key, hashes.SHA256()))
+    name: x509.Name
+    key: ec.EllipticCurvePrivateKey
+    cert: x509.Certificate
+    not_before: datetime.datetime
+    not_after: datetime.datetime
 
-    def leaf(subject: x509.Name, usage: x509.ObjectIdentifier,
-             sans: list[x509.GeneralName] | None = None
-             ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    @classmethod
+    def new(cls, not_before: datetime.datetime, not_after: datetime.datetime) -> Authority:
+        """A self-signed CA that may sign certificates and nothing else."""
         key = _key()
-        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca_name)
+        name = subject_name("canary-devenv-ca")
+        usage = x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                              content_commitment=False, key_encipherment=False,
+                              data_encipherment=False, key_agreement=False,
+                              encipher_only=False, decipher_only=False)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(not_before).not_valid_after(not_after)
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .add_extension(usage, critical=True)
+                .sign(key, hashes.SHA256()))
+        return cls(name, key, cert, not_before, not_after)
+
+    def issue(self, subject: x509.Name, usage: x509.ObjectIdentifier,
+              sans: list[x509.GeneralName] | None = None
+              ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+        """A leaf certificate for ``subject`` with its new key, for one extended usage."""
+        key = _key()
+        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(self.name)
                    .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(now).not_valid_after(until)
+                   .not_valid_before(self.not_before).not_valid_after(self.not_after)
                    .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
                    .add_extension(x509.ExtendedKeyUsage([usage]), critical=False))
         if sans:
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        return builder.sign(ca_key, hashes.SHA256()), key
+        return builder.sign(self.key, hashes.SHA256()), key
 
+
+def serving_names() -> list[x509.GeneralName]:
+    """The API server's names: loopback, and the ``kubernetes`` Service in-cluster."""
     dns = ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
            "kubernetes.default.svc.cluster.local"]
     sans: list[x509.GeneralName] = [x509.DNSName(name) for name in dns]
     sans += [x509.IPAddress(ipaddress.ip_address(ip))
              for ip in ("127.0.0.1", KUBERNETES_SERVICE_IP)]
-    serving, serving_key = leaf(_name("kube-apiserver"), ExtendedKeyUsageOID.SERVER_AUTH, sans)
-    admin, admin_key = leaf(_name("canary-devenv-admin", "system:masters"),
-                            ExtendedKeyUsageOID.CLIENT_AUTH)
+    return sans
+
+
+def create(directory: Path) -> Pki:
+    """Write a CA, a serving certificate for loopback and the in-cluster names, an admin
+    client certificate (group ``system:masters``) and the ServiceAccount signing key."""
+    directory.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
+    ca = Authority.new(now, now + CERT_VALIDITY)
+    serving, serving_key = ca.issue(subject_name("kube-apiserver"), ExtendedKeyUsageOID.SERVER_AUTH,
+                                    serving_names())
+    admin, admin_key = ca.issue(subject_name("canary-devenv-admin", "system:masters"),
+                                ExtendedKeyUsageOID.CLIENT_AUTH)
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
     pki = Pki(
@@ -102,8 +125,8 @@ def create(directory: Path) -> Pki:
         admin_cert=directory / "admin.crt", admin_key=directory / "admin.key",
         service_account_key=directory / "sa.key", service_account_pub=directory / "sa.pub",
     )
-    _write_cert(pki.ca_cert, ca)
-    _write_key(pki.ca_key, ca_key)
+    _write_cert(pki.ca_cert, ca.cert)
+    _write_key(pki.ca_key, ca.key)
     _write_cert(pki.serving_cert, serving)
     _write_key(pki.serving_key, serving_key)
     _write_cert(pki.admin_cert, admin)

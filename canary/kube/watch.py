@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from canary.backoff import Backoff
 from canary.kube.client import JSON, KubeClient
 from canary.kube.errors import ApiError, Gone, KubeError, TooManyRequests
 from canary.kube.resources import Resource
@@ -25,6 +26,9 @@ log = structlog.get_logger("canary.kube.watch")
 
 ObjectKey = tuple[str, str]
 EventHandler = Callable[[str, JSON], None]
+#: 0.2 s before reconnecting after a failure, doubled for each further one in a row up
+#: to 30 s, spread by a fifth either way.
+RECONNECT_BACKOFF = Backoff(0.2, 30.0, jitter=0.2)
 
 
 @dataclass(frozen=True)
@@ -39,9 +43,8 @@ class WatchSettings:
     #: in time even if the API server sends it no bookmark.
     min_timeout_seconds: int = 120
     max_timeout_seconds: int = 240
-    #: First and largest pause before reconnecting after a failure, in seconds.
-    backoff_initial: float = 0.2
-    backoff_max: float = 30.0
+    #: Pauses before reconnecting after failures in a row.
+    backoff: Backoff = RECONNECT_BACKOFF
 
     def __post_init__(self) -> None:
         if not 0 < self.min_timeout_seconds <= self.max_timeout_seconds:
@@ -124,7 +127,8 @@ class Reflector:
                 tasks.create_task(self._run_scope(scope))
 
     async def _run_scope(self, scope: str | None) -> None:
-        backoff = self.settings.backoff_initial
+        backoff = self.settings.backoff
+        failures = 0
         must_list = True
         while True:
             try:
@@ -138,24 +142,24 @@ class Reflector:
                 if self.activity[scope] - opened < 1.0:
                     # A stream closed at once (a proxy, an overloaded server): back off
                     # rather than reconnect in a tight loop.
-                    await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
-                    backoff = min(backoff * 2, self.settings.backoff_max)
+                    failures += 1
+                    await asyncio.sleep(backoff.delay(failures))
                 else:
-                    backoff = self.settings.backoff_initial
+                    failures = 0
             except Gone:
                 log.info("watch expired, listing again", resource=self.resource.plural)
                 must_list = True
                 self.restarts += 1
                 # A 410 that keeps coming back must not become a tight list loop.
-                await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
-                backoff = min(backoff * 2, self.settings.backoff_max)
+                failures += 1
+                await asyncio.sleep(backoff.delay(failures))
             except (KubeError, ValueError) as exc:
                 self.restarts += 1
+                failures += 1
                 report = getattr(log, failure_level(exc))
                 report("watch failed, retrying", resource=self.resource.plural,
-                       error=str(exc), retry_in=round(backoff, 2))
-                await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
-                backoff = min(backoff * 2, self.settings.backoff_max)
+                       error=str(exc), retry_in=round(backoff.base(failures), 2))
+                await asyncio.sleep(backoff.delay(failures))
 
     async def _relist(self, scope: str | None) -> None:
         listing = await self.client.list(self.resource, scope,

@@ -20,7 +20,7 @@ import shutil
 from dataclasses import dataclass
 from typing import Any
 
-from canary.errors import ConfigError
+from canary.errors import CanaryError, ConfigError
 from canary.loadtester.hey import LoadSpec, parse_hey
 
 #: Hook types that run a binary with the command's words as arguments, and that binary.
@@ -33,7 +33,7 @@ HOW_TO_ALLOW = ("start it with --allow-commands (CANARY_LOADTESTER_ALLOW_COMMAND
                 "canary chart)")
 
 
-class Refused(Exception):
+class Refused(CanaryError):
     """A hook that is not run: the HTTP status to answer and why."""
 
     def __init__(self, status: int, message: str) -> None:

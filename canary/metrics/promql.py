@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
+from canary.errors import CanaryError
+
 #: ``{{ name }}``, ``{{ variables.NAME }}``, optionally with a filter: ``{{ variables.NAME
 #: | regex }}``.
 PLACEHOLDER = re.compile(
@@ -50,7 +52,7 @@ class Kind(Enum):
     PLACEHOLDER = "placeholder"
 
 
-class PromqlSyntaxError(ValueError):
+class PromqlSyntaxError(CanaryError, ValueError):
     """The text is not PromQL this tokenizer can read; the message says where."""
 
 

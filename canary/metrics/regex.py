@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from canary.errors import CanaryError
+
 #: What RE2 reads as syntax outside a character class.
 METACHARACTERS = frozenset("\\.+*?()|[]{}^$")
 _QUANTIFIERS = frozenset("*+?{")
@@ -80,7 +82,7 @@ def _read_class(state: _State, text: str, at: int) -> int:
     return at + 1
 
 
-class SlotError(ValueError):
+class SlotError(CanaryError, ValueError):
     """A placeholder (the ``index``-th of its pattern) sits where no value is safe."""
 
     def __init__(self, index: int, reason: str) -> None:

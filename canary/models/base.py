@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -43,6 +43,24 @@ class ApiModel(BaseModel):
     def to_api(self) -> dict[str, Any]:
         """The wire form: camelCase, without unset optional fields."""
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class ApiObject(ApiModel):
+    """What every canary.dev object carries besides its spec; each kind narrows ``kind``."""
+
+    api_version: Literal["canary.dev/v1beta1"] = Field(
+        "canary.dev/v1beta1", description="The schema of this object: canary.dev/v1beta1.")
+    kind: str = Field(description="The kind of this object, e.g. Canary.")
+    metadata: dict[str, Any] = Field(default_factory=dict, description=(
+        "The object's name, namespace, labels and annotations."))
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name", ""))
+
+    @property
+    def namespace(self) -> str:
+        return str(self.metadata.get("namespace", ""))
 
 
 #: An object passed through to the mesh as written (a DestinationRule trafficPolicy, ...).

@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from canary.models.base import ApiModel, Duration, FreeForm, parse_duration
+from canary.models.base import ApiModel, ApiObject, Duration, FreeForm, parse_duration
 
 GROUP = "canary.dev"
 VERSION = "v1beta1"
@@ -33,9 +33,13 @@ class TargetRef(ApiModel):
 
 
 class AutoscalerRef(ApiModel):
-    api_version: str = Field("autoscaling/v2")
-    kind: Literal["HorizontalPodAutoscaler"]
-    name: str = Field(min_length=1, max_length=253)
+    """The HorizontalPodAutoscaler of the target: canary gives the primary a copy of it."""
+
+    api_version: str = Field("autoscaling/v2", description="autoscaling/v2 (the default).")
+    kind: Literal["HorizontalPodAutoscaler"] = Field(
+        description="The kind of the autoscaler: HorizontalPodAutoscaler.")
+    name: str = Field(min_length=1, max_length=253,
+                      description="The HorizontalPodAutoscaler's name.")
 
 
 class CanaryService(ApiModel):
@@ -61,6 +65,8 @@ class CanaryService(ApiModel):
 
 
 class ThresholdRange(ApiModel):
+    """The bounds a metric's value must stay within; set min, max or both."""
+
     min: float | None = Field(None, description="Lowest value that passes.")
     max: float | None = Field(None, description="Highest value that passes.")
 
@@ -72,7 +78,9 @@ class ThresholdRange(ApiModel):
 
 
 class TemplateRef(ApiModel):
-    name: str = Field(min_length=1)
+    """The MetricTemplate whose query a metric runs."""
+
+    name: str = Field(min_length=1, description="The MetricTemplate's name.")
     namespace: str | None = Field(None, description="Defaults to the Canary's namespace.")
 
 
@@ -94,10 +102,13 @@ class CanaryMetric(ApiModel):
         "for built-ins; any name with templateRef."))
     interval: Duration | None = Field(None, description="Query window; defaults to the "
                                       "analysis interval.")
-    threshold_range: ThresholdRange | None = None
+    threshold_range: ThresholdRange | None = Field(None, description=(
+        "The bounds the value must stay within: min, max or both."))
     threshold: float | None = Field(None, description="Deprecated Flagger field: for "
                                     "request-success-rate a minimum, otherwise a maximum.")
-    template_ref: TemplateRef | None = None
+    template_ref: TemplateRef | None = Field(None, description=(
+        "The MetricTemplate whose query gives the value; needed by any metric but the "
+        "built-ins."))
     template_variables: dict[str, TemplateVariable] | None = Field(
         None, description=(
             "Values for {{ variables.NAME }} in the template's query, checked where the "
@@ -173,6 +184,8 @@ def parse_effect(text: str) -> Effect:
 
 
 class JudgedMetricType(StrEnum):
+    """What a judge metric counts as an event: errors, or requests slower than a bound."""
+
     ERROR_RATE = "errorRate"
     LATENCY = "latency"
 
@@ -265,7 +278,8 @@ class CanaryJudge(ApiModel):
         "(the test stays valid however often it is checked). Default: once per step. "
         "Proofs of no regression still act at the end of a step; checks more frequent "
         "than Prometheus scrapes find no new requests and wait for them."))
-    metrics: list[JudgeMetric] = Field(min_length=1, max_length=8)
+    metrics: list[JudgeMetric] = Field(min_length=1, max_length=8, description=(
+        "The comparisons to make, 1 to 8, with unique names."))
     exclude_sources: list[Annotated[str, Field(
         min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]] | None = \
         Field(None, max_length=16, description=(
@@ -291,6 +305,8 @@ class CanaryJudge(ApiModel):
 
 
 class WebhookType(StrEnum):
+    """When a webhook is called, and whether its answer gates the rollout."""
+
     CONFIRM_ROLLOUT = "confirm-rollout"
     PRE_ROLLOUT = "pre-rollout"
     ROLLOUT = "rollout"
@@ -302,6 +318,8 @@ class WebhookType(StrEnum):
 
 
 class SecretKeyRef(ApiModel):
+    """A Secret whose keys are sent as HTTP headers."""
+
     name: str = Field(min_length=1, description="A Secret in the Canary's namespace.")
 
 
@@ -309,33 +327,47 @@ class CanaryWebhook(ApiModel):
     """A gate or a notification: canary POSTs {name, namespace, phase, checksum, metadata,
     timeout} and any 2xx answer counts as success."""
 
-    name: str = Field(min_length=1)
-    type: WebhookType = WebhookType.ROLLOUT
-    url: str = Field(pattern=r"^https?://")
+    name: str = Field(min_length=1, description="Names the webhook in events and status.")
+    type: WebhookType = Field(WebhookType.ROLLOUT, description=(
+        "confirm-rollout, pre-rollout, rollout, confirm-traffic-increase, "
+        "confirm-promotion, post-rollout, rollback or event; default rollout."))
+    url: str = Field(pattern=r"^https?://", description="The http(s) URL canary POSTs to.")
     timeout: Duration | None = Field(None, description="Per attempt; default 10s.")
     retries: int | None = Field(None, ge=0, le=10, description="Extra attempts on failure.")
-    mute_alert: bool | None = None
-    metadata: dict[str, str] | None = None
+    mute_alert: bool | None = Field(None, description=(
+        "Flagger's field, accepted for compatibility: canary does not act on it yet."))
+    metadata: dict[str, str] | None = Field(None, description=(
+        "Strings sent in the request's metadata (e.g. cmd for the load tester)."))
     secret_ref: SecretKeyRef | None = Field(
         None, description="Each key of this Secret is sent as an HTTP header (e.g. "
         "Authorization), so credentials never live in the Canary.")
 
 
 class ProviderRef(ApiModel):
-    name: str = Field(min_length=1)
-    namespace: str | None = None
+    """The AlertProvider an alert goes to."""
+
+    name: str = Field(min_length=1, description="The AlertProvider's name.")
+    namespace: str | None = Field(None, description="Defaults to the Canary's namespace.")
 
 
 class CanaryAlert(ApiModel):
-    name: str = Field(min_length=1)
-    severity: Literal["info", "warn", "error"] = "info"
-    provider_ref: ProviderRef
+    """A subscription of an AlertProvider to this Canary's alerts."""
+
+    name: str = Field(min_length=1, description="Names the subscription.")
+    severity: Literal["info", "warn", "error"] = Field("info", description=(
+        "The lowest severity sent: info hears everything, warn warnings and errors, error "
+        "errors only. Default info."))
+    provider_ref: ProviderRef = Field(description="The AlertProvider that sends the alerts.")
 
 
 class SessionAffinity(ApiModel):
-    cookie_name: str = Field(min_length=1)
+    """Sticky sessions: a user who reached the canary keeps reaching it."""
+
+    cookie_name: str = Field(min_length=1, description=(
+        "The cookie set on users routed to the canary."))
     max_age: int | None = Field(None, ge=1, description="Seconds; defaults to 86400.")
-    primary_cookie_name: str | None = None
+    primary_cookie_name: str | None = Field(None, description=(
+        "Flagger's field, accepted for compatibility: canary does not use it yet."))
 
 
 class CanaryAnalysis(ApiModel):
@@ -354,14 +386,26 @@ class CanaryAnalysis(ApiModel):
     iterations: int | None = Field(None, ge=1, description="Analysis steps (A/B, blue/green).")
     match: list[FreeForm] | None = Field(None, max_length=32, description=(
         "A/B testing: Istio matches that send users to the canary."))
-    mirror: bool | None = None
-    mirror_weight: Percent | None = None
-    primary_ready_threshold: Percent | None = None
-    canary_ready_threshold: Percent | None = None
-    session_affinity: SessionAffinity | None = None
-    metrics: list[CanaryMetric] | None = Field(None, max_length=32)
-    webhooks: list[CanaryWebhook] | None = Field(None, max_length=32)
-    alerts: list[CanaryAlert] | None = Field(None, max_length=16)
+    mirror: bool | None = Field(None, description=(
+        "Blue/green: copy requests to the canary during the analysis (responses "
+        "discarded)."))
+    mirror_weight: Percent | None = Field(None, description=(
+        "Percent of requests mirrored; default 100."))
+    primary_ready_threshold: Percent | None = Field(None, description=(
+        "Percent of the primary's replicas that must be available for it to count as "
+        "ready; default 100."))
+    canary_ready_threshold: Percent | None = Field(None, description=(
+        "Percent of the canary's replicas that must be available for it to count as "
+        "ready; default 100."))
+    session_affinity: SessionAffinity | None = Field(None, description=(
+        "Weighted canary: a user who reached the canary keeps reaching it."))
+    metrics: list[CanaryMetric] | None = Field(None, max_length=32, description=(
+        "The checks of every step, at most 32: a value outside its bounds is a failed "
+        "check."))
+    webhooks: list[CanaryWebhook] | None = Field(None, max_length=32, description=(
+        "Gates and notifications, at most 32."))
+    alerts: list[CanaryAlert] | None = Field(None, max_length=16, description=(
+        "The AlertProviders that hear about this Canary, at most 16."))
     judge: CanaryJudge | None = Field(None, description=(
         "Compare the canary with the primary with a sequential statistical test, alongside "
         "the threshold metrics (see docs/judge.md)."))
@@ -409,10 +453,18 @@ class CanaryAnalysis(ApiModel):
 
 
 class CanarySpec(ApiModel):
-    target_ref: TargetRef
-    autoscaler_ref: AutoscalerRef | None = None
-    service: CanaryService
-    analysis: CanaryAnalysis
+    """What to deliver, how to expose it, and how to judge each new revision."""
+
+    target_ref: TargetRef = Field(description=(
+        "The Deployment to deliver: each change of its pod template is a new revision."))
+    autoscaler_ref: AutoscalerRef | None = Field(None, description=(
+        "The target's HorizontalPodAutoscaler; the primary gets a copy of it."))
+    service: CanaryService = Field(description=(
+        "The Services and the Istio routing canary generates for the target."))
+    analysis: CanaryAnalysis = Field(description=(
+        "How traffic moves to the new revision and which checks it must pass: choose "
+        "stepWeight or stepWeights (weighted canary), or iterations (A/B testing with "
+        "match, blue/green)."))
     progress_deadline_seconds: int | None = Field(
         None, ge=1, description="Seconds to wait for a rollout before failing; default 600.")
     skip_analysis: bool | None = Field(None, description="Promote without running checks.")
@@ -422,6 +474,8 @@ class CanarySpec(ApiModel):
 
 
 class Phase(StrEnum):
+    """Where a Canary is in its rollout."""
+
     INITIALIZING = "Initializing"
     INITIALIZED = "Initialized"
     WAITING = "Waiting"
@@ -437,40 +491,48 @@ class Phase(StrEnum):
 class Condition(ApiModel):
     """A metav1.Condition."""
 
-    type: str
-    status: Literal["True", "False", "Unknown"]
-    observed_generation: int | None = None
-    last_transition_time: str
-    reason: str = Field(pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
-    message: str = Field("", max_length=32768)
+    type: str = Field(description="The condition: Ready or Promoted.")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    observed_generation: int | None = Field(None, description=(
+        "The Canary's generation the condition was set from."))
+    last_transition_time: str = Field(description=(
+        "When the status last changed (RFC 3339)."))
+    reason: str = Field(pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", description=(
+        "Why, in one CamelCase word (e.g. MissingReference, WaitingForPrimary)."))
+    message: str = Field("", max_length=32768, description="Why, in words.")
 
 
 class MetricResult(ApiModel):
     """One metric of the last analysis: what was measured, against what, and the verdict."""
 
-    name: str
+    name: str = Field(description="The metric's name in the analysis.")
     value: float | None = Field(None, description="Absent when the query returned no values.")
-    min: float | None = None
-    max: float | None = None
-    verdict: Literal["Passed", "Failed", "NoValues", "Error"]
-    message: str | None = None
-    query: str | None = None
+    min: float | None = Field(None, description="The lowest value that passes, if any.")
+    max: float | None = Field(None, description="The highest value that passes, if any.")
+    verdict: Literal["Passed", "Failed", "NoValues", "Error"] = Field(description=(
+        "Passed, Failed (out of bounds), NoValues (the query returned nothing) or Error "
+        "(the query failed)."))
+    message: str | None = Field(None, description="Why it did not pass.")
+    query: str | None = Field(None, description="The query as it was run.")
 
 
 class AnalysisRecord(ApiModel):
-    time: str
-    revision: str
-    weight: int
-    results: list[MetricResult] = Field(default_factory=list)
+    """The checks of the last analysis step."""
+
+    time: str = Field(description="When the step was checked (RFC 3339).")
+    revision: str = Field(description="The revision analysed.")
+    weight: int = Field(description="The canary weight during the step, percent.")
+    results: list[MetricResult] = Field(default_factory=list, description=(
+        "One result per metric."))
 
 
 class JudgeCounts(ApiModel):
     """Requests and events (errors, or requests slower than the bound) of both versions."""
 
-    canary_requests: int = Field(ge=0)
-    canary_events: int = Field(ge=0)
-    primary_requests: int = Field(ge=0)
-    primary_events: int = Field(ge=0)
+    canary_requests: int = Field(ge=0, description="Requests to the canary.")
+    canary_events: int = Field(ge=0, description="Events of the canary.")
+    primary_requests: int = Field(ge=0, description="Requests to the primary.")
+    primary_events: int = Field(ge=0, description="Events of the primary.")
 
 
 class JudgeStateRecord(ApiModel):
@@ -478,17 +540,19 @@ class JudgeStateRecord(ApiModel):
     totals since the analysis started, and a running log likelihood ratio per grid ratio.
     Bounded: at most 64 numbers however long the analysis runs."""
 
-    minimum_effect: float
-    maximum_effect: float
-    points: int
-    proof_points: int
-    between_points: int
-    steps: int
-    canary_requests: int
-    canary_events: int
-    primary_requests: int
-    primary_events: int
-    log_likelihood_ratios: list[float] = Field(max_length=64)
+    minimum_effect: float = Field(description="The smallest regression, as a ratio.")
+    maximum_effect: float = Field(description="The largest regression weighed, as a ratio.")
+    points: int = Field(description="Ratios the regression test weighs.")
+    proof_points: int = Field(description="Ratios the no-regression test weighs.")
+    between_points: int = Field(description=(
+        "Ratios between 1 and the minimum effect that refine the confidence sequence."))
+    steps: int = Field(description="Steps whose counts entered the test.")
+    canary_requests: int = Field(description="Requests to the canary since the start.")
+    canary_events: int = Field(description="Events of the canary since the start.")
+    primary_requests: int = Field(description="Requests to the primary since the start.")
+    primary_events: int = Field(description="Events of the primary since the start.")
+    log_likelihood_ratios: list[float] = Field(max_length=64, description=(
+        "The running log likelihood ratio of each ratio weighed, at most 64."))
 
 
 #: The judge's outcomes, as the status spells them.
@@ -498,12 +562,13 @@ JudgeOutcome = Literal["regression", "no_regression_proven", "continue"]
 class JudgeEvidence(ApiModel):
     """The verdict on one metric at the last step, with what it rests on."""
 
-    outcome: JudgeOutcome
+    outcome: JudgeOutcome = Field(description=(
+        "regression, no_regression_proven or continue (neither yet)."))
     steps: int = Field(description="Steps whose counts entered the test.")
-    canary_requests: int
-    canary_events: int
-    primary_requests: int
-    primary_events: int
+    canary_requests: int = Field(description="Requests to the canary in those steps.")
+    canary_events: int = Field(description="Events of the canary in those steps.")
+    primary_requests: int = Field(description="Requests to the primary in those steps.")
+    primary_events: int = Field(description="Events of the primary in those steps.")
     ratio: float | None = Field(None, description=(
         "The canary's event rate over the primary's (absent while undefined)."))
     ratio_lower: float = Field(description="Lower end of the confidence sequence.")
@@ -522,7 +587,8 @@ class JudgePower(ApiModel):
     measured: Literal["BeforeRollout", "LastStep"] = Field("LastStep", description=(
         "Where the rates come from: BeforeRollout, the interval before the analysis "
         "started (until the first judged step); LastStep, the last judged step."))
-    detectable: bool
+    detectable: bool = Field(description=(
+        "Whether the minimum effect can be detected within the analysis."))
     seconds_to_detect: float | None = Field(None, description=(
         "Expected seconds from the analysis start to detect the minimum effect; absent "
         "when it never would."))
@@ -530,17 +596,17 @@ class JudgePower(ApiModel):
         "Expected seconds from the analysis start to prove a healthy canary; absent when "
         "it never would."))
     analysis_seconds: float = Field(description="How long the analysis lasts.")
-    canary_rps: float
-    primary_rps: float
+    canary_rps: float = Field(description="The canary's requests per second.")
+    primary_rps: float = Field(description="The primary's requests per second.")
     base_rate: float = Field(description="The primary's event rate used for the estimate.")
-    message: str
+    message: str = Field(description="The estimate, in words.")
 
 
 class JudgedMetricStatus(ApiModel):
     """One judged metric in the current analysis."""
 
-    name: str
-    type: JudgedMetricType
+    name: str = Field(description="The judge metric's name.")
+    type: JudgedMetricType = Field(description="errorRate or latency.")
     spec: str = Field(description=(
         "The metric's settings this evidence was gathered under; changing them restarts "
         "the metric's evidence."))
@@ -558,68 +624,81 @@ class JudgedMetricStatus(ApiModel):
     reading_at: str | None = Field(None, description=(
         "When Prometheus evaluated the reading (RFC 3339, milliseconds): the next reading "
         "checks every series against this instant."))
-    state: JudgeStateRecord | None = None
-    evidence: JudgeEvidence | None = None
+    state: JudgeStateRecord | None = Field(None, description=(
+        "The test's memory: its design, the totals since the analysis started and a "
+        "running log likelihood ratio per ratio weighed."))
+    evidence: JudgeEvidence | None = Field(None, description=(
+        "The verdict at the last step, with what it rests on."))
     proven_at_step: int | None = Field(None, description=(
         "The step at which no regression was first proven."))
     skipped_steps: int = Field(0, description=(
         "Steps that gave no evidence (no data, a counter reset)."))
     message: str | None = Field(None, description="Why the last step gave no evidence.")
-    power: JudgePower | None = None
+    power: JudgePower | None = Field(None, description=(
+        "Whether the measured traffic can decide within the analysis."))
 
 
 class JudgeStatus(ApiModel):
     """The judge's progress on the revision being analysed; reset for every revision."""
 
-    revision: str
+    revision: str = Field(description="The revision being judged.")
     outcome: JudgeOutcome = Field("continue", description=(
         "regression: a metric proved the canary worse (rolled back). no_regression_proven: "
         "every metric proved it is not worse by its minimum effect. continue: neither yet."))
     alpha: float = Field(description="Each metric's share of the false-rollback budget.")
-    beta: float
+    beta: float = Field(description=(
+        "Each metric's bound on the probability of proving no regression wrongly."))
     steps: int = Field(0, description="Analysis steps judged so far.")
-    last_reading_at: str | None = None
-    metrics: list[JudgedMetricStatus] = Field(default_factory=list, max_length=8)
+    last_reading_at: str | None = Field(None, description=(
+        "When Prometheus evaluated the last reading (RFC 3339)."))
+    metrics: list[JudgedMetricStatus] = Field(default_factory=list, max_length=8, description=(
+        "One entry per judge metric."))
 
 
 class CanaryStatus(ApiModel):
-    phase: Phase | None = None
-    #: Canary, ABTesting, BlueGreen or BlueGreenMirroring, as inferred from the analysis.
-    strategy: str | None = None
-    canary_weight: int | None = None
-    failed_checks: int | None = None
-    iterations: int | None = None
+    """Where the rollout stands, written by the controller: phase, weight, failed checks,
+    the last analysis and the conditions Ready and Promoted."""
+
+    phase: Phase | None = Field(None, description=(
+        "Initializing, Initialized, Waiting, Progressing, Promoting, Finalising, "
+        "Succeeded, Failed, Terminating or Terminated."))
+    strategy: str | None = Field(None, description=(
+        "Canary, ABTesting, BlueGreen or BlueGreenMirroring, as inferred from the "
+        "analysis."))
+    canary_weight: int | None = Field(None, description=(
+        "Percent of traffic routed to the canary."))
+    failed_checks: int | None = Field(None, description=(
+        "Failed checks of the current analysis; at the analysis threshold it rolls back."))
+    iterations: int | None = Field(None, description=(
+        "Analysis steps done (A/B testing, blue/green)."))
     last_applied_spec: str | None = Field(None, description="Revision being delivered.")
     last_promoted_spec: str | None = Field(None, description="Revision last promoted.")
-    last_transition_time: str | None = None
-    observed_generation: int | None = None
-    #: When the current step started (RFC 3339): analysis timing and the deadlines of
-    #: initialization and promotion.
-    step_started_at: str | None = None
-    #: Since when the canary has not been ready during analysis: its progress deadline.
-    canary_unready_since: str | None = None
-    #: When traffic (or mirrored, or matched traffic) first reached the ready canary.
-    analysis_started_at: str | None = None
-    last_analysis: AnalysisRecord | None = None
-    #: The statistical judge's evidence on the current revision (when the analysis has a
-    #: judge).
-    judge: JudgeStatus | None = None
-    conditions: list[Condition] | None = None
+    last_transition_time: str | None = Field(None, description=(
+        "When the phase last changed (RFC 3339)."))
+    observed_generation: int | None = Field(None, description=(
+        "The Canary's generation this status was written from."))
+    step_started_at: str | None = Field(None, description=(
+        "When the current step started (RFC 3339): analysis timing and the deadlines of "
+        "initialization and promotion."))
+    canary_unready_since: str | None = Field(None, description=(
+        "Since when the canary has not been ready during analysis (RFC 3339): its "
+        "progress deadline."))
+    analysis_started_at: str | None = Field(None, description=(
+        "When traffic (or mirrored, or matched traffic) first reached the ready canary "
+        "(RFC 3339)."))
+    last_analysis: AnalysisRecord | None = Field(None, description=(
+        "The checks of the last analysis step: each metric's value, bounds and verdict."))
+    judge: JudgeStatus | None = Field(None, description=(
+        "The statistical judge's evidence on the current revision (when the analysis has a "
+        "judge)."))
+    conditions: list[Condition] | None = Field(None, description=(
+        "Ready (whether the Canary can deliver: references resolve, no conflict) and "
+        "Promoted (the rollout's outcome)."))
 
 
-class Canary(ApiModel):
+class Canary(ApiObject):
     """A progressive delivery of one Deployment."""
 
-    api_version: Literal["canary.dev/v1beta1"] = "canary.dev/v1beta1"
     kind: Literal["Canary"] = "Canary"
-    metadata: dict[str, Any] = Field(default_factory=dict)
     spec: CanarySpec
     status: CanaryStatus = Field(default_factory=CanaryStatus)
-
-    @property
-    def name(self) -> str:
-        return str(self.metadata.get("name", ""))
-
-    @property
-    def namespace(self) -> str:
-        return str(self.metadata.get("namespace", ""))

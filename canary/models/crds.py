@@ -3,7 +3,7 @@
 ``canary crds --output crds/`` writes them; a test fails when the committed files drift.
 The pydantic JSON schema is turned into a Kubernetes structural schema: references
 inlined, optional fields unwrapped, titles and defaults dropped, exclusive bounds in OpenAPI
-v3.0's form, free-form objects marked
+v3.0's form, descriptions on one line, free-form objects marked
 ``x-kubernetes-preserve-unknown-fields``, CEL rules kept as ``x-kubernetes-validations``.
 """
 
@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from canary.models.base import ApiObject
 from canary.models.canary import GROUP, VERSION, Canary, CanarySpec, CanaryStatus
 from canary.models.templates import (
     AlertProvider,
@@ -53,7 +54,10 @@ def _convert(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     for key, value in node.items():
         if key in _DROP:
             continue
-        if key == "const":
+        if key == "description":
+            # kubectl explain wraps text itself: a docstring's line breaks would show.
+            out[key] = " ".join(value.split())
+        elif key == "const":
             out["enum"] = [value]
         elif key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
             # JSON Schema's numeric form; OpenAPI v3.0 pairs a bound with a flag.
@@ -80,9 +84,13 @@ def _convert(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
 def _crd(kind: str, plural: str, spec: type[BaseModel], status: type[BaseModel] | None,
          description: str, short_names: list[str] | None = None,
          columns: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    envelope = ApiObject.model_fields
     properties: dict[str, Any] = {
-        "apiVersion": {"type": "string"}, "kind": {"type": "string"},
-        "metadata": {"type": "object"}, "spec": structural(spec),
+        "apiVersion": {"description": envelope["api_version"].description, "type": "string"},
+        "kind": {"description": envelope["kind"].description, "type": "string"},
+        # The API server documents metadata (ObjectMeta) itself and refuses more than this.
+        "metadata": {"type": "object"},
+        "spec": structural(spec),
     }
     version: dict[str, Any] = {"name": VERSION, "served": True, "storage": True}
     if status is not None:

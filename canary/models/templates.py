@@ -2,28 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
-from canary.models.base import ApiModel
+from canary.models.base import ApiModel, ApiObject
 
 
 class SecretRef(ApiModel):
-    name: str = Field(min_length=1)
+    """A Secret in the resource's namespace."""
+
+    name: str = Field(min_length=1, description="The Secret's name.")
 
 
 class MetricProvider(ApiModel):
+    """Where a MetricTemplate's query runs."""
+
     type: Literal["prometheus"] = Field(description="The metrics backend: prometheus.")
     address: str | None = Field(None, pattern=r"^https?://",
                                 description="Defaults to the controller's --metrics-server.")
     secret_ref: SecretRef | None = Field(
         None, description="Secret with `token` (bearer) or `username` and `password` (basic).")
-    insecure_skip_verify: bool | None = None
+    insecure_skip_verify: bool | None = Field(None, description=(
+        "Skip the TLS certificate check of an https address; default false."))
 
 
 class MetricTemplateSpec(ApiModel):
-    provider: MetricProvider
+    """A query and the Prometheus it runs on; a Canary metric names it by templateRef."""
+
+    provider: MetricProvider = Field(description="The Prometheus the query runs on.")
     query: str = Field(min_length=1, description=(
         "PromQL with {{ name }}, {{ namespace }}, {{ target }}, {{ service }}, "
         "{{ interval }} and {{ variables.NAME }}; {{ variables.NAME | regex }} in a regex "
@@ -31,16 +38,16 @@ class MetricTemplateSpec(ApiModel):
         "(docs/metrics.md)."))
 
 
-class MetricTemplate(ApiModel):
+class MetricTemplate(ApiObject):
     """A reusable query for canary analysis."""
 
-    api_version: Literal["canary.dev/v1beta1"] = "canary.dev/v1beta1"
     kind: Literal["MetricTemplate"] = "MetricTemplate"
-    metadata: dict[str, Any] = Field(default_factory=dict)
     spec: MetricTemplateSpec
 
 
 class AlertProviderSpec(ApiModel):
+    """How alerts are formatted and where they are sent."""
+
     type: Literal["slack", "msteams", "discord", "googlechat", "rocket", "webhook"] = Field(
         description="The message format: slack, msteams, discord, googlechat, rocket or "
         "webhook (canary's own JSON).")
@@ -58,10 +65,8 @@ class AlertProviderSpec(ApiModel):
         "docs/alerts.md; $$ for a literal $)."))
 
 
-class AlertProvider(ApiModel):
+class AlertProvider(ApiObject):
     """Where canary sends alerts; the address lives in a Secret, never in the resource."""
 
-    api_version: Literal["canary.dev/v1beta1"] = "canary.dev/v1beta1"
     kind: Literal["AlertProvider"] = "AlertProvider"
-    metadata: dict[str, Any] = Field(default_factory=dict)
     spec: AlertProviderSpec

@@ -10,7 +10,6 @@ receiver may have accepted the first attempt: a duplicate alert is better than a
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from typing import Any
 import httpx
 import structlog
 
+from canary.backoff import Backoff
 from canary.notify.address_redaction import redact_addresses, variants
 from canary.redact import excerpt
 
@@ -29,6 +29,10 @@ Sleep = Callable[[float], Awaitable[None]]
 
 #: Characters of a refused answer's body kept in the outcome's detail.
 BODY_EXCERPT = 200
+#: 1 s before the first retry, doubled for each further one up to 30 s; each scaled by a
+#: random factor in [0.8, 1.2], so receivers recovering from an outage are not hit by
+#: every controller at once.
+ALERT_BACKOFF = Backoff(1.0, 30.0, jitter=0.2)
 
 
 @dataclass(frozen=True)
@@ -37,12 +41,8 @@ class RetryPolicy:
 
     #: Attempts in all, the first included.
     attempts: int = 5
-    #: Wait before the first retry; doubled for each further one, up to ``max_backoff``.
-    backoff: float = 1.0
-    max_backoff: float = 30.0
-    #: Each wait is scaled by a random factor in [1 - jitter, 1 + jitter], so receivers
-    #: recovering from an outage are not hit by every controller at once.
-    jitter: float = 0.2
+    #: Waits between attempts when the receiver asks for none.
+    backoff: Backoff = ALERT_BACKOFF
     #: The longest ``Retry-After`` honoured; a longer one is cut to this.
     max_retry_after: float = 60.0
     #: Per attempt: connecting, sending and reading the answer.
@@ -50,10 +50,7 @@ class RetryPolicy:
 
     def delay(self, retry: int) -> float:
         """Wait before retry number ``retry`` (1 for the first) when no Retry-After says."""
-        base = min(self.backoff * 2.0 ** (retry - 1), self.max_backoff)
-        if self.jitter:
-            base *= random.uniform(1 - self.jitter, 1 + self.jitter)
-        return max(0.0, base)
+        return self.backoff.delay(retry)
 
 
 @dataclass(frozen=True)

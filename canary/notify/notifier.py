@@ -31,6 +31,7 @@ from pydantic import ValidationError
 
 from canary import __version__
 from canary.models.canary import CanaryAlert
+from canary.models.problems import describe
 from canary.models.templates import AlertProvider, AlertProviderSpec
 from canary.notify.address_redaction import RedactingFilter, redact_addresses
 from canary.notify.alert import Alert, accepts
@@ -362,11 +363,9 @@ class Notifier:
         try:
             return AlertProvider.model_validate(found).spec
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                                 for e in exc.errors(include_input=False))
             raise ProviderUnavailable(
-                f"AlertProvider {namespace}/{name} does not match its schema: {problems}"
-            ) from None
+                f"AlertProvider {namespace}/{name} does not match its schema: "
+                f"{describe(exc, every=True)}") from None
 
     async def _address(self, namespace: str, spec: AlertProviderSpec) -> tuple[str, str | None]:
         """The URL and proxy from the provider's Secret; both are registered for

@@ -69,6 +69,17 @@ def _iso(alert: Alert) -> str | None:
     return alert.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _overrides(channel: str | None, username: str | None, *, sender: str) -> JSON:
+    """The channel and the displayed sender a message asks for, where given; ``sender``
+    is the field the chat reads the sender from."""
+    out: JSON = {}
+    if channel:
+        out["channel"] = channel
+    if username:
+        out[sender] = username
+    return out
+
+
 def _slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
@@ -110,11 +121,7 @@ def slack(alert: Alert, *, channel: str | None = None, username: str | None = No
                     f"{{time_secs}}|{_iso(alert)}>")
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
     payload: JSON = {"text": clip(f"{alert.title}: {text}", 3000), "blocks": blocks}
-    if channel:
-        payload["channel"] = channel
-    if username:
-        payload["username"] = username
-    return payload
+    return {**payload, **_overrides(channel, username, sender="username")}
 
 
 def msteams(alert: Alert, *, channel: str | None = None, username: str | None = None,
@@ -239,11 +246,7 @@ def rocket(alert: Alert, *, channel: str | None = None, username: str | None = N
     if alert.time is not None:
         attachment["ts"] = _iso(alert)
     payload: JSON = {"text": f"*{alert.title}*", "attachments": [attachment]}
-    if channel:
-        payload["channel"] = channel
-    if username:
-        payload["alias"] = username
-    return payload
+    return {**payload, **_overrides(channel, username, sender="alias")}
 
 
 def webhook(alert: Alert, *, channel: str | None = None, username: str | None = None,

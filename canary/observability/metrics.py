@@ -44,6 +44,9 @@ ROLLOUT_BUCKETS = (60.0, 120.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 2700.0, 360
 #: (seconds, bounded by their timeouts).
 RECONCILE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
                      60.0)
+#: Labels of a per-Canary series, and of a per-metric one.
+_CANARY_LABELS = ("name", "namespace")
+_METRIC_LABELS = ("name", "namespace", "metric")
 #: Outcomes of an alert delivery (canary_alerts_total's ``outcome``).
 ALERT_OUTCOMES = ("delivered", "failed", "dropped")
 
@@ -82,47 +85,64 @@ class ControllerMetrics:
             ProcessCollector(registry=registry)
             PlatformCollector(registry=registry)
             GCCollector(registry=registry)
-        canary_labels = ["name", "namespace"]
-        metric_labels = ["name", "namespace", "metric"]
+        self._define_state(registry)
+        self._define_analysis(registry)
+        self._define_outcomes(registry)
+        self._define_controller(registry)
 
+        self.flagger = (FlaggerMetrics(registry, self._book, version=version,
+                                       mesh_provider=mesh_provider)
+                        if flagger_compatible else None)
+
+    def _define_state(self, registry: CollectorRegistry) -> None:
+        """The Canary's state, as its status says it."""
         self.info = Gauge("canary_info", "A Canary: its target, strategy and the revision "
                           "being delivered; always 1.",
-                          [*canary_labels, "target", "strategy", "revision"], registry=registry)
+                          [*_CANARY_LABELS, "target", "strategy", "revision"], registry=registry)
         self.phase = Gauge("canary_phase", "The Canary's phase as a state set: 1 for the "
-                           "current phase, 0 for the others.", [*canary_labels, "phase"],
+                           "current phase, 0 for the others.", [*_CANARY_LABELS, "phase"],
                            registry=registry)
         self.weight = Gauge("canary_weight", "Percent of traffic routed to the canary.",
-                            canary_labels, registry=registry)
+                            _CANARY_LABELS, registry=registry)
         self.failed_checks = Gauge("canary_failed_checks", "Failed checks of the current "
                                    "analysis; the rollback comes at the analysis threshold.",
-                                   canary_labels, registry=registry)
+                                   _CANARY_LABELS, registry=registry)
         self.iterations = Gauge("canary_iterations", "Iterations done by an A/B or "
-                                "blue/green analysis.", canary_labels, registry=registry)
+                                "blue/green analysis.", _CANARY_LABELS, registry=registry)
+
+    def _define_analysis(self, registry: CollectorRegistry) -> None:
+        """The last analysis: each metric's value, bounds and verdict."""
         self.analysis_value = Gauge("canary_analysis_value", "A metric's value at the last "
                                     "analysis, in the metric's own unit; absent when the "
-                                    "query returned no value.", metric_labels,
+                                    "query returned no value.", _METRIC_LABELS,
                                     registry=registry)
         self.analysis_min = Gauge("canary_analysis_min_bound", "The lowest value of a metric "
-                                  "that passes; absent when unbounded below.", metric_labels,
+                                  "that passes; absent when unbounded below.", _METRIC_LABELS,
                                   registry=registry)
         self.analysis_max = Gauge("canary_analysis_max_bound", "The highest value of a metric "
-                                  "that passes; absent when unbounded above.", metric_labels,
+                                  "that passes; absent when unbounded above.", _METRIC_LABELS,
                                   registry=registry)
         self.analysis_verdict = Gauge("canary_analysis_verdict", "A metric's verdict at the "
                                       "last analysis as a state set: 1 for the verdict, 0 "
-                                      "for the others.", [*metric_labels, "verdict"],
+                                      "for the others.", [*_METRIC_LABELS, "verdict"],
                                       registry=registry)
         self.analysis_time = Gauge("canary_analysis_timestamp_seconds", "When the last "
                                    "analysis ran, in seconds since the Unix epoch.",
-                                   canary_labels, registry=registry)
+                                   _CANARY_LABELS, registry=registry)
+
+    def _define_outcomes(self, registry: CollectorRegistry) -> None:
+        """How rollouts ended, counted by this process."""
         self.rollout_duration = Histogram(
             "canary_rollout_duration_seconds", "Seconds from traffic first reaching the "
             "canary to its promotion or rollback.", ["outcome"], buckets=ROLLOUT_BUCKETS,
             registry=registry)
-        self.promotions = Counter("canary_promotions", "Revisions promoted.", canary_labels,
+        self.promotions = Counter("canary_promotions", "Revisions promoted.", _CANARY_LABELS,
                                   registry=registry)
-        self.rollbacks = Counter("canary_rollbacks", "Revisions rolled back.", canary_labels,
+        self.rollbacks = Counter("canary_rollbacks", "Revisions rolled back.", _CANARY_LABELS,
                                  registry=registry)
+
+    def _define_controller(self, registry: CollectorRegistry) -> None:
+        """The controller's own work: reconciles, watches, API requests, alerts."""
         self.reconcile_duration = Histogram(
             "canary_reconcile_duration_seconds", "Seconds one reconcile of a Canary took, "
             "metric queries and webhooks included.", buckets=RECONCILE_BUCKETS,
@@ -139,10 +159,6 @@ class ControllerMetrics:
         self.alerts = Counter("canary_alerts", "Alerts by AlertProvider (namespace/name) "
                               "and outcome: delivered, failed (after retries) or dropped "
                               "(queue full).", ["provider", "outcome"], registry=registry)
-
-        self.flagger = (FlaggerMetrics(registry, self._book, version=version,
-                                       mesh_provider=mesh_provider)
-                        if flagger_compatible else None)
 
     # -- per Canary ---------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from canary.core import Workload, template_hash
 from canary.errors import CanaryError
+from canary.models.labels import DEFAULT_SELECTOR_LABELS
 from canary.targets import configs
 
 REVISION_ANNOTATION = "canary.dev/revision"
@@ -21,8 +22,6 @@ REVISION_ANNOTATION = "canary.dev/revision"
 #: canary puts back when someone scales the primary by hand, even to zero.
 REPLICAS_ANNOTATION = "canary.dev/replicas"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "canary"}
-#: Label keys whose value is renamed for the primary (the first found selects pods).
-DEFAULT_SELECTOR_LABELS = ("app", "name", "app.kubernetes.io/name")
 
 JSON = dict[str, Any]
 

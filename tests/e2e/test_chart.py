@@ -22,7 +22,7 @@ from canary.devenv import LocalEnvironment
 from canary.devenv.install import locate
 from canary.kube import KubeClient
 from canary.kube import resources as r
-from canary.manual import PAUSED_ANNOTATION
+from canary.models.annotations import PAUSED_ANNOTATION
 from tests.e2e import manifests
 from tests.e2e.controller_process import ControllerProcess
 from tests.e2e.rollout import ANALYSIS, APP, FIELD_MANAGER, canary_object, phase

@@ -12,7 +12,7 @@ from canary.core import template_hash
 from canary.devenv import LocalEnvironment
 from canary.kube import KubeClient
 from canary.kube import resources as r
-from canary.manual import ABORT_ANNOTATION, APPROVE_ANNOTATION, PROMOTE_ANNOTATION
+from canary.models.annotations import ABORT_ANNOTATION, APPROVE_ANNOTATION, PROMOTE_ANNOTATION
 from canary.targets import configs
 from canary.targets.deployment import REVISION_ANNOTATION
 from tests.e2e import manifests

@@ -20,6 +20,7 @@ import pytest_asyncio
 from aiohttp import web
 
 from canary import webhooks
+from canary.backoff import Backoff
 from canary.core.observation import HookResult
 from canary.kube import NotFound
 from canary.kube import resources as r
@@ -116,7 +117,7 @@ async def caller() -> AsyncIterator[WebhookCaller]:
 
 @pytest.fixture(autouse=True)
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(webhooks, "RETRY_DELAY", 0.01)
+    monkeypatch.setattr(webhooks, "RETRY_BACKOFF", Backoff(0.01, 5.0))
 
 
 def reason(result: HookResult) -> str:

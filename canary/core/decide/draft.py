@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from canary.core import guards
+from canary.core import conditions, guards
 from canary.core.actions import Action, Route
 from canary.core.observation import HookResult, Observation
 from canary.core.strategy import Strategy, infer
@@ -107,17 +107,13 @@ class Draft:
     def condition(self, type_: str, status: Literal["True", "False", "Unknown"], reason: str,
                   message: str) -> bool:
         """Set a condition; True if its status or reason changed."""
-        conditions = list(self.status.conditions or [])
-        existing = next((c for c in conditions if c.type == type_), None)
+        current = list(self.status.conditions or [])
+        existing = next((c for c in current if c.type == type_), None)
         changed = existing is None or existing.status != status or existing.reason != reason
-        transition = (existing.last_transition_time
-                      if existing is not None and existing.status == status
-                      else format_time(self.now))
-        updated = Condition(type=type_, status=status, reason=reason, message=message,
-                            observed_generation=self.obs.generation,
-                            last_transition_time=transition)
-        conditions = [c for c in conditions if c.type != type_] + [updated]
-        self.status.conditions = sorted(conditions, key=lambda c: c.type)
+        updated = conditions.condition(type_, status, reason, message, previous=existing,
+                                       generation=self.obs.generation, now=self.now)
+        current = [c for c in current if c.type != type_] + [updated]
+        self.status.conditions = sorted(current, key=lambda c: c.type)
         return changed
 
     def drop_condition(self, type_: str) -> None:

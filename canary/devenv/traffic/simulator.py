@@ -209,9 +209,18 @@ class Simulator:
 def build_app(simulator: Simulator) -> web.Application:
     """The simulator's HTTP interface: probes, metrics, the traffic settings, and the
     forward proxy into the simulated mesh (requests in absolute form)."""
+    routes = web.RouteTableDef()
+    _add_probes(routes, simulator)
+    _add_traffic(routes, simulator)
+    app = web.Application(middlewares=[forward_proxy(simulator.deliver)])
+    app.add_routes(routes)
+    return app
+
+
+def _add_probes(routes: web.RouteTableDef, simulator: Simulator) -> None:
+    """Health, readiness (once the watches have listed) and the Istio-style metrics."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(simulator.metrics)
-    routes = web.RouteTableDef()
 
     @routes.get("/healthz")
     async def healthz(_: web.Request) -> web.Response:
@@ -228,6 +237,9 @@ def build_app(simulator: Simulator) -> web.Application:
         body = generate_latest(registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
+
+def _add_traffic(routes: web.RouteTableDef, simulator: Simulator) -> None:
+    """Read and set each host's traffic; a refused setting answers 400 with the reason."""
     @routes.get("/traffic")
     async def list_traffic(_: web.Request) -> web.Response:
         return web.json_response({h: t.model_dump() for h, t in simulator.hosts.items()})
@@ -239,7 +251,7 @@ def build_app(simulator: Simulator) -> web.Application:
             traffic = HostTraffic.model_validate(body)
             host = simulator.set_host(request.match_info["host"], traffic)
         except (ValueError, ValidationError, ConfigError) as exc:
-            return web.json_response({"error": str(exc)}, status=400)
+            return _refused(exc)
         log.info("traffic set", host=host, rps=traffic.rps)
         return web.json_response({"host": host, **traffic.model_dump()})
 
@@ -248,19 +260,19 @@ def build_app(simulator: Simulator) -> web.Application:
         try:
             return web.json_response(simulator.users(request.match_info["host"]))
         except ConfigError as exc:
-            return web.json_response({"error": str(exc)}, status=400)
+            return _refused(exc)
 
     @routes.delete("/traffic/{host}")
     async def delete_traffic(request: web.Request) -> web.Response:
         try:
             found = simulator.remove_host(request.match_info["host"])
         except ConfigError as exc:
-            return web.json_response({"error": str(exc)}, status=400)
+            return _refused(exc)
         return web.json_response({"removed": found}, status=200 if found else 404)
 
-    app = web.Application(middlewares=[forward_proxy(simulator.deliver)])
-    app.add_routes(routes)
-    return app
+
+def _refused(exc: Exception) -> web.Response:
+    return web.json_response({"error": str(exc)}, status=400)
 
 
 async def serve(kubeconfig: Path | None, host: str, port: int, seed: int,

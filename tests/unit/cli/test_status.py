@@ -93,6 +93,13 @@ class TestTable:
     def test_no_canaries(self) -> None:
         assert render_table([], NOW) == "No canaries found.\n"
 
+    def test_an_unreadable_canary_names_the_field_as_the_controller_does(self) -> None:
+        broken = objects.canary(analysis={"interval": "soon", "threshold": 2})
+        decision = CanaryView(broken).decision()
+        assert decision.reason == "Unreadable"
+        assert decision.message.startswith(
+            "cannot read this Canary: spec.analysis.interval: String should match pattern")
+
 
 class TestData:
     def test_json_and_yaml_carry_the_summary_and_the_evidence(self) -> None:

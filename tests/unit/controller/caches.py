@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import fields
+from typing import Any, cast
+
+from canary.controller.caches import Caches
+from canary.kube import Reflector
 
 
 class Cache:
@@ -18,3 +22,12 @@ class Cache:
 
     def covers(self, namespace: str) -> bool:
         return True
+
+
+def caches(**held: Cache) -> Caches:
+    """The controller's caches, holding what is given (by attribute name) and nothing
+    else."""
+    unknown = set(held) - {f.name for f in fields(Caches)}
+    assert not unknown, f"no such cache: {unknown}"
+    return Caches(**{f.name: cast(Reflector, held[f.name] if f.name in held else Cache())
+                     for f in fields(Caches)})

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
-from canary.controller.controller import Controller
+from canary.controller.alert_failures import AlertFailures
 from canary.notify import DeliveryFailure, TemplateProblem
+from tests.unit.controller.caches import Cache
 from tests.unit.notify.helpers import make_alert
 
 CANARY = {"apiVersion": "canary.dev/v1beta1", "kind": "Canary",
@@ -21,17 +21,19 @@ class Recorder:
         self.events.append((obj["metadata"]["name"], type_, reason, note))
 
 
-def controller(*canaries: dict[str, Any]) -> Any:
-    found = {(c["metadata"]["namespace"], c["metadata"]["name"]): c for c in canaries}
-    return SimpleNamespace(canaries=SimpleNamespace(get=lambda ns, name: found.get((ns, name))),
-                           events=Recorder())
+class Reported:
+    """The reporter of alert failures, with the Canaries it finds and the events it wrote."""
+
+    def __init__(self, *canaries: dict[str, Any]) -> None:
+        self.events = Recorder()
+        self.report = AlertFailures(Cache(*canaries), self.events)  # type: ignore[arg-type]
 
 
 async def test_an_undelivered_alert_is_a_warning_naming_the_provider() -> None:
-    fake = controller(CANARY)
+    fake = Reported(CANARY)
     failure = DeliveryFailure(make_alert(), "test/slack", "slack", "AlertDeliveryFailed",
                               "HTTP 404: no_team", 1)
-    await Controller._alert_failed(fake, failure)
+    await fake.report(failure)
     assert fake.events.events == [(
         "podinfo", "Warning", "AlertDeliveryFailed",
         "Alert RolledBack (error) was not delivered to AlertProvider test/slack (slack): "
@@ -39,16 +41,15 @@ async def test_an_undelivered_alert_is_a_warning_naming_the_provider() -> None:
 
 
 async def test_a_template_with_unknown_variables_is_a_warning_naming_them() -> None:
-    fake = controller(CANARY)
-    await Controller._alert_failed(fake, TemplateProblem(make_alert(), "test/hook", "webhook",
-                                                         ("wieght",)))
+    fake = Reported(CANARY)
+    await fake.report(TemplateProblem(make_alert(), "test/hook", "webhook", ("wieght",)))
     ((name, type_, reason, note),) = fake.events.events
     assert (name, type_, reason) == ("podinfo", "Warning", "AlertTemplateInvalid")
     assert "AlertProvider test/hook" in note and "$wieght" in note
 
 
 async def test_a_deleted_canary_gets_no_event() -> None:
-    fake = controller()
+    fake = Reported()
     failure = DeliveryFailure(make_alert(), "test/slack", "slack", "AlertDeliveryFailed", "x")
-    await Controller._alert_failed(fake, failure)
+    await fake.report(failure)
     assert fake.events.events == []

@@ -20,6 +20,7 @@ from canary.models.canary import Canary
 from canary.settings import Settings
 from canary.targets.deployment import REPLICAS_ANNOTATION, REVISION_ANNOTATION
 from tests.unit.controller.caches import Cache
+from tests.unit.controller.caches import caches as held
 
 OWNER = {"apiVersion": "canary.dev/v1beta1", "kind": "Canary",
          "metadata": {"name": "web", "namespace": "shop", "uid": "uid-web"}}
@@ -55,9 +56,8 @@ def as_applied(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def executor(client: Client, **caches: Cache) -> Executor:
-    return Executor(client, Settings(), caches,  # type: ignore[arg-type]
-                    lambda canary, type_: None,  # type: ignore[arg-type, return-value]
-                    lambda namespace: lambda kind, name: None)
+    return Executor(client, Settings(), held(**caches),  # type: ignore[arg-type]
+                    lambda canary, type_: None)  # type: ignore[arg-type, return-value]
 
 
 def canary(autoscaled: bool = False) -> Canary:

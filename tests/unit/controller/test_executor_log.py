@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 from canary.controller.executor import APPLIED_ANNOTATION, Applied, Executor, fingerprint
 from canary.models.canary import Canary
 from canary.settings import Settings
-from tests.unit.controller.caches import Cache
+from tests.unit.controller.caches import Cache, caches
 
 
 class Server:
@@ -55,7 +55,7 @@ def config_map(data: str, version: str = "5") -> dict[str, Any]:
 
 
 def executor(server: Server) -> Executor:
-    return Executor(server, Settings(), {}, None, None)  # type: ignore[arg-type]
+    return Executor(server, Settings(), caches(), None)  # type: ignore[arg-type]
 
 
 def logged(logs: list[MutableMapping[str, Any]]) -> list[tuple[str, str, str]]:
@@ -119,7 +119,7 @@ class TestScale:
                                 "resourceVersion": "6"}, "spec": {"replicas": 3}}
         self.server = Server(target, primary)
         self.executor = Executor(self.server, Settings(),  # type: ignore[arg-type]
-                                 {"deployments": self.server.cache}, None, None)  # type: ignore[arg-type, dict-item]
+                                 caches(deployments=self.server.cache), None)  # type: ignore[arg-type]
 
     async def test_scaling_says_from_how_many_to_how_many(self) -> None:
         with capture_logs() as logs:

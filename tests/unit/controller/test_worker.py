@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 from structlog.testing import capture_logs
 
+from canary.controller.finalizer import Finalizer
+from canary.controller.services import Services
 from canary.controller.worker import Worker
 from canary.core import DecisionSettings
 from canary.core.observation import Counters, HookResult, JudgeReading
 from canary.core.timefmt import format_time
 from canary.models.canary import Canary
+from canary.notify import Notifier
+from canary.observability import ControllerMetrics
+from canary.settings import Settings, WorkloadSettings
 from canary.targets.deployment import REVISION_ANNOTATION, revision_of
-from tests.unit.controller.caches import Cache
+from tests.unit.controller.caches import Cache, caches
 
 
 def deployment(name: str, annotations: dict[str, str] | None = None) -> dict[str, Any]:
@@ -28,27 +32,38 @@ def deployment(name: str, annotations: dict[str, str] | None = None) -> dict[str
                        "availableReplicas": 2}}
 
 
-class FakeController:
-    """What a Worker uses of its Controller, recording every read, call and write."""
+class Fakes:
+    """The services a Worker uses: fakes of those that reach out (the API, Prometheus,
+    webhooks), recording every read, call and write, and the real rest."""
 
     def __init__(self, canary: dict[str, Any], *deployments: dict[str, Any]) -> None:
         self.log: list[str] = []
         self.readings = 0
         self.canaries = Cache(canary)
-        self.caches = {"deployments": Cache(*deployments), "services": Cache(),
-                       "virtual_services": Cache(), "destination_rules": Cache(),
-                       "autoscalers": Cache(), "metric_templates": Cache()}
-        self.settings = SimpleNamespace(workloads=SimpleNamespace(selector_labels=("app",)))
-        self.decision_settings = DecisionSettings(min_interval=1)
-        self.analyst = SimpleNamespace(measure=self.measure, read_counters=self.read_counters)
-        self.webhooks = SimpleNamespace(call_type=self.call_type)
-        self.client = SimpleNamespace(merge_patch=self.merge_patch)
-        self.events = SimpleNamespace(record=self.record)
         self.patches: list[dict[str, Any]] = []
         self.events_recorded: list[tuple[str, str, str]] = []
+        self.sent: list[str] = []
+        self.services = self.build(Cache(*deployments))
 
-    def config_lookup(self, namespace: str) -> Any:
-        return lambda kind, name: None
+    def build(self, deployments: Cache) -> Services:
+        held = caches(canaries=self.canaries, deployments=deployments)
+        settings = Settings(workloads=WorkloadSettings(selector_labels=("app",)))
+        executor = FakeExecutor()
+        return Services(
+            client=self, settings=settings, caches=held,  # type: ignore[arg-type]
+            decision_settings=DecisionSettings(min_interval=1),
+            analyst=self, webhooks=self, executor=executor,  # type: ignore[arg-type]
+            finalizer=Finalizer(self, executor, self,  # type: ignore[arg-type]
+                                services=held.services, selector_labels=("app",)),
+            events=self, notifier=Notifier(secrets=held.secrets.get,  # type: ignore[arg-type]
+                                           providers=held.alert_providers.get),
+            default_alerts=(), metrics=ControllerMetrics(process_metrics=False))
+
+    def without_deployments(self) -> None:
+        self.services = self.build(Cache())
+
+    def send_event(self, canary: Canary, type_: str, note: str) -> None:
+        self.sent.append(type_)
 
     async def measure(self, canary: Canary) -> tuple[()]:
         self.log.append("measure")
@@ -83,7 +98,14 @@ class FakeController:
         self.events_recorded.append((type_, reason, note))
 
 
-def analysing(now: datetime) -> tuple[dict[str, Any], FakeController]:
+class FakeExecutor:
+    """Carries out nothing, repairs nothing."""
+
+    async def execute(self, *args: object) -> list[str]:
+        return []
+
+
+def analysing(now: datetime) -> tuple[dict[str, Any], Fakes]:
     """A judged Canary at weight 10 whose step is due, with a rollout hook and a
     confirm-traffic-increase gate, in a controller that sees both Deployments."""
     target = deployment("web")
@@ -114,17 +136,17 @@ def analysing(now: datetime) -> tuple[dict[str, Any], FakeController]:
                            "reading": {"canaryRequests": 0, "canaryEvents": 0,
                                        "primaryRequests": 0, "primaryEvents": 0},
                            "readingAt": "2026-01-01T00:00:00.000Z"}]}}}
-    return canary, FakeController(canary, target, primary)
+    return canary, Fakes(canary, target, primary)
 
 
 async def test_the_judge_is_read_after_the_hooks_just_before_the_decision_that_uses_it(
         ) -> None:
-    canary, controller = analysing(datetime.now(UTC))
-    worker = Worker(controller, "shop", "web")  # type: ignore[arg-type]
+    canary, fakes = analysing(datetime.now(UTC))
+    worker = Worker(fakes.services, "shop", "web")
     decision = await worker._decide(Canary.model_validate(canary), canary)
     # Metrics and the rollout hook, then the gate; the counters are read after each
     # pass's hooks, so the pass that moves the weight decides on a fresh reading.
-    assert controller.log == ["measure", "hook rollout", "read judge",
+    assert fakes.log == ["measure", "hook rollout", "read judge",
                               "hook confirm-traffic-increase", "read judge"]
     assert decision.status.canary_weight == 20
     [metric] = decision.status.judge.metrics  # type: ignore[union-attr]
@@ -133,11 +155,11 @@ async def test_the_judge_is_read_after_the_hooks_just_before_the_decision_that_u
 
 
 async def test_an_unreadable_canary_says_why_once_in_a_condition_and_an_event() -> None:
-    canary, controller = analysing(datetime.now(UTC))
+    canary, fakes = analysing(datetime.now(UTC))
     canary["spec"]["analysis"]["judge"]["metrics"][0]["minimumEffect"] = "2000x"
-    worker = Worker(controller, "shop", "web")  # type: ignore[arg-type]
+    worker = Worker(fakes.services, "shop", "web")
     assert await worker.reconcile() is None
-    [patch] = controller.patches
+    [patch] = fakes.patches
     assert patch["metadata"] == {"resourceVersion": "7"}
     [ready] = [c for c in patch["status"]["conditions"] if c["type"] == "Ready"]
     assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
@@ -145,42 +167,47 @@ async def test_an_unreadable_canary_says_why_once_in_a_condition_and_an_event() 
         "the Canary cannot be read: spec.analysis.judge.metrics[0].minimumEffect: ")
     assert "at most 1000" in ready["message"] and ready["observedGeneration"] == 1
     assert set(patch["status"]) == {"conditions"}  # nothing else is touched
-    assert controller.events_recorded == [("Warning", "InvalidSpec", ready["message"])]
+    assert fakes.events_recorded == [("Warning", "InvalidSpec", ready["message"])]
     # Woken again (by its own write, or a timer): nothing new to say, nothing written.
     assert await worker.reconcile() is None
-    assert len(controller.patches) == 1 and len(controller.events_recorded) == 1
+    assert len(fakes.patches) == 1 and len(fakes.events_recorded) == 1
     # A different problem is said again.
-    fixed = controller.canaries.get("shop", "web")
+    fixed = fakes.canaries.get("shop", "web")
     assert fixed is not None
     fixed["spec"]["analysis"]["judge"]["metrics"][0]["minimumEffect"] = "+100000%"
     assert await worker.reconcile() is None
-    assert len(controller.patches) == 2 and "+99900%" in controller.events_recorded[-1][2]
+    assert len(fakes.patches) == 2 and "+99900%" in fakes.events_recorded[-1][2]
 
 
 async def test_a_warning_event_is_logged_as_a_warning() -> None:
     """The log says as loudly as the event does that something is wrong: a missing
     target is a Warning event, and a warning line."""
-    _, controller = analysing(datetime.now(UTC))
-    controller.caches["deployments"] = Cache()  # the target is gone
-    sent: list[str] = []
-    extras = {"metrics": SimpleNamespace(observe=lambda canary: None,
-                                         record_transition=lambda *args: None),
-              "webhooks": SimpleNamespace(send_event=lambda canary, type_, note:
-                                          sent.append(type_)),
-              "executor": SimpleNamespace(execute=no_repairs), "default_alerts": [],
-              "notifier": SimpleNamespace(notify=lambda alert, providers: None),
-              "settings": SimpleNamespace(workloads=SimpleNamespace(selector_labels=("app",)),
-                                          alerts=SimpleNamespace(dashboard_url=None))}
-    for name, value in extras.items():
-        setattr(controller, name, value)
-    worker = Worker(controller, "shop", "web")  # type: ignore[arg-type]
+    _, fakes = analysing(datetime.now(UTC))
+    fakes.without_deployments()  # the target is gone
+    sent = fakes.sent
+    worker = Worker(fakes.services, "shop", "web")
     with capture_logs() as logs:
         await worker.reconcile()
-    [event] = controller.events_recorded
+    [event] = fakes.events_recorded
     assert event[:2] == ("Warning", "TargetNotFound") and sent == ["Warning"]
     [line] = [entry for entry in logs if entry.get("reason") == "TargetNotFound"]
     assert line["log_level"] == "warning"
 
 
-async def no_repairs(*args: object) -> list[str]:
-    return []
+
+async def test_an_unreadable_canary_keeps_the_time_it_became_unready() -> None:
+    """Ready was already False: the InvalidSpec condition keeps its transition time; it
+    was True: the time is now."""
+    for ready, kept in (("False", True), ("True", False)):
+        canary, fakes = analysing(datetime.now(UTC))
+        canary["spec"]["analysis"]["judge"]["metrics"][0]["minimumEffect"] = "2000x"
+        canary["status"]["conditions"] = [
+            {"type": "Ready", "status": ready, "reason": "Progressing", "message": "",
+             "lastTransitionTime": "2026-01-01T00:00:00Z"},
+            {"type": "Promoted", "status": "Unknown", "reason": "Waiting",
+             "lastTransitionTime": "2026-01-01T00:00:00Z"}]
+        await Worker(fakes.services, "shop", "web").reconcile()
+        [patch] = fakes.patches
+        [promoted, ready_now] = patch["status"]["conditions"]
+        assert promoted["type"] == "Promoted" and ready_now["reason"] == "InvalidSpec"
+        assert (ready_now["lastTransitionTime"] == "2026-01-01T00:00:00Z") is kept

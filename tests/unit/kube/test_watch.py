@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from structlog.testing import capture_logs
 
+from canary.backoff import Backoff
 from canary.kube import (
     JSON,
     Forbidden,
@@ -189,7 +190,7 @@ async def test_a_failed_watch_is_logged_as_loudly_as_it_deserves(error: Exceptio
     any other, not an error; a refusal that will not mend by itself stays an error."""
     api = RefusingLists(error)
     reflector = Reflector(api, r.CANARIES, settings=WatchSettings(  # type: ignore[arg-type]
-        backoff_initial=0.001, backoff_max=0.001))
+        backoff=Backoff(0.001, 0.001, jitter=0.2)))
     with capture_logs() as logs:
         running = asyncio.create_task(reflector.run())
         await asyncio.wait_for(api.retried.wait(), 5)

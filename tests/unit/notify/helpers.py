@@ -7,12 +7,13 @@ import base64
 from datetime import UTC, datetime
 from typing import Any
 
+from canary.backoff import Backoff
 from canary.models.canary import CanaryAlert
 from canary.notify import Alert, Evidence, Notifier, RetryPolicy, Target
 from canary.notify.notifier import DeliveryFailure, TemplateProblem
 
 #: Retries in milliseconds, so delivery tests stay fast.
-FAST = RetryPolicy(attempts=3, backoff=0.01, max_backoff=0.05, jitter=0, timeout=1.0)
+FAST = RetryPolicy(attempts=3, backoff=Backoff(0.01, 0.05, jitter=0), timeout=1.0)
 NAMESPACE = "test"
 TIME = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 

@@ -9,9 +9,10 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
+from canary.backoff import Backoff
 from canary.notify.delivery import DeliveryResult, RetryPolicy, post, retry_after
 
-POLICY = RetryPolicy(attempts=4, backoff=1.0, max_backoff=3.0, jitter=0,
+POLICY = RetryPolicy(attempts=4, backoff=Backoff(1.0, 3.0, jitter=0),
                      max_retry_after=30.0, timeout=1.0)
 URL = "https://hooks.example/services/T0/B0/secret-token"
 
@@ -75,7 +76,7 @@ class TestRetries:
         assert (await script.post()).delivered
 
     async def test_jitter_spreads_the_waits_within_its_bounds(self) -> None:
-        policy = RetryPolicy(backoff=1.0, jitter=0.5)
+        policy = RetryPolicy(backoff=Backoff(1.0, 30.0, jitter=0.5))
         waits = [policy.delay(1) for _ in range(200)]
         assert all(0.5 <= w <= 1.5 for w in waits) and len(set(waits)) > 1
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from structlog.testing import capture_logs
 
+from canary.backoff import Backoff
 from canary.notify import Notifier, RetryPolicy
 from canary.notify.notifier import DeliveryFailure, TemplateProblem
 from tests.unit.notify.helpers import FAST, Cluster, make_alert, subscribe
@@ -282,7 +283,7 @@ class TestIsolation:
         arrives at once, and shutdown gives up on the dead one after its bound."""
         cluster.add("dead", f"{black_hole.url}/x")
         cluster.add("live", f"{receiver.url}/y")
-        policy = RetryPolicy(attempts=3, backoff=0.01, jitter=0, timeout=5.0)
+        policy = RetryPolicy(attempts=3, backoff=Backoff(0.01, 30.0, jitter=0), timeout=5.0)
         notifier = cluster.notifier(policy=policy)
         await notifier.start()
         started = time.monotonic()

@@ -1,0 +1,110 @@
+"""The watch caches the controller reads from, one typed attribute per resource.
+
+Workers, the executor, the analyst and the webhooks read every object they follow from
+here, never from the API, so an idle Canary costs no requests. The lookups the others
+need (a namespace's configs, the objects a Canary writes, the kinds read while
+analysing) are answered here, so no caller names a cache by a string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from canary.controller.claims import Lookup
+from canary.kube import JSON, KubeClient, Reflector
+from canary.kube import resources as r
+from canary.kube.helm import HELM_RELEASE_SECRET
+from canary.settings import KubeSettings
+from canary.targets import configs
+from canary.targets.deployment import MANAGED_BY
+
+#: The label selector of the objects canary generates.
+MANAGED_SELECTOR = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
+
+
+@dataclass(frozen=True)
+class Caches:
+    canaries: Reflector
+    deployments: Reflector
+    #: The generated routing objects only (labelled as managed by canary).
+    services: Reflector
+    virtual_services: Reflector
+    destination_rules: Reflector
+    autoscalers: Reflector
+    configmaps: Reflector
+    #: All Secrets but Helm's releases.
+    secrets: Reflector
+    metric_templates: Reflector
+    alert_providers: Reflector
+
+    @classmethod
+    def watching(cls, client: KubeClient, kube: KubeSettings) -> Caches:
+        """Caches that list and watch the namespaces ``kube`` names, once run."""
+        namespace = kube.namespaces
+
+        def watch(resource: r.Resource, label_selector: str | None = None,
+                  field_selector: str | None = None) -> Reflector:
+            return Reflector(client, resource, namespace, label_selector=label_selector,
+                             field_selector=field_selector)
+
+        return cls(
+            canaries=watch(r.CANARIES, label_selector=kube.canary_selector),
+            deployments=watch(r.DEPLOYMENTS),
+            services=watch(r.SERVICES, MANAGED_SELECTOR),
+            virtual_services=watch(r.VIRTUAL_SERVICES, MANAGED_SELECTOR),
+            destination_rules=watch(r.DESTINATION_RULES, MANAGED_SELECTOR),
+            autoscalers=watch(r.HORIZONTAL_POD_AUTOSCALERS),
+            configmaps=watch(r.CONFIG_MAPS),
+            # Helm keeps whole releases in Secrets: large, numerous and never referenced
+            # by a pod template, so they stay out of the cache.
+            secrets=watch(r.SECRETS, field_selector=f"type!={HELM_RELEASE_SECRET}"),
+            metric_templates=watch(r.METRIC_TEMPLATES),
+            alert_providers=watch(r.ALERT_PROVIDERS))
+
+    def all(self) -> Sequence[Reflector]:
+        """Every cache, the Canaries first."""
+        return (self.canaries, self.deployments, self.services, self.virtual_services,
+                self.destination_rules, self.autoscalers, self.configmaps, self.secrets,
+                self.metric_templates, self.alert_providers)
+
+    def cached(self, resource: r.Resource, namespace: str, name: str) -> JSON | None:
+        """An object from the caches, for the kinds canary reads while analysing."""
+        if resource == r.SECRETS:
+            return self.secrets.get(namespace, name)
+        if resource == r.METRIC_TEMPLATES:
+            return self.metric_templates.get(namespace, name)
+        if resource == r.CONFIG_MAPS:
+            return self.configmaps.get(namespace, name)
+        return None
+
+    def config(self, kind: str) -> Reflector:
+        """The cache of a config kind a pod template refers to (ConfigMap or Secret)."""
+        return self.configmaps if kind == configs.CONFIG_MAP else self.secrets
+
+    def config_lookup(self, namespace: str) -> configs.Lookup:
+        """Find a namespace's ConfigMaps and Secrets in the caches."""
+        def lookup(kind: str, name: str) -> JSON | None:
+            return self.config(kind).get(namespace, name)
+        return lookup
+
+    def generated(self, kind: str) -> Reflector:
+        """The cache of a kind canary writes for a Canary (see ``claims.claims``)."""
+        match kind:
+            case "Deployment":
+                return self.deployments
+            case "Service":
+                return self.services
+            case "VirtualService":
+                return self.virtual_services
+            case "DestinationRule":
+                return self.destination_rules
+            case "HorizontalPodAutoscaler":
+                return self.autoscalers
+        raise KeyError(kind)
+
+    def generated_lookup(self, namespace: str) -> Lookup:
+        """Find the objects canary writes in ``namespace``: (kind, name) -> object."""
+        def lookup(kind: str, name: str) -> JSON | None:
+            return self.generated(kind).get(namespace, name)
+        return lookup
