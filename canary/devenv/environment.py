@@ -203,6 +203,14 @@ class LocalEnvironment:
     async def traffic(self) -> dict[str, Any]:
         return await self._simulator("GET", "/traffic")
 
+    async def stop_traffic(self, namespace: str) -> list[str]:
+        """Stop driving every host of ``namespace`` (Service FQDNs ``name.namespace.svc...``):
+        traffic left to a deleted namespace would keep loading the simulator."""
+        hosts = [host for host in await self.traffic() if host.split(".")[1:2] == [namespace]]
+        for host in hosts:
+            await self._simulator("DELETE", f"/traffic/{host}")
+        return hosts
+
     async def users(self, host: str) -> dict[str, Any]:
         """Which workloads answered ``host``'s simulated users, and how often users moved
         from one workload to another."""

@@ -51,34 +51,43 @@ async def kube(environment: LocalEnvironment) -> AsyncIterator[KubeClient]:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def namespace(kube: KubeClient, request: pytest.FixtureRequest) -> AsyncIterator[str]:
-    """A fresh namespace named after the test, deleted afterwards."""
+async def namespace(kube: KubeClient, environment: LocalEnvironment,
+                    request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """A fresh namespace named after the test, deleted afterwards with the traffic the test
+    sent into it."""
     stem = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
-    async with _fresh_namespace(kube, f"{stem}-{secrets.token_hex(3)}") as name:
+    async with _fresh_namespace(kube, environment, f"{stem}-{secrets.token_hex(3)}") as name:
         yield name
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def other_namespace(kube: KubeClient, namespace: str) -> AsyncIterator[str]:
+async def other_namespace(kube: KubeClient, environment: LocalEnvironment,
+                          namespace: str) -> AsyncIterator[str]:
     """A second fresh namespace, for two applications side by side in one test."""
-    async with _fresh_namespace(kube, f"{namespace[:50]}-{secrets.token_hex(2)}") as name:
+    async with _fresh_namespace(kube, environment,
+                                f"{namespace[:50]}-{secrets.token_hex(2)}") as name:
         yield name
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def two_more_namespaces(kube: KubeClient, namespace: str) -> AsyncIterator[list[str]]:
+async def two_more_namespaces(kube: KubeClient, environment: LocalEnvironment,
+                              namespace: str) -> AsyncIterator[list[str]]:
     """Two more fresh namespaces, for four applications side by side in one test."""
-    async with _fresh_namespace(kube, f"{namespace[:50]}-{secrets.token_hex(2)}") as third, \
-            _fresh_namespace(kube, f"{namespace[:50]}-{secrets.token_hex(2)}") as fourth:
+    async with _fresh_namespace(kube, environment,
+                                f"{namespace[:50]}-{secrets.token_hex(2)}") as third, \
+            _fresh_namespace(kube, environment,
+                             f"{namespace[:50]}-{secrets.token_hex(2)}") as fourth:
         yield [third, fourth]
 
 
 @contextlib.asynccontextmanager
-async def _fresh_namespace(kube: KubeClient, name: str) -> AsyncIterator[str]:
+async def _fresh_namespace(kube: KubeClient, environment: LocalEnvironment,
+                           name: str) -> AsyncIterator[str]:
     await kube.create(r.NAMESPACES, {"metadata": {"name": name}})
     try:
         yield name
     finally:
+        await environment.stop_traffic(name)
         with contextlib.suppress(NotFound):
             await kube.delete(r.NAMESPACES, name)
 

@@ -208,3 +208,17 @@ class TestTrafficSimulator:
         await wait_until(lambda: prometheus_value(environment.prometheus_url, query),
                          lambda v: v is not None and v > 0, "503 responses for 'down'")
         await environment.set_traffic(f"down.{namespace}", rps=0)
+
+
+async def test_stopping_a_namespaces_traffic_leaves_other_namespaces_driven(
+        environment: LocalEnvironment, namespace: str, other_namespace: str) -> None:
+    """Each test's namespace stops its traffic when it ends, so the simulator never keeps
+    driving hosts of deleted namespaces for the tests after it."""
+    for host in (f"web.{namespace}", f"api.{namespace}", f"web.{other_namespace}"):
+        await environment.set_traffic(host, rps=1)
+    stopped = await environment.stop_traffic(namespace)
+    assert sorted(stopped) == [f"api.{namespace}.svc.cluster.local",
+                               f"web.{namespace}.svc.cluster.local"]
+    driven = await environment.traffic()
+    assert f"web.{other_namespace}.svc.cluster.local" in driven
+    assert not [host for host in driven if host.split(".")[1] == namespace]
