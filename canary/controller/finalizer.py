@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from typing import Protocol
 
 import structlog
 from structlog.typing import FilteringBoundLogger
 
 from canary.controller.claims import controller_of
-from canary.controller.executor import Executor
-from canary.kube import JSON, KubeClient, NotFound, Reflector
+from canary.controller.executor import Applied
+from canary.kube import JSON, NotFound, Reflector
 from canary.kube import resources as r
-from canary.kube.events import EventRecorder
+from canary.kube.resources import Resource
 from canary.models.canary import Canary
 from canary.router import istio
 from canary.targets.deployment import primary_name, rollout_state, selector_label
@@ -28,8 +29,40 @@ FINALIZER = "canary.dev/finalizer"
 log = structlog.get_logger("canary.controller")
 
 
+class FinalizerApi(Protocol):
+    """The API calls of the finalizer: read and scale the target, delete the routing,
+    add or remove the finalizer."""
+
+    async def get(self, resource: Resource, name: str, namespace: str | None = None
+                  ) -> JSON: ...
+
+    async def merge_patch(self, resource: Resource, name: str, patch: JSON,
+                          namespace: str | None = None,
+                          subresource: str | None = None) -> JSON: ...
+
+    async def delete(self, resource: Resource, name: str, namespace: str | None = None, *,
+                     propagation: str = "Background") -> JSON: ...
+
+    async def json_patch(self, resource: Resource, name: str, operations: Sequence[JSON],
+                         namespace: str | None = None,
+                         subresource: str | None = None) -> JSON: ...
+
+
+class Applier(Protocol):
+    """Server-side applies one generated object (the executor)."""
+
+    async def apply(self, manifest: JSON, cache: Reflector) -> Applied: ...
+
+
+class EventSink(Protocol):
+    """Records a Kubernetes Event about an object (the event recorder)."""
+
+    async def record(self, regarding: JSON, type_: str, reason: str, note: str,
+                     action: str | None = None) -> None: ...
+
+
 class Finalizer:
-    def __init__(self, client: KubeClient, executor: Executor, events: EventRecorder, *,
+    def __init__(self, client: FinalizerApi, executor: Applier, events: EventSink, *,
                  services: Reflector, selector_labels: Sequence[str]) -> None:
         self.client = client
         self.executor = executor

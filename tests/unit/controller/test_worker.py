@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from structlog.testing import capture_logs
 
+from canary.controller.executor import Applied
 from canary.controller.finalizer import Finalizer
 from canary.controller.services import Services
 from canary.controller.worker import Worker
 from canary.core import DecisionSettings
+from canary.core.actions import Action
 from canary.core.observation import Counters, HookResult, JudgeReading
 from canary.core.timefmt import format_time
+from canary.kube import Reflector
 from canary.models.canary import Canary
 from canary.notify import Notifier
 from canary.observability import ControllerMetrics
@@ -50,12 +54,12 @@ class Fakes:
         settings = Settings(workloads=WorkloadSettings(selector_labels=("app",)))
         executor = FakeExecutor()
         return Services(
-            client=self, settings=settings, caches=held,  # type: ignore[arg-type]
+            client=self, settings=settings, caches=held,
             decision_settings=DecisionSettings(min_interval=1),
-            analyst=self, webhooks=self, executor=executor,  # type: ignore[arg-type]
-            finalizer=Finalizer(self, executor, self,  # type: ignore[arg-type]
+            analyst=self, webhooks=self, executor=executor,
+            finalizer=Finalizer(Untouched(), Untouched(), self,
                                 services=held.services, selector_labels=("app",)),
-            events=self, notifier=Notifier(secrets=held.secrets.get,  # type: ignore[arg-type]
+            events=self, notifier=Notifier(secrets=held.secrets.get,
                                            providers=held.alert_providers.get),
             default_alerts=(), metrics=ControllerMetrics(process_metrics=False))
 
@@ -93,16 +97,50 @@ class Fakes:
         self.canaries.objects[("shop", "web")] = obj
         return obj
 
+    async def list(self, resource: Any, namespace: str | None = None, *,
+                   label_selector: str | None = None,
+                   field_selector: str | None = None) -> dict[str, Any]:
+        self.log.append("list")
+        obj = self.canaries.get("shop", "web")
+        return {"items": [copy.deepcopy(obj)] if obj is not None else []}
+
     async def record(self, regarding: dict[str, Any], type_: str, reason: str,
-                     note: str) -> None:
+                     note: str, action: str | None = None) -> None:
         self.events_recorded.append((type_, reason, note))
 
 
 class FakeExecutor:
     """Carries out nothing, repairs nothing."""
 
-    async def execute(self, *args: object) -> list[str]:
+    async def execute(self, owner: dict[str, Any], canary: Canary,
+                      actions: tuple[Action, ...], established: bool = False) -> list[str]:
         return []
+
+
+class Untouched:
+    """The finalizer's API and applier, for Canaries without revertOnDeletion: any call
+    fails the test."""
+
+    async def get(self, resource: Any, name: str, namespace: str | None = None
+                  ) -> dict[str, Any]:
+        raise AssertionError("the finalizer read the API")
+
+    async def merge_patch(self, resource: Any, name: str, patch: dict[str, Any],
+                          namespace: str | None = None, subresource: str | None = None
+                          ) -> dict[str, Any]:
+        raise AssertionError("the finalizer patched an object")
+
+    async def json_patch(self, resource: Any, name: str, operations: Sequence[dict[str, Any]],
+                         namespace: str | None = None, subresource: str | None = None
+                         ) -> dict[str, Any]:
+        raise AssertionError("the finalizer patched an object")
+
+    async def delete(self, resource: Any, name: str, namespace: str | None = None, *,
+                     propagation: str = "Background") -> dict[str, Any]:
+        raise AssertionError("the finalizer deleted an object")
+
+    async def apply(self, manifest: dict[str, Any], cache: Reflector) -> Applied:
+        raise AssertionError("the finalizer applied an object")
 
 
 def analysing(now: datetime) -> tuple[dict[str, Any], Fakes]:
