@@ -125,3 +125,82 @@ class TestGatewayApiThroughTheSimulator:
             "the HTTPRoute to be refused")
         assert condition(route, "Accepted")["reason"] == "NoMatchingListenerHostname"
         assert condition(route, "ResolvedRefs")["reason"] == "BackendNotFound"
+
+
+def _reported(namespace: str, workload: str, reporter: str) -> str:
+    return (f'sum(istio_requests_total{{reporter="{reporter}",'
+            f'destination_workload_namespace="{namespace}",destination_workload="{workload}",'
+            f'source_workload="public"}}) or vector(0)')
+
+
+async def _route_through_public(kube: KubeClient, namespace: str,
+                                rules: list[JSON]) -> None:
+    """The two backends, a Gateway ``public`` for ``*.example.com`` and an HTTPRoute
+    ``shop`` for ``shop.example.com`` with ``rules``, once the simulator accepted it."""
+    await _two_backends(kube, namespace)
+    await kube.apply(gateway("public", namespace, "*.example.com"), field_manager=FIELD_MANAGER)
+    route = http_route("shop", namespace, "public", "shop.example.com", [])
+    route["spec"]["rules"] = rules
+    await kube.apply(route, field_manager=FIELD_MANAGER)
+    await wait_until(functools.partial(kube.get, r.HTTP_ROUTES, "shop", namespace),
+                     lambda o: condition(o, "Accepted")["status"] == "True",
+                     "the HTTPRoute to be Accepted")
+
+
+class TestWhatCanaryRoutingNeeds:
+    """A/B matches, mirroring and sticky sessions through a Gateway show in the metrics and
+    in who answered the simulated users."""
+
+    async def test_a_header_match_and_a_mirror_show_in_the_metrics(
+            self, kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
+        mirror = {"type": "RequestMirror", "requestMirror": {
+            "backendRef": {"name": "shop-canary", "port": 80}, "percent": 50}}
+        await _route_through_public(kube, namespace, [
+            {"matches": [{"headers": [{"name": "x-user", "value": "insider"}]}],
+             "backendRefs": [{"name": "shop-canary", "port": 80}]},
+            {"filters": [mirror], "backendRefs": [{"name": "shop-primary", "port": 80}]}])
+        mix = {"users": 400, "profiles": [{"weight": 1, "headers": {"x-user": "insider"}},
+                                          {"weight": 3}]}
+        await environment.set_gateway_traffic("public", namespace, "shop.example.com", rps=200,
+                                              mix=mix)
+        prom = environment.prometheus_url
+        sent = (f'{_reported(namespace, "shop-primary", "source")} + '
+                f'{_reported(namespace, "shop-canary", "source")}')
+        await wait_until(lambda: prometheus_value(prom, sent),
+                         lambda v: v is not None and v >= 3000,
+                         "3000 requests through the Gateway", timeout=120)
+        await environment.set_gateway_traffic("public", namespace, "shop.example.com", rps=0)
+        values = {}
+        for workload in ("shop-primary", "shop-canary"):
+            for reporter in ("source", "destination"):
+                values[workload, reporter] = await prometheus_value(
+                    prom, _reported(namespace, workload, reporter)) or 0.0
+        total = values["shop-primary", "source"] + values["shop-canary", "source"]
+        mirrored = values["shop-canary", "destination"] - values["shop-canary", "source"]
+        # The insiders are about a quarter of the users (sampled once: 400 users), and the
+        # mirror copies half of the others' requests.
+        assert values["shop-canary", "source"] / total == pytest.approx(0.25, abs=0.08)
+        assert mirrored / values["shop-primary", "source"] == pytest.approx(0.5, abs=0.05)
+        assert values["shop-primary", "destination"] == values["shop-primary", "source"]
+
+    async def test_a_session_cookie_keeps_users_on_the_canary(
+            self, kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
+        sticky = {"type": "ResponseHeaderModifier", "responseHeaderModifier": {
+            "add": [{"name": "Set-Cookie", "value": "canary-session=1; Max-Age=600"}]}}
+        await _route_through_public(kube, namespace, [
+            {"matches": [{"headers": [{"name": "Cookie", "type": "RegularExpression",
+                                       "value": "^(.*?;\\s*)?(canary-session=1)(;.*)?$"}]}],
+             "backendRefs": [{"name": "shop-canary", "port": 80}]},
+            {"backendRefs": [{"name": "shop-primary", "port": 80, "weight": 80},
+                             {"name": "shop-canary", "port": 80, "weight": 20,
+                              "filters": [sticky]}]}])
+        address = address_of(namespace, "public")
+        await environment.set_gateway_traffic("public", namespace, "shop.example.com", rps=200,
+                                              mix={"users": 200})
+        users = await wait_until(
+            lambda: environment.users(address),
+            lambda u: u["lastAnsweredBy"].get("shop-canary", 0) >= 100,
+            "half the users to have reached the canary", timeout=60)
+        await environment.set_gateway_traffic("public", namespace, "shop.example.com", rps=0)
+        assert users["switches"].get("shop-primary -> shop-canary", 0) > 0
+        assert users["switches"].get("shop-canary -> shop-primary", 0) == 0
