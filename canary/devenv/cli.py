@@ -20,6 +20,7 @@ from canary.devenv.environment import (
 )
 from canary.devenv.errors import DevenvError
 from canary.devenv.install import install, locate
+from canary.devenv.traffic.mix import with_host_header
 
 
 def add_parser(subparsers: Any) -> None:
@@ -47,9 +48,13 @@ def add_parser(subparsers: Any) -> None:
     down.add_argument("--keep", action="store_true", help="keep its run directory and logs")
 
     traffic = commands.add_parser("traffic", help="set the request rate for a host")
-    traffic.add_argument("host", nargs="?", help="service host, e.g. podinfo.test")
+    traffic.add_argument("host", nargs="?", help="service host, e.g. podinfo.test, or a "
+                                                 "Gateway's address, e.g. public.shop.gateway")
     traffic.add_argument("--rps", type=float, help="requests per second (0 stops)")
     traffic.add_argument("--mix", type=Path, help="JSON file with users, profiles and paths")
+    traffic.add_argument("--host-header", metavar="HOSTNAME",
+                         help="send every request with this Host header (what a Gateway "
+                              "routes by)")
 
 
 def _current_file() -> Path:
@@ -170,6 +175,8 @@ async def _traffic(args: argparse.Namespace) -> int:
     if args.rps is None:
         raise DevenvError("give --rps N (requests per second; 0 stops the traffic)")
     mix = json.loads(args.mix.read_text()) if args.mix else None
+    if args.host_header:
+        mix = with_host_header(mix, args.host_header)
     result = await env.set_traffic(args.host, args.rps, mix)
     print(f"{result['host']}: {result['rps']:g} requests/s")
     return 0

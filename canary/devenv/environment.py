@@ -23,6 +23,8 @@ import httpx
 from canary.devenv import process, prometheus
 from canary.devenv.errors import DevenvError
 from canary.devenv.install import Binaries
+from canary.devenv.traffic.gatewayapi import address_of
+from canary.devenv.traffic.mix import with_host_header
 from canary.kube import KubeClient
 
 STATE_FILE = "state.json"
@@ -199,6 +201,14 @@ class LocalEnvironment:
         if mix is not None:
             body["mix"] = dict(mix)
         return await self._simulator("PUT", f"/traffic/{host}", body)
+
+    async def set_gateway_traffic(self, gateway: str, namespace: str, hostname: str,
+                                  rps: float, mix: Mapping[str, Any] | None = None
+                                  ) -> dict[str, Any]:
+        """Drive a Gateway API Gateway served by the simulator at ``rps``, every request
+        with ``Host: hostname`` (set in each profile of ``mix``)."""
+        return await self.set_traffic(address_of(namespace, gateway), rps,
+                                      with_host_header(mix, hostname))
 
     async def traffic(self) -> dict[str, Any]:
         return await self._simulator("GET", "/traffic")

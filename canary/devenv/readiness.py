@@ -78,3 +78,10 @@ def crds_established(client: KubeClient, names: list[str]) -> Check:
                 return False
         return True
     return check
+
+
+async def accepted(client: KubeClient, resource: r.Resource, name: str,
+                   namespace: str | None = None) -> bool:
+    """Whether an object's ``Accepted`` condition is True (a GatewayClass taken on by its
+    controller)."""
+    return _condition_true(await client.get(resource, name, namespace), "Accepted")

@@ -2,8 +2,9 @@
 
 In order: a fresh PKI, etcd, kube-apiserver (RBAC on), then kube-controller-manager,
 kube-scheduler and kwok with a fake Node, the Istio, Gateway API and any extra CRDs
-(waiting until Established), the traffic simulator, Prometheus and, if asked, canary's
-controller. Each step waits until its component is ready; a failure stops everything
+(waiting until Established), the traffic simulator (and its GatewayClass
+``traffic-simulator``, waited on until the simulator accepts it), Prometheus and, if asked,
+canary's controller. Each step waits until its component is ready; a failure stops everything
 started so far.
 """
 
@@ -30,6 +31,7 @@ from canary.devenv.environment import (
 )
 from canary.devenv.errors import ComponentFailed
 from canary.devenv.install import Binaries, locate
+from canary.devenv.traffic.gatewaystatus import CONTROLLER_NAME, GATEWAY_CLASS
 from canary.kube import KubeClient, KubeError
 from canary.kube import resources as r
 from canary.models.crds import definitions as crd_definitions
@@ -215,6 +217,10 @@ class Starter:
         env.simulator_url = components.url("http", port)
         await self.wait(sim, "/readyz", readiness.http_ok(f"{env.simulator_url}/readyz"))
         env.scrape_targets["traffic-simulator"] = components.address(port)
+        async with await KubeClient.connect(env.kubeconfig) as client:
+            await client.apply(_gateway_class_manifest(), field_manager=FIELD_MANAGER)
+            await self.wait(sim, f"GatewayClass {GATEWAY_CLASS} Accepted",
+                            lambda: readiness.accepted(client, r.GATEWAY_CLASSES, GATEWAY_CLASS))
 
     async def _start_prometheus(self, env: LocalEnvironment) -> None:
         """Start Prometheus and wait until it has scraped every target once."""
@@ -234,6 +240,16 @@ class Starter:
         await self.wait(controller, "its watch caches to sync",
                         readiness.log_contains(Path(controller.log), "caches synced"))
         await env.add_scrape_target("canary-controller", components.address(metrics_port))
+
+
+def _gateway_class_manifest() -> dict[str, Any]:
+    """The GatewayClass whose Gateways the traffic simulator serves."""
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+        "metadata": {"name": GATEWAY_CLASS},
+        "spec": {"controllerName": CONTROLLER_NAME,
+                 "description": "Gateways served by the local environment's traffic simulator"},
+    }
 
 
 def _node_manifest() -> dict[str, Any]:

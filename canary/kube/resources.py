@@ -68,6 +68,14 @@ HORIZONTAL_POD_AUTOSCALERS = Resource(
 VIRTUAL_SERVICES = Resource("networking.istio.io", "v1", "virtualservices", "VirtualService")
 DESTINATION_RULES = Resource("networking.istio.io", "v1", "destinationrules", "DestinationRule")
 GATEWAYS = Resource("networking.istio.io", "v1", "gateways", "Gateway")
+GATEWAY_CLASSES = Resource("gateway.networking.k8s.io", "v1", "gatewayclasses", "GatewayClass",
+                           namespaced=False)
+#: Gateway API Gateways (:data:`GATEWAYS` are Istio's).
+API_GATEWAYS = Resource("gateway.networking.k8s.io", "v1", "gateways", "Gateway")
+HTTP_ROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute")
+GRPC_ROUTES = Resource("gateway.networking.k8s.io", "v1", "grpcroutes", "GRPCRoute")
+REFERENCE_GRANTS = Resource("gateway.networking.k8s.io", "v1", "referencegrants",
+                            "ReferenceGrant")
 CANARIES = Resource("canary.dev", "v1beta1", "canaries", "Canary")
 METRIC_TEMPLATES = Resource("canary.dev", "v1beta1", "metrictemplates", "MetricTemplate")
 ALERT_PROVIDERS = Resource("canary.dev", "v1beta1", "alertproviders", "AlertProvider")
@@ -76,7 +84,8 @@ _ALL = [
     NAMESPACES, NODES, PODS, SERVICES, SERVICE_ACCOUNTS, CONFIG_MAPS, SECRETS, EVENTS,
     CORE_EVENTS, DEPLOYMENTS, REPLICA_SETS, LEASES, ROLES, ROLE_BINDINGS, CLUSTER_ROLES,
     CLUSTER_ROLE_BINDINGS, CUSTOM_RESOURCE_DEFINITIONS, HORIZONTAL_POD_AUTOSCALERS,
-    VIRTUAL_SERVICES, DESTINATION_RULES, GATEWAYS, CANARIES, METRIC_TEMPLATES, ALERT_PROVIDERS,
+    VIRTUAL_SERVICES, DESTINATION_RULES, GATEWAYS, GATEWAY_CLASSES, API_GATEWAYS, HTTP_ROUTES,
+    GRPC_ROUTES, REFERENCE_GRANTS, CANARIES, METRIC_TEMPLATES, ALERT_PROVIDERS,
 ]
 _BY_KIND = {(r.api_version, r.kind): r for r in _ALL}
 

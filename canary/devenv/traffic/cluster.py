@@ -10,6 +10,7 @@ import structlog
 
 from canary.devenv.traffic import behaviour
 from canary.devenv.traffic.gateway import Ingress, gateway_route, ingress_of
+from canary.devenv.traffic.gatewayview import GatewayApiView
 from canary.devenv.traffic.routing import (
     CLUSTER_DOMAIN,
     Destination,
@@ -73,7 +74,8 @@ def _labels_match(selector: dict[str, str], labels: dict[str, str]) -> bool:
 
 
 class ClusterView:
-    """Pods, Services, VirtualServices, DestinationRules and Gateways, from watches.
+    """Pods, Services, VirtualServices, DestinationRules and Gateways (Istio's, and the
+    Gateway API objects in :attr:`gateway_api`), from watches.
 
     Lookups are cached and the caches dropped on any change, so a steady cluster costs
     nothing per request.
@@ -85,8 +87,9 @@ class ClusterView:
         self.virtual_services = Reflector(client, r.VIRTUAL_SERVICES, on_event=self._changed)
         self.destination_rules = Reflector(client, r.DESTINATION_RULES, on_event=self._changed)
         self.gateways = Reflector(client, r.GATEWAYS, on_event=self._changed)
+        self.gateway_api = GatewayApiView(client, self.services, self._changed)
         self.reflectors = [self.pods, self.services, self.virtual_services,
-                           self.destination_rules, self.gateways]
+                           self.destination_rules, self.gateways, *self.gateway_api.reflectors]
         self._endpoints: dict[Destination, list[Endpoint] | None] = {}
         self._routes: dict[str, tuple[JSON | None, str]] = {}
         self._ingresses: dict[str, Ingress | None] = {}
@@ -98,11 +101,18 @@ class ClusterView:
     def synced(self) -> bool:
         return all(reflector.synced.is_set() for reflector in self.reflectors)
 
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Have ``listener`` called on every change the watches see."""
+        self._listeners.append(listener)
+
     def _changed(self, _kind: str, _obj: JSON) -> None:
         self._endpoints.clear()
         self._routes.clear()
         self._ingresses.clear()
         self._gateway_routes.clear()
+        self.gateway_api.clear()
+        for listener in self._listeners:
+            listener()
 
     def ingress_for(self, host: str) -> Ingress | None:
         """The ingress gateway a Service FQDN is, or None for a mesh Service."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -37,6 +39,19 @@ class TrafficMix(BaseModel):
     profiles: list[Profile] = Field(
         default_factory=lambda: [Profile(headers={"user-agent": BROWSER})], min_length=1)
     paths: list[PathChoice] = Field(default_factory=lambda: [PathChoice()], min_length=1)
+
+
+def with_host_header(mix: Mapping[str, Any] | None, hostname: str) -> dict[str, Any]:
+    """A traffic mix (as JSON) whose every profile sends ``Host: hostname``: what a
+    Gateway routes by, when the traffic is sent to the Gateway's address."""
+    result = dict(mix or {})
+    profiles = [dict(p) for p in result.get("profiles") or [Profile().model_dump()]]
+    for profile in profiles:
+        headers = {k: v for k, v in (profile.get("headers") or {}).items()
+                   if k.lower() != "host"}
+        profile["headers"] = {**headers, "host": hostname}
+    result["profiles"] = profiles
+    return result
 
 
 class HostTraffic(BaseModel):

@@ -18,7 +18,9 @@ bare host name resolves in the caller's namespace. Without it the source is ``un
 
 A request to a Service fronting an ingress gateway (``http://istio-gateway.istio-system/``)
 enters the mesh there: it is routed by the gateway's VirtualServices on its Host header,
-and counted with the gateway as its source (see :mod:`.gateway`).
+and counted with the gateway as its source (see :mod:`.gateway`). A request to a Gateway
+API Gateway's address (``http://public.shop.gateway/``) is routed by the routes attached to
+that Gateway, also on its Host header (see :mod:`.gatewayapi`).
 """
 
 from __future__ import annotations
@@ -91,7 +93,8 @@ def answer(request: Request, delivery: Delivery) -> dict[str, Any]:
     """The body of a proxied answer: who answered, and what was asked."""
     endpoint = delivery.endpoint
     if endpoint is None:
-        reason = "no route" if delivery.status == 404 else "no healthy upstream"
+        reason = {404: "no route", 500: "no valid backend"}.get(delivery.status,
+                                                                "no healthy upstream")
         return {"error": reason, "host": request.authority, "flags": delivery.flags,
                 "method": request.method, "path": request.path}
     return {"workload": endpoint.workload, "namespace": endpoint.namespace,

@@ -19,12 +19,14 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from canary.errors import ConfigError
 
 CLUSTER_DOMAIN = "cluster.local"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -84,12 +86,16 @@ class Destination:
 
 @dataclass(frozen=True)
 class RouteDecision:
-    """Where a request goes: ``destination`` None means no route matched (HTTP 404)."""
+    """Where a request goes: ``destination`` None means the proxy answers ``status``
+    itself (404: no route matched)."""
 
     destination: Destination | None
     mirrors: tuple[Destination, ...] = ()
     set_cookies: tuple[str, ...] = ()
     route_name: str | None = None
+    status: int = 404
+    #: The request headers as forwarded, when the route changed them.
+    headers: Mapping[str, str] | None = None
 
 
 def qualify(host: str, namespace: str, domain: str = CLUSTER_DOMAIN) -> str:
@@ -218,20 +224,25 @@ def _response_cookies(headers: Mapping[str, Any] | None) -> list[str]:
     return cookies
 
 
-def _pick_weighted(route: Sequence[Mapping[str, Any]], rng: random.Random
-                   ) -> Mapping[str, Any] | None:
-    if len(route) == 1 and "weight" not in route[0]:
-        return route[0]
-    weights = [max(0, int(d.get("weight") or 0)) for d in route]
+def pick_weighted(items: Sequence[T], weights: Sequence[int], rng: random.Random) -> T | None:
+    """One of ``items`` by relative weight (one draw of ``rng``); None when no weight is
+    above 0."""
     total = sum(weights)
     if total <= 0:
         return None
     point = rng.random() * total
-    for destination, weight in zip(route, weights, strict=True):
+    for item, weight in zip(items, weights, strict=True):
         if point < weight:
-            return destination
+            return item
         point -= weight
-    return route[-1]
+    return next(i for i, w in zip(reversed(items), reversed(weights), strict=True) if w > 0)
+
+
+def _pick_weighted(route: Sequence[Mapping[str, Any]], rng: random.Random
+                   ) -> Mapping[str, Any] | None:
+    if len(route) == 1 and "weight" not in route[0]:
+        return route[0]
+    return pick_weighted(route, [max(0, int(d.get("weight") or 0)) for d in route], rng)
 
 
 def _mirrors(route: Mapping[str, Any], namespace: str, rng: random.Random) -> list[Destination]:

@@ -1,7 +1,9 @@
 """The traffic simulator: the local environment's stand-in for a mesh data plane.
 
 For every host it is asked to drive, it sends requests at the configured rate, routes each
-one through the cluster's VirtualServices and DestinationRules as Istio would, lets the
+one through the cluster's VirtualServices and DestinationRules as Istio would (or, sent to
+a Gateway API Gateway's address, through the HTTPRoutes and GRPCRoutes attached to it, the
+simulator being the controller of its GatewayClass), lets the
 chosen pod answer as its annotations say, and counts the result in Istio's standard
 metrics, which Prometheus scrapes from ``/metrics``.
 """
@@ -24,6 +26,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
 
 from canary.devenv.traffic.cluster import ClusterView, Endpoint, split_service_host
+from canary.devenv.traffic.gatewayapi import gateway_at, route_through
+from canary.devenv.traffic.gatewaycontroller import GatewayStatusWriter
 from canary.devenv.traffic.metrics import IstioMetrics, Labels
 from canary.devenv.traffic.mix import HostTraffic, Population
 from canary.devenv.traffic.proxy import Delivery, forward_proxy
@@ -139,7 +143,11 @@ class Simulator:
     def route(self, request: Request) -> tuple[Request, RouteDecision]:
         """Where the mesh sends a request to its Service FQDN (``request.authority``). To a
         gateway Service it enters through the gateway: routed by the gateway's
-        VirtualServices on its Host header, and from then on its source is the gateway."""
+        VirtualServices on its Host header, and from then on its source is the gateway.
+        To a Gateway API Gateway's address, it is routed by the routes attached to it."""
+        gateway = gateway_at(request.authority)
+        if gateway is not None:
+            return self.route_gateway(request, *gateway)
         ingress = self.view.ingress_for(request.authority)
         if ingress is None:
             spec, namespace = self.view.virtual_service_for(request.authority)
@@ -150,15 +158,33 @@ class Simulator:
             return request, RouteDecision(None)
         return request, route_request(found[0], found[1], request, self.rng)
 
+    def route_gateway(self, request: Request, namespace: str, name: str
+                      ) -> tuple[Request, RouteDecision]:
+        """Route a request sent to a served Gateway API Gateway (404 for another), which
+        from then on is its source."""
+        request = replace(request, source=Source(name, namespace, {"app": name}))
+        api = self.view.gateway_api
+        listeners = api.listeners(namespace, name)
+        if listeners is None:
+            return request, RouteDecision(None)
+        return request, route_through(listeners, api.attached(f"{namespace}/{name}"), request,
+                                      api.permits, self.rng)
+
     def deliver(self, request: Request) -> Delivery:
         """Route one request as the mesh would (:meth:`route`), let the chosen pod answer,
         and count it in the metrics, from ``request.source`` or the gateway it entered by."""
         request, decision = self.route(request)
         source = request.source
         if decision.destination is None:
-            self._record_source(source, Destination(request.authority), None, 404, "NR", 0.5)
-            return Delivery(404, 0.5, "NR")
+            flag = "NR" if decision.status == 404 else "-"
+            self._record_source(source, Destination(request.authority), None, decision.status,
+                                flag, 0.5)
+            return Delivery(decision.status, 0.5, flag)
         endpoints = self.view.endpoints(decision.destination)
+        if endpoints is None and gateway_at(request.authority) is not None:
+            # A Gateway answers 500 for a backend that does not exist, as the spec says.
+            self._record_source(source, decision.destination, None, 500, "-", 0.5)
+            return Delivery(500, 0.5, "-")
         if not endpoints:
             # No healthy upstream: the client-side proxy answers 503 itself.
             flag = "UH" if endpoints is not None else "NC"
@@ -281,6 +307,8 @@ async def serve(kubeconfig: Path | None, host: str, port: int, seed: int,
     async with await KubeClient.connect(kubeconfig) as client:
         view = ClusterView(client)
         simulator = Simulator(view, seed, state_file)
+        statuses = GatewayStatusWriter(client, view.gateway_api, view.synced)
+        view.add_listener(statuses.changed)
         runner = web.AppRunner(build_app(simulator), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
@@ -290,5 +318,6 @@ async def serve(kubeconfig: Path | None, host: str, port: int, seed: int,
                 for reflector in view.reflectors:
                     tasks.create_task(reflector.run())
                 tasks.create_task(simulator.run())
+                tasks.create_task(statuses.run())
         finally:
             await runner.cleanup()
