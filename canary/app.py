@@ -24,6 +24,7 @@ from canary.kube.selectors import check_label_key, check_label_selector
 from canary.logging import LOG_FORMATS, LOG_LEVELS, configure_logging
 from canary.notify import SEVERITIES, Severity
 from canary.observability import ControllerMetrics, Health, ObservabilityServer, parse_address
+from canary.router import supported
 from canary.settings import (
     AlertSettings,
     AnalysisSettings,
@@ -44,7 +45,8 @@ log = structlog.get_logger("canary")
 
 #: Where Kubernetes tells a pod its namespace.
 POD_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-MESH_PROVIDERS = ("istio",)
+#: The providers ``--mesh-provider`` accepts: those canary routes with.
+MESH_PROVIDERS = supported()
 #: Exit status when the leader Lease is lost: the process stops all work and exits, and
 #: its supervisor (the kubelet) starts it again as a follower.
 EXIT_LEASE_LOST = 3
@@ -78,8 +80,8 @@ _FLAG_GROUPS: tuple[tuple[str, tuple[tuple[str, str | None, str], ...]], ...] = 
          "in each is then enough (default: all namespaces)"),
         ("canary-selector", "SELECTOR", "handle only Canaries matching this label "
          "selector, to split a cluster between controllers (e.g. shard=a)"),
-        ("mesh-provider", "MESH", "service mesh whose routing canary drives (default: "
-         "istio, the only one supported)"),
+        ("mesh-provider", "MESH", "what routes the traffic of a Canary without "
+         f"spec.provider (default: istio; supported: {', '.join(supported())})"),
         ("selector-labels", "KEY[,KEY...]", "label keys renamed for the primary, "
          "comma-separated (default: app,name,app.kubernetes.io/name)"))),
     ("analysis", (

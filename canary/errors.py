@@ -19,6 +19,7 @@ can catch everything canary-specific with one clause::
     │   ├── ProviderUnavailable               the AlertProvider is missing or invalid
     │   └── AddressUnavailable                its Secret or address is missing or invalid
     ├── canary.targets.deployment.UnsupportedTarget   the target cannot be delivered as is
+    ├── canary.router.UnsupportedProvider     spec.provider names no router canary has
     ├── canary.controller.executor.OwnedElsewhere     the object belongs to another Canary
     ├── canary.webhooks.SecretHeaderError     a Secret cannot be sent as webhook headers
     │                                         (also a ValueError)

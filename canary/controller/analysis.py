@@ -20,7 +20,7 @@ from canary.metrics.queries import ISTIO_BUILTINS, QueryContext, judge_query, re
 from canary.models.base import format_duration
 from canary.models.canary import Canary, CanaryMetric, JudgeMetric
 from canary.models.templates import MetricTemplate
-from canary.router.istio import service_name
+from canary.router import service_name
 from canary.settings import AnalysisSettings
 from canary.targets.deployment import primary_name
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from canary.router import managed
+
 JSON = dict[str, Any]
 #: (kind, name) of an object in the Canary's namespace.
 Claim = tuple[str, str]
@@ -19,19 +21,17 @@ Claim = tuple[str, str]
 Lookup = Callable[[str, str], JSON | None]
 
 
-def claims(canary: JSON) -> set[Claim]:
-    """The objects ``canary`` writes: its target, the primary, the routing objects and the
-    primary's autoscaler."""
+def claims(canary: JSON, mesh_provider: str) -> set[Claim]:
+    """The objects ``canary`` writes: its target, the primary, the routing objects of its
+    provider (``mesh_provider`` without ``spec.provider``) and the primary's autoscaler."""
     spec = canary.get("spec") or {}
     target = str((spec.get("targetRef") or {}).get("name") or "")
     if not target:
         return set()
     service = str((spec.get("service") or {}).get("name") or target)
+    provider = str(spec.get("provider") or mesh_provider)
     owned = {("Deployment", target), ("Deployment", f"{target}-primary"),
-             ("Service", service), ("Service", f"{service}-primary"),
-             ("Service", f"{service}-canary"), ("VirtualService", service),
-             ("DestinationRule", f"{service}-primary"),
-             ("DestinationRule", f"{service}-canary")}
+             *managed(provider, service)}
     autoscaler = (spec.get("autoscalerRef") or {}).get("name")
     if autoscaler:
         owned.add(("HorizontalPodAutoscaler", f"{autoscaler}-primary"))
@@ -70,14 +70,16 @@ def _describe(shared: Iterable[Claim]) -> str:
     return listed + (f" and {len(ordered) - 3} more" if len(ordered) > 3 else "")
 
 
-def conflict(canary: JSON, others: Iterable[JSON], lookup: Lookup) -> str | None:
+def conflict(canary: JSON, others: Iterable[JSON], lookup: Lookup, mesh_provider: str
+             ) -> str | None:
     """Why another Canary of the namespace keeps objects ``canary`` would write; None when
-    none does. The owner of a shared object keeps it; when neither owns one, the oldest."""
-    mine = claims(canary)
+    none does. The owner of a shared object keeps it; when neither owns one, the oldest.
+    ``mesh_provider`` routes the Canaries without ``spec.provider``."""
+    mine = claims(canary, mesh_provider)
     for other in sorted(others, key=_age):
         if _uid(other) == _uid(canary):
             continue
-        shared = mine & claims(other)
+        shared = mine & claims(other, mesh_provider)
         if not shared:
             continue
         if _owns_any(other, shared, lookup):

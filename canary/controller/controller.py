@@ -30,6 +30,7 @@ from canary.kube.events import EventRecorder
 from canary.models.canary import Canary
 from canary.notify import Notifier, default_subscriptions
 from canary.observability import ControllerMetrics, Health
+from canary.router import routed_kinds
 from canary.settings import Settings
 from canary.targets import configs
 from canary.webhooks import WebhookCaller
@@ -70,8 +71,8 @@ class Controller:
         """Wake the workers of the Canaries each watch event concerns."""
         caches.canaries.add_handler(self._canary_event)
         caches.deployments.add_handler(self._deployment_event)
-        for owned in (caches.services, caches.virtual_services, caches.destination_rules):
-            owned.add_handler(self._owned_event)
+        for kind in routed_kinds():
+            caches.generated(kind).add_handler(self._owned_event)
         caches.autoscalers.add_handler(self._autoscaler_event)
         caches.configmaps.add_handler(self._config_event)
         caches.secrets.add_handler(self._config_event)
@@ -88,8 +89,9 @@ class Controller:
                 min_interval=settings.analysis.min_interval_seconds),
             analyst=Analyst(client, settings.analysis, cached=caches.cached),
             webhooks=self.webhooks, executor=executor,
-            finalizer=Finalizer(client, executor, self.events, services=caches.services,
-                                selector_labels=settings.workloads.selector_labels),
+            finalizer=Finalizer(client, executor, self.events, generated=caches.generated,
+                                selector_labels=settings.workloads.selector_labels,
+                                mesh_provider=settings.mesh_provider),
             events=self.events, notifier=self.notifier,
             default_alerts=default_subscriptions(settings.alerts.default_provider,
                                                  settings.alerts.default_severity),

@@ -30,7 +30,7 @@ from canary.kube import JSON, Invalid, KubeClient, NotFound, Reflector
 from canary.kube import resources as r
 from canary.models.annotations import ABORT_ANNOTATION, APPROVE_ANNOTATION, PROMOTE_ANNOTATION
 from canary.models.canary import Canary
-from canary.router import istio
+from canary.router import provider_of, router_for
 from canary.settings import Settings
 from canary.targets import configs
 from canary.targets.deployment import (
@@ -319,14 +319,11 @@ class Executor:
         if target is None:
             return []
         label = selector_label(target, self.settings.workloads.selector_labels)
+        router = router_for(provider_of(canary, self.settings.mesh_provider))
         repairs = []
-        for service in istio.services(canary, owner, label):
-            repairs += await self._repairing(service, self.caches.services, established)
-        for rule in istio.destination_rules(canary, owner):
-            repairs += await self._repairing(rule, self.caches.destination_rules,
+        for manifest in router.manifests(canary, owner, label, route):
+            repairs += await self._repairing(manifest, self.caches.generated(manifest["kind"]),
                                              established)
-        repairs += await self._repairing(istio.virtual_service(canary, owner, route),
-                                         self.caches.virtual_services, established)
         return repairs
 
 

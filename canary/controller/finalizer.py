@@ -1,16 +1,18 @@
 """revertOnDeletion: when such a Canary is deleted, traffic goes back to the target.
 
 A finalizer holds the deletion until the target runs as many replicas as the primary and
-is Ready, the apex Service selects the target's pods (and is released from the Canary so
-garbage collection keeps it), and the VirtualService is deleted, so mesh traffic follows
-the apex Service. Then the finalizer is removed and garbage collection deletes the
-primary and the other generated objects.
+is Ready, and the Canary's router has given the traffic back (on Istio: the apex Service
+selects the target's pods and is released from the Canary so garbage collection keeps
+it, and the VirtualService is deleted, so mesh traffic follows the apex Service). Then
+the finalizer is removed and garbage collection deletes the primary and the other
+generated objects. A Canary whose provider canary cannot route with wrote nothing: its
+finalizer is simply removed.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import structlog
@@ -22,7 +24,7 @@ from canary.kube import JSON, NotFound, Reflector
 from canary.kube import resources as r
 from canary.kube.resources import Resource
 from canary.models.canary import Canary
-from canary.router import istio
+from canary.router import Reversion, Router, UnsupportedProvider, provider_of, router_for
 from canary.targets.deployment import primary_name, rollout_state, selector_label
 
 FINALIZER = "canary.dev/finalizer"
@@ -63,13 +65,16 @@ class EventSink(Protocol):
 
 class Finalizer:
     def __init__(self, client: FinalizerApi, executor: Applier, events: EventSink, *,
-                 services: Reflector, selector_labels: Sequence[str]) -> None:
+                 generated: Callable[[str], Reflector], selector_labels: Sequence[str],
+                 mesh_provider: str) -> None:
         self.client = client
         self.executor = executor
         self.events = events
-        #: The cache of the generated Services, where the apex Service is.
-        self.services = services
+        #: The cache of each kind canary generates (by kind), where the routing objects are.
+        self.generated = generated
         self.selector_labels = selector_labels
+        #: The provider of a Canary without ``spec.provider``.
+        self.mesh_provider = mesh_provider
 
     async def ensure(self, obj: JSON) -> JSON:
         """Add the finalizer (guarded by resourceVersion) if it is missing."""
@@ -92,6 +97,23 @@ class Finalizer:
         except NotFound:
             return None
 
+    def _router(self, canary: Canary) -> Router | None:
+        """The Canary's router; None for a provider canary does not route with."""
+        try:
+            return router_for(provider_of(canary, self.mesh_provider))
+        except UnsupportedProvider:
+            return None
+
+    async def _revert(self, canary: Canary, reversion: Reversion) -> None:
+        """Apply the released objects, then delete the routes, so that the traffic
+        follows the Services that now select the target."""
+        for manifest in reversion.apply:
+            await self.executor.apply(manifest, self.generated(manifest["kind"]))
+        for kind, name in reversion.delete:
+            with contextlib.suppress(NotFound):
+                await self.client.delete(self.generated(kind).resource, name,
+                                         canary.namespace)
+
     async def finalize(self, obj: JSON, logger: FilteringBoundLogger) -> float | None:
         meta = obj["metadata"]
         finalizers = list(meta.get("finalizers") or [])
@@ -110,7 +132,10 @@ class Finalizer:
             # Another Canary's primary (this one was kept from it by a conflict): its
             # traffic is not this Canary's to revert.
             target = None
-        if target is not None:
+        router = self._router(canary)
+        if router is None:
+            target = None  # nothing was routed, so nothing to revert
+        if target is not None and router is not None:
             replicas = int(((primary or target).get("spec") or {}).get("replicas", 1)) or 1
             if int((target.get("spec") or {}).get("replicas", 1)) != replicas:
                 await client.merge_patch(r.DEPLOYMENTS, target_name,
@@ -120,17 +145,8 @@ class Finalizer:
             if not state.ready:
                 logger.info("waiting for the target before reverting", detail=state.detail)
                 return 1.0
-            key, value = selector_label(target, self.selector_labels)
-            owner = obj
-            apex = istio.services(canary, owner, (key, value))[0]
-            apex["spec"]["selector"] = {key: value}
-            del apex["metadata"]["ownerReferences"]
-            await self.executor.apply(apex, self.services)
-            # Without its VirtualService, mesh traffic for the host follows the apex
-            # Service, which now selects the target's pods.
-            with contextlib.suppress(NotFound):
-                await client.delete(r.VIRTUAL_SERVICES, istio.service_name(canary),
-                                    canary.namespace)
+            await self._revert(canary, router.reversion(
+                canary, selector_label(target, self.selector_labels)))
             await self.events.record(
                 obj, "Normal", "Reverted", f"Canary deleted: traffic goes to {target_name}, "
                 f"which runs {replicas} replicas; generated objects are being removed")

@@ -31,6 +31,7 @@ from canary.models.canary import Canary, CanaryStatus, Condition, Phase
 from canary.models.problems import describe
 from canary.notify import alert_for_event, dashboard_url
 from canary.observability import rollout_seconds
+from canary.router import provider_of, unsupported
 from canary.targets.deployment import (
     REVISION_ANNOTATION,
     UnsupportedTarget,
@@ -175,7 +176,7 @@ class Worker:
             self.log.error("the Canary does not match its schema", error=str(exc))
             await self._invalid(obj, exc)
             return None
-        if canary.spec.revert_on_deletion:
+        if canary.spec.revert_on_deletion and self._provider_problem(canary) is None:
             updated = await self.services.finalizer.ensure(obj)
             if updated is not obj:
                 self._remember(updated, {str(obj["metadata"]["resourceVersion"])})
@@ -270,10 +271,11 @@ class Worker:
             primary=rollout_state(primary, primary_revision,
                                   analysis.primary_ready_threshold or 100),
             generation=int(obj["metadata"].get("generation") or 0), target_problem=problem,
+            provider_problem=self._provider_problem(canary),
             # A managed target already says what is wrong (and claims another's objects).
             conflict=None if problem is not None else claims.conflict(
                 obj, caches.canaries.items(self.namespace),
-                caches.generated_lookup(self.namespace)),
+                caches.generated_lookup(self.namespace), self.services.settings.mesh_provider),
             missing_references=self._missing_references(canary))
         settings = self.services.decision_settings
         decision = decide(canary, observation, settings)
@@ -297,6 +299,10 @@ class Worker:
                                   now=datetime.now(UTC))
             decision = decide(canary, observation, settings)
         raise RuntimeError(f"the decision kept asking for evidence: {decision}")
+
+    def _provider_problem(self, canary: Canary) -> str | None:
+        """Why this controller cannot route the Canary's traffic (its provider)."""
+        return unsupported(provider_of(canary, self.services.settings.mesh_provider))
 
     def _missing_references(self, canary: Canary) -> tuple[str, ...]:
         caches = self.services.caches

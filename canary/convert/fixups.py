@@ -12,8 +12,9 @@ from canary.convert import companions
 from canary.convert.carrying import DROP, empty
 from canary.convert.context import Context
 from canary.convert.paths import Path
-from canary.models.canary import BUILTIN_METRICS
+from canary.models.canary import BUILTIN_METRICS, Provider
 from canary.models.problems import kind_of
+from canary.router import supported
 
 #: The query window Flagger gives a metric without ``interval``.
 FLAGGER_METRIC_INTERVAL = "1m"
@@ -24,14 +25,12 @@ FLAGGER_METRIC_INTERVAL = "1m"
 
 def canary(ctx: Context, spec: dict[str, Any]) -> bool:
     """Fix up a Canary's spec; False when the Canary is left out (or refused)."""
-    provider = spec.pop("provider", None)
+    provider = spec.get("provider")
     if provider is not None and not isinstance(provider, str):
         ctx.error(("spec", "provider"), f"expected a string, got {kind_of(provider)}")
         return False
+    _provider(ctx, spec, provider)
     other_mesh = isinstance(provider, str) and provider not in ("", "istio")
-    if other_mesh:
-        ctx.note(("spec", "provider"), f"not carried over: the mesh provider {provider} "
-                 "is not supported; canary routes traffic through Istio")
     if "canaryAnalysis" in spec:
         _canary_analysis(ctx, spec)
     target = spec.get("targetRef")
@@ -47,6 +46,24 @@ def canary(ctx: Context, spec: dict[str, Any]) -> bool:
         _analysis(ctx, analysis, ctx.moved.get(("spec", "analysis"), ("spec", "analysis")),
                   other_mesh, provider)
     return True
+
+
+def _provider(ctx: Context, spec: dict[str, Any], provider: str | None) -> None:
+    """Keep a provider canary's CRD accepts, so the Canary is routed as on Flagger or
+    refused by a controller that cannot route it; leave out the others."""
+    if not provider:
+        spec.pop("provider", None)
+    elif provider not in {p.value for p in Provider}:
+        ctx.note(("spec", "provider"), f"not carried over: the mesh provider {provider} "
+                 "is not supported (spec.provider accepts "
+                 f"{', '.join(p.value for p in Provider)}); without it, the controller's "
+                 "--mesh-provider routes the traffic")
+        spec["provider"] = DROP
+    elif provider not in supported():
+        ctx.note(("spec", "provider"), f"carried over, but this version of canary routes "
+                 f"with {', '.join(supported())} only: the Canary stays not Ready "
+                 "(UnsupportedProvider) until spec.provider names one of them",
+                 lost=False)
 
 
 def _canary_analysis(ctx: Context, spec: dict[str, Any]) -> None:

@@ -119,6 +119,9 @@ class Observation:
     generation: int = 0
     #: Why the target cannot be delivered as it is, if it cannot (names the field).
     target_problem: str | None = None
+    #: Why the Canary's ``spec.provider`` cannot route its traffic (this controller does
+    #: not implement it): the Canary then changes nothing.
+    provider_problem: str | None = None
     #: What a person asked for (``canary promote/abort/pause``), from annotations.
     requests: ManualRequests = field(default_factory=lambda: ManualRequests())
     #: Why another Canary keeps what this one would manage (its target or an object

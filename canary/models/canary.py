@@ -452,9 +452,22 @@ class CanaryAnalysis(ApiModel):
         return steps
 
 
+class Provider(StrEnum):
+    """What routes a Canary's traffic (Flagger's ``spec.provider`` values canary knows)."""
+
+    ISTIO = "istio"
+    GATEWAY_API = "gatewayapi:v1"
+    KUBERNETES = "kubernetes"
+
+
 class CanarySpec(ApiModel):
     """What to deliver, how to expose it, and how to judge each new revision."""
 
+    provider: Provider | None = Field(None, description=(
+        "What routes the traffic: istio, gatewayapi:v1 (a Gateway API HTTPRoute) or "
+        "kubernetes (Services only); defaults to the controller's --mesh-provider. A "
+        "provider the controller does not implement leaves the Canary not Ready "
+        "(UnsupportedProvider) with nothing written."))
     target_ref: TargetRef = Field(description=(
         "The Deployment to deliver: each change of its pod template is a new revision."))
     autoscaler_ref: AutoscalerRef | None = Field(None, description=(

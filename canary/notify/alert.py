@@ -170,6 +170,7 @@ EVENT_ALERTS: Mapping[str, tuple[str, Severity]] = {
     "ProgressDeadlineExceeded": ("DeadlineExceeded", "error"),
     "TargetNotFound": ("TargetNotFound", "error"),
     "UnsupportedTarget": ("UnsupportedTarget", "error"),
+    "UnsupportedProvider": ("UnsupportedProvider", "error"),
 }
 
 

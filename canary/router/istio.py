@@ -10,25 +10,22 @@ manager, so fields other managers set on these objects (labels, annotations, exp
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from canary.core.actions import Route
-from canary.models.canary import Canary
+from canary.models.canary import Canary, Provider
+from canary.router.port import JSON, Find, Named, Reversion, service_name
 from canary.targets.deployment import MANAGED_BY, owner_reference, primary_name
 
-JSON = dict[str, Any]
+
+def _metadata(canary: Canary, owner: JSON | None, name: str) -> JSON:
+    """Labelled as canary's; owned by ``owner`` (None: by no Canary)."""
+    meta: JSON = {"name": name, "namespace": canary.namespace, "labels": dict(MANAGED_BY)}
+    if owner is not None:
+        meta["ownerReferences"] = [owner_reference(owner)]
+    return meta
 
 
-def service_name(canary: Canary) -> str:
-    return canary.spec.service.name or canary.spec.target_ref.name
-
-
-def _metadata(canary: Canary, owner: JSON, name: str) -> JSON:
-    return {"name": name, "namespace": canary.namespace, "labels": dict(MANAGED_BY),
-            "ownerReferences": [owner_reference(owner)]}
-
-
-def _service(canary: Canary, owner: JSON, name: str, selector: dict[str, str]) -> JSON:
+def _service(canary: Canary, owner: JSON | None, name: str, selector: dict[str, str]) -> JSON:
     service = canary.spec.service
     port: JSON = {"name": service.port_name or "http", "port": service.port,
                   "targetPort": service.target_port or service.port, "protocol": "TCP"}
@@ -101,3 +98,37 @@ def virtual_service(canary: Canary, owner: JSON, route: Route) -> JSON:
             "metadata": _metadata(canary, owner, name), "spec": spec}
 
 
+
+
+class IstioRouter:
+    """The traffic port on Istio: Services, DestinationRules and a VirtualService. Istio
+    reports no acceptance, so the routing counts as accepted once applied."""
+
+    provider: str = Provider.ISTIO.value
+    kinds: tuple[str, ...] = ("Service", "DestinationRule", "VirtualService")
+
+    def manifests(self, canary: Canary, owner: JSON, label: tuple[str, str],
+                  route: Route) -> list[JSON]:
+        return [*services(canary, owner, label), *destination_rules(canary, owner),
+                virtual_service(canary, owner, route)]
+
+    def managed(self, service: str) -> frozenset[Named]:
+        return frozenset({("Service", service), ("Service", f"{service}-primary"),
+                          ("Service", f"{service}-canary"), ("VirtualService", service),
+                          ("DestinationRule", f"{service}-primary"),
+                          ("DestinationRule", f"{service}-canary")})
+
+    def reversion(self, canary: Canary, label: tuple[str, str]) -> Reversion:
+        """The apex Service selects the target's pods and is released; without the
+        VirtualService, mesh traffic for the host follows that Service."""
+        return Reversion(apply=(released_apex(canary, label),),
+                         delete=(("VirtualService", service_name(canary)),))
+
+    def pending(self, canary: Canary, find: Find) -> str | None:
+        return None
+
+
+def released_apex(canary: Canary, label: tuple[str, str]) -> JSON:
+    """The apex Service selecting the target's pods (``label``), owned by no Canary."""
+    key, value = label
+    return _service(canary, None, service_name(canary), {key: value})

@@ -41,7 +41,7 @@ def decide(canary: Canary, obs: Observation, settings: DecisionSettings | None =
     Canary is frozen where it is: not even the primary's autoscaler copy is kept in step
     until it is resumed."""
     decision = _decide(canary, obs, settings)
-    if canary.spec.suspend or obs.conflict or obs.target_problem:
+    if canary.spec.suspend or obs.provider_problem or obs.conflict or obs.target_problem:
         return decision  # nothing of the cluster is this Canary's to change
     decision = _with_autoscaler(decision, canary, obs)
     return replace(decision, actions=(*decision.actions, *_requests_to_forget(
@@ -91,9 +91,14 @@ def _decide(canary: Canary, obs: Observation, settings: DecisionSettings | None)
 
 
 def _stopped(draft: Draft) -> bool:
-    """Whether the Canary may not move now (a conflict, a missing or unsupported target,
-    a pause), said in a condition and, when that changes, an event. Also notes a resume."""
+    """Whether the Canary may not move now (a provider canary cannot route with, a
+    conflict, a missing or unsupported target, a pause), said in a condition and, when
+    that changes, an event. Also notes a resume."""
     obs = draft.obs
+    if obs.provider_problem:
+        if draft.condition(READY, "False", "UnsupportedProvider", obs.provider_problem):
+            draft.event("Warning", "UnsupportedProvider", obs.provider_problem)
+        return True
     if obs.conflict:
         if draft.condition(READY, "False", "Conflict", obs.conflict):
             draft.event("Warning", "Conflict", obs.conflict)

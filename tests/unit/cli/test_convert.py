@@ -83,7 +83,6 @@ class TestFlaggerDocumentation:
         (before,) = flagger_documents(name)
         (after,) = documents(result)
         assert after["apiVersion"] == "canary.dev/v1beta1"
-        before["spec"].pop("provider", None)  # istio: canary's only mesh
         assert after["spec"] == before["spec"]
         assert after["metadata"] == before["metadata"]
 
@@ -103,14 +102,17 @@ class TestFlaggerDocumentation:
         assert (note.line, note.path, note.lost) == (15, "spec.autoscalerRef.apiVersion", False)
         assert "autoscaling/v2beta2 changed to autoscaling/v2" in note.message
 
-    def test_blue_green_without_a_mesh_reports_the_provider_and_port_discovery(self) -> None:
+    def test_blue_green_without_a_mesh_keeps_the_provider_and_reports_port_discovery(
+            self) -> None:
+        """The kubernetes provider is carried over (not routed with Istio behind the
+        user's back) and said to be refused until canary routes with it."""
         result = convert_file("kubernetes-blue-green.yaml")
-        said = {(n.line, n.path) for n in own_notes(result)}
-        assert said == {(9, "spec.provider"), (21, "spec.service.portDiscovery")}
-        assert all(n.lost and n.document == "Canary test/podinfo" for n in own_notes(result))
-        assert "kubernetes is not supported" in notes(result)["spec.provider"]
+        said = {(n.line, n.path, n.lost) for n in own_notes(result)}
+        assert said == {(9, "spec.provider", False), (21, "spec.service.portDiscovery", True)}
+        assert all(n.document == "Canary test/podinfo" for n in own_notes(result))
+        assert "UnsupportedProvider" in notes(result)["spec.provider"]
         canary, template = documents(result)
-        assert "provider" not in canary["spec"]
+        assert canary["spec"]["provider"] == "kubernetes"
         assert "portDiscovery" not in canary["spec"]["service"]
         assert canary["spec"]["analysis"]["iterations"] == 10
         assert canary["spec"]["analysis"]["metrics"][2]["templateRef"] == {
@@ -229,6 +231,25 @@ class TestWhatCannotBeCarried:
         assert field not in canary["spec"]
         (note,) = result.notes
         assert note.path == f"spec.{field}" and why in note.message and note.lost
+
+    @pytest.mark.parametrize(("provider", "said"), [
+        ("istio", False), ("gatewayapi:v1", True), ("kubernetes", True)])
+    def test_a_provider_canary_accepts_is_carried_over(self, provider: str, said: bool
+                                                      ) -> None:
+        """Kept so the Canary is routed as on Flagger, or refused on the Canary by a
+        controller that does not route with it yet (said, but nothing is lost)."""
+        result = convert_text(canary_manifest(provider=provider))
+        (canary,) = documents(result)
+        assert canary["spec"]["provider"] == provider
+        assert [(n.path, n.lost) for n in result.notes] == (
+            [("spec.provider", False)] if said else [])
+
+    def test_an_older_gateway_api_version_is_left_out(self) -> None:
+        result = convert_text(canary_manifest(provider="gatewayapi:v1beta1"))
+        (canary,) = documents(result)
+        assert "provider" not in canary["spec"]
+        (note,) = result.notes
+        assert note.lost and "gatewayapi:v1beta1 is not supported" in note.message
 
     def test_service_fields_of_other_providers_are_left_out(self) -> None:
         result = convert_text(canary_manifest(service={

@@ -33,8 +33,8 @@ class TestTwoCanariesOnOneTarget:
     def test_the_older_keeps_the_target_and_the_younger_is_told_which(self) -> None:
         old = canary("web", "web", "2026-01-01T00:00:00Z")
         young = canary("web-2", "web", "2026-01-02T00:00:00Z")
-        assert conflict(old, [old, young], nothing) is None
-        message = conflict(young, [old, young], nothing)
+        assert conflict(old, [old, young], nothing, "istio") is None
+        message = conflict(young, [old, young], nothing, "istio")
         assert message is not None
         assert message.startswith("Canary web already claims Deployment web")
         assert "(it is older)" in message
@@ -46,31 +46,31 @@ class TestTwoCanariesOnOneTarget:
         def lookup(kind: str, name: str) -> dict[str, Any] | None:
             return owned_by(young) if (kind, name) == ("Deployment", "web-primary") else None
 
-        assert conflict(young, [old, young], lookup) is None
-        message = conflict(old, [old, young], lookup)
+        assert conflict(young, [old, young], lookup, "istio") is None
+        message = conflict(old, [old, young], lookup, "istio")
         assert message is not None and "(it manages them)" in message
 
     def test_a_shared_service_name_is_a_conflict(self) -> None:
         first = canary("api", "api", "2026-01-01T00:00:00Z", service="shop")
         second = canary("web", "web", "2026-01-02T00:00:00Z", service="shop")
-        message = conflict(second, [first, second], nothing)
+        message = conflict(second, [first, second], nothing, "istio")
         assert message is not None and "Service shop" in message
 
     def test_the_same_age_is_broken_by_name(self) -> None:
         a, b = canary("a", "web"), canary("b", "web")
-        assert conflict(a, [b, a], nothing) is None
-        assert conflict(b, [a, b], nothing) is not None
+        assert conflict(a, [b, a], nothing, "istio") is None
+        assert conflict(b, [a, b], nothing, "istio") is not None
 
     def test_canaries_on_different_targets_do_not_conflict(self) -> None:
         web, api = canary("web", "web"), canary("api", "api")
-        assert conflict(api, [web, api], nothing) is None
+        assert conflict(api, [web, api], nothing, "istio") is None
 
     def test_the_target_of_another_canarys_primary_is_a_conflict(self) -> None:
         """Targeting x-primary claims the Service x-primary that Canary x generates."""
         first = canary("x", "x", "2026-01-01T00:00:00Z")
         second = canary("y", "x-primary", "2026-01-02T00:00:00Z")
-        assert ("Service", "x-primary") in claims(first) & claims(second)
-        assert conflict(second, [first, second], nothing) is not None
+        assert ("Service", "x-primary") in claims(first, "istio") & claims(second, "istio")
+        assert conflict(second, [first, second], nothing, "istio") is not None
 
 
 @given(st.lists(st.tuples(st.sampled_from(["web", "api", "shop"]),
@@ -82,11 +82,11 @@ def test_exactly_one_canary_of_each_group_sharing_objects_acts(
     that both act (so nothing is written by two of them)."""
     canaries = [canary(f"c{i}", target, f"2026-01-0{day}T00:00:00Z", service)
                 for i, (target, service, day) in enumerate(specs)]
-    acting = [c for c in canaries if conflict(c, canaries, nothing) is None]
+    acting = [c for c in canaries if conflict(c, canaries, nothing, "istio") is None]
     assert acting, "some Canary always acts"
     for i, one in enumerate(acting):
         for other in acting[i + 1:]:
-            assert not claims(one) & claims(other)
+            assert not claims(one, "istio") & claims(other, "istio")
 
 
 class TestManagedTargets:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -58,7 +59,8 @@ class Fakes:
             decision_settings=DecisionSettings(min_interval=1),
             analyst=self, webhooks=self, executor=executor,
             finalizer=Finalizer(Untouched(), Untouched(), self,
-                                services=held.services, selector_labels=("app",)),
+                                generated=held.generated, selector_labels=("app",),
+                                mesh_provider="istio"),
             events=self, notifier=Notifier(secrets=held.secrets.get,
                                            providers=held.alert_providers.get),
             default_alerts=(), metrics=ControllerMetrics(process_metrics=False))
@@ -249,3 +251,37 @@ async def test_an_unreadable_canary_keeps_the_time_it_became_unready() -> None:
         [promoted, ready_now] = patch["status"]["conditions"]
         assert promoted["type"] == "Promoted" and ready_now["reason"] == "InvalidSpec"
         assert (ready_now["lastTransitionTime"] == "2026-01-01T00:00:00Z") is kept
+
+
+class RecordingExecutor:
+    """Carries out nothing, and remembers the actions it was given."""
+
+    def __init__(self) -> None:
+        self.actions: list[object] = []
+
+    async def execute(self, owner: object, canary: object, actions: tuple[object, ...],
+                      established: bool = False) -> list[str]:
+        self.actions += actions
+        return []
+
+
+async def test_a_provider_canary_cannot_route_with_is_refused_with_nothing_written() -> None:
+    """spec.provider kubernetes (not implemented): Ready=False UnsupportedProvider naming
+    the field and what is supported, one Warning event, no action, no finalizer added
+    (the finalizer's API fails any call), and nothing more when woken again."""
+    canary, fakes = analysing(datetime.now(UTC))
+    canary["spec"] |= {"provider": "kubernetes", "revertOnDeletion": True}
+    del canary["status"]
+    executor = RecordingExecutor()
+    fakes.services = replace(fakes.services, executor=executor)
+    worker = Worker(fakes.services, "shop", "web")
+    await worker.reconcile()
+    [patch] = fakes.patches
+    [ready] = [c for c in patch["status"]["conditions"] if c["type"] == "Ready"]
+    assert (ready["status"], ready["reason"]) == ("False", "UnsupportedProvider")
+    assert "spec.provider kubernetes" in ready["message"] and "istio" in ready["message"]
+    assert fakes.events_recorded == [("Warning", "UnsupportedProvider", ready["message"])]
+    assert executor.actions == [] and "phase" not in patch["status"]
+    await worker.reconcile()
+    assert len(fakes.patches) == 1 and len(fakes.events_recorded) == 1
+    assert executor.actions == []

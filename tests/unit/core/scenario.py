@@ -62,6 +62,8 @@ class World:
     #: What the controller found wrong with the Canary's claims and references.
     conflict: str | None = None
     missing_references: tuple[str, ...] = ()
+    #: Why the controller cannot route with the Canary's spec.provider.
+    provider_problem: str | None = None
     weight: int = 0
     route: Route | None = None
     success_rate: float | None = 100.0
@@ -86,7 +88,8 @@ class World:
                     else None)
         return Observation(now=self.now, target=target, primary=primary, metrics=values,
                            generation=1, requests=self.requests, judge=readings,
-                           conflict=self.conflict, missing_references=self.missing_references)
+                           conflict=self.conflict, missing_references=self.missing_references,
+                           provider_problem=self.provider_problem)
 
     def step(self) -> Decision:
         """Decide (with metrics and webhook answers when asked, as the worker does), store

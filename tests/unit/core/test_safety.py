@@ -15,6 +15,8 @@ from canary.models.canary import Canary, Phase
 from tests.unit.core.scenario import SETTINGS, World, initialized, make_canary
 
 CONFLICT = "Canary older-web already claims Deployment web (it is older): ..."
+UNSUPPORTED = ("spec.provider kubernetes is not supported by this controller, which "
+               "routes with istio: ...")
 MISSING = "spec.analysis.metrics[0].templateRef: MetricTemplate shop/errors not found"
 
 
@@ -71,6 +73,55 @@ class TestConflicts:
         world = World(make_canary(), conflict=CONFLICT)
         world.step()
         world.conflict = None
+        world.run_until_quiet()
+        assert world.canary.status.phase == Phase.INITIALIZED
+        assert ready(world)[:2] == ("True", "TargetFound")
+
+
+class TestUnsupportedProviders:
+    """A Canary whose spec.provider this controller cannot route with is not routed
+    some other way: it says so and writes nothing."""
+
+    def test_a_new_canary_says_so_once_and_creates_nothing(self) -> None:
+        world = World(make_canary(), provider_problem=UNSUPPORTED)
+        first = world.step()
+        assert first.actions == ()
+        assert [(e.type, e.reason, e.message) for e in first.events] == [
+            ("Warning", "UnsupportedProvider", UNSUPPORTED)]
+        assert ready(world) == ("False", "UnsupportedProvider", UNSUPPORTED)
+        assert world.canary.status.phase is None  # nothing was initialized
+        second = world.step()
+        assert second.actions == () and second.events == ()
+        assert second.status == first.status
+
+    @settings(max_examples=30, deadline=None)
+    @given(steps=st.integers(0, 12))
+    def test_wherever_a_rollout_is_nothing_more_is_written(self, steps: int) -> None:
+        """Even the primary's autoscaler copy and requests to forget are left alone."""
+        world = initialized()
+        world.canary = with_autoscaler(world.canary)
+        world.target_revision = "rev-2"
+        for _ in range(steps):
+            world.step()
+            world.advance(10)
+        world.requests = ManualRequests(abort_revision="rev-1")
+        world.provider_problem = UNSUPPORTED
+        decision = decide(world.canary, world.observe(), SETTINGS)
+        assert decision.actions == ()
+        assert not (decision.needs_metrics or decision.needs_hooks or decision.needs_judge)
+        reasons = {c.reason for c in decision.status.conditions or [] if c.type == "Ready"}
+        assert reasons == {"UnsupportedProvider"}
+
+    def test_it_is_said_before_a_conflict(self) -> None:
+        """Fixing the provider is needed whatever else holds the Canary."""
+        world = World(make_canary(), provider_problem=UNSUPPORTED, conflict=CONFLICT)
+        world.step()
+        assert ready(world)[1] == "UnsupportedProvider"
+
+    def test_once_the_provider_is_supported_the_canary_initializes(self) -> None:
+        world = World(make_canary(), provider_problem=UNSUPPORTED)
+        world.step()
+        world.provider_problem = None
         world.run_until_quiet()
         assert world.canary.status.phase == Phase.INITIALIZED
         assert ready(world)[:2] == ("True", "TargetFound")

@@ -160,6 +160,7 @@ class TestWhichEventsAlert:
         ("WaitingForApproval", "Waiting", "info"),
         ("AnalysisFailed", "CheckFailed", "warn"),
         ("RolledBack", "RolledBack", "error"),
+        ("UnsupportedProvider", "UnsupportedProvider", "error"),
     ])
     def test_outcomes_alert_with_their_severity(self, event: str, reason: str,
                                                 severity: str) -> None:
