@@ -21,6 +21,8 @@ can catch everything canary-specific with one clause::
     ├── canary.targets.deployment.UnsupportedTarget   the target cannot be delivered as is
     ├── canary.router.UnsupportedProvider     spec.provider names no router canary has
     ├── canary.controller.executor.OwnedElsewhere     the object belongs to another Canary
+    ├── canary.router.gatewayapi.matches.UnsupportedRoute  the Gateway API cannot express
+    │                                         part of the routing
     ├── canary.webhooks.SecretHeaderError     a Secret cannot be sent as webhook headers
     │                                         (also a ValueError)
     ├── canary.loadtester.tasks.Refused       the load tester does not run a hook

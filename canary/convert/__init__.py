@@ -5,7 +5,7 @@ field names with canary's ``canary.dev/v1beta1``, so most of a conversion is a c
 ``apiVersion``. What differs:
 
 - fields canary does not have (another mesh's ``spec.provider``, ``ingressRef``,
-  ``upstreamRef``, Gateway API ``gatewayRefs``, App Mesh's ``meshName``, ...) are left
+  ``upstreamRef``, App Mesh's ``meshName``, ...) are left
   out, each reported as a :class:`Note` naming the document, the field path and the line;
 - a few values are translated, and reported: the deprecated ``spec.canaryAnalysis`` becomes
   ``spec.analysis``, ``autoscaling/v2beta*`` becomes ``autoscaling/v2``, the AlertProvider

@@ -27,10 +27,7 @@ UNSUPPORTED: dict[str, str] = {
     "spec.ingressRef": "canary routes traffic through Istio only (no NGINX ingress)",
     "spec.routeRef": "canary routes traffic through Istio only (no APISIX routes)",
     "spec.upstreamRef": "canary routes traffic through Istio only (no Gloo upstreams)",
-    "spec.service.gatewayRefs": "canary routes traffic through Istio only (no Gateway API "
-                                "HTTPRoutes); Istio gateways go in spec.service.gateways",
     "spec.service.portDiscovery": "canary's Services expose spec.service.port only",
-    "spec.service.appProtocol": "canary's Services do not set appProtocol",
     "spec.service.delegation": "canary's VirtualService always carries its hosts "
                                "(no Istio delegation)",
     "spec.service.meshName": "App Mesh is not supported",

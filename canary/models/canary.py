@@ -42,6 +42,39 @@ class AutoscalerRef(ApiModel):
                       description="The HorizontalPodAutoscaler's name.")
 
 
+#: A Kubernetes object name (DNS subdomain), as the Gateway API spells its references.
+ObjectName = Annotated[str, Field(min_length=1, max_length=253,
+                                  pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]
+
+
+class GatewayRef(ApiModel):
+    """A parent of the route (the Gateway API's ParentReference): a Gateway, a listener of
+    one, or a Service for mesh (GAMMA) routing."""
+
+    group: str | None = Field(None, max_length=253, description=(
+        "The parent's API group; defaults to gateway.networking.k8s.io (use \"\" with "
+        "kind Service for mesh routing)."))
+    kind: str | None = Field(None, max_length=63, description=(
+        "The parent's kind; defaults to Gateway."))
+    name: ObjectName = Field(description="The parent's name.")
+    namespace: str | None = Field(None, max_length=63, description=(
+        "The parent's namespace; defaults to the Canary's."))
+    section_name: str | None = Field(None, max_length=253, description=(
+        "A listener of the Gateway (or a port name of the Service) to attach to."))
+    port: int | None = Field(None, ge=1, le=65535, description=(
+        "The listener port (or Service port) to attach to."))
+
+
+class RouteRef(ApiModel):
+    """The user's own route, whose rules sending traffic to the apex Service canary splits
+    between the primary and the canary, leaving every other rule, filter and hostname as
+    the user wrote them."""
+
+    kind: Literal["HTTPRoute", "GRPCRoute"] = Field("HTTPRoute", description=(
+        "HTTPRoute (the default) or GRPCRoute."))
+    name: ObjectName = Field(description="The route's name, in the Canary's namespace.")
+
+
 class CanaryService(ApiModel):
     """How the target is exposed: the Services and the mesh routing canary generates."""
 
@@ -53,7 +86,32 @@ class CanaryService(ApiModel):
         None, description="The container port (number or name); defaults to port.",
         json_schema_extra={"x-kubernetes-int-or-string": True})
     gateways: list[str] | None = Field(None, description="Istio gateways of the route.")
-    hosts: list[str] | None = Field(None, description="Extra hosts of the VirtualService.")
+    hosts: list[str] | None = Field(None, description=(
+        "Extra hosts of the VirtualService; the hostnames of canary's HTTPRoute or "
+        "GRPCRoute (Gateway API)."))
+    gateway_refs: list[GatewayRef] | None = Field(None, max_length=32, description=(
+        "Gateway API: the Gateways (or, for mesh routing, the Service) canary's HTTPRoute "
+        "or GRPCRoute attaches to (its parentRefs)."))
+    route_ref: RouteRef | None = Field(None, description=(
+        "Gateway API: route through the user's own HTTPRoute or GRPCRoute instead of one "
+        "canary creates. canary edits only the rules whose backendRefs name the apex "
+        "Service (and adds its own named rules for A/B testing and session affinity); "
+        "other rules, filters and hostnames are left alone (docs/gateway-api.md)."))
+    app_protocol: str | None = Field(None, max_length=253, description=(
+        "The application protocol of the port, as Flagger's. Gateway API: grpc routes "
+        "with a GRPCRoute instead of an HTTPRoute."))
+
+    model_config = ApiModel.model_config | {"json_schema_extra": {"x-kubernetes-validations": [
+        {"rule": "!has(self.routeRef) || !has(self.gatewayRefs)",
+         "message": "routeRef uses the parentRefs of the user's route: drop gatewayRefs"},
+    ]}}
+
+    @model_validator(mode="after")
+    def _one_source_of_parents(self) -> CanaryService:
+        if self.route_ref is not None and self.gateway_refs:
+            raise ValueError("routeRef uses the parentRefs of the user's route: drop "
+                             "gatewayRefs")
+        return self
     traffic_policy: FreeForm | None = Field(None,
                                             description="Istio DestinationRule trafficPolicy.")
     retries: FreeForm | None = Field(None, description="Istio HTTPRetry.")

@@ -260,10 +260,10 @@ class TestWhatCannotBeCarried:
             "match": [{"uri": {"prefix": "/api"}}], "timeout": "5s"}))
         (canary,) = documents(result)
         assert set(canary["spec"]["service"]) == {"port", "headers", "corsPolicy", "match",
-                                                  "timeout"}
+                                                  "timeout", "gatewayRefs"}
         # portDiscovery: false is Flagger's zero value: nothing is lost, nothing said.
-        assert set(notes(result)) == {"spec.service.gatewayRefs", "spec.service.meshName",
-                                      "spec.service.apex", "spec.service.delegation"}
+        assert set(notes(result)) == {"spec.service.meshName", "spec.service.apex",
+                                      "spec.service.delegation"}
 
     def test_mirroring_with_another_mesh_stays_plain_blue_green(self) -> None:
         result = convert_text(canary_manifest(provider="nginx", analysis={
