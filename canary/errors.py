@@ -20,6 +20,7 @@ can catch everything canary-specific with one clause::
     │   └── AddressUnavailable                its Secret or address is missing or invalid
     ├── canary.targets.deployment.UnsupportedTarget   the target cannot be delivered as is
     ├── canary.router.UnsupportedProvider     spec.provider names no router canary has
+    ├── canary.router.kubernetes.InexpressibleRoute   a route Services alone cannot carry
     ├── canary.controller.executor.OwnedElsewhere     the object belongs to another Canary
     ├── canary.router.gatewayapi.matches.UnsupportedRoute  the Gateway API cannot express
     │                                         part of the routing

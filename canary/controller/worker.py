@@ -31,7 +31,7 @@ from canary.models.canary import Canary, CanaryStatus, Condition, Phase
 from canary.models.problems import describe
 from canary.notify import alert_for_event, dashboard_url
 from canary.observability import rollout_seconds
-from canary.router import provider_of, unsupported
+from canary.router import problem
 from canary.targets.deployment import (
     REVISION_ANNOTATION,
     UnsupportedTarget,
@@ -302,7 +302,7 @@ class Worker:
 
     def _provider_problem(self, canary: Canary) -> str | None:
         """Why this controller cannot route the Canary's traffic (its provider)."""
-        return unsupported(provider_of(canary, self.services.settings.mesh_provider))
+        return problem(canary, self.services.settings.mesh_provider)
 
     def _missing_references(self, canary: Canary) -> tuple[str, ...]:
         caches = self.services.caches

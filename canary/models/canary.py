@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, JsonValue, field_validator, model_validator
 
 from canary.models.base import ApiModel, ApiObject, Duration, FreeForm, parse_duration
 
@@ -518,12 +518,40 @@ class Provider(StrEnum):
     KUBERNETES = "kubernetes"
 
 
+#: The analysis fields a ``kubernetes`` provider cannot route, with the CEL condition that
+#: they ask for what Services alone cannot do: a weighted split, matched users, mirrored
+#: or sticky traffic (its apex Service sends all traffic to one version at a time). Set
+#: means truthy: an empty match or ``mirror: false`` asks for nothing.
+NEEDS_A_MESH = {
+    "stepWeight": "has(self.analysis.stepWeight)",
+    "stepWeights": "has(self.analysis.stepWeights)",
+    "stepWeightPromotion": "has(self.analysis.stepWeightPromotion)",
+    "match": "has(self.analysis.match) && size(self.analysis.match) > 0",
+    "mirror": "has(self.analysis.mirror) && self.analysis.mirror",
+    "sessionAffinity": "has(self.analysis.sessionAffinity)",
+}
+
+
+def needs_a_mesh(field: str) -> str:
+    """Why a ``kubernetes`` Canary cannot set the analysis field ``field``."""
+    return (f"spec.provider kubernetes routes all traffic to the primary or all to the "
+            f"canary (blue/green with analysis.iterations): spec.analysis.{field} needs a "
+            "provider with a mesh")
+
+
+def _kubernetes_provider_rules() -> list[JsonValue]:
+    """One rule per field, so the refusal names the field the manifest sets."""
+    return [{"rule": f"!has(self.provider) || self.provider != 'kubernetes' || !({needs})",
+             "message": needs_a_mesh(field)} for field, needs in NEEDS_A_MESH.items()]
+
+
 class CanarySpec(ApiModel):
     """What to deliver, how to expose it, and how to judge each new revision."""
 
     provider: Provider | None = Field(None, description=(
         "What routes the traffic: istio, gatewayapi:v1 (a Gateway API HTTPRoute) or "
-        "kubernetes (Services only); defaults to the controller's --mesh-provider. A "
+        "kubernetes (Services only: blue/green, the apex Service switching from the "
+        "primary to the canary at once); defaults to the controller's --mesh-provider. A "
         "provider the controller does not implement leaves the Canary not Ready "
         "(UnsupportedProvider) with nothing written."))
     target_ref: TargetRef = Field(description=(
@@ -542,6 +570,9 @@ class CanarySpec(ApiModel):
     suspend: bool | None = Field(None, description="Freeze where it is.")
     revert_on_deletion: bool | None = Field(
         None, description="On deletion, route traffic back to the target and restore it.")
+
+    model_config = ApiModel.model_config | {"json_schema_extra": {
+        "x-kubernetes-validations": _kubernetes_provider_rules()}}
 
 
 class Phase(StrEnum):

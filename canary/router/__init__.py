@@ -9,15 +9,17 @@ from __future__ import annotations
 from canary.errors import CanaryError
 from canary.models.canary import Canary, Provider
 from canary.router.istio import IstioRouter
+from canary.router.kubernetes import KubernetesRouter, refused
 from canary.router.port import Named, Reversion, Router, service_name
 
-__all__ = ["ROUTERS", "Reversion", "Router", "UnsupportedProvider", "managed",
+__all__ = ["ROUTERS", "Reversion", "Router", "UnsupportedProvider", "managed", "problem",
            "provider_of", "routed_kinds", "router_for", "service_name", "supported",
            "unsupported"]
 
 #: The implemented routers by provider: every ``--mesh-provider`` and ``spec.provider``
 #: this controller routes with.
-ROUTERS: dict[str, Router] = {router.provider: router for router in (IstioRouter(),)}
+ROUTERS: dict[str, Router] = {router.provider: router
+                              for router in (IstioRouter(), KubernetesRouter())}
 
 
 class UnsupportedProvider(CanaryError):
@@ -42,6 +44,16 @@ def unsupported(provider: str) -> str | None:
     return (f"spec.provider {provider} is not supported by this controller, which routes "
             f"with {', '.join(supported())}: set spec.provider to one of them (or leave "
             "it out for the controller's --mesh-provider)")
+
+
+def problem(canary: Canary, default: str) -> str | None:
+    """Why this controller cannot route ``canary`` (its provider, else ``default``): the
+    provider is not implemented, or it cannot route what the analysis asks for; None when
+    it can."""
+    provider = provider_of(canary, default)
+    if provider == Provider.KUBERNETES.value:
+        return refused(canary)
+    return unsupported(provider)
 
 
 def router_for(provider: str) -> Router:

@@ -1,10 +1,10 @@
 """The objects that route a Canary's traffic on Istio, as server-side apply manifests.
 
-``<svc>`` (apex, selects the primary's pods), ``<svc>-primary`` and ``<svc>-canary``
-Services; DestinationRules for the latter two; and the ``<svc>`` VirtualService that
-splits traffic between them. Only the fields listed here are owned by canary's field
-manager, so fields other managers set on these objects (labels, annotations, exportTo,
-...) are preserved.
+The three Services (:mod:`canary.router.services`; the apex always selects the primary's
+pods); DestinationRules for ``<svc>-primary`` and ``<svc>-canary``; and the ``<svc>``
+VirtualService that splits traffic between them. Only the fields listed here are owned by
+canary's field manager, so fields other managers set on these objects (labels,
+annotations, exportTo, ...) are preserved.
 """
 
 from __future__ import annotations
@@ -14,34 +14,7 @@ import re
 from canary.core.actions import Route
 from canary.models.canary import Canary, Provider
 from canary.router.port import JSON, Find, Named, Reversion, service_name
-from canary.targets.deployment import MANAGED_BY, owner_reference, primary_name
-
-
-def _metadata(canary: Canary, owner: JSON | None, name: str) -> JSON:
-    """Labelled as canary's; owned by ``owner`` (None: by no Canary)."""
-    meta: JSON = {"name": name, "namespace": canary.namespace, "labels": dict(MANAGED_BY)}
-    if owner is not None:
-        meta["ownerReferences"] = [owner_reference(owner)]
-    return meta
-
-
-def _service(canary: Canary, owner: JSON | None, name: str, selector: dict[str, str]) -> JSON:
-    service = canary.spec.service
-    port: JSON = {"name": service.port_name or "http", "port": service.port,
-                  "targetPort": service.target_port or service.port, "protocol": "TCP"}
-    return {"apiVersion": "v1", "kind": "Service", "metadata": _metadata(canary, owner, name),
-            "spec": {"type": "ClusterIP", "selector": selector, "ports": [port]}}
-
-
-def services(canary: Canary, owner: JSON, label: tuple[str, str]) -> list[JSON]:
-    key, value = label
-    name = service_name(canary)
-    primary = {key: primary_name(value)}
-    return [
-        _service(canary, owner, name, primary),
-        _service(canary, owner, f"{name}-primary", primary),
-        _service(canary, owner, f"{name}-canary", {key: value}),
-    ]
+from canary.router.services import managed_services, metadata, released_apex, services
 
 
 def destination_rules(canary: Canary, owner: JSON) -> list[JSON]:
@@ -52,7 +25,7 @@ def destination_rules(canary: Canary, owner: JSON) -> list[JSON]:
         if canary.spec.service.traffic_policy:
             spec["trafficPolicy"] = canary.spec.service.traffic_policy
         rules.append({"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
-                      "metadata": _metadata(canary, owner, f"{name}-{suffix}"), "spec": spec})
+                      "metadata": metadata(canary, owner, f"{name}-{suffix}"), "spec": spec})
     return rules
 
 
@@ -95,9 +68,7 @@ def virtual_service(canary: Canary, owner: JSON, route: Route) -> JSON:
     if service.gateways:
         spec["gateways"] = list(service.gateways)
     return {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
-            "metadata": _metadata(canary, owner, name), "spec": spec}
-
-
+            "metadata": metadata(canary, owner, name), "spec": spec}
 
 
 class IstioRouter:
@@ -113,10 +84,9 @@ class IstioRouter:
                 virtual_service(canary, owner, route)]
 
     def managed(self, service: str) -> frozenset[Named]:
-        return frozenset({("Service", service), ("Service", f"{service}-primary"),
-                          ("Service", f"{service}-canary"), ("VirtualService", service),
-                          ("DestinationRule", f"{service}-primary"),
-                          ("DestinationRule", f"{service}-canary")})
+        return managed_services(service) | {("VirtualService", service),
+                                            ("DestinationRule", f"{service}-primary"),
+                                            ("DestinationRule", f"{service}-canary")}
 
     def reversion(self, canary: Canary, label: tuple[str, str]) -> Reversion:
         """The apex Service selects the target's pods and is released; without the
@@ -127,8 +97,3 @@ class IstioRouter:
     def pending(self, canary: Canary, find: Find) -> str | None:
         return None
 
-
-def released_apex(canary: Canary, label: tuple[str, str]) -> JSON:
-    """The apex Service selecting the target's pods (``label``), owned by no Canary."""
-    key, value = label
-    return _service(canary, None, service_name(canary), {key: value})

@@ -22,6 +22,10 @@ ANALYSIS: dict[str, Any] = {
     ],
 }
 
+#: The success-rate check alone, for tests about where traffic goes.
+SUCCESS_RATE: list[dict[str, Any]] = [
+    {"name": "request-success-rate", "interval": "10s", "thresholdRange": {"min": 99}}]
+
 
 async def deploy(kube: KubeClient, namespace: str, annotations: dict[str, str]) -> None:
     """Apply the app's Deployment with a template carrying ``annotations`` (a new revision

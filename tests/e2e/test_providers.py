@@ -44,14 +44,14 @@ async def test_a_provider_not_implemented_is_refused_and_nothing_is_written(
         kube: KubeClient, namespace: str) -> None:
     await deploy(kube, namespace, {"revision": "1"})
     await kube.create(r.CANARIES, manifests.canary(
-        APP, namespace, analysis=ANALYSIS, provider="kubernetes", revertOnDeletion=True))
+        APP, namespace, analysis=ANALYSIS, provider="gatewayapi:v1", revertOnDeletion=True))
     refused = await wait_until(lambda: canary_object(kube, namespace),
                                lambda c: ready(c).get("reason") == "UnsupportedProvider",
                                "the Canary to be refused")
     condition = ready(refused)
     assert condition["status"] == "False"
-    assert "spec.provider kubernetes" in condition["message"]
-    assert "routes with istio" in condition["message"]
+    assert "spec.provider gatewayapi:v1" in condition["message"]
+    assert "routes with istio, kubernetes" in condition["message"]
     assert phase(refused) is None
     # Woken again by its own status write and by the watches: still nothing written.
     await asyncio.sleep(5)

@@ -13,6 +13,7 @@ from canary.kube import KubeClient
 from canary.kube import resources as r
 from tests.e2e.rollout import (
     APP,
+    SUCCESS_RATE,
     canary_object,
     deploy,
     phase,
@@ -23,9 +24,6 @@ from tests.e2e.rollout import (
 from tests.e2e.waiting import prometheus_value, wait_until
 
 pytestmark = pytest.mark.usefixtures("running_controller")
-
-SUCCESS_RATE = [{"name": "request-success-rate", "interval": "10s",
-                 "thresholdRange": {"min": 99}}]
 
 
 def requests(namespace: str, workload: str, reporter: str = "destination") -> str:

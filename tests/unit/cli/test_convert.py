@@ -104,13 +104,12 @@ class TestFlaggerDocumentation:
 
     def test_blue_green_without_a_mesh_keeps_the_provider_and_reports_port_discovery(
             self) -> None:
-        """The kubernetes provider is carried over (not routed with Istio behind the
-        user's back) and said to be refused until canary routes with it."""
+        """The kubernetes provider is carried over as it is (canary routes blue/green with
+        Services alone, not with Istio behind the user's back), without a note."""
         result = convert_file("kubernetes-blue-green.yaml")
         said = {(n.line, n.path, n.lost) for n in own_notes(result)}
-        assert said == {(9, "spec.provider", False), (21, "spec.service.portDiscovery", True)}
+        assert said == {(21, "spec.service.portDiscovery", True)}
         assert all(n.document == "Canary test/podinfo" for n in own_notes(result))
-        assert "UnsupportedProvider" in notes(result)["spec.provider"]
         canary, template = documents(result)
         assert canary["spec"]["provider"] == "kubernetes"
         assert "portDiscovery" not in canary["spec"]["service"]
@@ -233,7 +232,7 @@ class TestWhatCannotBeCarried:
         assert note.path == f"spec.{field}" and why in note.message and note.lost
 
     @pytest.mark.parametrize(("provider", "said"), [
-        ("istio", False), ("gatewayapi:v1", True), ("kubernetes", True)])
+        ("istio", False), ("gatewayapi:v1", True), ("kubernetes", False)])
     def test_a_provider_canary_accepts_is_carried_over(self, provider: str, said: bool
                                                       ) -> None:
         """Kept so the Canary is routed as on Flagger, or refused on the Canary by a
@@ -587,10 +586,10 @@ class TestCommand:
         assert code == 0
         assert [d["kind"] for d in yaml.safe_load_all(out)] == ["Canary", "MetricTemplate"]
         lines = err.splitlines()
-        # Two about the Canary, four about Flagger's load tester and Prometheus.
-        assert len(lines) == 6 and all(line.startswith("note: ") for line in lines)
-        assert lines[0].startswith(f"note: {FIXTURES / 'kubernetes-blue-green.yaml'}:9: "
-                                   "Canary test/podinfo: spec.provider: ")
+        # One about the Canary, four about Flagger's load tester and Prometheus.
+        assert len(lines) == 5 and all(line.startswith("note: ") for line in lines)
+        assert lines[0].startswith(f"note: {FIXTURES / 'kubernetes-blue-green.yaml'}:21: "
+                                   "Canary test/podinfo: spec.service.portDiscovery: ")
 
     def test_an_added_interval_is_a_note_on_stderr(self) -> None:
         code, out, err = self.run("-", stdin=canary_manifest(analysis={

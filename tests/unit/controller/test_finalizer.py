@@ -72,12 +72,14 @@ def deleted(provider: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("provider", "expected"), [
     ("istio", [("delete", "VirtualService", "web"), ("event",), ("finalizer removed", "web")]),
-    ("kubernetes", [("finalizer removed", "web")]),
+    ("kubernetes", [("event",), ("finalizer removed", "web")]),
+    ("gatewayapi:v1", [("finalizer removed", "web")]),
 ])
 async def test_traffic_goes_back_through_the_router_or_nothing_is_touched(
         provider: str, expected: list[tuple[str, ...]]) -> None:
     """Istio: the apex Service is released onto the target, the VirtualService deleted.
-    A provider canary does not route with wrote nothing, so the finalizer just goes."""
+    Kubernetes: the apex Service is released, nothing deleted. A provider canary does not
+    route with wrote nothing, so the finalizer just goes."""
     fakes = Fakes()
     finalizer = Finalizer(fakes, fakes, fakes,  # type: ignore[arg-type]
                           generated=CACHES.__getitem__,  # type: ignore[arg-type]
@@ -85,7 +87,7 @@ async def test_traffic_goes_back_through_the_router_or_nothing_is_touched(
                           mesh_provider="istio")
     assert await finalizer.finalize(deleted(provider), structlog.get_logger()) is None
     assert fakes.calls == expected
-    if provider == "istio":
+    if provider in ("istio", "kubernetes"):
         [apex] = fakes.applied
         assert (apex["kind"], apex["metadata"]["name"]) == ("Service", "web")
         assert apex["spec"]["selector"] == {"app": "web"}

@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from structlog.testing import capture_logs
 
 from canary.controller.executor import Applied
@@ -265,12 +266,21 @@ class RecordingExecutor:
         return []
 
 
-async def test_a_provider_canary_cannot_route_with_is_refused_with_nothing_written() -> None:
-    """spec.provider kubernetes (not implemented): Ready=False UnsupportedProvider naming
-    the field and what is supported, one Warning event, no action, no finalizer added
-    (the finalizer's API fails any call), and nothing more when woken again."""
+@pytest.mark.parametrize(("provider", "said"), [
+    ("gatewayapi:v1", ("spec.provider gatewayapi:v1", "routes with istio, kubernetes")),
+    ("kubernetes", ("spec.provider kubernetes", "spec.analysis.stepWeight needs a provider "
+                    "with a mesh")),
+])
+async def test_a_provider_canary_cannot_route_with_is_refused_with_nothing_written(
+        provider: str, said: tuple[str, str]) -> None:
+    """spec.provider gatewayapi:v1 (not implemented), or kubernetes with a weighted
+    analysis (which Services cannot route; the CRD refuses it, but a Canary without
+    spec.provider under --mesh-provider kubernetes gets here): Ready=False
+    UnsupportedProvider naming the field and what is supported, one Warning event, no
+    action, no finalizer added (the finalizer's API fails any call), and nothing more
+    when woken again."""
     canary, fakes = analysing(datetime.now(UTC))
-    canary["spec"] |= {"provider": "kubernetes", "revertOnDeletion": True}
+    canary["spec"] |= {"provider": provider, "revertOnDeletion": True}
     del canary["status"]
     executor = RecordingExecutor()
     fakes.services = replace(fakes.services, executor=executor)
@@ -279,7 +289,7 @@ async def test_a_provider_canary_cannot_route_with_is_refused_with_nothing_writt
     [patch] = fakes.patches
     [ready] = [c for c in patch["status"]["conditions"] if c["type"] == "Ready"]
     assert (ready["status"], ready["reason"]) == ("False", "UnsupportedProvider")
-    assert "spec.provider kubernetes" in ready["message"] and "istio" in ready["message"]
+    assert all(part in ready["message"] for part in said), ready["message"]
     assert fakes.events_recorded == [("Warning", "UnsupportedProvider", ready["message"])]
     assert executor.actions == [] and "phase" not in patch["status"]
     await worker.reconcile()

@@ -15,8 +15,8 @@ from canary.models.canary import Canary, Phase
 from tests.unit.core.scenario import SETTINGS, World, initialized, make_canary
 
 CONFLICT = "Canary older-web already claims Deployment web (it is older): ..."
-UNSUPPORTED = ("spec.provider kubernetes is not supported by this controller, which "
-               "routes with istio: ...")
+UNSUPPORTED = ("spec.provider gatewayapi:v1 is not supported by this controller, which "
+               "routes with istio, kubernetes: ...")
 MISSING = "spec.analysis.metrics[0].templateRef: MetricTemplate shop/errors not found"
 
 

@@ -14,23 +14,19 @@ from canary.router import (
     ROUTERS,
     UnsupportedProvider,
     managed,
+    problem,
     provider_of,
     routed_kinds,
     router_for,
     supported,
     unsupported,
 )
-from canary.router.istio import (
-    IstioRouter,
-    destination_rules,
-    released_apex,
-    services,
-    virtual_service,
-)
+from canary.router.istio import IstioRouter, destination_rules, virtual_service
+from canary.router.kubernetes import KubernetesRouter
 from canary.router.port import Router
+from canary.router.services import released_apex, services
+from tests.unit.router.support import OWNER, names
 
-OWNER = {"apiVersion": "canary.dev/v1beta1", "kind": "Canary",
-         "metadata": {"name": "web", "uid": "u"}}
 LABEL = ("app", "web")
 
 
@@ -45,7 +41,6 @@ def canary(service: str | None = None, provider: str | None = None) -> Canary:
                                   "spec": spec})
 
 
-services_names = st.from_regex(r"[a-z][a-z0-9]{0,20}", fullmatch=True)
 routes = st.builds(Route, st.integers(0, 100), match_to_canary=st.booleans(),
                    mirror_percent=st.none() | st.integers(0, 100))
 
@@ -55,7 +50,11 @@ class TestChoosing:
         router = router_for("istio")
         assert isinstance(router, IstioRouter) and router.provider == "istio"
 
-    @pytest.mark.parametrize("provider", ["gatewayapi:v1", "kubernetes", "linkerd"])
+    def test_kubernetes_is_routed_by_the_kubernetes_router(self) -> None:
+        router = router_for("kubernetes")
+        assert isinstance(router, KubernetesRouter) and router.provider == "kubernetes"
+
+    @pytest.mark.parametrize("provider", ["gatewayapi:v1", "linkerd"])
     def test_a_provider_not_implemented_is_refused_naming_the_field_and_the_choices(
             self, provider: str) -> None:
         with pytest.raises(UnsupportedProvider) as raised:
@@ -66,19 +65,30 @@ class TestChoosing:
 
     def test_every_implemented_provider_is_one_the_crd_accepts(self) -> None:
         assert set(ROUTERS) <= {p.value for p in Provider}
-        assert supported() == tuple(ROUTERS) == ("istio",)
+        assert supported() == tuple(ROUTERS) == ("istio", "kubernetes")
         assert all(unsupported(provider) is None for provider in supported())
 
     def test_spec_provider_wins_over_the_controllers_default(self) -> None:
         assert provider_of(canary(), "istio") == "istio"
         assert provider_of(canary(provider="kubernetes"), "istio") == "kubernetes"
 
+    def test_a_problem_is_an_unimplemented_provider_or_what_it_cannot_route(self) -> None:
+        """stepWeight: routable through Istio, not by Services alone, whether the
+        provider comes from spec.provider or the controller's default."""
+        assert problem(canary(), "istio") is None
+        assert "spec.analysis.stepWeight" in (problem(canary(), "kubernetes") or "")
+        assert "spec.analysis.stepWeight" in (problem(canary(provider="kubernetes"), "istio")
+                                              or "")
+        assert problem(canary(provider="gatewayapi:v1"), "istio") == unsupported(
+            "gatewayapi:v1")
+
     def test_the_watched_kinds_are_those_the_routers_write(self) -> None:
         assert routed_kinds() == ("Service", "DestinationRule", "VirtualService")
 
     def test_an_unsupported_provider_manages_no_routing_object(self) -> None:
-        assert managed("kubernetes", "web") == frozenset()
+        assert managed("gatewayapi:v1", "web") == frozenset()
         assert managed("istio", "web") == IstioRouter().managed("web")
+        assert managed("kubernetes", "web") == KubernetesRouter().managed("web")
 
 
 class TestIstioThroughThePort:
@@ -95,7 +105,7 @@ class TestIstioThroughThePort:
             *services(subject, OWNER, LABEL), *destination_rules(subject, OWNER),
             virtual_service(subject, OWNER, route)]
 
-    @given(services_names, routes)
+    @given(names, routes)
     def test_it_manages_exactly_the_objects_it_writes(self, service: str, route: Route
                                                        ) -> None:
         subject = canary(service)
