@@ -55,7 +55,7 @@ class TestChoosing:
         router = router_for("istio")
         assert isinstance(router, IstioRouter) and router.provider == "istio"
 
-    @pytest.mark.parametrize("provider", ["gatewayapi:v1", "kubernetes", "linkerd"])
+    @pytest.mark.parametrize("provider", ["kubernetes", "linkerd"])
     def test_a_provider_not_implemented_is_refused_naming_the_field_and_the_choices(
             self, provider: str) -> None:
         with pytest.raises(UnsupportedProvider) as raised:
@@ -66,7 +66,7 @@ class TestChoosing:
 
     def test_every_implemented_provider_is_one_the_crd_accepts(self) -> None:
         assert set(ROUTERS) <= {p.value for p in Provider}
-        assert supported() == tuple(ROUTERS) == ("istio",)
+        assert supported() == tuple(ROUTERS) == ("istio", "gatewayapi:v1")
         assert all(unsupported(provider) is None for provider in supported())
 
     def test_spec_provider_wins_over_the_controllers_default(self) -> None:
@@ -74,7 +74,8 @@ class TestChoosing:
         assert provider_of(canary(provider="kubernetes"), "istio") == "kubernetes"
 
     def test_the_watched_kinds_are_those_the_routers_write(self) -> None:
-        assert routed_kinds() == ("Service", "DestinationRule", "VirtualService")
+        assert routed_kinds() == ("Service", "DestinationRule", "VirtualService", "HTTPRoute",
+                                 "GRPCRoute")
 
     def test_an_unsupported_provider_manages_no_routing_object(self) -> None:
         assert managed("kubernetes", "web") == frozenset()
