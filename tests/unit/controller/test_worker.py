@@ -6,7 +6,7 @@ import copy
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from structlog.testing import capture_logs
 
@@ -285,3 +285,35 @@ async def test_a_provider_canary_cannot_route_with_is_refused_with_nothing_writt
     await worker.reconcile()
     assert len(fakes.patches) == 1 and len(fakes.events_recorded) == 1
     assert executor.actions == []
+
+
+def refused_route() -> dict[str, Any]:
+    """canary's HTTPRoute web, refused by Gateway shop/public."""
+    conditions = [{"type": "Accepted", "status": "False", "observedGeneration": 1,
+                   "reason": "NoMatchingListenerHostname", "message": "no listener matches"},
+                  {"type": "ResolvedRefs", "status": "True", "observedGeneration": 1,
+                   "reason": "ResolvedRefs"}]
+    return {"kind": "HTTPRoute", "metadata": {"name": "web", "namespace": "shop",
+                                              "generation": 1},
+            "spec": {"parentRefs": [{"name": "public"}]},
+            "status": {"parents": [{"parentRef": {"name": "public"},
+                                    "conditions": conditions}]}}
+
+
+async def test_a_route_its_gateway_refused_holds_the_weight_naming_the_gateway() -> None:
+    """The worker reads the route's acceptance from the caches through the router: at the
+    step's end nothing is measured or moved, RouteAccepted says why, in one event."""
+    canary, fakes = analysing(datetime.now(UTC))
+    canary["spec"] |= {"provider": "gatewayapi:v1"}
+    canary["spec"]["service"]["gatewayRefs"] = [{"name": "public"}]
+    fakes.services = replace(fakes.services, caches=replace(
+        fakes.services.caches, http_routes=cast(Reflector, Cache(refused_route()))))
+    worker = Worker(fakes.services, "shop", "web")
+    await worker.reconcile()
+    [patch] = fakes.patches
+    [held] = [c for c in patch["status"]["conditions"] if c["type"] == "RouteAccepted"]
+    assert (held["status"], held["reason"]) == ("False", "RouteNotAccepted")
+    assert held["message"] == ("HTTPRoute shop/web: Gateway shop/public refused the route: "
+                               "NoMatchingListenerHostname: no listener matches")
+    assert fakes.events_recorded == [("Warning", "RouteNotAccepted", held["message"])]
+    assert fakes.log == [] and "canaryWeight" not in patch["status"]
