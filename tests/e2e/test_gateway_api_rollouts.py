@@ -12,49 +12,26 @@ from typing import Any
 import pytest
 
 from canary.devenv import LocalEnvironment
-from canary.devenv.traffic.gatewaystatus import GATEWAY_CLASS
 from canary.kube import KubeClient
 from canary.kube import resources as r
-from tests.e2e import manifests
-from tests.e2e.rollout import (
-    APP,
-    FIELD_MANAGER,
-    canary_object,
-    deploy,
-    phase,
-    promotion_history,
-    target_revision,
-)
+from tests.e2e import routed
+from tests.e2e.rollout import APP, canary_object, deploy, phase, promotion_history, target_revision
+from tests.e2e.routed import GATEWAY, HOST, Routing
 from tests.e2e.waiting import prometheus_value, wait_until
 
 pytestmark = pytest.mark.usefixtures("running_controller")
 
-GATEWAY, HOST = "public", "shop.example.com"
 SUCCESS_RATE = [{"name": "request-success-rate", "interval": "10s",
                  "thresholdRange": {"min": 99}}]
 JSON = dict[str, Any]
 
 
-def gateway(namespace: str) -> JSON:
-    return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
-            "metadata": {"name": GATEWAY, "namespace": namespace},
-            "spec": {"gatewayClassName": GATEWAY_CLASS, "listeners": [
-                {"name": "http", "port": 80, "protocol": "HTTP", "hostname": HOST}]}}
-
-
 async def start(kube: KubeClient, env: LocalEnvironment, namespace: str, analysis: JSON,
                 hosts: tuple[str, ...] = (HOST,)) -> None:
-    """A Gateway, the app, its Canary routed by the Gateway API and traffic through the
-    Gateway; returns once the Canary is Initialized."""
-    await kube.apply(gateway(namespace), field_manager=FIELD_MANAGER)
-    await deploy(kube, namespace, {"revision": "1"})
-    canary = manifests.canary(APP, namespace, analysis=analysis, progressDeadlineSeconds=30,
-                              provider="gatewayapi:v1")
-    canary["spec"]["service"] |= {"gatewayRefs": [{"name": GATEWAY}], "hosts": list(hosts)}
-    await kube.create(r.CANARIES, canary)
-    await env.set_gateway_traffic(GATEWAY, namespace, HOST, rps=100)
-    await wait_until(functools.partial(canary_object, kube, namespace),
-                     lambda c: phase(c) == "Initialized", "the Canary to be Initialized")
+    """A Gateway, the app and its Canary routed by the Gateway API, with a 30 s progress
+    deadline, and traffic through the Gateway; returns once it is Initialized."""
+    await routed.start(kube, env, Routing("gatewayapi:v1", namespace), analysis, hosts,
+                       deadline=30)
 
 
 def through_gateway(namespace: str, workload: str) -> str:
