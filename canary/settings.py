@@ -105,7 +105,7 @@ class Settings:
     alerts: AlertSettings = field(default_factory=AlertSettings)
     leader_election: LeaderElectionSettings = field(default_factory=LeaderElectionSettings)
     serving: ServingSettings = field(default_factory=ServingSettings)
-    #: The service mesh whose routing canary drives; only istio today.
+    #: The router of Canaries without spec.provider: istio, kubernetes or gatewayapi:v1.
     mesh_provider: str = "istio"
 
 

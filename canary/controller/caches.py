@@ -27,10 +27,13 @@ MANAGED_SELECTOR = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
 class Caches:
     canaries: Reflector
     deployments: Reflector
-    #: The generated routing objects only (labelled as managed by canary).
+    #: The generated routing objects only (labelled as managed by canary): Services,
+    #: Istio's and the Gateway API's routes.
     services: Reflector
     virtual_services: Reflector
     destination_rules: Reflector
+    http_routes: Reflector
+    grpc_routes: Reflector
     autoscalers: Reflector
     configmaps: Reflector
     #: All Secrets but Helm's releases.
@@ -54,6 +57,8 @@ class Caches:
             services=watch(r.SERVICES, MANAGED_SELECTOR),
             virtual_services=watch(r.VIRTUAL_SERVICES, MANAGED_SELECTOR),
             destination_rules=watch(r.DESTINATION_RULES, MANAGED_SELECTOR),
+            http_routes=watch(r.HTTP_ROUTES, MANAGED_SELECTOR),
+            grpc_routes=watch(r.GRPC_ROUTES, MANAGED_SELECTOR),
             autoscalers=watch(r.HORIZONTAL_POD_AUTOSCALERS),
             configmaps=watch(r.CONFIG_MAPS),
             # Helm keeps whole releases in Secrets: large, numerous and never referenced
@@ -65,8 +70,8 @@ class Caches:
     def all(self) -> Sequence[Reflector]:
         """Every cache, the Canaries first."""
         return (self.canaries, self.deployments, self.services, self.virtual_services,
-                self.destination_rules, self.autoscalers, self.configmaps, self.secrets,
-                self.metric_templates, self.alert_providers)
+                self.destination_rules, self.http_routes, self.grpc_routes, self.autoscalers,
+                self.configmaps, self.secrets, self.metric_templates, self.alert_providers)
 
     def cached(self, resource: r.Resource, namespace: str, name: str) -> JSON | None:
         """An object from the caches, for the kinds canary reads while analysing."""
@@ -99,6 +104,10 @@ class Caches:
                 return self.virtual_services
             case "DestinationRule":
                 return self.destination_rules
+            case "HTTPRoute":
+                return self.http_routes
+            case "GRPCRoute":
+                return self.grpc_routes
             case "HorizontalPodAutoscaler":
                 return self.autoscalers
         raise KeyError(kind)

@@ -31,7 +31,7 @@ from canary.models.canary import Canary, CanaryStatus, Condition, Phase
 from canary.models.problems import describe
 from canary.notify import alert_for_event, dashboard_url
 from canary.observability import rollout_seconds
-from canary.router import problem
+from canary.router import problem, provider_of, router_for
 from canary.targets.deployment import (
     REVISION_ANNOTATION,
     UnsupportedTarget,
@@ -272,6 +272,7 @@ class Worker:
                                   analysis.primary_ready_threshold or 100),
             generation=int(obj["metadata"].get("generation") or 0), target_problem=problem,
             provider_problem=self._provider_problem(canary),
+            route_pending=self._route_pending(canary),
             # A managed target already says what is wrong (and claims another's objects).
             conflict=None if problem is not None else claims.conflict(
                 obj, caches.canaries.items(self.namespace),
@@ -303,6 +304,13 @@ class Worker:
     def _provider_problem(self, canary: Canary) -> str | None:
         """Why this controller cannot route the Canary's traffic (its provider)."""
         return problem(canary, self.services.settings.mesh_provider)
+
+    def _route_pending(self, canary: Canary) -> str | None:
+        """Why the data plane does not follow the Canary's routing as cached yet."""
+        if self._provider_problem(canary) is not None:
+            return None
+        router = router_for(provider_of(canary, self.services.settings.mesh_provider))
+        return router.pending(canary, self.services.caches.generated_lookup(self.namespace))
 
     def _missing_references(self, canary: Canary) -> tuple[str, ...]:
         caches = self.services.caches

@@ -122,6 +122,10 @@ class Observation:
     #: Why the Canary's ``spec.provider`` cannot route its traffic (this controller does
     #: not implement it): the Canary then changes nothing.
     provider_problem: str | None = None
+    #: Why the data plane does not follow the routing canary wrote yet (a Gateway has not
+    #: accepted the route, naming the Gateway and its reason); None once it does. The
+    #: weights hold while it is set.
+    route_pending: str | None = None
     #: What a person asked for (``canary promote/abort/pause``), from annotations.
     requests: ManualRequests = field(default_factory=lambda: ManualRequests())
     #: Why another Canary keeps what this one would manage (its target or an object

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from canary.errors import CanaryError
 from canary.models.canary import Canary, Provider
+from canary.router.gatewayapi.router import GatewayApiRouter
 from canary.router.istio import IstioRouter
 from canary.router.kubernetes import KubernetesRouter, refused
 from canary.router.port import Named, Reversion, Router, service_name
@@ -19,7 +20,8 @@ __all__ = ["ROUTERS", "Reversion", "Router", "UnsupportedProvider", "managed", "
 #: The implemented routers by provider: every ``--mesh-provider`` and ``spec.provider``
 #: this controller routes with.
 ROUTERS: dict[str, Router] = {router.provider: router
-                              for router in (IstioRouter(), KubernetesRouter())}
+                              for router in (IstioRouter(), KubernetesRouter(),
+                                             GatewayApiRouter())}
 
 
 class UnsupportedProvider(CanaryError):

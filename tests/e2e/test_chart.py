@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import shutil
 import subprocess
@@ -183,6 +184,7 @@ async def test_the_controller_works_under_the_charts_service_account_with_least_
     await kube.delete(r.CANARIES, APP, namespace)
     await wait_until(lambda: kube.list(r.CANARIES, namespace), lambda found: not found["items"],
                      "the Canary to be finalized and gone")
+    await gateway_routes_come_and_go(kube, namespace)
 
     requests = audited_requests(environment, SERVICE_ACCOUNT)
     refused = sorted({permission(e) for e in requests if forbidden(e)})
@@ -197,6 +199,24 @@ async def test_the_controller_works_under_the_charts_service_account_with_least_
                     if (group, resource, verb) not in used)
     assert not unused, (f"the chart grants permissions the controller never used "
                         f"(remove them): {unused}")
+
+
+async def gateway_routes_come_and_go(kube: KubeClient, namespace: str) -> None:
+    """Canaries routed by the Gateway API, one with an HTTPRoute and one with a GRPCRoute,
+    initialized and then deleted with revertOnDeletion (their routes deleted)."""
+    names = {"storefront": {}, "checkout": {"appProtocol": "grpc"}}
+    for name, protocol in names.items():
+        await kube.apply(manifests.deployment(name, namespace), field_manager=FIELD_MANAGER)
+        await kube.create(r.CANARIES, manifests.canary(
+            name, namespace, provider="gatewayapi:v1", revertOnDeletion=True,
+            service={"port": 80, "targetPort": 9898, "gatewayRefs": [{"name": "public"}],
+                     **protocol}))
+    for name in names:
+        await wait_until(functools.partial(canary_object, kube, namespace, name),
+                         lambda c: phase(c) == "Initialized", f"Canary {name} initialized")
+        await kube.delete(r.CANARIES, name, namespace)
+    await wait_until(lambda: kube.list(r.CANARIES, namespace), lambda found: not found["items"],
+                     "the Gateway API Canaries to be finalized and gone")
 
 
 async def pause(kube: KubeClient, namespace: str, *, paused: bool) -> None:

@@ -91,8 +91,11 @@ async def test_a_second_canary_on_one_deployment_is_refused_and_writes_nothing(
                              lambda c: phase(c) == "Initialized", "the second to take over",
                              timeout=120)
     assert ready(taken)["status"] == "True"
-    service = await kube.get(r.SERVICES, APP, namespace)
-    assert service["spec"]["ports"][0]["port"] == 8080
+    # The status is written before the actions: the Service follows, once the garbage
+    # collector has removed the first Canary's.
+    service = await wait_until(lambda: kube.get(r.SERVICES, APP, namespace),
+                               lambda s: s["spec"]["ports"][0]["port"] == 8080,
+                               "the second Canary's Service")
     assert service["metadata"]["ownerReferences"][0]["name"] == "rival"
 
 

@@ -1,5 +1,5 @@
-"""spec.provider picks what routes a Canary: a provider the controller does not route
-with is refused and nothing is written, never routed through Istio instead."""
+"""spec.provider picks what routes a Canary: what its provider cannot route is refused and
+nothing is written, never routed through another provider instead."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from canary.devenv import LocalEnvironment
 from canary.kube import KubeClient, NotFound
 from canary.kube import resources as r
 from tests.e2e import manifests
+from tests.e2e.controller_process import ControllerProcess
 from tests.e2e.rollout import ANALYSIS, APP, canary_object, deploy, events, phase, start
 from tests.e2e.waiting import wait_until
 
@@ -40,25 +41,35 @@ async def generated(kube: KubeClient, namespace: str) -> list[str]:
     return found
 
 
-async def test_a_provider_not_implemented_is_refused_and_nothing_is_written(
-        kube: KubeClient, namespace: str) -> None:
-    await deploy(kube, namespace, {"revision": "1"})
-    await kube.create(r.CANARIES, manifests.canary(
-        APP, namespace, analysis=ANALYSIS, provider="gatewayapi:v1", revertOnDeletion=True))
-    refused = await wait_until(lambda: canary_object(kube, namespace),
-                               lambda c: ready(c).get("reason") == "UnsupportedProvider",
-                               "the Canary to be refused")
-    condition = ready(refused)
-    assert condition["status"] == "False"
-    assert "spec.provider gatewayapi:v1" in condition["message"]
-    assert "routes with istio, kubernetes" in condition["message"]
-    assert phase(refused) is None
-    # Woken again by its own status write and by the watches: still nothing written.
-    await asyncio.sleep(5)
-    assert await generated(kube, namespace) == []
-    assert [e["note"] for e in await events(kube, namespace, "UnsupportedProvider")] == [
-        condition["message"]]
-    assert "finalizers" not in (await canary_object(kube, namespace))["metadata"]
+async def test_a_weighted_canary_under_a_mesh_less_default_is_refused_and_writes_nothing(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str,
+        controller: ControllerProcess) -> None:
+    """Without spec.provider, under --mesh-provider kubernetes (which the CRD cannot see),
+    a weighted analysis cannot be routed by Services: refused, nothing written."""
+    controller.stop()  # this test runs a controller of its own, on this namespace only
+    own = ControllerProcess(
+        environment, environment.run_dir / "logs" / f"kubernetes-default-{namespace}.log",
+        "--namespace", namespace, "--mesh-provider", "kubernetes")
+    own.start()
+    try:
+        await deploy(kube, namespace, {"revision": "1"})
+        await kube.create(r.CANARIES, manifests.canary(
+            APP, namespace, analysis=ANALYSIS, revertOnDeletion=True))
+        refused = await wait_until(lambda: canary_object(kube, namespace),
+                                   lambda c: ready(c).get("reason") == "UnsupportedProvider",
+                                   "the Canary to be refused")
+        condition = ready(refused)
+        assert condition["status"] == "False"
+        assert "spec.analysis.stepWeight needs a provider with a mesh" in condition["message"]
+        assert phase(refused) is None
+        # Woken again by its own status write and by the watches: still nothing written.
+        await asyncio.sleep(5)
+        assert await generated(kube, namespace) == []
+        assert [e["note"] for e in await events(kube, namespace, "UnsupportedProvider")] == [
+            condition["message"]]
+        assert "finalizers" not in (await canary_object(kube, namespace))["metadata"]
+    finally:
+        own.stop()
 
 
 async def test_an_explicit_istio_provider_initializes_with_its_routing(

@@ -1,4 +1,5 @@
-"""Each delivery strategy shapes traffic as it promises, seen through the mesh's metrics."""
+"""Each delivery strategy shapes traffic as it promises, seen through the mesh's metrics,
+on Istio and through a Gateway API Gateway (``spec.provider: gatewayapi:v1``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import pytest
 
 from canary.devenv import LocalEnvironment
 from canary.kube import KubeClient
-from canary.kube import resources as r
 from tests.e2e.rollout import (
     APP,
     SUCCESS_RATE,
@@ -18,12 +18,19 @@ from tests.e2e.rollout import (
     deploy,
     phase,
     promotion_history,
-    start,
     target_revision,
 )
+from tests.e2e.routed import PROVIDERS, Routing, start
 from tests.e2e.waiting import prometheus_value, wait_until
 
 pytestmark = pytest.mark.usefixtures("running_controller")
+
+
+@pytest.fixture(params=PROVIDERS)
+def routing(request: pytest.FixtureRequest, namespace: str) -> Routing:
+    """Each test once on Istio, once through a Gateway."""
+    return Routing(str(request.param), namespace)
+
 
 
 def requests(namespace: str, workload: str, reporter: str = "destination") -> str:
@@ -50,14 +57,16 @@ async def succeeded(kube: KubeClient, namespace: str, revision: str) -> dict[str
 
 
 async def test_ab_testing_sends_only_matched_users_to_the_canary(
-        kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
-    cookie = {"headers": {"cookie": {"regex": r"^(.*?;\s*)?(canary=always)(;.*)?$"}}}
+        kube: KubeClient, environment: LocalEnvironment, namespace: str,
+        routing: Routing) -> None:
+    regex = r"^(.*?;\s*)?(canary=always)(;.*)?$"
+    cookie = {"headers": {"cookie": {"regex": regex}}}
     analysis = {"interval": "5s", "threshold": 2, "iterations": 3, "metrics": SUCCESS_RATE,
                 "match": [cookie]}
-    await start(kube, environment, namespace, analysis=analysis)
-    host = f"{APP}.{namespace}"
+    await start(kube, environment, routing, analysis)
+    host = routing.users_host
     # One user in four opted in; every user carries another cookie too.
-    await environment.set_traffic(host, rps=100, mix={
+    await routing.send(environment, rps=100, mix={
         "users": 400, "profiles": [
             {"weight": 1, "cookies": {"theme": "dark", "canary": "always"}},
             {"weight": 3, "cookies": {"theme": "dark", "canary": "never"}}]})
@@ -65,8 +74,12 @@ async def test_ab_testing_sends_only_matched_users_to_the_canary(
     revision = await target_revision(kube, namespace)
     status = (await analysing(kube, namespace))["status"]
     assert status["strategy"] == "ABTesting" and status["canaryWeight"] == 0
-    vs = await kube.get(r.VIRTUAL_SERVICES, APP, namespace)
-    assert vs["spec"]["http"][0]["match"] == analysis["match"]
+    first = (await routing.main_rules(kube))[0]
+    if routing.gateway_api:
+        assert [m["headers"] for m in first["matches"]] == [[
+            {"name": "cookie", "type": "RegularExpression", "value": regex}]]
+    else:
+        assert first["match"] == analysis["match"]
     await asyncio.sleep(3)
     before = [await value(environment, requests(namespace, w)) for w in (APP, f"{APP}-primary")]
     await asyncio.sleep(4)
@@ -86,10 +99,11 @@ async def test_ab_testing_sends_only_matched_users_to_the_canary(
 
 
 async def test_blue_green_mirroring_copies_traffic_but_users_get_primary_answers(
-        kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
+        kube: KubeClient, environment: LocalEnvironment, namespace: str,
+        routing: Routing) -> None:
     analysis = {"interval": "5s", "threshold": 2, "iterations": 3, "mirror": True,
                 "mirrorWeight": 40, "metrics": SUCCESS_RATE}
-    await start(kube, environment, namespace, analysis=analysis)
+    await start(kube, environment, routing, analysis)
     await deploy(kube, namespace, {"revision": "2"})
     revision = await target_revision(kube, namespace)
     assert (await analysing(kube, namespace))["status"]["strategy"] == "BlueGreenMirroring"
@@ -104,15 +118,19 @@ async def test_blue_green_mirroring_copies_traffic_but_users_get_primary_answers
     assert copied == pytest.approx(0.4, abs=0.12)
     answered_by_canary = await value(environment, requests(namespace, APP, reporter="source"))
     assert answered_by_canary == 0, "a user got a response from the mirrored canary"
-    vs = await kube.get(r.VIRTUAL_SERVICES, APP, namespace)
-    assert vs["spec"]["http"][0]["mirrorPercentage"] == {"value": 40.0}
+    first = (await routing.main_rules(kube))[0]
+    if routing.gateway_api:
+        assert [f["requestMirror"]["percent"] for f in first["filters"]] == [40]
+    else:
+        assert first["mirrorPercentage"] == {"value": 40.0}
     await succeeded(kube, namespace, revision)
 
 
 async def test_blue_green_keeps_users_on_the_primary_then_switches_at_once(
-        kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
+        kube: KubeClient, environment: LocalEnvironment, namespace: str,
+        routing: Routing) -> None:
     analysis = {"interval": "4s", "threshold": 2, "iterations": 2, "metrics": SUCCESS_RATE}
-    await start(kube, environment, namespace, analysis=analysis)
+    await start(kube, environment, routing, analysis)
     # As a load tester would: requests straight to the canary Service give it metrics.
     await environment.set_traffic(f"{APP}-canary.{namespace}", rps=30)
     await deploy(kube, namespace, {"revision": "2"})
@@ -120,9 +138,8 @@ async def test_blue_green_keeps_users_on_the_primary_then_switches_at_once(
     await analysing(kube, namespace)
     await wait_until(lambda: value(environment, requests(namespace, APP)), lambda v: v > 60,
                      "the canary to serve its own Service's requests")
-    users_on_canary = (
-        f'sum(istio_requests_total{{reporter="source",destination_service_name="{APP}",'
-        f'destination_workload_namespace="{namespace}",destination_workload="{APP}"}})')
+    users_on_canary = routing.users_answered_by(APP)
+    assert await value(environment, routing.users_answered_by(f"{APP}-primary")) > 0
     assert phase(await canary_object(kube, namespace)) == "Progressing"
     assert await value(environment, users_on_canary) == 0, "a user reached the canary"
     history = await promotion_history(kube, namespace, revision)
@@ -133,12 +150,13 @@ async def test_blue_green_keeps_users_on_the_primary_then_switches_at_once(
 
 
 async def test_gradual_promotion_walks_traffic_back_to_the_primary(
-        kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
+        kube: KubeClient, environment: LocalEnvironment, namespace: str,
+        routing: Routing) -> None:
     # A generous threshold: the weights are the subject here, and on a busy machine the
     # first checks after traffic moves may find no canary series in Prometheus yet.
     analysis = {"interval": "3s", "threshold": 5, "stepWeights": [20, 40],
                 "stepWeightPromotion": 20, "metrics": SUCCESS_RATE}
-    await start(kube, environment, namespace, analysis=analysis)
+    await start(kube, environment, routing, analysis)
     await deploy(kube, namespace, {"revision": "2"})
     history = await promotion_history(kube, namespace, await target_revision(kube, namespace))
     assert history.weights() == [0, 20, 40, 20, 0]
@@ -146,22 +164,23 @@ async def test_gradual_promotion_walks_traffic_back_to_the_primary(
 
 
 async def test_with_session_affinity_a_user_who_reached_the_canary_stays_there(
-        kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
+        kube: KubeClient, environment: LocalEnvironment, namespace: str,
+        routing: Routing) -> None:
     analysis = {"interval": "3s", "threshold": 2, "stepWeights": [10, 30, 60],
                 "metrics": SUCCESS_RATE,
                 "sessionAffinity": {"cookieName": "canary-affinity", "maxAge": 3600}}
-    await start(kube, environment, namespace, analysis=analysis)
-    host = f"{APP}.{namespace}"
-    await environment.set_traffic(host, rps=150, mix={"users": 300})
+    await start(kube, environment, routing, analysis)
+    host = routing.users_host
+    await routing.send(environment, rps=150, mix={"users": 300})
     await deploy(kube, namespace, {"revision": "2"})
     revision = await target_revision(kube, namespace)
     at_top = await wait_until(lambda: canary_object(kube, namespace),
                               lambda c: (c["status"].get("canaryWeight") or 0) == 60,
                               "the canary to reach its last weight")
     assert at_top["status"]["phase"] == "Progressing"
-    vs = await kube.get(r.VIRTUAL_SERVICES, APP, namespace)
-    sticky = vs["spec"]["http"][0]
-    regex = sticky["match"][0]["headers"]["cookie"]["regex"]
+    sticky = (await routing.main_rules(kube))[0]
+    regex = (sticky["matches"][0]["headers"][0]["value"] if routing.gateway_api
+             else sticky["match"][0]["headers"]["cookie"]["regex"])
     assert re.fullmatch(regex, f"theme=dark; canary-affinity={revision}")
     assert not re.fullmatch(regex, "canary-affinity=other")
     users = await environment.users(host)

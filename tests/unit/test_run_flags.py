@@ -238,3 +238,8 @@ def test_help_documents_every_flag_with_its_environment_variable() -> None:
         for option in action.option_strings:
             assert option in text
         assert variable in text
+
+
+def test_the_gateway_api_is_a_mesh_provider() -> None:
+    """Canaries without spec.provider can be routed by the Gateway API."""
+    assert settings("--mesh-provider", "gatewayapi:v1").mesh_provider == "gatewayapi:v1"

@@ -28,6 +28,7 @@ from canary.core.decide.progress import progress
 from canary.core.decide.promotion import begin_promotion, promote
 from canary.core.decide.readiness import set_readiness
 from canary.core.decide.rollback import rollback
+from canary.core.decide.routing import note_route_accepted
 from canary.core.decide.steady import initialize, steady
 from canary.core.observation import Observation
 from canary.models.canary import Canary, CanaryStatus, Phase
@@ -77,6 +78,7 @@ def _decide(canary: Canary, obs: Observation, settings: DecisionSettings | None)
         return draft.done()
     draft.status.strategy = str(draft.strategy)
     set_readiness(draft)
+    note_route_accepted(draft)
     phase = draft.status.phase
     if phase in (None, Phase.INITIALIZING):
         if not obs.missing_references:  # nothing is created on a spec that cannot run

@@ -15,6 +15,7 @@ from canary.core.decide.promotion import (
     steps_after_this,
 )
 from canary.core.decide.rollback import rollback, wait_or_roll_back
+from canary.core.decide.routing import route_in_force
 from canary.core.decide.steady import start_revision
 from canary.core.judge import Outcome
 from canary.core.strategy import Strategy
@@ -24,7 +25,8 @@ from canary.core.timefmt import format_time, parse_time
 
 def progress(draft: Draft) -> Decision:
     """One decision while the revision is analysed: hold the traffic where it is, start
-    the analysis once the canary is ready, then wait for each step's end and act on it."""
+    the analysis once the canary is ready, then wait for each step's end and act on it,
+    once the route is in force."""
     target = draft.obs.target
     if target.revision != draft.status.last_applied_spec:
         start_revision(draft, f"New revision {target.revision} of {draft.target_name} "
@@ -39,12 +41,13 @@ def progress(draft: Draft) -> Decision:
         return draft.done()
     if not _canary_ready(draft):
         return draft.done()
-    if not started:
-        return _start_analysis(draft)
     due = draft.interval() - draft.seconds_in_step()
-    if due > 0:
+    if started and due > 0:
         return between_steps(draft, due)
-    return _end_step(draft)
+    # Weights move, and steps are judged, only on a route the data plane follows.
+    if not route_in_force(draft):
+        return draft.done()
+    return _end_step(draft) if started else _start_analysis(draft)
 
 
 def _hold_traffic(draft: Draft, started: bool) -> None:

@@ -33,6 +33,11 @@ of every rule below was used and that nothing was refused.
 - apiGroups: [networking.istio.io]
   resources: [destinationrules]
   verbs: [list, watch, create, patch]
+# Gateway API routes canary creates (spec.provider gatewayapi:v1), read for their
+# acceptance by the Gateways; deleted on deletion with revertOnDeletion.
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [httproutes, grpcroutes]
+  verbs: [list, watch, create, patch, delete]
 # The primary's copy of the user's autoscaler.
 - apiGroups: [autoscaling]
   resources: [horizontalpodautoscalers]

@@ -232,7 +232,7 @@ class TestWhatCannotBeCarried:
         assert note.path == f"spec.{field}" and why in note.message and note.lost
 
     @pytest.mark.parametrize(("provider", "said"), [
-        ("istio", False), ("gatewayapi:v1", True), ("kubernetes", False)])
+        ("istio", False), ("gatewayapi:v1", False), ("kubernetes", False)])
     def test_a_provider_canary_accepts_is_carried_over(self, provider: str, said: bool
                                                       ) -> None:
         """Kept so the Canary is routed as on Flagger, or refused on the Canary by a

@@ -37,7 +37,8 @@ class TestLookups:
     def test_each_generated_kind_is_found_in_its_own_cache(self) -> None:
         kinds = {"Deployment": "deployments", "Service": "services",
                  "VirtualService": "virtual_services", "DestinationRule": "destination_rules",
-                 "HorizontalPodAutoscaler": "autoscalers"}
+                 "HorizontalPodAutoscaler": "autoscalers", "HTTPRoute": "http_routes",
+                 "GRPCRoute": "grpc_routes"}
         held = caches(**{cache: Cache(obj(kind, "web")) for kind, cache in kinds.items()})
         lookup = held.generated_lookup("shop")
         for kind in kinds:
@@ -46,4 +47,4 @@ class TestLookups:
 
     def test_every_cache_is_listed_once_the_canaries_first(self) -> None:
         held = caches()
-        assert held.all()[0] is held.canaries and len({id(c) for c in held.all()}) == 10
+        assert held.all()[0] is held.canaries and len({id(c) for c in held.all()}) == 12

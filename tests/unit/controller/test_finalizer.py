@@ -22,7 +22,7 @@ class Held(Cache):
 
 #: The caches of the routing objects, by kind.
 CACHES = {resource.kind: Held(resource) for resource in (
-    r.SERVICES, r.VIRTUAL_SERVICES, r.DESTINATION_RULES)}
+    r.SERVICES, r.VIRTUAL_SERVICES, r.DESTINATION_RULES, r.HTTP_ROUTES, r.GRPC_ROUTES)}
 
 
 def deployment(name: str, replicas: int) -> dict[str, Any]:
@@ -73,13 +73,13 @@ def deleted(provider: str) -> dict[str, Any]:
 @pytest.mark.parametrize(("provider", "expected"), [
     ("istio", [("delete", "VirtualService", "web"), ("event",), ("finalizer removed", "web")]),
     ("kubernetes", [("event",), ("finalizer removed", "web")]),
-    ("gatewayapi:v1", [("finalizer removed", "web")]),
+    ("gatewayapi:v1", [("delete", "HTTPRoute", "web"), ("event",), ("finalizer removed", "web")]),
 ])
 async def test_traffic_goes_back_through_the_router_or_nothing_is_touched(
         provider: str, expected: list[tuple[str, ...]]) -> None:
     """Istio: the apex Service is released onto the target, the VirtualService deleted.
-    Kubernetes: the apex Service is released, nothing deleted. A provider canary does not
-    route with wrote nothing, so the finalizer just goes."""
+    Kubernetes: the apex Service is released, nothing deleted. Gateway API: the apex
+    Service is released, the HTTPRoute deleted."""
     fakes = Fakes()
     finalizer = Finalizer(fakes, fakes, fakes,  # type: ignore[arg-type]
                           generated=CACHES.__getitem__,  # type: ignore[arg-type]
@@ -87,10 +87,7 @@ async def test_traffic_goes_back_through_the_router_or_nothing_is_touched(
                           mesh_provider="istio")
     assert await finalizer.finalize(deleted(provider), structlog.get_logger()) is None
     assert fakes.calls == expected
-    if provider in ("istio", "kubernetes"):
-        [apex] = fakes.applied
-        assert (apex["kind"], apex["metadata"]["name"]) == ("Service", "web")
-        assert apex["spec"]["selector"] == {"app": "web"}
-        assert "ownerReferences" not in apex["metadata"]
-    else:
-        assert fakes.applied == []
+    [apex] = fakes.applied
+    assert (apex["kind"], apex["metadata"]["name"]) == ("Service", "web")
+    assert apex["spec"]["selector"] == {"app": "web"}
+    assert "ownerReferences" not in apex["metadata"]

@@ -6,7 +6,7 @@ import copy
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from structlog.testing import capture_logs
@@ -266,22 +266,23 @@ class RecordingExecutor:
         return []
 
 
-@pytest.mark.parametrize(("provider", "said"), [
-    ("gatewayapi:v1", ("spec.provider gatewayapi:v1", "routes with istio, kubernetes")),
-    ("kubernetes", ("spec.provider kubernetes", "spec.analysis.stepWeight needs a provider "
-                    "with a mesh")),
-])
+@pytest.mark.parametrize(("provider", "default"), [("kubernetes", "istio"), (None, "kubernetes")])
 async def test_a_provider_canary_cannot_route_with_is_refused_with_nothing_written(
-        provider: str, said: tuple[str, str]) -> None:
-    """spec.provider gatewayapi:v1 (not implemented), or kubernetes with a weighted
-    analysis (which Services cannot route; the CRD refuses it, but a Canary without
-    spec.provider under --mesh-provider kubernetes gets here): Ready=False
-    UnsupportedProvider naming the field and what is supported, one Warning event, no
-    action, no finalizer added (the finalizer's API fails any call), and nothing more
-    when woken again."""
+        provider: str | None, default: str) -> None:
+    """A weighted analysis with the kubernetes provider (which Services cannot route; the
+    CRD refuses it with spec.provider, but a Canary without spec.provider under
+    --mesh-provider kubernetes gets here): Ready=False UnsupportedProvider naming the
+    field, one Warning event, no action, no finalizer added (the finalizer's API fails
+    any call), and nothing more when woken again."""
+    said = ("spec.provider kubernetes", "spec.analysis.stepWeight needs a provider with a mesh")
     canary, fakes = analysing(datetime.now(UTC))
-    canary["spec"] |= {"provider": provider, "revertOnDeletion": True}
+    canary["spec"] |= {"revertOnDeletion": True}
+    if provider is not None:
+        canary["spec"]["provider"] = provider
     del canary["status"]
+    settings = Settings(mesh_provider=default,
+                        workloads=WorkloadSettings(selector_labels=("app",)))
+    fakes.services = replace(fakes.services, settings=settings)
     executor = RecordingExecutor()
     fakes.services = replace(fakes.services, executor=executor)
     worker = Worker(fakes.services, "shop", "web")
@@ -295,3 +296,35 @@ async def test_a_provider_canary_cannot_route_with_is_refused_with_nothing_writt
     await worker.reconcile()
     assert len(fakes.patches) == 1 and len(fakes.events_recorded) == 1
     assert executor.actions == []
+
+
+def refused_route() -> dict[str, Any]:
+    """canary's HTTPRoute web, refused by Gateway shop/public."""
+    conditions = [{"type": "Accepted", "status": "False", "observedGeneration": 1,
+                   "reason": "NoMatchingListenerHostname", "message": "no listener matches"},
+                  {"type": "ResolvedRefs", "status": "True", "observedGeneration": 1,
+                   "reason": "ResolvedRefs"}]
+    return {"kind": "HTTPRoute", "metadata": {"name": "web", "namespace": "shop",
+                                              "generation": 1},
+            "spec": {"parentRefs": [{"name": "public"}]},
+            "status": {"parents": [{"parentRef": {"name": "public"},
+                                    "conditions": conditions}]}}
+
+
+async def test_a_route_its_gateway_refused_holds_the_weight_naming_the_gateway() -> None:
+    """The worker reads the route's acceptance from the caches through the router: at the
+    step's end nothing is measured or moved, RouteAccepted says why, in one event."""
+    canary, fakes = analysing(datetime.now(UTC))
+    canary["spec"] |= {"provider": "gatewayapi:v1"}
+    canary["spec"]["service"]["gatewayRefs"] = [{"name": "public"}]
+    fakes.services = replace(fakes.services, caches=replace(
+        fakes.services.caches, http_routes=cast(Reflector, Cache(refused_route()))))
+    worker = Worker(fakes.services, "shop", "web")
+    await worker.reconcile()
+    [patch] = fakes.patches
+    [held] = [c for c in patch["status"]["conditions"] if c["type"] == "RouteAccepted"]
+    assert (held["status"], held["reason"]) == ("False", "RouteNotAccepted")
+    assert held["message"] == ("HTTPRoute shop/web: Gateway shop/public refused the route: "
+                               "NoMatchingListenerHostname: no listener matches")
+    assert fakes.events_recorded == [("Warning", "RouteNotAccepted", held["message"])]
+    assert fakes.log == [] and "canaryWeight" not in patch["status"]

@@ -64,6 +64,8 @@ class World:
     missing_references: tuple[str, ...] = ()
     #: Why the controller cannot route with the Canary's spec.provider.
     provider_problem: str | None = None
+    #: Why the data plane does not follow the route yet (a Gateway refused it).
+    route_pending: str | None = None
     weight: int = 0
     route: Route | None = None
     success_rate: float | None = 100.0
@@ -89,7 +91,8 @@ class World:
         return Observation(now=self.now, target=target, primary=primary, metrics=values,
                            generation=1, requests=self.requests, judge=readings,
                            conflict=self.conflict, missing_references=self.missing_references,
-                           provider_problem=self.provider_problem)
+                           provider_problem=self.provider_problem,
+                           route_pending=self.route_pending)
 
     def step(self) -> Decision:
         """Decide (with metrics and webhook answers when asked, as the worker does), store

@@ -100,14 +100,14 @@ class TestWhichVirtualServicesApply:
         assert bound_to(["mesh", "istio-system/public-gateway"], "prod", ())
         assert not bound_to(["istio-system/public-gateway"], "prod", ())
 
-    @given(LABEL, LABEL)
-    def test_hosts_match_the_host_header_as_istio_does(self, name: str, other: str) -> None:
+    @given(LABEL)
+    def test_hosts_match_the_host_header_as_istio_does(self, name: str) -> None:
         host = f"{name}.example.com"
         assert host_rank("*", host) == (2, 0)
         assert host_rank("*.example.com", host) is not None
         assert host_rank("*.example.com", "example.com") is None
         assert host_rank(host, host) == (0, 0)
-        assert host_rank(f"{other}x.example.com", host) is None
+        assert host_rank(f"{name}x.example.com", host) is None
 
     def test_the_most_specific_host_wins_then_the_oldest(self) -> None:
         anything = virtual_service("any", "istio-system", ["*"], ["public-gateway"],

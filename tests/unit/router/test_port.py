@@ -54,7 +54,7 @@ class TestChoosing:
         router = router_for("kubernetes")
         assert isinstance(router, KubernetesRouter) and router.provider == "kubernetes"
 
-    @pytest.mark.parametrize("provider", ["gatewayapi:v1", "linkerd"])
+    @pytest.mark.parametrize("provider", ["linkerd", "gatewayapi:v1beta1"])
     def test_a_provider_not_implemented_is_refused_naming_the_field_and_the_choices(
             self, provider: str) -> None:
         with pytest.raises(UnsupportedProvider) as raised:
@@ -65,7 +65,7 @@ class TestChoosing:
 
     def test_every_implemented_provider_is_one_the_crd_accepts(self) -> None:
         assert set(ROUTERS) <= {p.value for p in Provider}
-        assert supported() == tuple(ROUTERS) == ("istio", "kubernetes")
+        assert set(supported()) == set(ROUTERS) == {"istio", "kubernetes", "gatewayapi:v1"}
         assert all(unsupported(provider) is None for provider in supported())
 
     def test_spec_provider_wins_over_the_controllers_default(self) -> None:
@@ -79,14 +79,15 @@ class TestChoosing:
         assert "spec.analysis.stepWeight" in (problem(canary(), "kubernetes") or "")
         assert "spec.analysis.stepWeight" in (problem(canary(provider="kubernetes"), "istio")
                                               or "")
-        assert problem(canary(provider="gatewayapi:v1"), "istio") == unsupported(
-            "gatewayapi:v1")
+        assert problem(canary(provider="gatewayapi:v1"), "istio") is None
+        assert problem(canary(), "linkerd") == unsupported("linkerd")
 
     def test_the_watched_kinds_are_those_the_routers_write(self) -> None:
-        assert routed_kinds() == ("Service", "DestinationRule", "VirtualService")
+        assert routed_kinds() == ("Service", "DestinationRule", "VirtualService", "HTTPRoute",
+                                 "GRPCRoute")
 
     def test_an_unsupported_provider_manages_no_routing_object(self) -> None:
-        assert managed("gatewayapi:v1", "web") == frozenset()
+        assert managed("linkerd", "web") == frozenset()
         assert managed("istio", "web") == IstioRouter().managed("web")
         assert managed("kubernetes", "web") == KubernetesRouter().managed("web")
 

@@ -1,0 +1,122 @@
+"""The Gateway API behind the traffic port: canary's own route and the three Services,
+what it manages and reverts, and when its routing is pending."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from canary.core import Route
+from canary.router import router_for, unsupported
+from canary.router.gatewayapi.router import GatewayApiRouter
+from canary.router.gatewayapi.routes import grpc_route, http_route
+from canary.router.port import Router
+from canary.router.services import released_apex, services
+from tests.unit.router.gateway_canaries import OWNER, gateway_canary
+
+LABEL = ("app", "web")
+JSON = dict[str, Any]
+routes = st.builds(Route, st.integers(0, 100), match_to_canary=st.booleans(),
+                   mirror_percent=st.none() | st.integers(0, 100))
+
+
+def status(generation: int, accepted: str = "True", resolved: str = "True",
+           reason: str = "Accepted") -> JSON:
+    """A route of ``generation`` as Gateway infra/public reported on it."""
+    conditions = [{"type": "Accepted", "status": accepted, "reason": reason,
+                   "message": "listener hostnames do not match", "observedGeneration": 3},
+                  {"type": "ResolvedRefs", "status": resolved, "reason": "ResolvedRefs",
+                   "observedGeneration": 3}]
+    return {"metadata": {"name": "web", "namespace": "shop", "generation": generation},
+            "spec": {"parentRefs": [{"name": "public", "namespace": "infra"}]},
+            "status": {"parents": [{"parentRef": {"name": "public", "namespace": "infra"},
+                                    "controllerName": "x", "conditions": conditions}]}}
+
+
+def finding(obj: JSON | None, kind: str = "HTTPRoute") -> Any:
+    return lambda k, name: obj if (k, name) == (kind, "web") else None
+
+
+class TestChosen:
+    def test_gatewayapi_v1_is_routed_by_the_gateway_api_router(self) -> None:
+        router: Router = router_for("gatewayapi:v1")  # checked by mypy against the Protocol
+        assert isinstance(router, GatewayApiRouter)
+        assert unsupported("gatewayapi:v1") is None
+
+
+class TestManifests:
+    @given(routes)
+    def test_the_services_then_the_http_route(self, route: Route) -> None:
+        subject = gateway_canary()
+        assert GatewayApiRouter().manifests(subject, OWNER, LABEL, route) == [
+            *services(subject, OWNER, LABEL), http_route(subject, OWNER, route)]
+
+    @given(routes)
+    def test_a_grpc_service_gets_a_grpc_route(self, route: Route) -> None:
+        subject = gateway_canary({"appProtocol": "gRPC"})
+        assert GatewayApiRouter().manifests(subject, OWNER, LABEL, route)[-1] == \
+            grpc_route(subject, OWNER, route)
+
+    @given(routes)
+    def test_it_manages_what_it_writes(self, route: Route) -> None:
+        for subject in (gateway_canary(), gateway_canary({"appProtocol": "grpc"})):
+            written = {(m["kind"], m["metadata"]["name"]) for m in
+                       GatewayApiRouter().manifests(subject, OWNER, LABEL, route)}
+            assert written <= GatewayApiRouter().managed("web")
+            assert {kind for kind, _ in written} <= set(GatewayApiRouter().kinds)
+
+    def test_a_route_that_cannot_be_built_is_left_out_and_said_pending(self) -> None:
+        """No crash loop in the executor: the Services are written, the rollout waits."""
+        unbuildable: list[JSON] = [{"gatewayRefs": None},
+                                   {"corsPolicy": {"allowOrigins": []}}]
+        for service in unbuildable:
+            subject = gateway_canary(service)
+            written = GatewayApiRouter().manifests(subject, OWNER, LABEL, Route(0))
+            assert [m["kind"] for m in written] == ["Service"] * 3
+            reason = GatewayApiRouter().pending(subject, finding(None))
+            assert reason is not None and reason.startswith("spec.service.")
+
+    def test_a_users_route_is_refused_naming_route_ref(self) -> None:
+        subject = gateway_canary({"gatewayRefs": None,
+                                  "routeRef": {"kind": "HTTPRoute", "name": "storefront"}})
+        written = GatewayApiRouter().manifests(subject, OWNER, LABEL, Route(10))
+        assert [m["kind"] for m in written] == ["Service"] * 3
+        reason = GatewayApiRouter().pending(subject, finding(status(3)))
+        assert reason is not None and reason.startswith("spec.service.routeRef")
+
+
+class TestReversion:
+    def test_the_apex_is_released_onto_the_target_and_the_route_deleted(self) -> None:
+        for subject, kind in ((gateway_canary(), "HTTPRoute"),
+                              (gateway_canary({"appProtocol": "grpc"}), "GRPCRoute")):
+            reversion = GatewayApiRouter().reversion(subject, LABEL)
+            assert reversion.apply == (released_apex(subject, LABEL),)
+            assert reversion.delete == ((kind, "web"),)
+
+
+class TestPending:
+    """In force only once every parent accepted the route's current generation."""
+
+    def test_accepted_and_resolved_is_in_force(self) -> None:
+        assert GatewayApiRouter().pending(gateway_canary(), finding(status(3))) is None
+
+    def test_a_route_not_written_yet_is_pending(self) -> None:
+        assert GatewayApiRouter().pending(gateway_canary(), finding(None)) == \
+            "HTTPRoute shop/web is not created yet"
+
+    def test_a_refusal_names_the_route_the_gateway_and_its_reason(self) -> None:
+        reason = GatewayApiRouter().pending(gateway_canary(), finding(status(
+            3, accepted="False", reason="NoMatchingListenerHostname")))
+        assert reason == ("HTTPRoute shop/web: Gateway infra/public refused the route: "
+                          "NoMatchingListenerHostname: listener hostnames do not match")
+
+    def test_a_newer_generation_is_pending_until_reported(self) -> None:
+        reason = GatewayApiRouter().pending(gateway_canary(), finding(status(4)))
+        assert reason is not None and "has not reported Accepted for generation 4" in reason
+
+    def test_the_grpc_route_is_the_one_read(self) -> None:
+        subject = gateway_canary({"appProtocol": "grpc"})
+        assert GatewayApiRouter().pending(subject, finding(status(3), "GRPCRoute")) is None
+        assert GatewayApiRouter().pending(subject, finding(status(3))) is not None
