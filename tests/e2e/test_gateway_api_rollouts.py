@@ -94,8 +94,11 @@ async def test_a_failing_canary_is_rolled_back_through_the_gateway(
     failed = await wait_until(functools.partial(canary_object, kube, namespace),
                               lambda c: phase(c) == "Failed", "the rollback", timeout=90)
     assert failed["status"]["canaryWeight"] == 0
-    route = await kube.get(r.HTTP_ROUTES, APP, namespace)
-    assert [ref["weight"] for ref in route["spec"]["rules"][0]["backendRefs"]] == [100, 0]
+    # Failed records the decision; routing back to the primary follows that write.
+    await wait_until(lambda: kube.get(r.HTTP_ROUTES, APP, namespace),
+                     lambda route: [ref["weight"] for ref in
+                                    route["spec"]["rules"][0]["backendRefs"]] == [100, 0],
+                     "the route back on the primary", timeout=10)
     await primary_serves_all(environment, namespace)
 
 

@@ -67,8 +67,12 @@ def promote(draft: Draft) -> None:
                              "detected during promotion; restarting the analysis")
         return
     if primary.ready and primary.revision == revision:
-        if not _returning_traffic(draft, revision):
+        if _returning_traffic(draft, revision):
+            return
+        if draft.status.phase == Phase.FINALISING:
             _complete(draft, revision)
+        else:
+            _finalise(draft, revision)
         return
     draft.actions += [EnsurePrimary(revision), Route(draft.status.canary_weight or 0),
                      ScaleCanary(0 if draft.canary.spec.skip_analysis else None)]
@@ -101,6 +105,17 @@ def _returning_traffic(draft: Draft, revision: str) -> bool:
         draft.wake_in(draft.interval())
         return True
     return False
+
+
+def _finalise(draft: Draft, revision: str) -> None:
+    """The primary serves the revision: all traffic goes to it. Succeeded is said on the
+    next decision, once this one's routing is written, so that a Canary seen Succeeded
+    never still sends users to the canary."""
+    draft.phase(Phase.FINALISING)
+    draft.status.canary_weight = 0
+    draft.set_route(Route(0))
+    draft.actions = [EnsurePrimary(revision), *draft.actions]
+    draft.wake_in(0)
 
 
 def _complete(draft: Draft, revision: str) -> None:

@@ -109,3 +109,29 @@ def test_gradual_promotion_returns_traffic_to_the_primary_step_by_step() -> None
     assert collapsed == [0, 10, 20, 30, 20, 10, 0]
     assert world.canary.status.phase == Phase.SUCCEEDED
     assert "WeightDecreased" in world.reasons()
+
+
+@pytest.mark.parametrize("fields", [
+    {"stepWeight": 10}, {"stepWeights": [5, 50]}, {"stepWeightPromotion": 10},
+    {**ITERATIVE, "match": AB_MATCH}, ITERATIVE, {**ITERATIVE, "mirror": True},
+    {"skipAnalysis": True},
+], ids=["weighted", "step-weights", "gradual", "ab", "blue-green", "mirroring", "skip"])
+def test_succeeded_is_said_only_once_all_traffic_is_back_on_the_primary(
+        fields: dict[str, object]) -> None:
+    """The worker writes a decision's status before carrying out its actions, so the
+    routing back to the primary is a decision of its own (Finalising), before the one
+    that says Succeeded: whoever sees Succeeded sees the canary out of the route."""
+    world = initialized(**{k: v for k, v in fields.items() if k != "skipAnalysis"})
+    if fields.get("skipAnalysis"):
+        world.canary = world.canary.model_copy(update={"spec": world.canary.spec.model_copy(
+            update={"skip_analysis": True})})
+    world.target_revision = "rev-2"
+    for _ in range(100):
+        routed_before = world.route
+        decision = world.step()
+        if decision.status.phase == Phase.SUCCEEDED:
+            assert routed_before == Route(0)
+            assert world.decisions[-2].status.phase == Phase.FINALISING
+            return
+        world.advance(decision.wake_after or 1)
+    raise AssertionError("never succeeded")
