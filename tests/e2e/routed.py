@@ -75,16 +75,6 @@ class Routing:
         service = await kube.get(r.VIRTUAL_SERVICES, APP, self.namespace)
         return list(service["spec"]["http"])
 
-    def users_answered_by(self, workload: str) -> str:
-        """The users' requests ``workload`` answered (not a load tester's)."""
-        if self.gateway_api:
-            return (f'sum(istio_requests_total{{reporter="destination",'
-                    f'source_workload="{GATEWAY}",source_workload_namespace="{self.namespace}",'
-                    f'destination_workload="{workload}"}})')
-        return (f'sum(istio_requests_total{{reporter="source",destination_service_name="{APP}",'
-                f'destination_workload_namespace="{self.namespace}",'
-                f'destination_workload="{workload}"}})')
-
 
 async def start(kube: KubeClient, env: LocalEnvironment, routing: Routing, analysis: JSON,
                 hosts: tuple[str, ...] = (HOST,), deadline: int = 60) -> None:

@@ -138,10 +138,12 @@ async def test_blue_green_keeps_users_on_the_primary_then_switches_at_once(
     await analysing(kube, namespace)
     await wait_until(lambda: value(environment, requests(namespace, APP)), lambda v: v > 60,
                      "the canary to serve its own Service's requests")
-    users_on_canary = routing.users_answered_by(APP)
-    assert await value(environment, routing.users_answered_by(f"{APP}-primary")) > 0
+    # The simulator says which workload answered each of the users (the load tester's
+    # requests are not theirs): all of them the primary, none the canary.
+    users = await environment.users(routing.users_host)
     assert phase(await canary_object(kube, namespace)) == "Progressing"
-    assert await value(environment, users_on_canary) == 0, "a user reached the canary"
+    assert set(users["lastAnsweredBy"]) == {f"{APP}-primary"}, users
+    assert not any(switch.endswith(f"-> {APP}") for switch in users["switches"]), users
     history = await promotion_history(kube, namespace, revision)
     # Never a share in between: all of the traffic moves at once (and the switch to the
     # canary, before the primary takes the new revision, may be quicker than a poll).
