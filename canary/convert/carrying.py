@@ -18,15 +18,16 @@ from canary.convert.paths import Path, pattern
 from canary.models.base import ApiModel
 from canary.models.problems import describe
 
+_PROVIDERS = "canary routes traffic through Istio, the Gateway API or Kubernetes Services"
 #: Flagger fields canary has no counterpart for, with what to do instead. Keys are field
 #: paths with ``[]`` for any list index. Other unknown fields get a generic note.
 UNSUPPORTED: dict[str, str] = {
     "spec.metricsServer": "set the Prometheus address for the controller "
                           "(`canary run --metrics-server`) or per MetricTemplate "
                           "(spec.provider.address)",
-    "spec.ingressRef": "canary routes traffic through Istio only (no NGINX ingress)",
-    "spec.routeRef": "canary routes traffic through Istio only (no APISIX routes)",
-    "spec.upstreamRef": "canary routes traffic through Istio only (no Gloo upstreams)",
+    "spec.ingressRef": f"{_PROVIDERS} (no NGINX ingress)",
+    "spec.routeRef": f"{_PROVIDERS} (no APISIX routes)",
+    "spec.upstreamRef": f"{_PROVIDERS} (no Gloo upstreams)",
     "spec.service.portDiscovery": "canary's Services expose spec.service.port only",
     "spec.service.delegation": "canary's VirtualService always carries its hosts "
                                "(no Istio delegation)",
