@@ -12,6 +12,7 @@ worker to report; an object another Canary controls is never written.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 from collections.abc import Awaitable, Callable, Iterator
@@ -21,6 +22,7 @@ from typing import Any
 import structlog
 
 from canary.controller.caches import Caches
+from canary.controller.retirement import retired
 from canary.core import Action, EnsurePrimary, Route, ScaleCanary
 from canary.core.actions import CallHooks, EnsureAutoscaler, ForgetRequest
 from canary.core.observation import HookResult
@@ -30,7 +32,7 @@ from canary.kube import JSON, Invalid, KubeClient, NotFound, Reflector
 from canary.kube import resources as r
 from canary.models.annotations import ABORT_ANNOTATION, APPROVE_ANNOTATION, PROMOTE_ANNOTATION
 from canary.models.canary import Canary
-from canary.router import provider_of, router_for
+from canary.router import Named, provider_of, router_for, service_name
 from canary.settings import Settings
 from canary.targets import configs
 from canary.targets.deployment import (
@@ -324,7 +326,20 @@ class Executor:
         for manifest in router.manifests(canary, owner, label, route):
             repairs += await self._repairing(manifest, self.caches.generated(manifest["kind"]),
                                              established)
+        await self._retire(canary, str(owner["metadata"]["uid"]),
+                           router.managed(service_name(canary)))
         return repairs
+
+    async def _retire(self, canary: Canary, uid: str, managed: frozenset[Named]) -> None:
+        """Delete the routing objects the Canary no longer routes with (see
+        :mod:`canary.controller.retirement`)."""
+        for obj in list(retired(self.caches, canary.namespace, uid, managed)):
+            kind, name = obj["kind"], obj["metadata"]["name"]
+            with contextlib.suppress(NotFound):
+                await self.client.delete(r.for_object(obj), name, canary.namespace)
+            log.info("deleted: the Canary no longer routes with it", kind=kind,
+                     object=f"{canary.namespace}/{name}",
+                     canary=f"{canary.namespace}/{canary.name}")
 
 
 def revision_of_primary(primary: JSON) -> str | None:

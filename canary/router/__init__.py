@@ -13,7 +13,7 @@ from canary.router.istio import IstioRouter
 from canary.router.kubernetes import KubernetesRouter, refused
 from canary.router.port import Named, Reversion, Router, service_name
 
-__all__ = ["ROUTERS", "Reversion", "Router", "UnsupportedProvider", "managed", "problem",
+__all__ = ["ROUTERS", "Named", "Reversion", "Router", "UnsupportedProvider", "managed", "problem",
            "provider_of", "routed_kinds", "router_for", "service_name", "supported",
            "unsupported"]
 

@@ -11,7 +11,7 @@ import pytest
 from canary.devenv import LocalEnvironment
 from canary.kube import KubeClient, NotFound
 from canary.kube import resources as r
-from tests.e2e import manifests
+from tests.e2e import manifests, routed
 from tests.e2e.controller_process import ControllerProcess
 from tests.e2e.rollout import ANALYSIS, APP, canary_object, deploy, events, phase, start
 from tests.e2e.waiting import wait_until
@@ -78,3 +78,35 @@ async def test_an_explicit_istio_provider_initializes_with_its_routing(
     await wait_until(lambda: generated(kube, namespace), lambda found: len(found) == 7,
                      "the routing objects to be created")
     assert ready(await canary_object(kube, namespace))["status"] == "True"
+
+
+async def test_changing_the_provider_replaces_the_old_routing_objects(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
+    """istio to gatewayapi:v1 on a live Canary: the HTTPRoute is written, then the
+    VirtualService and DestinationRules go; the Services and the primary stay."""
+    await start(kube, environment, namespace, provider="istio")
+    await wait_until(lambda: generated(kube, namespace), lambda found: len(found) == 7,
+                     "the Istio routing objects to be created")
+    await kube.apply(routed.gateway(namespace), field_manager="e2e")
+    await kube.merge_patch(r.CANARIES, APP, {"spec": {
+        "provider": "gatewayapi:v1",
+        "service": {"gatewayRefs": [{"name": routed.GATEWAY}], "hosts": [routed.HOST]}}},
+        namespace)
+    route = await wait_until(lambda: _maybe(kube, r.HTTP_ROUTES, APP, namespace),
+                             lambda found: found is not None, "the HTTPRoute to be created")
+    assert route is not None
+    assert [ref["name"] for ref in route["spec"]["rules"][0]["backendRefs"]] == [
+        f"{APP}-primary", f"{APP}-canary"]
+    left = await wait_until(lambda: generated(kube, namespace), lambda found: len(found) == 4,
+                            "the Istio objects to be deleted")
+    assert left == [f"Service/{APP}", f"Service/{APP}-primary", f"Service/{APP}-canary",
+                    f"Deployment/{APP}-primary"]
+    assert ready(await canary_object(kube, namespace))["status"] == "True"
+
+
+async def _maybe(kube: KubeClient, resource: r.Resource, name: str, namespace: str
+                 ) -> dict[str, Any] | None:
+    try:
+        return await kube.get(resource, name, namespace)
+    except NotFound:
+        return None
