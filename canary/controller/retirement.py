@@ -7,7 +7,8 @@ keep its Gateway's listener, beside the routing canary now keeps current. They a
 deleted once the current routing is written, so that traffic is never without a route.
 An object of a kind the current router manages but did not write this time (a Gateway
 API route while its spec cannot be built) stays: that is a held rollout, not a change of
-provider.
+provider. Services stay too: they route nothing by themselves, and clients may still
+call an old name; they go with the Canary.
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ def controlled_by(obj: JSON, uid: str) -> bool:
 
 def retired(caches: Caches, namespace: str, uid: str, managed: frozenset[Named]
             ) -> Iterator[JSON]:
-    """The cached routing objects of ``namespace`` the Canary ``uid`` controls that are
-    not among ``managed`` (kind, name)."""
+    """The cached routing objects of ``namespace`` (Services aside) the Canary ``uid``
+    controls that are not among ``managed`` (kind, name)."""
     for kind in routed_kinds():
+        if kind == "Service":
+            continue
         for obj in caches.generated(kind).items(namespace):
             if controlled_by(obj, uid) and (kind, obj["metadata"]["name"]) not in managed:
                 yield obj

@@ -202,16 +202,27 @@ async def test_the_controller_works_under_the_charts_service_account_with_least_
 
 
 async def gateway_routes_come_and_go(kube: KubeClient, namespace: str) -> None:
-    """Canaries routed by the Gateway API, one with an HTTPRoute and one with a GRPCRoute,
-    initialized and then deleted with revertOnDeletion (their routes deleted)."""
-    names = {"storefront": {}, "checkout": {"appProtocol": "grpc"}}
-    for name, protocol in names.items():
-        await kube.apply(manifests.deployment(name, namespace), field_manager=FIELD_MANAGER)
-        await kube.create(r.CANARIES, manifests.canary(
-            name, namespace, provider="gatewayapi:v1", revertOnDeletion=True,
-            service={"port": 80, "targetPort": 9898, "gatewayRefs": [{"name": "public"}],
-                     **protocol}))
-    for name in names:
+    """Canaries routed by the Gateway API, one with an HTTPRoute (moved there from Istio,
+    whose objects are then deleted) and one with a GRPCRoute, initialized and then
+    deleted with revertOnDeletion (their routes deleted)."""
+    service = {"port": 80, "targetPort": 9898, "gatewayRefs": [{"name": "public"}]}
+    await kube.apply(manifests.deployment("storefront", namespace), field_manager=FIELD_MANAGER)
+    await kube.create(r.CANARIES, manifests.canary("storefront", namespace, provider="istio",
+                                                   revertOnDeletion=True))
+    # Initialized is written before the routing it asks for: wait for the routing.
+    await wait_until(lambda: kube.list(r.VIRTUAL_SERVICES, namespace),
+                     lambda found: len(found["items"]) == 1, "storefront routed by Istio")
+    await kube.merge_patch(r.CANARIES, "storefront", {"spec": {
+        "provider": "gatewayapi:v1", "service": service}}, namespace)
+    await wait_until(lambda: kube.list(r.HTTP_ROUTES, namespace),
+                     lambda found: len(found["items"]) == 1, "storefront's HTTPRoute")
+    await wait_until(lambda: kube.list(r.DESTINATION_RULES, namespace),
+                     lambda found: not found["items"], "the Istio objects to be deleted")
+    await kube.apply(manifests.deployment("checkout", namespace), field_manager=FIELD_MANAGER)
+    await kube.create(r.CANARIES, manifests.canary(
+        "checkout", namespace, provider="gatewayapi:v1", revertOnDeletion=True,
+        service={**service, "appProtocol": "grpc"}))
+    for name in ("storefront", "checkout"):
         await wait_until(functools.partial(canary_object, kube, namespace, name),
                          lambda c: phase(c) == "Initialized", f"Canary {name} initialized")
         await kube.delete(r.CANARIES, name, namespace)

@@ -27,14 +27,14 @@ of every rule below was used and that nothing was refused.
 - apiGroups: [""]
   resources: [services]
   verbs: [list, watch, create, patch]
+# Deleted on deletion with revertOnDeletion (the VirtualService), and when a Canary moves
+# to another provider.
 - apiGroups: [networking.istio.io]
-  resources: [virtualservices]
+  resources: [virtualservices, destinationrules]
   verbs: [list, watch, create, patch, delete]
-- apiGroups: [networking.istio.io]
-  resources: [destinationrules]
-  verbs: [list, watch, create, patch]
 # Gateway API routes canary creates (spec.provider gatewayapi:v1), read for their
-# acceptance by the Gateways; deleted on deletion with revertOnDeletion.
+# acceptance by the Gateways; deleted on deletion with revertOnDeletion, and when a
+# Canary moves to another provider.
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes, grpcroutes]
   verbs: [list, watch, create, patch, delete]
