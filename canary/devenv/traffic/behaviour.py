@@ -1,7 +1,8 @@
 """How a simulated workload answers, read from its pod template's annotations (pure).
 
 ``devenv.canary.dev/error-rate``: the fraction of requests answered with HTTP 500, e.g.
-``"0.1"``. ``devenv.canary.dev/latency-ms``: latency quantiles in milliseconds, e.g.
+``"0.1"`` (for a gRPC call, gRPC status UNKNOWN: see :mod:`.grpcstatus`).
+``devenv.canary.dev/latency-ms``: latency quantiles in milliseconds, e.g.
 ``"p50=20,p99=150"``; latency is log-normal through the median and the highest quantile
 given. Pods carry their template's annotations, so a new revision behaves newly.
 """

@@ -31,6 +31,8 @@ class Labels(NamedTuple):
     destination_canonical_service: str
     request_protocol: str
     response_code: str
+    #: The gRPC status of a gRPC call (``"0"`` for OK); empty for plain HTTP.
+    grpc_response_status: str
     response_flags: str
     connection_security_policy: str
 

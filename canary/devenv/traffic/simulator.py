@@ -28,6 +28,8 @@ from pydantic import ValidationError
 from canary.devenv.traffic.cluster import ClusterView, Endpoint, split_service_host
 from canary.devenv.traffic.gatewayapi import gateway_at, route_through
 from canary.devenv.traffic.gatewaycontroller import GatewayStatusWriter
+from canary.devenv.traffic.grpcroute import is_grpc
+from canary.devenv.traffic.grpcstatus import outcome
 from canary.devenv.traffic.metrics import IstioMetrics, Labels
 from canary.devenv.traffic.mix import HostTraffic, Population
 from canary.devenv.traffic.proxy import Delivery, forward_proxy
@@ -174,36 +176,39 @@ class Simulator:
         """Route one request as the mesh would (:meth:`route`), let the chosen pod answer,
         and count it in the metrics, from ``request.source`` or the gateway it entered by."""
         request, decision = self.route(request)
-        source = request.source
         if decision.destination is None:
             flag = "NR" if decision.status == 404 else "-"
-            self._record_source(source, Destination(request.authority), None, decision.status,
+            self._record_source(request, Destination(request.authority), None, decision.status,
                                 flag, 0.5)
             return Delivery(decision.status, 0.5, flag)
         endpoints = self.view.endpoints(decision.destination)
         if endpoints is None and gateway_at(request.authority) is not None:
             # A Gateway answers 500 for a backend that does not exist, as the spec says.
-            self._record_source(source, decision.destination, None, 500, "-", 0.5)
+            self._record_source(request, decision.destination, None, 500, "-", 0.5)
             return Delivery(500, 0.5, "-")
         if not endpoints:
             # No healthy upstream: the client-side proxy answers 503 itself.
             flag = "UH" if endpoints is not None else "NC"
-            self._record_source(source, decision.destination, None, 503, flag, 0.5)
+            self._record_source(request, decision.destination, None, 503, flag, 0.5)
             return Delivery(503, 0.5, flag)
         endpoint = endpoints[self.rng.randrange(len(endpoints))]
         status, latency = endpoint.behaviour.sample(self.rng)
-        self._record_destination(source, decision.destination, endpoint, status, latency)
-        self._record_source(source, decision.destination, endpoint, status, "-", latency)
+        self._record_destination(request, decision.destination, endpoint, status, latency)
+        self._record_source(request, decision.destination, endpoint, status, "-", latency)
         for mirror in decision.mirrors:
             mirrored = self.view.endpoints(mirror)
             if mirrored:
                 target = mirrored[self.rng.randrange(len(mirrored))]
                 mirror_status, mirror_latency = target.behaviour.sample(self.rng)
-                self._record_destination(source, mirror, target, mirror_status, mirror_latency)
+                self._record_destination(request, mirror, target, mirror_status, mirror_latency)
         return Delivery(status, latency, "-", endpoint, decision.set_cookies)
 
-    def _labels(self, reporter: str, source: Source, destination: Destination,
+    def _labels(self, reporter: str, request: Request, destination: Destination,
                 endpoint: Endpoint | None, status: int, flags: str) -> Labels:
+        """The labels of one answer to ``request`` (from its source): a gRPC call's
+        failure is HTTP 200 with a non-zero ``grpc_response_status``, as Istio reports it."""
+        source = request.source
+        answer = outcome(status, grpc=is_grpc(request))
         service = split_service_host(destination.host)
         service_name, service_namespace = service if service else (
             destination.host.split(".")[0], "unknown")
@@ -217,19 +222,21 @@ class Simulator:
             destination_service=destination.host, destination_service_name=service_name,
             destination_service_namespace=service_namespace,
             destination_canonical_service=endpoint.canonical_service if endpoint else "unknown",
-            request_protocol="http", response_code=str(status), response_flags=flags,
+            request_protocol=answer.request_protocol, response_code=answer.response_code,
+            grpc_response_status=answer.grpc_response_status, response_flags=flags,
             connection_security_policy="mutual_tls" if reporter == "destination" else "unknown",
         )
 
-    def _record_destination(self, source: Source, destination: Destination, endpoint: Endpoint,
-                            status: int, latency: float) -> None:
+    def _record_destination(self, request: Request, destination: Destination,
+                            endpoint: Endpoint, status: int, latency: float) -> None:
         self.metrics.record(
-            self._labels("destination", source, destination, endpoint, status, "-"), latency)
+            self._labels("destination", request, destination, endpoint, status, "-"), latency)
 
-    def _record_source(self, source: Source, destination: Destination, endpoint: Endpoint | None,
-                       status: int, flags: str, latency: float) -> None:
+    def _record_source(self, request: Request, destination: Destination,
+                       endpoint: Endpoint | None, status: int, flags: str, latency: float
+                       ) -> None:
         self.metrics.record(
-            self._labels("source", source, destination, endpoint, status, flags), latency)
+            self._labels("source", request, destination, endpoint, status, flags), latency)
 
 
 def build_app(simulator: Simulator) -> web.Application:

@@ -11,13 +11,13 @@ from aiohttp.test_utils import TestServer
 from hypothesis import given
 from hypothesis import strategies as st
 
-from canary.devenv.traffic.attachment import HTTP_ROUTE, Listener, listeners_of
-from canary.devenv.traffic.behaviour import Behaviour
-from canary.devenv.traffic.cluster import ClusterView, Endpoint
-from canary.devenv.traffic.gatewayapi import AttachedRoute, address_of, attached_to, attachments
+from canary.devenv.traffic.attachment import HTTP_ROUTE
+from canary.devenv.traffic.cluster import ClusterView
+from canary.devenv.traffic.gatewayapi import address_of
 from canary.devenv.traffic.mix import HostTraffic, Profile, TrafficMix, with_host_header
-from canary.devenv.traffic.routing import Destination, Request
+from canary.devenv.traffic.routing import Request
 from canary.devenv.traffic.simulator import Simulator, build_app
+from tests.unit.devenv.gateways import FakeCluster, FakeGatewayApi
 
 ADDRESS = address_of("shop", "public")
 COOKIE = "canary-session=abc; Max-Age=600"
@@ -39,42 +39,10 @@ ROUTE = {"metadata": {"name": "shop", "namespace": "shop"},
                                   "add": [{"name": "Set-Cookie", "value": COOKIE}]}}]}]}]}}
 
 
-class FakeGatewayApi:
-    def __init__(self) -> None:
-        self._listeners = listeners_of(GATEWAY)
-        found = attachments(ROUTE, HTTP_ROUTE, {"shop/public": self._listeners}, lambda _: {})
-        self._attached = attached_to("shop/public", [(HTTP_ROUTE, ROUTE, found)])
-
-    def listeners(self, namespace: str, name: str) -> list[Listener] | None:
-        return self._listeners if (namespace, name) == ("shop", "public") else None
-
-    def attached(self, gateway: str) -> list[AttachedRoute]:
-        return self._attached
-
-    def permits(self, *_: str) -> bool:
-        return False
-
-
-class FakeCluster:
-    """Two Deployments behind their Services; the Service ``gone`` does not exist."""
-
-    def __init__(self) -> None:
-        self.gateway_api = FakeGatewayApi()
-
-    def synced(self) -> bool:
-        return True
-
-    def endpoints(self, destination: Destination) -> list[Endpoint] | None:
-        name = destination.host.split(".")[0]
-        if name == "gone":
-            return None
-        return [Endpoint(pod=f"{name}-1", namespace="shop", workload=name, app=name,
-                         version="unknown", canonical_service=name,
-                         behaviour=Behaviour(0.0, 5.0))]
-
-
 def simulator() -> Simulator:
-    return Simulator(cast(ClusterView, FakeCluster()), seed=7)
+    """Two Deployments behind their Services; the Service ``gone`` does not exist."""
+    api = FakeGatewayApi(GATEWAY, [(HTTP_ROUTE, ROUTE)])
+    return Simulator(cast(ClusterView, FakeCluster(api, missing={"gone"})), seed=7)
 
 
 def through_gateway(path: str = "/", **headers: str) -> Request:
