@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from canary.backoff import Backoff
 from canary.controller import claims, references
 from canary.controller.executor import OwnedElsewhere
+from canary.controller.pod_reasons import PodReasons
 from canary.controller.services import Services
 from canary.core import Decision, Observation, decide
 from canary.core import conditions as built
@@ -81,6 +82,7 @@ class Worker:
         self._superseded: set[str] = set()
         self.task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._pods = PodReasons(services.client)
 
     def start(self) -> None:
         self.task = asyncio.create_task(self.run(), name=f"canary {self.namespace}/{self.name}")
@@ -244,40 +246,7 @@ class Worker:
         return dashboard_url(base, self.namespace, self.name) if base else None
 
     async def _decide(self, canary: Canary, obj: JSON) -> Decision:
-        caches = self.services.caches
-        target_name = canary.spec.target_ref.name
-        target = caches.deployments.get(self.namespace, target_name)
-        primary = caches.deployments.get(self.namespace, primary_name(target_name))
-        primary_revision = ((primary or {}).get("metadata", {}).get("annotations") or {}).get(
-            REVISION_ANNOTATION)
-        problem = claims.managed_target(target)
-        if target is not None and problem is None:
-            try:
-                selector_label(target, self.services.settings.workloads.selector_labels)
-            except UnsupportedTarget as exc:
-                problem = str(exc)
-        analysis = canary.spec.analysis
-        annotations = obj["metadata"].get("annotations") or {}
-        requests = ManualRequests(
-            approve_revision=annotations.get(APPROVE_ANNOTATION),
-            promote_revision=annotations.get(PROMOTE_ANNOTATION),
-            abort_revision=annotations.get(ABORT_ANNOTATION),
-            paused=annotations.get(PAUSED_ANNOTATION) == "true")
-        observation = Observation(
-            now=datetime.now(UTC), requests=requests,
-            target=rollout_state(target, revision_of(
-                target, caches.config_lookup(self.namespace)) if target else None,
-                                 analysis.canary_ready_threshold or 100),
-            primary=rollout_state(primary, primary_revision,
-                                  analysis.primary_ready_threshold or 100),
-            generation=int(obj["metadata"].get("generation") or 0), target_problem=problem,
-            provider_problem=self._provider_problem(canary),
-            route_pending=self._route_pending(canary),
-            # A managed target already says what is wrong (and claims another's objects).
-            conflict=None if problem is not None else claims.conflict(
-                obj, caches.canaries.items(self.namespace),
-                caches.generated_lookup(self.namespace), self.services.settings.mesh_provider),
-            missing_references=self._missing_references(canary))
+        observation = await self._observe(canary, obj)
         settings = self.services.decision_settings
         decision = decide(canary, observation, settings)
         # Each pass may ask for more evidence (metrics, webhook answers); a decision
@@ -300,6 +269,44 @@ class Worker:
                                   now=datetime.now(UTC))
             decision = decide(canary, observation, settings)
         raise RuntimeError(f"the decision kept asking for evidence: {decision}")
+
+    async def _observe(self, canary: Canary, obj: JSON) -> Observation:
+        """What the decision sees: the Canary's workloads (with their pods' reasons while
+        not ready), requests, references and routing, from the caches."""
+        caches = self.services.caches
+        target_name = canary.spec.target_ref.name
+        target = caches.deployments.get(self.namespace, target_name)
+        primary = caches.deployments.get(self.namespace, primary_name(target_name))
+        primary_revision = ((primary or {}).get("metadata", {}).get("annotations") or {}).get(
+            REVISION_ANNOTATION)
+        problem = claims.managed_target(target)
+        if target is not None and problem is None:
+            try:
+                selector_label(target, self.services.settings.workloads.selector_labels)
+            except UnsupportedTarget as exc:
+                problem = str(exc)
+        analysis = canary.spec.analysis
+        annotations = obj["metadata"].get("annotations") or {}
+        requests = ManualRequests(
+            approve_revision=annotations.get(APPROVE_ANNOTATION),
+            promote_revision=annotations.get(PROMOTE_ANNOTATION),
+            abort_revision=annotations.get(ABORT_ANNOTATION),
+            paused=annotations.get(PAUSED_ANNOTATION) == "true")
+        return Observation(
+            now=datetime.now(UTC), requests=requests,
+            target=await self._pods.explain(target, rollout_state(target, revision_of(
+                target, caches.config_lookup(self.namespace)) if target else None,
+                analysis.canary_ready_threshold or 100)),
+            primary=await self._pods.explain(primary, rollout_state(
+                primary, primary_revision, analysis.primary_ready_threshold or 100)),
+            generation=int(obj["metadata"].get("generation") or 0), target_problem=problem,
+            provider_problem=self._provider_problem(canary),
+            route_pending=self._route_pending(canary),
+            # A managed target already says what is wrong (and claims another's objects).
+            conflict=None if problem is not None else claims.conflict(
+                obj, caches.canaries.items(self.namespace),
+                caches.generated_lookup(self.namespace), self.services.settings.mesh_provider),
+            missing_references=self._missing_references(canary))
 
     def _provider_problem(self, canary: Canary) -> str | None:
         """Why this controller cannot route the Canary's traffic (its provider)."""

@@ -23,6 +23,11 @@ of every rule below was used and that nothing was refused.
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [get, list, watch, create, patch]
+# A Deployment that is not ready gets its pods listed, so that the status says why in
+# their words (ImagePullBackOff, CrashLoopBackOff, Unschedulable).
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [list]
 # Apex, -primary and -canary Services.
 - apiGroups: [""]
   resources: [services]
