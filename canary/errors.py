@@ -6,6 +6,8 @@ can catch everything canary-specific with one clause::
     CanaryError
     ├── ConfigError                           bad settings or flags
     ├── canary.kube.KubeError                 anything from the Kubernetes API
+    │   ├── canary.controller.user_route.RouteContended  a user's route kept changing
+    │   │                                     under canary's writes
     │   ├── TransportError                    the API server could not be reached
     │   └── ApiError                          the API server answered with an error status
     │       ├── Unauthorized (401), Forbidden (403), NotFound (404),

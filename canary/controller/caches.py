@@ -27,11 +27,14 @@ MANAGED_SELECTOR = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
 class Caches:
     canaries: Reflector
     deployments: Reflector
-    #: The generated routing objects only (labelled as managed by canary): Services,
-    #: Istio's and the Gateway API's routes.
+    #: The generated routing objects only (labelled as managed by canary): Services and
+    #: Istio's routes.
     services: Reflector
     virtual_services: Reflector
     destination_rules: Reflector
+    #: Every HTTPRoute and GRPCRoute: canary's own and the users' it edits in place
+    #: (``spec.service.routeRef``), which carry no label a selector could pick. One watch
+    #: per kind serves both, and an idle Canary reads its user's route without a request.
     http_routes: Reflector
     grpc_routes: Reflector
     autoscalers: Reflector
@@ -57,8 +60,8 @@ class Caches:
             services=watch(r.SERVICES, MANAGED_SELECTOR),
             virtual_services=watch(r.VIRTUAL_SERVICES, MANAGED_SELECTOR),
             destination_rules=watch(r.DESTINATION_RULES, MANAGED_SELECTOR),
-            http_routes=watch(r.HTTP_ROUTES, MANAGED_SELECTOR),
-            grpc_routes=watch(r.GRPC_ROUTES, MANAGED_SELECTOR),
+            http_routes=watch(r.HTTP_ROUTES),
+            grpc_routes=watch(r.GRPC_ROUTES),
             autoscalers=watch(r.HORIZONTAL_POD_AUTOSCALERS),
             configmaps=watch(r.CONFIG_MAPS),
             # Helm keeps whole releases in Secrets: large, numerous and never referenced

@@ -1,7 +1,8 @@
 """The controller: watch caches feeding one worker per Canary.
 
-Canaries, Deployments, HorizontalPodAutoscalers, ConfigMaps, Secrets and the routing
-objects canary generates (labelled ``app.kubernetes.io/managed-by: canary``) are watched.
+Canaries, Deployments, HorizontalPodAutoscalers, ConfigMaps, Secrets, the routing
+objects canary generates (labelled ``app.kubernetes.io/managed-by: canary``) and the
+Gateway API routes (the users' own too, for ``spec.service.routeRef``) are watched.
 An event wakes the worker of the Canary it concerns: a change to a target Deployment's
 template or to a config it refers to is seen within the watch's latency, not at the next
 analysis interval. Workers read only from the caches, so an idle
@@ -73,6 +74,7 @@ class Controller:
         caches.deployments.add_handler(self._deployment_event)
         for kind in routed_kinds():
             caches.generated(kind).add_handler(self._owned_event)
+            caches.generated(kind).add_handler(self._route_event)
         caches.autoscalers.add_handler(self._autoscaler_event)
         caches.configmaps.add_handler(self._config_event)
         caches.secrets.add_handler(self._config_event)
@@ -252,6 +254,16 @@ class Controller:
             if ref.get("name") == meta["name"]:
                 self._wake(meta["namespace"], canary["metadata"]["name"])
         self._owned_event(_kind, obj)
+
+    def _route_event(self, _kind: str, obj: JSON) -> None:
+        """A user's route changed (its rules, or a Gateway's verdict on it): wake the
+        Canaries routing through it (``spec.service.routeRef``)."""
+        meta = obj["metadata"]
+        for canary in self.canaries.items(meta["namespace"]):
+            ref = ((canary.get("spec") or {}).get("service") or {}).get("routeRef") or {}
+            if ref.get("name") == meta["name"] and \
+                    ref.get("kind", "HTTPRoute") == obj.get("kind"):
+                self._wake(meta["namespace"], canary["metadata"]["name"])
 
     def _owned_event(self, _kind: str, obj: JSON) -> None:
         meta = obj["metadata"]

@@ -22,7 +22,9 @@ from typing import Any
 import structlog
 
 from canary.controller.caches import Caches
+from canary.controller.contained import contains
 from canary.controller.retirement import retired
+from canary.controller.user_route import UserRoutes
 from canary.core import Action, EnsurePrimary, Route, ScaleCanary
 from canary.core.actions import CallHooks, EnsureAutoscaler, ForgetRequest
 from canary.core.observation import HookResult
@@ -32,7 +34,7 @@ from canary.kube import JSON, Invalid, KubeClient, NotFound, Reflector
 from canary.kube import resources as r
 from canary.models.annotations import ABORT_ANNOTATION, APPROVE_ANNOTATION, PROMOTE_ANNOTATION
 from canary.models.canary import Canary
-from canary.router import Named, provider_of, router_for, service_name
+from canary.router import Named, provider_of, router_for, service_name, users_route
 from canary.settings import Settings
 from canary.targets import configs
 from canary.targets.deployment import (
@@ -97,18 +99,6 @@ def _controller_uid(obj: JSON) -> str | None:
     return None
 
 
-def contains(actual: Any, desired: Any) -> bool:
-    """Whether ``actual`` has every field of ``desired`` with the same value (lists must
-    match item by item; fields the API server added are ignored)."""
-    if isinstance(desired, dict):
-        return isinstance(actual, dict) and all(
-            key in actual and contains(actual[key], value) for key, value in desired.items())
-    if isinstance(desired, list):
-        return (isinstance(actual, list) and len(actual) == len(desired)
-                and all(contains(a, d) for a, d in zip(actual, desired, strict=True)))
-    return bool(actual == desired)
-
-
 class WriteLog:
     """Says at info what canary's writes changed, once per change. The watch cache may
     still show an object as it was before canary's previous write, and then the same
@@ -147,6 +137,7 @@ class Executor:
         self.caches = caches
         self.call_hooks = call_hooks
         self.writes = WriteLog()
+        self.user_routes = UserRoutes(client, caches.generated_lookup, settings.mesh_provider)
 
     async def apply(self, manifest: JSON, cache: Reflector) -> Applied:
         """Server-side apply ``manifest`` unless the cached object is already it; never
@@ -326,6 +317,12 @@ class Executor:
         for manifest in router.manifests(canary, owner, label, route):
             repairs += await self._repairing(manifest, self.caches.generated(manifest["kind"]),
                                              established)
+        if (named := users_route(canary, self.settings.mesh_provider)) is not None:
+            before = self.caches.generated(named[0]).get(canary.namespace, named[1])
+            written = await self.user_routes.route(canary, route)
+            if written is not None:
+                self.writes.wrote(named[0], before, written, "changed",
+                                  weight=str(route.canary_weight))
         await self._retire(canary, str(owner["metadata"]["uid"]),
                            router.managed(service_name(canary)))
         return repairs

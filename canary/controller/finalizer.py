@@ -3,7 +3,9 @@
 A finalizer holds the deletion until the target runs as many replicas as the primary and
 is Ready, and the Canary's router has given the traffic back (on Istio: the apex Service
 selects the target's pods and is released from the Canary so garbage collection keeps
-it, and the VirtualService is deleted, so mesh traffic follows the apex Service). Then
+it, and the VirtualService is deleted, so mesh traffic follows the apex Service; on the
+Gateway API, canary's own route is deleted, or the rules of the user's route (routeRef)
+send the apex Service's traffic to ``<svc>`` again). Then
 the finalizer is removed and garbage collection deletes the primary and the other
 generated objects. A Canary whose provider canary cannot route with wrote nothing: its
 finalizer is simply removed.
@@ -20,6 +22,7 @@ from structlog.typing import FilteringBoundLogger
 
 from canary.controller.claims import controller_of
 from canary.controller.executor import Applied
+from canary.controller.user_route import release
 from canary.kube import JSON, NotFound, Reflector
 from canary.kube import resources as r
 from canary.kube.resources import Resource
@@ -105,10 +108,12 @@ class Finalizer:
             return None
 
     async def _revert(self, canary: Canary, reversion: Reversion) -> None:
-        """Apply the released objects, then delete the routes, so that the traffic
-        follows the Services that now select the target."""
+        """Apply the released objects, give the user's own route (``routeRef``) back to
+        the apex Service, then delete canary's routes, so that the traffic follows the
+        Services that now select the target."""
         for manifest in reversion.apply:
             await self.executor.apply(manifest, self.generated(manifest["kind"]))
+        await release(self.client, canary, self.mesh_provider)
         for kind, name in reversion.delete:
             with contextlib.suppress(NotFound):
                 await self.client.delete(self.generated(kind).resource, name,

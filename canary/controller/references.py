@@ -53,3 +53,14 @@ def _missing_templates(canary: Canary, templates: Find, watched: Watched) -> lis
                                 f"{namespace}/{ref.name} uses {{{{ variables.{variable} }}}}, "
                                 "which is not set")
     return problems
+
+
+def missing_route(canary: Canary, route: tuple[str, str] | None,
+                  find: Callable[[str, str], JSON | None]) -> tuple[str, ...]:
+    """The user's route (``route``: kind and name, None without one; ``find`` looks up
+    by kind and name) when it is missing from the Canary's namespace, naming
+    ``spec.service.routeRef``: no traffic can move through a route that is not there."""
+    if route is None or find(*route) is not None:
+        return ()
+    kind, name = route
+    return (f"spec.service.routeRef: {kind} {canary.namespace}/{name} not found",)

@@ -32,7 +32,7 @@ from canary.models.canary import Canary, CanaryStatus, Condition, Phase
 from canary.models.problems import describe
 from canary.notify import alert_for_event, dashboard_url
 from canary.observability import rollout_seconds
-from canary.router import problem, provider_of, router_for
+from canary.router import problem, provider_of, router_for, users_route
 from canary.targets.deployment import (
     REVISION_ANNOTATION,
     UnsupportedTarget,
@@ -321,8 +321,10 @@ class Worker:
 
     def _missing_references(self, canary: Canary) -> tuple[str, ...]:
         caches = self.services.caches
-        return references.missing(canary, caches.metric_templates.get,
-                                  caches.autoscalers.get, caches.metric_templates.covers)
+        route = users_route(canary, self.services.settings.mesh_provider)
+        return references.missing(canary, caches.metric_templates.get, caches.autoscalers.get,
+                                  caches.metric_templates.covers) + references.missing_route(
+            canary, route, caches.generated_lookup(self.namespace))
 
     async def _write_status(self, obj: JSON, patch: dict[str, Any]) -> JSON:
         """Merge-patch the status, guarded by the resourceVersion it was decided on."""

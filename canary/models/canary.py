@@ -96,7 +96,9 @@ class CanaryService(ApiModel):
         "Gateway API: route through the user's own HTTPRoute or GRPCRoute instead of one "
         "canary creates. canary edits only the rules whose backendRefs name the apex "
         "Service (and adds its own named rules for A/B testing and session affinity); "
-        "other rules, filters and hostnames are left alone (docs/gateway-api.md)."))
+        "other rules, filters and hostnames are left alone. With revertOnDeletion, "
+        "deleting the Canary sends those rules to the apex Service again "
+        "(docs/gateway-api.md)."))
     app_protocol: str | None = Field(None, max_length=253, description=(
         "The application protocol of the port, as Flagger's. Gateway API: grpc routes "
         "with a GRPCRoute instead of an HTTPRoute."))

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from canary.errors import CanaryError
 from canary.models.canary import Canary, Provider
+from canary.router.gatewayapi.adopted import adopted_rules, released_rules, rules_patch, undefaulted
+from canary.router.gatewayapi.matches import UnsupportedRoute
 from canary.router.gatewayapi.router import GatewayApiRouter
 from canary.router.istio import IstioRouter
 from canary.router.kubernetes import KubernetesRouter, refused
 from canary.router.port import Named, Reversion, Router, service_name
 
-__all__ = ["ROUTERS", "Named", "Reversion", "Router", "UnsupportedProvider", "managed", "problem",
-           "provider_of", "routed_kinds", "router_for", "service_name", "supported",
-           "unsupported"]
+__all__ = ["ROUTERS", "Named", "Reversion", "Router", "UnsupportedProvider", "UnsupportedRoute",
+           "adopted_rules", "managed", "problem", "provider_of", "released_rules",
+           "routed_kinds", "router_for", "rules_patch", "service_name", "supported",
+           "undefaulted", "unsupported", "users_route"]
 
 #: The implemented routers by provider: every ``--mesh-provider`` and ``spec.provider``
 #: this controller routes with.
@@ -76,3 +79,13 @@ def managed(provider: str, service: str) -> frozenset[Named]:
 def routed_kinds() -> tuple[str, ...]:
     """Every kind some router writes, once each, for the watches that wake Canaries."""
     return tuple(dict.fromkeys(kind for router in ROUTERS.values() for kind in router.kinds))
+
+
+def users_route(canary: Canary, default: str) -> Named | None:
+    """(kind, name) of the user's own route that the Canary's routing edits in place
+    (``spec.service.routeRef`` on the Gateway API; see ``adopted_rules``); None when its
+    router writes every routing object itself."""
+    ref = canary.spec.service.route_ref
+    if ref is None or provider_of(canary, default) != Provider.GATEWAY_API.value:
+        return None
+    return ref.kind, ref.name

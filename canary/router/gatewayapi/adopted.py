@@ -26,6 +26,7 @@ it again.
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 from canary.core.actions import Route
 from canary.models.canary import Canary
@@ -35,6 +36,12 @@ from canary.router.gatewayapi.rules import RULE_PREFIX, is_canary_mirror, routed
 from canary.router.port import service_name
 
 _MAX_RULES = 16
+#: The values the API server fills in for fields a route leaves out (HTTPRoute and
+#: GRPCRoute CRDs): a backendRef's group, kind and weight, a match's type, a rule's
+#: catch-all match. canary writes its own parts without them.
+_DEFAULTS: tuple[tuple[str, Any], ...] = (
+    ("group", ""), ("kind", "Service"), ("weight", 1), ("type", "Exact"),
+    ("type", "PathPrefix"), ("matches", [{"path": {"type": "PathPrefix", "value": "/"}}]))
 
 
 def _refuse_route_options(canary: Canary) -> None:
@@ -136,3 +143,13 @@ def rules_patch(user_route: JSON, rules: list[JSON]) -> list[JSON]:
     return [{"op": "test", "path": "/metadata/resourceVersion",
              "value": user_route["metadata"]["resourceVersion"]},
             {"op": "replace", "path": "/spec/rules", "value": rules}]
+
+
+def undefaulted(value: Any) -> Any:
+    """``value`` (rules as the API server stores them) without the fields holding what the
+    server fills in by default, for comparing with rules canary built."""
+    if isinstance(value, dict):
+        return {k: undefaulted(v) for k, v in value.items() if (k, v) not in _DEFAULTS}
+    if isinstance(value, list):
+        return [undefaulted(v) for v in value]
+    return value

@@ -91,3 +91,50 @@ async def test_traffic_goes_back_through_the_router_or_nothing_is_touched(
     assert (apex["kind"], apex["metadata"]["name"]) == ("Service", "web")
     assert apex["spec"]["selector"] == {"app": "web"}
     assert "ownerReferences" not in apex["metadata"]
+
+
+class WithUsersRoute(Fakes):
+    """The API also holds the user's HTTPRoute storefront, split by canary."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.route: dict[str, Any] = {"kind": "HTTPRoute", "metadata": {
+            "name": "storefront", "namespace": "shop", "resourceVersion": "5"},
+            "spec": {"rules": [{"name": "app", "backendRefs": [
+                {"name": "web-primary", "port": 80, "weight": 90},
+                {"name": "web-canary", "port": 80, "weight": 10}]},
+                {"backendRefs": [{"name": "other", "port": 80}]}]}}
+
+    async def get(self, resource: r.Resource, name: str, namespace: str) -> dict[str, Any]:
+        if resource == r.HTTP_ROUTES:
+            return self.route
+        return await super().get(resource, name, namespace)
+
+    async def json_patch(self, resource: r.Resource, name: str, patch: Any,
+                         namespace: str) -> dict[str, Any]:
+        if resource != r.HTTP_ROUTES:
+            return await super().json_patch(resource, name, patch, namespace)
+        self.calls.append(("route patched", name))
+        test, replace = patch
+        assert test["value"] == "5"
+        self.route["spec"]["rules"] = replace["value"]
+        return self.route
+
+
+async def test_the_users_route_is_given_back_to_the_apex_service_not_deleted() -> None:
+    """routeRef: the apex Service is released onto the target, then the user's app rule
+    sends to it again, the other rule untouched, and no route is deleted."""
+    fakes = WithUsersRoute()
+    canary = deleted("gatewayapi:v1")
+    canary["spec"]["service"]["routeRef"] = {"kind": "HTTPRoute", "name": "storefront"}
+    finalizer = Finalizer(fakes, fakes, fakes,  # type: ignore[arg-type]
+                          generated=CACHES.__getitem__,  # type: ignore[arg-type]
+                          selector_labels=("app",), mesh_provider="istio")
+    assert await finalizer.finalize(canary, structlog.get_logger()) is None
+    assert fakes.calls == [("route patched", "storefront"), ("event",),
+                           ("finalizer removed", "web")]
+    assert fakes.route["spec"]["rules"] == [
+        {"name": "app", "backendRefs": [{"name": "web", "port": 80}]},
+        {"backendRefs": [{"name": "other", "port": 80}]}]
+    [apex] = fakes.applied
+    assert apex["spec"]["selector"] == {"app": "web"}

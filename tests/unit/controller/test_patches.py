@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from canary.controller.executor import contains
+from canary.controller.contained import contains
 from canary.controller.worker import merge_patch
 
 json_values = st.recursive(

@@ -328,3 +328,42 @@ async def test_a_route_its_gateway_refused_holds_the_weight_naming_the_gateway()
                                "NoMatchingListenerHostname: no listener matches")
     assert fakes.events_recorded == [("Warning", "RouteNotAccepted", held["message"])]
     assert fakes.log == [] and "canaryWeight" not in patch["status"]
+
+
+def through_users_route(canary: dict[str, Any]) -> None:
+    """Route the Canary through the user's HTTPRoute storefront."""
+    canary["spec"] |= {"provider": "gatewayapi:v1"}
+    canary["spec"]["service"]["routeRef"] = {"kind": "HTTPRoute", "name": "storefront"}
+
+
+async def test_a_missing_users_route_holds_the_canary_naming_route_ref() -> None:
+    """A new Canary whose route is missing: Ready=False naming spec.service.routeRef,
+    and nothing is created, so no traffic moves."""
+    canary, fakes = analysing(datetime.now(UTC))
+    through_users_route(canary)
+    del canary["status"]
+    executor = RecordingExecutor()
+    fakes.services = replace(fakes.services, executor=executor)
+    await Worker(fakes.services, "shop", "web").reconcile()
+    [patch] = fakes.patches
+    [ready] = [c for c in patch["status"]["conditions"] if c["type"] == "Ready"]
+    assert (ready["status"], ready["reason"]) == ("False", "MissingReference")
+    assert ready["message"] == "spec.service.routeRef: HTTPRoute shop/storefront not found"
+    assert executor.actions == []
+
+
+async def test_the_acceptance_of_the_users_route_holds_the_weight() -> None:
+    """The Gateway refused the user's route: RouteAccepted says so, naming that route."""
+    canary, fakes = analysing(datetime.now(UTC))
+    through_users_route(canary)
+    route = refused_route()
+    route["metadata"]["name"] = "storefront"
+    route["spec"]["rules"] = [{"backendRefs": [{"name": "web", "port": 80}]}]
+    fakes.services = replace(fakes.services, caches=replace(
+        fakes.services.caches, http_routes=cast(Reflector, Cache(route))))
+    await Worker(fakes.services, "shop", "web").reconcile()
+    [patch] = fakes.patches
+    [held] = [c for c in patch["status"]["conditions"] if c["type"] == "RouteAccepted"]
+    assert held["message"] == ("HTTPRoute shop/storefront: Gateway shop/public refused the "
+                               "route: NoMatchingListenerHostname: no listener matches")
+    assert fakes.log == [] and "canaryWeight" not in patch["status"]

@@ -78,13 +78,48 @@ class TestManifests:
             reason = GatewayApiRouter().pending(subject, finding(None))
             assert reason is not None and reason.startswith("spec.service.")
 
-    def test_a_users_route_is_refused_naming_route_ref(self) -> None:
-        subject = gateway_canary({"gatewayRefs": None,
-                                  "routeRef": {"kind": "HTTPRoute", "name": "storefront"}})
-        written = GatewayApiRouter().manifests(subject, OWNER, LABEL, Route(10))
+
+
+def adopting() -> Any:
+    return gateway_canary({"gatewayRefs": None,
+                           "routeRef": {"kind": "HTTPRoute", "name": "storefront"}})
+
+
+def users_route(generation: int = 3, accepted: str = "True") -> JSON:
+    """The user's route storefront, sending / to the apex Service web."""
+    route = status(generation, accepted)
+    route["metadata"]["name"] = "storefront"
+    route["spec"]["rules"] = [{"backendRefs": [{"name": "web", "port": 80}]}]
+    return route
+
+
+class TestTheUsersRoute:
+    """spec.service.routeRef: the user's route is edited by the controller, not applied."""
+
+    @given(routes)
+    def test_only_the_services_are_applied(self, route: Route) -> None:
+        written = GatewayApiRouter().manifests(adopting(), OWNER, LABEL, route)
         assert [m["kind"] for m in written] == ["Service"] * 3
-        reason = GatewayApiRouter().pending(subject, finding(status(3)))
-        assert reason is not None and reason.startswith("spec.service.routeRef")
+
+    def test_its_acceptance_is_read_from_the_users_route(self) -> None:
+        def find(route: JSON | None) -> Any:
+            return lambda kind, name: route if (kind, name) == ("HTTPRoute",
+                                                                "storefront") else None
+        assert GatewayApiRouter().pending(adopting(), find(users_route())) is None
+        refused = GatewayApiRouter().pending(adopting(), find(users_route(accepted="False")))
+        assert refused is not None and refused.startswith(
+            "HTTPRoute shop/storefront: Gateway infra/public refused the route")
+        assert GatewayApiRouter().pending(adopting(), find(None)) == \
+            "spec.service.routeRef: HTTPRoute shop/storefront not found"
+        elsewhere = users_route()
+        elsewhere["spec"]["rules"] = [{"backendRefs": [{"name": "legacy", "port": 80}]}]
+        reason = GatewayApiRouter().pending(adopting(), find(elsewhere))
+        assert reason is not None and reason.startswith("spec.service.routeRef: no rule")
+
+    def test_reverting_never_deletes_the_users_route(self) -> None:
+        reversion = GatewayApiRouter().reversion(adopting(), LABEL)
+        assert reversion.apply == (released_apex(adopting(), LABEL),)
+        assert reversion.delete == ()
 
 
 class TestReversion:
