@@ -75,6 +75,14 @@ class RouteRef(ApiModel):
     name: ObjectName = Field(description="The route's name, in the Canary's namespace.")
 
 
+class GatewayImplementation(StrEnum):
+    """The Gateway API implementations whose metrics canary knows (any other may serve
+    the route; its metrics are then the user's MetricTemplates)."""
+
+    ISTIO = "istio"
+    ENVOY_GATEWAY = "envoy-gateway"
+
+
 class CanaryService(ApiModel):
     """How the target is exposed: the Services and the mesh routing canary generates."""
 
@@ -100,6 +108,12 @@ class CanaryService(ApiModel):
     app_protocol: str | None = Field(None, max_length=253, description=(
         "The application protocol of the port, as Flagger's. Gateway API: grpc routes "
         "with a GRPCRoute instead of an HTTPRoute."))
+    gateway_implementation: str | None = Field(
+        None, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", description=(
+            "Gateway API: the implementation serving the route, whose metrics the built-in "
+            "checks and the judge read: istio (the default) or envoy-gateway; any other "
+            "name (e.g. contour) has no built-in metrics, so every check needs a "
+            "templateRef and the judge is refused (docs/metrics.md)."))
 
     model_config = ApiModel.model_config | {"json_schema_extra": {"x-kubernetes-validations": [
         {"rule": "!has(self.routeRef) || !has(self.gatewayRefs)",
@@ -545,6 +559,35 @@ def _kubernetes_provider_rules() -> list[JsonValue]:
              "message": needs_a_mesh(field)} for field, needs in NEEDS_A_MESH.items()]
 
 
+#: The metrics canary writes the queries of (per data plane: canary.metrics.builtins).
+BUILTIN_METRICS = ("request-success-rate", "request-duration")
+
+
+def _cel_list(values: tuple[str, ...]) -> str:
+    return "[" + ", ".join(f"'{v}'" for v in values) + "]"
+
+
+def _gateway_metrics_rules() -> list[JsonValue]:
+    """A Gateway API Canary naming an implementation whose metrics canary does not know
+    can have neither built-in checks nor a judge: refused at apply, naming the field."""
+    unknown = (f"(!has(self.provider) || self.provider == '{Provider.GATEWAY_API.value}') && "
+               "has(self.service.gatewayImplementation) && "
+               "!(self.service.gatewayImplementation in "
+               f"{_cel_list(tuple(i.value for i in GatewayImplementation))})")
+    builtin = (f"self.analysis.metrics.exists(m, !has(m.templateRef) && "
+               f"m.name in {_cel_list(BUILTIN_METRICS)})")
+    known = ", ".join(i.value for i in GatewayImplementation)
+    return [
+        {"rule": f"!({unknown}) || !has(self.analysis.metrics) || !({builtin})",
+         "message": f"spec.analysis.metrics: {' and '.join(BUILTIN_METRICS)} are built in "
+                    f"for the metrics of {known} only; spec.service.gatewayImplementation "
+                    "names another implementation: give the metric a templateRef"},
+        {"rule": f"!({unknown}) || !has(self.analysis.judge)",
+         "message": f"spec.analysis.judge reads the metrics of {known} only; "
+                    "spec.service.gatewayImplementation names another implementation"},
+    ]
+
+
 class CanarySpec(ApiModel):
     """What to deliver, how to expose it, and how to judge each new revision."""
 
@@ -572,7 +615,7 @@ class CanarySpec(ApiModel):
         None, description="On deletion, route traffic back to the target and restore it.")
 
     model_config = ApiModel.model_config | {"json_schema_extra": {
-        "x-kubernetes-validations": _kubernetes_provider_rules()}}
+        "x-kubernetes-validations": _kubernetes_provider_rules() + _gateway_metrics_rules()}}
 
 
 class Phase(StrEnum):

@@ -17,8 +17,8 @@ from canary.core.judge import JudgeState
 from canary.core.observation import Counters
 from canary.errors import ConfigError
 from canary.metrics import counters
+from canary.metrics.judgequery import judge_query
 from canary.metrics.prometheus import QueryFailed
-from canary.metrics.queries import judge_query
 from canary.models.canary import Canary, JudgeCounts, JudgeStateRecord
 from canary.settings import AnalysisSettings
 
