@@ -27,7 +27,16 @@ the canary's requests cannot be told from the primary's. canary's route for an E
 Gateway Canary therefore gives each backendRef a RequestHeaderModifier (see
 :mod:`canary.router.gatewayapi.rules`), and its split always lists ``<svc>-primary`` first
 and ``<svc>-canary`` second: the canary is ``backend/1`` and the primary ``backend/0`` of
-every rule of canary's ``<svc>`` route.
+every rule of canary's ``<svc>`` route. (The filter also keeps ``mergeBackends`` from
+sharing these clusters with other routes: it merges only backendRefs without filters.)
+
+Sources, in envoyproxy/gateway: the metric and label names are those of its own
+dashboards (``charts/gateway-addons-helm/dashboards/envoy-clusters.json``); cluster names
+come from ``irRouteDestinationName`` and ``irDestinationSettingName``
+(``internal/gatewayapi/helpers.go``, ``j`` the backendRef's index in the rule), one per
+backendRef when ``RouteDestination.NeedsClusterPerSetting`` (``HasFiltersInSettings``,
+``internal/ir/xds.go``). An EnvoyProxy ``clusterStatName`` renames the stats; the
+built-ins then find nothing, and MetricTemplates must say the names.
 """
 
 from __future__ import annotations
