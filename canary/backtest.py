@@ -33,8 +33,8 @@ from canary.core.observation import JudgeReading
 from canary.errors import ConfigError
 from canary.metrics import counters
 from canary.metrics.counters import Sample
+from canary.metrics.judgequery import judge_query
 from canary.metrics.prometheus import PrometheusQuerier
-from canary.metrics.queries import judge_query
 from canary.models.base import parse_duration
 from canary.models.canary import Canary, CanaryJudge, JudgedMetricStatus, JudgeStatus
 

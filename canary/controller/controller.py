@@ -89,7 +89,8 @@ class Controller:
             decision_settings=DecisionSettings(
                 default_progress_deadline=settings.analysis.default_progress_deadline_seconds,
                 min_interval=settings.analysis.min_interval_seconds),
-            analyst=Analyst(client, settings.analysis, cached=caches.cached),
+            analyst=Analyst(client, settings.analysis, cached=caches.cached,
+                            mesh_provider=settings.mesh_provider),
             webhooks=self.webhooks, executor=executor,
             finalizer=Finalizer(client, executor, self.events, generated=caches.generated,
                                 selector_labels=settings.workloads.selector_labels,

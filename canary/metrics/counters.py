@@ -1,6 +1,6 @@
 """The judge's counters from Prometheus samples (pure).
 
-:func:`canary.metrics.queries.judge_query` asks for each workload's cumulative counters,
+:func:`canary.metrics.judgequery.judge_query` asks for each workload's cumulative counters,
 grouped by ``destination_workload`` (and ``le`` for histograms), each series labelled with
 the part of the answer it is (``requests``, ``errors``, ``buckets``, ``lost``,
 ``previous``); here the
@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from canary.core.judge import as_count
 from canary.core.observation import Counters, JudgeReading
-from canary.metrics.queries import JUDGE_PART, JUDGE_PARTS
+from canary.metrics.judgequery import JUDGE_PART, JUDGE_PARTS
 
 #: One series at one instant: its labels and value.
 Sample = tuple[Mapping[str, str], float]
@@ -32,7 +32,7 @@ class Workloads(NamedTuple):
 
 
 def parts(samples: Sequence[Sample], metric_type: str) -> dict[str, list[Sample]]:
-    """The samples of one answer of :func:`~canary.metrics.queries.judge_query`, by the
+    """The samples of one answer of :func:`~canary.metrics.judgequery.judge_query`, by the
     part they belong to; ValueError for a series of no known part."""
     if metric_type not in JUDGE_PARTS:
         raise ValueError(f"unknown judged metric type {metric_type!r}")

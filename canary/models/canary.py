@@ -75,6 +75,14 @@ class RouteRef(ApiModel):
     name: ObjectName = Field(description="The route's name, in the Canary's namespace.")
 
 
+class GatewayImplementation(StrEnum):
+    """The Gateway API implementations whose metrics canary knows (any other may serve
+    the route; its metrics are then the user's MetricTemplates)."""
+
+    ISTIO = "istio"
+    ENVOY_GATEWAY = "envoy-gateway"
+
+
 class CanaryService(ApiModel):
     """How the target is exposed: the Services and the mesh routing canary generates."""
 
@@ -102,6 +110,12 @@ class CanaryService(ApiModel):
     app_protocol: str | None = Field(None, max_length=253, description=(
         "The application protocol of the port, as Flagger's. Gateway API: grpc routes "
         "with a GRPCRoute instead of an HTTPRoute."))
+    gateway_implementation: str | None = Field(
+        None, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", description=(
+            "Gateway API: the implementation serving the route, whose metrics the built-in "
+            "checks and the judge read: istio (the default) or envoy-gateway; any other "
+            "name (e.g. contour) has no built-in metrics, so every check needs a "
+            "templateRef and the judge is refused (docs/metrics.md)."))
 
     model_config = ApiModel.model_config | {"json_schema_extra": {"x-kubernetes-validations": [
         {"rule": "!has(self.routeRef) || !has(self.gatewayRefs)",
@@ -256,7 +270,8 @@ class JudgeMetric(ApiModel):
     name: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
                       description="Names the metric in status and events.")
     type: JudgedMetricType = Field(description=(
-        "errorRate: the fraction of 5xx responses (istio_requests_total). latency: the "
+        "errorRate: the fraction of 5xx responses and of gRPC calls failed on the server "
+        "(istio_requests_total). latency: the "
         "fraction of requests slower than a bucket bound of "
         "istio_request_duration_milliseconds."))
     minimum_effect: str = Field("1.5x", max_length=16, pattern=EFFECT_PATTERN, description=(
@@ -547,6 +562,58 @@ def _kubernetes_provider_rules() -> list[JsonValue]:
              "message": needs_a_mesh(field)} for field, needs in NEEDS_A_MESH.items()]
 
 
+#: The metrics canary writes the queries of (per data plane: canary.metrics.builtins).
+BUILTIN_METRICS = ("request-success-rate", "request-duration")
+
+
+def _cel_list(values: tuple[str, ...]) -> str:
+    return "[" + ", ".join(f"'{v}'" for v in values) + "]"
+
+
+def _gateway_metrics_rules() -> list[JsonValue]:
+    """A Gateway API Canary naming an implementation whose metrics canary does not know
+    can have neither built-in checks nor a judge: refused at apply, naming the field."""
+    unknown = (f"(!has(self.provider) || self.provider == '{Provider.GATEWAY_API.value}') && "
+               "has(self.service.gatewayImplementation) && "
+               "!(self.service.gatewayImplementation in "
+               f"{_cel_list(tuple(i.value for i in GatewayImplementation))})")
+    builtin = (f"self.analysis.metrics.exists(m, !has(m.templateRef) && "
+               f"m.name in {_cel_list(BUILTIN_METRICS)})")
+    known = ", ".join(i.value for i in GatewayImplementation)
+    return [
+        {"rule": f"!({unknown}) || !has(self.analysis.metrics) || !({builtin})",
+         "message": f"spec.analysis.metrics: {' and '.join(BUILTIN_METRICS)} are built in "
+                    f"for the metrics of {known} only; spec.service.gatewayImplementation "
+                    "names another implementation: give the metric a templateRef"},
+        {"rule": f"!({unknown}) || !has(self.analysis.judge)",
+         "message": f"spec.analysis.judge reads the metrics of {known} only; "
+                    "spec.service.gatewayImplementation names another implementation"},
+        *_grpc_on_envoy_gateway_rules(),
+    ]
+
+
+def _grpc_on_envoy_gateway_rules() -> list[JsonValue]:
+    """Envoy Gateway's cluster stats count responses by HTTP status, and a failed gRPC
+    call is an HTTP 200: a gRPC Canary there cannot be judged on errors by the built-ins.
+    Refused at apply rather than promoted on calls that failed unseen."""
+    grpc = (f"has(self.provider) && self.provider == '{Provider.GATEWAY_API.value}' && "
+            "has(self.service.gatewayImplementation) && self.service.gatewayImplementation "
+            f"== '{GatewayImplementation.ENVOY_GATEWAY.value}' && "
+            "has(self.service.appProtocol) && self.service.appProtocol.lowerAscii() == 'grpc'")
+    return [
+        {"rule": f"!({grpc}) || !has(self.analysis.metrics) || !self.analysis.metrics.exists("
+                 "m, !has(m.templateRef) && m.name == 'request-success-rate')",
+         "message": "spec.analysis.metrics: request-success-rate on Envoy Gateway counts "
+                    "HTTP statuses, and a failed gRPC call is HTTP 200: give the metric a "
+                    "templateRef with a query on your gRPC status metrics"},
+        {"rule": f"!({grpc}) || !has(self.analysis.judge) || "
+                 "!self.analysis.judge.metrics.exists(m, m.type == 'errorRate')",
+         "message": "spec.analysis.judge: errorRate on Envoy Gateway counts HTTP statuses, "
+                    "and a failed gRPC call is HTTP 200; judge latency only, or use a "
+                    "MetricTemplate check for errors"},
+    ]
+
+
 class CanarySpec(ApiModel):
     """What to deliver, how to expose it, and how to judge each new revision."""
 
@@ -574,7 +641,7 @@ class CanarySpec(ApiModel):
         None, description="On deletion, route traffic back to the target and restore it.")
 
     model_config = ApiModel.model_config | {"json_schema_extra": {
-        "x-kubernetes-validations": _kubernetes_provider_rules()}}
+        "x-kubernetes-validations": _kubernetes_provider_rules() + _gateway_metrics_rules()}}
 
 
 class Phase(StrEnum):

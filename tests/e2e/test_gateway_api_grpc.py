@@ -116,17 +116,20 @@ async def test_a_weighted_grpc_canary_is_promoted_step_by_step_through_a_grpc_ro
     await back_on_the_primary(kube, environment, namespace)
 
 
-async def test_a_revision_failing_its_grpc_calls_is_rolled_back(
+async def test_a_revision_failing_its_grpc_calls_is_rolled_back_by_the_built_in(
         kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
+    """The built-in request-success-rate counts a call failed on the server (HTTP 200,
+    grpc-status UNKNOWN) as a failure."""
     analysis = {"interval": "3s", "threshold": 2, "stepWeight": 20, "maxWeight": 60,
-                "metrics": METRICS}
+                "metrics": [{"name": "request-success-rate", "interval": "10s",
+                             "thresholdRange": {"min": 99}}]}
     await start(kube, environment, namespace, analysis)
     await deploy(kube, namespace, {"revision": "2", "devenv.canary.dev/error-rate": "0.5"})
     failed = await wait_until(functools.partial(canary_object, kube, namespace),
                               lambda c: phase(c) == "Failed", "the rollback", timeout=90)
     assert failed["status"]["canaryWeight"] == 0
     result = failed["status"]["lastAnalysis"]["results"][0]
-    assert result["name"] == "grpc-success-rate" and result["verdict"] == "Failed"
+    assert result["name"] == "request-success-rate" and result["verdict"] == "Failed"
     assert 20 < result["value"] < 80
     # The failed calls were HTTP 200 with gRPC status UNKNOWN, never a 5xx.
     failures = await prometheus_value(environment.prometheus_url, calls(

@@ -21,7 +21,7 @@ from canary.devenv.install import find_prometheus
 from canary.devenv.traffic.routing import SIMULATOR
 from canary.kube import Invalid, KubeClient
 from canary.kube import resources as r
-from canary.metrics.queries import judge_query
+from canary.metrics.judgequery import judge_query
 from canary.targets.deployment import REVISION_ANNOTATION
 from tests.e2e import manifests
 from tests.e2e.controller_process import ControllerProcess

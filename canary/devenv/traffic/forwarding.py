@@ -87,12 +87,25 @@ def _apply(effects: _Effects, filters: Sequence[Mapping[str, Any]], kind: str,
                 effects.mirrors.append(Destination(service_host(ref, namespace)))
 
 
+def backend_cluster(cluster: str, backends: Sequence[Mapping[str, Any]],
+                    backend: Mapping[str, Any]) -> str:
+    """The Envoy Gateway cluster of ``backend`` in a rule whose cluster is ``cluster``: the
+    rule's, unless a backendRef of the rule has filters (:mod:`.envoy`)."""
+    if not any(b.get("filters") for b in backends):
+        return cluster
+    index = next(i for i, b in enumerate(backends) if b is backend)
+    return f"{cluster}/backend/{index}"
+
+
 def forward(rule: Mapping[str, Any], kind: str, namespace: str, headers: Mapping[str, str],
-            permits: Permits, rng: random.Random, name: str | None = None) -> RouteDecision:
-    """Send a request matched by ``rule`` (of a route of ``kind`` in ``namespace``) on."""
+            permits: Permits, rng: random.Random, name: str | None = None,
+            cluster: str | None = None) -> RouteDecision:
+    """Send a request matched by ``rule`` (of a route of ``kind`` in ``namespace``, whose
+    Envoy Gateway cluster is ``cluster``) on."""
     effects = _Effects(dict(headers))
     _apply(effects, rule.get("filters") or [], kind, namespace, permits, rng)
-    backend = pick_backend(rule.get("backendRefs") or [], rng)
+    backends = rule.get("backendRefs") or []
+    backend = pick_backend(backends, rng)
     if backend is None or not followable(backend, kind, namespace, permits):
         return RouteDecision(None, status=NO_BACKEND_STATUS, route_name=name)
     _apply(effects, backend.get("filters") or [], kind, namespace, permits, rng)
@@ -100,4 +113,5 @@ def forward(rule: Mapping[str, Any], kind: str, namespace: str, headers: Mapping
         destination=Destination(service_host(backend, namespace)),
         mirrors=tuple(effects.mirrors), set_cookies=tuple(effects.set_cookies),
         route_name=name, headers=effects.headers,
+        cluster=None if cluster is None else backend_cluster(cluster, backends, backend),
     )

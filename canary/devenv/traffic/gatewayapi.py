@@ -30,6 +30,7 @@ from canary.devenv.traffic.attachment import (
     hostname_matches,
     parent_gateway,
 )
+from canary.devenv.traffic.envoy import cluster_name
 from canary.devenv.traffic.forwarding import forward
 from canary.devenv.traffic.references import Permits
 from canary.devenv.traffic.routing import Request, RouteDecision
@@ -147,7 +148,9 @@ def route_through(listeners: Sequence[Listener], routes: Sequence[AttachedRoute]
     candidates = _candidates(routes, taking, request)
     if not candidates:
         return RouteDecision(None)
-    _, attached, rule = min(candidates, key=lambda c: c[0])
-    namespace = str((attached.route.get("metadata") or {}).get("namespace"))
+    key, attached, rule = min(candidates, key=lambda c: c[0])
+    meta = attached.route.get("metadata") or {}
+    namespace = str(meta.get("namespace"))
+    cluster = cluster_name(attached.kind, namespace, str(meta.get("name")), key[-2])
     return forward(rule, attached.kind, namespace, request.headers, permits, rng,
-                   name=rule.get("name"))
+                   name=rule.get("name"), cluster=cluster)

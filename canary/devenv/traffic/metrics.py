@@ -9,7 +9,7 @@ from typing import NamedTuple
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-#: Istio's default buckets for istio_request_duration_milliseconds.
+#: Istio's default buckets for istio_request_duration_milliseconds (Envoy's defaults).
 BUCKETS_MS = (0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000,
               300000, 600000, 1800000, 3600000)
 
@@ -79,12 +79,12 @@ class IstioMetrics(Collector):
             cumulative, buckets = 0, []
             for bound, count in zip(BUCKETS_MS, series.buckets, strict=True):
                 cumulative += count
-                buckets.append((_format_bound(bound), cumulative))
+                buckets.append((format_bound(bound), cumulative))
             buckets.append(("+Inf", series.count))
             durations.add_metric(values, buckets, series.total)
         yield requests
         yield durations
 
 
-def _format_bound(bound: float) -> str:
+def format_bound(bound: float) -> str:
     return str(float(bound)) if bound != int(bound) else str(int(bound))

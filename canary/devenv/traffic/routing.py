@@ -96,6 +96,8 @@ class RouteDecision:
     status: int = 404
     #: The request headers as forwarded, when the route changed them.
     headers: Mapping[str, str] | None = None
+    #: The Envoy Gateway cluster the request went through (Gateway API routes only).
+    cluster: str | None = None
 
 
 def qualify(host: str, namespace: str, domain: str = CLUSTER_DOMAIN) -> str:

@@ -5,7 +5,8 @@ one through the cluster's VirtualServices and DestinationRules as Istio would (o
 a Gateway API Gateway's address, through the HTTPRoutes and GRPCRoutes attached to it, the
 simulator being the controller of its GatewayClass), lets the
 chosen pod answer as its annotations say, and counts the result in Istio's standard
-metrics, which Prometheus scrapes from ``/metrics``.
+metrics and, for requests through a Gateway API Gateway, in Envoy Gateway's cluster stats
+(:mod:`.envoy`), which Prometheus scrapes from ``/metrics``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
 
 from canary.devenv.traffic.cluster import ClusterView, Endpoint, split_service_host
+from canary.devenv.traffic.envoy import EnvoyMetrics
 from canary.devenv.traffic.gatewayapi import gateway_at, route_through
 from canary.devenv.traffic.gatewaycontroller import GatewayStatusWriter
 from canary.devenv.traffic.grpcroute import is_grpc
@@ -57,6 +59,7 @@ class Simulator:
         self.view = view
         self.rng = random.Random(seed)
         self.metrics = IstioMetrics()
+        self.envoy = EnvoyMetrics()
         self.state_file = state_file
         self.hosts: dict[str, HostTraffic] = {}
         self._populations: dict[str, Population] = {}
@@ -190,11 +193,13 @@ class Simulator:
             # No healthy upstream: the client-side proxy answers 503 itself.
             flag = "UH" if endpoints is not None else "NC"
             self._record_source(request, decision.destination, None, 503, flag, 0.5)
+            self._record_cluster(decision, 503, 0.5)
             return Delivery(503, 0.5, flag)
         endpoint = endpoints[self.rng.randrange(len(endpoints))]
         status, latency = endpoint.behaviour.sample(self.rng)
         self._record_destination(request, decision.destination, endpoint, status, latency)
         self._record_source(request, decision.destination, endpoint, status, "-", latency)
+        self._record_cluster(decision, status, latency)
         for mirror in decision.mirrors:
             mirrored = self.view.endpoints(mirror)
             if mirrored:
@@ -232,6 +237,11 @@ class Simulator:
         self.metrics.record(
             self._labels("destination", request, destination, endpoint, status, "-"), latency)
 
+    def _record_cluster(self, decision: RouteDecision, status: int, latency: float) -> None:
+        """Count a request a Gateway sent through a cluster, as Envoy Gateway's stats do."""
+        if decision.cluster is not None:
+            self.envoy.record(decision.cluster, status, latency)
+
     def _record_source(self, request: Request, destination: Destination,
                        endpoint: Endpoint | None, status: int, flags: str, latency: float
                        ) -> None:
@@ -254,6 +264,7 @@ def _add_probes(routes: web.RouteTableDef, simulator: Simulator) -> None:
     """Health, readiness (once the watches have listed) and the Istio-style metrics."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(simulator.metrics)
+    registry.register(simulator.envoy)
 
     @routes.get("/healthz")
     async def healthz(_: web.Request) -> web.Response:

@@ -31,8 +31,8 @@ from typing import Any
 from canary.core.actions import Route
 from canary.models.canary import Canary
 from canary.router.gatewayapi.matches import JSON, UnsupportedRoute
-from canary.router.gatewayapi.routes import ab_matches
-from canary.router.gatewayapi.rules import RULE_PREFIX, is_canary_mirror, routed
+from canary.router.gatewayapi.routes import ab_matches, measured_per_backend
+from canary.router.gatewayapi.rules import RULE_PREFIX, is_canary_mirror, routed, unlabelled
 from canary.router.port import service_name
 
 _MAX_RULES = 16
@@ -84,7 +84,7 @@ def _unsplit(rule: JSON, canary: Canary, where: str) -> tuple[JSON, list[JSON], 
     if filters:
         base["filters"] = filters
     port = int(source.get("port") or canary.spec.service.port)
-    return base, copy.deepcopy(source.get("filters") or []), port
+    return base, unlabelled(source.get("filters") or []), port
 
 
 def _user_rules(canary: Canary, user_route: JSON) -> list[tuple[JSON, tuple[JSON, list[JSON],
@@ -114,7 +114,8 @@ def adopted_rules(canary: Canary, route: Route, user_route: JSON) -> list[JSON]:
             continue
         base, filters, port = unsplit
         rules.extend(routed(base, service_name(canary), port, route, backend_filters=filters,
-                            ab_matches=matches, label=f"-{len(rules)}"))
+                            ab_matches=matches, label=f"-{len(rules)}",
+                            label_backends=measured_per_backend(canary)))
     if len(rules) > _MAX_RULES:
         raise UnsupportedRoute(f"spec.service.routeRef: canary's routing needs {len(rules)} "
                                f"rules, a route holds at most {_MAX_RULES}")

@@ -27,7 +27,7 @@ ResponseHeaderModifier on the canary's backendRef sets that cookie.
 from __future__ import annotations
 
 from canary.core.actions import Route
-from canary.models.canary import Canary
+from canary.models.canary import Canary, GatewayImplementation
 from canary.router.gatewayapi.matches import JSON, UnsupportedRoute, translate
 from canary.router.gatewayapi.policy import header_filters, retry, timeouts
 from canary.router.gatewayapi.rules import routed
@@ -87,13 +87,20 @@ def _base_rule(canary: Canary, *, grpc: bool, experimental: bool) -> JSON:
     return rule
 
 
+def measured_per_backend(canary: Canary) -> bool:
+    """Whether the implementation measures a backendRef on its own only when it has a
+    filter: Envoy Gateway (see :func:`canary.router.gatewayapi.rules.label_backend`)."""
+    return canary.spec.service.gateway_implementation == GatewayImplementation.ENVOY_GATEWAY
+
+
 def _route(canary: Canary, owner: JSON, route: Route, *, grpc: bool,
            experimental: bool = False) -> JSON:
     _refuse_istio_only(canary)
     name = service_name(canary)
     rules = routed(_base_rule(canary, grpc=grpc, experimental=experimental), name,
                    canary.spec.service.port, route, backend_filters=[],
-                   ab_matches=ab_matches(canary, grpc=grpc))
+                   ab_matches=ab_matches(canary, grpc=grpc),
+                   label_backends=measured_per_backend(canary))
     spec: JSON = {"parentRefs": parent_refs(canary), "rules": rules}
     if canary.spec.service.hosts:
         spec["hostnames"] = list(canary.spec.service.hosts)

@@ -20,15 +20,62 @@ RULE_PREFIX = "canary-dev-"
 _MAX_MATCHES = 64
 
 
-def split(name: str, port: int, weight: int, filters: list[JSON] | None = None) -> list[JSON]:
+#: The request header canary's per-backend filter sets to the version serving a request.
+BACKEND_HEADER = "X-Canary-Backend"
+
+
+def split(name: str, port: int, weight: int, filters: list[JSON] | None = None,
+          *, label_backends: bool = False) -> list[JSON]:
     """backendRefs sending ``weight`` percent to ``<name>-canary`` and the rest to
-    ``<name>-primary``, each with a copy of the user's backendRef ``filters``."""
+    ``<name>-primary``, in that order (the primary first), each with a copy of the user's
+    backendRef ``filters``; with ``label_backends``, each also sets :data:`BACKEND_HEADER`
+    (see :func:`label_backend`)."""
     refs = [{"name": f"{name}-primary", "port": port, "weight": 100 - weight},
             {"name": f"{name}-canary", "port": port, "weight": weight}]
-    for ref in refs:
+    for ref, version in zip(refs, ("primary", "canary"), strict=True):
         if filters:
             ref["filters"] = copy.deepcopy(filters)
+        if label_backends:
+            label_backend(ref, version)
     return refs
+
+
+def label_backend(ref: JSON, version: str) -> None:
+    """Set :data:`BACKEND_HEADER` to ``version`` on the requests ``ref`` receives, in its
+    RequestHeaderModifier if it has one (the Gateway API allows one per backendRef).
+
+    A filter on a backendRef is what makes Envoy Gateway give each backendRef of a rule a
+    cluster (and so stats) of its own, instead of one cluster for the rule whose stats
+    cannot tell the canary's requests from the primary's (:mod:`canary.metrics.builtins`);
+    the header also tells the application which version it is serving as."""
+    header = {"name": BACKEND_HEADER, "value": version}
+    filters = ref.setdefault("filters", [])
+    for f in filters:
+        if f.get("type") == "RequestHeaderModifier":
+            modifier = f.setdefault("requestHeaderModifier", {})
+            kept = [h for h in modifier.get("set", [])
+                    if h["name"].lower() != BACKEND_HEADER.lower()]
+            modifier["set"] = [*kept, header]
+            return
+    filters.append({"type": "RequestHeaderModifier",
+                    "requestHeaderModifier": {"set": [header]}})
+
+
+def unlabelled(filters: list[JSON]) -> list[JSON]:
+    """A backendRef's ``filters`` without :func:`label_backend`'s header (and without its
+    RequestHeaderModifier when that header was all it did): the user's filters."""
+    kept = []
+    for f in copy.deepcopy(filters):
+        if f.get("type") == "RequestHeaderModifier":
+            modifier = f.get("requestHeaderModifier") or {}
+            modifier["set"] = [h for h in modifier.get("set", [])
+                               if h["name"].lower() != BACKEND_HEADER.lower()]
+            if not modifier["set"]:
+                del modifier["set"]
+            if not modifier:
+                continue
+        kept.append(f)
+    return kept
 
 
 def _set_cookie(ref: JSON, cookie: str, max_age: int) -> None:
@@ -113,20 +160,24 @@ def sticky_match(cookie: str) -> JSON:
 
 
 def routed(rule: JSON, name: str, port: int, route: Route, *, backend_filters: list[JSON],
-           ab_matches: list[JSON] | None, label: str = "") -> list[JSON]:
+           ab_matches: list[JSON] | None, label: str = "",
+           label_backends: bool = False) -> list[JSON]:
     """``rule`` (its backendRefs aside) routed for ``route``, preceded by canary's rules:
     the A/B rule (``ab_matches`` to the canary) and the sticky rule (the canary's cookie
     to the canary). ``backend_filters`` are the user's filters of the backendRef being
-    split; ``label`` makes the names of canary's rules unique in the route."""
+    split; ``label`` makes the names of canary's rules unique in the route;
+    ``label_backends`` gives each backendRef canary's header filter (:func:`split`)."""
     user_filters = backend_filters
     main = copy.deepcopy(rule)
-    main["backendRefs"] = split(name, port, route.canary_weight, user_filters)
+    main["backendRefs"] = split(name, port, route.canary_weight, user_filters,
+                                label_backends=label_backends)
     if route.mirror_percent is not None:
         main["filters"] = [*main.get("filters", []),
                            mirror_filter(name, port, route.mirror_percent)]
     rules = [main]
     companion = {k: v for k, v in copy.deepcopy(rule).items() if k != "name"}
-    companion["backendRefs"] = split(name, port, 100, user_filters)
+    companion["backendRefs"] = split(name, port, 100, user_filters,
+                                     label_backends=label_backends)
     if route.sticky_cookie is not None:
         _set_cookie(main["backendRefs"][1], route.sticky_cookie, route.sticky_max_age)
         sticky = {"name": f"{RULE_PREFIX}sticky{label}", **companion,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -14,7 +15,7 @@ from canary.core import MetricValue
 from canary.errors import ConfigError
 from canary.kube.resources import Resource
 from canary.metrics.queries import QueryContext, render
-from canary.models.canary import Canary
+from canary.models.canary import Canary, CanaryJudge, Provider
 from canary.settings import AnalysisSettings
 
 QUERY = 'sum(rate(requests{code=~"{{ variables.codes }}"}[{{ interval }}]))'
@@ -54,12 +55,16 @@ def errors_metric(ref: dict[str, str] | None = None, **variables: str) -> dict[s
             "templateVariables": variables, "thresholdRange": {"max": 1}}
 
 
+def analyst_of(prometheus: Any, mesh_provider: str = "istio") -> Analyst:
+    """An Analyst asking ``prometheus``, for Canaries without a provider ``mesh_provider``."""
+    return Analyst(None, AnalysisSettings(metrics_server="http://prom:9090"),  # type: ignore[arg-type]
+                   querier_factory=lambda *_: prometheus, cached=cached,
+                   mesh_provider=mesh_provider)
+
+
 def measure(subject: Canary) -> tuple[tuple[MetricValue, ...], FakePrometheus]:
     prometheus = FakePrometheus()
-    analyst = Analyst(None, AnalysisSettings(metrics_server="http://prom:9090"),  # type: ignore[arg-type]
-                      querier_factory=lambda *_: prometheus,  # type: ignore[arg-type]
-                      cached=cached)
-    return asyncio.run(analyst.measure(subject)), prometheus
+    return asyncio.run(analyst_of(prometheus).measure(subject)), prometheus
 
 
 class TestRenderingErrors:
@@ -88,3 +93,121 @@ class TestRenderingErrors:
             assert prometheus.queries == [render(QUERY, context)] and value.error is None
         except ConfigError as exc:
             assert value.error == f"MetricTemplate shop/errors: {exc}"
+
+
+def routed_canary(provider: str | None, implementation: str | None = None,
+                  judge: bool = False) -> Canary:
+    """A Canary checking both built-ins (and judging the error rate, with ``judge``),
+    routed by ``provider`` with ``spec.service.gatewayImplementation``."""
+    subject = canary({"name": "request-success-rate", "thresholdRange": {"min": 99}},
+                     {"name": "request-duration", "thresholdRange": {"max": 500}})
+    if provider is not None:
+        subject.spec.provider = Provider(provider)
+    subject.spec.service.gateway_implementation = implementation
+    if judge:
+        subject.spec.analysis.judge = CanaryJudge.model_validate(
+            {"metrics": [{"name": "errors", "type": "errorRate"}]})
+    return subject
+
+
+def measure_under(subject: Canary, mesh_provider: str) -> tuple[MetricValue, ...]:
+    return asyncio.run(analyst_of(FakePrometheus(), mesh_provider).measure(subject))
+
+
+class TestBuiltinsFollowTheRouting:
+    @pytest.mark.parametrize(("provider", "default", "implementation", "metric"), [
+        ("istio", "gatewayapi:v1", "envoy-gateway", "istio_requests_total"),
+        ("gatewayapi:v1", "istio", None, "istio_requests_total"),
+        ("gatewayapi:v1", "istio", "istio", "istio_requests_total"),
+        ("gatewayapi:v1", "istio", "envoy-gateway", "envoy_cluster_upstream_rq_xx"),
+        (None, "gatewayapi:v1", "envoy-gateway", "envoy_cluster_upstream_rq_xx"),
+    ])
+    def test_the_data_plane_of_the_route_is_measured(
+            self, provider: str | None, default: str, implementation: str | None,
+            metric: str) -> None:
+        success, duration = measure_under(routed_canary(provider, implementation), default)
+        assert success.error is None and metric in (success.query or "")
+        assert duration.error is None
+        assert ("envoy_cluster_upstream_rq_time_bucket" in (duration.query or "")) == \
+            (metric != "istio_requests_total")
+
+    @pytest.mark.parametrize("default", ["istio", "gatewayapi:v1"])
+    def test_another_implementation_makes_each_builtin_an_error_naming_it(
+            self, default: str) -> None:
+        provider = "gatewayapi:v1" if default == "istio" else None
+        values = measure_under(routed_canary(provider, "contour"), default)
+        for index, value in enumerate(values):
+            assert value.query is None and value.error is not None
+            assert value.error.startswith(f"spec.analysis.metrics[{index}].name: "
+                                          f"{value.name} is not built in here")
+            assert "spec.service.gatewayImplementation is 'contour'" in value.error
+            assert "templateRef" in value.error
+
+    @pytest.mark.parametrize("provider", ["kubernetes", None])
+    def test_kubernetes_reads_what_the_pods_sidecars_report(
+            self, provider: str | None) -> None:
+        values = measure_under(routed_canary(provider, "envoy-gateway"), "kubernetes")
+        assert all(v.error is None and "reporter=\"destination\"" in (v.query or "")
+                   for v in values)
+
+
+class RecordingQuerier:
+    """Answers every judge query with no samples, recording it."""
+
+    def __init__(self) -> None:
+        self.queries: list[str] = []
+
+    async def samples(self, promql: str, at: float) -> list[Any]:
+        self.queries.append(promql)
+        return []
+
+
+def read_under(subject: Canary, mesh_provider: str) -> tuple[Any, RecordingQuerier]:
+    querier = RecordingQuerier()
+    return asyncio.run(analyst_of(querier, mesh_provider).read_counters(subject)), querier
+
+
+class TestTheJudgeFollowsTheRouting:
+    def test_on_envoy_gateway_it_reads_the_clusters_of_canarys_route(self) -> None:
+        readings, querier = read_under(routed_canary("gatewayapi:v1", "envoy-gateway",
+                                                     judge=True), "istio")
+        assert readings and all(r.error is None for r in readings)
+        assert querier.queries and all(
+            'envoy_cluster_name=~"(httproute|grpcroute)/shop/web/rule/[0-9]+/backend/(0|1)"'
+            in q and "istio_" not in q for q in querier.queries)
+
+    def test_on_istio_it_reads_istio(self) -> None:
+        _, querier = read_under(routed_canary(None, judge=True), "gatewayapi:v1")
+        assert querier.queries and all("istio_requests_total" in q for q in querier.queries)
+
+    def test_without_known_metrics_every_reading_is_an_error_and_nothing_is_asked(
+            self) -> None:
+        readings, querier = read_under(routed_canary("gatewayapi:v1", "contour", judge=True),
+                                       "istio")
+        assert readings and querier.queries == []
+        assert all((r.error or "").startswith("spec.analysis.judge: nothing to judge with")
+                   for r in readings)
+
+
+class TestGrpcOnEnvoyGateway:
+    """A Canary stored before the apply-time rule: its error checks are errors naming
+    the field, never a success rate blind to failed calls."""
+
+    def subject(self) -> Canary:
+        grpc = routed_canary("gatewayapi:v1", "envoy-gateway", judge=True)
+        grpc.spec.service.app_protocol = "grpc"
+        return grpc
+
+    def test_the_success_rate_is_an_error_and_the_latency_is_measured(self) -> None:
+        success, duration = measure_under(self.subject(), "istio")
+        assert success.query is None and success.error is not None
+        assert success.error.startswith("spec.analysis.metrics[0].name: request-success-rate "
+                                        "cannot see failed gRPC calls here")
+        assert duration.error is None
+
+    def test_the_judges_error_rate_is_an_error_read_from_nothing(self) -> None:
+        readings, querier = read_under(self.subject(), "istio")
+        assert readings is not None and querier.queries == []
+        assert [r.error for r in readings] == [
+            "spec.analysis.judge: errorRate cannot see failed gRPC calls here: Envoy "
+            "Gateway's cluster stats count HTTP statuses, and a failed gRPC call is HTTP 200"]

@@ -17,8 +17,8 @@ from canary.core.judge import JudgeState
 from canary.core.observation import Counters
 from canary.errors import ConfigError
 from canary.metrics import counters
+from canary.metrics.judgequery import judge_query
 from canary.metrics.prometheus import QueryFailed
-from canary.metrics.queries import judge_query
 from canary.models.canary import Canary, JudgeCounts, JudgeStateRecord
 from canary.settings import AnalysisSettings
 
@@ -37,7 +37,8 @@ def part(what: str, workload: str, value: float, **labels: str) -> tuple[dict[st
 class TestQueries:
     def test_error_rate_reads_raw_request_and_5xx_counters_in_one_query(self) -> None:
         query = judge_query("errorRate", "shop", WORKLOADS)
-        requests, errors = query.split(" or ")
+        requests, errors = query.split(" or label_replace(")
+        errors = "label_replace(" + errors
         for promql in (requests, errors):
             assert promql.startswith(
                 "label_replace(sum by (destination_workload) (istio_requests_total{")
@@ -48,6 +49,9 @@ class TestQueries:
         assert requests.endswith('"canary_judge", "requests", "", "")')
         assert errors.endswith('"canary_judge", "errors", "", "")')
         assert 'response_code=~"5.*"' in errors and "response_code" not in requests
+        # A failed gRPC call (HTTP 200) is an error too, and a request counted once.
+        assert ('response_code=~"5.*"} or istio_requests_total{' in errors
+                and 'grpc_response_status=~"2|4|12|13|14|15"}' in errors)
         assert "lost" not in query  # nothing to check the first reading against
 
     def test_a_later_reading_counts_the_series_lost_since_the_previous_one(self) -> None:
@@ -85,10 +89,12 @@ class TestQueries:
         query = judge_query("errorRate", "shop", WORKLOADS, since=10,
                             exclude_sources=("loadtester", "hey.tools"))
         selectors = [s.split("}")[0] for s in query.split("istio_requests_total{")[1:]]
-        assert len(selectors) == 11
+        assert len(selectors) == 12
         assert all(s.endswith(',source_workload!~"loadtester|hey\\\\.tools"') or
                    s.endswith('source_workload!~"loadtester|hey\\\\.tools",'
-                              'response_code=~"5.*"') for s in selectors)
+                              'response_code=~"5.*"') or
+                   s.endswith('source_workload!~"loadtester|hey\\\\.tools",'
+                              'grpc_response_status=~"2|4|12|13|14|15"') for s in selectors)
 
     @pytest.mark.parametrize("name", ['web"}', "Web", "a|b", "a b", ""])
     def test_names_that_could_change_the_query_are_refused(self, name: str) -> None:

@@ -7,8 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from canary.errors import ConfigError
+from canary.metrics.builtins import ISTIO_BUILTINS
 from canary.metrics.promql import Kind, string_value, tokenize
-from canary.metrics.queries import ISTIO_BUILTINS, QueryContext, render
+from canary.metrics.queries import QueryContext, render
 
 
 def context(**overrides: object) -> QueryContext:

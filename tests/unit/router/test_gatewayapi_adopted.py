@@ -148,3 +148,30 @@ def test_the_patch_applies_only_to_the_version_read() -> None:
     assert rules_patch(user_route(), rules) == [
         {"op": "test", "path": "/metadata/resourceVersion", "value": "7"},
         {"op": "replace", "path": "/spec/rules", "value": rules}]
+
+
+class TestEnvoyGatewayMeasuresEachBackend:
+    """On Envoy Gateway the split backendRefs carry canary's header, so that each gets a
+    cluster of its own; the user's filters keep theirs, and release takes canary's off."""
+
+    @staticmethod
+    def envoy() -> Any:
+        return gateway_canary({"gatewayRefs": None, "routeRef": {"name": "storefront"},
+                               "gatewayImplementation": "envoy-gateway"})
+
+    @given(st.lists(st.integers(0, 100), min_size=1, max_size=4))
+    def test_every_split_backend_is_labelled_once_whatever_the_steps(
+            self, steps: list[int]) -> None:
+        route = user_route()
+        for weight in steps:
+            route = written(adopted_rules(self.envoy(), Route(weight), route))
+        _, app, _ = route["spec"]["rules"]
+        for ref, version in zip(app["backendRefs"], ("primary", "canary"), strict=True):
+            assert ref["filters"] == [BACKEND_FILTER, {
+                "type": "RequestHeaderModifier", "requestHeaderModifier": {
+                    "set": [{"name": "X-Canary-Backend", "value": version}]}}]
+
+    def test_released_the_route_carries_no_label(self) -> None:
+        canary = self.envoy()
+        route = written(adopted_rules(canary, Route(40), user_route()))
+        assert released_rules(canary, route) == user_route()["spec"]["rules"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from canary.core import Route
 from canary.router.gatewayapi.matches import UnsupportedRoute
 from canary.router.gatewayapi.routes import grpc_route, http_route, route
+from canary.router.gatewayapi.rules import BACKEND_HEADER, split
 from tests.unit.router.gateway_canaries import GATEWAY, OWNER, gateway_canary, weights
 
 
@@ -157,3 +159,53 @@ class TestRouteOptions:
                 "set": [{"name": "x-env", "value": "prod"}], "remove": ["x-debug"]}},
             {"type": "ResponseHeaderModifier", "responseHeaderModifier": {
                 "add": [{"name": "x-served-by", "value": "canary"}]}}]
+
+
+def header_modifiers(ref: dict[str, Any]) -> list[dict[str, Any]]:
+    return [f for f in ref.get("filters") or [] if f["type"] == "RequestHeaderModifier"]
+
+
+class TestBackendsMeasuredApart:
+    """On Envoy Gateway, a backendRef with a filter is a cluster of its own, so the
+    canary's requests can be measured apart from the primary's."""
+
+    @given(weight=st.integers(0, 100), sticky=st.booleans(), matched=st.booleans(),
+           grpc=st.booleans())
+    def test_on_envoy_gateway_every_backend_ref_names_its_version(
+            self, weight: int, sticky: bool, matched: bool, grpc: bool) -> None:
+        service: dict[str, Any] = {"gatewayImplementation": "envoy-gateway"}
+        if grpc:
+            service["appProtocol"] = "grpc"
+        analysis = {"iterations": 3, "match": [{"headers": {"x": {"exact": "1"}}}]} \
+            if matched else {}
+        state = Route(weight, sticky_cookie="c=1" if sticky else None,
+                      match_to_canary=matched)
+        manifest = route(gateway_canary(service, **analysis), OWNER, state)
+        for rule in manifest["spec"]["rules"]:
+            refs = rule["backendRefs"]
+            assert [r["name"] for r in refs] == ["web-primary", "web-canary"]
+            for ref, version in zip(refs, ("primary", "canary"), strict=True):
+                [modifier] = header_modifiers(ref)
+                assert modifier["requestHeaderModifier"]["set"] == [
+                    {"name": BACKEND_HEADER, "value": version}]
+
+    @pytest.mark.parametrize("implementation", [None, "istio", "contour"])
+    def test_elsewhere_the_backend_refs_have_no_filter_of_canarys(
+            self, implementation: str | None) -> None:
+        canary = gateway_canary({"gatewayImplementation": implementation})
+        [rule] = http_route(canary, OWNER, Route(30))["spec"]["rules"]
+        assert all("filters" not in ref for ref in rule["backendRefs"])
+
+    def test_the_users_request_header_modifier_is_kept_and_extended(self) -> None:
+        user = {"type": "RequestHeaderModifier", "requestHeaderModifier": {
+            "set": [{"name": "x-team", "value": "a"}, {"name": BACKEND_HEADER, "value": "x"}],
+            "remove": ["x-debug"]}}
+        primary, canary = split("web", 80, 10, [user], label_backends=True)
+        for ref, version in ((primary, "primary"), (canary, "canary")):
+            [modifier] = header_modifiers(ref)
+            assert modifier["requestHeaderModifier"] == {
+                "set": [{"name": "x-team", "value": "a"},
+                        {"name": BACKEND_HEADER, "value": version}],
+                "remove": ["x-debug"]}
+        # The user's filter itself is left as written.
+        assert user["requestHeaderModifier"]["set"][1]["value"] == "x"  # type: ignore[index]
