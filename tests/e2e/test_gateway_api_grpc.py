@@ -103,7 +103,10 @@ async def test_a_weighted_grpc_canary_is_promoted_step_by_step_through_a_grpc_ro
     await wait_until(functools.partial(canary_object, kube, namespace),
                      lambda c: c["status"].get("canaryWeight") == 50,
                      "the canary at weight 50", timeout=60)
-    assert weights(await kube.get(r.GRPC_ROUTES, APP, namespace)) == [50, 50]
+    # The status is written before the routing it decides: wait for the route.
+    await wait_until(lambda: kube.get(r.GRPC_ROUTES, APP, namespace),
+                     lambda route: weights(route) == [50, 50], "the route at 50/50",
+                     timeout=10)
     # The Gateway splits the gRPC calls as the GRPCRoute says, and they are gRPC calls.
     assert await canary_share(environment, namespace, 3) == pytest.approx(0.5, abs=0.15)
     grpc_ok = await prometheus_value(environment.prometheus_url, calls(
@@ -155,7 +158,10 @@ async def test_an_ab_grpc_canary_takes_only_the_calls_carrying_its_header(
     await wait_until(functools.partial(canary_object, kube, namespace),
                      lambda c: phase(c) == "Progressing"
                      and bool(c["status"].get("analysisStartedAt")), "the analysis to start")
-    route = await kube.get(r.GRPC_ROUTES, APP, namespace)
+    # The status is written before the routing it decides: wait for the A/B rule.
+    route = await wait_until(lambda: kube.get(r.GRPC_ROUTES, APP, namespace),
+                             lambda found: len(found["spec"]["rules"]) == 2,
+                             "the A/B rule before the main one", timeout=10)
     first = route["spec"]["rules"][0]
     assert first["matches"] == [{"headers": [{"name": "x-tester", "type": "Exact",
                                               "value": "yes"}]}]

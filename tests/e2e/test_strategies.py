@@ -74,7 +74,9 @@ async def test_ab_testing_sends_only_matched_users_to_the_canary(
     revision = await target_revision(kube, namespace)
     status = (await analysing(kube, namespace))["status"]
     assert status["strategy"] == "ABTesting" and status["canaryWeight"] == 0
-    first = (await routing.main_rules(kube))[0]
+    # The status is written before the routing it decides: wait for the A/B rule.
+    first = (await wait_until(lambda: routing.main_rules(kube), lambda rules: len(rules) == 2,
+                              "the A/B rule before the main one", timeout=10))[0]
     if routing.gateway_api:
         assert [m["headers"] for m in first["matches"]] == [[
             {"name": "cookie", "type": "RegularExpression", "value": regex}]]

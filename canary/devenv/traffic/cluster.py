@@ -75,7 +75,8 @@ def _labels_match(selector: dict[str, str], labels: dict[str, str]) -> bool:
 
 class ClusterView:
     """Pods, Services, VirtualServices, DestinationRules and Gateways (Istio's, and the
-    Gateway API objects in :attr:`gateway_api`), from watches.
+    Gateway API objects in :attr:`gateway_api`), and the namespaces' deletions, from
+    watches.
 
     Lookups are cached and the caches dropped on any change, so a steady cluster costs
     nothing per request.
@@ -88,8 +89,11 @@ class ClusterView:
         self.destination_rules = Reflector(client, r.DESTINATION_RULES, on_event=self._changed)
         self.gateways = Reflector(client, r.GATEWAYS, on_event=self._changed)
         self.gateway_api = GatewayApiView(client, self.services, self._changed)
+        self.namespaces = Reflector(client, r.NAMESPACES, on_event=self._namespace_event)
         self.reflectors = [self.pods, self.services, self.virtual_services,
-                           self.destination_rules, self.gateways, *self.gateway_api.reflectors]
+                           self.destination_rules, self.gateways, *self.gateway_api.reflectors,
+                           self.namespaces]
+        self._namespace_listeners: list[Callable[[str], None]] = []
         self._endpoints: dict[Destination, list[Endpoint] | None] = {}
         self._routes: dict[str, tuple[JSON | None, str]] = {}
         self._ingresses: dict[str, Ingress | None] = {}
@@ -104,6 +108,15 @@ class ClusterView:
     def add_listener(self, listener: Callable[[], None]) -> None:
         """Have ``listener`` called on every change the watches see."""
         self._listeners.append(listener)
+
+    def add_namespace_listener(self, listener: Callable[[str], None]) -> None:
+        """Have ``listener`` called with the name of every namespace deleted."""
+        self._namespace_listeners.append(listener)
+
+    def _namespace_event(self, kind: str, obj: JSON) -> None:
+        if kind == "DELETED":
+            for listener in self._namespace_listeners:
+                listener(str(obj["metadata"]["name"]))
 
     def _changed(self, _kind: str, _obj: JSON) -> None:
         self._endpoints.clear()

@@ -61,6 +61,14 @@ class EnvoyMetrics(Collector):
             stats.buckets[index] += 1
         stats.total += duration_ms
 
+    def forget(self, namespace: str) -> int:
+        """Drop the clusters of the routes of ``namespace``, deleted (their names carry
+        it second: ``<kind>/<namespace>/...``). How many were dropped."""
+        gone = [name for name in self._clusters if name.split("/")[1:2] == [namespace]]
+        for name in gone:
+            del self._clusters[name]
+        return len(gone)
+
     def total(self, cluster: str, code_class: str | None = None) -> int:
         """Requests answered through ``cluster`` (of ``code_class``, e.g. ``"5"``)."""
         stats = self._clusters.get(cluster)

@@ -80,6 +80,13 @@ class Simulator:
         self._save()
         return host
 
+    def forget_namespace(self, namespace: str) -> None:
+        """A deleted namespace's request series go, as its proxies' would."""
+        dropped = self.metrics.forget(namespace) + self.envoy.forget(namespace)
+        if dropped:
+            log.info("series of a deleted namespace dropped", namespace=namespace,
+                     series=dropped)
+
     def users(self, host: str) -> dict[str, Any]:
         """Who answered the host's users: per workload the users it answered last, and how
         often a user went from one workload to another (what session affinity prevents)."""
@@ -325,6 +332,7 @@ async def serve(kubeconfig: Path | None, host: str, port: int, seed: int,
     async with await KubeClient.connect(kubeconfig) as client:
         view = ClusterView(client)
         simulator = Simulator(view, seed, state_file)
+        view.add_namespace_listener(simulator.forget_namespace)
         statuses = GatewayStatusWriter(client, view.gateway_api, view.synced)
         view.add_listener(statuses.changed)
         runner = web.AppRunner(build_app(simulator), access_log=None)
