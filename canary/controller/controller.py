@@ -24,6 +24,7 @@ from canary.controller.caches import Caches
 from canary.controller.executor import Executor
 from canary.controller.finalizer import Finalizer
 from canary.controller.services import Services
+from canary.controller.wakeups import ConfigReferences
 from canary.controller.worker import Worker
 from canary.core import DecisionSettings
 from canary.kube import JSON, KubeClient, Reflector
@@ -33,7 +34,6 @@ from canary.notify import Notifier, default_subscriptions
 from canary.observability import ControllerMetrics, Health
 from canary.router import routed_kinds
 from canary.settings import Settings
-from canary.targets import configs
 from canary.webhooks import WebhookCaller
 
 log = structlog.get_logger("canary.controller")
@@ -61,6 +61,8 @@ class Controller:
             secrets=self.caches.secrets.get, providers=self.caches.alert_providers.get,
             on_failure=AlertFailures(self.caches.canaries, self.events))
         self.services = self._services(client)
+        self.config_references = ConfigReferences(self.caches.canaries,
+                                                  self.caches.deployments)
         self.workers: dict[tuple[str, str], Worker] = {}
         self._started = False
         self._stopping = False
@@ -195,6 +197,7 @@ class Controller:
     def _canary_event(self, kind: str, obj: JSON) -> None:
         meta = obj["metadata"]
         key = (meta["namespace"], meta["name"])
+        self.config_references.forget(meta["namespace"])
         self._wake_conflicting(meta["namespace"], meta["name"])
         if kind == "DELETED":
             worker = self.workers.pop(key, None)
@@ -231,6 +234,7 @@ class Controller:
     def _deployment_event(self, _kind: str, obj: JSON) -> None:
         meta = obj["metadata"]
         namespace, name = meta["namespace"], meta["name"]
+        self.config_references.forget(namespace)
         for canary in self.canaries.items(namespace):
             target = ((canary.get("spec") or {}).get("targetRef") or {}).get("name")
             if target is not None and name in (target, f"{target}-primary"):
@@ -239,13 +243,10 @@ class Controller:
     def _config_event(self, kind: str, obj: JSON) -> None:
         """A config changed: wake the Canaries whose target refers to it."""
         meta = obj["metadata"]
-        namespace, key = meta["namespace"], (obj.get("kind", ""), meta["name"])
-        for canary in self.canaries.items(namespace):
-            target_name = ((canary.get("spec") or {}).get("targetRef") or {}).get("name")
-            target = self.caches.deployments.get(namespace, str(target_name))
-            template = ((target or {}).get("spec") or {}).get("template") or {}
-            if key in configs.referenced(template):
-                self._wake(namespace, canary["metadata"]["name"])
+        namespace = meta["namespace"]
+        for name in self.config_references.referring(namespace, obj.get("kind", ""),
+                                                     meta["name"]):
+            self._wake(namespace, name)
         self._owned_event(kind, obj)
 
     def _autoscaler_event(self, _kind: str, obj: JSON) -> None:

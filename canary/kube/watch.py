@@ -80,7 +80,10 @@ class Reflector:
         self.settings = settings or WatchSettings()
         self.clock = clock
         self._handlers: list[EventHandler] = [on_event] if on_event else []
-        self._store: dict[ObjectKey, JSON] = {}
+        #: The objects by namespace, then name: a namespace's objects are found without
+        #: going through the others' (handlers ask per namespace on every event).
+        self._store: dict[str, dict[str, JSON]] = {}
+        self._size = 0
         self._resource_versions: dict[str | None, str] = {}
         self._listed: set[str | None] = set()
         #: Set once the first list of every namespace has filled the store.
@@ -102,7 +105,7 @@ class Reflector:
         self._handlers.append(handler)
 
     def get(self, namespace: str, name: str) -> JSON | None:
-        return self._store.get((namespace, name))
+        return self._store.get(namespace, {}).get(name)
 
     def covers(self, namespace: str) -> bool:
         """Whether objects of ``namespace`` are watched: only then does a miss in
@@ -110,12 +113,26 @@ class Reflector:
         return None in self.scopes or namespace in self.scopes
 
     def items(self, namespace: str | None = None) -> Iterator[JSON]:
-        for (ns, _), obj in list(self._store.items()):
-            if namespace is None or ns == namespace:
-                yield obj
+        if namespace is not None:
+            yield from list(self._store.get(namespace, {}).values())
+            return
+        for objects in list(self._store.values()):
+            yield from list(objects.values())
 
     def __len__(self) -> int:
-        return len(self._store)
+        return self._size
+
+    def _put(self, key: ObjectKey, obj: JSON) -> None:
+        objects = self._store.setdefault(key[0], {})
+        self._size += key[1] not in objects
+        objects[key[1]] = obj
+
+    def _drop(self, key: ObjectKey) -> None:
+        objects = self._store.get(key[0])
+        if objects is not None and objects.pop(key[1], None) is not None:
+            self._size -= 1
+            if not objects:
+                del self._store[key[0]]
 
     async def run(self) -> None:
         """List and watch until cancelled."""
@@ -166,11 +183,12 @@ class Reflector:
                                          label_selector=self.label_selector,
                                          field_selector=self.field_selector)
         fresh = {object_key(obj): obj for obj in listing.get("items", [])}
-        old = {key: obj for key, obj in self._store.items() if scope is None or key[0] == scope}
+        old = {object_key(obj): obj for obj in self.items(scope)}
         for key in old:
             if key not in fresh:
-                del self._store[key]
-        self._store.update(fresh)
+                self._drop(key)
+        for key, obj in fresh.items():
+            self._put(key, obj)
         self._resource_versions[scope] = str(
             (listing.get("metadata") or {}).get("resourceVersion", ""))
         self.activity[scope] = self.clock()
@@ -205,9 +223,9 @@ class Reflector:
                 continue
             key = object_key(obj)
             if kind == "DELETED":
-                self._store.pop(key, None)
+                self._drop(key)
             else:
-                self._store[key] = obj
+                self._put(key, obj)
             self._emit(kind, obj)
 
     def _emit(self, kind: str, obj: JSON) -> None:

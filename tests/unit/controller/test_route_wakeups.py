@@ -22,11 +22,11 @@ def canary(name: str, route_ref: dict[str, str] | None) -> dict[str, Any]:
 def woken_by(route: dict[str, Any]) -> list[str]:
     controller = Controller(cast(KubeClient, object()), Settings(),
                             metrics=ControllerMetrics(process_metrics=False))
-    store = controller.caches.canaries._store
+    store = controller.caches.canaries
     for obj in (canary("web", {"name": "storefront"}),
                 canary("api", {"kind": "GRPCRoute", "name": "storefront"}),
                 canary("own", None)):
-        store[("shop", obj["metadata"]["name"])] = obj
+        store._put(("shop", obj["metadata"]["name"]), obj)
     woken: list[str] = []
     controller._wake = lambda namespace, name: woken.append(name)  # type: ignore[method-assign]
     controller._route_event("MODIFIED", route)
