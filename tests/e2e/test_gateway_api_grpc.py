@@ -108,6 +108,9 @@ async def test_a_weighted_grpc_canary_is_promoted_step_by_step_through_a_grpc_ro
                      lambda route: weights(route) == [50, 50], "the route at 50/50",
                      timeout=10)
     # The Gateway splits the gRPC calls as the GRPCRoute says, and they are gRPC calls.
+    # The Gateway follows the route once its watch sees it, and Prometheus scrapes once a
+    # second: the window starts once both have caught up.
+    await asyncio.sleep(1.5)
     assert await canary_share(environment, namespace, 3) == pytest.approx(0.5, abs=0.15)
     grpc_ok = await prometheus_value(environment.prometheus_url, calls(
         namespace, APP, ',request_protocol="grpc",grpc_response_status="0"'))

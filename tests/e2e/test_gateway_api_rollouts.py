@@ -77,6 +77,9 @@ async def test_a_weighted_canary_is_promoted_step_by_step_through_the_gateway(
                              "the canary at weight 50", timeout=60)
     assert phase(at_50) == "Progressing" and route_condition(at_50) is None
     # The Gateway splits its traffic as canary's route says.
+    # The Gateway follows the route once its watch sees it, and Prometheus scrapes once a
+    # second: the window starts once both have caught up.
+    await asyncio.sleep(1.5)
     assert await canary_share(environment, namespace, 3) == pytest.approx(0.5, abs=0.15)
     history = await promotion_history(kube, namespace, revision)
     assert history.weights()[-2:] == [50, 0]

@@ -111,6 +111,9 @@ async def test_the_users_route_is_split_promoted_and_rolled_back_leaving_the_res
                              "the app's rule at weight 50", timeout=15)
     assert targets(split[0]) == [(f"{APP}-primary", 50), (f"{APP}-canary", 50)]
     assert split[1:] == before[1:] and users_part(split[0]) == users_part(before[0])
+    # The Gateway follows the route once its watch sees it, and Prometheus scrapes once a
+    # second: the window starts once both have caught up.
+    await asyncio.sleep(1.5)
     assert await canary_share(environment, namespace, 3) == pytest.approx(0.5, abs=0.15)
     await wait_until(functools.partial(canary_object, kube, namespace),
                      lambda c: phase(c) == "Succeeded", "the promotion", timeout=60)
