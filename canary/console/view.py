@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from canary.console.render import bound, number
+from canary.core.conditions import ROLLOUT_REASONS
 from canary.core.strategy import Strategy, infer
 from canary.core.timefmt import parse_time
 from canary.models.canary import AnalysisRecord, Canary, Condition, MetricResult
@@ -169,7 +170,8 @@ class CanaryView:
         if self.problem:
             return Decision("Unreadable", self.problem)
         ready, paused = self.condition("Ready"), self.condition("Paused")
-        if ready is not None and ready.status == "False":
+        if ready is not None and ready.status == "False" and \
+                ready.reason not in ROLLOUT_REASONS:  # a problem, not the rollout itself
             return Decision(ready.reason, ready.message,
                             parse_moment(ready.last_transition_time))
         if paused is not None and paused.status == "True":

@@ -216,22 +216,28 @@ class Worker:
         return decision.wake_after
 
     async def _invalid(self, obj: JSON, exc: ValidationError) -> None:
-        """Say on the Canary why it cannot be delivered: a ``Ready=False`` condition
-        (reason ``InvalidSpec``) and a Warning event, once per distinct problem."""
+        """Say on the Canary why it cannot be delivered: ``Ready=False`` and (for kstatus:
+        no wait fixes it) ``Stalled=True``, reason ``InvalidSpec``, on the generation
+        read, and a Warning event, once per distinct problem."""
         message = f"the Canary cannot be read: {describe(exc)}"
         generation = obj["metadata"].get("generation")
         old_status = obj.get("status") or {}
         conditions = [c for c in old_status.get("conditions") or [] if isinstance(c, dict)]
-        ready = next((c for c in conditions if c.get("type") == "Ready"), None)
+        old = {c.get("type"): c for c in conditions}
+        ready = old.get("Ready")
         if ready is not None and (ready.get("status"), ready.get("reason"),
                                   ready.get("message")) == ("False", "InvalidSpec", message):
             return  # already said
-        condition = built.condition(
-            "Ready", "False", "InvalidSpec", message, previous=_as_condition(ready),
-            generation=generation, now=datetime.now(UTC)).to_api()
-        conditions = sorted([c for c in conditions if c is not ready] + [condition],
+        said: tuple[tuple[str, built.Status], ...] = (("Ready", "False"), ("Stalled", "True"))
+        made = [built.condition(type_, value, "InvalidSpec", message,
+                                previous=_as_condition(old.get(type_)),
+                                generation=generation, now=datetime.now(UTC)).to_api()
+                for type_, value in said]
+        conditions = sorted([c for c in conditions if c.get("type") not in
+                             ("Ready", "Stalled", "Reconciling")] + made,
                             key=lambda c: str(c.get("type")))
-        obj = await self._write_status(obj, {"conditions": conditions})
+        obj = await self._write_status(obj, {"conditions": conditions,
+                                             "observedGeneration": generation})
         await self.services.events.record(obj, "Warning", "InvalidSpec", message)
 
     def _measure(self, canary: Canary, previous: CanaryStatus) -> None:

@@ -14,6 +14,16 @@ from canary.models.canary import Condition
 
 Status = Literal["True", "False", "Unknown"]
 
+#: Ready=False reasons that say where a rollout stands (under way, or rolled back) rather
+#: than a problem the Canary has.
+ROLLOUT_REASONS = frozenset({"Initializing", "Waiting", "Progressing", "Promoting",
+                             "Finalising", "RolledBack"})
+
+#: Ready=False reasons no wait resolves: the Canary cannot act until a person changes it,
+#: or the objects it names (kstatus's Stalled).
+STALLING_REASONS = frozenset({"Conflict", "InvalidSpec", "UnsupportedProvider",
+                              "UnsupportedTarget"})
+
 
 def condition(type_: str, status: Status, reason: str, message: str, *,
               previous: Condition | None, generation: int | None, now: datetime) -> Condition:

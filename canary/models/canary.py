@@ -662,7 +662,8 @@ class Phase(StrEnum):
 class Condition(ApiModel):
     """A metav1.Condition."""
 
-    type: str = Field(description="The condition: Ready or Promoted.")
+    type: str = Field(description=(
+        "The condition: Ready, Promoted, Reconciling, Stalled, Paused or TrafficSufficient."))
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     observed_generation: int | None = Field(None, description=(
         "The Canary's generation the condition was set from."))
@@ -828,7 +829,7 @@ class JudgeStatus(ApiModel):
 
 class CanaryStatus(ApiModel):
     """Where the rollout stands, written by the controller: phase, weight, failed checks,
-    the last analysis and the conditions Ready and Promoted."""
+    the last analysis and the conditions (Ready, Promoted, Reconciling, Stalled)."""
 
     phase: Phase | None = Field(None, description=(
         "Initializing, Initialized, Waiting, Progressing, Promoting, Finalising, "
@@ -863,8 +864,10 @@ class CanaryStatus(ApiModel):
         "The statistical judge's evidence on the current revision (when the analysis has a "
         "judge)."))
     conditions: list[Condition] | None = Field(None, description=(
-        "Ready (whether the Canary can deliver: references resolve, no conflict) and "
-        "Promoted (the rollout's outcome)."))
+        "Ready (whether the released revision is delivered: False during a rollout, after "
+        "a rollback, or for a problem such as a missing reference), Promoted (the "
+        "rollout's outcome), and kstatus's Reconciling (a rollout under way) and Stalled "
+        "(a rollback, or a problem no wait fixes), present only while True."))
 
 
 class Canary(ApiObject):

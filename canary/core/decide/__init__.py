@@ -24,6 +24,7 @@ from typing import Literal
 from canary.core.actions import EnsureAutoscaler, ForgetRequest, Route, ScaleCanary
 from canary.core.decide.draft import PAUSED, READY, Decision, DecisionSettings, Draft, Event
 from canary.core.decide.judge_checks import with_judge_checks
+from canary.core.decide.kstatus import summarise
 from canary.core.decide.progress import progress
 from canary.core.decide.promotion import begin_promotion, promote
 from canary.core.decide.readiness import set_readiness
@@ -40,8 +41,10 @@ def decide(canary: Canary, obs: Observation, settings: DecisionSettings | None =
            ) -> Decision:
     """The next status and the actions that make the cluster match it. A suspended
     Canary is frozen where it is: not even the primary's autoscaler copy is kept in step
-    until it is resumed."""
+    until it is resumed. Every status carries the conditions GitOps tools wait on
+    (see kstatus.py)."""
     decision = _decide(canary, obs, settings)
+    decision = replace(decision, status=summarise(canary, obs, decision.status))
     if canary.spec.suspend or obs.provider_problem or obs.conflict or obs.target_problem:
         return decision  # nothing of the cluster is this Canary's to change
     decision = _with_autoscaler(decision, canary, obs)

@@ -23,6 +23,13 @@ READY = "Ready"
 PAUSED = "Paused"
 
 
+#: kstatus's conditions (abnormal-true: present only while True); see kstatus.py.
+RECONCILING = "Reconciling"
+
+
+STALLED = "Stalled"
+
+
 #: Whether the traffic can detect the judge's minimum effects within the analysis.
 TRAFFIC_SUFFICIENT = "TrafficSufficient"
 

@@ -63,7 +63,7 @@ def progressing(weight: int = 40, failed: int = 0, success: float = 99.93,
                          "results": results(success)},
         "conditions": [
             condition("Promoted", "Unknown", "Progressing", "analysing revision rev2", 50),
-            condition("Ready", "True", "TargetFound", "Deployment test/podinfo found", 3000)],
+            condition("Ready", "False", "Progressing", "analysing revision rev2", 50)],
     }, **changes)
 
 
@@ -77,7 +77,7 @@ def failed() -> dict[str, Any]:
         "lastAnalysis": {"time": at(20), "revision": "rev2", "weight": 20,
                          "results": results(80.21)},
         "conditions": [condition("Promoted", "False", "AnalysisFailed", message, 20),
-                       condition("Ready", "True", "TargetFound", "found", 3000)],
+                       condition("Ready", "False", "RolledBack", message, 20)],
     })
 
 

@@ -207,7 +207,11 @@ async def test_an_unreadable_canary_says_why_once_in_a_condition_and_an_event() 
     assert ready["message"].startswith(
         "the Canary cannot be read: spec.analysis.judge.metrics[0].minimumEffect: ")
     assert "at most 1000" in ready["message"] and ready["observedGeneration"] == 1
-    assert set(patch["status"]) == {"conditions"}  # nothing else is touched
+    # No wait fixes it: Stalled (kstatus: Failed), on the generation read.
+    [stalled] = [c for c in patch["status"]["conditions"] if c["type"] == "Stalled"]
+    assert (stalled["status"], stalled["reason"]) == ("True", "InvalidSpec")
+    assert patch["status"]["observedGeneration"] == 1
+    assert set(patch["status"]) == {"conditions", "observedGeneration"}  # nothing else
     assert fakes.events_recorded == [("Warning", "InvalidSpec", ready["message"])]
     # Woken again (by its own write, or a timer): nothing new to say, nothing written.
     assert await worker.reconcile() is None
@@ -249,7 +253,7 @@ async def test_an_unreadable_canary_keeps_the_time_it_became_unready() -> None:
              "lastTransitionTime": "2026-01-01T00:00:00Z"}]
         await Worker(fakes.services, "shop", "web").reconcile()
         [patch] = fakes.patches
-        [promoted, ready_now] = patch["status"]["conditions"]
+        [promoted, ready_now, _stalled] = patch["status"]["conditions"]
         assert promoted["type"] == "Promoted" and ready_now["reason"] == "InvalidSpec"
         assert (ready_now["lastTransitionTime"] == "2026-01-01T00:00:00Z") is kept
 

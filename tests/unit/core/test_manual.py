@@ -198,5 +198,11 @@ def test_the_primary_autoscaler_is_kept_in_step_once_the_primary_exists() -> Non
     assert EnsureAutoscaler() in world.step().actions
     world.canary.spec.suspend = True
     frozen = decide(world.canary, world.observe(), SETTINGS)
-    assert frozen.actions == () and frozen.status == world.canary.status.model_copy(
-        update={"observed_generation": 1})
+    # Frozen where it was; only Reconciling says why it does not move on.
+    kept = [c for c in frozen.status.conditions or [] if c.type != "Reconciling"]
+    before = [c for c in world.canary.status.conditions or [] if c.type != "Reconciling"]
+    assert frozen.actions == () and kept == before
+    assert frozen.status.model_copy(update={"conditions": None}) == \
+        world.canary.status.model_copy(update={"observed_generation": 1, "conditions": None})
+    reconciling = next(c for c in frozen.status.conditions or [] if c.type == "Reconciling")
+    assert (reconciling.status, reconciling.reason) == ("True", "Suspended")

@@ -151,7 +151,8 @@ class TestMissingReferences:
         world.missing_references = ()
         world.step()
         assert world.canary.status.phase == Phase.PROGRESSING
-        assert ready(world)[:2] == ("True", "TargetFound")
+        # No longer held: Ready now waits for the rollout, not for the reference.
+        assert ready(world)[:2] == ("False", "Progressing")
 
 
 class TestPrimaryWithoutPods:
