@@ -785,6 +785,10 @@ class CanaryStatus(ApiModel):
     canary_unready_since: str | None = Field(None, description=(
         "Since when the canary has not been ready during analysis (RFC 3339): its "
         "progress deadline."))
+    no_requests_since: str | None = Field(None, description=(
+        "Since when the analysis steps have seen no request to the canary (RFC 3339): the "
+        "weight holds meanwhile, and the rollout is rolled back once this lasts the "
+        "progress deadline."))
     analysis_started_at: str | None = Field(None, description=(
         "When traffic (or mirrored, or matched traffic) first reached the ready canary "
         "(RFC 3339)."))

@@ -83,10 +83,17 @@ the rollout's false-rollback rate is at most the sum of the metrics' alphas
 the regressed metric's own test to be wrong, so ``beta`` needs no split.
 
 What "regression" means: proven ``r > 1``, found quickly when ``r`` is at least the
-minimum effect. While the canary's share of traffic is small, an alternative ``g``
-gains on the null only when the true ratio exceeds about ``(g - 1) / log g`` (1.23 for
-``g = 1.5``), so effects well below the minimum effect are rarely flagged, and ever
-more rarely as traffic grows.
+minimum effect. An effect below the minimum effect is a real regression too, and the
+test may find it: never with more than ``alpha`` chance when ``r <= 1``, but for
+``1 < r`` below the minimum effect with a chance that grows with the traffic and the
+length of the analysis (the statistic drifts downwards, but crosses the bound with a
+fixed probability once enough events have been seen). While the canary's share of
+traffic is small, an alternative ``g`` drifts upwards only when the true ratio exceeds
+about ``(g - 1) / log g`` (1.23 for ``g = 1.5``); below that the chance of ever
+crossing is the same at any traffic, and more traffic only reaches it sooner. The
+benchmark in ``benchmarks/decisions`` measures it: a ratio of 1.2 against a minimum
+effect of 1.5 is flagged in about 6%, 23% and 39% of 10-minute analyses at 5, 50 and
+500 canary requests per second.
 """
 
 from __future__ import annotations
