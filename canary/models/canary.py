@@ -640,7 +640,7 @@ class JudgeCounts(ApiModel):
 class JudgeStateRecord(ApiModel):
     """The judge's memory of one metric (``JudgeState.to_dict()``): its design, the
     totals since the analysis started, and a running log likelihood ratio per grid ratio.
-    Bounded: at most 64 numbers however long the analysis runs."""
+    Bounded: two lists of at most 64 numbers however long the analysis runs."""
 
     minimum_effect: float = Field(description="The smallest regression, as a ratio.")
     maximum_effect: float = Field(description="The largest regression weighed, as a ratio.")
@@ -655,6 +655,10 @@ class JudgeStateRecord(ApiModel):
     primary_events: int = Field(description="Events of the primary since the start.")
     log_likelihood_ratios: list[float] = Field(max_length=64, description=(
         "The running log likelihood ratio of each ratio weighed, at most 64."))
+    recent_log_likelihood_ratios: list[float] | None = Field(None, max_length=64, description=(
+        "For each regression ratio, the log of the likelihood ratios of the steps since "
+        "each start step, mixed over the start steps: the evidence of a change during "
+        "the analysis."))
 
 
 #: The judge's outcomes, as the status spells them.
