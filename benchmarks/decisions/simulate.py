@@ -13,8 +13,13 @@ The same simulated counts are shown to every policy:
   number from Wald's formula) and the always-valid likelihood-ratio test told the true
   effect (the judge's statistic with that single alternative).
 
-Prints two Markdown tables: healthy canaries (false rollbacks, early promotion) and
-regressions (time to roll back, failed requests beyond the baseline before it).
+Prints three Markdown tables: healthy canaries (false rollbacks, early promotion),
+regressions (time to roll back, failed requests beyond the baseline before it) and
+canaries that change during the analysis (the judge before and after its evidence of a
+change, beside the thresholds): late degradation (healthy for 3 minutes, then ramping
+from 0.5% to 5% errors over 5 minutes), a two-minute gap in the canary's traffic, sparse
+errors, a regression below the minimum effect at growing traffic, and healthy canaries at
+every traffic level and check interval.
 
 Usage: python benchmarks/decisions/simulate.py [--runs 2000] [--seed 1]
 """
@@ -26,12 +31,13 @@ import math
 import random
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from canary.core.judge import Counts, Design, Outcome, wald_asn
+from canary.core.judge import Counts, Design, Outcome, Traffic, power_check, wald_asn
 from canary.core.judge.simulation import (
     Scenario,
+    binomial,
     binomial_upper_bound,
     run_judge,
     run_likelihood_ratio,
@@ -163,6 +169,136 @@ def regression_table(runs: int, rng: random.Random) -> list[str]:
     return rows
 
 
+# -- canaries that change during the analysis ------------------------------------------
+
+BEFORE = Design(minimum_effect=1.5, change_share=0.0)
+AFTER = Design(minimum_effect=1.5)
+CHANGING_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class Case:
+    """A rollout: the canary's requests per second and error ratio at each instant."""
+
+    name: str
+    canary_rps: Callable[[float], float]
+    ratio: Callable[[float], float]
+    base: float = 0.005
+    step: float = 10.0
+    #: When the change starts (times to rollback are counted from it), if any.
+    change_at: float = 0.0
+
+    def simulate(self, rng: random.Random) -> list[Counts]:
+        steps = []
+        for index in range(round(CHANGING_SECONDS / self.step)):
+            at = index * self.step
+            canary = round(self.canary_rps(at) * self.step)
+            primary = round(20 * self.canary_rps(0.0) * self.step)
+            rate = min(1.0, self.base * self.ratio(at))
+            steps.append(Counts(canary, binomial(rng, canary, rate), primary,
+                                binomial(rng, primary, self.base)))
+        return steps
+
+
+def ramp(start: float, length: float, top: float) -> Callable[[float], float]:
+    return lambda at: 1 + (top - 1) * min(max(at - start, 0.0) / length, 1.0)
+
+
+def constant(value: float) -> Callable[[float], float]:
+    return lambda _at: value
+
+
+def gap(rps: float, start: float, length: float) -> Callable[[float], float]:
+    return lambda at: 0.0 if start <= at < start + length else rps
+
+
+@dataclass
+class Outcomes:
+    """Per policy: rolled back at (None: never) and, for the judge, proven at."""
+
+    rolled: dict[str, list[float | None]]
+    proven: dict[str, list[float | None]]
+
+
+def run_changing(case: Case, runs: int, rng: random.Random) -> Outcomes:
+    rolled: dict[str, list[float | None]] = {k: [] for k in ("before", "after", "thr-0",
+                                                             "thr-2")}
+    proven: dict[str, list[float | None]] = {"before": [], "after": []}
+    for _ in range(runs):
+        steps = case.simulate(rng)
+        for name, design in (("before", BEFORE), ("after", AFTER)):
+            judged = run_judge(steps, case.step, design, ALPHA, BETA)
+            rolled[name].append(judged.regression_at)
+            early = judged.proven_at is not None and (
+                judged.regression_at is None or judged.proven_at < judged.regression_at)
+            proven[name].append(judged.proven_at if early else None)
+        rolled["thr-0"].append(run_threshold(steps, case.step, tolerated=0))
+        rolled["thr-2"].append(run_threshold(steps, case.step, tolerated=2))
+    return Outcomes(rolled, proven)
+
+
+def median_after(times: list[float | None], origin: float) -> str:
+    value = statistics.median(math.inf if t is None else t - origin for t in times)
+    return "never" if math.isinf(value) else f"{value:.0f} s"
+
+
+def changing_cases() -> list[tuple[Case, str]]:
+    """Each case with what its row is about."""
+    rows: list[tuple[Case, str]] = []
+    for rps in (5.0, 50.0):
+        rows.append((Case(f"late degradation, {rps:g} req/s", constant(rps),
+                          ramp(180, 300, 10.0), change_at=180), "late"))
+    rows.append((Case("gap 240-360 s, healthy, 5 req/s", gap(5, 240, 120), constant(1.0)),
+                 "healthy"))
+    rows.append((Case("gap 240-360 s, x4 from 360 s, 5 req/s", gap(5, 240, 120),
+                      ramp(360, 1, 4.0), change_at=360), "late"))
+    rows.append((Case("sparse: x3, 2 req/s, 0.2% base", constant(2), constant(3.0),
+                      base=0.002), "regression"))
+    for rps in (5.0, 50.0, 500.0):
+        rows.append((Case(f"x1.2 (below the minimum), {rps:g} req/s", constant(rps),
+                          constant(1.2)), "regression"))
+    for rps, step in ((1.0, 10.0), (5.0, 10.0), (50.0, 10.0), (500.0, 10.0), (5.0, 1.0),
+                      (5.0, 60.0)):
+        rows.append((Case(f"healthy, {rps:g} req/s, every {step:g} s", constant(rps),
+                          constant(1.0), step=step), "healthy"))
+    return rows
+
+
+def changing_cell(times: list[float | None], origin: float, healthy: bool) -> str:
+    """How often a policy rolled back, and its median time from ``origin``."""
+    shown = share_with_bound(times) if healthy else share(times)
+    return f"{shown}, {median_after(times, origin)}"
+
+
+def changing_table(runs: int, rng: random.Random) -> list[str]:
+    lines = ["| scenario | judge before: rolled back, median from change | judge after "
+             "| judge before: promoted early, median | judge after "
+             "| threshold-0: rolled back, median | threshold-2 |",
+             "|---|---|---|---|---|---|---|"]
+    for case, kind in changing_cases():
+        heavy = case.canary_rps(0.0) >= 500 or case.step < 10
+        outcomes = run_changing(case, max(runs // 4, 50) if heavy else runs, rng)
+        rolled, proven = outcomes.rolled, outcomes.proven
+        cells = [changing_cell(rolled[name], case.change_at, kind == "healthy")
+                 for name in ("before", "after", "thr-0", "thr-2")]
+        lines.append(f"| {case.name} | {cells[0]} | {cells[1]} "
+                     f"| {share(proven['before'])}, {median_after(proven['before'], 0)} "
+                     f"| {share(proven['after'])}, {median_after(proven['after'], 0)} "
+                     f"| {cells[2]} | {cells[3]} |")
+    return lines
+
+
+def sparse_power_line() -> str:
+    """What the power check says of the sparse case, for comparison with its row."""
+    check = power_check(AFTER, Traffic(2, 40, 0.002), CHANGING_SECONDS, ALPHA, BETA, effect=3.0)
+    assert check.chance is not None
+    return (f"Power check for the sparse row (x3, 2 req/s, 0.2%): detected by the end with "
+            f"probability {check.chance.probability:.0%} (about "
+            f"{check.chance.canary_events:.1f} canary events expected, "
+            f"{check.chance.needed} needed); at the minimum effect x1.5: "
+            f"{power_check(AFTER, Traffic(2, 40, 0.002), CHANGING_SECONDS, ALPHA, BETA).warning()}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=2000, help="rollouts per scenario")
@@ -176,6 +312,10 @@ def main() -> None:
     print("\n".join(healthy_table(args.runs, rng)))
     print()
     print("\n".join(regression_table(max(args.runs // 2, 1), rng)))
+    print()
+    print("\n".join(changing_table(max(args.runs // 2, 1), rng)))
+    print()
+    print(sparse_power_line())
     print(f"\n({time.monotonic() - started:.0f} s)")
 
 

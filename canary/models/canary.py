@@ -710,7 +710,7 @@ class JudgeCounts(ApiModel):
 class JudgeStateRecord(ApiModel):
     """The judge's memory of one metric (``JudgeState.to_dict()``): its design, the
     totals since the analysis started, and a running log likelihood ratio per grid ratio.
-    Bounded: at most 64 numbers however long the analysis runs."""
+    Bounded: two lists of at most 64 numbers however long the analysis runs."""
 
     minimum_effect: float = Field(description="The smallest regression, as a ratio.")
     maximum_effect: float = Field(description="The largest regression weighed, as a ratio.")
@@ -725,6 +725,10 @@ class JudgeStateRecord(ApiModel):
     primary_events: int = Field(description="Events of the primary since the start.")
     log_likelihood_ratios: list[float] = Field(max_length=64, description=(
         "The running log likelihood ratio of each ratio weighed, at most 64."))
+    recent_log_likelihood_ratios: list[float] | None = Field(None, max_length=64, description=(
+        "For each regression ratio, the log of the likelihood ratios of the steps since "
+        "each start step, mixed over the start steps: the evidence of a change during "
+        "the analysis."))
 
 
 #: The judge's outcomes, as the status spells them.
@@ -854,6 +858,10 @@ class CanaryStatus(ApiModel):
         "initialization and promotion."))
     canary_unready_since: str | None = Field(None, description=(
         "Since when the canary has not been ready during analysis (RFC 3339): its "
+        "progress deadline."))
+    no_requests_since: str | None = Field(None, description=(
+        "Since when the analysis steps have seen no request to the canary (RFC 3339): the "
+        "weight holds meanwhile, and the rollout is rolled back once this lasts the "
         "progress deadline."))
     analysis_started_at: str | None = Field(None, description=(
         "When traffic (or mirrored, or matched traffic) first reached the ready canary "

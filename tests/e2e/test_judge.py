@@ -401,11 +401,18 @@ async def test_a_judge_that_sees_no_requests_says_so_and_never_judges(
     analysis = judged_analysis(excludeSources=[SIMULATOR.workload])
     await start(kube, environment, namespace, analysis, 0.01, rps=100)
     await deploy(kube, namespace, "2", 0.01)
-    revision = await target_revision(kube, namespace)
+    # Steps without requests are no evidence: the weight holds at its first step, and the
+    # rollout is rolled back once none has arrived for the progress deadline (60 s).
+    held = await wait_until(lambda: canary_object(kube, namespace),
+                            lambda c: conditions(c).get("Promoted", {}).get("reason")
+                            == "WaitingForRequests", "the weight to hold", timeout=60)
+    assert held["status"]["canaryWeight"] == 20 and held["status"]["noRequestsSince"]
     final = await wait_until(lambda: canary_object(kube, namespace),
-                             lambda c: phase(c) == "Succeeded"
-                             and c["status"].get("lastPromotedSpec") == revision,
-                             "the rollout to finish by its schedule", timeout=120)
+                             lambda c: phase(c) == "Failed", "the rollback at the deadline",
+                             timeout=120)
+    promoted = conditions(final)["Promoted"]
+    assert promoted["reason"] == "ProgressDeadlineExceeded"
+    assert "no request reached the canary for" in promoted["message"]
     traffic = conditions(final)["TrafficSufficient"]
     assert (traffic["status"], traffic["reason"]) == ("False", "NoRequests")
     assert "no requests were seen" in traffic["message"]

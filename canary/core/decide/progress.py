@@ -8,6 +8,7 @@ from canary.core.actions import EnsurePrimary, Route, ScaleCanary
 from canary.core.decide.checks import analyse, failed_check, findings, summarise_failures
 from canary.core.decide.draft import Decision, Draft
 from canary.core.decide.judge_checks import apply_judge, between_steps
+from canary.core.decide.no_requests import hold_weight, requests_returned, without_requests
 from canary.core.decide.promotion import (
     begin_promotion,
     promote_early,
@@ -123,6 +124,7 @@ def _end_step(draft: Draft) -> Decision:
     results = analyse(draft)
     verdict = apply_judge(draft)
     failed = failures(results)
+    step_began = draft.status.step_started_at
     draft.start_step()
     draft.wake_in(draft.interval())
     if verdict is not None and verdict.outcome is Outcome.REGRESSION:
@@ -131,13 +133,23 @@ def _end_step(draft: Draft) -> Decision:
                  f"found a regression in {verdict.metric}: {verdict.assessment.describe()}")
     elif failed:
         failed_check(draft, summarise_failures(failed))
-    elif verdict is not None and _promotes_early(draft, verdict):
+    elif without_requests(verdict):
+        assert verdict is not None
+        hold_weight(draft, verdict, step_began)
+    else:
+        requests_returned(draft)
+        _move_on(draft, verdict)
+    return draft.done()
+
+
+def _move_on(draft: Draft, verdict: evidence.Verdict | None) -> None:
+    """A step passed: promote early, count the iteration, or take the next weight."""
+    if verdict is not None and _promotes_early(draft, verdict):
         promote_early(draft, verdict)
     elif draft.strategy.iterative:
         _next_iteration(draft)
     else:
         _next_weight(draft)
-    return draft.done()
 
 
 def _promotes_early(draft: Draft, verdict: evidence.Verdict) -> bool:

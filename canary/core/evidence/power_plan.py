@@ -94,7 +94,8 @@ def _power_estimate(metric: JudgedMetricStatus, plan_design: Design, canary_rps:
                   else f"about {check.seconds_to_detect:.0f}s")
         message = (f"{metric.name}: at {total:.3g} req/s{when} with {base_rate:.3%} events "
                    f"on the primary, a regression of {effect} would take {needed} to "
-                   f"detect; the analysis lasts {check.remaining_seconds:.0f}s")
+                   f"detect; the analysis lasts {check.remaining_seconds:.0f}s; "
+                   f"{check.sparse_events()}")
     return JudgePower(
         measured=measured, detectable=check.detectable and base_rate > 0,
         seconds_to_detect=_finite(check.seconds_to_detect),

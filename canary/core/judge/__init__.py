@@ -31,6 +31,7 @@ from canary.core.judge.sequential import (
     confidence_sequence,
     no_regression_log_statistic,
     rate_ratio,
+    regression_evidence,
     regression_log_statistic,
     replay,
     split_alpha,
@@ -43,7 +44,7 @@ __all__ = [
     "Outcome", "PowerCheck", "Traffic", "as_count", "assess", "bernoulli_kl",
     "confidence_sequence", "detection_seconds", "latency_counts", "no_regression_log_statistic",
     "power_check", "proof_seconds", "rate_ratio", "rate_upper_bound",
-    "ratio_for_absolute_effect", "regression_log_statistic", "replay",
+    "ratio_for_absolute_effect", "regression_evidence", "regression_log_statistic", "replay",
     "scheduled_power_check", "slow_requests",
     "split_alpha", "update", "verdict", "wald_asn",
 ]

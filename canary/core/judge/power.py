@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from canary.core.judge.sequential import Design
+from canary.core.judge.sparse import Chance, StepRates, detection_chance, first_reaching
 
 
 def bernoulli_kl(p: float, q: float) -> float:
@@ -94,14 +95,8 @@ def _crossing_seconds(bound: float, drifts: list[float]) -> float:
         top = t * best
         return top + math.log(math.fsum(math.exp(t * d - top) for d in drifts) / len(drifts))
 
-    low, high = 0.0, (bound + math.log(len(drifts))) / best
-    for _ in range(100):
-        middle = (low + high) / 2
-        if mixture(middle) >= bound:
-            high = middle
-        else:
-            low = middle
-    return high
+    return first_reaching(lambda t: mixture(t) >= bound, 0.0,
+                          (bound + math.log(len(drifts))) / best, 100)
 
 
 def detection_seconds(design: Design, traffic: Traffic, alpha: float,
@@ -134,10 +129,16 @@ class PowerCheck:
     seconds_to_prove: float
     remaining_seconds: float
     effect: float
+    #: Counting the events: the chance of detecting ``effect`` before the analysis ends.
+    chance: Chance | None = None
+    #: The chance of detection below which the effect counts as undetectable (1 - beta).
+    power: float = 1 - 0.2
 
     @property
     def detectable(self) -> bool:
-        return self.seconds_to_detect <= self.remaining_seconds
+        if self.seconds_to_detect > self.remaining_seconds:
+            return False
+        return self.chance is None or self.chance.probability >= self.power
 
     @property
     def provable(self) -> bool:
@@ -151,19 +152,48 @@ class PowerCheck:
         needed = ("never (no events to compare)" if math.isinf(self.seconds_to_detect)
                   else f"about {self.seconds_to_detect:.0f}s")
         return (f"a regression of x{self.effect:g} would take {needed} to detect at this "
-                f"traffic; {self.remaining_seconds:.0f}s of analysis remain")
+                f"traffic; {self.remaining_seconds:.0f}s of analysis remain"
+                + (f"; {self.sparse_events()}" if self.chance is not None else ""))
+
+    def sparse_events(self) -> str:
+        """The events behind the chance of detection, in words."""
+        chance = self.chance
+        if chance is None:
+            return ""
+        needed = ("no number of them would do" if chance.needed is None
+                  else f"the judge needs about {chance.needed}")
+        return (f"the canary would have about {chance.canary_events:.1f} events in the "
+                f"{self.remaining_seconds:.0f}s analysis under a regression of "
+                f"x{self.effect:g} (the primary {chance.primary_events:.1f}); {needed}, so "
+                f"it would be detected in time with probability {chance.probability:.0%}")
+
+
+def _chance(design: Design, schedule: Sequence[tuple[Traffic, float]], alpha: float,
+            effect: float) -> Chance:
+    """Counting events: the chance of detecting ``effect`` within ``schedule``."""
+    steps = []
+    for traffic, seconds in schedule:
+        total = traffic.canary_rps + traffic.primary_rps
+        steps.append(StepRates(share=traffic.canary_rps / total if total else 0.0,
+                               seconds=seconds,
+                               canary_events=traffic.base_rate * effect * traffic.canary_rps,
+                               primary_events=traffic.base_rate * traffic.primary_rps))
+    grid = design.grid
+    return detection_chance(steps, [grid.ratios[k] for k in grid.regression], alpha)
 
 
 def power_check(design: Design, traffic: Traffic, remaining_seconds: float, alpha: float,
                 beta: float, effect: float | None = None) -> PowerCheck:
     """Expected times to detect ``effect`` and to prove a healthy canary, against the
-    time the analysis has left."""
+    time the analysis has left, and the chance of detecting ``effect`` in that time."""
     if not remaining_seconds >= 0:
         raise ValueError(f"remaining_seconds must be >= 0, got {remaining_seconds!r}")
     effect = design.minimum_effect if effect is None else effect
     return PowerCheck(seconds_to_detect=detection_seconds(design, traffic, alpha, effect),
                       seconds_to_prove=proof_seconds(design, traffic, beta),
-                      remaining_seconds=remaining_seconds, effect=effect)
+                      remaining_seconds=remaining_seconds, effect=effect,
+                      chance=_chance(design, [(traffic, remaining_seconds)], alpha, effect),
+                      power=1 - beta)
 
 
 def rate_upper_bound(requests: int, events: int, confidence: float) -> float:
@@ -265,4 +295,5 @@ def scheduled_power_check(design: Design, schedule: Sequence[tuple[Traffic, floa
     return PowerCheck(seconds_to_detect=_scheduled_crossing(math.log(1 / alpha), detect),
                       seconds_to_prove=_scheduled_crossing(math.log(1 / beta), prove),
                       remaining_seconds=math.fsum(seconds for _, seconds in schedule),
-                      effect=effect)
+                      effect=effect, chance=_chance(design, schedule, alpha, effect),
+                      power=1 - beta)

@@ -507,8 +507,9 @@ class TestChecksBetweenSteps:
             assert slow.canary.status.phase == fast.canary.status.phase == Phase.FAILED
             per_step.append((slow.now - start).total_seconds())
             checked.append((fast.now - start).total_seconds())
-        assert statistics.median(checked) < statistics.median(per_step) - 3, \
-            (per_step, checked)
+        # Strictly sooner; by less since half of alpha goes to evidence of a change
+        # (a regression from the start pays log 2 nats on the cumulative evidence).
+        assert statistics.median(checked) < statistics.median(per_step), (per_step, checked)
 
     def test_the_weights_and_a_proof_still_move_only_at_the_end_of_a_step(self) -> None:
         world = judged(Service(rps=500, error_rate=0.05), checkInterval="2s",
@@ -750,19 +751,24 @@ class TestSeriesThatComeAndGo:
 
 class TestNoRequests:
     def test_a_canary_whose_requests_never_reach_prometheus_is_never_judged(self) -> None:
+        """Steps without canary requests are no evidence: the weight holds at its first
+        step, and the rollout is rolled back at the progress deadline (60 s here)."""
         world = roll_out(judged(Service(unreported={"canary"}), promoteEarly=True))
         judge = judge_of(world)
         metric = judge.metrics[0]
         assert judge.steps == 0 and metric.state is None and metric.proven_at_step is None
-        assert metric.skipped_steps == 10
+        assert metric.skipped_steps == 6
         assert "no requests were seen on the canary" in present(metric.message)
         skipped = events(world, "JudgeSkippedStep")
-        assert len(skipped) == 10 and all("no requests were seen" in m for m in skipped)
+        assert len(skipped) == 6 and all("no requests were seen" in m for m in skipped)
         traffic = condition(world, "TrafficSufficient")
         assert (traffic.status, traffic.reason) == ("False", "NoRequests")
         assert "error-rate: no requests were seen on the canary" in traffic.message
-        # The thresholds alone decided: the whole schedule ran, no early promotion.
-        assert world.canary.status.phase == Phase.SUCCEEDED and weights(world)[-2] == 50
+        assert len(events(world, "WeightHeld")) == 1
+        assert world.canary.status.phase == Phase.FAILED and weights(world) == [0, 5, 0]
+        promoted = condition(world, "Promoted")
+        assert promoted.reason == "ProgressDeadlineExceeded"
+        assert "no request reached the canary for 60s" in promoted.message
 
     def test_no_telemetry_at_all_says_no_requests_were_seen(self) -> None:
         world = roll_out(judged(Service(empty={"error-rate"})))

@@ -225,8 +225,10 @@ class TestIncrementalState:
         data = replay([Counts(100, 2, 2000, 10)] * 3).to_dict()
         assert set(data) == {"minimumEffect", "maximumEffect", "points", "proofPoints",
                              "betweenPoints", "steps", "canaryRequests", "canaryEvents",
-                             "primaryRequests", "primaryEvents", "logLikelihoodRatios"}
+                             "primaryRequests", "primaryEvents", "logLikelihoodRatios",
+                             "recentLogLikelihoodRatios"}
         assert len(data["logLikelihoodRatios"]) == 20  # type: ignore[arg-type]
+        assert len(data["recentLogLikelihoodRatios"]) == 12  # type: ignore[arg-type]
         assert all(isinstance(v, int | float | list) for v in data.values())
 
     @pytest.mark.parametrize(("change", "named"), [

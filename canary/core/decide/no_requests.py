@@ -1,0 +1,60 @@
+"""A step in which the canary served no request: no evidence, so the weight holds.
+
+A step without requests to the canary says nothing about it. Moving the weight on such a
+step would let a canary reach its final weight, or be promoted, on the strength of the
+silence; instead the weight (or the iteration count) stays where it is and the Promoted
+condition says why. The traffic may come back: the analysis then continues from where it
+held. If it does not come back within the progress deadline, the rollout is rolled back.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from canary.core import evidence
+from canary.core.decide.draft import PROMOTED, Draft
+from canary.core.decide.rollback import rollback
+from canary.core.timefmt import format_time, parse_time
+
+#: The Promoted condition's reason while the weight holds for want of requests.
+WAITING_FOR_REQUESTS = "WaitingForRequests"
+
+
+def without_requests(verdict: evidence.Verdict | None) -> bool:
+    """Whether the judge saw no request to the canary in the step that ends now."""
+    return verdict is not None and bool(verdict.no_requests)
+
+
+def hold_weight(draft: Draft, verdict: evidence.Verdict, step_began: str | None) -> None:
+    """The step had no request to the canary: keep the weight (or the iteration count),
+    say so, and roll back once no request has arrived for the progress deadline."""
+    since = draft.status.no_requests_since or step_began or format_time(draft.now, precise=True)
+    draft.status.no_requests_since = since
+    start = parse_time(since)
+    elapsed = (draft.now - start).total_seconds()
+    why = "; ".join(f"{n.metric}: {n.message}" for n in verdict.no_requests)
+    where = (f"iteration {(draft.status.iterations or 0) + 1}" if draft.strategy.iterative
+             else f"weight {draft.status.canary_weight or 0}%")
+    if elapsed >= draft.deadline():
+        draft.status.no_requests_since = None
+        rollback(draft, "ProgressDeadlineExceeded", f"Rolling back {draft.target_name}: no "
+                 f"request reached the canary for {elapsed:.0f}s, the progress deadline "
+                 f"({draft.deadline():.0f}s): {why}")
+        return
+    deadline = format_time(start + timedelta(seconds=draft.deadline()))
+    message = (f"{draft.target_name} holds at {where}: no request reached the canary in "
+               f"the last step, so the step is no evidence ({why}); the analysis continues "
+               f"when requests return, and is rolled back if none have by {deadline}")
+    if draft.condition(PROMOTED, "Unknown", WAITING_FOR_REQUESTS, message):
+        draft.event("Warning", "WeightHeld", message)
+
+
+def requests_returned(draft: Draft) -> None:
+    """A step with requests after held ones: the analysis moves on again."""
+    if draft.status.no_requests_since is None:
+        return
+    draft.status.no_requests_since = None
+    draft.condition(PROMOTED, "Unknown", "Progressing",
+                    f"analysing revision {draft.status.last_applied_spec}")
+    draft.event("Normal", "RequestsReturned", f"Requests reach {draft.target_name} again: "
+                "the analysis moves on")
