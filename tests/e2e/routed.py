@@ -79,7 +79,7 @@ class Routing:
 async def start(kube: KubeClient, env: LocalEnvironment, routing: Routing, analysis: JSON,
                 hosts: tuple[str, ...] = (HOST,), deadline: int = 60) -> None:
     """The app, its Canary and 100 requests per second from its users; returns once the
-    Canary is Initialized."""
+    Canary is Initialized and its route written (the status is written first)."""
     if routing.gateway_api:
         await kube.apply(gateway(routing.namespace), field_manager=FIELD_MANAGER)
     await deploy(kube, routing.namespace, {"revision": "1"})
@@ -87,3 +87,6 @@ async def start(kube: KubeClient, env: LocalEnvironment, routing: Routing, analy
     await routing.send(env, rps=100)
     await wait_until(functools.partial(canary_object, kube, routing.namespace),
                      lambda c: phase(c) == "Initialized", "the Canary to be Initialized")
+    routes = r.HTTP_ROUTES if routing.gateway_api else r.VIRTUAL_SERVICES
+    await wait_until(lambda: kube.list(routes, routing.namespace),
+                     lambda found: bool(found["items"]), "the Canary's route", timeout=10)

@@ -67,6 +67,9 @@ async def start(kube: KubeClient, env: LocalEnvironment, namespace: str, analysi
     await routing.send(env, rps=100, mix=users)
     await wait_until(functools.partial(canary_object, kube, namespace),
                      lambda c: phase(c) == "Initialized", "the Canary to be Initialized")
+    # Initialized is written before the routing it decided.
+    await wait_until(lambda: kube.list(r.GRPC_ROUTES, namespace),
+                     lambda found: bool(found["items"]), "the GRPCRoute", timeout=10)
     return routing
 
 
@@ -92,7 +95,7 @@ def calls(namespace: str, workload: str, labels: str = "") -> str:
 
 async def test_a_weighted_grpc_canary_is_promoted_step_by_step_through_a_grpc_route(
         kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
-    analysis = {"interval": "6s", "threshold": 5, "stepWeights": [20, 50], "metrics": METRICS}
+    analysis = {"interval": "8s", "threshold": 5, "stepWeights": [20, 50], "metrics": METRICS}
     await start(kube, environment, namespace, analysis)
     route = await kube.get(r.GRPC_ROUTES, APP, namespace)
     assert [ref["name"] for ref in route["spec"]["parentRefs"]] == [GATEWAY]
@@ -109,7 +112,7 @@ async def test_a_weighted_grpc_canary_is_promoted_step_by_step_through_a_grpc_ro
                      timeout=10)
     # The Gateway splits the gRPC calls as the GRPCRoute says, and they are gRPC calls.
     # The Gateway follows the route once its watch sees it, and Prometheus scrapes once a
-    # second: the window starts once both have caught up.
+    # second: the window starts once both have caught up, and ends inside the 8 s step.
     await asyncio.sleep(1.5)
     assert await canary_share(environment, namespace, 3) == pytest.approx(0.5, abs=0.15)
     grpc_ok = await prometheus_value(environment.prometheus_url, calls(

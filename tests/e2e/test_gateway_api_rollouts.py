@@ -65,7 +65,7 @@ def route_condition(canary: JSON) -> JSON | None:
 
 async def test_a_weighted_canary_is_promoted_step_by_step_through_the_gateway(
         kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
-    analysis = {"interval": "6s", "threshold": 5, "stepWeights": [20, 50],
+    analysis = {"interval": "8s", "threshold": 5, "stepWeights": [20, 50],
                 "metrics": SUCCESS_RATE}
     await start(kube, environment, namespace, analysis)
     route = await kube.get(r.HTTP_ROUTES, APP, namespace)
@@ -78,7 +78,7 @@ async def test_a_weighted_canary_is_promoted_step_by_step_through_the_gateway(
     assert phase(at_50) == "Progressing" and route_condition(at_50) is None
     # The Gateway splits its traffic as canary's route says.
     # The Gateway follows the route once its watch sees it, and Prometheus scrapes once a
-    # second: the window starts once both have caught up.
+    # second: the window starts once both have caught up, and ends inside the 8 s step.
     await asyncio.sleep(1.5)
     assert await canary_share(environment, namespace, 3) == pytest.approx(0.5, abs=0.15)
     history = await promotion_history(kube, namespace, revision)

@@ -91,7 +91,7 @@ async def on_the_primary(kube: KubeClient, env: LocalEnvironment, namespace: str
 
 async def test_the_users_route_is_split_promoted_and_rolled_back_leaving_the_rest(
         kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
-    analysis = {"interval": "3s", "threshold": 2, "stepWeights": [20, 50],
+    analysis = {"interval": "8s", "threshold": 2, "stepWeights": [20, 50],
                 "metrics": SUCCESS_RATE}
     await start(kube, environment, namespace, analysis)
     # Initialized is written before the routing it decided is.
@@ -112,7 +112,7 @@ async def test_the_users_route_is_split_promoted_and_rolled_back_leaving_the_res
     assert targets(split[0]) == [(f"{APP}-primary", 50), (f"{APP}-canary", 50)]
     assert split[1:] == before[1:] and users_part(split[0]) == users_part(before[0])
     # The Gateway follows the route once its watch sees it, and Prometheus scrapes once a
-    # second: the window starts once both have caught up.
+    # second: the window starts once both have caught up, and ends inside the 8 s step.
     await asyncio.sleep(1.5)
     assert await canary_share(environment, namespace, 3) == pytest.approx(0.5, abs=0.15)
     await wait_until(functools.partial(canary_object, kube, namespace),
