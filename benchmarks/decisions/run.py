@@ -95,6 +95,9 @@ APP = "podinfo"
 IMAGE = "ghcr.io/stefanprodan/podinfo:6.7.0"
 ERROR_RATE = "devenv.canary.dev/error-rate"
 LATENCY = "devenv.canary.dev/latency-ms"
+#: Piecewise-linear error rate against the pod's age (the late degradation).
+ERROR_RATE_RAMP = "devenv.canary.dev/error-rate-ramp"
+LATE_AFTER_SECONDS, LATE_RAMP_SECONDS, LATE_RATIO = 30, 50, 10
 REVISION = "bench.canary.dev/revision"
 FIELD_MANAGER = "decisions-benchmark"
 POLICIES = ("judge", "judge-checks", "threshold", "flagger")
@@ -112,10 +115,13 @@ class Kind:
     error_ratio: float = 1.0
     slow: bool = False
     noisy: bool = False
+    #: Healthy for its first 30 s (3 minutes at the benchmark's compression), then its
+    #: error rate ramps to 10 times the base over 50 s (5 minutes).
+    late: bool = False
 
     @property
     def healthy(self) -> bool:
-        return self.error_ratio == 1.0 and not self.slow
+        return self.error_ratio == 1.0 and not self.slow and not self.late
 
 
 KINDS = {
@@ -126,6 +132,7 @@ KINDS = {
     "x4": Kind(4.0),
     "x10": Kind(10.0),
     "latency": Kind(slow=True),
+    "late": Kind(late=True),
 }
 
 
@@ -173,8 +180,13 @@ def parse_scenarios(text: str) -> list[Scenario]:
 # -- manifests ---------------------------------------------------------------------------
 
 
-def deployment(namespace: str, revision: str, error_rate: float, latency: str) -> dict[str, Any]:
+def deployment(namespace: str, revision: str, error_rate: float, latency: str,
+               late: bool = False) -> dict[str, Any]:
     annotations = {REVISION: revision, ERROR_RATE: f"{error_rate:g}", LATENCY: latency}
+    if late:
+        annotations[ERROR_RATE_RAMP] = (f"{LATE_AFTER_SECONDS}s={error_rate:g},"
+                                        f"{LATE_AFTER_SECONDS + LATE_RAMP_SECONDS}s="
+                                        f"{error_rate * LATE_RATIO:g}")
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": APP, "namespace": namespace},
@@ -425,7 +437,7 @@ class Bench:
 
             behaviour = scenario.behaviour
             new = deployment(namespace, "2", min(1.0, BASE_ERROR_RATE * behaviour.error_ratio),
-                             SLOW_LATENCY if behaviour.slow else BASE_LATENCY)
+                             SLOW_LATENCY if behaviour.slow else BASE_LATENCY, behaviour.late)
             await self.kube.apply(new, field_manager=FIELD_MANAGER)
             released, released_wall = time.monotonic(), time.time()
             result.setup_seconds = round(released - begun, 1)

@@ -13,13 +13,14 @@ The same simulated counts are shown to every policy:
   number from Wald's formula) and the always-valid likelihood-ratio test told the true
   effect (the judge's statistic with that single alternative).
 
-Prints three Markdown tables: healthy canaries (false rollbacks, early promotion),
-regressions (time to roll back, failed requests beyond the baseline before it) and
+Prints four Markdown tables: healthy canaries (false rollbacks, early proofs),
+regressions (time to roll back, failed requests beyond the baseline before it),
 canaries that change during the analysis (the judge before and after its evidence of a
-change, beside the thresholds): late degradation (healthy for 3 minutes, then ramping
-from 0.5% to 5% errors over 5 minutes), a two-minute gap in the canary's traffic, sparse
-errors, a regression below the minimum effect at growing traffic, and healthy canaries at
-every traffic level and check interval.
+change and its bake before an early promotion, beside the thresholds): late degradation
+(healthy for 3 minutes, then ramping from 0.5% to 5% errors over 5 minutes), a two-minute
+gap in the canary's traffic, sparse errors, a regression below the minimum effect at
+growing traffic, a latency tail that moves P99 but not P50, and healthy canaries at every
+traffic level and check interval; and early promotions for several bake times.
 
 Usage: python benchmarks/decisions/simulate.py [--runs 2000] [--seed 1]
 """
@@ -40,6 +41,7 @@ from canary.core.judge.simulation import (
     binomial,
     binomial_upper_bound,
     run_judge,
+    run_judge_with_bake,
     run_likelihood_ratio,
     run_sprt,
     run_threshold,
@@ -188,16 +190,26 @@ class Case:
     #: When the change starts (times to rollback are counted from it), if any.
     change_at: float = 0.0
 
+    @property
+    def steps(self) -> int:
+        return round(CHANGING_SECONDS / self.step)
+
     def simulate(self, rng: random.Random) -> list[Counts]:
-        steps = []
-        for index in range(round(CHANGING_SECONDS / self.step)):
-            at = index * self.step
-            canary = round(self.canary_rps(at) * self.step)
-            primary = round(20 * self.canary_rps(0.0) * self.step)
-            rate = min(1.0, self.base * self.ratio(at))
-            steps.append(Counts(canary, binomial(rng, canary, rate), primary,
-                                binomial(rng, primary, self.base)))
-        return steps
+        return [self.counts(rng, index) for index in range(self.steps)]
+
+    def counts(self, rng: random.Random, index: int, canary_share: float | None = None
+               ) -> Counts:
+        """One step's counts; ``canary_share``: the canary's share of all requests
+        (default: the primary gets 20 times the canary's)."""
+        at = index * self.step
+        rps, primary_rps = self.canary_rps(at), 20 * self.canary_rps(0.0)
+        if canary_share is not None and rps:
+            total = rps + primary_rps
+            rps, primary_rps = total * canary_share, total * (1 - canary_share)
+        canary, primary = round(rps * self.step), round(primary_rps * self.step)
+        rate = min(1.0, self.base * self.ratio(at))
+        return Counts(canary, binomial(rng, canary, rate), primary,
+                      binomial(rng, primary, self.base))
 
 
 def ramp(start: float, length: float, top: float) -> Callable[[float], float]:
@@ -220,18 +232,26 @@ class Outcomes:
     proven: dict[str, list[float | None]]
 
 
+#: The controller's default bake: half of the 10-minute schedule.
+BAKE_SECONDS = CHANGING_SECONDS / 2
+
+
 def run_changing(case: Case, runs: int, rng: random.Random) -> Outcomes:
+    """Before: the cumulative evidence alone, promoting at the first proof. After: with
+    the evidence of a change, and the bake before an early promotion."""
     rolled: dict[str, list[float | None]] = {k: [] for k in ("before", "after", "thr-0",
                                                              "thr-2")}
     proven: dict[str, list[float | None]] = {"before": [], "after": []}
     for _ in range(runs):
         steps = case.simulate(rng)
-        for name, design in (("before", BEFORE), ("after", AFTER)):
-            judged = run_judge(steps, case.step, design, ALPHA, BETA)
-            rolled[name].append(judged.regression_at)
-            early = judged.proven_at is not None and (
-                judged.regression_at is None or judged.proven_at < judged.regression_at)
-            proven[name].append(judged.proven_at if early else None)
+        judged = run_judge(steps, case.step, BEFORE, ALPHA, BETA)
+        rolled["before"].append(judged.regression_at)
+        early = judged.proven_at is not None and (
+            judged.regression_at is None or judged.proven_at < judged.regression_at)
+        proven["before"].append(judged.proven_at if early else None)
+        baked = run_judge_with_bake(steps, case.step, BAKE_SECONDS, AFTER, ALPHA, BETA)
+        rolled["after"].append(baked.regression_at)
+        proven["after"].append(baked.promoted_at)
         rolled["thr-0"].append(run_threshold(steps, case.step, tolerated=0))
         rolled["thr-2"].append(run_threshold(steps, case.step, tolerated=2))
     return Outcomes(rolled, proven)
@@ -257,6 +277,12 @@ def changing_cases() -> list[tuple[Case, str]]:
     for rps in (5.0, 50.0, 500.0):
         rows.append((Case(f"x1.2 (below the minimum), {rps:g} req/s", constant(rps),
                           constant(1.2)), "regression"))
+    # Latency judged as the share of requests slower than the primary's P99 bucket
+    # (1% of the primary's): a tail three times as heavy leaves the median alone.
+    rows.append((Case("latency tail: P99 moves, P50 not (x3 over the P99 bound), 5 req/s",
+                      constant(5), constant(3.0), base=0.01), "regression"))
+    rows.append((Case("latency, healthy (1% over the P99 bound), 5 req/s", constant(5),
+                      constant(1.0), base=0.01), "healthy"))
     for rps, step in ((1.0, 10.0), (5.0, 10.0), (50.0, 10.0), (500.0, 10.0), (5.0, 1.0),
                       (5.0, 60.0)):
         rows.append((Case(f"healthy, {rps:g} req/s, every {step:g} s", constant(rps),
@@ -288,6 +314,49 @@ def changing_table(runs: int, rng: random.Random) -> list[str]:
     return lines
 
 
+BAKES = (0.0, 60.0, 120.0, 180.0, 300.0)
+
+
+def bake_cases() -> list[Case]:
+    cases = [Case(f"late degradation, {rps:g} req/s", constant(rps), ramp(180, 300, 10.0),
+                  change_at=180) for rps in (5.0, 50.0)]
+    return cases + [Case(f"healthy, {rps:g} req/s", constant(rps), constant(1.0))
+                    for rps in (5.0, 50.0, 500.0)]
+
+
+def bake_table(runs: int, rng: random.Random, at_max_weight: bool) -> list[str]:
+    """Promoted early (share, median time from the start) for each bake time. With
+    ``at_max_weight`` the canary serves half of the requests while it bakes (maxWeight
+    50), ten times what it served before; else the same counts as the other tables."""
+    lines = ["| scenario | " + " | ".join(f"bake {b:g} s" for b in BAKES) + " |",
+             "|---|" + "---|" * len(BAKES)]
+    for case in bake_cases():
+        count = max(runs // 4, 50) if case.canary_rps(0.0) >= 500 else runs
+        cells = []
+        for bake in BAKES:
+            promoted = [_baked(case, rng, bake, at_max_weight) for _ in range(count)]
+            cells.append(f"{share(promoted)}, {median_after(promoted, 0)}")
+        lines.append(f"| {case.name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _baked(case: Case, rng: random.Random, bake: float, at_max_weight: bool) -> float | None:
+    def counts(index: int, baking: bool) -> Counts:
+        return case.counts(rng, index, 0.5 if baking and at_max_weight else None)
+
+    return run_judge_with_bake(counts, case.step, bake, AFTER, ALPHA, BETA,
+                               count=case.steps).promoted_at
+
+
+def proof_limit_line() -> str:
+    """The fewest requests any test needs, on average, to prove a healthy canary."""
+    requests = wald_asn(BASE, BASE * DESIGN.minimum_effect, ALPHA, BETA, under="null")
+    return (f"Wald's SPRT told the baseline needs on average {requests:.0f} canary requests "
+            f"to prove a healthy canary (x1 against x{DESIGN.minimum_effect:g}, "
+            f"{BASE:.1%} errors, alpha {ALPHA}, beta {BETA}): {requests / 5:.0f} s at "
+            f"5 req/s, {requests / 50:.0f} s at 50 req/s.")
+
+
 def sparse_power_line() -> str:
     """What the power check says of the sparse case, for comparison with its row."""
     check = power_check(AFTER, Traffic(2, 40, 0.002), CHANGING_SECONDS, ALPHA, BETA, effect=3.0)
@@ -316,6 +385,12 @@ def main() -> None:
     print("\n".join(changing_table(max(args.runs // 2, 1), rng)))
     print()
     print(sparse_power_line())
+    print()
+    print("\n".join(bake_table(max(args.runs // 2, 1), rng, at_max_weight=False)))
+    print()
+    print("\n".join(bake_table(max(args.runs // 2, 1), rng, at_max_weight=True)))
+    print()
+    print(proof_limit_line())
     print(f"\n({time.monotonic() - started:.0f} s)")
 
 

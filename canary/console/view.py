@@ -224,7 +224,9 @@ def judge_rows(view: CanaryView) -> list[list[str]]:
             number(evidence.ratio),
             f"{number(evidence.ratio_lower)}..{upper}",
             f"{evidence.log_regression:.2f} / {evidence.log_regression_bound:.2f}",
-            f"{evidence.log_no_regression:.2f} / {evidence.log_no_regression_bound:.2f}"])
+            f"{evidence.log_no_regression:.2f} / {evidence.log_no_regression_bound:.2f}"
+            + ("" if metric.bake_log_no_regression is None else
+               f" (bake {metric.bake_log_no_regression:.2f})")])
     return rows
 
 

@@ -384,7 +384,7 @@ async def test_the_judge_needs_randomly_shared_traffic(kube: KubeClient,
 
 
 async def test_a_valid_judge_is_accepted_as_written(kube: KubeClient, namespace: str) -> None:
-    judge = {"alpha": 0.05, "beta": 0.1, "promoteEarly": True,
+    judge = {"alpha": 0.05, "beta": 0.1, "promoteEarly": True, "bakeTime": "2m",
              "excludeSources": ["canary-loadtester"], "metrics": [
                  {"name": "error-rate", "type": "errorRate", "minimumEffect": "+0.5pp"},
                  {"name": "latency", "type": "latency", "bound": 500, "minimumEffect": "+20%"},

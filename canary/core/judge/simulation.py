@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from canary.core.judge.counts import Counts
@@ -127,20 +127,27 @@ class BakedRun:
     promoted_at: float | None
 
 
-def run_judge_with_bake(steps: Sequence[Counts], step_seconds: float, bake_seconds: float,
+def run_judge_with_bake(steps: Sequence[Counts] | Callable[[int, bool], Counts],
+                        step_seconds: float, bake_seconds: float,
                         design: Design | None = None, alpha: float = DEFAULT_ALPHA,
-                        beta: float = DEFAULT_BETA) -> BakedRun:
+                        beta: float = DEFAULT_BETA, count: int | None = None) -> BakedRun:
     """The judge checked after every step, promoting as the controller does: the first
     proof of no regression starts a bake, and the promotion comes at the first step at
     least ``bake_seconds`` later whose evidence since the bake began proves no regression
-    by itself. The canary's traffic is the scenario's throughout (in a rollout the bake
-    runs at maxWeight, with more of it)."""
+    by itself. ``steps``: each step's counts, or a function of the step's index and
+    whether the canary bakes (at its final weight, with more of the traffic) giving them,
+    for ``count`` steps."""
+    if callable(steps):
+        counts, total = steps, count or 0
+    else:
+        fixed = steps
+        counts, total = (lambda index, _baking: fixed[index]), len(fixed)
     state = JudgeState.start(design)
     bake_from: tuple[float, tuple[float, ...]] | None = None
     bound = math.log(1 / beta)
-    for index, step in enumerate(steps, start=1):
-        state = update(state, step)
-        at = index * step_seconds
+    for index in range(total):
+        state = update(state, counts(index, bake_from is not None))
+        at = (index + 1) * step_seconds
         outcome = verdict(state, alpha, beta)
         if outcome is Outcome.REGRESSION:
             return BakedRun(at, None)

@@ -188,6 +188,16 @@ class TestJudge:
                                   f"{errors.proven_at_step}) ")
         assert rows[3].startswith("latency continue ")  # never proven: as it stands
 
+    def test_the_bakes_own_evidence_is_shown_beside_the_whole_analysiss(self) -> None:
+        world = judged(Service(), promoteEarly=True, bakeTime="30s")
+        world.target_revision = "rev-2"
+        world.run_until_quiet(60)
+        baked = present(first_metric(world).bake_log_no_regression)
+        obj = world.canary.to_api()
+        obj["metadata"] = {"name": "web", "namespace": "shop"}
+        rows = squashed(section(describe(obj).split("Last analysis")[1], "Judge"))
+        assert rows[2].endswith(f"(bake {baked:.2f})")
+
     def test_no_judge_section_without_a_judge(self) -> None:
         assert "Judge" not in describe(objects.progressing())
 
