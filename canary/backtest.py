@@ -5,7 +5,8 @@ the canary and the primary workloads) from a real Prometheus, with range queries
 every ``--step``, and feeds them to the same code the controller runs at each analysis
 step (:mod:`canary.core.evidence`). It prints each step's evidence and the verdict: when a
 regression would have been found (the controller rolls back there), or when no
-regression would have been proven (with ``promoteEarly`` the controller promotes there).
+regression would have been proven (with ``promoteEarly`` the controller would begin its
+bake at maxWeight there, and promote once the bake's own evidence proves it again).
 """
 
 from __future__ import annotations
@@ -303,8 +304,9 @@ def verdict_lines(result: Result) -> list[str]:
                      f"after the start): the controller would have rolled back here. "
                      f"{result.detail}")
     elif result.outcome is Outcome.NO_REGRESSION_PROVEN and result.decided_at is not None:
-        then = ("the controller would have promoted here" if setup.judge.promote_early
-                else "with promoteEarly the controller would have promoted here")
+        then = ("the controller would have begun its bake at maxWeight here"
+                if setup.judge.promote_early else
+                "with promoteEarly the controller would have begun its bake at maxWeight here")
         lines.append(f"verdict: no regression proven at {_iso(result.decided_at)} (step "
                      f"{result.decided_step}, {result.decided_at - setup.start:.0f}s after "
                      f"the start): {then}")

@@ -347,6 +347,14 @@ class CanaryJudge(ApiModel):
     promote_early: bool = Field(False, description=(
         "Once every judged metric has proven no regression (and the threshold metrics "
         "pass), skip the remaining steps and promote. Default false."))
+    bake_time: Duration | None = Field(None, description=(
+        "With promoteEarly: once every judged metric has proven no regression, the canary "
+        "goes straight to maxWeight and bakes there; it is promoted once it has served "
+        "at maxWeight for bakeTime and the evidence gathered there alone proves no "
+        "regression again, so that a canary that degrades after healthy minutes is not "
+        "promoted on them. A regression found meanwhile rolls back; if the skipped steps' "
+        "time runs out first, the schedule's own promotion follows. Default: half of the "
+        "analysis's schedule (steps times interval)."))
     check_interval: Duration | None = Field(None, description=(
         "How often the judge also reads the counters between analysis steps, so that a "
         "proven regression is rolled back without waiting for the step to end, e.g. 10s "
@@ -377,6 +385,9 @@ class CanaryJudge(ApiModel):
 
     def check_interval_seconds(self) -> float | None:
         return None if self.check_interval is None else parse_duration(self.check_interval)
+
+    def bake_seconds(self) -> float | None:
+        return None if self.bake_time is None else parse_duration(self.bake_time)
 
 
 class WebhookType(StrEnum):
@@ -812,6 +823,23 @@ class JudgedMetricStatus(ApiModel):
     message: str | None = Field(None, description="Why the last step gave no evidence.")
     power: JudgePower | None = Field(None, description=(
         "Whether the measured traffic can decide within the analysis."))
+    bake_start: list[float] | None = Field(None, max_length=64, description=(
+        "While the canary bakes at maxWeight: the running log likelihood ratios when the "
+        "bake began, so that the bake's own evidence is the difference."))
+    bake_log_no_regression: float | None = Field(None, description=(
+        "While the canary bakes: the log no-regression statistic of the evidence gathered "
+        "during the bake alone (proven at or above logNoRegressionBound)."))
+
+
+class JudgeBake(ApiModel):
+    """An early promotion under way: the canary serves at maxWeight until its evidence
+    there proves no regression by itself."""
+
+    started_at: str = Field(description="When the bake began (RFC 3339).")
+    seconds: float = Field(ge=0, description="The bake time in force, in seconds.")
+    steps_left: int = Field(ge=0, description=(
+        "Steps of the schedule the bake still stands in for; at 0 the schedule's own "
+        "promotion follows."))
 
 
 class JudgeStatus(ApiModel):
@@ -829,6 +857,9 @@ class JudgeStatus(ApiModel):
         "When Prometheus evaluated the last reading (RFC 3339)."))
     metrics: list[JudgedMetricStatus] = Field(default_factory=list, max_length=8, description=(
         "One entry per judge metric."))
+    bake: JudgeBake | None = Field(None, description=(
+        "With promoteEarly, after every metric proved no regression: the bake at maxWeight "
+        "before the promotion."))
 
 
 class CanaryStatus(ApiModel):

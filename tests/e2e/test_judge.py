@@ -189,9 +189,11 @@ async def test_a_latency_regression_is_found_beyond_the_primarys_p99_bucket(
 async def test_a_healthy_canary_is_promoted_early_at_high_traffic(
         kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
     # Both versions fail 15% of requests: the canary is no worse. Twelve steps of 5% make
-    # a 36 s schedule; at 300 req/s the judge proves "no regression of x1.5" well before.
+    # a 36 s schedule; at 300 req/s the judge proves "no regression of x1.5" well before,
+    # then again on the evidence of a 6-second bake at maxWeight alone.
     # alpha 0.001 keeps the chance of a false rollback (which would fail this test) tiny.
-    analysis = {**judged_analysis(promoteEarly=True, alpha=0.001), "stepWeight": 5}
+    analysis = {**judged_analysis(promoteEarly=True, alpha=0.001, bakeTime="6s"),
+                "stepWeight": 5}
     await start(kube, environment, namespace, analysis, 0.15, rps=300)
     await deploy(kube, namespace, "2", 0.15)
     revision = await target_revision(kube, namespace)
@@ -202,23 +204,25 @@ async def test_a_healthy_canary_is_promoted_early_at_high_traffic(
         and c["status"].get("lastPromotedSpec") == revision,
         "the early promotion of revision 2", timeout=150, interval=0.1)
     schedule = list(range(5, 61, 5))
-    reached = max(history.weights())
-    assert reached < 60, f"walked the whole schedule: {history.weights()}"
+    weights = [w for w in history.weights() if w > 0]
+    # From the weight of the proof straight to maxWeight, where it baked.
+    assert weights[-1] == 60 and len(weights) >= 2 and weights[-2] < 55, history.weights()
     judge = final["status"]["judge"]
     assert judge["outcome"] == "no_regression_proven"
     # Fewer analysis steps than the schedule has (12 steps of 3 s).
     assert judge["steps"] < len(schedule)
     [metric] = judge["metrics"]
     assert metric["provenAtStep"] is not None
-    assert metric["evidence"]["logNoRegression"] >= metric["evidence"]["logNoRegressionBound"] \
-        or metric["provenAtStep"] < metric["evidence"]["steps"]
+    assert metric["bakeLogNoRegression"] >= metric["evidence"]["logNoRegressionBound"]
     assert metric["skippedSteps"] == 0 and counted_exactly_once(metric)
+    baking = await wait_until(lambda: events(kube, namespace, "Baking"), bool, "a Baking event")
+    assert "bakes at maxWeight 60% for at least 6s" in baking[-1]["note"]
     promoting = await wait_until(lambda: events(kube, namespace, "Promoting"), bool,
                                  "a Promoting event")
     note = promoting[-1]["note"]
-    assert "The judge proved no regression" in note
-    remaining = len([w for w in schedule if w > reached])
-    assert f"skipping the remaining {remaining} step" in note
+    assert "The judge proved no regression after a bake of" in note
+    remaining = judge["bake"]["stepsLeft"] - 1
+    assert remaining > 0 and f"skipping the remaining {remaining} step" in note
     assert (await primary(kube, namespace))["spec"]["template"]["metadata"]["annotations"][
         "revision"] == "2"
 

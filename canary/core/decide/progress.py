@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from canary.core import evidence
 from canary.core.actions import EnsurePrimary, Route, ScaleCanary
+from canary.core.decide.bake import BakeStep, bake_step, bake_summary, baking, begin_bake
 from canary.core.decide.checks import analyse, failed_check, findings, summarise_failures
 from canary.core.decide.draft import Decision, Draft
 from canary.core.decide.judge_checks import apply_judge, between_steps
@@ -22,6 +23,7 @@ from canary.core.judge import Outcome
 from canary.core.strategy import Strategy
 from canary.core.thresholds import failures
 from canary.core.timefmt import format_time, parse_time
+from canary.models.canary import JudgeBake
 
 
 def progress(draft: Draft) -> Decision:
@@ -143,21 +145,51 @@ def _end_step(draft: Draft) -> Decision:
 
 
 def _move_on(draft: Draft, verdict: evidence.Verdict | None) -> None:
-    """A step passed: promote early, count the iteration, or take the next weight."""
-    if verdict is not None and _promotes_early(draft, verdict):
-        promote_early(draft, verdict)
+    """A step passed: bake, promote early, count the iteration, or take the next weight."""
+    bake = baking(draft)
+    if bake is not None:
+        _bake(draft, bake)
+    elif verdict is not None and _bakes(draft, verdict):
+        _begin_bake(draft, verdict)
     elif draft.strategy.iterative:
         _next_iteration(draft)
     else:
         _next_weight(draft)
 
 
-def _promotes_early(draft: Draft, verdict: evidence.Verdict) -> bool:
-    """The judge proved no regression, promoteEarly is set, steps remain to be skipped and
-    the promotion gate is open."""
+def _bakes(draft: Draft, verdict: evidence.Verdict) -> bool:
+    """The judge proved no regression, promoteEarly is set and steps remain to be
+    skipped: the canary goes on to bake at its final weight."""
     judge_spec = draft.canary.spec.analysis.judge
     return verdict.outcome is Outcome.NO_REGRESSION_PROVEN and judge_spec is not None and \
-        judge_spec.promote_early and steps_after_this(draft) > 0 and promotion_confirmed(draft)
+        judge_spec.promote_early and steps_after_this(draft) > 0
+
+
+def _begin_bake(draft: Draft, verdict: evidence.Verdict) -> None:
+    """The proof counts as a passed step; a weighted canary takes maxWeight at once
+    (once the traffic-increase gate lets it)."""
+    if draft.strategy.iterative:
+        begin_bake(draft, verdict.summary)
+        _next_iteration(draft)
+        return
+    top = draft.canary.spec.analysis.weight_steps()[-1]
+    if _traffic_increase_confirmed(draft, top):
+        begin_bake(draft, verdict.summary)
+        _set_weight(draft, top)
+
+
+def _bake(draft: Draft, bake: JudgeBake) -> None:
+    """A step of the bake passed: promote early once it is proven, else go on as the
+    schedule would (the iterations count on; the skipped weights' time runs out)."""
+    step = bake_step(draft, bake)
+    if step is BakeStep.PROVEN:
+        if promotion_confirmed(draft):
+            promote_early(draft, bake_summary(draft, bake), max(bake.steps_left - 1, 0))
+    elif draft.strategy.iterative:
+        _next_iteration(draft)
+    elif step is BakeStep.SCHEDULE_OVER and promotion_confirmed(draft):
+        begin_promotion(draft, f"Analysis passed at weight {draft.status.canary_weight}, "
+                        "the bake having lasted the skipped steps")
 
 
 def _next_iteration(draft: Draft) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from canary.core import evidence
 from canary.core.actions import CallHooks, EnsurePrimary, Route, ScaleCanary
 from canary.core.decide.draft import PROMOTED, Draft
 from canary.core.decide.rollback import wait_or_roll_back
@@ -45,16 +44,15 @@ def steps_after_this(draft: Draft) -> int:
     return len([w for w in analysis.weight_steps() if w > weight])
 
 
-def promote_early(draft: Draft, verdict: evidence.Verdict) -> None:
-    """Every judged metric proved no regression and promoteEarly is set: skip the rest of
-    the schedule."""
-    remaining = steps_after_this(draft)
+def promote_early(draft: Draft, why: str, remaining: int) -> None:
+    """Every judged metric proved no regression, again at the final weight, and
+    promoteEarly is set: skip the rest of the schedule."""
     if draft.strategy.iterative:
         draft.status.iterations = (draft.status.iterations or 0) + 1
         draft.status.canary_weight = 100
         draft.set_route(Route(100))
-    begin_promotion(draft, f"The judge proved no regression ({verdict.summary}); skipping "
-                     f"the remaining {remaining} step{'s' if remaining != 1 else ''}")
+    begin_promotion(draft, f"The judge proved no regression {why}; skipping the remaining "
+                    f"{remaining} step{'s' if remaining != 1 else ''}")
 
 
 def promote(draft: Draft) -> None:

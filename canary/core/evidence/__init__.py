@@ -17,6 +17,7 @@ The metric's next difference then starts from a reading that can be trusted. Suc
 is never a pass.
 """
 
+from canary.core.evidence.bake import bake_evidence, bake_proven, describe_bake, start_bake
 from canary.core.evidence.power_plan import PowerPlan
 from canary.core.evidence.readings import cumulative, quantile_bound
 from canary.core.evidence.records import (
@@ -32,6 +33,7 @@ from canary.core.evidence.records import (
 from canary.core.evidence.steps import Note, Verdict, advance
 
 __all__ = [
-    "Note", "PowerPlan", "Verdict", "advance", "as_counts", "as_record", "begin", "cumulative",
-    "describe", "design", "has_judged", "previous_reading", "quantile_bound", "setting",
+    "Note", "PowerPlan", "Verdict", "advance", "as_counts", "as_record", "bake_evidence",
+    "bake_proven", "begin", "cumulative", "describe", "describe_bake", "design", "has_judged",
+    "previous_reading", "quantile_bound", "setting", "start_bake",
 ]

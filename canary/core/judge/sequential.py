@@ -42,6 +42,11 @@ alternatives ``1 = h_1 > ... > h_J``, weighted ``1/J``::
 
     N_t = (1/J) sum_j exp(A_t(h_j) - A_t(delta));    proven when  N_t >= 1/beta
 
+*No regression at the final weight*. Early promotion asks the no-regression test
+twice: once on the whole analysis, and again on the steps of a bake at the final weight
+alone (:func:`no_regression_log_statistic_since`), so that a canary that degrades after
+healthy minutes is not promoted on them.
+
 *Change during the analysis* (same budget ``alpha``). A canary that degrades after
 healthy minutes must first make up for them in ``M_t``. The test therefore compares
 ``(1 - s) M_t + s Z_t`` with ``1/alpha``, where ``Z_t`` mixes, over every start step, the
@@ -348,6 +353,21 @@ def no_regression_log_statistic(state: JudgeState) -> float:
     grid = state.design.grid
     null = state.log_lr[grid.effect]
     return _log_mean_exp([state.log_lr[j] - null for j in grid.proof])
+
+
+def no_regression_log_statistic_since(state: JudgeState, start: Sequence[float]) -> float:
+    """``log N`` of the evidence gathered since the running log likelihood ratios were
+    ``start``: the no-regression test begun afresh at that step (a bake at the final
+    weight). The sums are additive over steps, so their differences are the likelihood
+    ratios of the later steps alone; under ``r >= delta`` from that step on they form a
+    nonnegative supermartingale starting at 1, and the bound ``beta`` holds for the
+    fresh test by the same argument as for the whole analysis."""
+    if len(start) != len(state.log_lr):
+        raise ValueError(f"start holds {len(start)} values; the grid has {len(state.log_lr)}")
+    grid = state.design.grid
+    since = [a - b for a, b in zip(state.log_lr, start, strict=True)]
+    null = since[grid.effect]
+    return _log_mean_exp([since[j] - null for j in grid.proof])
 
 
 def _check_level(name: str, value: float) -> None:

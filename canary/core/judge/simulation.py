@@ -22,6 +22,7 @@ from canary.core.judge.sequential import (
     Design,
     JudgeState,
     Outcome,
+    no_regression_log_statistic_since,
     update,
     verdict,
 )
@@ -115,6 +116,41 @@ def run_judge(steps: Sequence[Counts], step_seconds: float, design: Design | Non
         if outcome is Outcome.NO_REGRESSION_PROVEN and proven_at is None:
             proven_at = index * step_seconds
     return JudgeRun(None, proven_at)
+
+
+@dataclass(frozen=True)
+class BakedRun:
+    """A rollout with ``promoteEarly``: when the judge rolled back, and when the early
+    promotion came (seconds from the start; None: never within the steps)."""
+
+    regression_at: float | None
+    promoted_at: float | None
+
+
+def run_judge_with_bake(steps: Sequence[Counts], step_seconds: float, bake_seconds: float,
+                        design: Design | None = None, alpha: float = DEFAULT_ALPHA,
+                        beta: float = DEFAULT_BETA) -> BakedRun:
+    """The judge checked after every step, promoting as the controller does: the first
+    proof of no regression starts a bake, and the promotion comes at the first step at
+    least ``bake_seconds`` later whose evidence since the bake began proves no regression
+    by itself. The canary's traffic is the scenario's throughout (in a rollout the bake
+    runs at maxWeight, with more of it)."""
+    state = JudgeState.start(design)
+    bake_from: tuple[float, tuple[float, ...]] | None = None
+    bound = math.log(1 / beta)
+    for index, step in enumerate(steps, start=1):
+        state = update(state, step)
+        at = index * step_seconds
+        outcome = verdict(state, alpha, beta)
+        if outcome is Outcome.REGRESSION:
+            return BakedRun(at, None)
+        if bake_from is None:
+            if outcome is Outcome.NO_REGRESSION_PROVEN:
+                bake_from = (at, state.log_lr)
+        elif at - bake_from[0] >= bake_seconds and \
+                no_regression_log_statistic_since(state, bake_from[1]) >= bound:
+            return BakedRun(None, at)
+    return BakedRun(None, None)
 
 
 def run_threshold(steps: Sequence[Counts], step_seconds: float,

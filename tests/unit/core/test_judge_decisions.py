@@ -147,16 +147,21 @@ class TestNoRegression:
         # Heard once, when it was first proven.
         assert len(events(world, "NoRegressionProven")) == 1
 
-    def test_promote_early_skips_the_remaining_steps(self) -> None:
+    def test_promote_early_bakes_at_max_weight_then_skips_the_remaining_steps(self) -> None:
         world = roll_out(judged(Service(), promoteEarly=True))
         status = world.canary.status
         assert status.phase == Phase.SUCCEEDED and status.last_promoted_spec == "rev-2"
-        top = max(weights(world))
-        assert top < 50
+        seen = weights(world)
+        # Straight from the weight of the proof to maxWeight, then back to the primary.
+        assert seen[-2:] == [50, 0] and seen[-3] < 45
+        assert len(events(world, "Baking")) == 1
         promoting = events(world, "Promoting")[0]
-        assert "The judge proved no regression" in promoting
-        assert f"skipping the remaining {len(range(top + 5, 51, 5))} steps" in promoting
-        assert first_metric(world).proven_at_step == judge_of(world).steps
+        assert "The judge proved no regression after a bake of" in promoting
+        assert "no-regression evidence at maxWeight" in promoting
+        bake = present(judge_of(world).bake)
+        assert f"skipping the remaining {bake.steps_left - 1} steps" in promoting
+        assert first_metric(world).proven_at_step is not None
+        assert judge_of(world).steps < 10
 
     def test_a_proof_at_the_last_step_is_an_ordinary_promotion(self) -> None:
         world = judged(Service(rps=2000), promoteEarly=True)
