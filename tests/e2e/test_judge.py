@@ -41,6 +41,7 @@ from tests.e2e.waiting import prometheus_value, wait_until
 pytestmark = pytest.mark.usefixtures("running_controller")
 
 ERROR_RATE = "devenv.canary.dev/error-rate"
+ERROR_RATE_RAMP = "devenv.canary.dev/error-rate-ramp"
 LATENCY = "devenv.canary.dev/latency-ms"
 
 
@@ -56,6 +57,14 @@ async def deploy(kube: KubeClient, namespace: str, revision: str, error_rate: fl
     annotations = {"revision": revision, ERROR_RATE: str(error_rate)}
     if latency is not None:
         annotations[LATENCY] = latency
+    await kube.apply(manifests.deployment(APP, namespace, replicas=2, annotations=annotations),
+                     field_manager=FIELD_MANAGER)
+
+
+async def deploy_degrading(kube: KubeClient, namespace: str, revision: str, ramp: str) -> None:
+    """A revision whose error rate follows ``ramp`` as its pods age: one template, so one
+    revision, healthy at first and failing later."""
+    annotations = {"revision": revision, ERROR_RATE_RAMP: ramp}
     await kube.apply(manifests.deployment(APP, namespace, replicas=2, annotations=annotations),
                      field_manager=FIELD_MANAGER)
 
@@ -225,6 +234,43 @@ async def test_a_healthy_canary_is_promoted_early_at_high_traffic(
     assert remaining > 0 and f"skipping the remaining {remaining} step" in note
     assert (await primary(kube, namespace))["spec"]["template"]["metadata"]["annotations"][
         "revision"] == "2"
+
+
+async def test_a_canary_that_degrades_while_baking_is_rolled_back_not_promoted(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
+    """An early proof of no regression is not the last word: the canary goes straight to
+    maxWeight to bake there, and a regression that starts then rolls it back."""
+    # Both versions fail 40% of requests at first: with that many errors, at 300 req/s,
+    # the judge proves "no regression of x1.5" within five 3-second steps (simulated: 4
+    # runs in 10000 need five, none more), at most 15 s into the 36 s schedule. From 20 s
+    # of age the new pods fail every request: found at 60% within a step or two, before
+    # the 30 s bake or the time of the skipped steps could end in a promotion.
+    analysis = {**judged_analysis(promoteEarly=True, alpha=0.001, bakeTime="30s"),
+                "stepWeight": 5}
+    await start(kube, environment, namespace, analysis, 0.4, rps=300)
+    await deploy_degrading(kube, namespace, "2", "20s=0.4,22s=1")
+    revision = await target_revision(kube, namespace)
+    history = History()
+    final = await wait_until(
+        lambda: canary_object(kube, namespace),
+        lambda c: bool(history.record(c)) and phase(c) in ("Failed", "Succeeded"),
+        "the end of the rollout of revision 2", timeout=150, interval=0.1)
+    assert phase(final) == "Failed", history.seen
+    assert not {seen for seen, _ in history.seen} & {"Promoting", "Finalising", "Succeeded"}
+    assert final["status"].get("lastPromotedSpec") != revision
+    # Proven healthy early, the canary went from the weight of the proof to maxWeight.
+    weights = [w for w in history.weights() if w > 0]
+    assert weights[-1] == 60 and 2 <= len(weights) <= 6 and weights[-2] <= 25, weights
+    promoted = conditions(final)["Promoted"]
+    assert promoted["reason"] == "RegressionDetected", promoted
+    assert "the judge found a regression in error-rate" in promoted["message"]
+    reasons = [e["reason"] for e in await events(kube, namespace)]
+    assert "Baking" in reasons, reasons
+    assert "RolledBack" in reasons[reasons.index("Baking"):], reasons
+    baking = (await events(kube, namespace, "Baking"))[-1]["note"]
+    assert "bakes at maxWeight 60% for at least 30s" in baking
+    assert (await primary(kube, namespace))["spec"]["template"]["metadata"]["annotations"][
+        "revision"] == "1"
 
 
 async def test_checks_between_steps_roll_back_before_the_step_ends(

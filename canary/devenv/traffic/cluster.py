@@ -8,6 +8,7 @@ from typing import Any
 
 import structlog
 
+from canary.core.timefmt import parse_time
 from canary.devenv.traffic import behaviour
 from canary.devenv.traffic.gateway import Ingress, gateway_route, ingress_of
 from canary.devenv.traffic.gatewayview import GatewayApiView
@@ -36,6 +37,12 @@ class Endpoint:
     version: str
     canonical_service: str
     behaviour: behaviour.Behaviour
+    #: When the pod was created (seconds since the epoch), which a ramp's age counts from.
+    created: float = 0.0
+
+    def age(self, now: float) -> float:
+        """Seconds since the pod was created, at ``now`` (seconds since the epoch)."""
+        return now - self.created
 
 
 def split_service_host(host: str) -> tuple[str, str] | None:
@@ -45,6 +52,12 @@ def split_service_host(host: str) -> tuple[str, str] | None:
         return None
     parts = host[: -len(suffix)].split(".")
     return (parts[0], parts[1]) if len(parts) == 2 else None
+
+
+def created_at(meta: dict[str, Any]) -> float:
+    """A pod's ``metadata.creationTimestamp`` in seconds since the epoch (0 without one)."""
+    stamp = meta.get("creationTimestamp")
+    return parse_time(str(stamp)).timestamp() if stamp else 0.0
 
 
 def workload_of(pod: JSON) -> str:
@@ -221,7 +234,7 @@ class ClusterView:
             pod=str(meta.get("name")), namespace=str(meta.get("namespace")), workload=workload,
             app=app, version=labels.get("version", "unknown"),
             canonical_service=labels.get("service.istio.io/canonical-name", app),
-            behaviour=found,
+            behaviour=found, created=created_at(meta),
         )
 
     def _behaviour(self, meta: dict[str, Any]) -> behaviour.Behaviour:

@@ -16,6 +16,7 @@ import json
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -55,8 +56,12 @@ TICK_SECONDS = 0.05
 class Simulator:
     """Generates, routes and answers requests; owns the metrics."""
 
-    def __init__(self, view: ClusterView, seed: int, state_file: Path | None = None) -> None:
+    def __init__(self, view: ClusterView, seed: int, state_file: Path | None = None,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         self.view = view
+        #: Seconds since the epoch, as the API server's creation timestamps count: a pod's
+        #: age, which its error-rate ramp follows, is measured against it.
+        self.wall_clock = wall_clock
         self.rng = random.Random(seed)
         self.metrics = IstioMetrics()
         self.envoy = EnvoyMetrics()
@@ -203,7 +208,8 @@ class Simulator:
             self._record_cluster(decision, 503, 0.5)
             return Delivery(503, 0.5, flag)
         endpoint = endpoints[self.rng.randrange(len(endpoints))]
-        status, latency = endpoint.behaviour.sample(self.rng)
+        now = self.wall_clock()
+        status, latency = endpoint.behaviour.sample(self.rng, endpoint.age(now))
         self._record_destination(request, decision.destination, endpoint, status, latency)
         self._record_source(request, decision.destination, endpoint, status, "-", latency)
         self._record_cluster(decision, status, latency)
@@ -211,7 +217,8 @@ class Simulator:
             mirrored = self.view.endpoints(mirror)
             if mirrored:
                 target = mirrored[self.rng.randrange(len(mirrored))]
-                mirror_status, mirror_latency = target.behaviour.sample(self.rng)
+                mirror_status, mirror_latency = target.behaviour.sample(self.rng,
+                                                                        target.age(now))
                 self._record_destination(request, mirror, target, mirror_status, mirror_latency)
         return Delivery(status, latency, "-", endpoint, decision.set_cookies)
 
