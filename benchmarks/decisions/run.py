@@ -182,11 +182,13 @@ def parse_scenarios(text: str) -> list[Scenario]:
 
 def deployment(namespace: str, revision: str, error_rate: float, latency: str,
                late: bool = False) -> dict[str, Any]:
-    annotations = {REVISION: revision, ERROR_RATE: f"{error_rate:g}", LATENCY: latency}
-    if late:
+    annotations = {REVISION: revision, LATENCY: latency}
+    if late:  # the ramp replaces the constant rate
         annotations[ERROR_RATE_RAMP] = (f"{LATE_AFTER_SECONDS}s={error_rate:g},"
                                         f"{LATE_AFTER_SECONDS + LATE_RAMP_SECONDS}s="
                                         f"{error_rate * LATE_RATIO:g}")
+    else:
+        annotations[ERROR_RATE] = f"{error_rate:g}"
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": APP, "namespace": namespace},

@@ -73,12 +73,14 @@ def begin_bake(draft: Draft, summary: str) -> None:
 
 def bake_step(draft: Draft, bake: JudgeBake) -> BakeStep:
     """A step of the bake ended: weigh its evidence, and count it against the skipped
-    steps."""
+    steps. With promoteEarly turned off meanwhile, the bake only runs out."""
     judge = draft.status.judge
     assert judge is not None
     evidence.bake_evidence(judge)
     served = (draft.now - parse_time(bake.started_at)).total_seconds()
-    if served >= bake.seconds and evidence.bake_proven(judge):
+    judge_spec = draft.canary.spec.analysis.judge
+    early = judge_spec is not None and judge_spec.promote_early
+    if early and served >= bake.seconds and evidence.bake_proven(judge):
         return BakeStep.PROVEN
     bake.steps_left = max(bake.steps_left - 1, 0)
     draft.condition(PROMOTED, "Unknown", BAKING, f"{draft.target_name} has baked "

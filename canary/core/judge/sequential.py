@@ -105,8 +105,8 @@ traffic is small, an alternative ``g`` drifts upwards only when the true ratio e
 about ``(g - 1) / log g`` (1.23 for ``g = 1.5``); below that the chance of ever
 crossing is the same at any traffic, and more traffic only reaches it sooner. The
 benchmark in ``benchmarks/decisions`` measures it: a ratio of 1.2 against a minimum
-effect of 1.5 is flagged in about 7%, 23% and 54% of 10-minute analyses at 5, 50 and
-500 canary requests per second (7%, 23% and 41% by the cumulative evidence alone).
+effect of 1.5 is flagged in about 6%, 24% and 46% of 10-minute analyses at 5, 50 and
+500 canary requests per second (6%, 23% and 40% by the cumulative evidence alone).
 """
 
 from __future__ import annotations

@@ -156,6 +156,22 @@ class TestInTheController:
         assert present(metric.bake_log_no_regression) >= math.log(1 / judge.beta)
         assert present(judge.bake).seconds == 40
 
+    def test_turning_promote_early_off_during_the_bake_lets_the_schedule_finish(
+            self) -> None:
+        world = bake_world(Service(), bakeTime="20s")
+        world.target_revision = "rev-2"
+        for _ in range(80):
+            decision = world.step()
+            judge = world.canary.spec.analysis.judge
+            if "Baking" in [e.reason for e in decision.events] and judge is not None:
+                judge.promote_early = False
+            if decision.wake_after is None:
+                break
+            world.advance(decision.wake_after)
+        assert world.canary.status.phase == Phase.SUCCEEDED
+        assert "Baking" in reasons(world)
+        assert judge_of(world).steps == 10  # the whole schedule, at maxWeight from the proof
+
     def test_by_default_the_bake_lasts_half_the_schedule(self) -> None:
         world = roll_out(bake_world(Service()))
         # 10 steps of 10 s.
