@@ -98,6 +98,8 @@ LATENCY = "devenv.canary.dev/latency-ms"
 #: Piecewise-linear error rate against the pod's age (the late degradation).
 ERROR_RATE_RAMP = "devenv.canary.dev/error-rate-ramp"
 LATE_AFTER_SECONDS, LATE_RAMP_SECONDS, LATE_RATIO = 30, 50, 10
+#: The traffic gap: from 30 s after the release, for 20 s.
+GAP_AFTER_SECONDS, GAP_SECONDS = 30, 20
 REVISION = "bench.canary.dev/revision"
 FIELD_MANAGER = "decisions-benchmark"
 POLICIES = ("judge", "judge-checks", "threshold", "flagger")
@@ -118,6 +120,8 @@ class Kind:
     #: Healthy for its first 30 s (3 minutes at the benchmark's compression), then its
     #: error rate ramps to 10 times the base over 50 s (5 minutes).
     late: bool = False
+    #: No requests at all for 20 s (2 minutes) from 30 s after the release.
+    gap: bool = False
 
     @property
     def healthy(self) -> bool:
@@ -133,6 +137,8 @@ KINDS = {
     "x10": Kind(10.0),
     "latency": Kind(slow=True),
     "late": Kind(late=True),
+    "gap": Kind(gap=True),
+    "x1.2": Kind(1.2),
 }
 
 
@@ -442,6 +448,8 @@ class Bench:
                              SLOW_LATENCY if behaviour.slow else BASE_LATENCY, behaviour.late)
             await self.kube.apply(new, field_manager=FIELD_MANAGER)
             released, released_wall = time.monotonic(), time.time()
+            if behaviour.gap:
+                noise = asyncio.create_task(self.traffic_gap(host, scenario.host_rps))
             result.setup_seconds = round(released - begun, 1)
             # The counters as they were at the release (Prometheus's latest sample then).
             start_counts = await self.prometheus.counters(namespace, released_wall)
@@ -510,6 +518,14 @@ class Bench:
                 result.message = f"still {phase} at weight {weight} after {self.timeout:.0f}s"
                 return
             await asyncio.sleep(0.5)
+
+    async def traffic_gap(self, host: str, rps: float) -> None:
+        """Stop all traffic to the host for two intervals, from three intervals after the
+        release: steps without canary requests mid-analysis."""
+        await asyncio.sleep(GAP_AFTER_SECONDS)
+        await self.env.set_traffic(host, rps=0)
+        await asyncio.sleep(GAP_SECONDS)
+        await self.env.set_traffic(host, rps=rps)
 
     async def vary_baseline(self, namespace: str, ratio: float, rng: random.Random,
                             result: Result, clock: Callable[[], float | None]) -> None:
