@@ -358,7 +358,17 @@ class Result:
 
     @property
     def early(self) -> bool:
-        return self.outcome == "promoted" and self.max_weight < MAX_WEIGHT
+        """Promoted before the last step: below maxWeight, or (after a bake at maxWeight)
+        with the promotion begun at least half an interval before the schedule's end."""
+        if self.outcome != "promoted":
+            return False
+        if self.max_weight < MAX_WEIGHT:
+            return True
+        if self.promotion_began_after is None or self.first_traffic_after is None:
+            return False
+        schedule = MAX_WEIGHT // STEP_WEIGHT * INTERVAL_SECONDS
+        analysed = self.promotion_began_after - self.first_traffic_after
+        return analysed < schedule - INTERVAL_SECONDS / 2
 
 
 class Prometheus:
