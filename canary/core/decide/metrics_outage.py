@@ -10,7 +10,9 @@ Normal event). If it does not answer within the progress deadline of the first s
 missed, the rollout is rolled back, as for any rollout that cannot progress.
 
 A query the server refuses (HTTP 400, a bad query) or that answers with no values stays a
-failed check: that is evidence, or a mistake to fix, not an outage.
+failed check: that is evidence, or a mistake to fix, not an outage. Only just after an
+outage is a query without values part of it: the server has a gap in its data until it
+has scraped again, and the hold lasts until values return.
 """
 
 from __future__ import annotations
@@ -25,10 +27,19 @@ from canary.models.canary import MetricResult
 METRICS_UNAVAILABLE = "MetricsUnavailable"
 
 
-def metrics_outage(draft: Draft, results: list[MetricResult]) -> list[str]:
-    """What could not be measured at this step's end for the metrics server's outage
-    (each ``metric: error``); empty when every query was answered. A step answered after
-    held ones ends the hold: the analysis moves on again."""
+def metrics_outage(draft: Draft, results: list[MetricResult]
+                   ) -> tuple[list[MetricResult], list[str]]:
+    """The step's checks, and what could not be measured at its end for the metrics
+    server's outage (each ``metric: error``; empty when every query was answered).
+
+    While a hold for an outage lasts, a query answered without values is the server's
+    gap in data (it scrapes again only from its return on), not a failed check: the hold
+    lasts until values return, within the same deadline. A step answered with values
+    after held ones ends the hold: the analysis moves on again."""
+    if draft.status.metrics_unavailable_since is not None:
+        results = [_gap(r) if r.verdict == "NoValues" else r for r in results]
+        if draft.status.last_analysis is not None:
+            draft.status.last_analysis.results = results
     outage = [f"{r.name}: {r.message}" for r in results if r.verdict == "Unavailable"]
     outage += [f"{r.name}: {r.error}" for r in draft.obs.judge or () if r.unavailable]
     if not outage and draft.status.metrics_unavailable_since is not None:
@@ -37,7 +48,14 @@ def metrics_outage(draft: Draft, results: list[MetricResult]) -> list[str]:
                         f"analysing revision {draft.status.last_applied_spec}")
         draft.event("Normal", "MetricsAvailable", f"The metrics server answers again: the "
                     f"analysis of {draft.target_name} moves on")
-    return outage
+    return results, outage
+
+
+def _gap(result: MetricResult) -> MetricResult:
+    """A check without values while the server recovers from its outage."""
+    return result.model_copy(update={
+        "verdict": "Unavailable",
+        "message": f"no values yet since the metrics server's outage ({result.message})"})
 
 
 def hold_for_metrics(draft: Draft, outage: list[str]) -> None:

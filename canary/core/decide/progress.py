@@ -124,10 +124,9 @@ def _end_step(draft: Draft) -> Decision:
         rollback(draft, "RollbackRequested", f"Rolling back {draft.target_name}: requested by "
                  f"the rollback hook {', '.join(r.name for r in requested)}")
         return draft.done()
-    results = analyse(draft)
+    results, outage = metrics_outage(draft, analyse(draft))
     verdict = apply_judge(draft)
     failed = failures(results)
-    outage = metrics_outage(draft, results)
     step_began = draft.status.step_started_at
     draft.start_step()
     draft.wake_in(draft.interval())

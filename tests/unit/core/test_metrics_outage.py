@@ -143,6 +143,38 @@ class TestHeldSteps:
         assert promoted(world).reason == "MetricsUnavailable"
 
 
+class TestValuesMissingJustAfterTheOutage:
+    """The server answers again but has scraped nothing since its outage: its rate
+    windows are empty for a while. That gap is part of the outage, not a failed check."""
+
+    def after_outage(self, empty_steps: int) -> World:
+        world = run_steps(thresholds(), [False, True, True])
+        world.metrics_outage, world.success_rate = None, None
+        for _ in range(empty_steps):
+            world.advance(world.decisions[-1].wake_after or 10)
+            world.step()
+        return world
+
+    def test_the_hold_lasts_until_values_return(self) -> None:
+        world = self.after_outage(2)
+        status = world.canary.status
+        assert world.weight == 20 and status.failed_checks == 0
+        assert promoted(world).reason == "MetricsUnavailable"
+        assert "no values yet since the metrics server's outage" in promoted(world).message
+        assert world.reasons().count("MetricsUnavailable") == 1
+        world.success_rate = 100.0
+        world.advance(world.decisions[-1].wake_after or 10)
+        world.step()
+        assert world.weight == 30 and world.canary.status.failed_checks == 0
+        assert "MetricsAvailable" in world.reasons()
+
+    def test_values_that_never_return_roll_back_at_the_deadline(self) -> None:
+        world = self.after_outage(6)
+        assert world.phase() == Phase.FAILED
+        assert promoted(world).reason == "ProgressDeadlineExceeded"
+        assert world.canary.status.failed_checks == 0
+
+
 class TestStillFailedChecks:
     def run(self, world: World, measured: Callable[[World], None]) -> World:
         world.target_revision = "rev-2"
