@@ -14,6 +14,8 @@ can catch everything canary-specific with one clause::
     │       ├── Conflict (409), Gone (410), Invalid (422),
     │       └── TooManyRequests (429), ServerError (5xx)
     ├── canary.metrics.prometheus.QueryFailed    a Prometheus query failed or timed out
+    │   └── MetricsUnavailable                Prometheus could not answer (refused,
+    │                                         timed out, 5xx, 429): an outage
     ├── canary.metrics.promql.PromqlSyntaxError  a query is not PromQL (also a ValueError)
     ├── canary.metrics.regex.SlotError        no value is safe where a placeholder sits
     │                                         in a regex (also a ValueError)

@@ -17,7 +17,12 @@ from canary.kube.reads import CachedGet, read
 from canary.metrics import counters
 from canary.metrics.builtins import DataPlane, builtin_query, data_plane
 from canary.metrics.judgequery import judge_query
-from canary.metrics.prometheus import PrometheusAuth, PrometheusQuerier, QueryFailed
+from canary.metrics.prometheus import (
+    MetricsUnavailable,
+    PrometheusAuth,
+    PrometheusQuerier,
+    QueryFailed,
+)
 from canary.metrics.queries import QueryContext, render
 from canary.models.base import format_duration
 from canary.models.canary import Canary, CanaryMetric, JudgeMetric
@@ -115,7 +120,8 @@ class Analyst:
         try:
             samples = await querier.samples(query, at)
         except QueryFailed as exc:
-            return JudgeReading(metric.name, error=str(exc), queries=(query,))
+            return JudgeReading(metric.name, error=str(exc), queries=(query,),
+                                unavailable=isinstance(exc, MetricsUnavailable))
         return counters.reading(metric.name, metric.type.value, samples, workloads, query,
                                 at=at, since=since)
 

@@ -29,12 +29,14 @@ MISSING = Workload(exists=False, detail="not found")
 @dataclass(frozen=True)
 class MetricValue:
     """A measured value: ``value`` None means the query returned no values; ``error`` set
-    means the query itself failed."""
+    means the query itself failed, and ``unavailable`` that it failed because the metrics
+    server could not answer (an outage: no evidence either way)."""
 
     name: str
     value: float | None = None
     error: str | None = None
     query: str | None = None
+    unavailable: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class JudgeReading:
 
     ``at`` is that instant (unix seconds, whole milliseconds) and ``since`` the instant
     of the previous reading that the counters' ``lost`` series were checked against.
+    ``unavailable`` says the error is the metrics server's outage.
     ``earlier`` is the same counters one analysis interval before ``at``, read while the
     metric has no judged step yet: the traffic before the rollout, for the power check
     (an estimate only, never evidence)."""
@@ -77,6 +80,7 @@ class JudgeReading:
     at: float | None = None
     since: float | None = None
     earlier: JudgeReading | None = None
+    unavailable: bool = False
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ def check_threshold(metric: CanaryMetric, measured: MetricValue, scope: str) -> 
     low, high = metric.bounds()
     result = MetricResult(name=metric.name, value=measured.value, min=low, max=high,
                           verdict="Passed", query=measured.query)
+    if measured.unavailable:
+        return result.model_copy(update={"verdict": "Unavailable", "message": measured.error})
     if measured.error is not None:
         return result.model_copy(update={"verdict": "Error", "message": measured.error})
     if measured.value is None:
@@ -33,7 +35,8 @@ def check_threshold(metric: CanaryMetric, measured: MetricValue, scope: str) -> 
 
 
 def failures(results: list[MetricResult]) -> list[MetricResult]:
-    return [r for r in results if r.verdict != "Passed"]
+    """The checks that failed; an unavailable metric is no failure (no evidence at all)."""
+    return [r for r in results if r.verdict not in ("Passed", "Unavailable")]
 
 
 def scope(namespace: str, target: str, interval: str) -> str:

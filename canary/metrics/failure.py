@@ -5,6 +5,11 @@ kilobyte or more of URL-encoded PromQL. Events and the Canary's status get inste
 server (host and port, never credentials) and what failed: the HTTP status, a timeout, a
 refused connection, or Prometheus' own error text, cut short. The full query goes to
 the log.
+
+:func:`outage` tells the failures that mean the server could not answer now (refused or
+failed connections, timeouts, HTTP 5xx and 429) from those that mean it will not answer
+this query (HTTP 400 for a bad query, 401/403, a failed TLS handshake): the first are an
+outage of the evidence, the second a mistake a person must fix.
 """
 
 from __future__ import annotations
@@ -32,11 +37,11 @@ _RETRIED = re.compile(r"too many (\d{3}) error responses")
 #: Failures told by their type, most telling first (a refused connection is also, for
 #: urllib3, a connection timeout).
 _TIMEOUTS = (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
+_TLS = (ssl.SSLError, requests.exceptions.SSLError, urllib3.exceptions.SSLError)
 _KNOWN: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], str], ...] = (
     (ConnectionRefusedError, "connection refused"),
     ((socket.gaierror, urllib3.exceptions.NameResolutionError), "host not found"),
-    ((ssl.SSLError, requests.exceptions.SSLError, urllib3.exceptions.SSLError),
-     "TLS handshake failed"),
+    (_TLS, "TLS handshake failed"),
     (_TIMEOUTS, "timed out"),
 )
 #: A URL's query string (and fragment), which holds the PromQL.
@@ -75,6 +80,29 @@ def describe(exc: BaseException) -> str:
     if any(isinstance(c, requests.ConnectionError) for c in chain):
         return "connection failed"
     return cut(f"{exc.__class__.__name__}: {exc}")
+
+
+def outage(exc: BaseException) -> bool:
+    """Whether ``exc`` says the server could not answer now rather than refused the query:
+    no connection, no answer in time, HTTP 5xx or 429 (Prometheus overloaded)."""
+    chain = list(_causes(exc))
+    if any(isinstance(c, _TLS) for c in chain):
+        return False  # a TLS handshake that fails is a configuration to fix
+    status = _status(chain)
+    if status is not None:
+        return status == 429 or 500 <= status <= 599
+    return any(isinstance(c, (OSError, requests.ConnectionError, *_TIMEOUTS))
+               for c in chain)
+
+
+def _status(chain: list[BaseException]) -> int | None:
+    """The HTTP status of a non-200 answer (or the one urllib3 gave up retrying on)."""
+    for cause in chain:
+        match = _STATUS.match(str(cause)) if isinstance(
+            cause, PrometheusApiClientException) else _RETRIED.search(str(cause))
+        if match:
+            return int(match.group(1))
+    return None
 
 
 def _is(cause: BaseException,

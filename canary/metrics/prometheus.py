@@ -27,6 +27,11 @@ class QueryFailed(CanaryError):
     """A Prometheus query failed, timed out or answered something unexpected."""
 
 
+class MetricsUnavailable(QueryFailed):
+    """Prometheus could not answer: no connection, no answer in time, HTTP 5xx or 429.
+    An outage of the evidence, not a verdict on the canary nor a mistake in the query."""
+
+
 @dataclass(frozen=True)
 class PrometheusAuth:
     token: str | None = None
@@ -60,7 +65,8 @@ class PrometheusQuerier:
             result = await self._call(self._client.custom_query, promql, metric=name,
                                       params={"timeout": f"{self.timeout:g}s"})
         except QueryFailed as exc:
-            return MetricValue(name, error=str(exc), query=promql)
+            return MetricValue(name, error=str(exc), query=promql,
+                               unavailable=isinstance(exc, MetricsUnavailable))
         if not result:
             return MetricValue(name, None, query=promql)
         if len(result) > 1:
@@ -80,21 +86,23 @@ class PrometheusQuerier:
     async def _call(self, function: Any, query: str, metric: str | None = None,
                     **kwargs: Any) -> Any:
         """``function(query, **kwargs)`` in a worker thread; QueryFailed names the server
-        and what failed in a line, while the log gets the whole query."""
+        and what failed in a line, while the log gets the whole query. MetricsUnavailable
+        when the server could not answer at all (see :func:`failure.outage`)."""
         try:
             # The HTTP timeout bounds the thread; asyncio.timeout bounds the caller even if
             # the client misbehaves (the thread is then abandoned, not waited for).
             async with asyncio.timeout(self.timeout + 5):
                 return await asyncio.to_thread(function, query, **kwargs)
         except TimeoutError:
-            what = f"no answer within {self.timeout + 5:g}s"
+            what, down = f"no answer within {self.timeout + 5:g}s", True
             log.warning("prometheus query failed", metric=metric, server=self.server,
                         error=what, query=query)
         except Exception as exc:  # the client raises several unrelated exception types
-            what = failure.describe(exc)
+            what, down = failure.describe(exc), failure.outage(exc)
             log.warning("prometheus query failed", metric=metric, server=self.server,
                         error=what, detail=str(exc), query=query)
-        raise QueryFailed(f"Prometheus at {self.server}: {what}")
+        raise (MetricsUnavailable if down else QueryFailed)(
+            f"Prometheus at {self.server}: {what}")
 
     def _unexpected(self, result: Any) -> str:
         return failure.cut(f"Prometheus at {self.server}: unexpected result {result!r}")

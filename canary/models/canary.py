@@ -692,9 +692,10 @@ class MetricResult(ApiModel):
     value: float | None = Field(None, description="Absent when the query returned no values.")
     min: float | None = Field(None, description="The lowest value that passes, if any.")
     max: float | None = Field(None, description="The highest value that passes, if any.")
-    verdict: Literal["Passed", "Failed", "NoValues", "Error"] = Field(description=(
-        "Passed, Failed (out of bounds), NoValues (the query returned nothing) or Error "
-        "(the query failed)."))
+    verdict: Literal["Passed", "Failed", "NoValues", "Error", "Unavailable"] = Field(
+        description=("Passed, Failed (out of bounds), NoValues (the query returned "
+                     "nothing), Error (the query failed) or Unavailable (the metrics "
+                     "server could not answer: no evidence, the step holds)."))
     message: str | None = Field(None, description="Why it did not pass.")
     query: str | None = Field(None, description="The query as it was run.")
 
@@ -893,6 +894,10 @@ class CanaryStatus(ApiModel):
     no_requests_since: str | None = Field(None, description=(
         "Since when the analysis steps have seen no request to the canary (RFC 3339): the "
         "weight holds meanwhile, and the rollout is rolled back once this lasts the "
+        "progress deadline."))
+    metrics_unavailable_since: str | None = Field(None, description=(
+        "Since when the metrics server has not answered at the steps' ends (RFC 3339): "
+        "the weight holds meanwhile, and the rollout is rolled back once this lasts the "
         "progress deadline."))
     analysis_started_at: str | None = Field(None, description=(
         "When traffic (or mirrored, or matched traffic) first reached the ready canary "

@@ -36,7 +36,7 @@ from canary.observability.flagger import FlaggerMetrics
 from canary.observability.series import Key, LabelValues, SeriesBook
 
 #: Every verdict a metric of the analysis can have (MetricResult.verdict).
-VERDICTS = ("Passed", "Failed", "NoValues", "Error")
+VERDICTS = ("Passed", "Failed", "NoValues", "Error", "Unavailable")
 #: Rollouts last minutes to hours: 1 min .. 2 h.
 ROLLOUT_BUCKETS = (60.0, 120.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 2700.0, 3600.0,
                    5400.0, 7200.0)

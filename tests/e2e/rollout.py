@@ -45,9 +45,9 @@ def phase(obj: dict[str, Any]) -> str | None:
 async def start(kube: KubeClient, env: LocalEnvironment, namespace: str, **spec: Any) -> None:
     """Deployment + Canary + traffic; returns once the Canary is Initialized."""
     await deploy(kube, namespace, {"revision": "1"})
+    spec.setdefault("progressDeadlineSeconds", 60)
     await kube.create(r.CANARIES, manifests.canary(
-        APP, namespace, analysis=spec.pop("analysis", ANALYSIS), progressDeadlineSeconds=60,
-        **spec))
+        APP, namespace, analysis=spec.pop("analysis", ANALYSIS), **spec))
     await env.set_traffic(f"{APP}.{namespace}", rps=100)
     await wait_until(lambda: canary_object(kube, namespace), lambda c: phase(c) == "Initialized",
                      "the Canary to be Initialized")

@@ -9,12 +9,11 @@ held. If it does not come back within the progress deadline, the rollout is roll
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from canary.core import evidence
 from canary.core.decide.draft import PROMOTED, Draft
+from canary.core.decide.holding import held
 from canary.core.decide.rollback import rollback
-from canary.core.timefmt import format_time, parse_time
+from canary.core.timefmt import format_time
 
 #: The Promoted condition's reason while the weight holds for want of requests.
 WAITING_FOR_REQUESTS = "WaitingForRequests"
@@ -30,21 +29,18 @@ def hold_weight(draft: Draft, verdict: evidence.Verdict, step_began: str | None)
     say so, and roll back once no request has arrived for the progress deadline."""
     since = draft.status.no_requests_since or step_began or format_time(draft.now, precise=True)
     draft.status.no_requests_since = since
-    start = parse_time(since)
-    elapsed = (draft.now - start).total_seconds()
+    hold = held(draft, since)
     why = "; ".join(f"{n.metric}: {n.message}" for n in verdict.no_requests)
-    where = (f"iteration {(draft.status.iterations or 0) + 1}" if draft.strategy.iterative
-             else f"weight {draft.status.canary_weight or 0}%")
-    if elapsed >= draft.deadline():
+    if hold.expired:
         draft.status.no_requests_since = None
         rollback(draft, "ProgressDeadlineExceeded", f"Rolling back {draft.target_name}: no "
-                 f"request reached the canary for {elapsed:.0f}s, the progress deadline "
+                 f"request reached the canary for {hold.elapsed:.0f}s, the progress deadline "
                  f"({draft.deadline():.0f}s): {why}")
         return
-    deadline = format_time(start + timedelta(seconds=draft.deadline()))
-    message = (f"{draft.target_name} holds at {where}: no request reached the canary in "
-               f"the last step, so the step is no evidence ({why}); the analysis continues "
-               f"when requests return, and is rolled back if none have by {deadline}")
+    message = (f"{draft.target_name} holds at {hold.where}: no request reached the canary "
+               f"in the last step, so the step is no evidence ({why}); the analysis "
+               f"continues when requests return, and is rolled back if none have by "
+               f"{hold.deadline}")
     if draft.condition(PROMOTED, "Unknown", WAITING_FOR_REQUESTS, message):
         draft.event("Warning", "WeightHeld", message)
 

@@ -9,6 +9,7 @@ from canary.core.decide.bake import BakeStep, bake_step, bake_summary, baking, b
 from canary.core.decide.checks import analyse, failed_check, findings, summarise_failures
 from canary.core.decide.draft import Decision, Draft
 from canary.core.decide.judge_checks import apply_judge, between_steps
+from canary.core.decide.metrics_outage import hold_for_metrics, metrics_outage
 from canary.core.decide.no_requests import hold_weight, requests_returned, without_requests
 from canary.core.decide.promotion import (
     begin_promotion,
@@ -123,7 +124,7 @@ def _end_step(draft: Draft) -> Decision:
         rollback(draft, "RollbackRequested", f"Rolling back {draft.target_name}: requested by "
                  f"the rollback hook {', '.join(r.name for r in requested)}")
         return draft.done()
-    results = analyse(draft)
+    results, outage = metrics_outage(draft, analyse(draft))
     verdict = apply_judge(draft)
     failed = failures(results)
     step_began = draft.status.step_started_at
@@ -135,6 +136,8 @@ def _end_step(draft: Draft) -> Decision:
                  f"found a regression in {verdict.metric}: {verdict.assessment.describe()}")
     elif failed:
         failed_check(draft, summarise_failures(failed))
+    elif outage:
+        hold_for_metrics(draft, outage)
     elif without_requests(verdict):
         assert verdict is not None
         hold_weight(draft, verdict, step_began)

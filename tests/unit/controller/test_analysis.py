@@ -14,6 +14,7 @@ from canary.controller.analysis import Analyst
 from canary.core import MetricValue
 from canary.errors import ConfigError
 from canary.kube.resources import Resource
+from canary.metrics.prometheus import MetricsUnavailable, QueryFailed
 from canary.metrics.queries import QueryContext, render
 from canary.models.canary import Canary, CanaryJudge, Provider
 from canary.settings import AnalysisSettings
@@ -187,6 +188,34 @@ class TestTheJudgeFollowsTheRouting:
         assert readings and querier.queries == []
         assert all((r.error or "").startswith("spec.analysis.judge: nothing to judge with")
                    for r in readings)
+
+
+class FailingQuerier:
+    """Fails every judge query with ``failure``."""
+
+    def __init__(self, failure: QueryFailed) -> None:
+        self.failure = failure
+
+    async def samples(self, promql: str, at: float) -> list[Any]:
+        raise self.failure
+
+
+class TestJudgeReadingsWithoutPrometheus:
+    """A reading the server could not answer is marked as an outage; one it refused is a
+    plain error."""
+
+    def read(self, failure: QueryFailed) -> Any:
+        return asyncio.run(analyst_of(FailingQuerier(failure)).read_counters(
+            routed_canary(None, judge=True)))
+
+    def test_an_outage_marks_the_readings_unavailable(self) -> None:
+        readings = self.read(MetricsUnavailable("Prometheus at prom:9090: connection refused"))
+        assert readings and all(r.unavailable and "connection refused" in (r.error or "")
+                                for r in readings)
+
+    def test_a_refused_query_is_an_error_only(self) -> None:
+        readings = self.read(QueryFailed("Prometheus at prom:9090: HTTP 400, bad query: x"))
+        assert readings and all(not r.unavailable and r.error for r in readings)
 
 
 class TestGrpcOnEnvoyGateway:

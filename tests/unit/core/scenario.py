@@ -69,6 +69,8 @@ class World:
     weight: int = 0
     route: Route | None = None
     success_rate: float | None = 100.0
+    #: Why the metrics server cannot answer the threshold queries (None: it answers).
+    metrics_outage: str | None = None
     #: How each webhook type answers (True: 2xx); types absent are not configured.
     hooks: dict[str, bool] = field(default_factory=dict)
     hook_calls: list[str] = field(default_factory=list)
@@ -85,7 +87,7 @@ class World:
                             available=self.primary_available,
                             detail="" if self.primary_ready else self.primary_detail)
                    if self.primary_revision else Workload(False))
-        values = (MetricValue("request-success-rate", self.success_rate),) if metrics else None
+        values = (self._measured(),) if metrics else None
         readings = (self.judge_readings(self) if (metrics or judge) and self.judge_readings
                     else None)
         return Observation(now=self.now, target=target, primary=primary, metrics=values,
@@ -93,6 +95,12 @@ class World:
                            conflict=self.conflict, missing_references=self.missing_references,
                            provider_problem=self.provider_problem,
                            route_pending=self.route_pending)
+
+    def _measured(self) -> MetricValue:
+        if self.metrics_outage is not None:
+            return MetricValue("request-success-rate", error=self.metrics_outage,
+                               unavailable=True)
+        return MetricValue("request-success-rate", self.success_rate)
 
     def step(self) -> Decision:
         """Decide (with metrics and webhook answers when asked, as the worker does), store
@@ -226,6 +234,8 @@ class Service:
     history: float = 60.0
     #: Metrics whose readings fail (Prometheus unreachable, say).
     failing: set[str] = field(default_factory=set)
+    #: Why Prometheus cannot answer at all (None: it answers): every reading fails so.
+    outage: str | None = None
     #: Metrics for which Prometheus answers with no series at all (a gap in its data,
     #: telemetry off).
     empty: set[str] = field(default_factory=set)
@@ -342,6 +352,9 @@ class Service:
         for metric in judge.metrics if judge else []:
             # What the controller checks the series against: the metric's last reading.
             since = evidence.previous_reading(world.canary.status.judge, metric.name)
+            if self.outage is not None:
+                out.append(JudgeReading(metric.name, error=self.outage, unavailable=True))
+                continue
             if metric.name in self.failing:
                 out.append(JudgeReading(metric.name, error="query failed: timed out"))
                 continue

@@ -9,25 +9,14 @@ they do not return within the progress deadline, the rollout is rolled back.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from canary.models.canary import Phase
+from tests.unit.core.holds import AB_MATCH, ITERATIVE, Setup, run_steps
 from tests.unit.core.scenario import Service, World, initialized, judged
-
-AB_MATCH = [{"headers": {"cookie": {"regex": "^(.*?;)?(canary=always)(;.*)?$"}}}]
-ITERATIVE = {"stepWeight": None, "maxWeight": None, "iterations": 4}
-
-
-@dataclass
-class Setup:
-    """A world and how to stop (or restore) the canary's requests for a step."""
-
-    world: World
-    gap: Callable[[bool], None]
 
 
 def thresholds(**analysis: Any) -> Setup:
@@ -99,19 +88,7 @@ def test_a_step_without_canary_requests_never_moves_the_rollout_on(
 
 
 class TestHeldSteps:
-    def run(self, setup: Setup, gaps: list[bool]) -> World:
-        """Start the revision's analysis, then one decision per step with ``gaps``."""
-        world = setup.world
-        world.target_revision = "rev-2"
-        decision = world.step()
-        while world.canary.status.analysis_started_at is None:
-            world.advance(decision.wake_after or 1)
-            decision = world.step()
-        for gap in gaps:
-            setup.gap(gap)
-            world.advance(decision.wake_after or 10)
-            decision = world.step()
-        return world
+    run = staticmethod(run_steps)
 
     def test_the_weight_holds_and_the_status_says_why(self) -> None:
         world = self.run(with_judge(), [False, True, True])

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_api_client.exceptions import PrometheusApiClientException
 
-from canary.metrics.failure import ERROR_EXCERPT, describe, server
+from canary.metrics.failure import ERROR_EXCERPT, describe, outage, server
 
 QUERY = 'sum(rate(istio_requests_total{destination_workload=~"web"}[1m]))'
 
@@ -61,6 +61,39 @@ class TestWhatFailed:
     def test_a_status_without_prometheus_error(self) -> None:
         failure = PrometheusApiClientException("HTTP Status Code 401 (b'Unauthorized\\n')")
         assert describe(failure) == "HTTP 401: Unauthorized"
+
+
+def answered(status: int, body: bytes = b'{"status":"error","error":"x"}'
+             ) -> PrometheusApiClientException:
+    """How prometheus-api-client reports a non-200 answer."""
+    return PrometheusApiClientException(f"HTTP Status Code {status} ({body!r})")
+
+
+class TestOutage:
+    """The server could not answer (an outage of the evidence) or refused the query (a
+    mistake to fix, a failed check)."""
+
+    def test_no_connection_or_no_answer_in_time_is_an_outage(self) -> None:
+        assert outage(refused())
+        assert outage(requests.ReadTimeout("Read timed out. (read timeout=10)"))
+        assert outage(requests.ConnectionError("Connection aborted."))
+
+    @given(st.sampled_from([429, *range(500, 600)]))
+    def test_a_server_error_or_too_many_requests_is_an_outage(self, status: int) -> None:
+        assert outage(answered(status))
+
+    def test_a_status_retried_until_urllib3_gave_up_is_an_outage(self) -> None:
+        assert outage(requests.exceptions.RetryError(urllib3.exceptions.MaxRetryError(
+            None, "/api/v1/query", urllib3.exceptions.ResponseError(  # type: ignore[arg-type]
+                "too many 502 error responses"))))
+
+    @given(st.sampled_from([400, 401, 403, 404, 422]))
+    def test_a_refused_query_is_no_outage(self, status: int) -> None:
+        assert not outage(answered(status))
+
+    def test_a_failed_tls_handshake_or_an_unknown_error_is_no_outage(self) -> None:
+        assert not outage(requests.exceptions.SSLError("certificate verify failed"))
+        assert not outage(ValueError("unexpected"))
 
 
 #: The characters of PromQL.

@@ -15,7 +15,7 @@ import pytest
 from prometheus_api_client import prometheus_connect
 from structlog.testing import capture_logs
 
-from canary.metrics.prometheus import PrometheusQuerier, QueryFailed
+from canary.metrics.prometheus import MetricsUnavailable, PrometheusQuerier, QueryFailed
 
 #: A query as long as real ones: URL-encoded, it would fill a screen.
 LONG_QUERY = ("sum(rate(istio_requests_total{reporter=\"destination\","
@@ -105,6 +105,19 @@ class TestFailures:
         with pytest.raises(QueryFailed, match="HTTP 400"):
             await querier.samples("sum(x)", 1.0)
 
+    async def test_a_server_error_is_an_outage_and_a_bad_query_is_not(
+            self, prometheus: str) -> None:
+        querier = PrometheusQuerier(prometheus, timeout=5)
+        FakePrometheus.status = 503
+        with capture_logs():
+            with pytest.raises(MetricsUnavailable, match="HTTP 503"):
+                await querier.samples("sum(x)", 1.0)
+            down = await querier.query("request-success-rate", "sum(x)")
+            FakePrometheus.status = 400
+            refused = await querier.query("request-success-rate", "sum(x)")
+        assert down.unavailable and down.error is not None and "503" in down.error
+        assert not refused.unavailable and refused.error is not None
+
     async def test_a_bad_query_says_so_with_prometheus_error_cut_short(
             self, prometheus: str) -> None:
         FakePrometheus.status = 400
@@ -133,4 +146,5 @@ class TestFailures:
         with capture_logs():
             measured = await querier.query("request-duration", LONG_QUERY)
         assert measured.error == f"Prometheus at 127.0.0.1:{port}: connection refused"
+        assert measured.unavailable
         assert measured.query == LONG_QUERY  # the result keeps its rendered query

@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from canary.models.canary import CanaryStatus, Phase
 from canary.observability import ControllerMetrics, rollout_seconds
+from canary.observability.metrics import VERDICTS
 from tests.unit.observability.helpers import (
     DURATION,
     SUCCESS_RATE,
@@ -76,7 +77,7 @@ class TestObserve:
         verdicts = series(found, "canary_analysis_verdict")
         assert {dict(k)["verdict"] for k, v in verdicts.items()
                 if dict(k)["metric"] == "request-duration" and v == 1} == {"Failed"}
-        assert len(verdicts) == 8
+        assert len(verdicts) == 2 * len(VERDICTS)
         assert series(found, "canary_analysis_timestamp_seconds") == {
             labels(**WEB): datetime(2026, 1, 1, tzinfo=UTC).timestamp()}
 
