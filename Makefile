@@ -1,6 +1,6 @@
 # The two commands a newcomer needs: `make demo` and `make test`. Both set up whatever
 # is missing first (scripts/bootstrap), so they work on a fresh machine.
-.PHONY: setup demo test unit lint down
+.PHONY: setup demo test unit faults lint down
 
 setup:
 	scripts/bootstrap
@@ -16,6 +16,12 @@ test: setup
 
 unit: setup
 	.venv/bin/pytest tests/unit
+
+# The fault tier at full length (`make test` runs one round of each fault); see
+# tests/faults/README.md. CANARY_FAULT_ROUNDS and CANARY_FAULT_SEED may be overridden.
+CANARY_FAULT_ROUNDS ?= 8
+faults: setup
+	CANARY_FAULT_ROUNDS=$(CANARY_FAULT_ROUNDS) .venv/bin/pytest tests/faults -rP
 
 lint: setup
 	.venv/bin/ruff check canary tests benchmarks

@@ -1,4 +1,4 @@
-"""Session-wide checks shared by both tiers."""
+"""Session-wide checks shared by the tiers, and the local environment's fixtures."""
 
 from __future__ import annotations
 
@@ -6,6 +6,18 @@ import os
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+# Registered here, above both tiers that use them, so that one session starts one
+# environment (a fixture defined in two conftests would be two fixtures).
+from tests.e2e.fixtures import (  # noqa: F401
+    controller,
+    environment,
+    kube,
+    namespace,
+    other_namespace,
+    running_controller,
+    two_more_namespaces,
+)
 
 # A test's verdict must not depend on how busy the machine is: no per-example deadline
 # and no health check on how fast examples are generated (both measure wall time).
@@ -17,10 +29,14 @@ _e2e_passed = 0
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Everything under tests/e2e needs the local environment: mark it ``e2e``."""
+    """Everything under tests/e2e and tests/faults needs the local environment: mark it
+    ``e2e``; the fault tier is also marked ``faults``."""
     for item in items:
         if "e2e" in item.path.parts:
             item.add_marker(pytest.mark.e2e)
+        if "faults" in item.path.parts:
+            item.add_marker(pytest.mark.e2e)
+            item.add_marker(pytest.mark.faults)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -151,16 +151,14 @@ class Controller:
 
     async def _bookkeeping(self) -> None:
         """Feed the metrics with what the watches and the notifier count themselves."""
-        restarts = {reflector.resource.plural: 0 for reflector in self.reflectors}
+        restarts = CountMirror(self.metrics.record_watch_restart)
+        relists = CountMirror(self.metrics.record_watch_relist)
         alerts: dict[tuple[str, str], int] = {}
         while True:
             await asyncio.sleep(BOOKKEEPING_SECONDS)
             for reflector in self.reflectors:
-                plural = reflector.resource.plural
-                if reflector.restarts > restarts[plural]:
-                    self.metrics.record_watch_restart(plural, reflector.restarts
-                                                      - restarts[plural])
-                    restarts[plural] = reflector.restarts
+                restarts.update(reflector.resource.plural, reflector.restarts)
+                relists.update(reflector.resource.plural, reflector.relists)
             for provider, stats in self.notifier.stats.items():
                 for outcome in ("delivered", "failed", "dropped"):
                     count = getattr(stats, outcome)
@@ -272,6 +270,20 @@ class Controller:
         for owner in meta.get("ownerReferences") or []:
             if owner.get("kind") == "Canary":
                 self._wake(meta["namespace"], owner["name"])
+
+
+class CountMirror:
+    """Feeds a Prometheus counter from a count kept elsewhere, by what it grew since."""
+
+    def __init__(self, record: Callable[[str, int], None]) -> None:
+        self.record = record
+        self.seen: dict[str, int] = {}
+
+    def update(self, label: str, count: int) -> None:
+        grown = count - self.seen.get(label, 0)
+        if grown > 0:
+            self.record(label, grown)
+            self.seen[label] = count
 
 
 def _activity_of(reflector: Reflector) -> Callable[[], float]:

@@ -4,7 +4,9 @@ A :class:`Reflector` lists a resource once, then watches from the list's resourc
 with bookmarks, so an idle cluster costs one open stream and no polling. When the server
 says the resourceVersion is gone (410) it lists again and reports the difference as
 events; when the connection breaks it reconnects from the last resourceVersion it saw,
-backing off exponentially with jitter.
+backing off exponentially with jitter. The pauses grow only with failures since the
+stream last made progress, and a 410 (the cache known stale) lists again after the
+first pause unless 410s keep coming.
 """
 
 from __future__ import annotations
@@ -52,6 +54,21 @@ class WatchSettings:
                              "max_timeout_seconds")
 
 
+@dataclass
+class _Attempts:
+    """What went wrong in a row since one stream last made progress (delivered an event
+    or a bookmark, or ran to its timeout): each count sets the pause before the next
+    try, so that one outage's failures do not lengthen the pauses of the next."""
+
+    #: Failed lists and watches (a broken connection, an error status).
+    failures: int = 0
+    #: Watches answered 410 Gone.
+    expired: int = 0
+
+    def progress(self) -> None:
+        self.failures = self.expired = 0
+
+
 def object_key(obj: JSON) -> ObjectKey:
     meta = obj.get("metadata") or {}
     return (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
@@ -94,6 +111,11 @@ class Reflector:
         self.activity: dict[str | None, float] = dict.fromkeys(self.scopes, clock())
         #: How many times the watch had to be re-established.
         self.restarts = 0
+        #: Per namespace stream, what went wrong in a row: the pause before its next try.
+        self._attempts = {scope: _Attempts() for scope in self.scopes}
+        #: How many of those listed again because the server had forgotten the
+        #: resourceVersion (410 Gone): each re-reports the differences as events.
+        self.relists = 0
 
     @property
     def last_activity(self) -> float:
@@ -145,7 +167,7 @@ class Reflector:
 
     async def _run_scope(self, scope: str | None) -> None:
         backoff = self.settings.backoff
-        failures = 0
+        attempts = self._attempts[scope]
         must_list = True
         while True:
             try:
@@ -159,24 +181,29 @@ class Reflector:
                 if self.activity[scope] - opened < 1.0:
                     # A stream closed at once (a proxy, an overloaded server): back off
                     # rather than reconnect in a tight loop.
-                    failures += 1
-                    await asyncio.sleep(backoff.delay(failures))
+                    attempts.failures += 1
+                    await asyncio.sleep(backoff.delay(attempts.failures))
                 else:
-                    failures = 0
+                    attempts.progress()
             except Gone:
                 log.info("watch expired, listing again", resource=self.resource.plural)
                 must_list = True
                 self.restarts += 1
-                # A 410 that keeps coming back must not become a tight list loop.
-                failures += 1
-                await asyncio.sleep(backoff.delay(failures))
+                self.relists += 1
+                # The server answered, so the failures before (a broken connection) are
+                # over, and until the list the cache is known to be stale: list soon.
+                # Only 410s in a row, with no event in between, back off further, so a
+                # 410 that keeps coming back does not become a tight list loop.
+                attempts.failures = 0
+                attempts.expired += 1
+                await asyncio.sleep(backoff.delay(attempts.expired))
             except (KubeError, ValueError) as exc:
                 self.restarts += 1
-                failures += 1
+                attempts.failures += 1
                 report = getattr(log, failure_level(exc))
                 report("watch failed, retrying", resource=self.resource.plural,
-                       error=str(exc), retry_in=round(backoff.base(failures), 2))
-                await asyncio.sleep(backoff.delay(failures))
+                       error=str(exc), retry_in=round(backoff.base(attempts.failures), 2))
+                await asyncio.sleep(backoff.delay(attempts.failures))
 
     async def _relist(self, scope: str | None) -> None:
         listing = await self.client.list(self.resource, scope,
@@ -214,6 +241,7 @@ class Reflector:
                                              label_selector=self.label_selector,
                                              field_selector=self.field_selector):
             self.activity[scope] = self.clock()
+            self._attempts[scope].progress()
             kind = str(event.get("type"))
             obj = event.get("object") or {}
             rv = _rv(obj)

@@ -150,6 +150,10 @@ class ControllerMetrics:
         self.watch_restarts = Counter("canary_watch_restarts", "Watches re-established "
                                       "after a failure or an expired resourceVersion.",
                                       ["resource"], registry=registry)
+        self.watch_relists = Counter("canary_watch_relists", "Lists again after the API "
+                                     "server answered a watch with 410 Gone (its history "
+                                     "compacted past the resourceVersion).", ["resource"],
+                                     registry=registry)
         self.kube_requests = Counter("canary_kube_requests", "Requests to the Kubernetes "
                                      "API, by verb (WATCH for watch streams) and status code "
                                      "(error when no response came).", ["verb", "code"],
@@ -258,6 +262,10 @@ class ControllerMetrics:
     def record_watch_restart(self, resource: str, count: int = 1) -> None:
         """A watch on ``resource`` (its plural, e.g. deployments) was re-established."""
         self.watch_restarts.labels(resource).inc(count)
+
+    def record_watch_relist(self, resource: str, count: int = 1) -> None:
+        """A watch on ``resource`` was answered 410 Gone and listed again."""
+        self.watch_relists.labels(resource).inc(count)
 
     def record_kube_request(self, verb: str, code: int | str) -> None:
         """One API request: verb (GET, POST, PATCH, ..., WATCH) and status code."""

@@ -62,6 +62,7 @@ def controller_series() -> Series:
     metrics.record_transition("shop", "web", Phase.PROGRESSING, Phase.FAILED, 45.0)
     metrics.record_reconcile(0.02, "shop", "web")
     metrics.record_watch_restart("deployments")
+    metrics.record_watch_relist("deployments")
     metrics.record_kube_request("PATCH", 200)
     metrics.set_queue_depth(1)
     metrics.record_alert("shop/slack", "delivered")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 from structlog.testing import capture_logs
@@ -14,6 +14,7 @@ from canary.backoff import Backoff
 from canary.kube import (
     JSON,
     Forbidden,
+    Gone,
     Reflector,
     Resource,
     ServerError,
@@ -199,3 +200,110 @@ async def test_a_failed_watch_is_logged_as_loudly_as_it_deserves(error: Exceptio
             await running
     failures = [entry for entry in logs if entry["event"] == "watch failed, retrying"]
     assert failures and {entry["log_level"] for entry in failures} == {level}
+
+
+Step = Exception | tuple[str, Exception]
+
+
+class Outage:
+    """Lists succeed; each watch follows the next step of ``script``: an error ends it at
+    once, a ``(version, error)`` pair delivers one event first. Then watches hang."""
+
+    def __init__(self, script: Sequence[Step]) -> None:
+        self.script = list(script)
+        self.done = asyncio.Event()
+        #: Per call of list or watch, its kind ("list" or "watch").
+        self.calls: list[str] = []
+
+    async def list(self, resource: Resource, namespace: str | None = None,
+                   **selectors: object) -> JSON:
+        self.calls.append("list")
+        return {"items": [], "metadata": {"resourceVersion": "1"}}
+
+    async def watch(self, resource: Resource, namespace: str | None, resource_version: str,
+                    **options: object) -> AsyncIterator[JSON]:
+        self.calls.append("watch")
+        if not self.script:
+            self.done.set()
+            await asyncio.Event().wait()
+        step = self.script.pop(0)
+        if isinstance(step, tuple):
+            yield {"type": "ADDED", "object": {"metadata": {
+                "namespace": "shop", "name": "web", "resourceVersion": step[0]}}}
+            step = step[1]
+        raise step
+
+
+async def run_through(api: Outage, backoff: Backoff) -> Reflector:
+    """A reflector run until ``api`` has played its whole script."""
+    reflector = Reflector(api, r.CANARIES, settings=WatchSettings(  # type: ignore[arg-type]
+        backoff=backoff))
+    running = asyncio.create_task(reflector.run())
+    await asyncio.wait_for(api.done.wait(), 5)
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+    return reflector
+
+
+async def pauses(script: Sequence[Step],
+                 monkeypatch: pytest.MonkeyPatch) -> tuple[list[float], list[str]]:
+    """The pauses a reflector takes through ``script`` (without waiting them out), and
+    the calls it made."""
+    api = Outage(script)
+    taken: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(seconds: float) -> None:
+        taken.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", sleep)
+    await run_through(api, Backoff(1.0, 30.0, jitter=0.0))
+    return taken, api.calls
+
+
+BROKEN = TransportError("connection reset")
+EXPIRED = Gone(410, "Expired", "too old resource version")
+
+
+async def test_a_410_after_an_outage_lists_again_without_the_outage_backoff(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The connection breaks for a while, then the server answers 410: the cache is
+    known to be stale, and the server is back, so the list comes after the first pause,
+    not after the outage's longest (workers act on the stale cache meanwhile)."""
+    taken, calls = await pauses([BROKEN] * 5 + [EXPIRED], monkeypatch)
+    assert taken == [1.0, 2.0, 4.0, 8.0, 16.0, 1.0]
+    assert calls == ["list", *["watch"] * 6, "list", "watch"]
+
+
+async def test_410s_in_a_row_still_back_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 410 that keeps coming back, with no event in between, backs off as failures do:
+    it must not become a tight list loop."""
+    taken, _ = await pauses([EXPIRED] * 4, monkeypatch)
+    assert taken == [1.0, 2.0, 4.0, 8.0]
+
+
+async def test_a_stream_that_delivered_starts_the_next_outage_afresh(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Failures of one outage do not lengthen the pauses of the next, once a watch has
+    delivered an event in between."""
+    taken, _ = await pauses([BROKEN] * 3 + [("7", BROKEN), BROKEN], monkeypatch)
+    assert taken == [1.0, 2.0, 4.0, 1.0, 2.0]
+
+
+@pytest.mark.parametrize("ends", [
+    [Gone(410, "Expired", "too old resource version")],
+    [TransportError("connection reset"), Gone(410, "Expired", "too old"),
+     ServerError(503, "ServiceUnavailable", "etcd is down"), Gone(410, "Gone", "compacted")],
+    [TransportError("connection reset"), TransportError("connection reset")],
+])
+async def test_only_an_expired_resource_version_counts_as_a_relist(
+        ends: list[Exception]) -> None:
+    """A relist (what an SRE graphs as canary_watch_relists_total) follows a 410 and only
+    a 410; every end of a watch counts as a restart. Each relist lists once more."""
+    api = Outage(ends)
+    reflector = await run_through(api, Backoff(0.001, 0.001, jitter=0.2))
+    gone = sum(isinstance(end, Gone) for end in ends)
+    assert reflector.relists == gone and reflector.restarts == len(ends)
+    assert api.calls.count("list") == 1 + gone

@@ -195,6 +195,7 @@ class TestControllerCounters:
             self, metrics: ControllerMetrics) -> None:
         metrics.record_watch_restart("deployments")
         metrics.record_watch_restart("deployments", 2)
+        metrics.record_watch_relist("canaries", 2)
         metrics.record_kube_request("GET", 200)
         metrics.record_kube_request("GET", "200")
         metrics.record_kube_request("PATCH", 409)
@@ -204,6 +205,8 @@ class TestControllerCounters:
         found = samples(metrics)
         assert series(found, "canary_watch_restarts_total") == {
             labels(resource="deployments"): 3.0}
+        assert series(found, "canary_watch_relists_total") == {
+            labels(resource="canaries"): 2.0}
         assert series(found, "canary_kube_requests_total") == {
             labels(verb="GET", code="200"): 2.0, labels(verb="PATCH", code="409"): 1.0}
         assert series(found, "canary_alerts_total") == {

@@ -1,5 +1,8 @@
 """One local environment per test session, one namespace per test.
 
+Shared by the end-to-end tier and the fault tier (tests/faults): tests/conftest.py
+registers these fixtures once, so a session running both tiers starts one environment.
+
 The environment is real: kube-apiserver, etcd, controller manager, scheduler, kwok,
 Prometheus and the traffic simulator. If it cannot start, every e2e test fails (it is
 never skipped): run ``canary devenv install`` first, or ``make test``, which does.

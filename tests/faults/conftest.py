@@ -1,0 +1,63 @@
+"""What the fault tier adds to the shared local environment (tests/e2e/fixtures.py):
+an API server without a watch cache, a partition in front of it, and a controller that
+reaches the cluster only through both."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import pytest_asyncio
+
+from canary.devenv import LocalEnvironment
+from tests.e2e.controller_process import ControllerProcess
+from tests.faults import uncached
+from tests.faults.partition import Partition
+
+#: Rounds of each fault: small by default (the smoke `make test` runs), larger in
+#: `make faults`.
+ROUNDS_VARIABLE = "CANARY_FAULT_ROUNDS"
+#: Replays the random timings of a run (printed by each test).
+SEED_VARIABLE = "CANARY_FAULT_SEED"
+
+
+@pytest.fixture(scope="session")
+def rounds() -> int:
+    return int(os.environ.get(ROUNDS_VARIABLE) or 1)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def uncached_apiserver(environment: LocalEnvironment
+                             ) -> AsyncIterator[uncached.UncachedApiServer]:
+    server = await uncached.start(environment)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def partition(uncached_apiserver: uncached.UncachedApiServer) -> Iterator[Partition]:
+    proxy = Partition(uncached_apiserver.port)
+    proxy.start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def partitioned_controller(environment: LocalEnvironment, controller: ControllerProcess,
+                           partition: Partition) -> Iterator[ControllerProcess]:
+    """The controller under test, through the partition to the uncached API server. The
+    session's controller is stopped meanwhile (two would act on the same Canaries) and
+    started again afterwards."""
+    was_running = controller.running()
+    if was_running:
+        controller.stop()
+    kubeconfig = uncached.kubeconfig_through(environment, partition.port,
+                                             environment.run_dir / "kubeconfig-partitioned")
+    process = ControllerProcess(environment, environment.logs_dir / "controller-faults.log",
+                                kubeconfig=kubeconfig)
+    process.start()
+    yield process
+    process.stop()
+    if was_running:
+        controller.start()
