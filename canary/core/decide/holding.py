@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from canary.core.decide.draft import Draft
+from canary.core.decide.draft import PROMOTED, Draft
+from canary.core.decide.rollback import rollback
 from canary.core.timefmt import format_time, parse_time
 
 
@@ -31,3 +32,37 @@ def held(draft: Draft, since: str) -> Hold:
              else f"weight {draft.status.canary_weight or 0}%")
     return Hold(elapsed, format_time(start + timedelta(seconds=draft.deadline())),
                 elapsed >= draft.deadline(), where)
+
+
+@dataclass(frozen=True)
+class Lack:
+    """What the held steps lack, in the words of the condition, its event and the
+    rollback at the deadline."""
+
+    #: The Promoted condition's reason while the rollout holds.
+    reason: str
+    #: The Warning event's reason, said once when the hold begins.
+    event: str
+    #: Ends "... for 600s": how long it has lasted, for the rollback.
+    lasting: str
+    #: What the step that ends now lacked.
+    now: str
+    #: What ends the hold, and the deadline's words: "... if none have by <time>".
+    until: str
+
+
+def hold_or_roll_back(draft: Draft, since: str, lack: Lack, why: str) -> bool:
+    """Keep the weight (or the iteration count) of a hold that began at ``since``, say
+    so once; or, once it has lasted the progress deadline, roll back. True when it rolled
+    back: the caller then forgets ``since``."""
+    hold = held(draft, since)
+    if hold.expired:
+        rollback(draft, "ProgressDeadlineExceeded", f"Rolling back {draft.target_name}: "
+                 f"{lack.lasting} for {hold.elapsed:.0f}s, the progress deadline "
+                 f"({draft.deadline():.0f}s): {why}")
+        return True
+    message = (f"{draft.target_name} holds at {hold.where}: {lack.now}, so the step is no "
+               f"evidence ({why}); the analysis continues {lack.until} {hold.deadline}")
+    if draft.condition(PROMOTED, "Unknown", lack.reason, message):
+        draft.event("Warning", lack.event, message)
+    return False

@@ -18,8 +18,7 @@ has scraped again, and the hold lasts until values return.
 from __future__ import annotations
 
 from canary.core.decide.draft import PROMOTED, Draft
-from canary.core.decide.holding import held
-from canary.core.decide.rollback import rollback
+from canary.core.decide.holding import Lack, hold_or_roll_back
 from canary.core.timefmt import format_time
 from canary.models.canary import MetricResult
 
@@ -58,22 +57,19 @@ def _gap(result: MetricResult) -> MetricResult:
         "message": f"no values yet since the metrics server's outage ({result.message})"})
 
 
+#: What a step the metrics server did not answer lacks.
+NO_METRICS = Lack(
+    reason=METRICS_UNAVAILABLE, event=METRICS_UNAVAILABLE,
+    lasting="the metrics server has not answered",
+    now="the metrics server could not answer",
+    until="when it answers, and is rolled back if it has not by")
+
+
 def hold_for_metrics(draft: Draft, outage: list[str]) -> None:
     """The metrics server did not answer at the step's end: keep the weight (or the
     iteration count), say so once, and roll back once the outage has lasted the progress
     deadline."""
     since = draft.status.metrics_unavailable_since or format_time(draft.now, precise=True)
     draft.status.metrics_unavailable_since = since
-    hold = held(draft, since)
-    why = "; ".join(outage)
-    if hold.expired:
+    if hold_or_roll_back(draft, since, NO_METRICS, "; ".join(outage)):
         draft.status.metrics_unavailable_since = None
-        rollback(draft, "ProgressDeadlineExceeded", f"Rolling back {draft.target_name}: the "
-                 f"metrics server has not answered for {hold.elapsed:.0f}s, the progress "
-                 f"deadline ({draft.deadline():.0f}s): {why}")
-        return
-    message = (f"{draft.target_name} holds at {hold.where}: the metrics server could not "
-               f"answer, so the step is no evidence ({why}); the analysis continues when it "
-               f"answers, and is rolled back if it has not by {hold.deadline}")
-    if draft.condition(PROMOTED, "Unknown", METRICS_UNAVAILABLE, message):
-        draft.event("Warning", METRICS_UNAVAILABLE, message)

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from canary.core import evidence
 from canary.core.decide.draft import PROMOTED, Draft
-from canary.core.decide.holding import held
-from canary.core.decide.rollback import rollback
+from canary.core.decide.holding import Lack, hold_or_roll_back
 from canary.core.timefmt import format_time
 
 #: The Promoted condition's reason while the weight holds for want of requests.
@@ -24,25 +23,22 @@ def without_requests(verdict: evidence.Verdict | None) -> bool:
     return verdict is not None and bool(verdict.no_requests)
 
 
+#: What a step without canary requests lacks.
+NO_REQUESTS = Lack(
+    reason=WAITING_FOR_REQUESTS, event="WeightHeld",
+    lasting="no request reached the canary",
+    now="no request reached the canary in the last step",
+    until="when requests return, and is rolled back if none have by")
+
+
 def hold_weight(draft: Draft, verdict: evidence.Verdict, step_began: str | None) -> None:
     """The step had no request to the canary: keep the weight (or the iteration count),
     say so, and roll back once no request has arrived for the progress deadline."""
     since = draft.status.no_requests_since or step_began or format_time(draft.now, precise=True)
     draft.status.no_requests_since = since
-    hold = held(draft, since)
     why = "; ".join(f"{n.metric}: {n.message}" for n in verdict.no_requests)
-    if hold.expired:
+    if hold_or_roll_back(draft, since, NO_REQUESTS, why):
         draft.status.no_requests_since = None
-        rollback(draft, "ProgressDeadlineExceeded", f"Rolling back {draft.target_name}: no "
-                 f"request reached the canary for {hold.elapsed:.0f}s, the progress deadline "
-                 f"({draft.deadline():.0f}s): {why}")
-        return
-    message = (f"{draft.target_name} holds at {hold.where}: no request reached the canary "
-               f"in the last step, so the step is no evidence ({why}); the analysis "
-               f"continues when requests return, and is rolled back if none have by "
-               f"{hold.deadline}")
-    if draft.condition(PROMOTED, "Unknown", WAITING_FOR_REQUESTS, message):
-        draft.event("Warning", "WeightHeld", message)
 
 
 def requests_returned(draft: Draft) -> None:

@@ -23,15 +23,8 @@ from canary.core.judge import (
 from canary.core.judge.simulation import binomial, run_judge_with_bake
 from canary.core.timefmt import parse_time
 from canary.models.canary import Phase
+from tests.unit.core.judge_steps import binomial_pmf, steps
 from tests.unit.core.scenario import Service, World, first_metric, judge_of, judged, present
-
-steps = st.builds(
-    lambda cr, ce, pr, pe: Counts(cr, min(ce, cr), pr, min(pe, pr)),
-    st.integers(0, 400), st.integers(0, 12), st.integers(0, 4000), st.integers(0, 40))
-
-
-def binomial_pmf(m: int, p: float, x: int) -> float:
-    return math.comb(m, x) * p**x * (1 - p) ** (m - x)
 
 
 class TestTheBakesStatistic:

@@ -13,14 +13,7 @@ from hypothesis import strategies as st
 from canary.core.judge import Counts, Design, JudgeState, regression_evidence, replay, update
 from canary.core.judge.change import start_weight_spent
 from canary.core.judge.simulation import binomial, run_judge
-
-steps = st.builds(
-    lambda cr, ce, pr, pe: Counts(cr, min(ce, cr), pr, min(pe, pr)),
-    st.integers(0, 400), st.integers(0, 12), st.integers(0, 4000), st.integers(0, 40))
-
-
-def binomial_pmf(m: int, p: float, x: int) -> float:
-    return math.comb(m, x) * p**x * (1 - p) ** (m - x)
+from tests.unit.core.judge_steps import binomial_pmf, steps
 
 
 class TestBound:
