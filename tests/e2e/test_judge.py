@@ -264,6 +264,8 @@ async def test_a_canary_that_degrades_while_baking_is_rolled_back_not_promoted(
     promoted = conditions(final)["Promoted"]
     assert promoted["reason"] == "RegressionDetected", promoted
     assert "the judge found a regression in error-rate" in promoted["message"]
+    await wait_until(lambda: events(kube, namespace, "RolledBack"), bool, "a RolledBack event",
+                     timeout=10)
     reasons = [e["reason"] for e in await events(kube, namespace)]
     assert "Baking" in reasons, reasons
     assert "RolledBack" in reasons[reasons.index("Baking"):], reasons

@@ -37,6 +37,8 @@ async def test_a_canary_stuck_in_image_pull_back_off_fails_naming_it(
     assert f"{APP} not ready for 15s" in message
     assert f"pod {APP}-" in message and "(and 1 more pod)" in message
     assert f"container app: ImagePullBackOff: {PULL_MESSAGE}" in message
-    (rolled_back,) = await events(kube, namespace, "RolledBack")
+    # The status is written before the events it decides: wait for the event.
+    (rolled_back,) = await wait_until(lambda: events(kube, namespace, "RolledBack"), bool,
+                                      "a RolledBack event", timeout=10)
     assert rolled_back["note"] == message
     assert failed["status"]["canaryWeight"] == 0
