@@ -31,7 +31,7 @@ _FROM_HTTP = {200: OK, 400: INTERNAL, 401: UNAUTHENTICATED, 403: PERMISSION_DENI
               504: UNAVAILABLE}
 
 
-class Outcome(NamedTuple):
+class ResponseLabels(NamedTuple):
     """The labels of Istio's metrics that say how a request was answered."""
 
     request_protocol: str
@@ -44,8 +44,8 @@ def grpc_status(http_status: int) -> int:
     return _FROM_HTTP.get(http_status, UNKNOWN)
 
 
-def outcome(http_status: int, *, grpc: bool) -> Outcome:
+def response_labels(http_status: int, *, grpc: bool) -> ResponseLabels:
     """How Istio labels an answer of ``http_status`` to a plain or a gRPC request."""
     if not grpc:
-        return Outcome("http", str(http_status), "")
-    return Outcome("grpc", "200", str(grpc_status(http_status)))
+        return ResponseLabels("http", str(http_status), "")
+    return ResponseLabels("grpc", "200", str(grpc_status(http_status)))

@@ -32,7 +32,7 @@ from canary.devenv.traffic.envoy import EnvoyMetrics
 from canary.devenv.traffic.gatewayapi import gateway_at, route_through
 from canary.devenv.traffic.gatewaycontroller import GatewayStatusWriter
 from canary.devenv.traffic.grpcroute import is_grpc
-from canary.devenv.traffic.grpcstatus import outcome
+from canary.devenv.traffic.grpcstatus import response_labels
 from canary.devenv.traffic.metrics import IstioMetrics, Labels
 from canary.devenv.traffic.mix import HostTraffic, Population
 from canary.devenv.traffic.proxy import Delivery, forward_proxy
@@ -227,7 +227,7 @@ class Simulator:
         """The labels of one answer to ``request`` (from its source): a gRPC call's
         failure is HTTP 200 with a non-zero ``grpc_response_status``, as Istio reports it."""
         source = request.source
-        answer = outcome(status, grpc=is_grpc(request))
+        answer = response_labels(status, grpc=is_grpc(request))
         service = split_service_host(destination.host)
         service_name, service_namespace = service if service else (
             destination.host.split(".")[0], "unknown")

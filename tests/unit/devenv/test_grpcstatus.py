@@ -13,7 +13,7 @@ from canary.devenv.traffic.grpcstatus import (
     UNIMPLEMENTED,
     UNKNOWN,
     grpc_status,
-    outcome,
+    response_labels,
 )
 
 HTTP_STATUSES = st.integers(min_value=100, max_value=599)
@@ -22,7 +22,7 @@ HTTP_STATUSES = st.integers(min_value=100, max_value=599)
 class TestGrpcCalls:
     @given(HTTP_STATUSES)
     def test_every_grpc_call_is_http_200_with_its_grpc_status(self, status: int) -> None:
-        answer = outcome(status, grpc=True)
+        answer = response_labels(status, grpc=True)
         assert answer.request_protocol == "grpc" and answer.response_code == "200"
         assert answer.grpc_response_status == str(grpc_status(status))
 
@@ -42,4 +42,4 @@ class TestGrpcCalls:
 class TestPlainRequests:
     @given(HTTP_STATUSES)
     def test_a_plain_request_keeps_its_status_and_has_no_grpc_status(self, status: int) -> None:
-        assert tuple(outcome(status, grpc=False)) == ("http", str(status), "")
+        assert tuple(response_labels(status, grpc=False)) == ("http", str(status), "")
