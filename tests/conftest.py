@@ -18,6 +18,7 @@ from tests.e2e.fixtures import (  # noqa: F401
     running_controller,
     two_more_namespaces,
 )
+from tests.e2e.gates import gates  # noqa: F401
 
 # A test's verdict must not depend on how busy the machine is: no per-example deadline
 # and no health check on how fast examples are generated (both measure wall time).

@@ -59,7 +59,7 @@ async def namespace(kube: KubeClient, environment: LocalEnvironment,
     """A fresh namespace named after the test, deleted afterwards with the traffic the test
     sent into it."""
     stem = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
-    async with _fresh_namespace(kube, environment, f"{stem}-{secrets.token_hex(3)}") as name:
+    async with fresh_namespace(kube, environment, f"{stem}-{secrets.token_hex(3)}") as name:
         yield name
 
 
@@ -67,7 +67,7 @@ async def namespace(kube: KubeClient, environment: LocalEnvironment,
 async def other_namespace(kube: KubeClient, environment: LocalEnvironment,
                           namespace: str) -> AsyncIterator[str]:
     """A second fresh namespace, for two applications side by side in one test."""
-    async with _fresh_namespace(kube, environment,
+    async with fresh_namespace(kube, environment,
                                 f"{namespace[:50]}-{secrets.token_hex(2)}") as name:
         yield name
 
@@ -76,15 +76,15 @@ async def other_namespace(kube: KubeClient, environment: LocalEnvironment,
 async def two_more_namespaces(kube: KubeClient, environment: LocalEnvironment,
                               namespace: str) -> AsyncIterator[list[str]]:
     """Two more fresh namespaces, for four applications side by side in one test."""
-    async with _fresh_namespace(kube, environment,
+    async with fresh_namespace(kube, environment,
                                 f"{namespace[:50]}-{secrets.token_hex(2)}") as third, \
-            _fresh_namespace(kube, environment,
+            fresh_namespace(kube, environment,
                              f"{namespace[:50]}-{secrets.token_hex(2)}") as fourth:
         yield [third, fourth]
 
 
 @contextlib.asynccontextmanager
-async def _fresh_namespace(kube: KubeClient, environment: LocalEnvironment,
+async def fresh_namespace(kube: KubeClient, environment: LocalEnvironment,
                            name: str) -> AsyncIterator[str]:
     await kube.create(r.NAMESPACES, {"metadata": {"name": name}})
     try:

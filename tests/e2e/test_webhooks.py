@@ -5,18 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import pytest_asyncio
-from aiohttp import web
 
 from canary.devenv import LocalEnvironment
-from canary.devenv.process import free_port
 from canary.kube import KubeClient
 from canary.kube import resources as r
+from tests.e2e.gates import Gates, hooks
 from tests.e2e.rollout import (
     ANALYSIS,
     APP,
@@ -32,47 +28,6 @@ from tests.e2e.rollout import (
 from tests.e2e.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("running_controller")
-
-
-@dataclass
-class Gates:
-    """An HTTP endpoint per hook: answers with the status set for it (200 by default)
-    and records what it received. A hook in ``echo`` answers with the Authorization
-    header it received, as a careless gate might."""
-
-    url: str
-    answers: dict[str, int] = field(default_factory=dict)
-    echo: set[str] = field(default_factory=set)
-    received: list[tuple[str, dict[str, Any], dict[str, str]]] = field(default_factory=list)
-
-    def calls(self, hook: str) -> list[dict[str, Any]]:
-        return [body for name, body, _ in self.received if name == hook]
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def gates() -> AsyncIterator[Gates]:
-    port = free_port()
-    state = Gates(f"http://127.0.0.1:{port}")
-
-    async def answer(request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        state.received.append((name, await request.json(), dict(request.headers)))
-        text = (f"{name}: you sent {request.headers.get('Authorization')}"
-                if name in state.echo else name)
-        return web.Response(status=state.answers.get(name, 200), text=text)
-
-    app = web.Application()
-    app.router.add_post("/{name}", answer)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield state
-    await runner.cleanup()
-
-
-def hooks(gates: Gates, *types: str, **extra: Any) -> list[dict[str, Any]]:
-    return [{"name": t, "type": t, "url": f"{gates.url}/{t}", "timeout": "2s", **extra}
-            for t in types]
 
 
 async def test_a_closed_confirm_rollout_gate_holds_the_rollout_until_it_opens(

@@ -4,14 +4,18 @@ reaches the cluster only through both."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import pytest_asyncio
 
 from canary.devenv import LocalEnvironment
+from canary.kube import KubeClient
 from tests.e2e.controller_process import ControllerProcess
+from tests.e2e.fixtures import fresh_namespace
 from tests.faults import uncached
 from tests.faults.partition import Partition
 
@@ -25,6 +29,16 @@ SEED_VARIABLE = "CANARY_FAULT_SEED"
 @pytest.fixture(scope="session")
 def rounds() -> int:
     return int(os.environ.get(ROUNDS_VARIABLE) or 1)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def eight_namespaces(kube: KubeClient, environment: LocalEnvironment,
+                           namespace: str) -> AsyncIterator[list[str]]:
+    """Seven fresh namespaces beside the test's own: eight applications side by side."""
+    async with contextlib.AsyncExitStack() as stack:
+        more = [await stack.enter_async_context(fresh_namespace(
+            kube, environment, f"{namespace[:50]}-{secrets.token_hex(2)}")) for _ in range(7)]
+        yield [namespace, *more]
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
