@@ -895,6 +895,11 @@ class CanaryStatus(ApiModel):
         "Since when the analysis steps have seen no request to the canary (RFC 3339): the "
         "weight holds meanwhile, and the rollout is rolled back once this lasts the "
         "progress deadline."))
+    no_evidence_since: str | None = Field(None, description=(
+        "Since when the judge's readings at the steps' ends have been unusable (a failed "
+        "query, counters that are no counts, a counter reset, and the reading after one) "
+        "(RFC 3339): the weight holds meanwhile, and the rollout is rolled back once this "
+        "lasts the progress deadline."))
     metrics_unavailable_since: str | None = Field(None, description=(
         "Since when the metrics server has not answered at the steps' ends (RFC 3339): "
         "the weight holds meanwhile, and the rollout is rolled back once this lasts the "

@@ -1,6 +1,7 @@
 """A rollout held for want of evidence (no request to the canary, no answer from the
-metrics server): how long the hold has lasted against the progress deadline, and where
-the rollout stands meanwhile, as both holds word it."""
+metrics server, no usable reading for the judge): how long the hold has lasted against
+the progress deadline, where the rollout stands meanwhile, and its end, as every hold
+words them."""
 
 from __future__ import annotations
 
@@ -66,3 +67,19 @@ def hold_or_roll_back(draft: Draft, since: str, lack: Lack, why: str) -> bool:
     if draft.condition(PROMOTED, "Unknown", lack.reason, message):
         draft.event("Warning", lack.event, message)
     return False
+
+
+def continue_hold(draft: Draft, since: str | None, began: str | None, lack: Lack,
+                  why: str) -> str | None:
+    """Hold (or roll back) for another step that lacked what ``lack`` says: the hold
+    began at ``since``, else at ``began`` (the step's start), else now. Returns when the
+    hold began, to keep in the status; None once it rolled back."""
+    since = since or began or format_time(draft.now, precise=True)
+    return None if hold_or_roll_back(draft, since, lack, why) else since
+
+
+def end_hold(draft: Draft, reason: str, message: str) -> None:
+    """A step after held ones had what they lacked: the analysis moves on again."""
+    draft.condition(PROMOTED, "Unknown", "Progressing",
+                    f"analysing revision {draft.status.last_applied_spec}")
+    draft.event("Normal", reason, message)

@@ -17,9 +17,8 @@ has scraped again, and the hold lasts until values return.
 
 from __future__ import annotations
 
-from canary.core.decide.draft import PROMOTED, Draft
-from canary.core.decide.holding import Lack, hold_or_roll_back
-from canary.core.timefmt import format_time
+from canary.core.decide.draft import Draft
+from canary.core.decide.holding import Lack, continue_hold, end_hold
 from canary.models.canary import MetricResult
 
 #: The Promoted condition's reason while the weight holds for want of the metrics server.
@@ -43,10 +42,8 @@ def metrics_outage(draft: Draft, results: list[MetricResult]
     outage += [f"{r.name}: {r.error}" for r in draft.obs.judge or () if r.unavailable]
     if not outage and draft.status.metrics_unavailable_since is not None:
         draft.status.metrics_unavailable_since = None
-        draft.condition(PROMOTED, "Unknown", "Progressing",
-                        f"analysing revision {draft.status.last_applied_spec}")
-        draft.event("Normal", "MetricsAvailable", f"The metrics server answers again: the "
-                    f"analysis of {draft.target_name} moves on")
+        end_hold(draft, "MetricsAvailable", f"The metrics server answers again: the "
+                 f"analysis of {draft.target_name} moves on")
     return results, outage
 
 
@@ -69,7 +66,5 @@ def hold_for_metrics(draft: Draft, outage: list[str]) -> None:
     """The metrics server did not answer at the step's end: keep the weight (or the
     iteration count), say so once, and roll back once the outage has lasted the progress
     deadline."""
-    since = draft.status.metrics_unavailable_since or format_time(draft.now, precise=True)
-    draft.status.metrics_unavailable_since = since
-    if hold_or_roll_back(draft, since, NO_METRICS, "; ".join(outage)):
-        draft.status.metrics_unavailable_since = None
+    draft.status.metrics_unavailable_since = continue_hold(
+        draft, draft.status.metrics_unavailable_since, None, NO_METRICS, "; ".join(outage))

@@ -10,9 +10,8 @@ held. If it does not come back within the progress deadline, the rollout is roll
 from __future__ import annotations
 
 from canary.core import evidence
-from canary.core.decide.draft import PROMOTED, Draft
-from canary.core.decide.holding import Lack, hold_or_roll_back
-from canary.core.timefmt import format_time
+from canary.core.decide.draft import Draft
+from canary.core.decide.holding import Lack, continue_hold, end_hold
 
 #: The Promoted condition's reason while the weight holds for want of requests.
 WAITING_FOR_REQUESTS = "WaitingForRequests"
@@ -34,19 +33,14 @@ NO_REQUESTS = Lack(
 def hold_weight(draft: Draft, verdict: evidence.Verdict, step_began: str | None) -> None:
     """The step had no request to the canary: keep the weight (or the iteration count),
     say so, and roll back once no request has arrived for the progress deadline."""
-    since = draft.status.no_requests_since or step_began or format_time(draft.now, precise=True)
-    draft.status.no_requests_since = since
     why = "; ".join(f"{n.metric}: {n.message}" for n in verdict.no_requests)
-    if hold_or_roll_back(draft, since, NO_REQUESTS, why):
-        draft.status.no_requests_since = None
+    draft.status.no_requests_since = continue_hold(draft, draft.status.no_requests_since,
+                                                   step_began, NO_REQUESTS, why)
 
 
 def requests_returned(draft: Draft) -> None:
     """A step with requests after held ones: the analysis moves on again."""
-    if draft.status.no_requests_since is None:
-        return
-    draft.status.no_requests_since = None
-    draft.condition(PROMOTED, "Unknown", "Progressing",
-                    f"analysing revision {draft.status.last_applied_spec}")
-    draft.event("Normal", "RequestsReturned", f"Requests reach {draft.target_name} again: "
-                "the analysis moves on")
+    if draft.status.no_requests_since is not None:
+        draft.status.no_requests_since = None
+        end_hold(draft, "RequestsReturned", f"Requests reach {draft.target_name} again: "
+                 "the analysis moves on")

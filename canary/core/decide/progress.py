@@ -10,6 +10,7 @@ from canary.core.decide.checks import analyse, failed_check, findings, summarise
 from canary.core.decide.draft import Decision, Draft
 from canary.core.decide.judge_checks import apply_judge, between_steps
 from canary.core.decide.metrics_outage import hold_for_metrics, metrics_outage
+from canary.core.decide.no_evidence import evidence_returned, hold_for_evidence, without_evidence
 from canary.core.decide.no_requests import hold_weight, requests_returned, without_requests
 from canary.core.decide.promotion import (
     begin_promotion,
@@ -141,8 +142,12 @@ def _end_step(draft: Draft) -> Decision:
     elif without_requests(verdict):
         assert verdict is not None
         hold_weight(draft, verdict, step_began)
+    elif without_evidence(verdict):
+        assert verdict is not None
+        hold_for_evidence(draft, verdict, step_began)
     else:
         requests_returned(draft)
+        evidence_returned(draft)
         _move_on(draft, verdict)
     return draft.done()
 

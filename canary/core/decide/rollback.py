@@ -11,6 +11,7 @@ def rollback(draft: Draft, reason: str, message: str) -> None:
     draft.phase(Phase.FAILED)
     draft.status.canary_unready_since = None
     draft.status.no_requests_since = None
+    draft.status.no_evidence_since = None
     draft.status.metrics_unavailable_since = None
     unavailable = draft.primary_unavailable()
     if unavailable is not None and (draft.status.canary_weight or 0) > 0:

@@ -104,6 +104,7 @@ def start_revision(draft: Draft, why: str) -> None:
     draft.status.iterations = 0
     draft.status.canary_unready_since = None
     draft.status.no_requests_since = None
+    draft.status.no_evidence_since = None
     draft.status.metrics_unavailable_since = None
     draft.status.analysis_started_at = None
     draft.status.judge = None

@@ -69,6 +69,10 @@ class Verdict:
     power_checked: tuple[str, ...] = ()
     #: Metrics for which no requests were seen this step (no evidence either).
     no_requests: tuple[Note, ...] = ()
+    #: Metrics that judged no step at this reading for want of a usable reading (failed,
+    #: unusable, or the first after one, which only starts the counts again), and why;
+    #: those without requests are in ``no_requests`` instead.
+    unjudged: tuple[Note, ...] = ()
     #: One line per metric for events: the current evidence.
     summary: str = ""
 
@@ -128,6 +132,8 @@ class _Taking:
     underpowered: list[Note] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
     no_requests: list[Note] = field(default_factory=list)
+    #: Metrics that only started their counts (or wait to) at this reading.
+    restarted: list[Note] = field(default_factory=list)
     regression: tuple[str, Assessment] | None = None
     judged_step: bool = False
 
@@ -154,11 +160,13 @@ class _Taking:
             outcome = Outcome.CONTINUE
         self.status.outcome = OUTCOMES[outcome]
         regression = self.regression
+        idle = {n.metric for n in self.no_requests}
+        unjudged = [n for n in self.skipped if n.metric not in idle] + self.restarted
         return Verdict(
             outcome=outcome, metric=regression[0] if regression else None,
             assessment=regression[1] if regression else None, skipped=tuple(self.skipped),
             underpowered=tuple(self.underpowered), power_checked=tuple(self.checked),
-            no_requests=tuple(self.no_requests),
+            no_requests=tuple(self.no_requests), unjudged=tuple(unjudged),
             summary="; ".join(describe(m) for m in metrics))
 
 
@@ -178,6 +186,7 @@ def _take(taking: _Taking, spec: JudgeMetric, metric: JudgedMetricStatus,
         metric.reading = None
         metric.reading_at = None
         metric.message = waiting
+        taking.restarted.append(Note(metric.name, waiting))
         return
     try:
         counts = cumulative(reading, metric)
@@ -189,6 +198,7 @@ def _take(taking: _Taking, spec: JudgeMetric, metric: JudgedMetricStatus,
     if not had_origin:
         _start_from(metric, counts, reading)
         metric.message = None
+        taking.restarted.append(Note(metric.name, "its counts start from this reading"))
         taking.power(metric, power_before(metric, counts, reading, taking.plan, taking.status))
         return
     step = _step_counts(taking, metric, counts, reading)

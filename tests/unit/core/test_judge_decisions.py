@@ -355,12 +355,15 @@ class TestNoEvidence:
         service = Service(failing={"error-rate"})
         world = roll_out(judged(service, promoteEarly=True))
         metric = first_metric(world)
-        assert world.canary.status.phase == Phase.SUCCEEDED
-        assert weights(world)[-2] == 50  # no early promotion: nothing was proven
+        # Held at the first weight, then rolled back at the progress deadline (60 s).
+        assert world.canary.status.phase == Phase.FAILED
+        assert max(weights(world)) == 5
         assert metric.state is None and metric.proven_at_step is None
-        assert metric.skipped_steps == 11  # the reading before traffic and 10 steps
         assert "no data: query failed" in present(metric.message)
         assert judge_of(world).outcome == "continue"
+        promoted = condition(world, "Promoted")
+        assert promoted.reason == "ProgressDeadlineExceeded"
+        assert "the judge has had no usable reading for 60s" in promoted.message
 
     def test_data_returning_after_a_gap_starts_a_new_difference(self) -> None:
         service = Service()
