@@ -18,6 +18,7 @@ from tests.e2e.controller_process import ControllerProcess
 from tests.e2e.fixtures import fresh_namespace
 from tests.faults import uncached
 from tests.faults.partition import Partition
+from tests.faults.prometheus_proxy import PrometheusProxy
 
 #: Rounds of each fault: small by default (the smoke `make test` runs), larger in
 #: `make faults`.
@@ -63,15 +64,46 @@ def partitioned_controller(environment: LocalEnvironment, controller: Controller
     """The controller under test, through the partition to the uncached API server. The
     session's controller is stopped meanwhile (two would act on the same Canaries) and
     started again afterwards."""
+    kubeconfig = uncached.kubeconfig_through(environment, partition.port,
+                                             environment.run_dir / "kubeconfig-partitioned")
+    with _instead_of(controller):
+        process = ControllerProcess(environment, environment.logs_dir / "controller-faults.log",
+                                    kubeconfig=kubeconfig)
+        process.start()
+        yield process
+        process.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def prometheus_proxy(environment: LocalEnvironment) -> AsyncIterator[PrometheusProxy]:
+    proxy = PrometheusProxy(environment.prometheus_url)
+    await proxy.start()
+    yield proxy
+    await proxy.stop()
+
+
+@pytest.fixture
+def proxied_controller(environment: LocalEnvironment, controller: ControllerProcess,
+                       prometheus_proxy: PrometheusProxy) -> Iterator[ControllerProcess]:
+    """The controller under test, reading metrics through the proxy; the session's
+    controller is stopped meanwhile and started again afterwards."""
+    with _instead_of(controller):
+        process = ControllerProcess(environment, environment.logs_dir / "controller-faults.log",
+                                    "--metrics-server", prometheus_proxy.url)
+        process.start()
+        yield process
+        process.stop()
+
+
+@contextlib.contextmanager
+def _instead_of(controller: ControllerProcess) -> Iterator[None]:
+    """The session's controller stopped for the block (two controllers would act on the
+    same Canaries), and started again after it if it was running."""
     was_running = controller.running()
     if was_running:
         controller.stop()
-    kubeconfig = uncached.kubeconfig_through(environment, partition.port,
-                                             environment.run_dir / "kubeconfig-partitioned")
-    process = ControllerProcess(environment, environment.logs_dir / "controller-faults.log",
-                                kubeconfig=kubeconfig)
-    process.start()
-    yield process
-    process.stop()
-    if was_running:
-        controller.start()
+    try:
+        yield
+    finally:
+        if was_running:
+            controller.start()

@@ -1,4 +1,4 @@
-"""Fault 2, the controller SIGKILLed at random moments: rollouts of every strategy keep
+"""Fault 3, the controller SIGKILLed at random moments: rollouts of every strategy keep
 their outcomes, and nothing unsafe is seen in between.
 
 Eight Canaries, one per strategy (a weighted canary, a faulty weighted canary, A/B
@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import statistics
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from tests.e2e.rollout import (
 from tests.e2e.waiting import wait_until
 from tests.faults.conftest import SEED_VARIABLE
 from tests.faults.observed import Expected, Violations, finished, judge_primary, reasons
+from tests.faults.stats import percentile
 from tests.faults.watchdog import canary_routed, watching
 
 JSON = dict[str, Any]
@@ -162,23 +162,17 @@ async def test_rollouts_of_every_strategy_keep_their_outcomes_across_sigkills(
     finally:
         if not run.controller.running():
             run.controller.start()
-    restarts = sorted(run.restarts)
+    restarts = run.restarts
     summary = (f"sigkill: {rounds} rounds ({len(ROLES)} rollouts each) in "
                f"{sum(run.rounds):.0f}s, seed {seed}; kills {run.kills}; restart to synced "
                f"p50 {percentile(restarts, 50):.1f}s p99 {percentile(restarts, 99):.1f}s; "
-               f"round p50 {percentile(sorted(run.rounds), 50):.0f}s max "
+               f"round p50 {percentile(run.rounds, 50):.0f}s max "
                f"{max(run.rounds):.0f}s; samples {dog.samples}; fewest ready primary pods "
                f"{dog.fewest_primary_pods}; most events for one rollout {run.most_events}; "
                f"decision events lost with a killed process {dict(run.lost)}; "
                f"violations {len(run.violations.found)}")
     print(summary)
     assert not run.violations.found, summary + "\n" + "\n".join(run.violations.found)
-
-
-def percentile(values: list[float], q: int) -> float:
-    if len(values) < 2:
-        return values[0] if values else 0.0
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
 async def one_round(run: Run, number: int) -> None:

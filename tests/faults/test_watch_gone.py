@@ -1,12 +1,15 @@
-"""Fault 1, watch history compacted: rollouts keep their outcomes when the controller's
-watches are answered 410 Gone and it has to list again.
+"""Faults 1 and 2: the controller cut off its API server. Rollouts keep their outcomes
+when the controller's watches are answered 410 Gone and it has to list again (fault 1),
+and when the API server is unreachable for a whole minute (fault 2).
 
 Each round starts rollouts in four namespaces, then, at a random moment, cuts the
 controller off its API server (one without a watch cache, so watches are served from
-etcd), compacts etcd past every resourceVersion the controller has seen, applies new
-revisions while the controller cannot see them, and heals the partition after a random
-gap. The controller's watches resume from compacted resourceVersions, are answered 410,
-and list again. Then: every rollout ends in its right outcome, each decision is reported
+etcd), applies new revisions while the controller cannot see them, and heals the
+partition after a gap: a random 1-6 s during which etcd is compacted past every
+resourceVersion the controller has seen (its watches then resume from compacted
+resourceVersions, are answered 410, and list again), or 60 s without compaction. Then:
+the controller is still running, the revision applied during the partition is seen soon
+after the heal, every rollout ends in its right outcome, each decision is reported
 exactly once, and the relists are counted (canary_watch_relists_total).
 """
 
@@ -38,6 +41,7 @@ from tests.faults.observed import (
     totals,
 )
 from tests.faults.partition import Partition
+from tests.faults.stats import percentile
 from tests.faults.uncached import UncachedApiServer
 
 #: Short intervals, so a round takes seconds: four steps to 60% for most Canaries.
@@ -54,6 +58,9 @@ GAP = (1.0, 6.0)
 #: seen: the watches' reconnect pauses (at most about 6.4 s after a 6 s gap), the list,
 #: one reconcile, and room for a busy machine.
 PICKUP_SECONDS = 20.0
+#: The partition of the minute-long outage, and its rounds: a fifth of the others'.
+LONG_GAP = (60.0, 60.0)
+LONG_ROUNDS_DIVISOR = 5
 
 
 @dataclass
@@ -67,6 +74,10 @@ class Run:
     #: one under analysis during the partition), edited (a revision applied only during
     #: the partition, to a Canary at rest).
     roles: dict[str, str]
+    seed: int = 0
+    #: Seconds the partition lasts, and whether etcd is compacted during it.
+    gap: tuple[float, float] = GAP
+    compact: bool = True
     violations: Violations = field(default_factory=Violations)
     relists: Counter[str] = field(default_factory=Counter)
     cut_connections: int = 0
@@ -79,22 +90,49 @@ async def test_rollouts_keep_their_outcomes_across_a_compacted_watch_history(
         other_namespace: str, two_more_namespaces: list[str],
         uncached_apiserver: UncachedApiServer, partition: Partition,
         partitioned_controller: ControllerProcess, rounds: int) -> None:
+    run = await started(kube, environment, [namespace, other_namespace, *two_more_namespaces],
+                        uncached_apiserver, partition, partitioned_controller)
+    await across_partitions(run, rounds, "watch-gone")
+
+
+async def test_rollouts_keep_their_outcomes_across_a_minute_without_the_api_server(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str,
+        other_namespace: str, two_more_namespaces: list[str],
+        uncached_apiserver: UncachedApiServer, partition: Partition,
+        partitioned_controller: ControllerProcess, rounds: int) -> None:
+    """The same rollouts, with the API server unreachable for a minute and no compaction:
+    the controller keeps running, and picks up where it was when it can reach it again."""
+    run = await started(kube, environment, [namespace, other_namespace, *two_more_namespaces],
+                        uncached_apiserver, partition, partitioned_controller)
+    run.gap, run.compact = LONG_GAP, False
+    await across_partitions(run, max(1, rounds // LONG_ROUNDS_DIVISOR), "unreachable-60s")
+
+
+async def started(kube: KubeClient, environment: LocalEnvironment, namespaces: list[str],
+                  uncached_apiserver: UncachedApiServer, partition: Partition,
+                  controller: ControllerProcess) -> Run:
+    """The four Canaries, Initialized; the run's random timings seeded."""
     seed = int(os.environ.get(SEED_VARIABLE) or random.randrange(2**32))
-    run = Run(kube, partitioned_controller, partition, uncached_apiserver.etcd_url,
-              random.Random(seed), {"healthy": namespace, "faulty": other_namespace,
-                                    "superseded": two_more_namespaces[0],
-                                    "edited": two_more_namespaces[1]})
+    run = Run(kube, controller, partition, uncached_apiserver.etcd_url, random.Random(seed),
+              dict(zip(("healthy", "faulty", "superseded", "edited"), namespaces, strict=True)),
+              seed=seed)
     await asyncio.gather(*(start(kube, environment, ns, analysis=SLOW_ANALYSIS
                                  if role == "superseded" else ANALYSIS)
                            for role, ns in run.roles.items()))
-    started = time.monotonic()
+    return run
+
+
+async def across_partitions(run: Run, rounds: int, label: str) -> None:
+    began = time.monotonic()
     for number in range(2, rounds + 2):
         await one_round(run, number)
-    summary = (f"watch-gone: {rounds} rounds in {time.monotonic() - started:.0f}s, seed "
-               f"{seed}; relists observed {sum(run.relists.values())} "
+    summary = (f"{label}: {rounds} rounds in {time.monotonic() - began:.0f}s, seed "
+               f"{run.seed}; relists observed {sum(run.relists.values())} "
                f"({dict(sorted(run.relists.items()))}); connections cut "
-               f"{run.cut_connections}; slowest pickup after the heal "
-               f"{max(run.pickups, default=0):.1f}s; violations {len(run.violations.found)}")
+               f"{run.cut_connections}; pickup after the heal p50 "
+               f"{percentile(run.pickups, 50):.1f}s max {max(run.pickups, default=0):.1f}s; "
+               f"controller exits {int(not run.controller.running())}; "
+               f"violations {len(run.violations.found)}")
     print(summary)
     assert not run.violations.found, summary + "\n" + "\n".join(run.violations.found)
 
@@ -124,7 +162,9 @@ async def one_round(run: Run, number: int) -> None:
                                               for e in expected)),
                      lambda found: all(map(finished, found, expected)),
                      f"round {number}: every rollout to end", timeout=240, interval=0.5)
-    after = await relisted(run, counters, number)
+    after = await relisted(run, counters, number) if run.compact \
+        else await totals(run.controller.metrics_url)
+    run.violations.check(run.controller.running(), f"round {number}: the controller exited")
     run.violations.check(after["canary_promotions_total"]
                          - counters["canary_promotions_total"] == 3,
                          f"round {number}: promotions counted "
@@ -140,10 +180,11 @@ async def one_round(run: Run, number: int) -> None:
 
 async def partitioned(run: Run, number: int) -> list[Expected]:
     """Cut the controller off, compact etcd, apply revisions it cannot see, heal."""
-    gap = run.rng.uniform(*GAP)
+    gap = run.rng.uniform(*run.gap)
     cut_at = time.monotonic()
     run.cut_connections += run.partition.cut()
-    await etcd.compact(run.etcd_url)
+    if run.compact:
+        await etcd.compact(run.etcd_url)
     expected = [Expected(run.roles["superseded"], await apply(run, "superseded", f"{number}b"),
                          True, new_revisions=(1, 2), promotions=(1, 2)),
                 Expected(run.roles["edited"], await apply(run, "edited", str(number)), True)]
