@@ -19,7 +19,7 @@ unit: setup
 
 # The fault tier at full length (`make test` runs one round of each fault); see
 # tests/faults/README.md. CANARY_FAULT_ROUNDS and CANARY_FAULT_SEED may be overridden.
-CANARY_FAULT_ROUNDS ?= 8
+CANARY_FAULT_ROUNDS ?= 20
 faults: setup
 	CANARY_FAULT_ROUNDS=$(CANARY_FAULT_ROUNDS) .venv/bin/pytest tests/faults -rP
 
