@@ -76,6 +76,16 @@ class Caches:
                 self.destination_rules, self.http_routes, self.grpc_routes, self.autoscalers,
                 self.configmaps, self.secrets, self.metric_templates, self.alert_providers)
 
+    def stale(self) -> str | None:
+        """Which cache may be out of date (its watch broke and has not caught up), and
+        for how long; None when all are current."""
+        for cache in self.all():
+            seconds = cache.stale_seconds()
+            if seconds is not None:
+                return (f"the {cache.resource.plural} watch has been catching up for "
+                        f"{seconds:.0f}s")
+        return None
+
     def cached(self, resource: r.Resource, namespace: str, name: str) -> JSON | None:
         """An object from the caches, for the kinds canary reads while analysing."""
         if resource == r.SECRETS:

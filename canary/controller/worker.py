@@ -312,7 +312,7 @@ class Worker:
             conflict=None if problem is not None else claims.conflict(
                 obj, caches.canaries.items(self.namespace),
                 caches.generated_lookup(self.namespace), self.services.settings.mesh_provider),
-            missing_references=self._missing_references(canary))
+            missing_references=self._missing_references(canary), stale=caches.stale())
 
     def _provider_problem(self, canary: Canary) -> str | None:
         """Why this controller cannot route the Canary's traffic (its provider)."""

@@ -138,3 +138,7 @@ class Observation:
     #: The references of the spec that name missing objects (MetricTemplates, the
     #: autoscaler, template variables), each naming its field; a new revision waits.
     missing_references: tuple[str, ...] = ()
+    #: Why the objects above may be out of date (a watch broke and has not caught up):
+    #: deadlines then wait, so that nothing is rolled back for the lack of a change the
+    #: cluster made while the controller could not see it.
+    stale: str | None = None

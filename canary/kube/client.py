@@ -8,6 +8,7 @@ of :mod:`canary.kube.errors`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections import Counter
@@ -22,6 +23,7 @@ from kubernetes_asyncio import config as k8s_config
 
 from canary.kube.errors import ApiError, KubeError, TransportError, api_error
 from canary.kube.resources import Resource, for_object
+from canary.kube.throttle import ThrottleSettings, wait_before_resending
 
 JSON = dict[str, Any]
 Query = Mapping[str, str | int | bool | None]
@@ -33,8 +35,10 @@ DEFAULT_REQUEST_TIMEOUT = 30.0
 class KubeClient:
     """Talks JSON to one API server. Use :meth:`connect` (or :meth:`with_token`) to build it."""
 
-    def __init__(self, api_client: Any) -> None:
+    def __init__(self, api_client: Any, throttle: ThrottleSettings | None = None) -> None:
         self._api = api_client
+        #: How requests refused for load (429) are sent again.
+        self.throttle = throttle or ThrottleSettings()
         #: Requests sent, by verb (``WATCH`` for watch streams): what a benchmark or the
         #: controller's own metrics read to see how much API traffic canary causes.
         self.requests: Counter[str] = Counter()
@@ -95,8 +99,25 @@ class KubeClient:
 
     async def _send(self, method: str, path: str, query: Query | None, body: Any,
                     content_type: str, timeout: aiohttp.ClientTimeout) -> aiohttp.ClientResponse:
+        """Send a request, and again after the pause the server asks for while it
+        refuses it for load (see :mod:`canary.kube.throttle`)."""
         params = [(k, _query_value(v)) for k, v in (query or {}).items() if v is not None]
         verb = "WATCH" if (query or {}).get("watch") else method
+        attempt = 1
+        while True:
+            response = await self._send_once(verb, method, path, params, body, content_type,
+                                             timeout)
+            wait = wait_before_resending(response.status, response.headers.get("Retry-After"),
+                                         attempt, self.throttle)
+            if wait is None:
+                return response
+            response.release()
+            attempt += 1
+            await asyncio.sleep(wait)
+
+    async def _send_once(self, verb: str, method: str, path: str,
+                         params: list[tuple[str, str]], body: Any, content_type: str,
+                         timeout: aiohttp.ClientTimeout) -> aiohttp.ClientResponse:
         self.requests[verb] += 1
         try:
             response = await self._api.call_api(
@@ -188,9 +209,10 @@ class KubeClient:
 
     async def watch(self, resource: Resource, namespace: str | None, resource_version: str, *,
                     timeout_seconds: int, label_selector: str | None = None,
-                    field_selector: str | None = None,
-                    bookmarks: bool = True) -> AsyncIterator[JSON]:
+                    field_selector: str | None = None, bookmarks: bool = True,
+                    on_open: Callable[[], None] | None = None) -> AsyncIterator[JSON]:
         """One watch request: yield raw watch events until the server ends the stream.
+        ``on_open`` is called once the server has accepted it, before any event.
 
         Raises :class:`~canary.kube.errors.Gone` when ``resource_version`` is too old, both
         when the server refuses the request and when it says so inside the stream.
@@ -210,6 +232,8 @@ class KubeClient:
             if not 200 <= response.status < 300:
                 raw = await response.read()
                 raise api_error(response.status, _decode(raw), raw.decode(errors="replace"))
+            if on_open is not None:
+                on_open()
             while True:
                 try:
                     line = await response.content.readline()

@@ -33,6 +33,9 @@ EventHandler = Callable[[str, JSON], None]
 #: each every 5 s costs an API server nothing, and one back from an outage is watched
 #: again within about 6 s (a 30 s cap, client-go's, left it unseen for up to 36 s).
 RECONNECT_BACKOFF = Backoff(0.2, 5.0, jitter=0.2)
+#: Seconds a reopened watch must stay open, or deliver something, before its copy counts
+#: as current again: the server replays what was missed right after it accepts the watch.
+REOPEN_GRACE = 1.0
 
 
 @dataclass(frozen=True)
@@ -118,12 +121,38 @@ class Reflector:
         #: How many of those listed again because the server had forgotten the
         #: resourceVersion (410 Gone): each re-reports the differences as events.
         self.relists = 0
+        #: Per namespace stream whose copy may be out of date (a list or watch failed and
+        #: no watch has caught up since): the monotonic time it failed.
+        self._stale_since: dict[str | None, float] = {}
+        #: When each of those streams' watch was accepted again, if it has been.
+        self._reopened: dict[str | None, float] = {}
 
     @property
     def last_activity(self) -> float:
         """The *oldest* of the streams' last activities: one hung namespace stream must
         show however busy the others are, so that the liveness probe sees it."""
         return min(list(self.activity.values()))
+
+    def stale_seconds(self) -> float | None:
+        """How long the copy has been possibly out of date, for the stream that has been
+        so the longest; None when every stream is current. A stream is out of date from a
+        failed list or watch until its watch is open again and has delivered something or
+        stayed open :data:`REOPEN_GRACE` seconds: decisions on the absence of a change
+        (a deadline) must wait for that, or they act on the cluster as it was before an
+        outage."""
+        now = self.clock()
+        for scope, opened in list(self._reopened.items()):
+            if now - opened >= REOPEN_GRACE:
+                self._caught_up(scope)
+        return now - min(self._stale_since.values()) if self._stale_since else None
+
+    def _caught_up(self, scope: str | None) -> None:
+        self._stale_since.pop(scope, None)
+        self._reopened.pop(scope, None)
+
+    def _fell_behind(self, scope: str | None) -> None:
+        self._stale_since.setdefault(scope, self.clock())
+        self._reopened.pop(scope, None)
 
     def add_handler(self, handler: EventHandler) -> None:
         self._handlers.append(handler)
@@ -190,6 +219,7 @@ class Reflector:
             except Gone:
                 log.info("watch expired, listing again", resource=self.resource.plural)
                 must_list = True
+                self._fell_behind(scope)
                 self.restarts += 1
                 self.relists += 1
                 # The server answered, so the failures before (a broken connection) are
@@ -200,6 +230,7 @@ class Reflector:
                 attempts.expired += 1
                 await asyncio.sleep(backoff.delay(attempts.expired))
             except (KubeError, ValueError) as exc:
+                self._fell_behind(scope)
                 self.restarts += 1
                 attempts.failures += 1
                 report = getattr(log, failure_level(exc))
@@ -230,6 +261,7 @@ class Reflector:
                 self._emit("ADDED", obj)
             elif _rv(previous) != _rv(obj):
                 self._emit("MODIFIED", obj)
+        self._caught_up(scope)
         self._listed.add(scope)
         if len(self._listed) == len(self.scopes):
             self.synced.set()
@@ -241,9 +273,11 @@ class Reflector:
                                              self._resource_versions[scope],
                                              timeout_seconds=timeout,
                                              label_selector=self.label_selector,
-                                             field_selector=self.field_selector):
+                                             field_selector=self.field_selector,
+                                             on_open=lambda: self._reopen(scope)):
             self.activity[scope] = self.clock()
             self._attempts[scope].progress()
+            self._caught_up(scope)
             kind = str(event.get("type"))
             obj = event.get("object") or {}
             rv = _rv(obj)
@@ -257,6 +291,10 @@ class Reflector:
             else:
                 self._put(key, obj)
             self._emit(kind, obj)
+
+    def _reopen(self, scope: str | None) -> None:
+        if scope in self._stale_since:
+            self._reopened[scope] = self.clock()
 
     def _emit(self, kind: str, obj: JSON) -> None:
         for handler in self._handlers:

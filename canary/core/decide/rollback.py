@@ -6,6 +6,9 @@ from canary.core.actions import CallHooks, EnsurePrimary, Route, ScaleCanary
 from canary.core.decide.draft import PROMOTED, Draft
 from canary.models.canary import Phase
 
+#: Seconds between looks at caches that are catching up, while a deadline waits on them.
+STALE_RECHECK_SECONDS = 1.0
+
 
 def rollback(draft: Draft, reason: str, message: str) -> None:
     draft.phase(Phase.FAILED)
@@ -30,8 +33,12 @@ def rollback(draft: Draft, reason: str, message: str) -> None:
 
 
 def wait_or_roll_back(draft: Draft, elapsed: float, message: str) -> None:
-    """Past the progress deadline: roll back with ``message``; before it: wake at it."""
-    if elapsed >= draft.deadline():
+    """Past the progress deadline: roll back with ``message``; before it: wake at it.
+    While the caches may be out of date the deadline waits for them to catch up: the
+    change waited for may have happened while the controller could not see it."""
+    if elapsed >= draft.deadline() and draft.obs.stale is not None:
+        draft.wake_in(STALE_RECHECK_SECONDS)
+    elif elapsed >= draft.deadline():
         rollback(draft, "ProgressDeadlineExceeded", message)
     else:
         draft.wake_in(draft.deadline() - elapsed)

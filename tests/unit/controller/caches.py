@@ -23,6 +23,9 @@ class Cache:
     def covers(self, namespace: str) -> bool:
         return True
 
+    def stale_seconds(self) -> float | None:
+        return None
+
 
 def caches(**held: Cache) -> Caches:
     """The controller's caches, holding what is given (by attribute name) and nothing

@@ -66,6 +66,8 @@ class World:
     provider_problem: str | None = None
     #: Why the data plane does not follow the route yet (a Gateway refused it).
     route_pending: str | None = None
+    #: Why the controller's caches may be out of date (a watch catching up).
+    stale: str | None = None
     weight: int = 0
     route: Route | None = None
     success_rate: float | None = 100.0
@@ -94,7 +96,7 @@ class World:
                            generation=1, requests=self.requests, judge=readings,
                            conflict=self.conflict, missing_references=self.missing_references,
                            provider_problem=self.provider_problem,
-                           route_pending=self.route_pending)
+                           route_pending=self.route_pending, stale=self.stale)
 
     def _measured(self) -> MetricValue:
         if self.metrics_outage is not None:

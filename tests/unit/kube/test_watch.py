@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import pytest
 from structlog.testing import capture_logs
@@ -23,6 +23,7 @@ from canary.kube import (
     WatchSettings,
 )
 from canary.kube import resources as r
+from canary.kube.watch import REOPEN_GRACE
 from canary.observability import Health, HealthSettings
 from tests.unit.kube.fakes import VirtualTime, settle
 
@@ -307,3 +308,95 @@ async def test_only_an_expired_resource_version_counts_as_a_relist(
     gone = sum(isinstance(end, Gone) for end in ends)
     assert reflector.relists == gone and reflector.restarts == len(ends)
     assert api.calls.count("list") == 1 + gone
+
+
+class Reconnecting:
+    """The first watch breaks; the next ones are accepted (``on_open``) and then deliver
+    what the test puts in ``events``, or hang."""
+
+    def __init__(self, first_end: Exception) -> None:
+        self.first_end = first_end
+        self.watches = 0
+        self.opened = asyncio.Event()
+        self.events: asyncio.Queue[JSON] = asyncio.Queue()
+
+    async def list(self, resource: Resource, namespace: str | None = None,
+                   **selectors: object) -> JSON:
+        return {"items": [], "metadata": {"resourceVersion": "1"}}
+
+    async def watch(self, resource: Resource, namespace: str | None, resource_version: str,
+                    on_open: Callable[[], None] | None = None,
+                    **options: object) -> AsyncIterator[JSON]:
+        self.watches += 1
+        if self.watches == 1:
+            raise self.first_end
+        if on_open is not None:
+            on_open()
+        self.opened.set()
+        while True:
+            yield await self.events.get()
+
+
+async def reconnected(first_end: Exception) -> tuple[Reflector, Reconnecting, Clock,
+                                                     asyncio.Task[None], float | None]:
+    """A reflector whose first watch ended with ``first_end``, 3 s before the next one
+    was accepted; and how stale it said it was during that pause."""
+    clock, api = Clock(), Reconnecting(first_end)
+    reflector = Reflector(api, r.DEPLOYMENTS, clock=clock,  # type: ignore[arg-type]
+                          settings=WatchSettings(backoff=Backoff(0.001, 0.001, jitter=0.2)))
+    assert reflector.stale_seconds() is None
+    real_sleep = asyncio.sleep
+    during_pause: list[float | None] = []
+
+    async def sleep(seconds: float) -> None:
+        clock.now += 3
+        during_pause.append(reflector.stale_seconds())
+        await real_sleep(0)
+
+    running = asyncio.create_task(reflector.run())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(asyncio, "sleep", sleep)
+        await asyncio.wait_for(api.opened.wait(), 5)
+    return reflector, api, clock, running, during_pause[0]
+
+
+async def stop(running: asyncio.Task[None]) -> None:
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+
+
+async def test_a_reopened_watch_is_current_only_after_its_grace() -> None:
+    """From the break until the new watch has been open REOPEN_GRACE seconds, the copy
+    may miss what changed meanwhile: it says so, and for how long."""
+    reflector, _, clock, running, during_pause = await reconnected(BROKEN)
+    try:
+        assert during_pause == 3
+        assert reflector.stale_seconds() == 3
+        clock.now += REOPEN_GRACE / 2
+        assert reflector.stale_seconds() is not None
+        clock.now += REOPEN_GRACE / 2
+        assert reflector.stale_seconds() is None
+    finally:
+        await stop(running)
+
+
+async def test_an_expired_watch_is_stale_until_listed_again() -> None:
+    reflector, _, _, running, during_pause = await reconnected(EXPIRED)
+    try:
+        assert during_pause == 3
+        assert reflector.stale_seconds() is None
+    finally:
+        await stop(running)
+
+
+async def test_a_reopened_watch_that_delivers_is_current_at_once() -> None:
+    reflector, api, _, running, _ = await reconnected(BROKEN)
+    try:
+        api.events.put_nowait({"type": "MODIFIED", "object": {"metadata": {
+            "namespace": "shop", "name": "web", "resourceVersion": "9"}}})
+        await settle()
+        assert reflector.get("shop", "web") is not None
+        assert reflector.stale_seconds() is None
+    finally:
+        await stop(running)
