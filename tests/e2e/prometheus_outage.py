@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 
 from canary.devenv import LocalEnvironment
-from canary.devenv import process as processes
-from tests.e2e.waiting import wait_until
+from tests.e2e import restart
 
 
 @contextlib.asynccontextmanager
@@ -17,8 +15,7 @@ async def prometheus_stopped(env: LocalEnvironment
                              ) -> AsyncIterator[Callable[[], Awaitable[None]]]:
     """Stop Prometheus; yield how to start it again (with the same flags, data and
     port), which happens on leaving at the latest, so later tests find it running."""
-    [record] = [p for p in env.processes if p.name == "prometheus"]
-    processes.stop(record)
+    record = await restart.stop(env, "prometheus")
     started = False
 
     async def start_again() -> None:
@@ -26,11 +23,8 @@ async def prometheus_stopped(env: LocalEnvironment
         if started:
             return
         started = True
-        again = processes.start(record.name, record.argv, Path(record.log), cwd=env.run_dir)
-        env.processes[env.processes.index(record)] = again
-        env.save()
-        await wait_until(lambda: _scraping(env), bool,
-                         "Prometheus to answer and scrape again", timeout=120, interval=0.5)
+        await restart.start_again(env, record, lambda: _scraping(env),
+                                  "Prometheus to answer and scrape again")
 
     try:
         yield start_again
@@ -39,8 +33,6 @@ async def prometheus_stopped(env: LocalEnvironment
 
 
 async def _scraping(env: LocalEnvironment) -> bool:
-    """Whether Prometheus is ready and has scraped every target since it started."""
-    try:
-        return await env.targets_up(set(env.scrape_targets))
-    except ValueError:  # not ready yet: its answer is no JSON
-        return False
+    """Whether Prometheus is ready and has scraped every target since it started (its
+    answer is no JSON until it is ready: a ValueError, taken as not yet)."""
+    return await env.targets_up(set(env.scrape_targets))

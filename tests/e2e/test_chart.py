@@ -6,7 +6,6 @@ nothing it did was refused and that every permission the chart grants was used."
 from __future__ import annotations
 
 import asyncio
-import base64
 import functools
 import json
 import shutil
@@ -26,6 +25,7 @@ from canary.kube import resources as r
 from canary.models.annotations import PAUSED_ANNOTATION
 from tests.e2e import manifests
 from tests.e2e.controller_process import ControllerProcess
+from tests.e2e.identities import service_account_kubeconfig
 from tests.e2e.rollout import ANALYSIS, APP, FIELD_MANAGER, canary_object, phase
 from tests.e2e.waiting import wait_until
 
@@ -88,24 +88,6 @@ def test_wrong_values_are_refused_with_the_field_named(environment: LocalEnviron
         assert result.returncode != 0 and named in result.stderr, result.stderr
 
 
-async def service_account_kubeconfig(kube: KubeClient, environment: LocalEnvironment,
-                                     path: Path, account: str = RELEASE) -> Path:
-    """A kubeconfig holding a token of the chart's ServiceAccount (TokenRequest API)."""
-    request = await kube.request(
-        "POST", f"/api/v1/namespaces/{RELEASE_NAMESPACE}/serviceaccounts/{account}/token",
-        body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-              "spec": {"expirationSeconds": 3600}})
-    await asyncio.to_thread(path.write_text, yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "sa",
-        "clusters": [{"name": "local", "cluster": {
-            "server": environment.api_server,
-            "certificate-authority-data": base64.b64encode(
-                environment.ca_file.read_bytes()).decode()}}],
-        "users": [{"name": "sa", "user": {"token": request["status"]["token"]}}],
-        "contexts": [{"name": "sa", "context": {"cluster": "local", "user": "sa"}}]}))
-    return path
-
-
 @pytest_asyncio.fixture(loop_scope="session")
 async def chart_controller(environment: LocalEnvironment, controller: ControllerProcess,
                            kube: KubeClient, chart: Path, tmp_path: Path
@@ -123,7 +105,8 @@ async def chart_controller(environment: LocalEnvironment, controller: Controller
         "--leader-election-id", f"{RELEASE}-leader", "--lease-duration", "4s",
         "--renew-deadline", "3s", "--retry-period", "500ms",
         kubeconfig=await service_account_kubeconfig(kube, environment,
-                                                    tmp_path / "sa.kubeconfig"))
+                                                    tmp_path / "sa.kubeconfig",
+                                                    RELEASE_NAMESPACE, RELEASE))
     await asyncio.to_thread(process.start)
     yield process
     await asyncio.to_thread(process.stop)
@@ -287,7 +270,8 @@ async def test_a_namespace_scoped_shard_works_with_roles_alone(
         assert not rendered_roles["items"], "namespace-scoped mode needs no ClusterRole"
         await asyncio.to_thread(controller.stop)
         kubeconfig = await service_account_kubeconfig(kube, environment,
-                                                      tmp_path / "shard.kubeconfig", release)
+                                                      tmp_path / "shard.kubeconfig",
+                                                      RELEASE_NAMESPACE, release)
         process = ControllerProcess(
             environment, environment.run_dir / "logs" / "shard-controller.log",
             "--namespace", namespace, "--canary-selector", "shard=a", kubeconfig=kubeconfig)

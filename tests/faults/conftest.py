@@ -4,6 +4,7 @@ reaches the cluster only through both."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import secrets
@@ -13,10 +14,12 @@ import pytest
 import pytest_asyncio
 
 from canary.devenv import LocalEnvironment
+from canary.devenv.components import url
 from canary.kube import KubeClient
 from tests.e2e.controller_process import ControllerProcess
 from tests.e2e.fixtures import fresh_namespace
-from tests.faults import uncached
+from tests.e2e.identities import service_account_kubeconfig
+from tests.faults import throttling, uncached
 from tests.faults.partition import Partition
 from tests.faults.prometheus_proxy import PrometheusProxy
 
@@ -72,6 +75,26 @@ def partitioned_controller(environment: LocalEnvironment, controller: Controller
         process.start()
         yield process
         process.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def throttled_controller(environment: LocalEnvironment, controller: ControllerProcess,
+                               kube: KubeClient, namespace: str, partition: Partition
+                               ) -> AsyncIterator[ControllerProcess]:
+    """The controller under test as a ServiceAccount API Priority and Fairness starves
+    (``throttling.py``), through the partition to the uncached API server; the session's
+    controller is stopped meanwhile and started again afterwards."""
+    async with throttling.starved_account(kube, namespace) as account:
+        kubeconfig = await service_account_kubeconfig(
+            kube, environment, environment.run_dir / "kubeconfig-throttled", namespace,
+            account, server=url("https", partition.port))
+        with _instead_of(controller):
+            process = ControllerProcess(environment,
+                                        environment.logs_dir / "controller-faults.log",
+                                        kubeconfig=kubeconfig)
+            await asyncio.to_thread(process.start)
+            yield process
+            await asyncio.to_thread(process.stop)
 
 
 @pytest_asyncio.fixture(loop_scope="session")

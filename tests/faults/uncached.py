@@ -27,8 +27,9 @@ from canary.devenv.components import url
 NAME = "kube-apiserver-uncached"
 
 
-@dataclass(frozen=True)
+@dataclass
 class UncachedApiServer:
+    #: Its process (a new one once restarted).
     record: process.ProcessRecord
     port: int
     #: The client URL of the environment's etcd, which both API servers use.
@@ -43,13 +44,16 @@ def _flag(argv: list[str], name: str) -> str:
 
 
 def uncached_argv(argv: list[str], port: int, audit_log: Path) -> list[str]:
-    """The first API server's command line, on ``port``, without a watch cache and
-    auditing to ``audit_log``."""
+    """The first API server's command line, on ``port``, without a watch cache, with
+    few seats, and auditing to ``audit_log``."""
     out = list(argv)
     out[out.index("--secure-port") + 1] = str(port)
     out[out.index("--audit-log-path") + 1] = str(audit_log)
     out[out.index("--watch-cache")] = "--watch-cache=false"
-    return out
+    # A small server: 30 seats in all, so API Priority and Fairness gives a one-share
+    # priority level a single seat (fault 6). The administrator, who runs every other
+    # fault's controller, is exempt from it.
+    return [*out, "--max-requests-inflight=20", "--max-mutating-requests-inflight=10"]
 
 
 async def start(env: LocalEnvironment, timeout: float = 120.0) -> UncachedApiServer:

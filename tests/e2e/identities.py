@@ -1,0 +1,34 @@
+"""Kubeconfigs for identities other than the environment's administrator, whose group
+(``system:masters``) RBAC never restricts and API Priority and Fairness never queues."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from pathlib import Path
+
+import yaml
+
+from canary.devenv import LocalEnvironment
+from canary.kube import KubeClient
+
+
+async def service_account_kubeconfig(kube: KubeClient, environment: LocalEnvironment,
+                                     path: Path, namespace: str, account: str, *,
+                                     server: str | None = None) -> Path:
+    """A kubeconfig holding a token of ServiceAccount ``namespace/account`` (TokenRequest
+    API), for the environment's API server or ``server``."""
+    request = await kube.request(
+        "POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
+        body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+              "spec": {"expirationSeconds": 3600}})
+    await asyncio.to_thread(path.write_text, yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "sa",
+        "clusters": [{"name": "local", "cluster": {
+            "server": server or environment.api_server,
+            "certificate-authority-data": base64.b64encode(
+                environment.ca_file.read_bytes()).decode()}}],
+        "users": [{"name": "sa", "user": {"token": request["status"]["token"]}}],
+        "contexts": [{"name": "sa", "context": {"cluster": "local", "user": "sa"}}]}))
+    await asyncio.to_thread(path.chmod, 0o600)
+    return path
