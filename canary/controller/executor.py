@@ -46,6 +46,7 @@ from canary.targets.deployment import (
     recorded_replicas,
     revision_of,
     selector_label,
+    selector_label_from_primary,
 )
 
 APPLIED_ANNOTATION = "canary.dev/applied"
@@ -308,10 +309,9 @@ class Executor:
 
     async def _route(self, owner: JSON, canary: Canary, route: Route,
                      established: bool) -> list[str]:
-        target = self._deployment(canary.namespace, canary.spec.target_ref.name)
-        if target is None:
+        label = self._selector_label(canary)
+        if label is None:
             return []
-        label = selector_label(target, self.settings.workloads.selector_labels)
         router = router_for(provider_of(canary, self.settings.mesh_provider))
         repairs = []
         for manifest in router.manifests(canary, owner, label, route):
@@ -326,6 +326,18 @@ class Executor:
         await self._retire(canary, str(owner["metadata"]["uid"]),
                            router.managed(service_name(canary)))
         return repairs
+
+    def _selector_label(self, canary: Canary) -> tuple[str, str] | None:
+        """The label selecting the target's pods, from the target, or from its primary
+        once the target is deleted (the route must then send everything to the
+        primary); None without either."""
+        keys = self.settings.workloads.selector_labels
+        name = canary.spec.target_ref.name
+        target = self._deployment(canary.namespace, name)
+        if target is not None:
+            return selector_label(target, keys)
+        primary = self._deployment(canary.namespace, primary_name(name))
+        return selector_label_from_primary(primary, keys) if primary is not None else None
 
     async def _retire(self, canary: Canary, uid: str, managed: frozenset[Named]) -> None:
         """Delete the routing objects the Canary no longer routes with (see

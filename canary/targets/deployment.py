@@ -47,6 +47,14 @@ def selector_label(deployment: JSON, keys: Sequence[str] = DEFAULT_SELECTOR_LABE
         f"{', '.join(keys)} in spec.selector.matchLabels")
 
 
+def selector_label_from_primary(primary: JSON, keys: Sequence[str] = DEFAULT_SELECTOR_LABELS
+                                ) -> tuple[str, str]:
+    """The target's selector label read from its primary, whose value is the target's
+    renamed (see :func:`primary_name`): what routing needs once the target is deleted."""
+    key, value = selector_label(primary, keys)
+    return key, value.removesuffix(primary_name(""))
+
+
 def revision_of(deployment: JSON, lookup: configs.Lookup | None = None) -> str:
     """The revision of the Deployment's pod template and (with ``lookup``) of the
     ConfigMaps and Secrets it references."""

@@ -31,6 +31,7 @@ from canary.core.decide.readiness import set_readiness
 from canary.core.decide.rollback import rollback
 from canary.core.decide.routing import note_route_accepted
 from canary.core.decide.steady import initialize, steady
+from canary.core.decide.target_gone import traffic_back_to_primary
 from canary.core.observation import Observation
 from canary.models.canary import Canary, CanaryStatus, Phase
 
@@ -112,6 +113,7 @@ def _stopped(draft: Draft) -> bool:
         message = f"Deployment {draft.canary.namespace}/{draft.target_name} not found"
         if draft.condition(READY, "False", "TargetNotFound", message):
             draft.event("Warning", "TargetNotFound", message)
+        traffic_back_to_primary(draft, message)
         return True
     if obs.target_problem:
         if draft.condition(READY, "False", "UnsupportedTarget", obs.target_problem):

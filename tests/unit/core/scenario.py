@@ -22,7 +22,7 @@ from canary.core import (
     evidence,
 )
 from canary.core.actions import CallHooks, ForgetRequest
-from canary.core.observation import Counters, HookResult, JudgeReading, ManualRequests
+from canary.core.observation import MISSING, Counters, HookResult, JudgeReading, ManualRequests
 from canary.models.canary import Canary, JudgedMetricStatus, JudgeStatus, Phase
 
 SETTINGS = DecisionSettings(default_progress_deadline=60, min_interval=1)
@@ -51,6 +51,8 @@ class World:
     target_revision: str = "rev-1"
     target_replicas: int = 2
     target_ready: bool = True
+    #: False once the target Deployment is deleted.
+    target_exists: bool = True
     primary_revision: str | None = None
     primary_ready: bool = False
     #: Whether the primary's pods become ready when it takes a new revision.
@@ -83,8 +85,9 @@ class World:
     judge_readings: Callable[[World], tuple[JudgeReading, ...]] | None = None
 
     def observe(self, metrics: bool = False, judge: bool = False) -> Observation:
-        target = Workload(True, self.target_revision, self.target_replicas,
-                          ready=self.target_ready and self.target_replicas > 0)
+        target = (Workload(True, self.target_revision, self.target_replicas,
+                           ready=self.target_ready and self.target_replicas > 0)
+                  if self.target_exists else MISSING)
         primary = (Workload(True, self.primary_revision, 2, ready=self.primary_ready,
                             available=self.primary_available,
                             detail="" if self.primary_ready else self.primary_detail)

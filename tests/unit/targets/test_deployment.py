@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from canary.targets.deployment import (
     REPLICAS_ANNOTATION,
@@ -13,6 +15,7 @@ from canary.targets.deployment import (
     primary_manifest,
     rollout_state,
     selector_label,
+    selector_label_from_primary,
 )
 
 
@@ -70,3 +73,17 @@ def test_a_target_without_a_known_selector_label_is_refused_naming_the_labels() 
     target["spec"]["selector"]["matchLabels"] = {"component": "web"}
     with pytest.raises(UnsupportedTarget, match="component"):
         selector_label(target)
+
+
+@given(key=st.sampled_from(["app", "app.kubernetes.io/name", "name"]),
+       value=st.from_regex(r"[a-z]([a-z0-9-]{0,40}[a-z0-9])?", fullmatch=True))
+def test_the_targets_selector_label_is_read_back_from_its_primary(key: str,
+                                                                 value: str) -> None:
+    """Once the target is deleted, routing finds the label its pods were selected by on
+    the primary, even for a target whose own name ends in -primary."""
+    target = deployment()
+    target["spec"]["selector"] = {"matchLabels": {key: value}}
+    target["spec"]["template"]["metadata"]["labels"] = {key: value}
+    primary = primary_manifest(target, {"metadata": {"name": "web", "uid": "u1"}}, "rev",
+                               replicas=1)
+    assert selector_label_from_primary(primary) == selector_label(target) == (key, value)
