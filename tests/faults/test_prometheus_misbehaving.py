@@ -2,22 +2,27 @@
 on answers that are no evidence, and no healthy rollout is rolled back for them.
 
 Four Canaries (thresholds on the success rate, thresholds on the P99 latency, the judge,
-and a faulty one) get a new revision each round. After a random 0-4 s, the proxy between
-the controller and Prometheus (tests/faults/prometheus_proxy.py) misbehaves for a random
-4-12 s, in the round's mode: HTTP 503, answers slower than the controller's timeout,
-reset connections (an outage of the evidence), or every value NaN, +Inf, or no series at
-all (answers that are no evidence). Each round takes the next mode, from a random first.
-While it lasts, no Canary's weight may rise and none may begin its promotion. Then: every
-rollout ends in its right outcome, and each decision is reported at most once.
+and a faulty one) get a new revision each round. After a random 0-4 s, Prometheus is
+spoiled for a random 4-12 s. In the first test the proxy between the controller and
+Prometheus (tests/faults/prometheus_proxy.py) misbehaves in the round's mode: HTTP 503,
+answers slower than the controller's timeout, reset connections (an outage of the
+evidence), or every value NaN, +Inf, or no series at all (answers that are no evidence);
+each round takes the next mode. In the second, Prometheus is stopped, its time series
+removed, and started again once the time is up: every counter starts over, and the
+spoiled window lasts until it scrapes again. While it lasts, no Canary's weight may rise
+and none may begin its promotion. Then: every rollout ends in its right outcome, and each
+decision is reported at most once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import time
 from collections import Counter
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +32,7 @@ from canary.kube import resources as r
 from canary.targets.deployment import REVISION_ANNOTATION
 from tests.e2e import manifests
 from tests.e2e.controller_process import ControllerProcess
+from tests.e2e.prometheus_outage import prometheus_stopped
 from tests.e2e.rollout import (
     APP,
     FIELD_MANAGER,
@@ -72,20 +78,30 @@ LASTS = (4.0, 12.0)
 GRACE = 1.0
 
 
+#: What spoils Prometheus for a round: a name, and a context that spoils it while open.
+Spoil = tuple[str, contextlib.AbstractAsyncContextManager[None]]
+
+
 @dataclass
 class Run:
     kube: KubeClient
     proxy: PrometheusProxy
-    rng: random.Random
+    #: Seeds the run's random timings (printed, to replay them).
+    seed: int
     roles: dict[str, str]
-    first_mode: int
+    #: What spoils Prometheus in round ``number``.
+    spoil: Callable[[int], Spoil]
+    rng: random.Random = field(init=False)
     violations: Violations = field(default_factory=Violations)
-    #: Per mode: rounds, and how many Canaries said MetricsUnavailable during it.
+    #: Per spoil: rounds, and how many Canaries said MetricsUnavailable during it.
     rounds: Counter[str] = field(default_factory=Counter)
     held: Counter[str] = field(default_factory=Counter)
     durations: list[float] = field(default_factory=list)
     #: Seconds from the end of the misbehaviour until every rollout moved on.
     resumes: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
 
 
 def revision(role: str, number: int) -> dict[str, str]:
@@ -113,21 +129,69 @@ async def test_no_traffic_moves_on_answers_that_are_no_evidence(
         other_namespace: str, two_more_namespaces: list[str],
         prometheus_proxy: PrometheusProxy, proxied_controller: ControllerProcess,
         rounds: int) -> None:
-    seed = int(os.environ.get(SEED_VARIABLE) or random.randrange(2**32))
-    rng = random.Random(seed)
-    run = Run(kube, prometheus_proxy, rng, dict(zip(
-        ROLES, [namespace, other_namespace, *two_more_namespaces], strict=True)),
-        first_mode=rng.randrange(len(MODES)))
-    await asyncio.gather(*(set_up(kube, environment, ns, role)
-                           for role, ns in run.roles.items()))
+    seed = run_seed()
+
+    def spoil(number: int) -> Spoil:
+        mode = MODES[(seed + number) % len(MODES)]
+        return str(mode), answering(prometheus_proxy, mode)
+
+    await run_rounds(Run(kube, prometheus_proxy, seed, await set_up_all(
+        kube, environment, [namespace, other_namespace, *two_more_namespaces]), spoil),
+        rounds, "prometheus")
+
+
+async def test_no_traffic_moves_while_prometheus_restarts_without_its_data(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str,
+        other_namespace: str, two_more_namespaces: list[str],
+        prometheus_proxy: PrometheusProxy, proxied_controller: ControllerProcess,
+        rounds: int) -> None:
+    """Prometheus stopped, its time series removed, and started again: every counter
+    starts over (the judge's windows see resets) and every range query needs new scrapes
+    before it has values. The sampled window runs until it scrapes again."""
+    def spoil(number: int) -> Spoil:
+        return "restart-without-data", stopped_without_data(environment)
+
+    await run_rounds(Run(kube, prometheus_proxy, run_seed(), await set_up_all(
+        kube, environment, [namespace, other_namespace, *two_more_namespaces]), spoil),
+        rounds, "prometheus-data-lost")
+
+
+def run_seed() -> int:
+    return int(os.environ.get(SEED_VARIABLE) or random.randrange(2**32))
+
+
+async def set_up_all(kube: KubeClient, env: LocalEnvironment,
+                     namespaces: list[str]) -> dict[str, str]:
+    """Every role's Canary, Initialized; the namespace of each role."""
+    roles = dict(zip(ROLES, namespaces, strict=True))
+    await asyncio.gather(*(set_up(kube, env, ns, role) for role, ns in roles.items()))
+    return roles
+
+
+@contextlib.asynccontextmanager
+async def answering(proxy: PrometheusProxy, mode: Mode) -> AsyncIterator[None]:
+    proxy.mode = mode
+    try:
+        yield
+    finally:
+        proxy.mode = Mode.PASS
+
+
+@contextlib.asynccontextmanager
+async def stopped_without_data(env: LocalEnvironment) -> AsyncIterator[None]:
+    async with prometheus_stopped(env, lose_data=True):
+        yield
+
+
+async def run_rounds(run: Run, rounds: int, label: str) -> None:
     for number in range(2, rounds + 2):
         await one_round(run, number)
-    summary = (f"prometheus: {rounds} rounds in {sum(run.durations):.0f}s, seed {seed}; "
-               f"rounds by mode {dict(run.rounds)}; answers spoiled "
-               f"{ {str(k): v for k, v in run.proxy.spoiled.items()} }; Canaries seen "
-               f"saying MetricsUnavailable by mode {dict(run.held)}; moved on after "
-               f"Prometheus answered again within p50 {percentile(run.resumes, 50):.1f}s "
-               f"max {max(run.resumes):.1f}s; "
+    summary = (f"{label}: {rounds} rounds in {sum(run.durations):.0f}s, seed "
+               f"{run.seed}; rounds by spoil {dict(run.rounds)}; "
+               f"answers spoiled { {str(k): v for k, v in run.proxy.spoiled.items()} }; "
+               f"Canaries seen saying MetricsUnavailable by spoil {dict(run.held)}; moved on "
+               f"after Prometheus answered again within p50 "
+               f"{percentile(run.resumes, 50):.1f}s max {max(run.resumes):.1f}s; "
                f"violations {len(run.violations.found)}")
     print(summary, *run.violations.found, sep="\n")
     assert not run.violations.found, summary + "\n" + "\n".join(run.violations.found)
@@ -135,7 +199,7 @@ async def test_no_traffic_moves_on_answers_that_are_no_evidence(
 
 async def one_round(run: Run, number: int) -> None:
     kube = run.kube
-    mode = MODES[(run.first_mode + number) % len(MODES)]
+    label, spoil = run.spoil(number)
     before = {ns: await reasons(kube, ns) for ns in run.roles.values()}
     serving = {ns: (await primary(kube, ns))["metadata"]["annotations"][REVISION_ANNOTATION]
                for ns in run.roles.values()}
@@ -143,15 +207,15 @@ async def one_round(run: Run, number: int) -> None:
                          promoted=role != "faulty") for role, ns in run.roles.items()]
     started = time.monotonic()
     await asyncio.sleep(run.rng.uniform(*BEFORE))
-    await misbehaving(run, mode, run.rng.uniform(*LASTS), number)
+    await misbehaving(run, spoil, run.rng.uniform(*LASTS), label, f"round {number} ({label})")
     await resumed(run, expected, number)
     await wait_until(lambda: asyncio.gather(*(canary_object(kube, e.namespace)
                                               for e in expected)),
                      lambda found: all(map(finished, found, expected)),
-                     f"round {number} ({mode}): every rollout to end", timeout=240,
+                     f"round {number} ({label}): every rollout to end", timeout=240,
                      interval=0.5)
     run.durations.append(time.monotonic() - started)
-    run.rounds[str(mode)] += 1
+    run.rounds[label] += 1
     await asyncio.sleep(1)  # the events of the last decisions follow their status
     for e in expected:
         await judge_primary(kube, e, serving[e.namespace], run.violations)
@@ -161,28 +225,36 @@ async def one_round(run: Run, number: int) -> None:
                                  f"{reason} x{delta[reason]}")
 
 
-async def misbehaving(run: Run, mode: Mode, seconds: float, number: int) -> None:
-    """Spoil Prometheus' answers for ``seconds``, sampling the Canaries meanwhile: after
-    the grace, no weight rises and no promotion begins."""
-    run.proxy.mode = mode
+async def misbehaving(run: Run, spoil: contextlib.AbstractAsyncContextManager[None],
+                      seconds: float, label: str, when: str) -> None:
+    """Spoil Prometheus for ``seconds`` (and, for a restart, until it scrapes again),
+    sampling the Canaries meanwhile: after the grace, no weight rises and no promotion
+    begins."""
     began = time.monotonic()
-    first: dict[str, tuple[int, str | None]] = {}
     held: set[str] = set()
+    sampling = asyncio.create_task(sample(run, began, held, when))
     try:
-        while time.monotonic() - began < seconds:
-            if time.monotonic() - began < GRACE:
-                await asyncio.sleep(0.1)
-                continue
-            for canary in (await run.kube.list(r.CANARIES))["items"]:
-                namespace = canary["metadata"]["namespace"]
-                if namespace in run.roles.values():
-                    held |= {namespace} if _says_unavailable(canary) else set()
-                    _no_advance(run, canary, first.setdefault(namespace, _point(canary)),
-                                f"round {number} ({mode})")
-            await asyncio.sleep(0.2)
+        async with spoil:
+            await asyncio.sleep(seconds)
     finally:
-        run.proxy.mode = Mode.PASS
-    run.held[str(mode)] += len(held)
+        sampling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sampling
+    run.held[label] += len(held)
+
+
+async def sample(run: Run, began: float, held: set[str], when: str) -> None:
+    """Every 0.2 s after the grace, until cancelled: the invariants of :func:`_no_advance`,
+    and which Canaries say MetricsUnavailable."""
+    await asyncio.sleep(GRACE)
+    first: dict[str, tuple[int, str | None]] = {}
+    while True:
+        for canary in (await run.kube.list(r.CANARIES))["items"]:
+            namespace = canary["metadata"]["namespace"]
+            if namespace in run.roles.values():
+                held |= {namespace} if _says_unavailable(canary) else set()
+                _no_advance(run, canary, first.setdefault(namespace, _point(canary)), when)
+        await asyncio.sleep(0.2)
 
 
 async def resumed(run: Run, expected: list[Expected], number: int) -> None:
