@@ -278,7 +278,9 @@ async def _serve(settings: Settings, metrics: ControllerMetrics, health: Health)
         elector = _elector(client, settings.leader_election)
         if elector is not None and not await _lead(elector, stop):
             return 0
-        controller = Controller(client, settings, metrics=metrics, health=health)
+        # The controller writes only while this replica surely holds the Lease.
+        working = client.fenced(elector.ensure_leading) if elector is not None else client
+        controller = Controller(working, settings, metrics=metrics, health=health)
         log.info("controller starting", api_server=client.host,
                  namespaces=",".join(settings.kube.namespaces or ()) or "(all)",
                  canary_selector=settings.kube.canary_selector,

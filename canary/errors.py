@@ -9,6 +9,8 @@ can catch everything canary-specific with one clause::
     │   ├── canary.controller.user_route.RouteContended  a user's route kept changing
     │   │                                     under canary's writes
     │   ├── TransportError                    the API server could not be reached
+    │   ├── NotLeader                         a write refused: the leader Lease may be
+    │   │                                     another replica's
     │   └── ApiError                          the API server answered with an error status
     │       ├── Unauthorized (401), Forbidden (403), NotFound (404),
     │       ├── Conflict (409), Gone (410), Invalid (422),

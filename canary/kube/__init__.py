@@ -9,6 +9,7 @@ from canary.kube.errors import (
     Invalid,
     KubeError,
     NotFound,
+    NotLeader,
     ServerError,
     TooManyRequests,
     TransportError,
@@ -20,6 +21,6 @@ from canary.kube.watch import Reflector, WatchSettings
 
 __all__ = [
     "JSON", "ApiError", "Conflict", "Forbidden", "Gone", "Invalid", "KubeClient", "KubeError",
-    "LeaderElector", "LeaseSettings", "NotFound", "Reflector", "Resource", "ServerError",
-    "TooManyRequests", "TransportError", "Unauthorized", "WatchSettings",
+    "LeaderElector", "LeaseSettings", "NotFound", "NotLeader", "Reflector", "Resource",
+    "ServerError", "TooManyRequests", "TransportError", "Unauthorized", "WatchSettings",
 ]

@@ -39,12 +39,25 @@ class KubeClient:
         self._api = api_client
         #: How requests refused for load (429) are sent again.
         self.throttle = throttle or ThrottleSettings()
+        #: Called before every write; raises to refuse it (see :meth:`fenced`).
+        self._guard: Callable[[], None] | None = None
         #: Requests sent, by verb (``WATCH`` for watch streams): what a benchmark or the
         #: controller's own metrics read to see how much API traffic canary causes.
         self.requests: Counter[str] = Counter()
         #: Called with (verb, status code or "error") for every request once answered;
         #: the controller's metrics count API requests through it.
         self.on_response: Callable[[str, int | str], None] | None = None
+
+    def fenced(self, guard: Callable[[], None]) -> KubeClient:
+        """A client over the same connections, counting into the same :attr:`requests`
+        and reporting to the same :attr:`on_response`, whose writes first call ``guard``,
+        which raises (:class:`~canary.kube.errors.NotLeader`) to refuse them: a replica
+        that may have lost the leader Lease must not write, even in the moment before it
+        notices (see :meth:`canary.kube.lease.LeaderElector.ensure_leading`)."""
+        fenced = KubeClient(self._api, self.throttle)
+        fenced.requests, fenced.on_response = self.requests, self.on_response
+        fenced._guard = guard
+        return fenced
 
     @classmethod
     async def connect(cls, kubeconfig: str | Path | None = None, context: str | None = None
@@ -118,6 +131,8 @@ class KubeClient:
     async def _send_once(self, verb: str, method: str, path: str,
                          params: list[tuple[str, str]], body: Any, content_type: str,
                          timeout: aiohttp.ClientTimeout) -> aiohttp.ClientResponse:
+        if self._guard is not None and method != "GET":
+            self._guard()
         self.requests[verb] += 1
         try:
             response = await self._api.call_api(

@@ -11,6 +11,12 @@ class KubeError(CanaryError):
     """Anything that went wrong talking to the Kubernetes API."""
 
 
+class NotLeader(KubeError):
+    """A write refused before it was sent: this replica can no longer be sure it holds
+    the leader Lease (its last renewal is older than the renew deadline, as after the
+    process was paused), so another replica may hold it and be writing."""
+
+
 class TransportError(KubeError):
     """The API server could not be reached or the connection broke."""
 

@@ -33,7 +33,7 @@ import structlog
 
 from canary.kube import resources as r
 from canary.kube.client import JSON
-from canary.kube.errors import Conflict, KubeError, NotFound
+from canary.kube.errors import Conflict, KubeError, NotFound, NotLeader
 
 log = structlog.get_logger("canary.lease")
 
@@ -154,6 +154,16 @@ class LeaderElector:
                           identity=self.settings.identity,
                           holder=(self._observed or ("",))[0] or None)
                 return
+
+    def ensure_leading(self) -> None:
+        """Raise :class:`NotLeader` unless this replica holds the Lease and renewed it
+        within the renew deadline, on its monotonic clock. :meth:`hold` notices a lost
+        Lease only when it next runs; a process paused past the lease duration (a
+        SIGSTOP, a frozen VM) resumes with work queued before it, and this check is what
+        keeps that work from writing beside the new leader."""
+        if not self.leading or self.clock() >= self._deadline:
+            raise NotLeader(f"not the holder of the leader Lease {self._lease_name} "
+                            f"(last renewal more than {self.settings.renew_deadline:g}s ago)")
 
     async def release(self, timeout: float = 5.0) -> None:
         """Give the Lease up (best effort, within ``timeout`` seconds) so a follower need

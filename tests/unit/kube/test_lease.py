@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from canary.kube import LeaderElector, LeaseSettings
+from canary.kube import LeaderElector, LeaseSettings, NotLeader
 from canary.kube.lease import micro_time
 from tests.unit.kube.fakes import EPOCH, FakeLeases, VirtualTime, WallClock, settle
 
@@ -240,3 +240,32 @@ async def test_release_is_a_no_op_for_a_follower(store: FakeLeases, vt: VirtualT
     await b.release()
     await settle()
     assert store.spec()["holderIdentity"] == "a"
+
+
+class TestFencing:
+    """Work may write only while its replica surely holds the Lease: a process paused past
+    the lease duration resumes with work queued before it, before :meth:`hold` runs."""
+
+    async def test_a_follower_may_not_write(self, store: FakeLeases, vt: VirtualTime) -> None:
+        with pytest.raises(NotLeader):
+            elector(store, vt, "a").ensure_leading()
+
+    async def test_the_leader_may_write_within_its_renew_deadline(
+            self, store: FakeLeases, vt: VirtualTime,
+            tasks: list[asyncio.Task[None]]) -> None:
+        a = elector(store, vt, "a")
+        await a.acquire()
+        start(tasks, a.hold())
+        for _ in range(10):
+            await vt.advance(2)
+            a.ensure_leading()
+
+    async def test_a_leader_paused_past_its_renew_deadline_may_not_write(
+            self, store: FakeLeases, vt: VirtualTime) -> None:
+        """Its clock moved on while it was stopped; nothing renewed meanwhile."""
+        a = elector(store, vt, "a", renew=6)
+        await a.acquire()
+        vt.now += 6.0  # paused: no task ran, so hold() could not renew
+        assert a.leading  # it has not noticed yet
+        with pytest.raises(NotLeader, match="renewal more than 6s ago"):
+            a.ensure_leading()
