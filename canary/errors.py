@@ -32,6 +32,8 @@ can catch everything canary-specific with one clause::
     │                                         part of the routing
     ├── canary.webhooks.SecretHeaderError     a Secret cannot be sent as webhook headers
     │                                         (also a ValueError)
+    ├── canary.outbound.TimedOut              a gate's or alert receiver's answer was not
+    │                                         in within its timeout (also a TimeoutError)
     ├── canary.loadtester.tasks.Refused       the load tester does not run a hook
     └── canary.devenv.DevenvError             the local environment
         ├── NotInstalled                      a binary is missing: run `canary devenv install`

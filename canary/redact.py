@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from urllib.parse import parse_qsl, urlsplit
 
+#: What a character that does not print is shown as.
+UNPRINTABLE = "\ufffd"
+
 
 def redact(text: str, secrets: Iterable[str], marker: str) -> str:
     """``text`` with every one of ``secrets`` replaced by ``marker``, the longest first, so
@@ -24,9 +27,12 @@ def excerpt(text: str, scrub: Callable[[str], str], limit: int) -> str:
     """``text`` on one line, scrubbed, and cut to ``limit`` characters (``...`` marks a
     cut). The whole text is scrubbed before it is cut, so no prefix of a secret is left at
     the cut, nor moved before it by a shorter replacement; and again once its whitespace
-    is folded, in case a secret holds a line break."""
+    is folded, in case a secret holds a line break. Characters that do not print (NUL,
+    terminal escapes, bidirectional overrides: what a binary or hostile answer holds)
+    become U+FFFD, so they never reach a terminal showing a status or an event."""
     text = scrub(" ".join(scrub(text).split()))
-    return text if len(text) <= limit else text[:limit] + "..."
+    shown = "".join(c if c.isprintable() else UNPRINTABLE for c in text[:limit])
+    return shown if len(text) <= limit else shown + "..."
 
 
 #: The shortest part of a URL :func:`url_secrets` treats as a secret.

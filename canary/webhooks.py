@@ -3,7 +3,8 @@
 Every call POSTs ``{name, namespace, phase, checksum, metadata, timeout}`` (plus
 ``eventMessage`` and ``eventType`` for event hooks); ``timeout`` is how long the answer is
 waited for, so a hook that runs something can stop it in time. Any 2xx answer is a
-success. A hook's ``secretRef``
+success; a redirect is a failure and is not followed (:mod:`canary.outbound` bounds
+each call in time and memory whatever the hook does). A hook's ``secretRef``
 names a Secret whose keys are sent as headers, so tokens never live in the Canary.
 
 A hook's answer becomes a message in the Canary's status, its events, the controller's
@@ -29,6 +30,7 @@ from urllib.parse import quote, quote_plus
 import httpx
 import structlog
 
+from canary import outbound
 from canary.backoff import Backoff
 from canary.core.observation import HookResult
 from canary.errors import CanaryError
@@ -113,7 +115,7 @@ class WebhookCaller:
                  cached: CachedGet | None = None) -> None:
         self.client = client
         self.cached = cached
-        self.http = http or httpx.AsyncClient()
+        self.http = http or outbound.client()
         self._background: set[asyncio.Task[Any]] = set()
 
     async def close(self) -> None:
@@ -148,7 +150,9 @@ class WebhookCaller:
     async def call(self, canary: Canary, hook: CanaryWebhook,
                    extra: dict[str, Any] | None = None) -> HookResult:
         """POST to one hook, retrying ``hook.retries`` times; never raises. Each attempt
-        may take the hook's timeout in all; any 2xx answer passes."""
+        may take the hook's timeout in all, its answer's body included (of which at most
+        :data:`canary.outbound.BODY_LIMIT` bytes are read); any 2xx answer passes, and a
+        redirect fails, not followed."""
         timeout = parse_duration(hook.timeout) if hook.timeout else DEFAULT_TIMEOUT
         body = self.payload(canary, hook) | (extra or {})
         try:
@@ -166,21 +170,17 @@ class WebhookCaller:
             if attempt:
                 await asyncio.sleep(RETRY_BACKOFF.delay(attempt))
             try:
-                async with asyncio.timeout(timeout):
-                    response = await self.http.post(hook.url, json=body, headers=headers,
-                                                    timeout=timeout)
-            except (TimeoutError, httpx.TimeoutException):
-                message = f"timed out after {timeout:g}s"
+                answer = await outbound.post(self.http, hook.url, body, timeout, headers)
+            except outbound.TimedOut as exc:
+                message = str(exc)
                 continue
             except (httpx.HTTPError, httpx.InvalidURL) as exc:
-                message = _excerpt(f"{exc.__class__.__name__}: {exc}", secrets)
+                message = _excerpt(outbound.describe(exc), secrets)
                 continue
-            if response.is_success:
-                return HookResult(hook.name, str(hook.type), True, f"HTTP {response.status_code}")
-            message = f"HTTP {response.status_code}"
-            text = _excerpt(response.text, secrets)
-            if text:
-                message += f": {text}"
+            if answer.ok:
+                return HookResult(hook.name, str(hook.type), True, f"HTTP {answer.status}")
+            message = answer.summary(lambda part: redact(part, secrets, REDACTED),
+                                     BODY_EXCERPT)
         if attempts > 1:
             message += f" ({attempts} attempts)"
         return _failed(hook, message)

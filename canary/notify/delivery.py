@@ -3,7 +3,8 @@
 Retried: connection failures and timeouts, 408, 429 and 5xx, with exponential backoff,
 or after the ``Retry-After`` the receiver asked for (Slack, Discord and Teams send it
 with 429). Not retried: any other 4xx, since the same request would fail the same way
-(a revoked webhook, a malformed payload). A read timeout is retried although the
+(a revoked webhook, a malformed payload), nor a redirect, which is not followed either
+(:mod:`canary.outbound` bounds each attempt). A timeout is retried although the
 receiver may have accepted the first attempt: a duplicate alert is better than a lost one.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 import structlog
 
+from canary import outbound
 from canary.backoff import Backoff
 from canary.notify.address_redaction import redact_addresses, variants
 from canary.redact import excerpt
@@ -45,7 +47,7 @@ class RetryPolicy:
     backoff: Backoff = ALERT_BACKOFF
     #: The longest ``Retry-After`` honoured; a longer one is cut to this.
     max_retry_after: float = 60.0
-    #: Per attempt: connecting, sending and reading the answer.
+    #: Per attempt, in all: connecting, sending and reading the answer.
     timeout: float = 10.0
 
     def delay(self, retry: int) -> float:
@@ -98,33 +100,39 @@ async def post(client: httpx.AsyncClient, url: str, payload: dict[str, Any],
                ) -> DeliveryResult:
     """POST ``payload`` as JSON to ``url`` until it is accepted (2xx) or ``policy`` gives up.
 
-    Never raises for HTTP or network trouble; cancellation propagates. The outcome's
-    detail never shows ``url`` (nor its path or tokens), any other URL, or ``secrets``;
-    ``context`` is added to the debug lines about retries.
+    Each attempt may take ``policy.timeout`` in all, its answer included (of which at
+    most :data:`canary.outbound.BODY_LIMIT` bytes are read); a redirect is not followed,
+    nor retried. Never raises for HTTP or network trouble; cancellation propagates. The
+    outcome's detail never shows ``url`` (nor its path or tokens), any other URL, or
+    ``secrets``; ``context`` is added to the debug lines about retries.
     """
     secrets = variants(url) | set(secrets)
+
+    def scrub(text: str) -> str:
+        return redact_addresses(text, secrets)
+
     detail, status = "not attempted", None
     attempts = max(1, policy.attempts)
     for attempt in range(1, attempts + 1):
         wait: float | None = None
         try:
-            response = await client.post(url, json=payload, timeout=policy.timeout)
+            answer = await outbound.post(client, url, payload, policy.timeout)
+        except outbound.TimedOut as exc:
+            status, detail = exc.status, str(exc)
         except httpx.TransportError as exc:
             status = None
-            detail = redact_addresses(f"{type(exc).__name__}: {exc}".rstrip(": "), secrets)
+            detail = excerpt(outbound.describe(exc), scrub, BODY_EXCERPT)
             if _not_retryable(exc):
                 return DeliveryResult(False, attempt, None, detail)
         else:
-            status = response.status_code
-            if response.is_success:
+            status = answer.status
+            if answer.ok:
                 return DeliveryResult(True, attempt, status, f"HTTP {status}")
             # Redacted before it is cut, so a secret across the cut leaves no prefix.
-            body = excerpt(response.text, lambda text: redact_addresses(text, secrets),
-                           BODY_EXCERPT)
-            detail = f"HTTP {status}" + (f": {body}" if body else "")
+            detail = answer.summary(scrub, BODY_EXCERPT)
             if not retryable(status):
                 return DeliveryResult(False, attempt, status, detail)
-            asked = retry_after(response.headers.get("Retry-After"))
+            asked = retry_after(answer.headers.get("Retry-After"))
             if asked is not None:
                 wait = min(asked, policy.max_retry_after)
         if attempt == attempts:

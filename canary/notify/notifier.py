@@ -29,7 +29,7 @@ import httpx
 import structlog
 from pydantic import ValidationError
 
-from canary import __version__
+from canary import __version__, outbound
 from canary.models.canary import CanaryAlert
 from canary.models.problems import describe
 from canary.models.templates import AlertProvider, AlertProviderSpec
@@ -398,8 +398,8 @@ class Notifier:
         return client
 
     def _default_client(self, proxy: str | None) -> httpx.AsyncClient:
-        return httpx.AsyncClient(proxy=proxy, timeout=self.policy.timeout,
-                                 headers={"User-Agent": f"canary/{__version__}"})
+        return outbound.client(proxy=proxy, timeout=self.policy.timeout,
+                               headers={"User-Agent": f"canary/{__version__}"})
 
     async def _fail(self, lane: _Lane, failure: DeliveryFailure) -> None:
         lane.stats.failed += 1

@@ -53,3 +53,10 @@ class TestUrls:
         assert shown_url("http://loadtester.test/gate/check", "***") == \
             "http://loadtester.test/gate/check"
         assert url_secrets("http://loadtester.test/gate/check") == set()
+
+
+def test_an_excerpt_shows_what_does_not_print_as_a_replacement_character() -> None:
+    """A status or an event is shown in terminals: no escape sequence, NUL or
+    bidirectional override from an answer may reach one."""
+    assert excerpt("\x1b[2Jgone\x00 \u202eexe.gnp", lambda part: part, 50) == \
+        "\ufffd[2Jgone\ufffd \ufffdexe.gnp"

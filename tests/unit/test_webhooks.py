@@ -158,7 +158,7 @@ class TestSuccess:
         assert (result.name, result.type, result.passed) == ("gate", "pre-rollout", True)
         assert reason(result) == f"HTTP {status}"
 
-    @pytest.mark.parametrize("status", [301, 302, 304, 400, 403, 404, 500, 503])
+    @pytest.mark.parametrize("status", [304, 400, 403, 404, 500, 503])
     async def test_anything_else_fails_with_its_status(
             self, endpoint: Endpoint, caller: WebhookCaller, status: int) -> None:
         url = endpoint.answer("gate", Answer(status, "not now"))
@@ -166,7 +166,17 @@ class TestSuccess:
         assert not result.passed
         assert reason(result) == (f"HTTP {status}" if status == 304
                                   else f"HTTP {status}: not now")
-        assert len(endpoint.calls("gate")) == 1  # a redirect is not followed
+        assert len(endpoint.calls("gate")) == 1
+
+    @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+    async def test_a_redirect_fails_and_says_it_was_not_followed(
+            self, endpoint: Endpoint, caller: WebhookCaller, status: int) -> None:
+        """A gate gives its verdict itself: a redirect is no 2xx of its own."""
+        url = endpoint.answer("gate", Answer(status, "moved"))
+        result = await caller.call(canary(), hook(url))
+        assert not result.passed
+        assert reason(result) == f"HTTP {status}: a redirect to /elsewhere, not followed"
+        assert len(endpoint.calls("gate")) == 1
 
     async def test_a_long_answer_is_cut_and_kept_on_one_line(
             self, endpoint: Endpoint, caller: WebhookCaller) -> None:
