@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import yaml
 
 from canary.devenv import LocalEnvironment
-from canary.kube import KubeClient
+from canary.kube import KubeClient, NotFound
+from canary.kube import resources as r
+
+FIELD_MANAGER = "canary-tests"
 
 
 async def service_account_kubeconfig(kube: KubeClient, environment: LocalEnvironment,
@@ -32,3 +37,24 @@ async def service_account_kubeconfig(kube: KubeClient, environment: LocalEnviron
         "contexts": [{"name": "sa", "context": {"cluster": "local", "user": "sa"}}]}))
     await asyncio.to_thread(path.chmod, 0o600)
     return path
+
+
+@contextlib.asynccontextmanager
+async def admin_account(kube: KubeClient, namespace: str, account: str) -> AsyncIterator[str]:
+    """A ServiceAccount in ``namespace`` bound to ``cluster-admin`` (its binding named
+    after it, removed on leaving); yields its name."""
+    await kube.apply({"apiVersion": "v1", "kind": "ServiceAccount",
+                      "metadata": {"name": account, "namespace": namespace}},
+                     field_manager=FIELD_MANAGER)
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+               "metadata": {"name": f"{namespace}-{account}"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                           "name": "cluster-admin"},
+               "subjects": [{"kind": "ServiceAccount", "name": account,
+                             "namespace": namespace}]}
+    await kube.apply(binding, field_manager=FIELD_MANAGER)
+    try:
+        yield account
+    finally:
+        with contextlib.suppress(NotFound):
+            await kube.delete(r.CLUSTER_ROLE_BINDINGS, f"{namespace}-{account}")

@@ -9,6 +9,7 @@ import contextlib
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 
 import pytest
 import pytest_asyncio
@@ -18,7 +19,7 @@ from canary.devenv.components import url
 from canary.kube import KubeClient
 from tests.e2e.controller_process import ControllerProcess
 from tests.e2e.fixtures import fresh_namespace
-from tests.e2e.identities import service_account_kubeconfig
+from tests.e2e.identities import admin_account, service_account_kubeconfig
 from tests.faults import throttling, uncached
 from tests.faults.partition import Partition
 from tests.faults.prometheus_proxy import PrometheusProxy
@@ -95,6 +96,50 @@ async def throttled_controller(environment: LocalEnvironment, controller: Contro
             await asyncio.to_thread(process.start)
             yield process
             await asyncio.to_thread(process.stop)
+
+
+@dataclass
+class Replica:
+    """One of two controller replicas with leader election, each under its own
+    ServiceAccount (so the audit log tells their writes apart) and through its own
+    partition to the uncached API server (so one can be cut off alone)."""
+
+    process: ControllerProcess
+    partition: Partition
+    #: Its user name in the audit log.
+    user: str
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def replicas(environment: LocalEnvironment, controller: ControllerProcess,
+                   kube: KubeClient, namespace: str,
+                   uncached_apiserver: uncached.UncachedApiServer
+                   ) -> AsyncIterator[list[Replica]]:
+    """Two replicas electing a leader on a Lease in ``namespace`` (4 s lease, 3 s renew
+    deadline, renewed every 0.5 s), alone on the cluster."""
+    async with contextlib.AsyncExitStack() as stack:
+        pair = []
+        for index in range(2):
+            account = await stack.enter_async_context(
+                admin_account(kube, namespace, f"canary-replica-{index}"))
+            partition = Partition(uncached_apiserver.port)
+            partition.start()
+            stack.callback(partition.stop)
+            kubeconfig = await service_account_kubeconfig(
+                kube, environment, environment.run_dir / f"kubeconfig-replica-{index}",
+                namespace, account, server=url("https", partition.port))
+            pair.append(Replica(ControllerProcess(
+                environment, environment.logs_dir / f"replica-{index}-faults.log",
+                "--leader-elect", "--leader-election-namespace", namespace,
+                "--leader-election-identity", f"replica-{index}", "--lease-duration", "4s",
+                "--renew-deadline", "3s", "--retry-period", "500ms", kubeconfig=kubeconfig),
+                partition, f"system:serviceaccount:{namespace}:{account}"))
+        with _instead_of(controller):
+            for replica in pair:
+                replica.process.start(wait_for=None)
+            yield pair
+            for replica in pair:
+                await asyncio.to_thread(replica.process.stop)
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -14,8 +14,8 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from canary.kube import KubeClient, NotFound
-from canary.kube import resources as r
 from canary.kube.resources import Resource
+from tests.e2e.identities import admin_account
 
 NAME = "canary-faults-starved"
 FIELD_MANAGER = "canary-faults"
@@ -49,30 +49,19 @@ def flow_schema(namespace: str, account: str) -> dict[str, object]:
                          "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}]}]}}
 
 
-def admin_binding(namespace: str, account: str) -> dict[str, object]:
-    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-            "metadata": {"name": NAME},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                        "name": "cluster-admin"},
-            "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}]}
-
-
 @contextlib.asynccontextmanager
 async def starved_account(kube: KubeClient, namespace: str, account: str = NAME
                           ) -> AsyncIterator[str]:
     """A ServiceAccount in ``namespace`` that may do anything and is throttled as above;
     yields its name. The cluster-wide objects go on leaving."""
-    await kube.apply({"apiVersion": "v1", "kind": "ServiceAccount",
-                      "metadata": {"name": account, "namespace": namespace}},
-                     field_manager=FIELD_MANAGER)
-    cluster_wide = [(r.CLUSTER_ROLE_BINDINGS, admin_binding(namespace, account)),
-                    (PRIORITY_LEVELS, priority_level()),
+    cluster_wide = [(PRIORITY_LEVELS, priority_level()),
                     (FLOW_SCHEMAS, flow_schema(namespace, account))]
-    try:
-        for resource, body in cluster_wide:
-            await kube.apply(body, field_manager=FIELD_MANAGER, resource=resource)
-        yield account
-    finally:
-        for resource, _ in reversed(cluster_wide):
-            with contextlib.suppress(NotFound):
-                await kube.delete(resource, NAME)
+    async with admin_account(kube, namespace, account):
+        try:
+            for resource, body in cluster_wide:
+                await kube.apply(body, field_manager=FIELD_MANAGER, resource=resource)
+            yield account
+        finally:
+            for resource, _ in reversed(cluster_wide):
+                with contextlib.suppress(NotFound):
+                    await kube.delete(resource, NAME)
