@@ -18,10 +18,13 @@ unit: setup
 	.venv/bin/pytest tests/unit
 
 # The fault tier at full length (`make test` runs one round of each fault); see
-# tests/faults/README.md. CANARY_FAULT_ROUNDS and CANARY_FAULT_SEED may be overridden.
+# tests/faults/README.md. CANARY_FAULT_ROUNDS, CANARY_FUZZ_EXAMPLES and CANARY_FAULT_SEED
+# may be overridden.
 CANARY_FAULT_ROUNDS ?= 20
+CANARY_FUZZ_EXAMPLES ?= 500
 faults: setup
-	CANARY_FAULT_ROUNDS=$(CANARY_FAULT_ROUNDS) .venv/bin/pytest tests/faults -rP
+	CANARY_FAULT_ROUNDS=$(CANARY_FAULT_ROUNDS) CANARY_FUZZ_EXAMPLES=$(CANARY_FUZZ_EXAMPLES) \
+		.venv/bin/pytest tests/faults -rP
 
 lint: setup
 	.venv/bin/ruff check canary tests benchmarks
