@@ -226,15 +226,17 @@ async def test_an_unreadable_canary_says_why_once_in_a_condition_and_an_event() 
 
 async def test_a_warning_event_is_logged_as_a_warning() -> None:
     """The log says as loudly as the event does that something is wrong: a missing
-    target is a Warning event, and a warning line."""
+    target is a Warning event (with the rollback of the analysis it ends, another), and
+    a warning line."""
     _, fakes = analysing(datetime.now(UTC))
     fakes.without_deployments()  # the target is gone
     sent = fakes.sent
     worker = Worker(fakes.services, "shop", "web")
     with capture_logs() as logs:
         await worker.reconcile()
-    [event] = fakes.events_recorded
-    assert event[:2] == ("Warning", "TargetNotFound") and sent == ["Warning"]
+    assert [event[:2] for event in fakes.events_recorded] == [
+        ("Warning", "TargetNotFound"), ("Warning", "RolledBack")]
+    assert sent == ["Warning", "Warning"]
     [line] = [entry for entry in logs if entry.get("reason") == "TargetNotFound"]
     assert line["log_level"] == "warning"
 
