@@ -31,6 +31,7 @@ from canary.settings import (
     KubeSettings,
     LeaderElectionSettings,
     LogSettings,
+    RolloutSettings,
     ServingSettings,
     Settings,
     WorkloadSettings,
@@ -55,7 +56,7 @@ EXIT_LEASE_LOST = 3
 #: What a flag means when neither it nor its environment variable is set.
 DEFAULTS = {
     "mesh-provider": "istio", "selector-labels": "app,name,app.kubernetes.io/name",
-    "min-interval": "10s", "default-progress-deadline": "10m",
+    "min-interval": "10s", "default-progress-deadline": "10m", "max-concurrent-rollouts": "0",
     "leader-election-id": "canary-leader", "lease-duration": "15s", "renew-deadline": "10s",
     "retry-period": "2s", "metrics-bind-address": ":8080",
     "health-probe-bind-address": ":8081", "shutdown-timeout": "10s", "log-level": "info",
@@ -89,7 +90,10 @@ _FLAG_GROUPS: tuple[tuple[str, tuple[tuple[str, str | None, str], ...]], ...] = 
         ("min-interval", "DURATION", "shortest analysis interval honoured (default 10s; "
          "lower it only to compress time in tests and demos)"),
         ("default-progress-deadline", "DURATION", "readiness deadline when a Canary sets "
-         "none (default 10m)"))),
+         "none (default 10m)"),
+        ("max-concurrent-rollouts", "N", "rollouts under way at most; new revisions "
+         "beyond it wait in phase Queued and start first come, first served (default 0: "
+         "no limit)"))),
     ("leader election", (
         ("leader-elect", None, "run several replicas; only the holder of a Lease works "
          "(default: off)"),
@@ -172,6 +176,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
             metrics_server=value.checked("metrics-server", check_http_url),
             min_interval_seconds=value.duration("min-interval"),
             default_progress_deadline_seconds=value.duration("default-progress-deadline")),
+        rollouts=RolloutSettings(max_concurrent=value.count("max-concurrent-rollouts")),
         workloads=WorkloadSettings(selector_labels=labels),
         logging=LogSettings(level=value.choice("log-level", LOG_LEVELS),
                             format=value.choice("log-format", LOG_FORMATS)),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -92,6 +93,13 @@ class Values:
         text, source = self(flag)
         with named(source):
             return parse_duration(text)
+
+    def count(self, flag: str) -> int:
+        """A whole number, 0 or more."""
+        text, source = self(flag)
+        if re.fullmatch(r"[0-9]+", text.strip()) is None:
+            raise ConfigError(f"{source}: {text!r} is not a whole number, 0 or more")
+        return int(text)
 
     def choice(self, flag: str, allowed: tuple[str, ...]) -> str:
         text, source = self(flag)

@@ -32,9 +32,14 @@ def refused(action: str, phase: str | None) -> str | None:
 
     Both act on a rollout that is held or under analysis. Once promotion has begun the
     primary already runs the new revision: there is nothing left to promote, and nothing
-    an abort could restore (reverting the target's change starts a new rollout)."""
-    if phase in ("Waiting", "Progressing"):
+    an abort could restore (reverting the target's change starts a new rollout). A
+    revision queued for a rollout slot can be refused, not promoted: it has no analysis
+    yet to cut short, and the limit on concurrent rollouts is the controller's."""
+    if phase in ("Waiting", "Progressing") or (phase == "Queued" and action == "abort"):
         return None
+    if phase == "Queued":
+        return ("its rollout waits for a slot (the controller's --max-concurrent-rollouts); "
+                "promote it once it is Progressing")
     if phase in ("Promoting", "Finalising"):
         if action == "promote":
             return "its promotion is already under way"
@@ -79,16 +84,15 @@ async def request(action: str, name: str, namespace: str,
             said = f"{namespace}/{name}: resumed"
         else:
             revision = status.get("lastAppliedSpec")
-            if status.get("phase") == "Waiting":
+            refusal = refused(action, status.get("phase"))
+            if refusal is not None:
+                raise CanaryError(f"Canary {namespace}/{name} is {status.get('phase')}: "
+                                  f"{refusal}")
+            if status.get("phase") in ("Waiting", "Queued"):
                 # A held rollout: the request is for the revision waiting to start.
                 target = await client.get(r.DEPLOYMENTS, canary["spec"]["targetRef"]["name"],
                                           namespace)
                 revision = await target_revision(client, target, namespace)
-            else:
-                refusal = refused(action, status.get("phase"))
-                if refusal is not None:
-                    raise CanaryError(f"Canary {namespace}/{name} is {status.get('phase')}: "
-                                      f"{refusal}")
             if action == "abort":
                 key, what = ABORT_ANNOTATION, "abort"
             elif status.get("phase") == "Waiting":

@@ -40,6 +40,16 @@ class AnalysisSettings:
 
 
 @dataclass(frozen=True)
+class RolloutSettings:
+    """How many rollouts may run at once."""
+
+    #: Rollouts under way at most (phases Progressing, Promoting, Finalising), across
+    #: the Canaries this controller handles; new revisions beyond it wait in phase
+    #: Queued, first come, first served. 0: no limit.
+    max_concurrent: int = 0
+
+
+@dataclass(frozen=True)
 class WorkloadSettings:
     #: Label keys whose value is renamed (+"-primary") for the primary; the first one in
     #: the target's selector is used.
@@ -100,6 +110,7 @@ class ServingSettings:
 class Settings:
     kube: KubeSettings = field(default_factory=KubeSettings)
     analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
+    rollouts: RolloutSettings = field(default_factory=RolloutSettings)
     workloads: WorkloadSettings = field(default_factory=WorkloadSettings)
     logging: LogSettings = field(default_factory=LogSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)

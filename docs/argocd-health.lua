@@ -15,10 +15,10 @@ local function condition(kind)
 end
 
 -- Ready=False reasons that say where a rollout stands rather than a problem.
-local rollout = {Initializing = true, Waiting = true, Progressing = true, Promoting = true,
-                 Finalising = true, RolledBack = true}
-local underWay = {Initializing = true, Waiting = true, Progressing = true, Promoting = true,
-                  Finalising = true, Terminating = true}
+local rollout = {Initializing = true, Waiting = true, Queued = true, Progressing = true,
+                 Promoting = true, Finalising = true, RolledBack = true}
+local underWay = {Initializing = true, Waiting = true, Queued = true, Progressing = true,
+                  Promoting = true, Finalising = true, Terminating = true}
 
 local function verdict(status, message)
   hs.status = status

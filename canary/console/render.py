@@ -46,8 +46,8 @@ class Style:
 PHASE_STYLES: dict[str, tuple[str, ...]] = {
     "Succeeded": ("green",), "Failed": ("red", "bold"), "Progressing": ("yellow", "bold"),
     "Promoting": ("cyan", "bold"), "Finalising": ("cyan",), "Waiting": ("magenta",),
-    "Initializing": ("dim",), "Initialized": ("dim",), "Terminating": ("dim",),
-    "Terminated": ("dim",),
+    "Queued": ("magenta",), "Initializing": ("dim",), "Initialized": ("dim",),
+    "Terminating": ("dim",), "Terminated": ("dim",),
 }
 
 

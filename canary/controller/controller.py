@@ -5,8 +5,9 @@ objects canary generates (labelled ``app.kubernetes.io/managed-by: canary``) and
 Gateway API routes (the users' own too, for ``spec.service.routeRef``) are watched.
 An event wakes the worker of the Canary it concerns: a change to a target Deployment's
 template or to a config it refers to is seen within the watch's latency, not at the next
-analysis interval. Workers read only from the caches, so an idle
-Canary costs no API requests.
+analysis interval. Under ``--max-concurrent-rollouts``, a Canary leaving a rollout (or
+the queue) wakes the queued Canaries that may start now (rollout_queue.py). Workers read
+only from the caches, so an idle Canary costs no API requests.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 import structlog
 from pydantic import ValidationError
@@ -23,10 +25,12 @@ from canary.controller.analysis import Analyst
 from canary.controller.caches import Caches
 from canary.controller.executor import Executor
 from canary.controller.finalizer import Finalizer
+from canary.controller.rollout_queue import RolloutQueue
 from canary.controller.services import Services
 from canary.controller.wakeups import ConfigReferences
 from canary.controller.worker import Worker
 from canary.core import DecisionSettings
+from canary.core.queue import ROLLING
 from canary.kube import JSON, KubeClient, Reflector
 from canary.kube.events import EventRecorder
 from canary.models.canary import Canary
@@ -60,6 +64,7 @@ class Controller:
         self.notifier = Notifier(
             secrets=self.caches.secrets.get, providers=self.caches.alert_providers.get,
             on_failure=AlertFailures(self.caches.canaries, self.events))
+        self.rollouts = RolloutQueue(self.caches.canaries, settings.rollouts.max_concurrent)
         self.services = self._services(client)
         self.config_references = ConfigReferences(self.caches.canaries,
                                                   self.caches.deployments)
@@ -67,6 +72,8 @@ class Controller:
         self._started = False
         self._stopping = False
         self._retiring: set[asyncio.Task[None]] = set()
+        #: Whether a look at the rollout queue is scheduled (see _wake_queued).
+        self._queue_look_due = False
         #: Called with (namespace, name) whenever a worker is woken; for instrumentation.
         self.on_wake: Callable[[str, str], None] | None = None
 
@@ -100,7 +107,7 @@ class Controller:
             events=self.events, notifier=self.notifier,
             default_alerts=default_subscriptions(settings.alerts.default_provider,
                                                  settings.alerts.default_severity),
-            metrics=self.metrics)
+            metrics=self.metrics, rollouts=self.rollouts)
 
     @property
     def canaries(self) -> Reflector:
@@ -198,6 +205,8 @@ class Controller:
         self.config_references.forget(meta["namespace"])
         self._wake_conflicting(meta["namespace"], meta["name"])
         if kind == "DELETED":
+            self.rollouts.forget(*key)
+            self._wake_queued(kind, obj)
             worker = self.workers.pop(key, None)
             task = asyncio.get_running_loop().create_task(self._retire(key, worker))
             self._retiring.add(task)
@@ -207,6 +216,25 @@ class Controller:
             # After a restart the gauges come back from the statuses as they are listed.
             self.metrics.observe(Canary.model_validate(obj))
         self._wake(*key)
+        self._wake_queued(kind, obj)
+
+    def _wake_queued(self, kind: str, obj: JSON) -> None:
+        """Under a limit on concurrent rollouts, a Canary that is not (or no longer)
+        rolling out may have freed a slot, or a place at the head of the queue: the
+        queued Canaries that may now start are woken, and only those. Looking at the
+        queue reads every Canary, so the events of one pass of the event loop (a
+        re-list's thousands) share one look."""
+        if not self.rollouts.limited or not self._started or self._queue_look_due:
+            return
+        if kind != "DELETED" and (obj.get("status") or {}).get("phase") in ROLLING:
+            return
+        self._queue_look_due = True
+        asyncio.get_running_loop().call_soon(self._wake_due)
+
+    def _wake_due(self) -> None:
+        self._queue_look_due = False
+        for namespace, name in self.rollouts.due(datetime.now(UTC)):
+            self._wake(namespace, name)
 
     def _wake_conflicting(self, namespace: str, changed: str) -> None:
         """A Canary changed or went away: those it kept from their objects look again."""

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from canary.controller.caches import Caches
 from canary.controller.finalizer import EventSink, Finalizer
+from canary.controller.rollout_queue import RolloutQueue
 from canary.core import DecisionSettings
 from canary.core.actions import Action
 from canary.core.observation import HookResult, JudgeReading, MetricValue
@@ -77,3 +78,5 @@ class Services:
     #: Who hears the alerts of a Canary that lists no ``analysis.alerts`` of its own.
     default_alerts: Sequence[CanaryAlert]
     metrics: ControllerMetrics
+    #: The limit on concurrent rollouts, and the queue of those waiting for a slot.
+    rollouts: RolloutQueue

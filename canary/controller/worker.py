@@ -253,8 +253,7 @@ class Worker:
 
     async def _decide(self, canary: Canary, obj: JSON) -> Decision:
         observation = await self._observe(canary, obj)
-        settings = self.services.decision_settings
-        decision = decide(canary, observation, settings)
+        decision = self._decide_now(canary, observation)
         # Each pass may ask for more evidence (metrics, webhook answers); a decision
         # never needs more than one pass per kind.
         for _ in range(4):
@@ -273,8 +272,19 @@ class Worker:
                 judge = await self.services.analyst.read_counters(canary)
             observation = replace(observation, metrics=metrics, judge=judge, hooks=hooks,
                                   now=datetime.now(UTC))
-            decision = decide(canary, observation, settings)
+            decision = self._decide_now(canary, observation)
         raise RuntimeError(f"the decision kept asking for evidence: {decision}")
+
+    def _decide_now(self, canary: Canary, observation: Observation) -> Decision:
+        """Decide with the rollout queue as it stands at this moment, and count the
+        rollout this decision starts (or ends) at once: with no await in between, no
+        other worker can take the same slot."""
+        rollouts = self.services.rollouts
+        observation = replace(observation, rollout_slot=rollouts.slot(
+            canary, observation.target.revision, observation.now))
+        decision = decide(canary, observation, self.services.decision_settings)
+        rollouts.decided(self.namespace, self.name, decision.status)
+        return decision
 
     async def _observe(self, canary: Canary, obj: JSON) -> Observation:
         """What the decision sees: the Canary's workloads (with their pods' reasons while

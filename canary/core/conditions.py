@@ -16,8 +16,8 @@ Status = Literal["True", "False", "Unknown"]
 
 #: Ready=False reasons that say where a rollout stands (under way, or rolled back) rather
 #: than a problem the Canary has.
-ROLLOUT_REASONS = frozenset({"Initializing", "Waiting", "Progressing", "Promoting",
-                             "Finalising", "RolledBack"})
+ROLLOUT_REASONS = frozenset({"Initializing", "Waiting", "Queued", "Progressing",
+                             "Promoting", "Finalising", "RolledBack"})
 
 #: Ready=False reasons no wait resolves: the Canary cannot act until a person changes it,
 #: or the objects it names (kstatus's Stalled).

@@ -14,8 +14,8 @@ from canary.core.observation import Observation
 from canary.models.canary import Phase
 
 #: Phases in which the primary already exists and takes the traffic the canary does not.
-_ESTABLISHED = (Phase.INITIALIZED, Phase.WAITING, Phase.PROGRESSING, Phase.PROMOTING,
-                Phase.FINALISING, Phase.SUCCEEDED, Phase.FAILED)
+_ESTABLISHED = (Phase.INITIALIZED, Phase.WAITING, Phase.QUEUED, Phase.PROGRESSING,
+                Phase.PROMOTING, Phase.FINALISING, Phase.SUCCEEDED, Phase.FAILED)
 #: Phases in which the primary's own rollout is expected to be incomplete.
 _PRIMARY_ROLLING = (Phase.PROMOTING, Phase.FINALISING)
 

@@ -142,3 +142,7 @@ class Observation:
     #: deadlines then wait, so that nothing is rolled back for the lack of a change the
     #: cluster made while the controller could not see it.
     stale: str | None = None
+    #: Why a new revision may not start its rollout now (the controller's limit on
+    #: concurrent rollouts is reached, or others queued first), naming its place in the
+    #: queue; None when it may start (always, without a limit).
+    rollout_slot: str | None = None

@@ -661,6 +661,7 @@ class Phase(StrEnum):
     INITIALIZING = "Initializing"
     INITIALIZED = "Initialized"
     WAITING = "Waiting"
+    QUEUED = "Queued"
     PROGRESSING = "Progressing"
     PROMOTING = "Promoting"
     FINALISING = "Finalising"
@@ -868,7 +869,7 @@ class CanaryStatus(ApiModel):
     the last analysis and the conditions (Ready, Promoted, Reconciling, Stalled)."""
 
     phase: Phase | None = Field(None, description=(
-        "Initializing, Initialized, Waiting, Progressing, Promoting, Finalising, "
+        "Initializing, Initialized, Waiting, Queued, Progressing, Promoting, Finalising, "
         "Succeeded, Failed, Terminating or Terminated."))
     strategy: str | None = Field(None, description=(
         "Canary, ABTesting, BlueGreen or BlueGreenMirroring, as inferred from the "
@@ -885,6 +886,11 @@ class CanaryStatus(ApiModel):
         "When the phase last changed (RFC 3339)."))
     observed_generation: int | None = Field(None, description=(
         "The Canary's generation this status was written from."))
+    queued_at: str | None = Field(None, description=(
+        "While a new revision waits for a rollout slot (phase Queued, under the "
+        "controller's --max-concurrent-rollouts): when it joined the queue (RFC 3339). "
+        "Queued rollouts start in this order; a newer revision arriving meanwhile keeps "
+        "the place."))
     step_started_at: str | None = Field(None, description=(
         "When the current step started (RFC 3339): analysis timing and the deadlines of "
         "initialization and promotion."))

@@ -169,3 +169,18 @@ def test_the_charts_slack_provider_is_the_default_for_canaries_without_alerts(
     assert [p["metadata"]["name"] for p in providers] == ["canary-slack"]
     assert providers[0]["spec"]["secretRef"] == {"name": "slack-url"}
     assert controller_settings(helm, chart).alerts.default_provider is None
+
+
+def test_the_limit_on_concurrent_rollouts_is_passed_on_and_unset_by_default(
+        helm: Helm, chart: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CANARY_MAX_CONCURRENT_ROLLOUTS", raising=False)
+    assert controller_settings(helm, chart).rollouts.max_concurrent == 0
+    settings = controller_settings(helm, chart, "maxConcurrentRollouts=3")
+    assert settings.rollouts.max_concurrent == 3
+
+
+def test_a_negative_limit_on_concurrent_rollouts_is_refused_with_the_field_named(
+        helm: Helm, chart: Path) -> None:
+    result = helm("template", "canary", str(chart), "--kube-version", "1.36.3",
+                  "--set", "maxConcurrentRollouts=-1")
+    assert result.returncode != 0 and "maxConcurrentRollouts" in result.stderr

@@ -86,6 +86,10 @@ def refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
      "--default-alert-provider: namespace 'ops' is not watched"),
     (["--default-alert-severity", "loud"],
      "--default-alert-severity: 'loud' is not one of info, warn, error"),
+    (["--max-concurrent-rollouts", "-1"],
+     "--max-concurrent-rollouts: '-1' is not a whole number, 0 or more"),
+    (["--max-concurrent-rollouts", "two"], "--max-concurrent-rollouts: 'two'"),
+    (["--max-concurrent-rollouts", "1.5"], "--max-concurrent-rollouts: '1.5'"),
     (["--no-such-flag"], "--no-such-flag"),
     (["--kubeconfig", "/nonexistent/config"],
      "the kubeconfig file /nonexistent/config named by --kubeconfig does not exist"),
@@ -108,6 +112,8 @@ def test_a_bad_flag_exits_non_zero_with_one_line_naming_it(
     ("CANARY_CANARY_SELECTOR", "a in b", "CANARY_CANARY_SELECTOR: 'a in b' is not a label"),
     ("CANARY_METRICS_BIND_ADDRESS", "localhost", "CANARY_METRICS_BIND_ADDRESS: "),
     ("CANARY_SELECTOR_LABELS", ",", "CANARY_SELECTOR_LABELS: give at least one label key"),
+    ("CANARY_MAX_CONCURRENT_ROLLOUTS", "-3",
+     "CANARY_MAX_CONCURRENT_ROLLOUTS: '-3' is not a whole number, 0 or more"),
     ("CANARY_METRICS_SERVER", "http://[::1",
      "CANARY_METRICS_SERVER: 'http://[::1' is not an http(s) URL"),
     ("CANARY_DASHBOARD_URL", "http://grafana:99999", "CANARY_DASHBOARD_URL: "),
@@ -215,6 +221,13 @@ def test_defaults() -> None:
     assert got.analysis.min_interval_seconds == 10
     assert got.mesh_provider == "istio"
     assert got.alerts.default_provider is None and got.alerts.default_severity == "info"
+    assert got.rollouts.max_concurrent == 0  # no limit
+
+
+def test_the_limit_on_concurrent_rollouts(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert settings("--max-concurrent-rollouts", "3").rollouts.max_concurrent == 3
+    monkeypatch.setenv("CANARY_MAX_CONCURRENT_ROLLOUTS", "5")
+    assert settings().rollouts.max_concurrent == 5
 
 
 def test_the_default_alert_provider_and_its_severity() -> None:

@@ -13,7 +13,9 @@ A weighted canary goes through these phases::
                                         |                   \\-> Failed
                                         \\-> Failed (rolled back)
 
-and from Initialized, Succeeded or Failed to Progressing again on a new revision.
+and from Initialized, Succeeded or Failed to Progressing again on a new revision: at
+once, or after Waiting (a confirm-rollout gate) or Queued (the controller's limit on
+concurrent rollouts is reached; see canary.core.queue).
 """
 
 from __future__ import annotations
@@ -56,9 +58,10 @@ def decide(canary: Canary, obs: Observation, settings: DecisionSettings | None =
 def _requests_to_forget(status: CanaryStatus, obs: Observation) -> tuple[ForgetRequest, ...]:
     """The person's requests that can no longer be served, judged from the state just
     decided (so a lost removal is asked for again by the next decision): an approval
-    lives while its revision is held, a promote while its revision is analysed, an abort
-    while either."""
-    held = status.phase == Phase.WAITING
+    lives while its revision is held (by a gate, or in the rollout queue, where it still
+    stands for the gate), a promote while its revision is analysed, an abort while
+    either."""
+    held = status.phase in (Phase.WAITING, Phase.QUEUED)
     analysed = status.phase == Phase.PROGRESSING and \
         status.last_applied_spec == obs.target.revision
     live = {"approve": held, "promote": analysed, "abort": held or analysed}
@@ -87,7 +90,8 @@ def _decide(canary: Canary, obs: Observation, settings: DecisionSettings | None)
     if phase in (None, Phase.INITIALIZING):
         if not obs.missing_references:  # nothing is created on a spec that cannot run
             initialize(draft)
-    elif phase in (Phase.INITIALIZED, Phase.SUCCEEDED, Phase.FAILED, Phase.WAITING):
+    elif phase in (Phase.INITIALIZED, Phase.SUCCEEDED, Phase.FAILED, Phase.WAITING,
+                   Phase.QUEUED):
         steady(draft)
     elif phase == Phase.PROGRESSING:
         return _progressing(draft)

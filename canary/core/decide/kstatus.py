@@ -25,8 +25,8 @@ from canary.core.observation import Observation
 from canary.models.canary import Canary, CanaryStatus, Condition, Phase
 
 #: Phases in which a rollout is under way.
-UNDER_WAY = (Phase.INITIALIZING, Phase.WAITING, Phase.PROGRESSING, Phase.PROMOTING,
-             Phase.FINALISING)
+UNDER_WAY = (Phase.INITIALIZING, Phase.WAITING, Phase.QUEUED, Phase.PROGRESSING,
+             Phase.PROMOTING, Phase.FINALISING)
 #: Phases in which the Canary rests between rollouts.
 AT_REST = (Phase.INITIALIZED, Phase.SUCCEEDED, Phase.FAILED)
 

@@ -1,4 +1,4 @@
-"""Creating the primary, and waiting for (or refusing) a new revision."""
+"""Creating the primary, and waiting for (or refusing, or queueing) a new revision."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from canary.core.actions import EnsurePrimary, Route, ScaleCanary
 from canary.core.decide.draft import PROMOTED, TRAFFIC_SUFFICIENT, Draft
 from canary.core.decide.readiness import revision_held
 from canary.core.decide.rollback import rollback
+from canary.core.timefmt import format_time
 from canary.models.canary import Phase, WebhookType
 
 
@@ -52,14 +53,16 @@ def steady(draft: Draft) -> None:
     settle_traffic(draft)
     revision = draft.obs.target.revision
     if revision == draft.status.last_applied_spec:
-        if draft.status.phase == Phase.WAITING:  # the change was withdrawn
+        if draft.status.phase in (Phase.WAITING, Phase.QUEUED):  # the change was withdrawn
             draft.phase(Phase.SUCCEEDED if revision == draft.status.last_promoted_spec
                        else Phase.FAILED)
+        draft.status.queued_at = None
         return
     if draft.obs.requests.abort_revision == revision:
-        # Refused before it started (typically while held by confirm-rollout): the
-        # revision is recorded as failed, so only a newer one starts a rollout.
+        # Refused before it started (typically while held by confirm-rollout or queued):
+        # the revision is recorded as failed, so only a newer one starts a rollout.
         draft.status.last_applied_spec = revision
+        draft.status.queued_at = None
         draft.status.failed_checks = 0
         draft.status.iterations = 0
         draft.start_step()
@@ -81,7 +84,26 @@ def steady(draft: Draft) -> None:
         draft.condition(PROMOTED, "Unknown", "WaitingForApproval", message)
         draft.wake_in(draft.interval())
         return
+    if draft.obs.rollout_slot is not None:
+        queue(draft, str(revision), draft.obs.rollout_slot)
+        return
     start_revision(draft, f"New revision {revision} of {draft.target_name} detected")
+
+
+def queue(draft: Draft, revision: str, why: str) -> None:
+    """No rollout slot is free for the revision (``why`` names its place in the queue):
+    it waits its turn, said once. It joins the queue now, or keeps the place it has
+    (``status.queuedAt``) when a newer revision replaces a queued one or a gate held it
+    in between; the controller wakes it when a slot frees, and the analysis interval
+    brings its place up to date meanwhile."""
+    message = f"New revision {revision} of {draft.target_name} waits for a rollout slot: {why}"
+    if draft.status.phase != Phase.QUEUED:
+        draft.event("Normal", "Queued", message)
+    draft.phase(Phase.QUEUED)
+    if draft.status.queued_at is None:
+        draft.status.queued_at = format_time(draft.now, precise=True)
+    draft.condition(PROMOTED, "Unknown", "Queued", message)
+    draft.wake_in(draft.interval())
 
 
 def settle_traffic(draft: Draft) -> None:
@@ -99,6 +121,7 @@ def settle_traffic(draft: Draft) -> None:
 def start_revision(draft: Draft, why: str) -> None:
     revision = draft.obs.target.revision
     draft.status.last_applied_spec = revision
+    draft.status.queued_at = None
     draft.status.canary_weight = 0
     draft.status.failed_checks = 0
     draft.status.iterations = 0

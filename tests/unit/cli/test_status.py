@@ -62,6 +62,19 @@ class TestTable:
         assert "PausedByUser: paused with `canary pause`" in paused_line
         assert "TargetNotFound: Deployment test/podinfo not found" in lost_line
 
+    def test_a_queued_revision_says_its_place_in_the_queue(self) -> None:
+        """Not the previous revision's analysis: the queue is what holds it."""
+        why = ("New revision rev3 of podinfo waits for a rollout slot: 2nd in the queue of "
+               "3; 1 of 1 rollout running (--max-concurrent-rollouts 1)")
+        queued = objects.succeeded()
+        queued["status"].update(phase="Queued", queuedAt=objects.at(40), conditions=[
+            objects.condition("Promoted", "Unknown", "Queued", why, 40),
+            objects.condition("Ready", "False", "Queued", why, 40)])
+        _, line = table(queued)
+        assert cells(line)[2] == "Queued" and line.endswith(f"Queued: {why}")
+        coloured = table(queued, style=Style(True))
+        assert "\x1b[35mQueued\x1b[0m" in coloured[1]
+
     def test_a_new_canary_is_pending(self) -> None:
         _, line = table(objects.canary(age=5))
         assert cells(line)[2:7] == ["Pending", "0", "0/2", "Canary", "5s"]

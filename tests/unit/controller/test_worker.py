@@ -13,6 +13,7 @@ from structlog.testing import capture_logs
 
 from canary.controller.executor import Applied
 from canary.controller.finalizer import Finalizer
+from canary.controller.rollout_queue import RolloutQueue
 from canary.controller.services import Services
 from canary.controller.worker import Worker
 from canary.core import DecisionSettings
@@ -64,7 +65,8 @@ class Fakes:
                                 mesh_provider="istio"),
             events=self, notifier=Notifier(secrets=held.secrets.get,
                                            providers=held.alert_providers.get),
-            default_alerts=(), metrics=ControllerMetrics(process_metrics=False))
+            default_alerts=(), metrics=ControllerMetrics(process_metrics=False),
+            rollouts=RolloutQueue(held.canaries, 0))
 
     def without_deployments(self) -> None:
         self.services = self.build(Cache())
@@ -373,3 +375,39 @@ async def test_the_acceptance_of_the_users_route_holds_the_weight() -> None:
     assert held["message"] == ("HTTPRoute shop/storefront: Gateway shop/public refused the "
                                "route: NoMatchingListenerHostname: no listener matches")
     assert fakes.log == [] and "canaryWeight" not in patch["status"]
+
+
+def at_rest_with_a_new_revision() -> tuple[dict[str, Any], Fakes]:
+    """A Succeeded Canary whose target has a revision its primary does not run yet."""
+    target = deployment("web")
+    primary = deployment("web-primary", {REVISION_ANNOTATION: "old"})
+    canary, _ = analysing(datetime.now(UTC))
+    canary["status"] = {"phase": "Succeeded", "canaryWeight": 0, "lastAppliedSpec": "old",
+                        "lastPromotedSpec": "old"}
+    return canary, Fakes(canary, target, primary)
+
+
+async def test_a_new_revision_waits_for_the_slot_another_canary_holds() -> None:
+    """Under --max-concurrent-rollouts 1, with another Canary's rollout under way, the
+    worker writes phase Queued naming the place, said once; once that rollout is over
+    (as the cache shows), the same worker starts the analysis."""
+    _, fakes = at_rest_with_a_new_revision()
+    other: dict[str, Any] = {"metadata": {"name": "api", "namespace": "shop"}, "spec": {},
+                             "status": {"phase": "Progressing"}}
+    fakes.canaries.objects[("shop", "api")] = other
+    fakes.services = replace(fakes.services, rollouts=RolloutQueue(
+        cast(Reflector, fakes.canaries), 1))
+    worker = Worker(fakes.services, "shop", "web")
+    await worker.reconcile()
+    status = fakes.patches[-1]["status"]
+    assert status["phase"] == "Queued" and status["queuedAt"]
+    [promoted] = [c for c in status["conditions"] if c["type"] == "Promoted"]
+    assert promoted["message"].endswith(
+        "1st in the queue of 1; 1 of 1 rollout running (--max-concurrent-rollouts 1)")
+    await worker.reconcile()
+    assert [event[1] for event in fakes.events_recorded] == ["Queued"]
+    other["status"]["phase"] = "Succeeded"
+    await worker.reconcile()
+    status = fakes.patches[-1]["status"]
+    assert status["phase"] == "Progressing" and status["queuedAt"] is None
+    assert [event[1] for event in fakes.events_recorded] == ["Queued", "NewRevision"]

@@ -84,6 +84,16 @@ def waiting() -> World:
     return world
 
 
+def queued() -> World:
+    """rev-2 waiting for a rollout slot (the controller's limit on concurrent rollouts)."""
+    world = initialized()
+    world.rollout_slot = FULL
+    world.target_revision = "rev-2"
+    world.step()
+    assert world.phase() == Phase.QUEUED
+    return world
+
+
 def conflicting() -> World:
     world = World(make_canary(), conflict="Canary older-web already claims Deployment web")
     world.step()
@@ -105,6 +115,7 @@ def every_moment() -> list[Moment]:
     moments = promotion()
     moments += [("Failed", as_stored(rollback())), ("paused", as_stored(paused())),
                 ("suspended", as_stored(suspended())), ("Waiting", as_stored(waiting())),
+                ("Queued", as_stored(queued())),
                 ("conflict", as_stored(conflicting())),
                 ("missing reference", as_stored(missing_reference()))]
     return moments
@@ -112,7 +123,10 @@ def every_moment() -> list[Moment]:
 
 #: What can happen to a Canary between two decisions, for property tests.
 HAPPENINGS = ("tick", "fail", "pass", "revision", "pause", "resume", "abort", "promote",
-              "unready", "ready")
+              "unready", "ready", "slots full", "slot free")
+
+#: Why a new revision must wait, as the controller says when the rollout slots are full.
+FULL = "1st in the queue of 1; 1 of 1 rollout running (--max-concurrent-rollouts 1)"
 
 
 def happen(world: World, kind: str, revisions: Iterator[str]) -> None:
@@ -128,3 +142,5 @@ def happen(world: World, kind: str, revisions: Iterator[str]) -> None:
         world.target_ready = kind == "ready"
     elif kind in ("abort", "promote"):
         world.requests = with_request(world.requests, kind, world.target_revision)
+    elif kind in ("slots full", "slot free"):
+        world.rollout_slot = FULL if kind == "slots full" else None

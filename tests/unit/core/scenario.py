@@ -70,6 +70,9 @@ class World:
     route_pending: str | None = None
     #: Why the controller's caches may be out of date (a watch catching up).
     stale: str | None = None
+    #: Why a new revision must wait for a rollout slot (the controller's limit on
+    #: concurrent rollouts); None: it may start.
+    rollout_slot: str | None = None
     weight: int = 0
     route: Route | None = None
     success_rate: float | None = 100.0
@@ -99,7 +102,8 @@ class World:
                            generation=1, requests=self.requests, judge=readings,
                            conflict=self.conflict, missing_references=self.missing_references,
                            provider_problem=self.provider_problem,
-                           route_pending=self.route_pending, stale=self.stale)
+                           route_pending=self.route_pending, stale=self.stale,
+                           rollout_slot=self.rollout_slot)
 
     def _measured(self) -> MetricValue:
         if self.metrics_outage is not None:

@@ -21,7 +21,8 @@ EXPECTED = {
     "created": "Progressing", "initialized": "Healthy",
     "Progressing": "Progressing", "Promoting": "Progressing", "Finalising": "Progressing",
     "Succeeded": "Healthy", "Failed": "Degraded", "paused": "Suspended",
-    "suspended": "Suspended", "Waiting": "Progressing", "conflict": "Degraded",
+    "suspended": "Suspended", "Waiting": "Progressing", "Queued": "Progressing",
+    "conflict": "Degraded",
     "missing reference": "Degraded",
 }
 

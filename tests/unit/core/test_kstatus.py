@@ -16,8 +16,8 @@ from tests.unit.core import lifecycle
 from tests.unit.core.kstatus_model import compute
 from tests.unit.core.scenario import SETTINGS, World, initialized, make_canary
 
-UNDER_WAY = {Phase.INITIALIZING, Phase.WAITING, Phase.PROGRESSING, Phase.PROMOTING,
-             Phase.FINALISING}
+UNDER_WAY = {Phase.INITIALIZING, Phase.WAITING, Phase.QUEUED, Phase.PROGRESSING,
+             Phase.PROMOTING, Phase.FINALISING}
 
 
 def find(world: World, type_: str) -> Condition | None:

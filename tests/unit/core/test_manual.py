@@ -173,13 +173,18 @@ def test_an_abort_for_another_revision_does_not_refuse_the_held_one() -> None:
     ("promote", "Promoting", False), ("promote", "Finalising", False),
     ("abort", "Promoting", False), ("abort", "Finalising", False),
     ("promote", "Succeeded", False), ("abort", "Failed", False),
-    ("abort", "Initialized", False), ("promote", None, False)])
+    ("abort", "Initialized", False), ("promote", None, False),
+    ("abort", "Queued", True), ("promote", "Queued", False)])
 def test_promote_and_abort_are_taken_only_while_a_rollout_is_held_or_analysed(
         action: str, phase: str | None, allowed: bool) -> None:
+    """A queued revision can be refused; promoting it would skip the limit on concurrent
+    rollouts, which is the controller's to set."""
     refusal = refused(action, phase)
     assert (refusal is None) == allowed
     if phase in ("Promoting", "Finalising"):
         assert refusal is not None and "already under way" in refusal
+    if phase == "Queued" and refusal is not None:
+        assert "--max-concurrent-rollouts" in refusal
 
 
 def test_the_primary_autoscaler_is_kept_in_step_once_the_primary_exists() -> None:
