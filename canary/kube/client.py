@@ -176,10 +176,14 @@ class KubeClient:
         return _typed(resource, await self.request("GET", resource.path(namespace, name)))
 
     async def list(self, resource: Resource, namespace: str | None = None, *,
-                   label_selector: str | None = None, field_selector: str | None = None) -> JSON:
-        """The List object: ``items`` (with apiVersion and kind filled in) and ``metadata``."""
+                   label_selector: str | None = None, field_selector: str | None = None,
+                   limit: int | None = None, continue_token: str | None = None) -> JSON:
+        """The List object: ``items`` (with apiVersion and kind filled in) and ``metadata``.
+        With ``limit``, one page: ``metadata.continue`` then asks for the next
+        (``continue_token``), and the server answers 410 Gone once it has expired."""
         data = await self.request("GET", resource.path(namespace), query={
-            "labelSelector": label_selector, "fieldSelector": field_selector})
+            "labelSelector": label_selector, "fieldSelector": field_selector,
+            "limit": limit or None, "continue": continue_token or None})
         data["items"] = [_typed(resource, item) for item in data.get("items") or []]
         return data
 

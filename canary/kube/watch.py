@@ -1,7 +1,9 @@
 """List-then-watch caches: the only way canary reads objects it has to follow.
 
-A :class:`Reflector` lists a resource once, then watches from the list's resourceVersion
-with bookmarks, so an idle cluster costs one open stream and no polling. When the server
+A :class:`Reflector` lists a resource once, in pages, then watches from the list's
+resourceVersion with bookmarks, so an idle cluster costs one open stream and no polling.
+Every object passes through a transform (:mod:`canary.kube.trim`) before it is stored,
+so the cache holds only what decisions read. When the server
 says the resourceVersion is gone (410) it lists again and reports the difference as
 events; when the connection breaks it reconnects from the last resourceVersion it saw,
 backing off exponentially with jitter. The pauses grow only with failures since the
@@ -21,8 +23,9 @@ import structlog
 
 from canary.backoff import Backoff
 from canary.kube.client import JSON, KubeClient
-from canary.kube.errors import ApiError, Gone, KubeError, TooManyRequests
+from canary.kube.errors import ApiError, Gone, KubeError, NotFound, TooManyRequests
 from canary.kube.resources import Resource
+from canary.kube.trim import Transform, lean
 
 log = structlog.get_logger("canary.kube.watch")
 
@@ -52,11 +55,16 @@ class WatchSettings:
     max_timeout_seconds: int = 240
     #: Pauses before reconnecting after failures in a row.
     backoff: Backoff = RECONNECT_BACKOFF
+    #: Objects per page of a list (client-go's pager asks for 500): the API server never
+    #: builds, and canary never decodes, one answer of every object of a large cluster.
+    list_page_size: int = 500
 
     def __post_init__(self) -> None:
         if not 0 < self.min_timeout_seconds <= self.max_timeout_seconds:
             raise ValueError("watch timeouts need 0 < min_timeout_seconds <= "
                              "max_timeout_seconds")
+        if self.list_page_size < 1:
+            raise ValueError("list_page_size must be at least 1")
 
 
 @dataclass
@@ -88,9 +96,12 @@ class Reflector:
                  label_selector: str | None = None, field_selector: str | None = None,
                  on_event: EventHandler | None = None,
                  settings: WatchSettings | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 transform: Transform = lean) -> None:
         self.client = client
         self.resource = resource
+        #: Applied to every object before it is stored (and handed to the handlers).
+        self.transform = transform
         #: What is watched: (None,) for all namespaces, else each namespace.
         self.scopes: tuple[str | None, ...] = (
             (namespace,) if namespace is None or isinstance(namespace, str) else
@@ -238,19 +249,60 @@ class Reflector:
                        error=str(exc), retry_in=round(backoff.base(attempts.failures), 2))
                 await asyncio.sleep(backoff.delay(attempts.failures))
 
+    async def fetch(self, namespace: str, name: str) -> JSON | None:
+        """The object as the API server holds it now, whole (None when it does not
+        exist): for a reader that needs what the transform left out. When the cache holds
+        the same version, it stores what the transform keeps of this one."""
+        try:
+            obj = await self.client.get(self.resource, name, namespace)
+        except NotFound:
+            return None
+        cached = self.get(namespace, name)
+        if cached is not None and _rv(cached) == _rv(obj):
+            self._put(object_key(obj), self.transform(obj))
+        return obj
+
+    async def _list_pages(self, scope: str | None, limit: int | None
+                          ) -> tuple[dict[ObjectKey, JSON], str]:
+        """Every object of ``scope`` (transformed, page by page, so that only one page is
+        ever held whole) and the list's resourceVersion."""
+        fresh: dict[ObjectKey, JSON] = {}
+        token: str | None = None
+        while True:
+            page = await self.client.list(self.resource, scope,
+                                          label_selector=self.label_selector,
+                                          field_selector=self.field_selector,
+                                          limit=limit, continue_token=token)
+            for obj in page.get("items") or []:
+                fresh[object_key(obj)] = self.transform(obj)
+            meta = page.get("metadata") or {}
+            token = meta.get("continue") or None
+            if token is None:
+                return fresh, str(meta.get("resourceVersion", ""))
+
+    async def _list(self, scope: str | None) -> tuple[dict[ObjectKey, JSON], str]:
+        """A paginated list. A continue token expires (410) when the server has compacted
+        the list's snapshot away while the pages were being read: the list starts again,
+        and if that expires too, one unpaginated list is made (as client-go's pager
+        falls back to), which cannot expire."""
+        limit = self.settings.list_page_size
+        for _ in range(2):
+            try:
+                return await self._list_pages(scope, limit)
+            except Gone:
+                log.info("list expired between pages, listing again",
+                         resource=self.resource.plural)
+        return await self._list_pages(scope, None)
+
     async def _relist(self, scope: str | None) -> None:
-        listing = await self.client.list(self.resource, scope,
-                                         label_selector=self.label_selector,
-                                         field_selector=self.field_selector)
-        fresh = {object_key(obj): obj for obj in listing.get("items", [])}
+        fresh, version = await self._list(scope)
         old = {object_key(obj): obj for obj in self.items(scope)}
         for key in old:
             if key not in fresh:
                 self._drop(key)
         for key, obj in fresh.items():
             self._put(key, obj)
-        self._resource_versions[scope] = str(
-            (listing.get("metadata") or {}).get("resourceVersion", ""))
+        self._resource_versions[scope] = version
         self.activity[scope] = self.clock()
         for key, obj in old.items():
             if key not in fresh:
@@ -286,6 +338,7 @@ class Reflector:
             if kind == "BOOKMARK":
                 continue
             key = object_key(obj)
+            obj = self.transform(obj)
             if kind == "DELETED":
                 self._drop(key)
             else:

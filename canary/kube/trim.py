@@ -1,0 +1,137 @@
+"""What a watch cache keeps of an object: only what canary's decisions read.
+
+A large cluster holds tens of thousands of ConfigMaps and Secrets (some of hundreds of
+KB) and thousands of Deployments, each with a ``managedFields`` history and often a
+``kubectl.kubernetes.io/last-applied-configuration`` copy of itself. Canary reads none of
+that, and the content of only the few configs a Canary's target, a MetricTemplate, an
+AlertProvider or a webhook names. A :class:`~canary.kube.watch.Reflector` passes every
+object through a transform from here before storing it (on lists and on watch events):
+
+- :func:`lean` drops ``managedFields`` and the last-applied annotation (every kind);
+- :func:`lean_deployment` keeps of ``managedFields`` only who wrote when, and whether
+  they own ``spec.replicas`` (read with :func:`replica_managers`);
+- :func:`config_trimmer` replaces a ConfigMap's or Secret's content by its digest unless
+  asked to keep it; a trimmed object is known by :func:`is_trimmed`, and whoever needs
+  its content reads it again (``Reflector.fetch``).
+
+Transforms never modify their argument: the caller may still hold the whole object.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+JSON = dict[str, Any]
+#: Takes the object as the API server sent it; returns what the cache stores.
+Transform = Callable[[JSON], JSON]
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+#: The fields of a ConfigMap or Secret that are its content.
+CONTENT_FIELDS = ("data", "binaryData", "stringData")
+#: Where a trimmed config keeps the digest of its content (never a field of the API's).
+DIGEST_FIELD = "canary.dev/content-sha256"
+#: What a Deployment's reduced managedFields entry keeps of fieldsV1 when its manager
+#: owns ``spec.replicas``.
+REPLICAS_FIELDS: Mapping[str, Any] = {"f:spec": {"f:replicas": {}}}
+#: The metadata a trimmed config keeps: enough to find it, tell versions apart, and
+#: wake the Canary owning it.
+_TRIMMED_METADATA = ("name", "namespace", "uid", "resourceVersion", "labels",
+                     "ownerReferences", "deletionTimestamp")
+#: The keys of a managedFields entry a Deployment keeps.
+_ENTRY_KEYS = ("manager", "operation", "apiVersion", "time", "subresource")
+
+
+def lean(obj: JSON) -> JSON:
+    """``obj`` without ``managedFields`` and the last-applied annotation, which can double
+    an object's size and which no decision reads."""
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        return obj
+    annotations = meta.get("annotations")
+    if "managedFields" not in meta and not (
+            isinstance(annotations, dict) and LAST_APPLIED in annotations):
+        return obj
+    trimmed = {k: v for k, v in meta.items() if k != "managedFields"}
+    if isinstance(annotations, dict) and LAST_APPLIED in annotations:
+        trimmed["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+    return {**obj, "metadata": trimmed}
+
+
+def lean_deployment(obj: JSON) -> JSON:
+    """:func:`lean`, keeping a reduced ``managedFields``: each entry's manager, operation,
+    apiVersion, time and subresource, and a ``fieldsV1`` of only ``spec.replicas`` when
+    it owns it. That says which manager keeps resetting the replicas canary manages,
+    and code reading managedFields the usual way still works."""
+    entries = (obj.get("metadata") or {}).get("managedFields")
+    result = lean(obj)
+    if isinstance(entries, list) and entries:
+        result["metadata"]["managedFields"] = [_reduced(e) for e in entries
+                                               if isinstance(e, dict)]
+    return result
+
+
+def _reduced(entry: JSON) -> JSON:
+    kept = {k: entry[k] for k in _ENTRY_KEYS if k in entry}
+    if _owns_replicas(entry):
+        kept["fieldsType"] = "FieldsV1"
+        kept["fieldsV1"] = {"f:spec": {"f:replicas": {}}}
+    return kept
+
+
+def _owns_replicas(entry: JSON) -> bool:
+    spec = (entry.get("fieldsV1") or {}).get("f:spec")
+    return isinstance(spec, dict) and "f:replicas" in spec
+
+
+@dataclass(frozen=True)
+class FieldManager:
+    """One entry of a Deployment's managedFields, as the cache keeps it."""
+
+    manager: str
+    #: ``Apply`` (server-side apply) or ``Update``.
+    operation: str
+    #: RFC 3339, as the API server wrote it; "" when absent.
+    time: str
+    #: ``scale`` for writes through the scale subresource (an autoscaler); "" otherwise.
+    subresource: str
+    owns_replicas: bool
+
+
+def replica_managers(deployment: JSON) -> list[FieldManager]:
+    """The field managers of a Deployment (whole or as cached), in the API's order."""
+    entries = (deployment.get("metadata") or {}).get("managedFields") or []
+    return [FieldManager(str(e.get("manager") or ""), str(e.get("operation") or ""),
+                         str(e.get("time") or ""), str(e.get("subresource") or ""),
+                         _owns_replicas(e))
+            for e in entries if isinstance(e, dict)]
+
+
+def content_digest(obj: JSON) -> str:
+    """A digest of a config's content (its data, binaryData and stringData)."""
+    content = {k: obj[k] for k in CONTENT_FIELDS if obj.get(k)}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def is_trimmed(obj: JSON | None) -> bool:
+    """Whether a cached config lost its content to :func:`config_trimmer`."""
+    return obj is not None and DIGEST_FIELD in obj
+
+
+def config_trimmer(keep: Callable[[JSON], bool]) -> Transform:
+    """A transform for ConfigMaps or Secrets: the whole object (but :func:`lean`) when
+    ``keep`` says canary reads its content, else its name, labels, owners,
+    resourceVersion, type and the digest of its content."""
+    def transform(obj: JSON) -> JSON:
+        if keep(obj):
+            return lean(obj)
+        meta = obj.get("metadata") or {}
+        trimmed: JSON = {k: obj[k] for k in ("apiVersion", "kind", "type") if k in obj}
+        trimmed["metadata"] = {k: meta[k] for k in _TRIMMED_METADATA if k in meta}
+        trimmed[DIGEST_FIELD] = content_digest(obj)
+        return trimmed
+    return transform

@@ -1,0 +1,119 @@
+"""What the watch caches keep of an object: no managedFields or last-applied copy, a
+Deployment's field managers in brief, and a config's content only when it is read."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from canary.kube.trim import (
+    DIGEST_FIELD,
+    LAST_APPLIED,
+    FieldManager,
+    config_trimmer,
+    content_digest,
+    is_trimmed,
+    lean,
+    lean_deployment,
+    replica_managers,
+)
+
+JSON = dict[str, Any]
+
+text = st.text(min_size=0, max_size=12)
+values = st.recursive(st.none() | st.booleans() | st.integers() | text,
+                      lambda inner: st.lists(inner, max_size=3)
+                      | st.dictionaries(text, inner, max_size=3), max_leaves=12)
+fields_v1 = st.fixed_dictionaries({}, optional={
+    "f:metadata": st.just({"f:labels": {}}),
+    "f:spec": st.fixed_dictionaries({}, optional={
+        "f:replicas": st.just({}), "f:template": st.just({"f:spec": {}})})})
+entries = st.fixed_dictionaries(
+    {"manager": text, "operation": st.sampled_from(["Apply", "Update"]),
+     "apiVersion": st.just("apps/v1"), "fieldsType": st.just("FieldsV1"),
+     "fieldsV1": fields_v1},
+    optional={"time": text, "subresource": st.sampled_from(["scale", "status"])})
+metadata = st.fixed_dictionaries(
+    {"name": text, "namespace": text, "resourceVersion": st.integers(1).map(str)},
+    optional={"labels": st.dictionaries(text, text, max_size=3),
+              "annotations": st.dictionaries(text | st.just(LAST_APPLIED), text, max_size=3),
+              "managedFields": st.lists(entries, max_size=4),
+              "ownerReferences": st.lists(st.dictionaries(text, text, max_size=2), max_size=2),
+              "uid": text, "generation": st.integers(0)})
+objects = st.fixed_dictionaries(
+    {"apiVersion": st.just("v1"), "kind": st.sampled_from(["ConfigMap", "Secret"]),
+     "metadata": metadata},
+    optional={"data": st.dictionaries(text, text, max_size=3),
+              "binaryData": st.dictionaries(text, text, max_size=2),
+              "stringData": st.dictionaries(text, text, max_size=2),
+              "type": st.sampled_from(["Opaque", "kubernetes.io/tls"]),
+              "immutable": st.booleans(), "spec": values, "status": values})
+
+
+@given(objects)
+def test_lean_drops_only_managed_fields_and_the_last_applied_copy(obj: JSON) -> None:
+    before = copy.deepcopy(obj)
+    kept = lean(obj)
+    assert obj == before  # the caller's object is untouched
+    assert "managedFields" not in kept["metadata"]
+    assert LAST_APPLIED not in (kept["metadata"].get("annotations") or {})
+    restored = copy.deepcopy(kept)
+    restored["metadata"].pop("annotations", None)
+    expected = copy.deepcopy(before)
+    expected["metadata"].pop("managedFields", None)
+    expected["metadata"].pop("annotations", None)
+    assert restored == expected
+    assert {k: v for k, v in (before["metadata"].get("annotations") or {}).items()
+            if k != LAST_APPLIED} == (kept["metadata"].get("annotations") or {})
+
+
+@given(objects)
+def test_a_deployment_keeps_who_wrote_when_and_who_owns_replicas(obj: JSON) -> None:
+    before = copy.deepcopy(obj)
+    kept = lean_deployment(obj)
+    assert obj == before
+    assert replica_managers(kept) == replica_managers(before)
+    for entry in kept["metadata"].get("managedFields") or []:
+        assert entry.get("fieldsV1") in (None, {"f:spec": {"f:replicas": {}}})
+    assert LAST_APPLIED not in (kept["metadata"].get("annotations") or {})
+    assert {k: v for k, v in kept.items() if k != "metadata"} == \
+        {k: v for k, v in before.items() if k != "metadata"}
+
+
+def test_replica_managers_name_the_manager_that_owns_replicas() -> None:
+    deployment = {"metadata": {"managedFields": [
+        {"manager": "helm", "operation": "Update", "time": "2026-01-01T00:00:00Z",
+         "fieldsV1": {"f:spec": {"f:replicas": {}, "f:template": {}}}},
+        {"manager": "kube-controller-manager", "operation": "Update", "subresource": "status",
+         "fieldsV1": {"f:status": {}}}]}}
+    assert replica_managers(lean_deployment(deployment)) == [
+        FieldManager("helm", "Update", "2026-01-01T00:00:00Z", "", True),
+        FieldManager("kube-controller-manager", "Update", "", "status", False)]
+
+
+@given(objects, st.booleans())
+def test_a_config_keeps_its_content_only_when_asked(obj: JSON, keep: bool) -> None:
+    before = copy.deepcopy(obj)
+    kept = config_trimmer(lambda _: keep)(obj)
+    assert obj == before
+    assert is_trimmed(kept) is not keep
+    if keep:
+        assert kept == lean(before)
+        return
+    assert kept[DIGEST_FIELD] == content_digest(before)
+    for field in ("data", "binaryData", "stringData", "spec", "status", "immutable"):
+        assert field not in kept
+    assert kept.get("type") == before.get("type")
+    for field in ("name", "namespace", "resourceVersion", "labels", "ownerReferences"):
+        assert kept["metadata"].get(field) == before["metadata"].get(field)
+    assert "annotations" not in kept["metadata"]
+
+
+@given(objects, objects)
+def test_the_digest_follows_the_content(one: JSON, other: JSON) -> None:
+    def content(obj: JSON) -> JSON:
+        return {k: obj[k] for k in ("data", "binaryData", "stringData") if obj.get(k)}
+    assert (content_digest(one) == content_digest(other)) is (content(one) == content(other))
