@@ -4,17 +4,23 @@ Workers, the executor, the analyst and the webhooks read every object they follo
 here, never from the API, so an idle Canary costs no requests. The lookups the others
 need (a namespace's configs, the objects a Canary writes, the kinds read while
 analysing) are answered here, so no caller names a cache by a string.
+
+The caches hold only what decisions read (:mod:`canary.kube.trim`): no managedFields
+(a Deployment keeps who owns its replicas) or last-applied copies, and a config's
+content only when ``keep_content`` says canary reads it (see ``kept.py``). The methods
+that hand out content fetch a config whose cached copy lost it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from canary.controller.claims import Lookup
 from canary.kube import JSON, KubeClient, Reflector
 from canary.kube import resources as r
 from canary.kube.helm import HELM_RELEASE_SECRET
+from canary.kube.trim import Transform, config_trimmer, is_trimmed, lean, lean_deployment
 from canary.settings import KubeSettings
 from canary.targets import configs
 from canary.targets.deployment import MANAGED_BY
@@ -45,30 +51,39 @@ class Caches:
     alert_providers: Reflector
 
     @classmethod
-    def watching(cls, client: KubeClient, kube: KubeSettings) -> Caches:
-        """Caches that list and watch the namespaces ``kube`` names, once run."""
+    def watching(cls, client: KubeClient, kube: KubeSettings,
+                 keep_content: Callable[[JSON], bool] = lambda _: True) -> Caches:
+        """Caches that list and watch the namespaces ``kube`` names, once run; the
+        configs ``keep_content`` refuses are stored without their content."""
         namespace = kube.namespaces
+        trim_config = config_trimmer(keep_content)
 
         def watch(resource: r.Resource, label_selector: str | None = None,
-                  field_selector: str | None = None) -> Reflector:
+                  field_selector: str | None = None, transform: Transform = lean
+                  ) -> Reflector:
             return Reflector(client, resource, namespace, label_selector=label_selector,
-                             field_selector=field_selector)
+                             field_selector=field_selector, transform=transform)
 
         return cls(
             canaries=watch(r.CANARIES, label_selector=kube.canary_selector),
-            deployments=watch(r.DEPLOYMENTS),
+            deployments=watch(r.DEPLOYMENTS, transform=lean_deployment),
             services=watch(r.SERVICES, MANAGED_SELECTOR),
             virtual_services=watch(r.VIRTUAL_SERVICES, MANAGED_SELECTOR),
             destination_rules=watch(r.DESTINATION_RULES, MANAGED_SELECTOR),
             http_routes=watch(r.HTTP_ROUTES),
             grpc_routes=watch(r.GRPC_ROUTES),
             autoscalers=watch(r.HORIZONTAL_POD_AUTOSCALERS),
-            configmaps=watch(r.CONFIG_MAPS),
+            configmaps=watch(r.CONFIG_MAPS, transform=trim_config),
             # Helm keeps whole releases in Secrets: large, numerous and never referenced
             # by a pod template, so they stay out of the cache.
-            secrets=watch(r.SECRETS, field_selector=f"type!={HELM_RELEASE_SECRET}"),
+            secrets=watch(r.SECRETS, field_selector=f"type!={HELM_RELEASE_SECRET}",
+                          transform=trim_config),
             metric_templates=watch(r.METRIC_TEMPLATES),
             alert_providers=watch(r.ALERT_PROVIDERS))
+
+    def config_caches(self) -> Sequence[Reflector]:
+        """The caches of configs: listed once the others are (see ``kept.py``)."""
+        return (self.configmaps, self.secrets)
 
     def all(self) -> Sequence[Reflector]:
         """Every cache, the Canaries first."""
@@ -87,14 +102,38 @@ class Caches:
         return None
 
     def cached(self, resource: r.Resource, namespace: str, name: str) -> JSON | None:
-        """An object from the caches, for the kinds canary reads while analysing."""
+        """An object from the caches, for the kinds canary reads while analysing; None
+        (read it from the API) for a config cached without its content."""
+        found = None
         if resource == r.SECRETS:
-            return self.secrets.get(namespace, name)
-        if resource == r.METRIC_TEMPLATES:
-            return self.metric_templates.get(namespace, name)
-        if resource == r.CONFIG_MAPS:
-            return self.configmaps.get(namespace, name)
-        return None
+            found = self.secrets.get(namespace, name)
+        elif resource == r.METRIC_TEMPLATES:
+            found = self.metric_templates.get(namespace, name)
+        elif resource == r.CONFIG_MAPS:
+            found = self.configmaps.get(namespace, name)
+        return None if is_trimmed(found) else found
+
+    async def whole_secret(self, namespace: str, name: str) -> JSON | None:
+        """A cached Secret with its content (read from the API when the cache holds it
+        without); None when the cache does not hold it."""
+        found = self.secrets.get(namespace, name)
+        return await self.secrets.fetch(namespace, name) if is_trimmed(found) else found
+
+    async def config_contents(self, namespace: str, template: JSON) -> configs.Lookup:
+        """Find the configs pod template ``template`` refers to, with their content (for
+        its revision and the primary's copies): a config cached without it is read from
+        the API, so the revision is the same as from whole objects."""
+        found: dict[tuple[str, str], JSON | None] = {}
+        for kind, name in configs.referenced(template):
+            obj = self.config(kind).get(namespace, name)
+            if is_trimmed(obj):
+                obj = await self.config(kind).fetch(namespace, name)
+            found[(kind, name)] = obj
+        cached = self.config_lookup(namespace)
+
+        def lookup(kind: str, name: str) -> JSON | None:
+            return found[(kind, name)] if (kind, name) in found else cached(kind, name)
+        return lookup
 
     def config(self, kind: str) -> Reflector:
         """The cache of a config kind a pod template refers to (ConfigMap or Secret)."""

@@ -5,7 +5,9 @@ objects canary generates (labelled ``app.kubernetes.io/managed-by: canary``) and
 Gateway API routes (the users' own too, for ``spec.service.routeRef``) are watched.
 An event wakes the worker of the Canary it concerns: a change to a target Deployment's
 template or to a config it refers to is seen within the watch's latency, not at the next
-analysis interval. Under ``--max-concurrent-rollouts``, a Canary leaving a rollout (or
+analysis interval. The caches of configs keep the content of only those canary reads
+(kept.py) and are listed after the objects that say which those are. Under
+``--max-concurrent-rollouts``, a Canary leaving a rollout (or
 the queue) wakes the queued Canaries that may start now (rollout_queue.py). Workers read
 only from the caches, so an idle Canary costs no API requests.
 """
@@ -25,6 +27,7 @@ from canary.controller.analysis import Analyst
 from canary.controller.caches import Caches
 from canary.controller.executor import Executor
 from canary.controller.finalizer import Finalizer
+from canary.controller.kept import ContentReaders
 from canary.controller.rollout_queue import RolloutQueue
 from canary.controller.services import Services
 from canary.controller.wakeups import ConfigReferences
@@ -57,17 +60,21 @@ class Controller:
         self.settings = settings
         self.metrics = metrics or ControllerMetrics(mesh_provider=settings.mesh_provider)
         self.health = health
-        self.caches = Caches.watching(client, settings.kube)
+        self.caches = Caches.watching(client, settings.kube,
+                                      keep_content=self._content_read)
+        self.config_references = ConfigReferences(self.caches.canaries,
+                                                  self.caches.deployments)
+        self.content_readers = ContentReaders(
+            self.config_references, self.caches.canaries, self.caches.metric_templates,
+            self.caches.alert_providers)
         self._follow(self.caches)
         self.webhooks = WebhookCaller(client, cached=self.caches.cached)
         self.events = EventRecorder(client)
         self.notifier = Notifier(
-            secrets=self.caches.secrets.get, providers=self.caches.alert_providers.get,
+            secrets=self.caches.whole_secret, providers=self.caches.alert_providers.get,
             on_failure=AlertFailures(self.caches.canaries, self.events))
         self.rollouts = RolloutQueue(self.caches.canaries, settings.rollouts.max_concurrent)
         self.services = self._services(client)
-        self.config_references = ConfigReferences(self.caches.canaries,
-                                                  self.caches.deployments)
         self.workers: dict[tuple[str, str], Worker] = {}
         self._started = False
         self._stopping = False
@@ -88,6 +95,15 @@ class Controller:
         caches.configmaps.add_handler(self._config_event)
         caches.secrets.add_handler(self._config_event)
         caches.metric_templates.add_handler(self._template_event)
+        caches.alert_providers.add_handler(self._secret_reader_event)
+
+    def _content_read(self, obj: JSON) -> bool:
+        """Whether the caches keep config ``obj`` whole (see kept.py)."""
+        return self.content_readers.reads(obj)
+
+    def _secret_reader_event(self, _kind: str, obj: JSON) -> None:
+        """An object naming Secrets changed: which of them canary reads may have too."""
+        self.content_readers.forget(obj["metadata"]["namespace"])
 
     def _services(self, client: KubeClient) -> Services:
         """What every worker uses, built once."""
@@ -129,7 +145,8 @@ class Controller:
         await self.notifier.start()
         async with asyncio.TaskGroup() as tasks:
             for reflector in self.reflectors:
-                tasks.create_task(reflector.run(), name=f"watch {reflector.resource.plural}")
+                tasks.create_task(self._watch(reflector),
+                                  name=f"watch {reflector.resource.plural}")
                 tasks.create_task(self._listed(reflector))
             tasks.create_task(self._bookkeeping(), name="bookkeeping")
             await asyncio.gather(*(reflector.synced.wait() for reflector in self.reflectors))
@@ -150,6 +167,14 @@ class Controller:
         left = max(0.0, grace - (asyncio.get_running_loop().time() - started))
         await self.notifier.aclose(timeout=left)
         await self.webhooks.close()
+
+    async def _watch(self, reflector: Reflector) -> None:
+        """Run one cache; those of configs once the others have listed, so that their
+        first list knows whose content canary reads and stores the rest trimmed."""
+        if reflector in self.caches.config_caches():
+            first = [r for r in self.reflectors if r not in self.caches.config_caches()]
+            await asyncio.gather(*(r.synced.wait() for r in first))
+        await reflector.run()
 
     async def _listed(self, reflector: Reflector) -> None:
         await reflector.synced.wait()
@@ -203,6 +228,7 @@ class Controller:
         meta = obj["metadata"]
         key = (meta["namespace"], meta["name"])
         self.config_references.forget(meta["namespace"])
+        self.content_readers.forget(meta["namespace"])
         self._wake_conflicting(meta["namespace"], meta["name"])
         if kind == "DELETED":
             self.rollouts.forget(*key)
@@ -248,6 +274,7 @@ class Controller:
     def _template_event(self, _kind: str, obj: JSON) -> None:
         """A MetricTemplate appeared, changed or went away: wake the Canaries naming it."""
         meta = obj["metadata"]
+        self.content_readers.forget(meta["namespace"])
         for canary in self.canaries.items():
             for metric in ((canary.get("spec") or {}).get("analysis") or {}).get("metrics") or []:
                 ref = metric.get("templateRef") if isinstance(metric, dict) else None

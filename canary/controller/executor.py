@@ -228,8 +228,11 @@ class Executor:
         target = self._deployment(canary.namespace, canary.spec.target_ref.name)
         primary = self._deployment(canary.namespace, primary_name(canary.spec.target_ref.name))
         replicas = self._primary_replicas(canary, primary, target)
-        lookup = self.caches.config_lookup(canary.namespace)
-        if target is None or revision_of(target, lookup) != revision:
+        if target is None:
+            return await self._restore_replicas(canary, primary, revision, replicas)
+        lookup = await self.caches.config_contents(canary.namespace,
+                                                   target["spec"]["template"])
+        if revision_of(target, lookup) != revision:
             return await self._restore_replicas(canary, primary, revision, replicas)
         # The configs first, so the primary's new pods find them.
         for config in configs.primary_copies(target["spec"]["template"], lookup):

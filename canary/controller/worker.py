@@ -302,6 +302,8 @@ class Worker:
             except UnsupportedTarget as exc:
                 problem = str(exc)
         analysis = canary.spec.analysis
+        template = ((target or {}).get("spec") or {}).get("template") or {}
+        lookup = await caches.config_contents(self.namespace, template)
         annotations = obj["metadata"].get("annotations") or {}
         requests = ManualRequests(
             approve_revision=annotations.get(APPROVE_ANNOTATION),
@@ -311,7 +313,7 @@ class Worker:
         return Observation(
             now=datetime.now(UTC), requests=requests,
             target=await self._pods.explain(target, rollout_state(target, revision_of(
-                target, caches.config_lookup(self.namespace)) if target else None,
+                target, lookup) if target else None,
                 analysis.canary_ready_threshold or 100)),
             primary=await self._pods.explain(primary, rollout_state(
                 primary, primary_revision, analysis.primary_ready_threshold or 100)),

@@ -1,0 +1,78 @@
+"""Which ConfigMaps and Secrets the caches keep whole: those whose content canary reads.
+
+Everything else is kept as its name, labels, owners, resourceVersion and a digest of its
+content (:func:`canary.kube.trim.config_trimmer`), so the tens of thousands of configs
+no Canary refers to cost little. The content is read from:
+
+- the configs a Canary's target refers to: the revision hashes their content, and the
+  primary gets copies of them (``-primary``, labelled as canary's: kept whole too, so
+  the executor sees its copies are done);
+- the Secrets a MetricTemplate (``provider.secretRef``), an AlertProvider (``secretRef``)
+  or a Canary's webhook (``secretRef``) names, in the namespace of that object.
+
+A reader never trusts this guess: one that finds a trimmed object fetches it whole
+(``Caches.config_contents``, ``Caches.whole_secret``, ``Caches.cached``), so a reference
+added since the object was stored costs a GET, never a wrong revision.
+"""
+
+from __future__ import annotations
+
+from canary.controller.wakeups import ConfigReferences
+from canary.kube import JSON, Reflector
+from canary.targets import configs
+from canary.targets.deployment import MANAGED_BY
+
+
+class ContentReaders:
+    """Answers, per config, whether canary reads its content; a per-namespace index of
+    the Secrets named by MetricTemplates, AlertProviders and webhooks, built on demand
+    and dropped (:meth:`forget`) when one of those changes in the namespace."""
+
+    def __init__(self, references: ConfigReferences, canaries: Reflector,
+                 metric_templates: Reflector, alert_providers: Reflector) -> None:
+        self.references = references
+        self.canaries = canaries
+        self.metric_templates = metric_templates
+        self.alert_providers = alert_providers
+        self._secrets: dict[str, set[str]] = {}
+
+    def forget(self, namespace: str) -> None:
+        """A Canary, MetricTemplate or AlertProvider of ``namespace`` changed."""
+        self._secrets.pop(namespace, None)
+
+    def reads(self, obj: JSON) -> bool:
+        """Whether canary reads the content of config ``obj``."""
+        meta = obj.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        if all(labels.get(k) == v for k, v in MANAGED_BY.items()):
+            return True
+        namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+        kind = str(obj.get("kind") or "")
+        if self.references.referring(namespace, kind, name):
+            return True
+        return kind == configs.SECRET and name in self._named_secrets(namespace)
+
+    def _named_secrets(self, namespace: str) -> set[str]:
+        named = self._secrets.get(namespace)
+        if named is None:
+            named = self._secrets[namespace] = self._build(namespace)
+        return named
+
+    def _build(self, namespace: str) -> set[str]:
+        named: set[str] = set()
+        for template in self.metric_templates.items(namespace):
+            provider = (template.get("spec") or {}).get("provider") or {}
+            named.add(_ref_name(provider.get("secretRef")))
+        for provider in self.alert_providers.items(namespace):
+            named.add(_ref_name((provider.get("spec") or {}).get("secretRef")))
+        for canary in self.canaries.items(namespace):
+            for hook in ((canary.get("spec") or {}).get("analysis") or {}).get("webhooks") \
+                    or []:
+                if isinstance(hook, dict):
+                    named.add(_ref_name(hook.get("secretRef")))
+        named.discard("")
+        return named
+
+
+def _ref_name(ref: object) -> str:
+    return str(ref.get("name") or "") if isinstance(ref, dict) else ""

@@ -1,0 +1,255 @@
+"""The caches keep only what decisions read, and the decisions are the same as from
+whole objects: a target's revision, the primary built from it and its configs' copies do
+not change when the configs are cached without their content and the Deployments
+without their managedFields; the configs canary reads are kept whole."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from typing import Any, cast
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from canary.controller.caches import Caches
+from canary.controller.controller import Controller
+from canary.kube import KubeClient, NotFound, Resource
+from canary.kube.trim import LAST_APPLIED, is_trimmed
+from canary.observability import ControllerMetrics
+from canary.settings import KubeSettings, Settings
+from canary.targets import configs
+from canary.targets.deployment import MANAGED_BY, primary_manifest, revision_of
+from tests.unit.kube.fakes import settle
+
+JSON = dict[str, Any]
+NAMES = ["a", "b", "c", "d"]
+
+
+class Cluster:
+    """Answers lists and GETs from whole objects, by plural; counts the GETs."""
+
+    def __init__(self, objects: dict[str, list[JSON]]) -> None:
+        self.objects = objects
+        self.gets: list[str] = []
+        self.listed: list[str] = []
+
+    async def list(self, resource: Resource, namespace: str | None = None,
+                   **_: Any) -> JSON:
+        self.listed.append(resource.plural)
+        return {"items": copy.deepcopy(self.objects.get(resource.plural, [])),
+                "metadata": {"resourceVersion": "9"}}
+
+    async def get(self, resource: Resource, name: str, namespace: str | None = None) -> JSON:
+        self.gets.append(f"{resource.plural}/{name}")
+        for obj in self.objects.get(resource.plural, []):
+            if obj["metadata"]["name"] == name:
+                return copy.deepcopy(obj)
+        raise NotFound(404, "NotFound", f"{name} not found")
+
+
+def meta(name: str, version: int, **extra: Any) -> JSON:
+    return {"name": name, "namespace": "shop", "resourceVersion": str(version),
+            "managedFields": [{"manager": "kubectl", "operation": "Update",
+                               "fieldsV1": {"f:data": {}, "f:spec": {"f:replicas": {}}}}],
+            "annotations": {LAST_APPLIED: '{"big": "copy"}'}, **extra}
+
+
+text = st.text(max_size=8)
+content = st.dictionaries(st.sampled_from(["k", "key.txt", "app.yaml"]), text, max_size=3)
+config_objects = st.builds(
+    lambda kind, name, version, data, binary, string, type_: {
+        "apiVersion": "v1", "kind": kind, "metadata": meta(name, version),
+        **({"data": data} if data is not None else {}),
+        **({"binaryData": binary} if binary else {}),
+        **({"stringData": string} if string else {}),
+        **({"type": type_} if kind == "Secret" and type_ else {})},
+    st.sampled_from(["ConfigMap", "Secret"]), st.sampled_from(NAMES), st.integers(1, 99),
+    st.none() | content, content, content, st.sampled_from(["", "Opaque", "kubernetes.io/tls"]))
+references = st.lists(st.tuples(
+    st.sampled_from(["volume", "projected", "envFrom", "env"]),
+    st.sampled_from(["ConfigMap", "Secret"]), st.sampled_from([*NAMES, "missing"])), max_size=5)
+
+
+def pod_spec(refs: list[tuple[str, str, str]]) -> JSON:
+    volumes: list[JSON] = []
+    container: JSON = {"name": "app", "image": "app:1", "envFrom": [], "env": []}
+    for i, (how, kind, name) in enumerate(refs):
+        cm = kind == "ConfigMap"
+        if how == "volume":
+            volumes.append({"name": f"v{i}", **({"configMap": {"name": name}} if cm
+                                                else {"secret": {"secretName": name}})})
+        elif how == "projected":
+            source = {"configMap" if cm else "secret": {"name": name}}
+            volumes.append({"name": f"v{i}", "projected": {"sources": [source]}})
+        elif how == "envFrom":
+            container["envFrom"].append({"configMapRef" if cm else "secretRef": {"name": name}})
+        else:
+            key = "configMapKeyRef" if cm else "secretKeyRef"
+            container["env"].append({"name": f"E{i}", "valueFrom": {key: {"name": name,
+                                                                          "key": "k"}}})
+    return {"volumes": volumes, "containers": [container]}
+
+
+def target(refs: list[tuple[str, str, str]]) -> JSON:
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": meta("web", 5, labels={"app": "web"}),
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}},
+                                  "spec": pod_spec(refs)}}}
+
+
+def cluster_of(deployment: JSON, objects: list[JSON]) -> dict[str, list[JSON]]:
+    unique = {(o["kind"], o["metadata"]["name"]): o for o in objects}
+    return {"deployments": [deployment],
+            "configmaps": [o for (kind, _), o in unique.items() if kind == "ConfigMap"],
+            "secrets": [o for (kind, _), o in unique.items() if kind == "Secret"],
+            "canaries": [{"apiVersion": "canary.dev/v1", "kind": "Canary",
+                          "metadata": meta("web", 1), "spec": {"targetRef": {"name": "web"}}}]}
+
+
+def whole_lookup(objects: dict[str, list[JSON]]) -> configs.Lookup:
+    found = {(o["kind"], o["metadata"]["name"]): o
+             for plural in ("configmaps", "secrets") for o in objects[plural]}
+    return lambda kind, name: found.get((kind, name))
+
+
+async def what_decisions_see(caches: Caches) -> tuple[str, JSON, list[JSON]]:
+    """The revision, primary and config copies the worker and executor build from the
+    caches (the worker's and the executor's own calls)."""
+    cached = caches.deployments.get("shop", "web")
+    assert cached is not None
+    lookup = await caches.config_contents("shop", cached["spec"]["template"])
+    revision = revision_of(cached, lookup)
+    owner = {"apiVersion": "canary.dev/v1", "kind": "Canary",
+             "metadata": {"name": "web", "uid": "u"}}
+    return (revision, primary_manifest(cached, owner, revision, 3, ("app",), lookup),
+            configs.primary_copies(cached["spec"]["template"], lookup))
+
+
+async def fill(caches: Caches) -> None:
+    """The first lists, in the controller's order: the configs last."""
+    for cache in sorted(caches.all(), key=lambda c: c in caches.config_caches()):
+        await cache._relist(None)
+
+
+@settings(max_examples=150, deadline=None)
+@given(references, st.lists(config_objects, max_size=8), st.booleans())
+def test_trimmed_caches_give_the_revision_and_primary_of_whole_objects(
+        refs: list[tuple[str, str, str]], objects: list[JSON], keep_any: bool) -> None:
+    """Whether the configs were kept whole or trimmed (then fetched), what the decisions
+    see equals what whole objects give."""
+    deployment = target(refs)
+    world = cluster_of(deployment, objects)
+    lookup = whole_lookup(world)
+    revision = revision_of(deployment, lookup)
+    owner = {"apiVersion": "canary.dev/v1", "kind": "Canary",
+             "metadata": {"name": "web", "uid": "u"}}
+    expected = (revision, primary_manifest(deployment, owner, revision, 3, ("app",), lookup),
+                configs.primary_copies(deployment["spec"]["template"], lookup))
+
+    async def check() -> None:
+        caches = Caches.watching(cast(KubeClient, Cluster(world)), KubeSettings(),
+                                 keep_content=lambda _: keep_any)
+        await fill(caches)
+        assert await what_decisions_see(caches) == expected
+        cached = caches.deployments.get("shop", "web") or {}
+        assert LAST_APPLIED not in cached["metadata"]["annotations"]
+        assert cached["metadata"]["managedFields"] == [{
+            "manager": "kubectl", "operation": "Update", "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:spec": {"f:replicas": {}}}}]
+    asyncio.run(check())
+
+
+def controller_over(objects: dict[str, list[JSON]]) -> tuple[Controller, Cluster]:
+    api = Cluster(objects)
+    controller = Controller(cast(KubeClient, api), Settings(),
+                            metrics=ControllerMetrics(process_metrics=False))
+    controller._wake = lambda namespace, name: None  # type: ignore[method-assign]
+    return controller, api
+
+
+def named(kind: str, name: str, **extra: Any) -> JSON:
+    return {"apiVersion": "v1", "kind": kind, "metadata": meta(name, 1, **extra),
+            "data": {"token": "c2VjcmV0", "big": "x" * 1000}}
+
+
+def busy_namespace() -> dict[str, list[JSON]]:
+    deployment = target([("volume", "ConfigMap", "a"), ("env", "Secret", "a")])
+    canary = {"apiVersion": "canary.dev/v1", "kind": "Canary", "metadata": meta("web", 1),
+              "spec": {"targetRef": {"name": "web"}, "analysis": {"webhooks": [
+                  {"name": "gate", "url": "http://gate", "secretRef": {"name": "hook"}}]}}}
+    return {
+        "canaries": [canary], "deployments": [deployment],
+        "metrictemplates": [{"metadata": meta("latency", 1), "spec": {
+            "provider": {"type": "prometheus", "secretRef": {"name": "prom"}},
+            "query": "up"}}],
+        "alertproviders": [{"metadata": meta("slack", 1), "spec": {
+            "type": "slack", "secretRef": {"name": "slack"}}}],
+        "configmaps": [named("ConfigMap", "a"), named("ConfigMap", "unused"),
+                       named("ConfigMap", "a-primary", labels=dict(MANAGED_BY))],
+        "secrets": [named("Secret", n) for n in ("a", "hook", "prom", "slack", "unused")]}
+
+
+async def test_only_the_configs_canary_reads_are_kept_whole() -> None:
+    controller, api = controller_over(busy_namespace())
+    await fill(controller.caches)
+    caches = controller.caches
+    whole = {(c.resource.kind, o["metadata"]["name"])
+             for c in caches.config_caches() for o in c.items() if not is_trimmed(o)}
+    assert whole == {("ConfigMap", "a"), ("ConfigMap", "a-primary"), ("Secret", "a"),
+                     ("Secret", "hook"), ("Secret", "prom"), ("Secret", "slack")}
+    unused = caches.secrets.get("shop", "unused")
+    assert unused is not None and "data" not in unused
+    assert set(unused["metadata"]) == {"name", "namespace", "resourceVersion"}
+    assert api.gets == []
+
+
+async def test_a_reference_added_later_fetches_the_content_once() -> None:
+    """A Canary's target that starts referring to a config cached without its content:
+    the revision is computed from the content read from the API, and the cache then
+    keeps that config whole."""
+    objects = busy_namespace()
+    controller, api = controller_over(objects)
+    await fill(controller.caches)
+    caches = controller.caches
+    changed = target([("volume", "ConfigMap", "a"), ("envFrom", "ConfigMap", "unused")])
+    changed["metadata"]["resourceVersion"] = "6"
+    objects["deployments"] = [changed]
+    await caches.deployments._relist(None)
+    seen = await what_decisions_see(caches)
+    assert seen[0] == revision_of(changed, whole_lookup(objects))
+    assert api.gets == ["configmaps/unused"]
+    assert not is_trimmed(caches.configmaps.get("shop", "unused"))
+    await what_decisions_see(caches)
+    assert api.gets == ["configmaps/unused"]
+
+
+async def test_secret_readers_fetch_what_the_cache_trimmed() -> None:
+    """A Secret named by a new AlertProvider or webhook before the cache knew: the
+    readers get its content from the API instead of an empty Secret."""
+    controller, api = controller_over(busy_namespace())
+    await fill(controller.caches)
+    caches = controller.caches
+    assert caches.cached(Resource("", "v1", "secrets", "Secret"), "shop", "unused") is None
+    secret = await caches.whole_secret("shop", "unused")
+    assert secret is not None and secret["data"]["token"] == "c2VjcmV0"
+    assert await caches.whole_secret("shop", "nowhere") is None
+    assert api.gets == ["secrets/unused"]
+
+
+async def test_configs_are_listed_after_the_objects_that_say_which_are_read() -> None:
+    controller, api = controller_over(busy_namespace())
+    caches = controller.caches
+    watching = asyncio.create_task(controller._watch(caches.configmaps))
+    try:
+        await settle()
+        assert "configmaps" not in api.listed
+        for cache in caches.all():
+            if cache not in caches.config_caches():
+                await cache._relist(None)
+        await settle()
+        assert "configmaps" in api.listed
+    finally:
+        watching.cancel()
+        await asyncio.gather(watching, return_exceptions=True)
