@@ -57,6 +57,7 @@ EXIT_LEASE_LOST = 3
 DEFAULTS = {
     "mesh-provider": "istio", "selector-labels": "app,name,app.kubernetes.io/name",
     "min-interval": "10s", "default-progress-deadline": "10m", "max-concurrent-rollouts": "0",
+    "kube-max-connections": "64",
     "leader-election-id": "canary-leader", "lease-duration": "15s", "renew-deadline": "10s",
     "retry-period": "2s", "metrics-bind-address": ":8080",
     "health-probe-bind-address": ":8081", "shutdown-timeout": "10s", "log-level": "info",
@@ -84,7 +85,9 @@ _FLAG_GROUPS: tuple[tuple[str, tuple[tuple[str, str | None, str], ...]], ...] = 
         ("mesh-provider", "MESH", "what routes the traffic of a Canary without "
          f"spec.provider (default: istio; supported: {', '.join(supported())})"),
         ("selector-labels", "KEY[,KEY...]", "label keys renamed for the primary, "
-         "comma-separated (default: app,name,app.kubernetes.io/name)"))),
+         "comma-separated (default: app,name,app.kubernetes.io/name)"),
+        ("kube-max-connections", "N", "connections open at most to the API server for "
+         "requests; watches have their own, one each (default 64)"))),
     ("analysis", (
         ("metrics-server", "URL", "Prometheus URL for built-in metrics, http(s)"),
         ("min-interval", "DURATION", "shortest analysis interval honoured (default 10s; "
@@ -169,9 +172,13 @@ def settings_from(args: argparse.Namespace) -> Settings:
     if missing is not None:  # said before anything starts, not after the servers
         raise ConfigError(missing)
     election = _election(value)
+    connections, source = value.count("kube-max-connections"), value("kube-max-connections")[1]
+    if connections < 1:
+        raise ConfigError(f"{source}: give at least 1 connection")
     return Settings(
         kube=KubeSettings(kubeconfig=Path(kubeconfig) if kubeconfig else None,
-                          namespaces=namespaces, canary_selector=canary_selector),
+                          namespaces=namespaces, canary_selector=canary_selector,
+                          max_connections=connections),
         analysis=AnalysisSettings(
             metrics_server=value.checked("metrics-server", check_http_url),
             min_interval_seconds=value.duration("min-interval"),
@@ -278,7 +285,9 @@ async def _serve(settings: Settings, metrics: ControllerMetrics, health: Health)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with await KubeClient.connect(settings.kube.kubeconfig) as client:
+    async with await KubeClient.connect(settings.kube.kubeconfig,
+                                        max_connections=settings.kube.max_connections
+                                        ) as client:
         client.on_response = metrics.record_kube_request
         elector = _elector(client, settings.leader_election)
         if elector is not None and not await _lead(elector, stop):

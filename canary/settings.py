@@ -24,6 +24,17 @@ class KubeSettings:
     canary_selector: str | None = None
     #: The field manager of every server-side apply.
     field_manager: str = "canary"
+    #: Connections open at most to the API server for requests (reads, writes, the
+    #: Lease): a burst waits for a free one instead of opening hundreds. Watches are not
+    #: counted: each holds its own connection for minutes, from a separate pool with no
+    #: cap (their number is fixed: one per watched kind and namespace, a dozen kinds), so
+    #: they can never take the connections the Lease renewals and status writes need.
+    #: At most ``watches + max_connections`` connections are open.
+    max_connections: int = 64
+
+    def __post_init__(self) -> None:
+        if self.max_connections < 1:
+            raise ValueError("kube.max_connections must be at least 1")
 
 
 @dataclass(frozen=True)

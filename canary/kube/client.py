@@ -30,13 +30,20 @@ Query = Mapping[str, str | int | bool | None]
 
 #: Seconds a plain (non-watch) request may take before it counts as a transport failure.
 DEFAULT_REQUEST_TIMEOUT = 30.0
+#: Connections open at most for requests, unless told otherwise (see
+#: ``KubeSettings.max_connections``).
+DEFAULT_MAX_CONNECTIONS = 64
 
 
 class KubeClient:
     """Talks JSON to one API server. Use :meth:`connect` (or :meth:`with_token`) to build it."""
 
-    def __init__(self, api_client: Any, throttle: ThrottleSettings | None = None) -> None:
+    def __init__(self, api_client: Any, throttle: ThrottleSettings | None = None,
+                 watch_client: Any | None = None) -> None:
+        #: Sends requests, over a pool of at most a given number of connections.
         self._api = api_client
+        #: Sends watches, over a pool of its own (by default the same one).
+        self._watch_api = watch_client if watch_client is not None else api_client
         #: How requests refused for load (429) are sent again.
         self.throttle = throttle or ThrottleSettings()
         #: Called before every write; raises to refuse it (see :meth:`fenced`).
@@ -54,15 +61,17 @@ class KubeClient:
         which raises (:class:`~canary.kube.errors.NotLeader`) to refuse them: a replica
         that may have lost the leader Lease must not write, even in the moment before it
         notices (see :meth:`canary.kube.lease.LeaderElector.ensure_leading`)."""
-        fenced = KubeClient(self._api, self.throttle)
+        fenced = KubeClient(self._api, self.throttle, self._watch_api)
         fenced.requests, fenced.on_response = self.requests, self.on_response
         fenced._guard = guard
         return fenced
 
     @classmethod
-    async def connect(cls, kubeconfig: str | Path | None = None, context: str | None = None
-                      ) -> KubeClient:
-        """From a kubeconfig (argument, ``$KUBECONFIG`` or ``~/.kube/config``), else in-cluster."""
+    async def connect(cls, kubeconfig: str | Path | None = None, context: str | None = None,
+                      *, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> KubeClient:
+        """From a kubeconfig (argument, ``$KUBECONFIG`` or ``~/.kube/config``), else
+        in-cluster; at most ``max_connections`` connections for requests (watches have
+        their own)."""
         configuration = k8s_client.Configuration()
         path = kubeconfig or os.environ.get("KUBECONFIG") or None
         default = Path.home() / ".kube" / "config"
@@ -82,17 +91,34 @@ class KubeClient:
         except (k8s_config.ConfigException, OSError) as exc:
             where = f"kubeconfig {path}" if path is not None else "in-cluster configuration"
             raise KubeError(f"cannot load the {where}: {exc}") from exc
-        return cls(_api_client(configuration))
+        return cls._over(configuration, max_connections)
 
     @classmethod
-    def with_token(cls, host: str, token: str, ca_file: str | Path) -> KubeClient:
+    def with_token(cls, host: str, token: str, ca_file: str | Path, *,
+                   max_connections: int = DEFAULT_MAX_CONNECTIONS) -> KubeClient:
         """A client authenticated by a bearer token alone (e.g. a ServiceAccount's)."""
         configuration = k8s_client.Configuration()
         configuration.host = host
         configuration.ssl_ca_cert = str(ca_file)
         configuration.api_key = {"BearerToken": token}
         configuration.api_key_prefix = {"BearerToken": "Bearer"}
-        return cls(_api_client(configuration))
+        return cls._over(configuration, max_connections)
+
+    @classmethod
+    def _over(cls, configuration: Any, max_connections: int) -> KubeClient:
+        """Two pools over one configuration (and so one token refresh): requests share at
+        most ``max_connections`` connections, a burst waiting for a free one; watches get
+        a pool with no cap, as each holds a connection for minutes and their number is
+        fixed by what is watched. A shared cap would have to be sized as watches + N,
+        and a watch added later would silently eat into the N that the Lease renewals
+        and status writes need."""
+        if max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+        configuration.connection_pool_maxsize = max_connections
+        requests = k8s_client.ApiClient(configuration=configuration)
+        configuration.connection_pool_maxsize = 0
+        watches = k8s_client.ApiClient(configuration=configuration)
+        return cls(requests, watch_client=watches)
 
     @property
     def host(self) -> str:
@@ -100,6 +126,8 @@ class KubeClient:
 
     async def close(self) -> None:
         await self._api.close()
+        if self._watch_api is not self._api:
+            await self._watch_api.close()
 
     async def __aenter__(self) -> KubeClient:
         return self
@@ -134,8 +162,9 @@ class KubeClient:
         if self._guard is not None and method != "GET":
             self._guard()
         self.requests[verb] += 1
+        api = self._watch_api if verb == "WATCH" else self._api
         try:
-            response = await self._api.call_api(
+            response = await api.call_api(
                 path, method, query_params=params,
                 header_params={"Content-Type": content_type, "Accept": "application/json"},
                 body=body, auth_settings=["BearerToken"], _preload_content=False,
@@ -288,14 +317,6 @@ def missing_kubeconfig(kubeconfig: str | Path | None, named_by: str = "--kubecon
     if len(paths) == 1:
         return f"the kubeconfig file {paths[0]} named by {named_by} does not exist"
     return f"none of the kubeconfig files named by {named_by} exists: {text}"
-
-
-def _api_client(configuration: Any) -> Any:
-    # No cap on connections: every watch holds one for minutes (one per resource and
-    # namespace), and a cap would let them starve the requests that renew the Lease and
-    # write status. The number of other requests in flight is bounded by the workers.
-    configuration.connection_pool_maxsize = 0
-    return k8s_client.ApiClient(configuration=configuration)
 
 
 def _query_value(value: str | int | bool | None) -> str:

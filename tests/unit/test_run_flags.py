@@ -90,6 +90,7 @@ def refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
      "--max-concurrent-rollouts: '-1' is not a whole number, 0 or more"),
     (["--max-concurrent-rollouts", "two"], "--max-concurrent-rollouts: 'two'"),
     (["--max-concurrent-rollouts", "1.5"], "--max-concurrent-rollouts: '1.5'"),
+    (["--kube-max-connections", "0"], "--kube-max-connections: give at least 1 connection"),
     (["--no-such-flag"], "--no-such-flag"),
     (["--kubeconfig", "/nonexistent/config"],
      "the kubeconfig file /nonexistent/config named by --kubeconfig does not exist"),
@@ -228,6 +229,13 @@ def test_the_limit_on_concurrent_rollouts(monkeypatch: pytest.MonkeyPatch) -> No
     assert settings("--max-concurrent-rollouts", "3").rollouts.max_concurrent == 3
     monkeypatch.setenv("CANARY_MAX_CONCURRENT_ROLLOUTS", "5")
     assert settings().rollouts.max_concurrent == 5
+
+
+def test_the_connections_to_the_api_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert settings().kube.max_connections == 64
+    assert settings("--kube-max-connections", "16").kube.max_connections == 16
+    monkeypatch.setenv("CANARY_KUBE_MAX_CONNECTIONS", "8")
+    assert settings().kube.max_connections == 8
 
 
 def test_the_default_alert_provider_and_its_severity() -> None:
