@@ -111,10 +111,29 @@ def replica_managers(deployment: JSON) -> list[FieldManager]:
 
 
 def content_digest(obj: JSON) -> str:
-    """A digest of a config's content (its data, binaryData and stringData)."""
-    content = {k: obj[k] for k in CONTENT_FIELDS if obj.get(k)}
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """A digest of a config's content (its data, binaryData and stringData): each
+    field's keys in order, every part prefixed by its length. Hashing the strings as
+    they are costs a third of serializing them to JSON first."""
+    digest = hashlib.sha256()
+    for field in CONTENT_FIELDS:
+        content = obj.get(field)
+        if not content:
+            continue
+        digest.update(_part(field))
+        if not isinstance(content, dict):
+            digest.update(_part(json.dumps(content, sort_keys=True)))
+            continue
+        for key in sorted(content, key=str):
+            value = content[key]
+            digest.update(_part(str(key)))
+            digest.update(_part(value if isinstance(value, str) else
+                                json.dumps(value, sort_keys=True)))
+    return digest.hexdigest()
+
+
+def _part(text: str) -> bytes:
+    encoded = text.encode(errors="surrogatepass")
+    return b"%d:" % len(encoded) + encoded
 
 
 def is_trimmed(obj: JSON | None) -> bool:
