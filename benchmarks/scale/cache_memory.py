@@ -1,0 +1,221 @@
+"""What the controller's watch caches cost in memory once a large cluster is listed, and
+the CPU seconds of those first lists, with no API server: each list is answered
+in-process from JSON, as the API server would send it (pages when asked for a limit,
+Helm's release Secrets left out by the field selector), and decoded as the client does.
+
+    .venv/bin/python benchmarks/scale/cache_memory.py
+
+prints one JSON line: the JSON listed, the memory the caches hold after the lists
+(tracemalloc, after a garbage collection), the peak while listing, the resident set's
+growth and the CPU seconds of the lists (both measured in a run without tracemalloc,
+which slows Python down). Run it with PYTHONPATH pointing at two revisions to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import random
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any, cast
+
+from canary.controller.controller import Controller
+from canary.kube import KubeClient
+from canary.kube.resources import Resource
+from canary.observability import ControllerMetrics
+from canary.settings import Settings
+
+JSON = dict[str, Any]
+HELM = "helm.sh/release.v1"
+
+
+def _meta(rng: random.Random, ns: str, name: str, manager_bytes: int, **extra: Any) -> JSON:
+    """Metadata as kubectl apply leaves it: managedFields and a last-applied copy."""
+    return {"name": name, "namespace": ns, "uid": f"{rng.getrandbits(64):016x}",
+            "resourceVersion": str(rng.randint(1, 10**7)),
+            "creationTimestamp": "2026-11-01T00:00:00Z",
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration":
+                            "x" * manager_bytes},
+            "managedFields": [
+                {"manager": "kubectl-client-side-apply", "operation": "Update",
+                 "apiVersion": "v1", "time": "2026-11-01T00:00:00Z", "fieldsType": "FieldsV1",
+                 "fieldsV1": {"f:metadata": {"f:annotations": {".": {}}},
+                              "f:data": {f"f:key{i}": {} for i in range(manager_bytes // 200)}}}],
+            **extra}
+
+
+def _size(rng: random.Random, large_share: float) -> int:
+    """Mostly 1-4 KB, a few 100-500 KB."""
+    if rng.random() < large_share:
+        return rng.randint(100_000, 500_000)
+    return rng.randint(1_000, 4_000)
+
+
+def _config(rng: random.Random, kind: str, ns: str, name: str, large_share: float,
+            **extra: Any) -> JSON:
+    size = _size(rng, large_share)
+    body = "x" * (size * 3 // 4 if kind == "Secret" else size)
+    obj: JSON = {"apiVersion": "v1", "kind": kind,
+                 "metadata": _meta(rng, ns, name, min(size, 4_000), **extra),
+                 "data": {"app.yaml": body}}
+    if kind == "Secret":
+        obj["data"] = {"app.yaml": "eHh4" * (len(body) // 4)}
+        obj["type"] = "Opaque"
+    return obj
+
+
+def _deployment(rng: random.Random, ns: str, name: str, mounts: bool, **labels: str) -> JSON:
+    spec: JSON = {"containers": [{"name": "app", "image": f"registry/app:{rng.randint(1, 99)}",
+                                  "env": [{"name": f"VAR_{i}", "value": "v" * 40}
+                                          for i in range(20)],
+                                  "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}
+    if mounts:
+        base = name.removesuffix("-primary")
+        suffix = "-primary" if name.endswith("-primary") else ""
+        spec["volumes"] = [{"name": "c", "configMap": {"name": f"{base}-config{suffix}"}},
+                           {"name": "s", "secret": {"secretName": f"{base}-secret{suffix}"}}]
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": _meta(rng, ns, name, 3_000, labels={"app": name, **labels}),
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}}, "spec": spec}},
+            "status": {"replicas": 2, "readyReplicas": 2, "availableReplicas": 2}}
+
+
+def cluster(canaries: int, others: int, configs: int, namespaces: int,
+            large_share: float, helm_share: float, seed: int = 1) -> dict[str, list[JSON]]:
+    """The issue's cluster: Canaries whose target and primary mount a ConfigMap and a
+    Secret (and their -primary copies), Deployments no Canary refers to, and as many
+    ConfigMaps and Secrets in all as ``configs`` each (a share of the Secrets Helm's)."""
+    rng = random.Random(seed)
+    managed = {"app.kubernetes.io/managed-by": "canary"}
+    objects: dict[str, list[JSON]] = {"canaries": [], "deployments": [], "configmaps": [],
+                                      "secrets": []}
+    for i in range(canaries):
+        ns, name = f"ns-{i % namespaces}", f"app-{i}"
+        objects["canaries"].append({
+            "apiVersion": "canary.dev/v1", "kind": "Canary",
+            "metadata": {"namespace": ns, "name": name, "resourceVersion": "1"},
+            "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                                   "name": name},
+                     "service": {"port": 80}, "analysis": {"interval": "1m"}}})
+        objects["deployments"].append(_deployment(rng, ns, name, True))
+        objects["deployments"].append(_deployment(rng, ns, f"{name}-primary", True, **managed))
+        for kind, plural, suffix in (("ConfigMap", "configmaps", "config"),
+                                     ("Secret", "secrets", "secret")):
+            objects[plural].append(_config(rng, kind, ns, f"{name}-{suffix}", large_share))
+            objects[plural].append(_config(rng, kind, ns, f"{name}-{suffix}-primary",
+                                           large_share, labels=managed))
+    for i in range(others):
+        objects["deployments"].append(_deployment(rng, f"ns-{i % namespaces}", f"other-{i}",
+                                                  False))
+    for kind, plural in (("ConfigMap", "configmaps"), ("Secret", "secrets")):
+        for i in range(configs - 2 * canaries):
+            obj = _config(rng, kind, f"ns-{i % namespaces}", f"unused-{i}", large_share)
+            if kind == "Secret" and rng.random() < helm_share:
+                obj["type"] = HELM
+                obj["metadata"]["labels"] = {"owner": "helm", "name": f"release-{i}"}
+            objects[plural].append(obj)
+    return objects
+
+
+class Listing:
+    """Answers lists from serialized objects, a page at a time when asked for a limit."""
+
+    def __init__(self, objects: dict[str, list[JSON]]) -> None:
+        self.items = {plural: [json.dumps(o).encode() for o in items]
+                      for plural, items in objects.items()}
+        self.types = {plural: [o.get("type") for o in items]
+                      for plural, items in objects.items()}
+
+    def listed_bytes(self) -> int:
+        """The JSON the controller is sent (Helm's releases are left out)."""
+        return sum(len(item) for plural, items in self.items.items()
+                   for item, type_ in zip(items, self.types[plural], strict=True)
+                   if type_ != HELM)
+
+    async def list(self, resource: Resource, namespace: str | None = None, *,
+                   field_selector: str | None = None, limit: int | None = None,
+                   continue_token: str | None = None, **_: Any) -> JSON:
+        items = self.items.get(resource.plural, [])
+        if field_selector == f"type!={HELM}":
+            items = [i for i, t in zip(items, self.types[resource.plural], strict=True)
+                     if t != HELM]
+        start = int(continue_token or 0)
+        end = len(items) if not limit else min(len(items), start + limit)
+        meta = {"resourceVersion": "1"} | ({"continue": str(end)} if end < len(items) else {})
+        body = b'{"items":[' + b",".join(items[start:end]) + b'],"metadata":' + \
+            json.dumps(meta).encode() + b"}"
+        await asyncio.sleep(0)
+        return cast(JSON, json.loads(body))
+
+
+async def fill(listing: Listing, by_kind: dict[str, float]) -> Controller:
+    """The first lists, the configs last (as the controller orders them); with
+    tracemalloc on, ``by_kind`` gets the MiB each list left behind."""
+    controller = Controller(cast(KubeClient, listing), Settings(),
+                            metrics=ControllerMetrics(process_metrics=False))
+    controller._wake = lambda namespace, name: None  # type: ignore[method-assign]
+    caches = controller.caches
+    configs = (caches.configmaps, caches.secrets)
+    for reflector in [*(c for c in caches.all() if c not in configs), *configs]:
+        before = tracemalloc.get_traced_memory()[0]
+        await reflector._relist(None)
+        if tracemalloc.is_tracing() and len(reflector):
+            gc.collect()
+            by_kind[reflector.resource.plural] = round(
+                (tracemalloc.get_traced_memory()[0] - before) / 2**20, 1)
+    return controller
+
+
+def rss_bytes() -> int:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * 4096
+
+
+def measure(listing: Listing, traced: bool) -> JSON:
+    gc.collect()
+    if traced:
+        tracemalloc.start()
+    before, started = rss_bytes(), time.process_time()
+    by_kind: dict[str, float] = {}
+    controller = asyncio.run(fill(listing, by_kind))
+    cpu = time.process_time() - started
+    gc.collect()
+    result: JSON = {"cached_objects": sum(len(c) for c in controller.caches.all())}
+    if traced:
+        current, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        result |= {"cache_mib": round(current / 2**20, 1), "peak_mib": round(peak / 2**20, 1),
+                   "cache_mib_by_kind": by_kind}
+    else:
+        result |= {"cpu_seconds": round(cpu, 2), "rss_growth_mib": round(
+            (rss_bytes() - before) / 2**20, 1)}
+    del controller
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--canaries", type=int, default=1000)
+    parser.add_argument("--other-deployments", type=int, default=5000)
+    parser.add_argument("--configs", type=int, default=20000,
+                        help="ConfigMaps, and as many Secrets")
+    parser.add_argument("--namespaces", type=int, default=100)
+    parser.add_argument("--large-share", type=float, default=0.02,
+                        help="share of configs of 100-500 KB (the others 1-4 KB)")
+    parser.add_argument("--helm-share", type=float, default=0.05,
+                        help="share of the Secrets that are Helm releases")
+    args = parser.parse_args()
+    listing = Listing(cluster(args.canaries, args.other_deployments, args.configs,
+                              args.namespaces, args.large_share, args.helm_share))
+    untraced = measure(listing, traced=False)
+    traced = measure(listing, traced=True)
+    print(json.dumps({"listed_json_mib": round(listing.listed_bytes() / 2**20, 1),
+                      **traced, **untraced}))
+
+
+if __name__ == "__main__":
+    main()
