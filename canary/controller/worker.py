@@ -324,7 +324,9 @@ class Worker:
             conflict=None if problem is not None else claims.conflict(
                 obj, caches.canaries.items(self.namespace),
                 caches.generated_lookup(self.namespace), self.services.settings.mesh_provider),
-            missing_references=self._missing_references(canary), stale=caches.stale())
+            missing_references=self._missing_references(canary, target),
+            invalid_references=references.invalid_variables(canary, caches.metric_templates.get),
+            stale=caches.stale())
 
     def _provider_problem(self, canary: Canary) -> str | None:
         """Why this controller cannot route the Canary's traffic (its provider)."""
@@ -337,12 +339,14 @@ class Worker:
         router = router_for(provider_of(canary, self.services.settings.mesh_provider))
         return router.pending(canary, self.services.caches.generated_lookup(self.namespace))
 
-    def _missing_references(self, canary: Canary) -> tuple[str, ...]:
+    def _missing_references(self, canary: Canary, target: JSON | None) -> tuple[str, ...]:
         caches = self.services.caches
         route = users_route(canary, self.services.settings.mesh_provider)
         return references.missing(canary, caches.metric_templates.get, caches.autoscalers.get,
                                   caches.metric_templates.covers) + references.missing_route(
-            canary, route, caches.generated_lookup(self.namespace))
+            canary, route, caches.generated_lookup(self.namespace)) + \
+            references.missing_configs(target, caches.config_lookup(self.namespace),
+                                       caches.configmaps.covers)
 
     async def _write_status(self, obj: JSON, patch: dict[str, Any]) -> JSON:
         """Merge-patch the status, guarded by the resourceVersion it was decided on."""

@@ -45,6 +45,8 @@ def readiness_problem(obs: Observation, phase: Phase | None, primary: str) -> Pr
     person must fix first; None when it can."""
     if obs.missing_references:
         return Problem("MissingReference", "; ".join(obs.missing_references))
+    if obs.invalid_references:
+        return Problem("InvalidVariable", "; ".join(obs.invalid_references))
     unavailable = primary_unavailable(obs, phase, primary)
     if unavailable is not None:
         return Problem("PrimaryUnavailable", unavailable)

@@ -136,8 +136,12 @@ class Observation:
     #: canary generates): this Canary then changes nothing.
     conflict: str | None = None
     #: The references of the spec that name missing objects (MetricTemplates, the
-    #: autoscaler, template variables), each naming its field; a new revision waits.
+    #: autoscaler, template variables, the configs the target's pods need), each naming
+    #: its field; a new revision waits.
     missing_references: tuple[str, ...] = ()
+    #: Template variables whose values do not fit their places in their MetricTemplates'
+    #: queries, each naming its field; a new revision waits.
+    invalid_references: tuple[str, ...] = ()
     #: Why the objects above may be out of date (a watch broke and has not caught up):
     #: deadlines then wait, so that nothing is rolled back for the lack of a change the
     #: cluster made while the controller could not see it.

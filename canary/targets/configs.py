@@ -57,6 +57,13 @@ def referenced(template: JSON) -> set[tuple[str, str]]:
             if holder.get(key)}
 
 
+def required(template: JSON) -> set[tuple[str, str]]:
+    """Every (kind, name) the template's pod spec refers to without ``optional: true``:
+    a pod cannot start while one of these is missing."""
+    return {(kind, holder[key]) for kind, holder, key in _references(template.get("spec") or {})
+            if holder.get(key) and not holder.get("optional")}
+
+
 def _content(obj: JSON | None) -> JSON | None:
     if obj is None:
         return None

@@ -62,10 +62,13 @@ async def primary(kube: KubeClient, namespace: str) -> dict[str, Any]:
     return await kube.get(r.DEPLOYMENTS, f"{APP}-primary", namespace)
 
 
-async def events(kube: KubeClient, namespace: str, reason: str | None = None
-                 ) -> list[dict[str, Any]]:
+async def events(kube: KubeClient, namespace: str, reason: str | None = None,
+                 regarding: str | None = None) -> list[dict[str, Any]]:
+    """The events about Canaries of ``namespace`` (of the Canary ``regarding`` if given),
+    oldest first; only those of ``reason`` if given."""
     listing = await kube.list(r.EVENTS, namespace)
-    found = [e for e in listing["items"] if e.get("regarding", {}).get("kind") == "Canary"]
+    found = [e for e in listing["items"] if e.get("regarding", {}).get("kind") == "Canary"
+             and regarding in (None, e["regarding"].get("name"))]
     found.sort(key=lambda e: e.get("eventTime") or "")
     return [e for e in found if reason is None or e.get("reason") == reason]
 

@@ -36,14 +36,30 @@ def rounds() -> int:
     return int(os.environ.get(ROUNDS_VARIABLE) or 1)
 
 
+@contextlib.asynccontextmanager
+async def namespaces(kube: KubeClient, environment: LocalEnvironment, namespace: str,
+                     count: int) -> AsyncIterator[list[str]]:
+    """``namespace`` and ``count - 1`` fresh namespaces beside it, deleted afterwards."""
+    async with contextlib.AsyncExitStack() as stack:
+        more = [await stack.enter_async_context(fresh_namespace(
+            kube, environment, f"{namespace[:50]}-{secrets.token_hex(2)}"))
+            for _ in range(count - 1)]
+        yield [namespace, *more]
+
+
 @pytest_asyncio.fixture(loop_scope="session")
 async def eight_namespaces(kube: KubeClient, environment: LocalEnvironment,
                            namespace: str) -> AsyncIterator[list[str]]:
-    """Seven fresh namespaces beside the test's own: eight applications side by side."""
-    async with contextlib.AsyncExitStack() as stack:
-        more = [await stack.enter_async_context(fresh_namespace(
-            kube, environment, f"{namespace[:50]}-{secrets.token_hex(2)}")) for _ in range(7)]
-        yield [namespace, *more]
+    """Eight applications side by side."""
+    async with namespaces(kube, environment, namespace, 8) as found:
+        yield found
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def four_namespaces(kube: KubeClient, environment: LocalEnvironment,
+                          namespace: str) -> AsyncIterator[list[str]]:
+    async with namespaces(kube, environment, namespace, 4) as found:
+        yield found
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

@@ -19,12 +19,14 @@ DECISIONS = ("NewRevision", "Promoting", "Promoted", "RolledBack")
 PROMOTED_REVISION = re.compile(r"revision (\w+) completed")
 
 
-async def reasons(kube: KubeClient, namespace: str) -> Counter[str]:
-    """How many times each decision event happened in ``namespace`` so far; also
+async def reasons(kube: KubeClient, namespace: str, regarding: str | None = None
+                  ) -> Counter[str]:
+    """How many times each decision event happened in ``namespace`` (about the Canary
+    ``regarding`` if given) so far; also
     ``Promoted@<revision>`` per revision, and ``Interrupted``: promotions ended by a new
     revision (a NewRevision "detected during promotion")."""
     out: Counter[str] = Counter()
-    for event in await events(kube, namespace):
+    for event in await events(kube, namespace, regarding=regarding):
         reason, note = event.get("reason"), str(event.get("note") or "")
         if reason not in DECISIONS:
             continue

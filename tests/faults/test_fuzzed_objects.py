@@ -16,14 +16,12 @@ import asyncio
 import base64
 import collections
 import contextlib
-import json
 import os
 import random
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-import httpx
 import pytest
 from aiohttp import web
 
@@ -38,6 +36,7 @@ from tests.e2e.waiting import wait_until
 from tests.faults import fuzzing
 from tests.faults.conftest import SEED_VARIABLE
 from tests.faults.fuzzing import GOOD_PROVIDER, GOOD_TEMPLATE, JSON, Fuzzed
+from tests.faults.health import still_alive, unexpected_failures
 
 #: Objects tried: few by default (the smoke `make test` runs), 500 in `make faults`.
 EXAMPLES_VARIABLE = "CANARY_FUZZ_EXAMPLES"
@@ -124,13 +123,13 @@ async def test_fuzzed_objects_are_refused_or_handled_and_harm_nothing(
             outcomes += await asyncio.gather(*(
                 _try(kube, spaces[(first + i) % len(spaces)], first + i, kind, changes, sink)
                 for i, (kind, changes) in enumerate(batch)))
-            await _still_alive(running_controller)
+            await still_alive(running_controller)
             await _clear(kube, spaces)
         await wait_until(lambda: canary_object(kube, other_namespace),
                          lambda c: phase(c) == "Succeeded"
                          and c["status"].get("lastPromotedSpec") == sentinel,
                          "the sentinel's rollout to be promoted", timeout=120)
-    unexpected = _unexpected_failures(running_controller, log_start, spaces)
+    unexpected = unexpected_failures(running_controller, log_start, spaces)
     _report(outcomes, unexpected)
     failures = [o for o in outcomes if o.failed]
     assert not failures and not unexpected, "\n".join(
@@ -328,13 +327,6 @@ async def _analysed(kube: KubeClient, namespace: str, fuzzed: Fuzzed, target: st
     return Outcome(fuzzed.kind, "held without naming the field", f"{said}: {message[:300]}")
 
 
-async def _still_alive(controller: ControllerProcess) -> None:
-    assert controller.running(), f"the controller exited:\n{controller.tail()}"
-    async with httpx.AsyncClient(timeout=5) as http:
-        alive = await http.get(f"{controller.probe_url}/healthz")
-    assert alive.status_code == 200, f"/healthz answered {alive.status_code}: {alive.text}"
-
-
 async def _clear(kube: KubeClient, spaces: list[str]) -> None:
     """Delete the batch's objects (the namespaces' own template and provider stay), so
     that a long run keeps the cluster small."""
@@ -346,27 +338,6 @@ async def _clear(kube: KubeClient, spaces: list[str]) -> None:
                     continue
                 with contextlib.suppress(NotFound):
                     await kube.delete(resource, name, space)
-
-
-def _unexpected_failures(controller: ControllerProcess, offset: int,
-                         spaces: list[str]) -> list[str]:
-    """Reconciles of the fuzzed Canaries that failed unexpectedly (an exception the
-    controller did not expect is a bug: it is retried for ever, and the Canary says
-    nothing)."""
-    found = []
-    with controller.log.open("rb") as handle:
-        handle.seek(offset)
-        for raw in handle:
-            line = raw.decode(errors="replace")
-            if "unexpectedly" not in line and "Traceback" not in line:
-                continue
-            with contextlib.suppress(ValueError):
-                entry = json.loads(line)
-                where = str(entry.get("canary", ""))
-                if where.split("/")[0] in spaces or not where:
-                    found.append(f"{where}: {entry.get('event')}: "
-                                 f"{str(entry.get('exception', ''))[-600:]}")
-    return found
 
 
 def _report(outcomes: list[Outcome], unexpected: list[str]) -> None:

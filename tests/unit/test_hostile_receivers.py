@@ -1,5 +1,5 @@
 """Gates and alert receivers that misbehave, against a real server on 127.0.0.1
-(tests/unit/hostile_server.py). Whatever the receiver does, each call ends within its
+(tests/hostile_server.py). Whatever the receiver does, each call ends within its
 timeout, says what happened, reads a bounded part of the answer, follows no redirect, and
 leaves the calls to other receivers alone, so a rollout decision is still made and an
 alert that cannot be delivered is given up, reported and counted.
@@ -27,7 +27,7 @@ from canary.notify import RetryPolicy
 from canary.notify.delivery import post
 from canary.notify.notifier import DeliveryFailure
 from canary.webhooks import WebhookCaller
-from tests.unit.hostile_server import HostileServer, hostile
+from tests.hostile_server import HostileServer, hostile
 from tests.unit.notify.helpers import Cluster, make_alert, subscribe
 
 #: Each call's timeout (s).

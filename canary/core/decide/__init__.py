@@ -88,7 +88,8 @@ def _decide(canary: Canary, obs: Observation, settings: DecisionSettings | None)
     note_route_accepted(draft)
     phase = draft.status.phase
     if phase in (None, Phase.INITIALIZING):
-        if not obs.missing_references:  # nothing is created on a spec that cannot run
+        # nothing is created on a spec that cannot run
+        if not obs.missing_references and not obs.invalid_references:
             initialize(draft)
     elif phase in (Phase.INITIALIZED, Phase.SUCCEEDED, Phase.FAILED, Phase.WAITING,
                    Phase.QUEUED):

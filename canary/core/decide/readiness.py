@@ -30,7 +30,7 @@ def revision_held(draft: Draft, revision: str) -> bool:
     if ready is None or ready.status == "True" or draft.canary.spec.skip_analysis:
         return False
     message = f"{ready.message}; new revision {revision} of {draft.target_name} waits"
-    if ready.reason != "MissingReference":
+    if ready.reason not in ("MissingReference", "InvalidVariable"):
         message += " (spec.skipAnalysis: true promotes it without analysis)"
     said = next((c for c in draft.canary.status.conditions or [] if c.type == READY), None)
     draft.condition(READY, "False", ready.reason, message)

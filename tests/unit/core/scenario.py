@@ -64,6 +64,7 @@ class World:
     #: What the controller found wrong with the Canary's claims and references.
     conflict: str | None = None
     missing_references: tuple[str, ...] = ()
+    invalid_references: tuple[str, ...] = ()
     #: Why the controller cannot route with the Canary's spec.provider.
     provider_problem: str | None = None
     #: Why the data plane does not follow the route yet (a Gateway refused it).
@@ -101,6 +102,7 @@ class World:
         return Observation(now=self.now, target=target, primary=primary, metrics=values,
                            generation=1, requests=self.requests, judge=readings,
                            conflict=self.conflict, missing_references=self.missing_references,
+                           invalid_references=self.invalid_references,
                            provider_problem=self.provider_problem,
                            route_pending=self.route_pending, stale=self.stale,
                            rollout_slot=self.rollout_slot)

@@ -18,6 +18,8 @@ CONFLICT = "Canary older-web already claims Deployment web (it is older): ..."
 UNSUPPORTED = ("spec.provider gatewayapi:v1 is not supported by this controller, which "
                "routes with istio, kubernetes: ...")
 MISSING = "spec.analysis.metrics[0].templateRef: MetricTemplate shop/errors not found"
+HOSTILE = ("spec.analysis.metrics[0].templateVariables.code: '1 or up' is in a number "
+           "(in the query of MetricTemplate shop/errors)")
 
 
 def ready(world: World) -> tuple[str, str, str]:
@@ -153,6 +155,29 @@ class TestMissingReferences:
         assert world.canary.status.phase == Phase.PROGRESSING
         # No longer held: Ready now waits for the rollout, not for the reference.
         assert ready(world)[:2] == ("False", "Progressing")
+
+
+class TestInvalidVariables:
+    def test_a_variable_that_would_change_its_query_holds_the_release_before_traffic(
+            self) -> None:
+        world = initialized()
+        world.invalid_references = (HOSTILE,)
+        release_while_held(world)
+        assert world.reasons() == ["InvalidVariable", "RevisionHeld"]
+        status, reason, message = ready(world)
+        assert (status, reason) == ("False", "InvalidVariable")
+        assert HOSTILE in message and "skipAnalysis" not in message
+        assert world.canary.status.canary_weight in (None, 0)
+        world.invalid_references = ()
+        world.step()
+        assert world.canary.status.phase == Phase.PROGRESSING
+
+    def test_nothing_is_initialized_on_a_variable_that_would_change_its_query(self) -> None:
+        world = World(make_canary(), invalid_references=(HOSTILE,))
+        first = world.step()
+        assert world.canary.status.phase is None
+        assert not any(isinstance(a, EnsurePrimary | Route) for a in first.actions)
+        assert ready(world) == ("False", "InvalidVariable", HOSTILE)
 
 
 class TestPrimaryWithoutPods:
