@@ -184,3 +184,11 @@ def test_a_negative_limit_on_concurrent_rollouts_is_refused_with_the_field_named
     result = helm("template", "canary", str(chart), "--kube-version", "1.36.3",
                   "--set", "maxConcurrentRollouts=-1")
     assert result.returncode != 0 and "maxConcurrentRollouts" in result.stderr
+
+
+def test_the_bound_on_api_connections_is_passed_on(helm: Helm, chart: Path) -> None:
+    assert controller_settings(helm, chart).kube.max_connections == 64
+    assert controller_settings(helm, chart, "kubeMaxConnections=16").kube.max_connections == 16
+    result = helm("template", "canary", str(chart), "--kube-version", "1.36.3",
+                  "--set", "kubeMaxConnections=0")
+    assert result.returncode != 0 and "kubeMaxConnections" in result.stderr
