@@ -253,9 +253,11 @@ class Starter:
         flux_env = dict(os.environ, KUBECONFIG=str(env.kubeconfig),
                         RUNTIME_NAMESPACE=FLUX_NAMESPACE)
         metrics, health, storage = (process.free_port() for _ in range(3))
+        artifacts = self.run_dir / "flux-artifacts"
+        artifacts.mkdir(exist_ok=True)  # source-controller refuses a missing directory
         source = self.launch("source-controller", components.source_controller(
-            self.binaries["source-controller"], metrics, health, storage,
-            self.run_dir / "flux-artifacts"), env=flux_env)
+            self.binaries["source-controller"], metrics, health, storage, artifacts),
+            env=flux_env)
         kustomize_metrics, kustomize_health = process.free_port(), process.free_port()
         kustomize = self.launch("kustomize-controller", components.kustomize_controller(
             self.binaries["kustomize-controller"], kustomize_metrics, kustomize_health),
