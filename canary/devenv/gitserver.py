@@ -12,17 +12,18 @@ import argparse
 import io
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import make_server
 
 from dulwich import porcelain
+from dulwich.protocol import CAPABILITY_THIN_PACK
 from dulwich.refs import HEADREF, Ref
 from dulwich.repo import Repo
-from dulwich.server import BackendRepo, FileSystemBackend
+from dulwich.server import DEFAULT_HANDLERS, BackendRepo, FileSystemBackend, UploadPackHandler
 from dulwich.web import WSGIRequestHandlerLogger, WSGIServerLogger, make_wsgi_chain
 
 from canary.devenv.components import LOOPBACK
@@ -73,6 +74,16 @@ class _Repositories(FileSystemBackend):
         return wrapped
 
 
+class _UploadPack(UploadPackHandler):
+    """Clones and fetches. dulwich requires a client to accept thin packs, which go-git
+    (Flux's Git client) never asks for; the packs sent here are never thin (deltas only
+    against objects in the same pack), so the requirement is dropped."""
+
+    @classmethod
+    def required_capabilities(cls) -> tuple[bytes, ...]:
+        return tuple(c for c in super().required_capabilities() if c != CAPABILITY_THIN_PACK)
+
+
 class GitServer:
     """Serves every bare repository under ``root/repos`` at ``http://127.0.0.1:PORT/NAME.git``.
 
@@ -84,7 +95,9 @@ class GitServer:
         self.repos = root / "repos"
         self.repos.mkdir(parents=True, exist_ok=True)
         backend = _Repositories(str(self.repos))
-        app = backend.closing(make_wsgi_chain(backend))
+        handlers: dict[bytes, Callable[..., Any]] = {**DEFAULT_HANDLERS,
+                                                     b"git-upload-pack": _UploadPack}
+        app = backend.closing(make_wsgi_chain(backend, handlers=handlers))
         self._server = make_server(LOOPBACK, port, app, server_class=_ThreadingServer,
                                    handler_class=WSGIRequestHandlerLogger)
         self._thread: threading.Thread | None = None
