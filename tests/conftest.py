@@ -12,6 +12,8 @@ from hypothesis import HealthCheck, settings
 from tests.e2e.fixtures import (  # noqa: F401
     controller,
     environment,
+    flux,
+    git_server,
     kube,
     namespace,
     other_namespace,

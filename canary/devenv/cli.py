@@ -40,6 +40,8 @@ def add_parser(subparsers: Any) -> None:
                     help="extra CRD manifest to apply (repeatable)")
     up.add_argument("--controller", action="store_true",
                     help="also run the canary controller (logs in the run directory)")
+    up.add_argument("--flux", action="store_true",
+                    help="also run Flux's source-controller and kustomize-controller")
 
     commands.add_parser("status", help="show the current environment's components")
     commands.add_parser("env", help="print `export` lines for the current environment "
@@ -123,7 +125,8 @@ def _up(args: argparse.Namespace) -> int:
     kubectl = binaries["kubectl"]
     started = time.monotonic()
     settings = EnvironmentSettings(scrape_interval_seconds=args.scrape_interval, seed=args.seed,
-                                   extra_crd_files=tuple(args.crds), controller=args.controller)
+                                   extra_crd_files=tuple(args.crds), controller=args.controller,
+                                   flux=args.flux)
     env = asyncio.run(LocalEnvironment.start(
         settings=settings, progress=lambda line: print(f"  {line}", file=sys.stderr)))
     remember(env)

@@ -136,3 +136,33 @@ def controller(kubeconfig: Path, prometheus_url: str, metrics_port: int,
         "--health-probe-bind-address", address(probe_port),
         "--log-format", "console",
     ]
+
+
+def _flux_controller(binary: Path, metrics_port: int, health_port: int) -> list[str]:
+    """What Flux's controllers share: every namespace watched, no leader election, metrics
+    and health (``/healthz``, ``/readyz``) on loopback. They find the API server through
+    ``$KUBECONFIG`` (controller-runtime's own lookup)."""
+    return [
+        str(binary), "--watch-all-namespaces=true", "--enable-leader-election=false",
+        "--metrics-addr", address(metrics_port), "--health-addr", address(health_port),
+        "--log-encoding", "console",
+    ]
+
+
+def source_controller(binary: Path, metrics_port: int, health_port: int, storage_port: int,
+                      storage_dir: Path) -> list[str]:
+    """Flux's source-controller. Its artifact server listens on loopback and advertises that
+    address, which is where kustomize-controller downloads the artifacts from."""
+    return [
+        *_flux_controller(binary, metrics_port, health_port),
+        "--storage-path", str(storage_dir), "--storage-addr", address(storage_port),
+        "--storage-adv-addr", address(storage_port),
+    ]
+
+
+def kustomize_controller(binary: Path, metrics_port: int, health_port: int) -> list[str]:
+    """Flux's kustomize-controller; it applies as the admin (no impersonation). A commit
+    pushed while it waits for a rollout (``wait: true``) cancels that wait, so a fix or a
+    revert is applied at once rather than after the Kustomization's timeout."""
+    return [*_flux_controller(binary, metrics_port, health_port), "--no-remote-bases=true",
+            "--feature-gates=CancelHealthCheckOnNewRevision=true"]

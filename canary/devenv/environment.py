@@ -50,6 +50,9 @@ class EnvironmentSettings:
     #: Also run canary's controller (``canary run``) against the environment, with
     #: intervals allowed down to a second.
     controller: bool = False
+    #: Also run Flux's source-controller and kustomize-controller (GitOps), in namespace
+    #: ``flux-system``.
+    flux: bool = False
 
 
 @dataclass
@@ -127,6 +130,13 @@ class LocalEnvironment:
         from canary.devenv import startup
 
         return await startup.start(run_dir, settings, binaries, progress)
+
+    async def start_flux(self, binaries: Binaries | None = None,
+                         progress: Callable[[str], None] | None = None) -> None:
+        """Start Flux's controllers in this (running) environment; they stop with it."""
+        from canary.devenv import startup
+
+        await startup.start_flux(self, binaries=binaries, progress=progress)
 
     def stop(self, remove: bool = True) -> None:
         """Stop every process (last started first) and, if ``remove``, delete the run dir."""

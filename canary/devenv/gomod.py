@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from canary.devenv import versions
 from canary.devenv.errors import InstallFailed, NotInstalled
@@ -36,6 +37,12 @@ class HelperModule:
     tools: dict[str, str] = field(default_factory=dict)
     #: Extra ``-X`` linker settings (package.variable -> value).
     linker_values: dict[str, str] = field(default_factory=dict)
+    #: A required module whose go.mod ``replace`` lines (those naming a module version,
+    #: not a local directory) are copied at pin time: Go ignores a dependency's replace
+    #: lines, so without them the build would pick other versions than upstream's.
+    copy_replaces_of: str | None = None
+    #: ``(module, named, built)``: build ``built`` wherever ``named`` is required.
+    substitutes: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def source(self) -> Path:
@@ -91,7 +98,23 @@ CRDS = HelperModule(
     requires=((versions.ISTIO_CRDS[0], versions.ISTIO_API),
               (versions.GATEWAY_API_CRDS[0], versions.GATEWAY_API)),
 )
-ALL = (KUBERNETES, ETCD, KWOK, HELM, CRDS)
+
+
+def _flux_controller(module: str) -> HelperModule:
+    """One of Flux's controllers. Its go.mod maps its ``api`` module to ``./api``, which a
+    dependency cannot use, so the helper requires ``api`` at the same (tagged) version."""
+    binary = module.rsplit("/", 1)[1]
+    return HelperModule(
+        name=binary, version=versions.FLUX,
+        requires=((module, versions.FLUX), (f"{module}/api", versions.FLUX)),
+        tools={module: binary}, copy_replaces_of=module,
+        substitutes=versions.FLUX_SUBSTITUTES,
+    )
+
+
+FLUX_SOURCE, FLUX_KUSTOMIZE = (_flux_controller(m) for m in versions.FLUX_CONTROLLERS)
+FLUX = (FLUX_SOURCE, FLUX_KUSTOMIZE)
+ALL = (KUBERNETES, ETCD, KWOK, HELM, CRDS, *FLUX)
 
 
 def go_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -163,6 +186,29 @@ def staging_replacements(kubernetes_version: str, workdir: Path) -> list[tuple[s
     return [(name, staging_version) for name in sorted(set(names))]
 
 
+def served_replacements(module: str, version: str, workdir: Path) -> list[str]:
+    """``old[@v]=new@v`` for every replace line of ``module``'s served go.mod that names a
+    module version; lines pointing at a local directory (``=> ./api``) are left out."""
+    info = _json_stream(run_go(["mod", "download", "-json", f"{module}@{version}"],
+                               cwd=workdir))[0]
+    parsed = _json_stream(run_go(["mod", "edit", "-json", str(info["GoMod"])], cwd=workdir))[0]
+    return replace_edits(parsed)
+
+
+def replace_edits(gomod_json: dict[str, object]) -> list[str]:
+    """``go mod edit -replace`` arguments for the module-version replace lines of a go.mod
+    as ``go mod edit -json`` prints it."""
+    replaces = cast("list[dict[str, dict[str, str]]]", gomod_json.get("Replace") or [])
+    edits = []
+    for replace in replaces:
+        old, new = replace["Old"], replace["New"]
+        if not new.get("Version"):
+            continue
+        source = f"{old['Path']}@{old['Version']}" if old.get("Version") else old["Path"]
+        edits.append(f"{source}={new['Path']}@{new['Version']}")
+    return edits
+
+
 def pin(module: HelperModule) -> None:
     """Regenerate ``module``'s go.mod and go.sum from the pinned versions (needs the network)."""
     with tempfile.TemporaryDirectory(prefix=f"canary-pin-{module.name}-") as tmp:
@@ -175,6 +221,12 @@ def pin(module: HelperModule) -> None:
                       for name, version in staging_replacements(module.version, work)]
             lines.append(")")
         (work / "go.mod").write_text("\n".join(lines) + "\n")
+        edits = [f"{path}@{named}={path}@{built}" for path, named, built in module.substitutes]
+        if module.copy_replaces_of:
+            version = dict(module.requires)[module.copy_replaces_of]
+            edits += served_replacements(module.copy_replaces_of, version, work)
+        if edits:
+            run_go(["mod", "edit", *[f"-replace={edit}" for edit in edits]], cwd=work)
         requirements = [f"{path}@{version}" for path, version in module.requires]
         run_go(["get", *requirements], cwd=work)
         if module.tools:
@@ -182,7 +234,10 @@ def pin(module: HelperModule) -> None:
             # module to its latest release.
             version = module.requires[0][1]
             run_go(["get", "-tool", *[f"{tool}@{version}" for tool in module.tools]], cwd=work)
-            run_go(["mod", "tidy"], cwd=work)
+            # -e: tests of dependencies may need versions the proxy does not serve; what
+            # the build needs is checked next, and fails the pin if anything is missing.
+            run_go(["mod", "tidy", "-e"], cwd=work)
+            run_go(["list", "-mod=readonly", "-deps", *module.tools], cwd=work)
         module.source.mkdir(parents=True, exist_ok=True)
         for name in ("go.mod", "go.sum"):
             shutil.copyfile(work / name, module.source / name)

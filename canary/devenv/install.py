@@ -52,12 +52,16 @@ class Binaries:
 
     paths: dict[str, Path]
     crd_files: tuple[Path, ...]
+    #: Flux's CRDs, applied only when an environment runs Flux's controllers.
+    flux_crd_files: tuple[Path, ...] = ()
 
     def __getitem__(self, name: str) -> Path:
         return self.paths[name]
 
 
-REQUIRED = ("etcd", *versions.KUBERNETES_COMMANDS, "kwok", "helm", "prometheus")
+FLUX_BINARIES = tuple(binary for module in gomod.FLUX for binary in module.tools.values())
+REQUIRED = ("etcd", *versions.KUBERNETES_COMMANDS, "kwok", "helm", "prometheus",
+            *FLUX_BINARIES)
 
 
 def find_prometheus() -> Path | None:
@@ -72,15 +76,19 @@ def _module_bin(module: gomod.HelperModule, root: Path) -> Path:
     return root / module.cache_key() / "bin"
 
 
-def _crd_dir(root: Path) -> Path:
-    return root / gomod.CRDS.cache_key() / "crds"
+def _crd_dir(root: Path, module: gomod.HelperModule = gomod.CRDS) -> Path:
+    return root / module.cache_key() / "crds"
+
+
+def _crds_in(directory: Path) -> tuple[Path, ...]:
+    return tuple(sorted(directory.glob("*.yaml"))) if directory.is_dir() else ()
 
 
 def locate(root: Path | None = None) -> Binaries:
     """Find every binary; raise :class:`NotInstalled` listing whatever is missing."""
     root = root or cache_root()
     paths: dict[str, Path] = {}
-    for module in (gomod.KUBERNETES, gomod.ETCD, gomod.KWOK, gomod.HELM):
+    for module in (gomod.KUBERNETES, gomod.ETCD, gomod.KWOK, gomod.HELM, *gomod.FLUX):
         for binary in module.tools.values():
             paths[binary] = _module_bin(module, root) / binary
     paths.update(kubebuilder_assets())
@@ -88,15 +96,17 @@ def locate(root: Path | None = None) -> Binaries:
     if prometheus:
         paths["prometheus"] = prometheus
     missing = [name for name in REQUIRED if name not in paths or not paths[name].exists()]
-    crd_dir = _crd_dir(root)
-    crds = tuple(sorted(crd_dir.glob("*.yaml"))) if crd_dir.is_dir() else ()
+    crds = _crds_in(_crd_dir(root))
     if not crds:
         missing.append("Istio and Gateway API CRDs")
+    flux_crds = tuple(path for module in gomod.FLUX for path in _crds_in(_crd_dir(root, module)))
+    if not all(_crds_in(_crd_dir(root, module)) for module in gomod.FLUX):
+        missing.append("Flux's CRDs")
     if missing:
         raise NotInstalled(
             f"not installed: {', '.join(missing)} (looked in {root}); "
             "run `canary devenv install`")
-    return Binaries(paths=paths, crd_files=crds)
+    return Binaries(paths=paths, crd_files=crds, flux_crd_files=flux_crds)
 
 
 class Progress:
@@ -122,6 +132,15 @@ def _duration(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
 
 
+def _source_dir(module: gomod.HelperModule, root: Path) -> Path:
+    """The cache's copy of ``module``'s go.mod and go.sum, where its go commands run."""
+    src = root / module.cache_key() / "src"
+    src.mkdir(parents=True, exist_ok=True)
+    for name in ("go.mod", "go.sum"):
+        shutil.copyfile(module.source / name, src / name)
+    return src
+
+
 def _build(module: gomod.HelperModule, root: Path, progress: Progress,
            skip: set[str]) -> str:
     bin_dir = _module_bin(module, root)
@@ -130,10 +149,7 @@ def _build(module: gomod.HelperModule, root: Path, progress: Progress,
     if not wanted:
         return "cached" if len(skip) < len(module.tools) else "from KUBEBUILDER_ASSETS"
     build_dir = root / module.cache_key()
-    src = build_dir / "src"
-    src.mkdir(parents=True, exist_ok=True)
-    for name in ("go.mod", "go.sum"):
-        shutil.copyfile(module.source / name, src / name)
+    src = _source_dir(module, root)
     tmp_bin = build_dir / "bin.partial"
     shutil.rmtree(tmp_bin, ignore_errors=True)
     tmp_bin.mkdir()
@@ -177,10 +193,7 @@ def _fetch_crds(root: Path) -> str:
     target = _crd_dir(root)
     if target.is_dir() and any(target.glob("*.yaml")):
         return "cached"
-    work = root / gomod.CRDS.cache_key() / "src"
-    work.mkdir(parents=True, exist_ok=True)
-    for name in ("go.mod", "go.sum"):
-        shutil.copyfile(gomod.CRDS.source / name, work / name)
+    work = _source_dir(gomod.CRDS, root)
     dirs = gomod.download_dirs(gomod.CRDS, work, [versions.ISTIO_CRDS[0],
                                                   versions.GATEWAY_API_CRDS[0]])
     partial = target.with_name("crds.partial")
@@ -201,12 +214,44 @@ def _fetch_crds(root: Path) -> str:
     return f"Istio {versions.ISTIO_API}, Gateway API {versions.GATEWAY_API} ({count} files)"
 
 
+def _flux_crds(module: gomod.HelperModule, root: Path) -> int:
+    """Copy ``module``'s CRDs (``config/crd/bases``) next to its binary; returns how many."""
+    target = _crd_dir(root, module)
+    if _crds_in(target):
+        return len(_crds_in(target))
+    controller = module.requires[0][0]
+    module_dir = gomod.download_dirs(module, _source_dir(module, root), [controller])[controller]
+    directory = module_dir / versions.FLUX_CRDS_DIR
+    files = _crds_in(directory)
+    if not files:
+        raise InstallFailed(f"no CRDs in {directory}")
+    partial = target.with_name("crds.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    for path in files:
+        shutil.copyfile(path, partial / path.name)
+        (partial / path.name).chmod(0o644)
+    partial.replace(target)
+    return len(files)
+
+
+def _build_flux(root: Path, progress: Progress) -> str:
+    """Build source-controller and kustomize-controller, each in its own helper module (so
+    each gets exactly the dependency versions its release was tested with), and take their
+    CRDs from the same downloaded modules."""
+    details = []
+    for module in gomod.FLUX:
+        built = _build(module, root, progress, set())
+        details.append(f"{module.name}: {built}, {_flux_crds(module, root)} CRDs")
+    return "; ".join(details)
+
+
 def install(stream: TextIO = sys.stderr, root: Path | None = None) -> Binaries:
     """Build and fetch everything that is missing; print a line per step with its time."""
     root = root or cache_root()
     root.mkdir(parents=True, exist_ok=True)
     assets = set(kubebuilder_assets())
-    progress = Progress(6, stream)
+    progress = Progress(7, stream)
     started = time.monotonic()
     progress.say(f"installing the local environment into {root}")
 
@@ -226,6 +271,7 @@ def install(stream: TextIO = sys.stderr, root: Path | None = None) -> Binaries:
     progress.run(f"kwok {versions.KWOK}", lambda: _build(gomod.KWOK, root, progress, set()))
     progress.run(f"helm {versions.HELM}", lambda: _build(gomod.HELM, root, progress, set()))
     progress.run("CRDs", lambda: _fetch_crds(root))
+    progress.run(f"flux {versions.FLUX}", lambda: _build_flux(root, progress))
     binaries = locate(root)
     progress.say(f"installed in {_duration(time.monotonic() - started)}")
     return binaries

@@ -4,7 +4,8 @@ In order: a fresh PKI, etcd, kube-apiserver (RBAC on), then kube-controller-mana
 kube-scheduler and kwok with a fake Node, the Istio, Gateway API and any extra CRDs
 (waiting until Established), the traffic simulator (and its GatewayClass
 ``traffic-simulator``, waited on until the simulator accepts it), Prometheus and, if asked,
-canary's controller. Each step waits until its component is ready; a failure stops everything
+Flux's source-controller and kustomize-controller (with their CRDs) and canary's
+controller. Each step waits until its component is ready; a failure stops everything
 started so far.
 """
 
@@ -37,6 +38,8 @@ from canary.kube import resources as r
 from canary.models.crds import definitions as crd_definitions
 
 FIELD_MANAGER = "canary-devenv"
+#: Where Flux's controllers run, as in a cluster bootstrapped by Flux.
+FLUX_NAMESPACE = "flux-system"
 NODE_NAME = "kwok-node-0"
 
 
@@ -122,6 +125,8 @@ class Starter:
         if self.settings.simulator:
             await self._start_simulator(env)
         await self._start_prometheus(env)
+        if self.settings.flux:
+            await self.start_flux(env)
         if self.settings.controller:
             await self._start_controller(env)
         env.save()
@@ -199,10 +204,12 @@ class Starter:
     async def _apply_crds(self, apiserver: process.ProcessRecord, client: KubeClient) -> None:
         """Apply canary's own CRDs (generated from its models), the installed ones (Istio,
         Gateway API) and any extra ones; wait until all are Established."""
-        documents = list(crd_definitions().values())
-        for path in [*self.binaries.crd_files, *self.settings.extra_crd_files]:
-            documents += [d for d in yaml.safe_load_all(path.read_text())
-                          if d and d.get("kind") == "CustomResourceDefinition"]
+        await self._apply_crd_documents(apiserver, client, [
+            *crd_definitions().values(),
+            *_crds_in([*self.binaries.crd_files, *self.settings.extra_crd_files])])
+
+    async def _apply_crd_documents(self, apiserver: process.ProcessRecord, client: KubeClient,
+                                   documents: list[dict[str, Any]]) -> None:
         names = []
         for document in documents:
             await client.apply(document, field_manager=FIELD_MANAGER, force=True)
@@ -232,6 +239,36 @@ class Starter:
         await self.wait(prom, "a first successful scrape of every target",
                         lambda: env.targets_up(set(env.scrape_targets)))
 
+    async def start_flux(self, env: LocalEnvironment) -> None:
+        """Start Flux's source-controller and kustomize-controller (namespace
+        :data:`FLUX_NAMESPACE`) once their CRDs are Established; ready when both answer
+        ``/readyz``."""
+        apiserver = next(p for p in env.processes if p.name == "kube-apiserver")
+        async with await KubeClient.connect(env.kubeconfig) as client:
+            await client.apply({"apiVersion": "v1", "kind": "Namespace",
+                                "metadata": {"name": FLUX_NAMESPACE}},
+                               field_manager=FIELD_MANAGER)
+            await self._apply_crd_documents(apiserver, client,
+                                            _crds_in(self.binaries.flux_crd_files))
+        flux_env = dict(os.environ, KUBECONFIG=str(env.kubeconfig),
+                        RUNTIME_NAMESPACE=FLUX_NAMESPACE)
+        metrics, health, storage = (process.free_port() for _ in range(3))
+        artifacts = self.run_dir / "flux-artifacts"
+        artifacts.mkdir(exist_ok=True)  # source-controller refuses a missing directory
+        source = self.launch("source-controller", components.source_controller(
+            self.binaries["source-controller"], metrics, health, storage, artifacts),
+            env=flux_env)
+        kustomize_metrics, kustomize_health = process.free_port(), process.free_port()
+        kustomize = self.launch("kustomize-controller", components.kustomize_controller(
+            self.binaries["kustomize-controller"], kustomize_metrics, kustomize_health),
+            env=flux_env)
+        await asyncio.gather(
+            self.wait(source, "/readyz",
+                      readiness.http_ok(components.url("http", health, "/readyz"))),
+            self.wait(kustomize, "/readyz",
+                      readiness.http_ok(components.url("http", kustomize_health, "/readyz"))),
+        )
+
     async def _start_controller(self, env: LocalEnvironment) -> None:
         """Start canary's controller and have Prometheus scrape its metrics."""
         metrics_port, probe_port = process.free_port(), process.free_port()
@@ -240,6 +277,29 @@ class Starter:
         await self.wait(controller, "its watch caches to sync",
                         readiness.log_contains(Path(controller.log), "caches synced"))
         await env.add_scrape_target("canary-controller", components.address(metrics_port))
+
+
+async def start_flux(env: LocalEnvironment, settings: EnvironmentSettings | None = None,
+                     binaries: Binaries | None = None,
+                     progress: Callable[[str], None] | None = None) -> None:
+    """Start Flux's controllers in a running environment (recorded in its state file, so
+    they stop with it); on failure, stop whatever of them was started."""
+    starter = Starter(env.run_dir, settings or EnvironmentSettings(), binaries or locate(),
+                      progress or (lambda _: None))
+    starter.env = env
+    try:
+        await starter.start_flux(env)
+    except BaseException:
+        await asyncio.to_thread(_stop_all, starter.started)
+        env.processes = [p for p in env.processes if p not in starter.started]
+        env.save()
+        raise
+
+
+def _crds_in(paths: list[Path] | tuple[Path, ...]) -> list[dict[str, Any]]:
+    """The CustomResourceDefinitions in the manifest files ``paths``."""
+    return [d for path in paths for d in yaml.safe_load_all(path.read_text())
+            if d and d.get("kind") == "CustomResourceDefinition"]
 
 
 def _gateway_class_manifest() -> dict[str, Any]:

@@ -23,6 +23,7 @@ import pytest
 import pytest_asyncio
 
 from canary.devenv import DevenvError, EnvironmentSettings, LocalEnvironment
+from canary.devenv.gitserver import GitServer
 from canary.kube import KubeClient, NotFound
 from canary.kube import resources as r
 from tests.e2e.controller_process import ControllerProcess
@@ -109,3 +110,23 @@ def running_controller(controller: ControllerProcess) -> ControllerProcess:
     if not controller.running():
         controller.start()
     return controller
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def flux(environment: LocalEnvironment) -> LocalEnvironment:
+    """Flux's source-controller and kustomize-controller, started in the session's
+    environment by the first test that asks for them (only the GitOps tests do); they stop
+    with the environment."""
+    try:
+        await environment.start_flux()
+    except DevenvError as exc:
+        pytest.fail(f"Flux's controllers did not start:\n{exc}", pytrace=False)
+    return environment
+
+
+@pytest.fixture(scope="session")
+def git_server(environment: LocalEnvironment) -> Iterator[GitServer]:
+    """A Git server over HTTP on loopback for the session, its repositories in the run
+    directory."""
+    with GitServer(environment.run_dir / "git") as server:
+        yield server

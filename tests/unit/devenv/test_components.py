@@ -37,6 +37,9 @@ def _every_argv(port: int) -> list[list[str]]:
         components.prometheus(BIN / "prometheus", RUN / "prometheus.yml",
                               RUN / "prometheus-data", port),
         components.controller(config, "http://127.0.0.1:9090", port, port + 1),
+        components.source_controller(BIN / "source-controller", port, port + 1, port + 2,
+                                     RUN / "flux"),
+        components.kustomize_controller(BIN / "kustomize-controller", port, port + 1),
     ]
 
 
@@ -47,7 +50,8 @@ class TestListening:
     def test_every_address_a_component_listens_on_is_loopback(self, port: int) -> None:
         flags = ["--bind-address", "--advertise-address", "--listen", "--server-address",
                  "--web.listen-address", "--metrics-bind-address",
-                 "--health-probe-bind-address", "--listen-client-urls", "--listen-peer-urls"]
+                 "--health-probe-bind-address", "--listen-client-urls", "--listen-peer-urls",
+                 "--metrics-addr", "--health-addr", "--storage-addr", "--storage-adv-addr"]
         for argv in _every_argv(port):
             for flag in flags:
                 for value in _values_of(argv, flag):
