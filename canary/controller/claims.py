@@ -46,6 +46,17 @@ def controller_of(obj: JSON | None) -> JSON | None:
     return None
 
 
+def own(generated: JSON | None, canary: JSON) -> JSON | None:
+    """``generated`` (an object canary generates, such as the primary), unless another
+    Canary controls it: a Canary taking over from a deleted one must not count the
+    other's primary, which the garbage collector is about to delete, as its own."""
+    owner = controller_of(generated)
+    if owner is not None and owner.get("kind") == "Canary" and \
+            owner.get("uid") != canary["metadata"].get("uid"):
+        return None
+    return generated
+
+
 def _uid(obj: JSON) -> str:
     return str(obj["metadata"].get("uid", ""))
 

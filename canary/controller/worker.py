@@ -292,7 +292,8 @@ class Worker:
         caches = self.services.caches
         target_name = canary.spec.target_ref.name
         target = caches.deployments.get(self.namespace, target_name)
-        primary = caches.deployments.get(self.namespace, primary_name(target_name))
+        primary = claims.own(caches.deployments.get(self.namespace, primary_name(target_name)),
+                             obj)
         primary_revision = ((primary or {}).get("metadata", {}).get("annotations") or {}).get(
             REVISION_ANNOTATION)
         problem = claims.managed_target(target)

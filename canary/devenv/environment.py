@@ -189,13 +189,17 @@ class LocalEnvironment:
             await asyncio.sleep(0.2)
 
     async def targets_up(self, jobs: set[str]) -> bool:
-        """Whether Prometheus has scraped every job in ``jobs`` successfully."""
+        """Whether Prometheus has scraped every job in ``jobs`` successfully (its answer
+        is no JSON until it is ready: a ValueError)."""
+        return jobs <= await self.healthy_jobs()
+
+    async def healthy_jobs(self) -> set[str]:
+        """The jobs whose last scrape succeeded."""
         async with httpx.AsyncClient(timeout=5) as http:
             response = await http.get(f"{self.prometheus_url}/api/v1/targets",
                                       params={"state": "active"})
-        healthy = {t["labels"].get("job") for t in response.json()["data"]["activeTargets"]
-                   if t.get("health") == "up"}
-        return jobs <= healthy
+        return {str(t["labels"].get("job")) for t in response.json()["data"]["activeTargets"]
+                if t.get("health") == "up"}
 
     def write_prometheus_config(self) -> None:
         """Write ``prometheus.yml`` for the current scrape targets."""

@@ -19,7 +19,10 @@ async def prometheus_stopped(env: LocalEnvironment, *, lose_data: bool = False
     """Stop Prometheus; yield how to start it again (with the same flags, data and
     port), which happens on leaving at the latest, so later tests find it running. With
     ``lose_data`` it starts again without its time series, as after losing its volume:
-    every counter starts over and every range needs new scrapes."""
+    every counter starts over and every range needs new scrapes. It is ready again once
+    it has scraped every target it scraped before the stop (a target that was down
+    then, such as a stopped controller's, is not waited for)."""
+    scraped = await env.healthy_jobs()
     record = await restart.stop(env, "prometheus")
     started = False
 
@@ -30,19 +33,13 @@ async def prometheus_stopped(env: LocalEnvironment, *, lose_data: bool = False
         started = True
         if lose_data:
             await asyncio.to_thread(_remove_data, record.argv)
-        await restart.start_again(env, record, lambda: _scraping(env),
-                                  "Prometheus to answer and scrape again")
+        await restart.start_again(env, record, lambda: env.targets_up(scraped),
+                                  f"Prometheus to answer and scrape {sorted(scraped)} again")
 
     try:
         yield start_again
     finally:
         await start_again()
-
-
-async def _scraping(env: LocalEnvironment) -> bool:
-    """Whether Prometheus is ready and has scraped every target since it started (its
-    answer is no JSON until it is ready: a ValueError, taken as not yet)."""
-    return await env.targets_up(set(env.scrape_targets))
 
 
 def _remove_data(argv: list[str]) -> None:

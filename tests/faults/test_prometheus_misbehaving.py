@@ -9,7 +9,8 @@ answers slower than the controller's timeout, reset connections (an outage of th
 evidence), or every value NaN, +Inf, or no series at all (answers that are no evidence);
 each round takes the next mode. In the second, Prometheus is stopped, its time series
 removed, and started again once the time is up: every counter starts over, and the
-spoiled window lasts until it scrapes again. While it lasts, no Canary's weight may rise
+spoiled window lasts until it scrapes again. In the third, Prometheus is stopped for two
+minutes (with its data) once in five rounds. While it lasts, no Canary's weight may rise
 and none may begin its promotion. Then: every rollout ends in its right outcome, and each
 decision is reported at most once.
 """
@@ -73,6 +74,9 @@ MODES = [mode for mode in Mode if mode is not Mode.PASS]
 #: Seconds from the round's revisions to the misbehaviour, and how long it lasts.
 BEFORE = (0.0, 4.0)
 LASTS = (4.0, 12.0)
+#: Seconds the long outage lasts: two minutes in the full run (``CANARY_FAULT_ROUNDS`` of 5
+#: or more), half a minute in the smoke that ``make test`` runs.
+LONG_OUTAGE = (120.0, 30.0)
 #: Seconds after the misbehaviour begins during which a decision made on the answers
 #: before it may still be written.
 GRACE = 1.0
@@ -91,6 +95,8 @@ class Run:
     roles: dict[str, str]
     #: What spoils Prometheus in round ``number``.
     spoil: Callable[[int], Spoil]
+    #: Seconds a spoil lasts, drawn from this range.
+    lasts: tuple[float, float] = LASTS
     rng: random.Random = field(init=False)
     violations: Violations = field(default_factory=Violations)
     #: Per spoil: rounds, and how many Canaries said MetricsUnavailable during it.
@@ -149,11 +155,29 @@ async def test_no_traffic_moves_while_prometheus_restarts_without_its_data(
     starts over (the judge's windows see resets) and every range query needs new scrapes
     before it has values. The sampled window runs until it scrapes again."""
     def spoil(number: int) -> Spoil:
-        return "restart-without-data", stopped_without_data(environment)
+        return "restart-without-data", stopped(environment, lose_data=True)
 
     await run_rounds(Run(kube, prometheus_proxy, run_seed(), await set_up_all(
         kube, environment, [namespace, other_namespace, *two_more_namespaces]), spoil),
         rounds, "prometheus-data-lost")
+
+
+async def test_nothing_is_promoted_or_rolled_back_while_prometheus_is_down_for_minutes(
+        kube: KubeClient, environment: LocalEnvironment, namespace: str,
+        other_namespace: str, two_more_namespaces: list[str],
+        prometheus_proxy: PrometheusProxy, proxied_controller: ControllerProcess,
+        rounds: int) -> None:
+    """Prometheus stopped for longer than any analysis' patience (every threshold of
+    failed checks, every progress deadline): each rollout holds where it is, says why,
+    and moves on once Prometheus answers again."""
+    seconds = LONG_OUTAGE[0] if rounds >= 5 else LONG_OUTAGE[1]
+
+    def spoil(number: int) -> Spoil:
+        return f"stopped-{seconds:.0f}s", stopped(environment, lose_data=False)
+
+    await run_rounds(Run(kube, prometheus_proxy, run_seed(), await set_up_all(
+        kube, environment, [namespace, other_namespace, *two_more_namespaces]), spoil,
+        lasts=(seconds, seconds)), max(1, rounds // 5), "prometheus-down")
 
 
 def run_seed() -> int:
@@ -178,8 +202,10 @@ async def answering(proxy: PrometheusProxy, mode: Mode) -> AsyncIterator[None]:
 
 
 @contextlib.asynccontextmanager
-async def stopped_without_data(env: LocalEnvironment) -> AsyncIterator[None]:
-    async with prometheus_stopped(env, lose_data=True):
+async def stopped(env: LocalEnvironment, *, lose_data: bool) -> AsyncIterator[None]:
+    """Prometheus stopped for the block, started again after it (without its time series
+    if ``lose_data``)."""
+    async with prometheus_stopped(env, lose_data=lose_data):
         yield
 
 
@@ -207,7 +233,8 @@ async def one_round(run: Run, number: int) -> None:
                          promoted=role != "faulty") for role, ns in run.roles.items()]
     started = time.monotonic()
     await asyncio.sleep(run.rng.uniform(*BEFORE))
-    await misbehaving(run, spoil, run.rng.uniform(*LASTS), label, f"round {number} ({label})")
+    await misbehaving(run, spoil, run.rng.uniform(*run.lasts), label,
+                      f"round {number} ({label})")
     await resumed(run, expected, number)
     await wait_until(lambda: asyncio.gather(*(canary_object(kube, e.namespace)
                                               for e in expected)),

@@ -48,10 +48,11 @@ of every rule below was used and that nothing was refused.
   resources: [horizontalpodautoscalers]
   verbs: [list, watch, create, patch]
 # Referenced configs are hashed into the revision and copied to -primary; Secrets also
-# hold webhook and metrics credentials.
+# hold webhook and metrics credentials. The caches keep the content of only those, so a
+# config that becomes referenced is read once whole (get).
 - apiGroups: [""]
   resources: [configmaps, secrets]
-  verbs: [list, watch, create, patch]
+  verbs: [get, list, watch, create, patch]
 # Events go through the core API, which takes the count and timestamps kubectl sorts by;
 # a repeat of a recent event patches its count.
 - apiGroups: [""]

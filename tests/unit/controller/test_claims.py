@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from canary.controller.claims import claims, conflict, managed_target
+from canary.controller.claims import claims, conflict, managed_target, own
 
 
 def canary(name: str, target: str, created: str = "2026-01-01T00:00:00Z",
@@ -106,3 +106,19 @@ class TestManagedTargets:
     def test_the_users_deployment_is_accepted(self) -> None:
         assert managed_target({"metadata": {"name": "web", "labels": {"app": "web"}}}) is None
         assert managed_target(None) is None
+
+
+class TestTakingOver:
+    """A Canary taking over a target from a deleted one: the other's primary, which the
+    garbage collector is about to delete, is not its own, so it is not Initialized on it."""
+
+    def test_a_primary_another_canary_controls_is_not_this_ones(self) -> None:
+        gone, rival = canary("web", "web"), canary("rival", "web")
+        primary = owned_by(gone)
+        assert own(primary, rival) is None
+        assert own(primary, gone) is primary
+
+    def test_a_primary_without_a_canary_controller_is_kept(self) -> None:
+        rival = canary("rival", "web")
+        assert own({"metadata": {}}, rival) == {"metadata": {}}
+        assert own(None, rival) is None
