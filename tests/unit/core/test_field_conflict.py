@@ -14,7 +14,9 @@ from canary.core.observation import FieldOwner
 from canary.core.timefmt import parse_time
 from canary.models.canary import Condition, Phase
 from tests.unit.core.kstatus_model import compute
+from tests.unit.core.lifecycle import as_stored
 from tests.unit.core.scenario import World, initialized, present
+from tests.unit.core.test_argocd_health import health
 
 FLUX = "kustomize-controller"
 
@@ -87,6 +89,10 @@ def test_kstatus_still_reads_the_canary_as_current() -> None:
     assert compute(obj)[0] == "Current"
     types = {c.type for c in world.canary.status.conditions or []}
     assert "Stalled" not in types and "Reconciling" not in types
+
+
+def test_argo_cd_reads_the_canary_as_healthy() -> None:
+    assert health(as_stored(fought_once()))[0] == "Healthy"
 
 
 def test_the_replicas_the_target_had_before_canary_scaled_it_are_no_reset() -> None:
