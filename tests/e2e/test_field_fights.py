@@ -2,9 +2,9 @@
 says so once and leaves the replicas to it, so pods are not started and killed at every
 reconcile; without ``replicas`` in the manifest nothing is fought at all.
 
-The GitOps controller is emulated: the Deployment is server-side applied as Flux's
+The GitOps controller is emulated first: the Deployment is server-side applied as Flux's
 kustomize-controller does (its field manager, forced) every 2 s for a minute, much more
-often than Flux's usual interval.
+often than Flux's usual interval; the last test runs Flux itself.
 """
 
 from __future__ import annotations
@@ -16,12 +16,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import yaml
 
 from canary.devenv import LocalEnvironment
+from canary.devenv.gitserver import GitServer
 from canary.kube import KubeClient, KubeError
 from canary.kube import resources as r
 from tests.e2e import manifests
 from tests.e2e.rollout import ANALYSIS, APP, canary_object, events, occurrences, phase
+from tests.e2e.test_gitops_flux import FLUX_INTERVAL, GitOpsApp
 from tests.e2e.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("running_controller")
@@ -153,3 +156,64 @@ async def test_without_replicas_in_the_manifest_nothing_is_fought(
     assert not [e for e in await events(kube, namespace) if e.get("type") == "Warning"]
     target = await kube.get(r.DEPLOYMENTS, APP, namespace)
     assert target["spec"]["replicas"] == 0
+
+
+class ReplicasInGit(GitOpsApp):
+    """An application whose Deployment carries ``replicas`` in Git (or not), without an
+    autoscaler: what docs/gitops.md advises against, then the fix."""
+
+    replicas: int | None = 2
+
+    def files(self, tag: str, annotations: dict[str, str] | None = None,
+              analysis: dict[str, Any] | None = None) -> dict[str, str]:
+        files = super().files(tag, annotations, analysis)
+        del files["app/autoscaler.yaml"]
+        deployment = yaml.safe_load(files["app/deployment.yaml"])
+        if self.replicas is not None:
+            deployment["spec"]["replicas"] = self.replicas
+        canary = yaml.safe_load(files["app/canary.yaml"])
+        del canary["spec"]["autoscalerRef"]
+        files["app/deployment.yaml"] = yaml.safe_dump(deployment)
+        files["app/canary.yaml"] = yaml.safe_dump(canary)
+        return files
+
+
+@pytest.mark.usefixtures("flux")
+async def test_flux_setting_the_replicas_back_is_said_once_and_not_fought(
+        kube: KubeClient, environment: LocalEnvironment, git_server: GitServer,
+        namespace: str) -> None:
+    """Flux's kustomize-controller reconciling every 2 s with ``replicas: 2`` in Git."""
+    app = ReplicasInGit(kube, environment, git_server.create(namespace), namespace)
+    try:
+        await app.start()
+        async with pods_created(kube, app.namespace) as created:
+            await asyncio.sleep(WINDOW)
+        print(f"\npods of the target created in {WINDOW:.0f}s of Flux reconciling every "
+              f"{FLUX_INTERVAL} with replicas: 2 in Git: {len(created)}")
+        obj = await app.canary()
+        conflict = condition(obj, "FieldConflict")
+        assert conflict is not None and GITOPS in conflict["message"], obj["status"]
+        warnings = [e for e in await events(kube, app.namespace) if e.get("type") == "Warning"]
+        assert [e["reason"] for e in warnings] == ["FieldConflict"]
+        assert occurrences(warnings) == 1
+        # Flux's first reset may come before the window opens (the condition shows it
+        # came): at most its pods, or those of two within the second canary scaled down.
+        assert phase(obj) == "Initialized" and len(created) <= 4, created
+        assert not await events(kube, app.namespace, "NewRevision")
+
+        app.replicas = None
+        fix = app.repository.commit(app.files("6.7.0"), "Leave the replicas to canary")
+        await app.ready_at(fix)
+        await wait_until(app.canary, lambda c: condition(c, "FieldConflict") is None,
+                         "the FieldConflict condition to go")
+        await wait_until(lambda: kube.get(r.DEPLOYMENTS, APP, app.namespace),
+                         lambda d: d["spec"]["replicas"] == 0,
+                         "the target to be scaled to zero")
+        async with pods_created(kube, app.namespace) as created:
+            await asyncio.sleep(WINDOW / 2)
+        print(f"pods of the target created in {WINDOW / 2:.0f}s once Git has no "
+              f"replicas: {len(created)}")
+        assert not created
+    finally:
+        with contextlib.suppress(Exception):
+            await environment.stop_traffic(app.namespace)
