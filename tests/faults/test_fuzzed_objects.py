@@ -172,7 +172,8 @@ async def _try(kube: KubeClient, namespace: str, index: int, kind: str,
             return _refused(fuzzed, exc, said)
         if kind == "Canary":
             return await _canary_handled(kube, namespace, fuzzed, said)
-        return await _reference_handled(kube, namespace, fuzzed, target, said, sink)
+        return await _reference_handled(kube, namespace, fuzzed, target, said, sink,
+                                        f"/{namespace}/{name}")
     except AssertionError as exc:
         return Outcome(kind, "stalled", f"{said}: {exc}"[:1500])
     except Exception as exc:  # one object's surprise must not hide the others' outcomes
@@ -258,7 +259,7 @@ def _held(fuzzed: Fuzzed, seen: Seen, said: str, extra: tuple[str, ...]) -> Outc
 
 
 async def _reference_handled(kube: KubeClient, namespace: str, fuzzed: Fuzzed, target: str,
-                             said: str, sink: Receiver) -> Outcome:
+                             said: str, sink: Receiver, path: str) -> Outcome:
     """An accepted MetricTemplate or AlertProvider is handled when a Canary uses it: the
     template's query runs in an analysis (or its problem is said), the alert is sent (or
     its failure is said)."""
@@ -277,15 +278,15 @@ async def _reference_handled(kube: KubeClient, namespace: str, fuzzed: Fuzzed, t
     if seen.phase not in DELIVERED:
         return _held(fuzzed, seen, said, extra)
     if fuzzed.kind == "AlertProvider":
-        return await _alerted(kube, namespace, fuzzed, name, said, sink)
+        return await _alerted(kube, namespace, fuzzed, name, said, sink, path)
     return await _analysed(kube, namespace, fuzzed, target, name, said)
 
 
 async def _alerted(kube: KubeClient, namespace: str, fuzzed: Fuzzed, user: str, said: str,
-                   sink: Receiver) -> Outcome:
-    """The Initialized alert reached the provider's address, or a Warning event on the
-    Canary names the provider."""
-    path = f"/{namespace}/{fuzzed.name}"
+                   sink: Receiver, path: str) -> Outcome:
+    """The Initialized alert reached the provider's address (``path`` on the receiver: its
+    Secret was made for the object's name before fuzzing, which may have changed it), or
+    a Warning event on the Canary names the provider."""
     about = f"AlertProvider {namespace}/{fuzzed.name}"
 
     async def fetch() -> tuple[bool, list[str]]:
