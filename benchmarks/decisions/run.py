@@ -590,6 +590,7 @@ def plot(data: dict[str, Any], path: Path) -> bool:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.lines import Line2D
     except ImportError:
         print("matplotlib is not installed (canary does not depend on it): no plot. "
               "`.venv/bin/pip install matplotlib`, then rerun with --plot-only.")
@@ -632,7 +633,7 @@ def plot(data: dict[str, Any], path: Path) -> bool:
             real.set_ylabel("minutes, uncompressed")
     for index in range(len(scenarios), rows * columns):
         axes[index // columns][index % columns].axis("off")
-    handles = [plt.Line2D([], [], linestyle="", marker=m, color=c, label=label)
+    handles = [Line2D([], [], linestyle="", marker=m, color=c, label=label)
                for label, (m, c) in styles.items()]
     top = 1 - 0.6 / (3.8 * rows)
     figure.legend(handles=handles, loc="upper center", ncol=3, frameon=False,
