@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "charts" / "canary" / "templates" / "_rules.tpl"
 NAMESPACE = "scale-bench"
 FIELD_MANAGER = "scale-benchmark"
+#: A controller's phase at N = 3,000 with the full background outlasts an hour.
+TOKEN_SECONDS = 6 * 3600
 
 
 def chart_rules() -> list[dict[str, Any]]:
@@ -59,4 +61,5 @@ async def identity(kube: KubeClient, env: LocalEnvironment, controller: str) -> 
         "subjects": [{"kind": "ServiceAccount", "name": controller, "namespace": NAMESPACE}],
     }, field_manager=FIELD_MANAGER)
     return await service_account_kubeconfig(kube, env, env.run_dir / f"{controller}.kubeconfig",
-                                            NAMESPACE, controller)
+                                            NAMESPACE, controller,
+                                            expiration_seconds=TOKEN_SECONDS)
