@@ -205,10 +205,20 @@ COUNTED = {
 
 
 async def count(kube: KubeClient, resource: r.Resource, **query: str) -> int:
-    """Objects of ``resource`` in the API server: a list of one and the count of the
-    rest, so that counting 20,000 Secrets does not fetch them."""
-    data = await kube.request("GET", resource.path(None), query={"limit": 1, **query})
-    return len(data.get("items") or []) + int(data["metadata"].get("remainingItemCount") or 0)
+    """Objects of ``resource`` in the API server. Without a selector, a list of one and
+    the server's count of the rest, so that counting 20,000 Secrets does not fetch them;
+    with one (the server then gives no count), page by page."""
+    total, token = 0, None
+    while True:
+        data = await kube.request("GET", resource.path(None), query={
+            "limit": 1 if not query else 500, "continue": token, **query})
+        total += len(data.get("items") or [])
+        meta = data["metadata"]
+        if meta.get("remainingItemCount") is not None:
+            return total + int(meta["remainingItemCount"])
+        token = meta.get("continue")
+        if not token:
+            return total
 
 
 async def totals(kube: KubeClient, extra: dict[str, r.Resource]) -> dict[str, int]:

@@ -66,7 +66,7 @@ def summary_line(result: dict[str, Any]) -> str:
 def _top(by: dict[str, float], count: int = 4) -> str:
     if not by:
         return "none"
-    return ", ".join(f"{k} {v:g}" for k, v in list(by.items())[:count])
+    return ", ".join(f"{k} {v:.3g}" for k, v in list(by.items())[:count])
 
 
 def _during(c: dict[str, Any], cell: Callable[[dict[str, Any]], str]) -> str:

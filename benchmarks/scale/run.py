@@ -31,6 +31,7 @@ import asyncio
 import json
 import os
 import platform
+import random
 import signal
 import sys
 import time
@@ -217,9 +218,15 @@ async def measure(env: LocalEnvironment, kube: KubeClient, controller: str, plan
         await asyncio.sleep(min(30.0, plan.idle_seconds / 4))  # start-up's last writes
         result.update(await window(env, controller, plan.idle_seconds, sampler, audit))
         mark, queries = audit.mark(), await prometheus_queries(env.prometheus_url)
-        one = [(await detect(kube, watch, controller, [i], plan, f"seq-{i}"))[0]
-               for i in range(plan.sequential)]
+        # Changes come at random moments of the interval (the same for both controllers):
+        # right after a Flagger tick, every change would wait a whole interval.
+        moments = random.Random(plan.seed)
+        one = []
+        for i in range(plan.sequential):
+            await asyncio.sleep(moments.uniform(0, plan.interval_seconds))
+            one += await detect(kube, watch, controller, [i], plan, f"seq-{i}")
         burst = list(range(plan.sequential, min(n, plan.sequential + plan.burst)))
+        await asyncio.sleep(moments.uniform(0, plan.interval_seconds))
         many = await detect(kube, watch, controller, burst, plan, "burst")
         result["detection_one_at_a_time"] = latencies(one)
         result["detection_at_once"] = latencies(many)
