@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import copy
 import dataclasses
 import json
 import math
@@ -48,7 +47,6 @@ import random
 import re
 import signal
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -59,20 +57,22 @@ from typing import Any
 
 import httpx
 
+from benchmarks.flagger import (
+    CACHE,
+    FLAGGER_CANARIES,
+    FLAGGER_VERSION,
+    flagger_binary,
+    flagger_crds,
+    start_flagger,
+    to_flagger,
+)
 from canary.core.judge.simulation import binomial_upper_bound
-from canary.devenv import EnvironmentSettings, LocalEnvironment, process
+from canary.devenv import EnvironmentSettings, LocalEnvironment
 from canary.kube import KubeClient, KubeError, NotFound
 from canary.kube import resources as r
 from canary.logging import configure_logging
 
 HERE = Path(__file__).resolve().parent
-
-# -- Flagger -----------------------------------------------------------------------------
-
-FLAGGER_MODULE = "github.com/fluxcd/flagger"
-FLAGGER_VERSION = "v1.36.1"
-FLAGGER_CANARIES = r.Resource("flagger.app", "v1beta1", "canaries", "Canary")
-CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "canary-benchmarks"
 
 # -- the rollout all policies share ------------------------------------------------------
 
@@ -239,70 +239,6 @@ def canary_manifest(policy: str, namespace: str) -> dict[str, Any]:
                  "analysis": analysis("threshold" if policy == "flagger" else policy)},
     }
     return to_flagger(manifest) if policy == "flagger" else manifest
-
-
-def to_flagger(manifest: dict[str, Any]) -> dict[str, Any]:
-    """canary's Canary in Flagger's API: the same fields under ``flagger.app/v1beta1``.
-
-    The reverse of ``canary convert``, for what this benchmark uses: a weighted canary with
-    built-in metrics. A judge has no counterpart in Flagger and is refused.
-    """
-    if "judge" in manifest["spec"].get("analysis", {}):
-        raise ValueError("Flagger has no statistical judge")
-    converted = copy.deepcopy(manifest)
-    converted["apiVersion"] = f"{FLAGGER_CANARIES.group}/{FLAGGER_CANARIES.version}"
-    return converted
-
-
-# -- Flagger -----------------------------------------------------------------------------
-
-
-def flagger_module_dir() -> Path:
-    """Flagger's module source (for its CRDs), from the Go module cache."""
-    out = subprocess.run(["go", "mod", "download", "-json", f"{FLAGGER_MODULE}@{FLAGGER_VERSION}"],
-                         capture_output=True, text=True, check=True, cwd=CACHE)
-    return Path(json.loads(out.stdout)["Dir"])
-
-
-def flagger_binary(given: Path | None) -> Path:
-    """Flagger, built once into the cache with ``go install`` from its module."""
-    binary = given or CACHE / f"flagger-{FLAGGER_VERSION}" / "bin" / "flagger"
-    if not binary.exists():
-        if given:
-            raise SystemExit(f"{given}: no such file")
-        print(f"building Flagger {FLAGGER_VERSION} into {binary.parent} (a few minutes)",
-              flush=True)
-        env = dict(os.environ, GOBIN=str(binary.parent), CGO_ENABLED="0")
-        subprocess.run(["go", "install", f"{FLAGGER_MODULE}/cmd/flagger@{FLAGGER_VERSION}"],
-                       env=env, check=True, cwd=CACHE)
-    version = subprocess.run([str(binary), "-version"], capture_output=True, text=True,
-                             check=True).stdout.strip()
-    if FLAGGER_VERSION.lstrip("v") not in version:
-        raise SystemExit(f"{binary} says {version!r}, expected {FLAGGER_VERSION}")
-    return binary
-
-
-async def start_flagger(env: LocalEnvironment, binary: Path) -> process.ProcessRecord:
-    """Flagger against the environment's API server and Prometheus; stopped with the
-    environment (it is recorded among its processes)."""
-    port = process.free_port()
-    record = process.start("flagger", [
-        str(binary), "-kubeconfig", str(env.kubeconfig), "-mesh-provider", "istio",
-        "-metrics-server", env.prometheus_url, "-log-level", "info", "-port", str(port),
-    ], env.run_dir / "logs" / "flagger.log", cwd=env.run_dir)
-    env.processes.append(record)
-    env.save()
-    deadline = time.monotonic() + 60
-    async with httpx.AsyncClient(timeout=2) as http:
-        while True:
-            if not record.alive():
-                raise RuntimeError(f"Flagger exited: {record.log_tail()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
-                    return record
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"Flagger not healthy after 60s: {record.log_tail()}")
-            await asyncio.sleep(0.2)
 
 
 # -- one rollout -------------------------------------------------------------------------
@@ -654,6 +590,7 @@ def plot(data: dict[str, Any], path: Path) -> bool:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.lines import Line2D
     except ImportError:
         print("matplotlib is not installed (canary does not depend on it): no plot. "
               "`.venv/bin/pip install matplotlib`, then rerun with --plot-only.")
@@ -696,7 +633,7 @@ def plot(data: dict[str, Any], path: Path) -> bool:
             real.set_ylabel("minutes, uncompressed")
     for index in range(len(scenarios), rows * columns):
         axes[index // columns][index % columns].axis("off")
-    handles = [plt.Line2D([], [], linestyle="", marker=m, color=c, label=label)
+    handles = [Line2D([], [], linestyle="", marker=m, color=c, label=label)
                for label, (m, c) in styles.items()]
     top = 1 - 0.6 / (3.8 * rows)
     figure.legend(handles=handles, loc="upper center", ncol=3, frameon=False,
@@ -754,7 +691,7 @@ async def run(args: argparse.Namespace) -> None:
               for policy in policies]
     CACHE.mkdir(parents=True, exist_ok=True)
     binary = flagger_binary(args.flagger)
-    crds = flagger_module_dir() / "artifacts" / "flagger" / "crd.yaml"
+    crds = flagger_crds()
     started = time.monotonic()
     date = datetime.now(UTC).strftime("%Y-%m-%d")
     print(f"{len(trials)} rollouts ({len(scenarios)} scenarios x {args.seeds} seeds x "

@@ -269,7 +269,8 @@ class Executor:
             return []
         name = primary["metadata"]["name"]
         await self.client.merge_patch(r.DEPLOYMENTS, name, {"spec": {"replicas": replicas}},
-                                      canary.namespace)
+                                      canary.namespace,
+                                      field_manager=self.settings.kube.field_manager)
         return [f"Deployment {name} was scaled to {current} outside canary: "
                 f"{replicas} replicas put back"]
 
@@ -286,9 +287,12 @@ class Executor:
             replicas = int((primary or {}).get("spec", {}).get("replicas", 1)) or 1
         if int((target.get("spec") or {}).get("replicas", 1)) == replicas:
             return
+        # Under canary's field manager, so that another manager setting the replicas
+        # back shows as such in managedFields (controller/field_owners.py).
         scaled = await self.client.merge_patch(r.DEPLOYMENTS, name,
                                                {"spec": {"replicas": replicas}},
-                                               canary.namespace)
+                                               canary.namespace,
+                                               field_manager=self.settings.kube.field_manager)
         self.writes.wrote("Deployment", target, scaled, "scaled",
                           replicas=f"{current} -> {replicas}")
 

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from canary.backoff import Backoff
 from canary.controller import claims, references
 from canary.controller.executor import OwnedElsewhere
+from canary.controller.field_owners import replicas_owner
 from canary.controller.pod_reasons import PodReasons
 from canary.controller.services import Services
 from canary.core import Decision, Observation, decide
@@ -327,7 +328,8 @@ class Worker:
                 caches.generated_lookup(self.namespace), self.services.settings.mesh_provider),
             missing_references=self._missing_references(canary, target),
             invalid_references=references.invalid_variables(canary, caches.metric_templates.get),
-            stale=caches.stale())
+            stale=caches.stale(),
+            replicas_owner=replicas_owner(target, self.services.settings.kube.field_manager))
 
     def _provider_problem(self, canary: Canary) -> str | None:
         """Why this controller cannot route the Canary's traffic (its provider)."""

@@ -109,6 +109,20 @@ class HookResult:
 
 
 @dataclass(frozen=True)
+class FieldOwner:
+    """A field manager other than canary that owns a field canary manages (the target's
+    ``spec.replicas``), as the target's managedFields say: a GitOps controller
+    re-applying a manifest, a person's ``kubectl apply``."""
+
+    manager: str
+    #: ``Apply`` (server-side apply) or ``Update``.
+    operation: str = "Apply"
+    #: When its entry last changed, in the API server's clock (second precision); None
+    #: when the entry has no time.
+    time: datetime | None = None
+
+
+@dataclass(frozen=True)
 class Observation:
     now: datetime
     target: Workload
@@ -150,3 +164,6 @@ class Observation:
     #: concurrent rollouts is reached, or others queued first), naming its place in the
     #: queue; None when it may start (always, without a limit).
     rollout_slot: str | None = None
+    #: Who else owns the target's ``spec.replicas`` (not canary, not an autoscaler writing
+    #: through the scale subresource); None when nobody else does.
+    replicas_owner: FieldOwner | None = None

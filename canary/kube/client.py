@@ -239,9 +239,13 @@ class KubeClient:
             content_type="application/apply-patch+yaml")
 
     async def merge_patch(self, resource: Resource, name: str, patch: JSON,
-                          namespace: str | None = None, subresource: str | None = None) -> JSON:
+                          namespace: str | None = None, subresource: str | None = None, *,
+                          field_manager: str | None = None) -> JSON:
+        """A JSON merge patch; ``field_manager`` names the writer in managedFields (else
+        the API server derives one from the client's user agent)."""
         path = resource.path(namespace, name) + (f"/{subresource}" if subresource else "")
         return await self.request("PATCH", path, body=patch,
+                                  query={"fieldManager": field_manager},
                                   content_type="application/merge-patch+json")
 
     async def json_patch(self, resource: Resource, name: str, operations: Sequence[JSON],

@@ -20,13 +20,15 @@ FIELD_MANAGER = "canary-tests"
 
 async def service_account_kubeconfig(kube: KubeClient, environment: LocalEnvironment,
                                      path: Path, namespace: str, account: str, *,
-                                     server: str | None = None) -> Path:
+                                     server: str | None = None,
+                                     expiration_seconds: int = 3600) -> Path:
     """A kubeconfig holding a token of ServiceAccount ``namespace/account`` (TokenRequest
-    API), for the environment's API server or ``server``."""
+    API), for the environment's API server or ``server``; the token expires after
+    ``expiration_seconds`` (a benchmark runs longer than a test)."""
     request = await kube.request(
         "POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
         body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-              "spec": {"expirationSeconds": 3600}})
+              "spec": {"expirationSeconds": expiration_seconds}})
     await asyncio.to_thread(path.write_text, yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config", "current-context": "sa",
         "clusters": [{"name": "local", "cluster": {

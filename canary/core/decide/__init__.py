@@ -25,6 +25,7 @@ from typing import Literal
 
 from canary.core.actions import EnsureAutoscaler, ForgetRequest, Route, ScaleCanary
 from canary.core.decide.draft import PAUSED, READY, Decision, DecisionSettings, Draft, Event
+from canary.core.decide.field_conflict import settle_field_conflict
 from canary.core.decide.judge_checks import with_judge_checks
 from canary.core.decide.kstatus import summarise
 from canary.core.decide.progress import progress
@@ -45,11 +46,13 @@ def decide(canary: Canary, obs: Observation, settings: DecisionSettings | None =
     """The next status and the actions that make the cluster match it. A suspended
     Canary is frozen where it is: not even the primary's autoscaler copy is kept in step
     until it is resumed. Every status carries the conditions GitOps tools wait on
-    (see kstatus.py)."""
+    (see kstatus.py). The target's replicas are left to another manager that keeps
+    setting them (see field_conflict.py)."""
     decision = _decide(canary, obs, settings)
     decision = replace(decision, status=summarise(canary, obs, decision.status))
     if canary.spec.suspend or obs.provider_problem or obs.conflict or obs.target_problem:
         return decision  # nothing of the cluster is this Canary's to change
+    decision = settle_field_conflict(canary, obs, decision)
     decision = _with_autoscaler(decision, canary, obs)
     return replace(decision, actions=(*decision.actions, *_requests_to_forget(
         decision.status, obs)))

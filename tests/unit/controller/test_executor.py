@@ -36,7 +36,9 @@ class Client:
         return body
 
     async def merge_patch(self, resource: Any, name: str, patch: dict[str, Any],
-                          namespace: str | None = None) -> dict[str, Any]:
+                          namespace: str | None = None, *,
+                          field_manager: str | None = None) -> dict[str, Any]:
+        assert field_manager == "canary"
         self.patched.append((name, patch))
         return {}
 

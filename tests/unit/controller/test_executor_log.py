@@ -41,7 +41,8 @@ class Server:
         return self._write(meta["namespace"], meta["name"], copy.deepcopy(body))
 
     async def merge_patch(self, resource: object, name: str, patch: dict[str, Any],
-                          namespace: str) -> dict[str, Any]:
+                          namespace: str, *, field_manager: str | None = None
+                          ) -> dict[str, Any]:
         new = copy.deepcopy(self.stored[(namespace, name)])
         new["spec"] |= patch["spec"]
         return self._write(namespace, name, new)

@@ -22,7 +22,14 @@ from canary.core import (
     evidence,
 )
 from canary.core.actions import CallHooks, ForgetRequest
-from canary.core.observation import MISSING, Counters, HookResult, JudgeReading, ManualRequests
+from canary.core.observation import (
+    MISSING,
+    Counters,
+    FieldOwner,
+    HookResult,
+    JudgeReading,
+    ManualRequests,
+)
 from canary.models.canary import Canary, JudgedMetricStatus, JudgeStatus, Phase
 
 SETTINGS = DecisionSettings(default_progress_deadline=60, min_interval=1)
@@ -84,6 +91,8 @@ class World:
     hook_calls: list[str] = field(default_factory=list)
     requests: ManualRequests = field(default_factory=ManualRequests)
     decisions: list[Decision] = field(default_factory=list)
+    #: Who else owns the target's spec.replicas, as its managedFields say (None: nobody).
+    replicas_owner: FieldOwner | None = None
     #: The judged metrics' counters as the controller reads them with the metrics (None:
     #: the controller reads none, as for a Canary without a judge).
     judge_readings: Callable[[World], tuple[JudgeReading, ...]] | None = None
@@ -105,7 +114,8 @@ class World:
                            invalid_references=self.invalid_references,
                            provider_problem=self.provider_problem,
                            route_pending=self.route_pending, stale=self.stale,
-                           rollout_slot=self.rollout_slot)
+                           rollout_slot=self.rollout_slot,
+                           replicas_owner=self.replicas_owner)
 
     def _measured(self) -> MetricValue:
         if self.metrics_outage is not None:
@@ -138,7 +148,10 @@ class World:
                     self.primary_revision, self.primary_ready = (action.revision,
                                                                     self.primary_rolls_out)
             elif isinstance(action, ScaleCanary):
-                self.target_replicas = 2 if action.replicas is None else action.replicas
+                replicas = 2 if action.replicas is None else action.replicas
+                if replicas != self.target_replicas:
+                    # Canary's write takes spec.replicas from whoever owned it.
+                    self.target_replicas, self.replicas_owner = replicas, None
             elif isinstance(action, Route):
                 self.weight = action.canary_weight
                 self.route = action

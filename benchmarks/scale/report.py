@@ -1,0 +1,180 @@
+"""The scale benchmark's output: Markdown tables, results.json, and a plot over N."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from canary.devenv import process
+
+#: A plot's title and how to read its value from a controller's results.
+Panel = tuple[str, Callable[[dict[str, Any]], Any]]
+
+
+async def wait_http_ok(url: str, record: process.ProcessRecord, timeout: float) -> None:
+    """Until ``url`` answers 200; fails fast if the process exits meanwhile."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=2) as http:
+        while True:
+            if not record.alive():
+                raise RuntimeError(f"{record.name} exited: {record.log_tail()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get(url)).status_code == 200:
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{record.name} not ready after {timeout:.0f}s: "
+                                   f"{record.log_tail()}")
+            await asyncio.sleep(0.1)
+
+
+async def sample_load(loads: list[list[float]]) -> None:
+    """The load average every 30 s: how busy the shared machine was during the run."""
+    while True:
+        loads.append([round(v, 2) for v in os.getloadavg()])
+        await asyncio.sleep(30)
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s"
+
+
+def _detection(d: dict[str, Any] | None) -> str:
+    if not d or not d["changes"]:
+        return "not measured"
+    missed = f", {d['missed']} missed" if d["missed"] else ""
+    return (f"p50 {_seconds(d['p50'])}, p99 {_seconds(d['p99'])} "
+            f"({d['changes']} changes{missed})")
+
+
+def summary_line(result: dict[str, Any]) -> str:
+    return (f"idle RSS {result.get('rss_median_mib')} MiB, "
+            f"{result.get('cpu_seconds_per_minute')} CPU s/min, "
+            f"{result.get('api_requests_per_minute')} API req/min; detection "
+            f"{_detection(result.get('detection_one_at_a_time'))}")
+
+
+def _top(by: dict[str, float], count: int = 4) -> str:
+    if not by:
+        return "none"
+    return ", ".join(f"{k} {v:.3g}" for k, v in list(by.items())[:count])
+
+
+def _during(c: dict[str, Any], cell: Callable[[dict[str, Any]], str]) -> str:
+    w = c.get("during_rollouts")
+    return f"{w['rollouts']} rollouts: {cell(w)}" if w else "not measured"
+
+
+ROWS: list[tuple[str, Any]] = [
+    ("process ready after", lambda c: _seconds(c["ready_seconds"])),
+    ("all N Canaries Initialized after (from the process start)",
+     lambda c: _seconds(c["initialized_seconds"])),
+    ("CPU seconds until then", lambda c: f"{c['startup_cpu_seconds']:g}"),
+    ("API requests until then", lambda c: f"{c['startup_api_requests']:,}"),
+    ("idle RSS, median (MiB)", lambda c: f"{c.get('rss_median_mib', '-')}"),
+    ("peak RSS over the whole run (MiB)", lambda c: f"{c.get('peak_rss_mib', '-')}"),
+    ("idle CPU seconds per minute", lambda c: f"{c.get('cpu_seconds_per_minute', '-')}"),
+    ("idle API requests per minute (audit log)", lambda c: f"{c['api_requests_per_minute']:g}"),
+    ("... the most frequent (verb resource per minute)",
+     lambda c: _top(c["api_requests_per_minute_by_verb_resource"])),
+    ("idle Prometheus queries per minute", lambda c: f"{c['prometheus_queries_per_minute']:g}"),
+    ("detection, one change at a time", lambda c: _detection(c.get("detection_one_at_a_time"))),
+    ("detection, changes at once", lambda c: _detection(c.get("detection_at_once"))),
+    ("while the changes' rollouts are under way: RSS median (MiB), CPU s/min",
+     lambda c: _during(c, lambda w: f"{w.get('rss_median_mib')}, "
+                                    f"{w.get('cpu_seconds_per_minute')}")),
+    ("... API requests per minute (the most frequent)",
+     lambda c: _during(c, lambda w: f"{w['api_requests_per_minute']:g} "
+                                    f"({_top(w['api_requests_per_minute_by_verb_resource'], 3)})")),
+    ("... Prometheus queries per minute",
+     lambda c: _during(c, lambda w: f"{w['prometheus_queries_per_minute']:g}")),
+    ("API requests during the detection changes",
+     lambda c: f"{c.get('detection_api_requests', '-'):,}"),
+    ("Prometheus queries during the detection changes",
+     lambda c: f"{c.get('detection_prometheus_queries', '-'):,}"),
+]
+
+
+def markdown(data: dict[str, Any]) -> str:
+    """For each N: what the API server held, then both controllers side by side."""
+    parts = []
+    for run in data["runs"]:
+        sizes, names = run["sizes"], list(run["controllers"])
+        parts.append(f"N = {run['canaries']:,} Canaries over {sizes['namespaces']} namespaces; "
+                     f"background {sizes['deployments']:,} Deployments, "
+                     f"{sizes['configmaps']:,} ConfigMaps, {sizes['secrets']:,} Secrets; "
+                     f"analysis interval {data['interval']}; created in "
+                     f"{run['setup']['seconds']} s ({run['setup']['objects_per_second']} "
+                     f"objects/s), pods ready {run['setup']['pods_ready_seconds']} s later.\n")
+        parts.append("| kind | objects before the controllers | after both |\n|---|---|---|")
+        parts += [f"| {kind} | {count:,} | {run['objects_after'].get(kind, 0):,} |"
+                  for kind, count in run["objects"].items()]
+        parts.append("")
+        header = " | ".join(f"{n} ({'Flagger ' + data['flagger'] if n == 'flagger' else n})"
+                            for n in names)
+        parts.append(f"| measure | {header} |\n|---|{'---|' * len(names)}")
+        for label, cell in ROWS:
+            cells = " | ".join(cell(run["controllers"][n]) for n in names)
+            parts.append(f"| {label} | {cells} |")
+        parts.append("")
+    return "\n".join(parts)
+
+
+def plot(data: dict[str, Any], path: Path) -> bool:
+    """Each measure against N, one line per controller (only for several N)."""
+    runs = data["runs"]
+    if len(runs) < 2:
+        return False
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed (canary does not depend on it): no plot. "
+              "`.venv/bin/pip install matplotlib`, then rerun with --plot-only.")
+        return False
+    panels: list[Panel] = [
+        ("all Initialized after (s)", lambda c: c["initialized_seconds"]),
+        ("idle RSS, median (MiB)", lambda c: c.get("rss_median_mib")),
+        ("idle CPU s per minute", lambda c: c.get("cpu_seconds_per_minute")),
+        ("idle API requests per minute", lambda c: c["api_requests_per_minute"]),
+        ("detection p50, one at a time (s)", lambda c: c["detection_one_at_a_time"]["p50"]),
+        ("detection p99, at once (s)", lambda c: c["detection_at_once"]["p99"])]
+    figure, axes = plt.subplots(2, 3, figsize=(13, 7))
+    xs = [run["canaries"] for run in runs]
+    for ax, (title, value) in zip(axes.flat, panels, strict=True):
+        for name in runs[0]["controllers"]:
+            ys = [value(run["controllers"][name]) for run in runs]
+            ax.plot(xs, ys, marker="o", label=name)
+        ax.set_title(title, fontsize=10)
+        if title.startswith("detection"):  # milliseconds and a minute on one axis
+            ax.set_yscale("log")
+        else:
+            ax.set_ylim(bottom=0)
+        ax.set_xlabel("Canaries (N)")
+        ax.grid(alpha=0.3)
+    axes.flat[0].legend()
+    figure.suptitle(f"canary and Flagger {data['flagger']} by number of Canaries "
+                    f"({data['date']})")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return True
+
+
+def write(data: dict[str, Any], out: Path, json_too: bool = True) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    if json_too:
+        (out / "results.json").write_text(json.dumps(data, indent=1) + "\n")
+        print(f"wrote {out / 'results.json'}")
+    if plot(data, out / "results.png"):
+        print(f"wrote {out / 'results.png'}")

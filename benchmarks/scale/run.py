@@ -1,0 +1,365 @@
+"""canary and Flagger side by side on a cluster of realistic size, one at a time.
+
+Starts a local environment (real API server, kwok making pods Ready, Prometheus), fills
+it (``cluster.py``): N Canaries' targets over many namespaces, each mounting a ConfigMap
+and a Secret of its own, among unrelated Deployments, ConfigMaps and Secrets (some large,
+some Helm release records), and fake Nodes enough for every pod. Then, for canary and
+then for Flagger (v1.36.1, built from its Go module), each under a ServiceAccount bound
+to the ClusterRole it is installed with, with N Canaries of its own API group:
+
+- start-up: seconds until the process is ready, and until all N Canaries are Initialized;
+- idle: resident memory (median and peak), CPU seconds per minute, API requests per
+  minute by verb and resource as the API server's audit log records them, Prometheus
+  queries per minute (Prometheus' own counter);
+- detection: from the API server accepting a change to a target's pod template to the
+  Canary's phase showing the new revision (canary: Progressing, or Waiting/Queued;
+  Flagger: Progressing), one change at a time and many at once;
+- while the rollouts of those changes are under way (no traffic is sent: their checks
+  find no data), the same costs as at idle.
+
+Prints Markdown tables, writes ``results.json`` (and ``results.png`` for several N).
+
+Usage: python -m benchmarks.scale.run --quick            # N = 100, small background
+       python -m benchmarks.scale.run                    # N = 1,000 over 100 namespaces
+       python -m benchmarks.scale.run --canaries 100,300 # several N, each a fresh cluster
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks.flagger import (
+    FLAGGER_CANARIES,
+    FLAGGER_VERSION,
+    flagger_binary,
+    flagger_crds,
+    start_flagger,
+    to_flagger,
+)
+from benchmarks.scale import cluster, report
+from benchmarks.scale.identities import identity, user
+from benchmarks.scale.measure import (
+    MIB,
+    AuditLog,
+    PhaseWatch,
+    ProcessSampler,
+    percentile,
+    prometheus_queries,
+)
+from canary.devenv import EnvironmentSettings, LocalEnvironment, process
+from canary.kube import KubeClient
+from canary.kube import resources as r
+from canary.logging import configure_logging
+from tests.e2e.manifests import canary as canary_manifest
+
+HERE = Path(__file__).resolve().parent
+CONTROLLERS = ("canary", "flagger")
+RESOURCES = {"canary": r.CANARIES, "flagger": FLAGGER_CANARIES}
+#: The phases that show a new revision was seen.
+DETECTED = {"canary": ("Progressing", "Waiting", "Queued"), "flagger": ("Progressing",)}
+REVISION = "bench.canary.dev/revision"
+#: --quick, and the full run (the issue's sizes).
+QUICK = {"canaries": "100", "namespaces": 10, "deployments": 500, "configmaps": 2000,
+         "secrets": 2000, "idle": 120, "rollout_window": 60, "sequential": 6, "burst": 20}
+FULL = {"canaries": "1000", "namespaces": 0, "deployments": 5000, "configmaps": 20000,
+        "secrets": 20000, "idle": 600, "rollout_window": 180, "sequential": 10,
+        "burst": 100}
+
+
+@dataclass(frozen=True)
+class Plan:
+    sizes: cluster.Sizes
+    interval: str
+    idle_seconds: float
+    #: Seconds measured after the burst of changes, while those rollouts are under way.
+    rollout_window: float
+    sequential: int
+    burst: int
+    parallel: int
+    seed: int
+
+    @property
+    def interval_seconds(self) -> float:
+        value, unit = float(self.interval[:-1]), self.interval[-1]
+        return value * {"s": 1, "m": 60}[unit]
+
+
+def manifest(controller: str, index: int, plan: Plan) -> dict[str, Any]:
+    """The same Canary for both: 10% steps to 50% every interval, a success-rate check."""
+    name = cluster.target_name(controller, index)
+    analysis = {"interval": plan.interval, "threshold": 5, "maxWeight": 50, "stepWeight": 10,
+                "metrics": [{"name": "request-success-rate", "thresholdRange": {"min": 99},
+                             "interval": plan.interval}]}
+    body = canary_manifest(name, plan.sizes.namespace(index), analysis=analysis)
+    return to_flagger(body) if controller == "flagger" else body
+
+
+async def start(env: LocalEnvironment, controller: str, kubeconfig: Path, flagger: Path,
+                timeout: float = 300) -> process.ProcessRecord:
+    """The controller's process; returns once it reports ready (canary: /readyz, its
+    caches synced; Flagger: /healthz)."""
+    if controller == "flagger":
+        return await start_flagger(env, flagger, kubeconfig=kubeconfig, timeout=timeout)
+    probe, metrics = process.free_port(), process.free_port()
+    record = process.start("canary", [
+        sys.executable, "-m", "canary", "run", "--kubeconfig", str(kubeconfig),
+        "--metrics-server", env.prometheus_url, "--log-format", "console",
+        "--metrics-bind-address", f"127.0.0.1:{metrics}",
+        "--health-probe-bind-address", f"127.0.0.1:{probe}",
+    ], env.logs_dir / "canary.log", cwd=env.run_dir)
+    env.processes.append(record)
+    env.save()
+    await report.wait_http_ok(f"http://127.0.0.1:{probe}/readyz", record, timeout)
+    return record
+
+
+async def change(kube: KubeClient, controller: str, index: int, plan: Plan, mark: str) -> float:
+    """A new pod template for the target; the moment the API server accepted it."""
+    await kube.merge_patch(r.DEPLOYMENTS, cluster.target_name(controller, index), {
+        "spec": {"template": {"metadata": {"annotations": {REVISION: mark}}}}},
+        plan.sizes.namespace(index))
+    return time.monotonic()
+
+
+async def detect(kube: KubeClient, watch: PhaseWatch, controller: str, indexes: list[int],
+                 plan: Plan, mark: str) -> list[float | None]:
+    """Change the targets of ``indexes`` at once; seconds until each Canary showed the
+    new revision (None: not within three intervals)."""
+    futures = [watch.arm(plan.sizes.namespace(i), cluster.target_name(controller, i),
+                         DETECTED[controller]) for i in indexes]
+    changed = await asyncio.gather(*(change(kube, controller, i, plan, mark) for i in indexes))
+    timeout = 3 * plan.interval_seconds + 30
+    done, _ = await asyncio.wait(futures, timeout=timeout)
+    return [round(f.result() - at, 3) if f in done else None
+            for f, at in zip(futures, changed, strict=True)]
+
+
+def latencies(values: list[float | None]) -> dict[str, Any]:
+    seen = [v for v in values if v is not None]
+    return {"changes": len(values), "missed": len(values) - len(seen),
+            "p50": percentile(seen, 0.5), "p99": percentile(seen, 0.99),
+            "max": max(seen, default=None), "values": values}
+
+
+async def startup(env: LocalEnvironment, kube: KubeClient, controller: str, plan: Plan,
+                  flagger: Path, watch: PhaseWatch, audit: AuditLog) -> dict[str, Any]:
+    """Start the controller on N waiting Canaries: time to ready, to all Initialized, and
+    what it cost the API server until then."""
+    kubeconfig = await identity(kube, env, controller)
+    mark, began = audit.mark(), time.monotonic()
+    record = await start(env, controller, kubeconfig, flagger)
+    ready = time.monotonic() - began
+    sampler = ProcessSampler(record.pid)
+    sampling = asyncio.create_task(sampler.run())
+    timeout = max(900.0, plan.sizes.canaries * 1.5)
+    try:
+        initialized = await watch.wait_for_count("Initialized", plan.sizes.canaries, timeout)
+        sampler.sample()  # the CPU time of the whole start-up, process start included
+    except TimeoutError as exc:
+        sampling.cancel()
+        await asyncio.to_thread(process.stop, record)
+        raise RuntimeError(f"{controller}: {exc} (log: {record.log})") from exc
+    requests = audit.requests(user(controller), mark)
+    return {"record": record, "sampler": sampler, "sampling": sampling, "result": {
+        "ready_seconds": round(ready, 2),
+        "initialized_seconds": round(initialized - began, 1),
+        "startup_cpu_seconds": round(sampler.samples[-1].cpu_seconds, 2),
+        "startup_api_requests": sum(requests.values()),
+        "startup_api_requests_by_verb_resource": dict(requests.most_common())}}
+
+
+async def window(env: LocalEnvironment, controller: str, seconds: float,
+                 sampler: ProcessSampler, audit: AuditLog) -> dict[str, Any]:
+    """What the controller costs over the next ``seconds``: memory, CPU, API requests
+    (the audit log's) and Prometheus queries, per minute."""
+    mark, queries, began = audit.mark(), await prometheus_queries(env.prometheus_url), \
+        time.monotonic()
+    await asyncio.sleep(seconds)
+    ended = time.monotonic()
+    minutes = (ended - began) / 60
+    requests = audit.requests(user(controller), mark)
+    asked = await prometheus_queries(env.prometheus_url) - queries
+    return {"seconds": round(ended - began, 1), **sampler.window(began, ended),
+            "api_requests_per_minute": round(sum(requests.values()) / minutes, 1),
+            "api_requests_per_minute_by_verb_resource": {
+                k: round(v / minutes, 2) for k, v in requests.most_common()},
+            "prometheus_queries_per_minute": round(asked / minutes, 2)}
+
+
+async def measure(env: LocalEnvironment, kube: KubeClient, controller: str, plan: Plan,
+                  flagger: Path) -> dict[str, Any]:
+    """One controller on the cluster: start-up, idle, detection; then it is stopped."""
+    n = plan.sizes.canaries
+    print(f"{controller}: {n} Canaries", flush=True)
+    created = await cluster.create_all(kube, (manifest(controller, i, plan) for i in range(n)),
+                                       plan.parallel, RESOURCES[controller])
+    assert sum(created.values()) == n, created
+    watch = PhaseWatch(kube, RESOURCES[controller])
+    watching = asyncio.create_task(watch.run())
+    audit = AuditLog(env.audit_log)
+    started = await startup(env, kube, controller, plan, flagger, watch, audit)
+    record, sampler, sampling = started["record"], started["sampler"], started["sampling"]
+    result: dict[str, Any] = started["result"]
+    print(f"{controller}: ready in {result['ready_seconds']} s, {n} Initialized in "
+          f"{result['initialized_seconds']} s; idle for {plan.idle_seconds:.0f} s", flush=True)
+    try:
+        await asyncio.sleep(min(30.0, plan.idle_seconds / 4))  # start-up's last writes
+        result.update(await window(env, controller, plan.idle_seconds, sampler, audit))
+        mark, queries = audit.mark(), await prometheus_queries(env.prometheus_url)
+        # Changes come at random moments of the interval (the same for both controllers):
+        # right after a Flagger tick, every change would wait a whole interval.
+        moments = random.Random(plan.seed)
+        one = []
+        for i in range(plan.sequential):
+            await asyncio.sleep(moments.uniform(0, plan.interval_seconds))
+            one += await detect(kube, watch, controller, [i], plan, f"seq-{i}")
+        burst = list(range(plan.sequential, min(n, plan.sequential + plan.burst)))
+        await asyncio.sleep(moments.uniform(0, plan.interval_seconds))
+        many = await detect(kube, watch, controller, burst, plan, "burst")
+        result["detection_one_at_a_time"] = latencies(one)
+        result["detection_at_once"] = latencies(many)
+        if plan.rollout_window:  # the burst's rollouts are under way (without traffic)
+            result["during_rollouts"] = {"rollouts": len(burst) + plan.sequential, **(
+                await window(env, controller, plan.rollout_window, sampler, audit))}
+        result["detection_api_requests"] = sum(audit.requests(user(controller), mark).values())
+        result["detection_prometheus_queries"] = round(
+            await prometheus_queries(env.prometheus_url) - queries)
+        result["peak_rss_mib"] = round(sampler.peak_rss() / MIB, 1)
+    finally:
+        sampling.cancel()
+        watching.cancel()
+        await asyncio.to_thread(process.stop, record)
+    print(f"{controller}: done ({report.summary_line(result)})", flush=True)
+    return result
+
+
+async def one_size(args: argparse.Namespace, plan: Plan, flagger: Path) -> dict[str, Any]:
+    """A fresh environment and cluster for one N; both controllers on it in turn."""
+    sizes = plan.sizes
+    env = await LocalEnvironment.start(settings=EnvironmentSettings(
+        simulator=False, controller=False, extra_crd_files=(flagger_crds(),)))
+    failed = True
+    try:
+        async with await env.client() as kube:
+            built = await cluster.build(kube, sizes, plan.seed, plan.parallel)
+            print(f"created {built['created']} in {built['seconds']} s "
+                  f"({built['objects_per_second']}/s)", flush=True)
+            expected = sizes.deployments + 2 * sizes.canaries
+            built["pods_ready_seconds"] = round(await cluster.wait_for_pods(
+                kube, expected, timeout=1800), 1)
+            extra = {"Canary (flagger.app)": FLAGGER_CANARIES}
+            objects = await cluster.totals(kube, extra)
+            print(f"pods ready after {built['pods_ready_seconds']} s more; the API server "
+                  f"holds {objects}", flush=True)
+            results = {c: await measure(env, kube, c, plan, flagger) for c in args.controllers}
+            after = await cluster.totals(kube, extra)
+        failed = False
+    finally:
+        env.stop(remove=not (failed or args.keep))
+        if failed or args.keep:
+            print(f"run directory kept: {env.run_dir}")
+    return {"canaries": sizes.canaries, "sizes": asdict(sizes), "setup": built,
+            "objects": objects, "objects_after": after, "controllers": results}
+
+
+def plans(args: argparse.Namespace) -> list[Plan]:
+    counts = [int(n) for n in str(args.canaries).split(",") if n.strip()]
+    return [Plan(cluster.Sizes(n, args.namespaces or max(1, n // 10), args.deployments,
+                               args.configmaps, args.secrets),
+                 args.interval, args.idle, args.rollout_window, min(args.sequential, n),
+                 max(0, min(args.burst, n - args.sequential)), args.parallel, args.seed)
+            for n in counts]
+
+
+async def run(args: argparse.Namespace) -> None:
+    configure_logging("warning")
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    flagger = flagger_binary(args.flagger)
+    began = time.monotonic()
+    loads: list[list[float]] = []
+    sampler = asyncio.create_task(report.sample_load(loads))
+    try:
+        runs = [await one_size(args, plan, flagger) for plan in plans(args)]
+    finally:
+        sampler.cancel()
+    data = {"date": datetime.now(UTC).strftime("%Y-%m-%d"),
+            "command": " ".join(["python -m benchmarks.scale.run", *sys.argv[1:]]),
+            "elapsed_seconds": round(time.monotonic() - began),
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                        "python": platform.python_version(),
+                        "load_average_every_30s": loads},
+            "flagger": FLAGGER_VERSION, "interval": args.interval, "runs": runs}
+    print()
+    print(report.markdown(data))
+    report.write(data, args.out)
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="N = 100 over 10 namespaces, a small background, 2 min idle")
+    parser.add_argument("--canaries", help="N, or several (comma-separated), each run on a "
+                        "fresh cluster (default 1000; --quick 100)")
+    parser.add_argument("--namespaces", type=int, help="namespaces the Canaries and the "
+                        "background spread over (default N/10)")
+    for name, what in (("deployments", "unreferenced Deployments"),
+                       ("configmaps", "unreferenced ConfigMaps"),
+                       ("secrets", "unreferenced Secrets (5%% Helm release records)")):
+        parser.add_argument(f"--{name}", type=int, help=f"{what} (default {FULL[name]:,}; "
+                            f"--quick {QUICK[name]:,})")
+    parser.add_argument("--idle", type=float, help="seconds of the idle window (default 600; "
+                        "--quick 120)")
+    parser.add_argument("--sequential", type=int, help="changes one at a time (default 10; "
+                        "--quick 6)")
+    parser.add_argument("--burst", type=int, help="changes at once (default 100; --quick 20)")
+    parser.add_argument("--rollout-window", type=float, help="seconds measured after them, "
+                        "their rollouts under way; 0: none (default 180; --quick 60)")
+    parser.add_argument("--interval", default="1m", help="the Canaries' analysis interval")
+    parser.add_argument("--controllers", default=",".join(CONTROLLERS),
+                        help="which to run, in order (default canary,flagger)")
+    parser.add_argument("--parallel", type=int, default=32, help="creates in flight")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--flagger", type=Path, help="a Flagger binary (default: built "
+                        "from its module into ~/.cache/canary-benchmarks)")
+    parser.add_argument("--out", type=Path, default=HERE, help="where results go")
+    parser.add_argument("--keep", action="store_true", help="keep the run directory (logs)")
+    parser.add_argument("--plot-only", type=Path, metavar="RESULTS_JSON",
+                        help="print the tables and redraw the plot from a results file")
+    args = parser.parse_args()
+    defaults = QUICK if args.quick else FULL
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    args.controllers = [c for c in args.controllers.split(",") if c]
+    if unknown := set(args.controllers) - set(CONTROLLERS):
+        parser.error(f"unknown controllers {sorted(unknown)}")
+    return args
+
+
+def main() -> None:
+    args = arguments()
+    if args.plot_only:
+        data = json.loads(args.plot_only.read_text())
+        print(report.markdown(data))
+        report.write(data, args.plot_only.parent, json_too=False)
+        return
+    with asyncio.Runner() as runner:  # Ctrl-C cancels the run, which stops everything
+        runner.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
