@@ -7,20 +7,17 @@ the one pinned here, whatever is installed elsewhere.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import copy
 import json
 import os
 import subprocess
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
+from benchmarks.running import wait_http_ok
 from canary.devenv import LocalEnvironment, process
 from canary.kube import resources as r
 
@@ -101,15 +98,5 @@ async def start_flagger(env: LocalEnvironment, binary: Path, *, kubeconfig: Path
     ], env.run_dir / "logs" / "flagger.log", cwd=env.run_dir)
     env.processes.append(record)
     env.save()
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(timeout=2) as http:
-        while True:
-            if not record.alive():
-                raise RuntimeError(f"Flagger exited: {record.log_tail()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
-                    return record
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"Flagger not healthy after {timeout:.0f}s: "
-                                   f"{record.log_tail()}")
-            await asyncio.sleep(0.2)
+    await wait_http_ok(f"http://127.0.0.1:{port}/healthz", record, timeout)
+    return record

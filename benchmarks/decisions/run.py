@@ -45,7 +45,6 @@ import os
 import platform
 import random
 import re
-import signal
 import statistics
 import sys
 import time
@@ -66,6 +65,7 @@ from benchmarks.flagger import (
     start_flagger,
     to_flagger,
 )
+from benchmarks.running import cancel_on_sigterm, pyplot
 from canary.core.judge.simulation import binomial_upper_bound
 from canary.devenv import EnvironmentSettings, LocalEnvironment
 from canary.kube import KubeClient, KubeError, NotFound
@@ -586,15 +586,10 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def plot(data: dict[str, Any], path: Path) -> bool:
     """One panel per scenario: each rollout's time from release to decision, by policy."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        from matplotlib.lines import Line2D
-    except ImportError:
-        print("matplotlib is not installed (canary does not depend on it): no plot. "
-              "`.venv/bin/pip install matplotlib`, then rerun with --plot-only.")
+    plt = pyplot()
+    if plt is None:
         return False
+    from matplotlib.lines import Line2D
     trials = data["trials"]
     scenarios = list(dict.fromkeys(t["scenario"] for t in trials))
     present = [p for p in POLICIES if any(t["policy"] == p for t in trials)]
@@ -681,9 +676,7 @@ def load_average() -> list[float]:
 
 async def run(args: argparse.Namespace) -> None:
     configure_logging("warning")
-    main_task = asyncio.current_task()
-    assert main_task is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
+    cancel_on_sigterm()
     scenarios = parse_scenarios(args.scenarios)
     # Seed by seed, so that every scenario and policy runs throughout the run.
     policies = parse_policies(args.policies)

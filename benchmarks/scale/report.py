@@ -3,36 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from canary.devenv import process
+from benchmarks.running import pyplot
 
 #: A plot's title and how to read its value from a controller's results.
 Panel = tuple[str, Callable[[dict[str, Any]], Any]]
-
-
-async def wait_http_ok(url: str, record: process.ProcessRecord, timeout: float) -> None:
-    """Until ``url`` answers 200; fails fast if the process exits meanwhile."""
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(timeout=2) as http:
-        while True:
-            if not record.alive():
-                raise RuntimeError(f"{record.name} exited: {record.log_tail()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if (await http.get(url)).status_code == 200:
-                    return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{record.name} not ready after {timeout:.0f}s: "
-                                   f"{record.log_tail()}")
-            await asyncio.sleep(0.1)
 
 
 async def sample_load(loads: list[list[float]]) -> None:
@@ -134,13 +114,8 @@ def plot(data: dict[str, Any], path: Path) -> bool:
     runs = data["runs"]
     if len(runs) < 2:
         return False
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed (canary does not depend on it): no plot. "
-              "`.venv/bin/pip install matplotlib`, then rerun with --plot-only.")
+    plt = pyplot()
+    if plt is None:
         return False
     panels: list[Panel] = [
         ("all Initialized after (s)", lambda c: c["initialized_seconds"]),

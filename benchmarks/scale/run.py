@@ -32,7 +32,6 @@ import json
 import os
 import platform
 import random
-import signal
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -48,6 +47,7 @@ from benchmarks.flagger import (
     start_flagger,
     to_flagger,
 )
+from benchmarks.running import cancel_on_sigterm, wait_http_ok
 from benchmarks.scale import cluster, report
 from benchmarks.scale.identities import identity, user
 from benchmarks.scale.measure import (
@@ -121,7 +121,7 @@ async def start(env: LocalEnvironment, controller: str, kubeconfig: Path, flagge
     ], env.logs_dir / "canary.log", cwd=env.run_dir)
     env.processes.append(record)
     env.save()
-    await report.wait_http_ok(f"http://127.0.0.1:{probe}/readyz", record, timeout)
+    await wait_http_ok(f"http://127.0.0.1:{probe}/readyz", record, timeout)
     return record
 
 
@@ -285,9 +285,7 @@ def plans(args: argparse.Namespace) -> list[Plan]:
 
 async def run(args: argparse.Namespace) -> None:
     configure_logging("warning")
-    task = asyncio.current_task()
-    assert task is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    cancel_on_sigterm()
     flagger = flagger_binary(args.flagger)
     began = time.monotonic()
     loads: list[list[float]] = []

@@ -27,6 +27,19 @@ def deployment(name: str, namespace: str, *, replicas: int = 1, app: str | None 
     }
 
 
+def autoscaler(name: str, namespace: str, *, min_replicas: int = 2,
+               max_replicas: int = 4) -> JSON:
+    """A CPU HorizontalPodAutoscaler of the Deployment ``name``, named after it."""
+    return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                                        "name": name},
+                     "minReplicas": min_replicas, "maxReplicas": max_replicas,
+                     "metrics": [{"type": "Resource", "resource": {
+                         "name": "cpu", "target": {"type": "Utilization",
+                                                   "averageUtilization": 80}}}]}}
+
+
 def service(name: str, namespace: str, app: str | None = None) -> JSON:
     return {
         "apiVersion": "v1", "kind": "Service",

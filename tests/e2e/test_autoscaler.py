@@ -4,33 +4,22 @@ user's at any time, and the user's autoscaler sizes the canary while it runs."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
 from canary.devenv import LocalEnvironment
 from canary.kube import KubeClient
 from canary.kube import resources as r
+from tests.e2e import manifests
 from tests.e2e.rollout import APP, canary_object, deploy, phase, start
 from tests.e2e.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("running_controller")
 
 
-def autoscaler(namespace: str, max_replicas: int, min_replicas: int = 2) -> dict[str, Any]:
-    return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
-            "metadata": {"name": APP, "namespace": namespace},
-            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
-                                        "name": APP},
-                     "minReplicas": min_replicas, "maxReplicas": max_replicas,
-                     "metrics": [{"type": "Resource", "resource": {
-                         "name": "cpu", "target": {"type": "Utilization",
-                                                   "averageUtilization": 80}}}]}}
-
-
 async def test_the_primary_autoscaler_follows_edits_of_the_users(
         kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
-    await kube.apply(autoscaler(namespace, 4), field_manager="e2e")
+    await kube.apply(manifests.autoscaler(APP, namespace, max_replicas=4), field_manager="e2e")
     await start(kube, environment, namespace,
                 autoscalerRef={"apiVersion": "autoscaling/v2",
                                "kind": "HorizontalPodAutoscaler", "name": APP})
@@ -40,7 +29,7 @@ async def test_the_primary_autoscaler_follows_edits_of_the_users(
     assert copy["spec"]["scaleTargetRef"]["name"] == f"{APP}-primary"
     assert copy["spec"]["minReplicas"] == 2
     assert copy["metadata"]["ownerReferences"][0]["kind"] == "Canary"
-    await kube.apply(autoscaler(namespace, 7), field_manager="e2e")
+    await kube.apply(manifests.autoscaler(APP, namespace, max_replicas=7), field_manager="e2e")
     await wait_until(lambda: kube.get(r.HORIZONTAL_POD_AUTOSCALERS, f"{APP}-primary", namespace),
                      lambda h: h["spec"]["maxReplicas"] == 7,
                      "the copy to follow the edit", timeout=15)
@@ -54,7 +43,8 @@ async def test_the_autoscalers_size_the_primary_and_the_running_canary(
         kube: KubeClient, environment: LocalEnvironment, namespace: str) -> None:
     """The cluster's own HPA controller clamps the primary through its copy, and whatever an
     autoscaler makes of the canary during the analysis is left alone."""
-    await kube.apply(autoscaler(namespace, 6, min_replicas=3), field_manager="e2e")
+    await kube.apply(manifests.autoscaler(APP, namespace, min_replicas=3, max_replicas=6),
+                     field_manager="e2e")
     await start(kube, environment, namespace,
                 analysis={"interval": "2s", "threshold": 2, "maxWeight": 60, "stepWeight": 2},
                 autoscalerRef={"apiVersion": "autoscaling/v2",

@@ -146,7 +146,7 @@ async def test_the_controller_works_under_the_charts_service_account_with_least_
         await kube.create(resource, {"apiVersion": "v1", "kind": kind,
                                      "metadata": {"name": f"{APP}-{kind.lower()}",
                                                   "namespace": namespace}, "data": data})
-    await kube.apply(autoscaler(namespace), field_manager=FIELD_MANAGER)
+    await kube.apply(manifests.autoscaler(APP, namespace), field_manager=FIELD_MANAGER)
     await deploy_app(kube, namespace, "1")
     await kube.create(r.CANARIES, manifests.canary(
         APP, namespace, analysis=ANALYSIS, progressDeadlineSeconds=60, revertOnDeletion=True,
@@ -232,17 +232,6 @@ async def granted_rules(kube: KubeClient) -> set[tuple[str, str, str]]:
             for role in roles for rule in role["rules"]
             for group in rule["apiGroups"] for resource in rule["resources"]
             for verb in rule["verbs"]}
-
-
-def autoscaler(namespace: str) -> dict[str, Any]:
-    return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
-            "metadata": {"name": APP, "namespace": namespace},
-            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
-                                        "name": APP},
-                     "minReplicas": 2, "maxReplicas": 4,
-                     "metrics": [{"type": "Resource", "resource": {
-                         "name": "cpu", "target": {"type": "Utilization",
-                                                   "averageUtilization": 80}}}]}}
 
 
 async def deploy_app(kube: KubeClient, namespace: str, revision: str,

@@ -81,7 +81,7 @@ class GitOpsApp:
             "app/namespace.yaml": _dump({"apiVersion": "v1", "kind": "Namespace",
                                          "metadata": {"name": ns}}),
             "app/deployment.yaml": _dump(deployment),
-            "app/autoscaler.yaml": _dump(_autoscaler(ns)),
+            "app/autoscaler.yaml": _dump(manifests.autoscaler(APP, ns)),
             "app/metric-template.yaml": _dump({
                 "apiVersion": "canary.dev/v1beta1", "kind": "MetricTemplate",
                 "metadata": {"name": "error-percent", "namespace": ns},
@@ -139,17 +139,6 @@ class GitOpsApp:
 
 def _dump(document: dict[str, Any]) -> str:
     return yaml.safe_dump(document, sort_keys=False)
-
-
-def _autoscaler(namespace: str) -> dict[str, Any]:
-    return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
-            "metadata": {"name": APP, "namespace": namespace},
-            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
-                                        "name": APP},
-                     "minReplicas": 2, "maxReplicas": 4,
-                     "metrics": [{"type": "Resource", "resource": {
-                         "name": "cpu", "target": {"type": "Utilization",
-                                                   "averageUtilization": 80}}}]}}
 
 
 def ready(obj: dict[str, Any]) -> tuple[str | None, str]:
