@@ -39,6 +39,7 @@ from canary.kube.events import EventRecorder
 from canary.models.canary import Canary
 from canary.notify import Notifier, default_subscriptions
 from canary.observability import ControllerMetrics, Health
+from canary.observability.metrics import EVENT_OUTCOMES
 from canary.router import routed_kinds
 from canary.settings import Settings
 from canary.webhooks import WebhookCaller
@@ -149,6 +150,7 @@ class Controller:
                                   name=f"watch {reflector.resource.plural}")
                 tasks.create_task(self._listed(reflector))
             tasks.create_task(self._bookkeeping(), name="bookkeeping")
+            tasks.create_task(self.events.resend(), name="events")
             await asyncio.gather(*(reflector.synced.wait() for reflector in self.reflectors))
             if self._stopping:
                 return
@@ -164,6 +166,9 @@ class Controller:
         self._started = False
         started = asyncio.get_running_loop().time()
         await asyncio.gather(*(worker.stop(grace) for worker in self.workers.values()))
+        left = max(0.0, grace - (asyncio.get_running_loop().time() - started))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.events.flush(), timeout=left / 2)
         left = max(0.0, grace - (asyncio.get_running_loop().time() - started))
         await self.notifier.aclose(timeout=left)
         await self.webhooks.close()
@@ -185,12 +190,15 @@ class Controller:
         """Feed the metrics with what the watches and the notifier count themselves."""
         restarts = CountMirror(self.metrics.record_watch_restart)
         relists = CountMirror(self.metrics.record_watch_relist)
+        events = CountMirror(self.metrics.record_events)
         alerts: dict[tuple[str, str], int] = {}
         while True:
             await asyncio.sleep(BOOKKEEPING_SECONDS)
             for reflector in self.reflectors:
                 restarts.update(reflector.resource.plural, reflector.restarts)
                 relists.update(reflector.resource.plural, reflector.relists)
+            for outcome in EVENT_OUTCOMES:
+                events.update(outcome, getattr(self.events.stats, outcome))
             for provider, stats in self.notifier.stats.items():
                 for outcome in ("delivered", "failed", "dropped"):
                     count = getattr(stats, outcome)

@@ -49,6 +49,8 @@ _CANARY_LABELS = ("name", "namespace")
 _METRIC_LABELS = ("name", "namespace", "metric")
 #: Outcomes of an alert delivery (canary_alerts_total's ``outcome``).
 ALERT_OUTCOMES = ("delivered", "failed", "dropped")
+#: What became of the Kubernetes events canary recorded (see canary.kube.event_retry).
+EVENT_OUTCOMES = ("written", "resent", "dropped")
 
 
 def rollout_seconds(status: CanaryStatus, now: datetime) -> float | None:
@@ -163,6 +165,10 @@ class ControllerMetrics:
         self.alerts = Counter("canary_alerts", "Alerts by AlertProvider (namespace/name) "
                               "and outcome: delivered, failed (after retries) or dropped "
                               "(queue full).", ["provider", "outcome"], registry=registry)
+        self.events = Counter("canary_events", "Kubernetes events by outcome: written, "
+                              "resent (written after the API server refused them for a "
+                              "while; also counted as written) or dropped (refused for "
+                              "good or for too long).", ["outcome"], registry=registry)
 
     # -- per Canary ---------------------------------------------------------------------
 
@@ -279,6 +285,12 @@ class ControllerMetrics:
         if outcome not in ALERT_OUTCOMES:
             raise ValueError(f"unknown alert outcome {outcome!r}; use one of {ALERT_OUTCOMES}")
         self.alerts.labels(provider, outcome).inc(count)
+
+    def record_events(self, outcome: str, count: int = 1) -> None:
+        """Kubernetes events written, resent or dropped."""
+        if outcome not in EVENT_OUTCOMES:
+            raise ValueError(f"unknown event outcome {outcome!r}; use one of {EVENT_OUTCOMES}")
+        self.events.labels(outcome).inc(count)
 
     # -- exposition ---------------------------------------------------------------------
 

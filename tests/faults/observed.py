@@ -41,14 +41,16 @@ async def reasons(kube: KubeClient, namespace: str, regarding: str | None = None
 
 async def totals(metrics_url: str) -> Counter[str]:
     """The controller's relists by resource (``relists:<resource>``), its API requests
-    answered by status code (``answers:<code>``), and its promotions and rollbacks,
-    summed over Canaries."""
+    answered by status code (``answers:<code>``), its events by outcome
+    (``events:<outcome>``), and its promotions and rollbacks, summed over Canaries."""
     found = await samples(metrics_url)
     out: Counter[str] = Counter()
     for labels, value in found.get("canary_watch_relists_total", []):
         out[f"relists:{labels['resource']}"] += int(value)
     for labels, value in found.get("canary_kube_requests_total", []):
         out[f"answers:{labels['code']}"] += int(value)
+    for labels, value in found.get("canary_events_total", []):
+        out[f"events:{labels['outcome']}"] += int(value)
     for name in ("canary_promotions_total", "canary_rollbacks_total"):
         out[name] = int(sum(value for _, value in found.get(name, [])))
     return out

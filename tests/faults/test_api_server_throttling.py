@@ -3,7 +3,8 @@ etcd compacted during it, so every watch is answered 410 and lists again), with 
 controller running as a ServiceAccount that API Priority and Fairness gives a seat or
 two and no queue (``throttling.py``): its bursts (the lists and watches after each
 heal, the writes of several Canaries deciding at once) are refused with 429 and
-``Retry-After``. Rollouts must keep their outcomes, and the 429s must have happened.
+``Retry-After``. Rollouts must keep their outcomes, no event may be lost (one refused is
+kept and sent again), and the 429s must have happened.
 """
 
 from __future__ import annotations
@@ -29,5 +30,8 @@ async def test_rollouts_keep_their_outcomes_while_the_api_server_throttles_canar
     answers = await totals(throttled_controller.metrics_url)
     refused, sent = answers["answers:429"], sum(
         value for key, value in answers.items() if key.startswith("answers:"))
-    print(f"throttled: {refused} of {sent} requests answered 429")
+    print(f"throttled: {refused} of {sent} requests answered 429; events: "
+          f"{answers['events:written']} written, {answers['events:resent']} of them resent, "
+          f"{answers['events:dropped']} dropped")
     assert refused > 0, "API Priority and Fairness refused nothing: the fault did not happen"
+    assert answers["events:dropped"] == 0, "events refused by the throttled API server were lost"

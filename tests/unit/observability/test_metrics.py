@@ -201,6 +201,8 @@ class TestControllerCounters:
         metrics.record_kube_request("PATCH", 409)
         metrics.record_alert("shop/slack", "delivered")
         metrics.record_alert("shop/slack", "dropped", 3)
+        metrics.record_events("written", 5)
+        metrics.record_events("dropped")
         metrics.set_queue_depth(4)
         found = samples(metrics)
         assert series(found, "canary_watch_restarts_total") == {
@@ -212,11 +214,17 @@ class TestControllerCounters:
         assert series(found, "canary_alerts_total") == {
             labels(provider="shop/slack", outcome="delivered"): 1.0,
             labels(provider="shop/slack", outcome="dropped"): 3.0}
+        assert series(found, "canary_events_total") == {
+            labels(outcome="written"): 5.0, labels(outcome="dropped"): 1.0}
         assert found[("canary_queue_depth", ())] == 4.0
 
     def test_an_unknown_alert_outcome_is_refused(self, metrics: ControllerMetrics) -> None:
         with pytest.raises(ValueError, match="delivered"):
             metrics.record_alert("shop/slack", "lost")
+
+    def test_an_unknown_event_outcome_is_refused(self, metrics: ControllerMetrics) -> None:
+        with pytest.raises(ValueError, match="resent"):
+            metrics.record_events("lost")
 
 
 class TestRegistry:
