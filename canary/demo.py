@@ -3,7 +3,8 @@
 It installs what the local environment needs (the first time), starts it with canary's
 controller, deploys podinfo under a Canary with simulated users, then releases a healthy
 version (promoted step by step) and a faulty one (rolled back), printing each decision
-and the evidence behind it as it happens.
+and the evidence behind it as it happens. With ``--gitops`` each version is a commit that
+Flux applies, and Flux's verdict on each is shown too (:mod:`canary.demo_git`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 import time
 from typing import Any, TextIO
 
+from canary.demo_git import Applier, GitOps, Publisher
 from canary.devenv import LocalEnvironment
 from canary.devenv.cli import refuse_if_running, remember
 from canary.devenv.environment import EnvironmentSettings
@@ -42,6 +44,9 @@ def add_parser(subparsers: Any) -> None:
                       help="stop the environment when the demo ends")
     demo.add_argument("--rps", type=float, default=50.0,
                       help="simulated requests per second (default 50)")
+    demo.add_argument("--gitops", action="store_true",
+                      help="release through Git: each version is a commit to a local Git "
+                      "server, applied by Flux (also started), which reports the outcome")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,12 +60,17 @@ async def _demo(args: argparse.Namespace, out: TextIO) -> int:
     await asyncio.to_thread(install, sys.stderr)
     say.step("Starting kube-apiserver, etcd, controller manager, scheduler, kwok, "
              "Prometheus, the traffic simulator and canary's controller")
-    env = await LocalEnvironment.start(settings=EnvironmentSettings(controller=True))
+    if args.gitops:
+        say.line("      with Flux's source-controller, kustomize-controller and a Git server")
+    env = await LocalEnvironment.start(settings=EnvironmentSettings(controller=True,
+                                                                    flux=args.gitops))
     remember(env)
     say.done(f"ready; KUBECONFIG={env.kubeconfig}")
     try:
         async with await env.client() as kube:
-            outcome = await _story(kube, env, say, args.rps)
+            publisher: Publisher = (GitOps(kube, env) if args.gitops
+                                    else Applier(kube, FIELD_MANAGER))
+            outcome = await _story(kube, env, say, args.rps, publisher)
     finally:
         if args.down:
             await asyncio.to_thread(env.stop)
@@ -79,21 +89,28 @@ async def _demo(args: argparse.Namespace, out: TextIO) -> int:
     return 0 if outcome else 1
 
 
-async def _story(kube: KubeClient, env: LocalEnvironment, say: _Narrator, rps: float) -> bool:
+async def _story(kube: KubeClient, env: LocalEnvironment, say: _Narrator, rps: float,
+                 publisher: Publisher) -> bool:
     say.step(f"Deploying {APP} in namespace {NAMESPACE} under a Canary "
              "(10% steps to 50%, 5 s apart; success rate >= 99%, P99 <= 500 ms)")
     with contextlib.suppress(Conflict):  # the namespace exists already
         await kube.create(r.NAMESPACES, {"metadata": {"name": NAMESPACE}})
-    await kube.apply(_deployment("6.7.0", error_rate="0"), field_manager=FIELD_MANAGER)
-    await kube.apply(_canary(), field_manager=FIELD_MANAGER)
+    # Under GitOps the replicas are left out of Git (docs/gitops.md): canary sets them.
+    replicas = None if isinstance(publisher, GitOps) else 2
+    published = await publisher.publish([_deployment("6.7.0", "0", replicas), _canary()],
+                                        f"{APP} 6.7.0 under a Canary")
+    say.line(f"      {published}")
     await env.set_traffic(f"{APP}.{NAMESPACE}", rps=rps)
     await _follow(kube, say, until={"Initialized"})
     say.done(f"{APP}-primary serves all traffic; {rps:g} simulated requests per second")
+    await _report(publisher, say, promoted=True)
 
     say.step("Releasing 6.7.1, a healthy version")
-    healthy = await _release(kube, say, _deployment("6.7.1", error_rate="0"))
+    healthy = await _release(kube, say, publisher, _deployment("6.7.1", "0", replicas),
+                             f"{APP} 6.7.1")
     say.step("Releasing 6.7.2, which fails 30% of its requests")
-    faulty = await _release(kube, say, _deployment("6.7.2", error_rate="0.3"))
+    faulty = await _release(kube, say, publisher, _deployment("6.7.2", "0.3", replicas),
+                            f"{APP} 6.7.2")
     say.line("")
     if healthy == "Succeeded" and faulty == "Failed":
         say.done("one release promoted, one rolled back before most users saw it")
@@ -102,13 +119,26 @@ async def _story(kube: KubeClient, env: LocalEnvironment, say: _Narrator, rps: f
     return False
 
 
-async def _release(kube: KubeClient, say: _Narrator, deployment: dict[str, Any]) -> str:
-    """Apply a new version and narrate its rollout to the end; the final phase."""
+async def _release(kube: KubeClient, say: _Narrator, publisher: Publisher,
+                   deployment: dict[str, Any], message: str) -> str:
+    """Publish a new version and narrate its rollout to the end; the final phase."""
     status = (await kube.get(r.CANARIES, APP, NAMESPACE)).get("status") or {}
-    await kube.apply(deployment, field_manager=FIELD_MANAGER)
-    return await _follow(kube, say, until={"Succeeded", "Failed"},
-                         after=status.get("lastAppliedSpec"),
-                         seen=(status.get("lastAnalysis") or {}).get("time"))
+    say.line(f"      {await publisher.publish([deployment], message)}")
+    phase = await _follow(kube, say, until={"Succeeded", "Failed"},
+                          after=status.get("lastAppliedSpec"),
+                          seen=(status.get("lastAnalysis") or {}).get("time"))
+    await _report(publisher, say, promoted=phase == "Succeeded")
+    return phase
+
+
+async def _report(publisher: Publisher, say: _Narrator, promoted: bool) -> None:
+    """What the GitOps controller says of the release, if one applies it."""
+    expected, words = await publisher.reported(promoted)
+    if words and expected:
+        say.line(f"      {words}")
+    elif words:
+        say.fail(words)
+        raise DevenvError(f"the GitOps controller did not report the release: {words}")
 
 
 async def _follow(kube: KubeClient, say: _Narrator, until: set[str],
@@ -199,12 +229,12 @@ class _Narrator:
                       + "; ".join(parts))
 
 
-def _deployment(version: str, error_rate: str) -> dict[str, Any]:
+def _deployment(version: str, error_rate: str, replicas: int | None) -> dict[str, Any]:
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": APP, "namespace": NAMESPACE},
         "spec": {
-            "replicas": 2,
+            **({"replicas": replicas} if replicas is not None else {}),
             "selector": {"matchLabels": {"app": APP}},
             "template": {
                 "metadata": {"labels": {"app": APP}, "annotations": {

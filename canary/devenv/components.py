@@ -160,6 +160,13 @@ def source_controller(binary: Path, metrics_port: int, health_port: int, storage
     ]
 
 
+def git_server(root: Path, port: int) -> list[str]:
+    """The Git server Flux clones from (:mod:`canary.devenv.gitserver`), serving the bare
+    repositories under ``root/repos``."""
+    return [sys.executable, "-m", "canary.devenv.gitserver", "--root", str(root),
+            "--port", str(port)]
+
+
 def kustomize_controller(binary: Path, metrics_port: int, health_port: int) -> list[str]:
     """Flux's kustomize-controller; it applies as the admin (no impersonation). A commit
     pushed while it waits for a rollout (``wait: true``) cancels that wait, so a fix or a

@@ -51,7 +51,7 @@ class EnvironmentSettings:
     #: intervals allowed down to a second.
     controller: bool = False
     #: Also run Flux's source-controller and kustomize-controller (GitOps), in namespace
-    #: ``flux-system``.
+    #: ``flux-system``, and a Git server for them to clone from.
     flux: bool = False
 
 
@@ -83,6 +83,9 @@ class LocalEnvironment:
     processes: list[process.ProcessRecord] = field(default_factory=list)
     scrape_targets: dict[str, str] = field(default_factory=dict)
     scrape_interval_seconds: float = 1.0
+    #: The Git server Flux clones from (``http://127.0.0.1:PORT``; a repository NAME is
+    #: at ``/NAME.git``), when Flux runs.
+    git_url: str | None = None
 
     # -- persistence --------------------------------------------------------------------
 
@@ -94,6 +97,7 @@ class LocalEnvironment:
             "processes": [p.to_json() for p in self.processes],
             "scrape_targets": self.scrape_targets,
             "scrape_interval_seconds": self.scrape_interval_seconds,
+            "git_url": self.git_url,
         }
         tmp = self.run_dir / f"{STATE_FILE}.tmp"
         tmp.write_text(json.dumps(data, indent=2))
@@ -113,6 +117,7 @@ class LocalEnvironment:
             processes=[process.ProcessRecord.from_json(p) for p in data["processes"]],
             scrape_targets=dict(data.get("scrape_targets") or {}),
             scrape_interval_seconds=float(data.get("scrape_interval_seconds", 1.0)),
+            git_url=data.get("git_url"),
         )
 
     # -- life cycle ---------------------------------------------------------------------
@@ -154,6 +159,8 @@ class LocalEnvironment:
         out = {"KUBECONFIG": str(self.kubeconfig), "PROMETHEUS_URL": self.prometheus_url}
         if self.simulator_url:
             out["CANARY_SIMULATOR_URL"] = self.simulator_url
+        if self.git_url:
+            out["CANARY_GIT_URL"] = self.git_url
         return out
 
     @property

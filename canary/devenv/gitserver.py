@@ -133,9 +133,15 @@ class GitServer:
 
     def create(self, name: str) -> Repository:
         """A new, empty repository ``name`` and a working copy of it to commit from."""
-        bare = self.repos / f"{name}.git"
-        Repo.init_bare(str(bare), mkdir=True).refs.set_symbolic_ref(HEADREF, _REF)
-        return Repository(f"{self.url}/{name}.git", self.root / "work" / name)
+        return create_repository(self.root, self.url, name)
+
+
+def create_repository(root: Path, url: str, name: str) -> Repository:
+    """A new, empty repository ``name`` of the server serving ``root`` at ``url`` (in this
+    process or another: the local environment's), and a working copy to commit from."""
+    bare = root / "repos" / f"{name}.git"
+    Repo.init_bare(str(bare), mkdir=True).refs.set_symbolic_ref(HEADREF, _REF)
+    return Repository(f"{url}/{name}.git", root / "work" / name)
 
 
 class Repository:

@@ -241,8 +241,8 @@ class Starter:
 
     async def start_flux(self, env: LocalEnvironment) -> None:
         """Start Flux's source-controller and kustomize-controller (namespace
-        :data:`FLUX_NAMESPACE`) once their CRDs are Established; ready when both answer
-        ``/readyz``."""
+        :data:`FLUX_NAMESPACE`) once their CRDs are Established, and the Git server they
+        clone from; ready when both answer ``/readyz`` and the server listens."""
         apiserver = next(p for p in env.processes if p.name == "kube-apiserver")
         async with await KubeClient.connect(env.kubeconfig) as client:
             await client.apply({"apiVersion": "v1", "kind": "Namespace",
@@ -262,12 +262,17 @@ class Starter:
         kustomize = self.launch("kustomize-controller", components.kustomize_controller(
             self.binaries["kustomize-controller"], kustomize_metrics, kustomize_health),
             env=flux_env)
+        git_port = process.free_port()
+        git = self.launch("git-server", components.git_server(self.run_dir / "git", git_port))
         await asyncio.gather(
             self.wait(source, "/readyz",
                       readiness.http_ok(components.url("http", health, "/readyz"))),
             self.wait(kustomize, "/readyz",
                       readiness.http_ok(components.url("http", kustomize_health, "/readyz"))),
+            self.wait(git, "serving", readiness.log_contains(Path(git.log), "serving")),
         )
+        env.git_url = components.url("http", git_port)
+        env.save()
 
     async def _start_controller(self, env: LocalEnvironment) -> None:
         """Start canary's controller and have Prometheus scrape its metrics."""

@@ -5,7 +5,7 @@ client resends one request, and a partition or a restarting API server refuses e
 write for a while. An event saying a revision was promoted is what an SRE reads first,
 so one refused for such a reason is kept and sent again with backoff (as client-go's
 broadcaster does) instead of being dropped. A refusal that will not change (403, 422)
-drops it at once. Memory stays bounded: at most ``capacity`` events wait, each for at
+gives it up at once. Memory stays bounded: at most ``capacity`` events wait, each for at
 most ``give_up_after`` seconds; whatever is dropped is counted.
 """
 
@@ -48,7 +48,9 @@ class EventStats:
     written: int = 0
     #: Written only after being kept and sent again.
     resent: int = 0
-    #: Given up: refused for good, kept too long, or pushed out by newer ones.
+    #: Refused for good (403, 404, 422: a namespace being deleted, RBAC, validation).
+    refused: int = 0
+    #: Refused for now, and given up: kept too long, or pushed out by newer ones.
     dropped: int = 0
 
 

@@ -87,10 +87,10 @@ class EventRecorder:
         try:
             await self._write(event)
         except RETRYABLE as exc:
-            self._drop(self.pending.keep(event), exc)
+            self._give_up(self.pending.keep(event), exc, refused=False)
             self._kept.set()
         except KubeError as exc:
-            self._drop([event], exc)
+            self._give_up([event], exc, refused=True)
         else:
             self.stats.written += 1
             self.stats.resent += event.attempts > 1
@@ -116,9 +116,12 @@ class EventRecorder:
                                           repeat_patch(event.occurrence), key.namespace)
         event.exists = True
 
-    def _drop(self, events: list[PendingEvent], error: Exception) -> None:
+    def _give_up(self, events: list[PendingEvent], error: Exception, *, refused: bool) -> None:
         for event in events:
-            self.stats.dropped += 1
+            if refused:
+                self.stats.refused += 1
+            else:
+                self.stats.dropped += 1
             log.warning("could not record event", reason=event.key.reason,
                         regarding=f"{event.key.namespace}/{event.key.name}",
                         attempts=event.attempts, error=str(error))

@@ -50,7 +50,7 @@ _METRIC_LABELS = ("name", "namespace", "metric")
 #: Outcomes of an alert delivery (canary_alerts_total's ``outcome``).
 ALERT_OUTCOMES = ("delivered", "failed", "dropped")
 #: What became of the Kubernetes events canary recorded (see canary.kube.event_retry).
-EVENT_OUTCOMES = ("written", "resent", "dropped")
+EVENT_OUTCOMES = ("written", "resent", "refused", "dropped")
 
 
 def rollout_seconds(status: CanaryStatus, now: datetime) -> float | None:
@@ -167,8 +167,9 @@ class ControllerMetrics:
                               "(queue full).", ["provider", "outcome"], registry=registry)
         self.events = Counter("canary_events", "Kubernetes events by outcome: written, "
                               "resent (written after the API server refused them for a "
-                              "while; also counted as written) or dropped (refused for "
-                              "good or for too long).", ["outcome"], registry=registry)
+                              "while; also counted as written), refused (for good: 403, "
+                              "404, 422) or dropped (refused for too long).", ["outcome"],
+                              registry=registry)
 
     # -- per Canary ---------------------------------------------------------------------
 

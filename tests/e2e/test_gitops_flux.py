@@ -9,8 +9,10 @@ test's namespace (and so the Kustomization) is deleted.
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -18,20 +20,23 @@ import pytest_asyncio
 import yaml
 
 from canary.devenv import LocalEnvironment
-from canary.devenv.gitserver import BRANCH, GitServer, Repository
+from canary.devenv.flux import GIT_REPOSITORIES, KUSTOMIZATIONS, flux_objects
+from canary.devenv.gitserver import GitServer, Repository
 from canary.kube import KubeClient
 from canary.kube import resources as r
 from tests.e2e import manifests
-from tests.e2e.rollout import APP, events, phase, target_revision
+from tests.e2e.rollout import APP, events, occurrences, phase, target_revision
 from tests.e2e.waiting import prometheus_value, wait_until
+from tests.unit.core.test_argocd_health import health as argocd_health
 
 pytestmark = pytest.mark.usefixtures("running_controller", "flux")
 
-GIT_REPOSITORIES = r.Resource("source.toolkit.fluxcd.io", "v1", "gitrepositories",
-                              "GitRepository")
-KUSTOMIZATIONS = r.Resource("kustomize.toolkit.fluxcd.io", "v1", "kustomizations",
-                            "Kustomization")
 IMAGE = "ghcr.io/stefanprodan/podinfo"
+#: Argo CD's health of a Canary in each phase, per docs/gitops.md.
+ARGO_CD_HEALTH = {
+    "Initializing": "Progressing", "Waiting": "Progressing", "Queued": "Progressing",
+    "Progressing": "Progressing", "Promoting": "Progressing", "Finalising": "Progressing",
+    "Initialized": "Healthy", "Succeeded": "Healthy", "Failed": "Degraded"}
 FAULTY = {"devenv.canary.dev/error-rate": "0.3"}
 #: How often Flux looks at the repository and re-applies it.
 FLUX_INTERVAL = "2s"
@@ -62,6 +67,8 @@ class GitOpsApp:
         self.flux_namespace = namespace
         #: Where the application is: declared in the repository.
         self.namespace = f"{namespace}-app"
+        #: Every state of the Canary read so far, oldest first.
+        self.seen: list[dict[str, Any]] = []
 
     def files(self, tag: str, annotations: dict[str, str] | None = None,
               analysis: dict[str, Any] | None = None) -> dict[str, str]:
@@ -95,7 +102,8 @@ class GitOpsApp:
         """Commit the first version, have Flux apply it and drive traffic at it; returns
         once the Canary is Initialized and the Kustomization Ready at that commit."""
         sha = self.repository.commit(self.files("6.7.0", **files), "Add podinfo under a Canary")
-        for resource, document in self._flux_objects():
+        for resource, document in flux_objects("apps", self.flux_namespace,
+                                               self.repository.url, "./app", FLUX_INTERVAL):
             await self.kube.apply(document, field_manager="e2e", resource=resource)
         await self.env.set_traffic(f"{APP}.{self.namespace}", rps=100)
         await wait_until(self.canary, lambda c: phase(c) == "Initialized",
@@ -103,24 +111,11 @@ class GitOpsApp:
         await self.ready_at(sha)
         return sha
 
-    def _flux_objects(self) -> list[tuple[r.Resource, dict[str, Any]]]:
-        meta = {"name": "apps", "namespace": self.flux_namespace}
-        return [
-            (GIT_REPOSITORIES, {
-                "apiVersion": GIT_REPOSITORIES.api_version, "kind": "GitRepository",
-                "metadata": meta, "spec": {"interval": FLUX_INTERVAL,
-                                           "url": self.repository.url,
-                                           "ref": {"branch": BRANCH}}}),
-            (KUSTOMIZATIONS, {
-                "apiVersion": KUSTOMIZATIONS.api_version, "kind": "Kustomization",
-                "metadata": meta, "spec": {
-                    "interval": FLUX_INTERVAL, "retryInterval": FLUX_INTERVAL,
-                    "path": "./app", "prune": True, "wait": True, "timeout": "2m",
-                    "sourceRef": {"kind": "GitRepository", "name": "apps"}}}),
-        ]
-
     async def canary(self) -> dict[str, Any]:
-        return await self.kube.get(r.CANARIES, APP, self.namespace)
+        """The Canary as it is now; each one read is kept in ``seen``."""
+        obj = await self.kube.get(r.CANARIES, APP, self.namespace)
+        self.seen.append(obj)
+        return obj
 
     async def kustomization(self) -> dict[str, Any]:
         return await self.kube.get(KUSTOMIZATIONS, "apps", self.flux_namespace)
@@ -198,6 +193,22 @@ async def test_flux_rolls_out_a_new_image_and_a_faulty_commit_is_rolled_back(
     assert reported["status"]["lastAttemptedRevision"].endswith(faulty)
     assert applied(reported).endswith(change)
     assert f"Canary/{app.namespace}/{APP}" in ready(reported)[1], ready(reported)
+    _argo_cd_agrees(app.seen, {"Initialized", "Progressing", "Succeeded", "Failed"})
+
+
+def _argo_cd_agrees(seen: list[dict[str, Any]], phases: set[str]) -> None:
+    """docs/argocd-health.lua, run as Argo CD runs it, on every state of the Canary read
+    during the rollouts: each phase has its health, and ``phases`` were all among them."""
+    verdicts: collections.Counter[tuple[str, str]] = collections.Counter()
+    for obj in seen:
+        status = obj.get("status") or {}
+        expected = ("Progressing" if status.get("observedGeneration") !=
+                    obj["metadata"]["generation"] else ARGO_CD_HEALTH[status["phase"]])
+        verdict, message = argocd_health(obj)
+        assert verdict == expected, (status, verdict, message)
+        verdicts[(str(status.get("phase")), verdict)] += 1
+    print(f"\nArgo CD's health of {len(seen)} Canary states read: {dict(verdicts)}")
+    assert phases <= {phase for phase, _ in verdicts}, verdicts
 
 
 async def test_a_revert_pushed_mid_analysis_restarts_it_on_the_reverted_template(
@@ -244,3 +255,56 @@ async def test_a_canary_removed_from_git_leaves_traffic_on_the_target(
     await wait_until(lambda: prometheus_value(app.env.prometheus_url, query),
                      lambda v: v is not None and v > before + 200,
                      "successful requests to the target after the removal")
+
+
+async def test_objects_canary_owns_edited_by_hand_are_put_back_while_flux_reconciles(
+        app: GitOpsApp) -> None:
+    """Someone shifts traffic in the VirtualService, points the primary's Service
+    elsewhere and changes the primary's image while Flux keeps applying the rest: canary
+    puts each back within seconds, says so once, and Flux, which owns none of them, stays
+    Ready at its commit."""
+    sha = await app.start()
+    kube, namespace = app.kube, app.namespace
+    vs = await kube.get(r.VIRTUAL_SERVICES, APP, namespace)
+    http = vs["spec"]["http"]
+    http[-1]["route"][0]["weight"], http[-1]["route"][1]["weight"] = 50, 50
+    weights = await _repaired(
+        kube.merge_patch(r.VIRTUAL_SERVICES, APP, {"spec": {"http": http}}, namespace),
+        lambda: kube.get(r.VIRTUAL_SERVICES, APP, namespace),
+        lambda v: v["spec"]["http"][-1]["route"][1]["weight"] == 0, "the weights")
+    selector = await _repaired(
+        kube.merge_patch(r.SERVICES, f"{APP}-primary",
+                         {"spec": {"selector": {"app": "someone-else"}}}, namespace),
+        lambda: kube.get(r.SERVICES, f"{APP}-primary", namespace),
+        lambda svc: svc["spec"]["selector"].get("app") == f"{APP}-primary",
+        "the primary Service's selector")
+    image = await _repaired(
+        kube.json_patch(r.DEPLOYMENTS, f"{APP}-primary", [
+            {"op": "replace", "path": "/spec/template/spec/containers/0/image",
+             "value": f"{IMAGE}:hand-edited"}], namespace),
+        lambda: app.image(f"{APP}-primary"), lambda found: found == f"{IMAGE}:6.7.0",
+        "the primary's image")
+    print(f"\nput back while Flux reconciles every {FLUX_INTERVAL}: VirtualService weights "
+          f"in {weights:.2f}s, the primary Service's selector in {selector:.2f}s, the "
+          f"primary Deployment's image in {image:.2f}s")
+    assert weights < 10 and selector < 10 and image < 10
+    restored = await wait_until(lambda: events(kube, namespace, "Restored"),
+                                lambda found: len(found) == 3, "the three repairs to be said")
+    assert [occurrences([e]) for e in restored] == [1, 1, 1]
+    assert restored[0]["note"].startswith(f"VirtualService {APP} was changed outside canary")
+    assert restored[1]["note"].startswith(f"Service {APP}-primary was changed outside canary")
+    assert restored[2]["note"].startswith(f"Deployment {APP}-primary"), restored[2]["note"]
+    await asyncio.sleep(10)  # a few more reconciles of Flux's, and canary's answers
+    assert len(await events(kube, namespace, "Restored")) == 3
+    assert phase(await app.canary()) == "Initialized"
+    await app.ready_at(sha)
+
+
+async def _repaired(edit: Awaitable[Any], fetch: Callable[[], Awaitable[Any]],
+                    back: Callable[[Any], bool], what: str) -> float:
+    """Seconds from ``edit`` until ``fetch`` shows it undone."""
+    loop = asyncio.get_running_loop()
+    await edit
+    edited = loop.time()
+    await wait_until(fetch, back, f"{what} to be put back", timeout=30, interval=0.1)
+    return loop.time() - edited

@@ -32,6 +32,7 @@ async def test_rollouts_keep_their_outcomes_while_the_api_server_throttles_canar
         value for key, value in answers.items() if key.startswith("answers:"))
     print(f"throttled: {refused} of {sent} requests answered 429; events: "
           f"{answers['events:written']} written, {answers['events:resent']} of them resent, "
-          f"{answers['events:dropped']} dropped")
+          f"{answers['events:dropped']} dropped, {answers['events:refused']} refused for good "
+          "(about Canaries of namespaces being deleted)")
     assert refused > 0, "API Priority and Fairness refused nothing: the fault did not happen"
     assert answers["events:dropped"] == 0, "events refused by the throttled API server were lost"

@@ -4,10 +4,12 @@ Each object is a valid one mutated (``fuzzing.py``): fields of the wrong type, n
 of range, unknown fields, oversized strings, unusual Unicode, missing fields, odd
 durations, inverted thresholds, references to nothing, odd template placeholders. Each is
 either refused at apply with a message naming the field, or accepted and then handled:
-delivered as usual (the Canary initialised; the template's query run; the alert sent), or
-held with a condition and a Warning event that name the field. Meanwhile the controller
-keeps running and answering its liveness probe, nothing it reconciles fails unexpectedly,
-and a rollout in another namespace is promoted.
+delivered as usual (the template's query run; the alert sent; the Canary initialised and
+then, given a new revision, taken through an analysis: its first webhook is a pre-rollout
+gate, and the judge is among the fuzzed fields), or held with a condition and a Warning
+event that name the field. Meanwhile the controller keeps running and answering its
+liveness probe, nothing it reconciles fails unexpectedly, and a rollout in another
+namespace is promoted.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import contextlib
 import os
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -46,6 +48,8 @@ BATCH = 20
 SETTLE_SECONDS = 75.0
 #: Phases of a Canary handled as usual.
 DELIVERED = {"Initialized", "Waiting", "Progressing", "Promoting", "Finalising", "Succeeded"}
+#: Phases that say a new revision was taken up.
+TAKEN_UP = {"Progressing", "Waiting", "Promoting", "Finalising", "Succeeded", "Failed"}
 #: Ready=False reasons that say a wait is under way, not a problem.
 PASSING = {"Initializing", "Progressing", "Promoting", "Finalising", "Waiting"}
 #: Verdicts that are no failure: a fuzzed name taken by an earlier object of the run is
@@ -92,6 +96,8 @@ class Outcome:
     kind: str
     verdict: str
     detail: str = ""
+    #: For a Canary given a new revision: the phase it reached, and whether it analysed.
+    rollout: str = ""
 
     @property
     def failed(self) -> bool:
@@ -159,7 +165,11 @@ async def _try(kube: KubeClient, namespace: str, index: int, kind: str,
     """Apply one fuzzed object and see how it ends."""
     short = {"Canary": "cn", "MetricTemplate": "mt", "AlertProvider": "ap"}[kind]
     name, target = f"{short}-{index}", f"app-{index}"
-    manifest, made = fuzzing.mutated(fuzzing.base(kind, name, namespace, target), changes)
+    original = fuzzing.base(kind, name, namespace, target)
+    if kind == "Canary":  # its first webhook a gate the receiver opens, fuzzed as it is
+        original["spec"]["analysis"]["webhooks"][0] = {
+            "name": "gate", "type": "pre-rollout", "url": f"{sink.url}/gates/{namespace}/{name}"}
+    manifest, made = fuzzing.mutated(original, changes)
     fuzzed = Fuzzed(kind, manifest, made)
     said = "; ".join(str(m) for m in made) or "(no change could be made)"
     try:
@@ -171,7 +181,7 @@ async def _try(kube: KubeClient, namespace: str, index: int, kind: str,
         except ApiError as exc:
             return _refused(fuzzed, exc, said)
         if kind == "Canary":
-            return await _canary_handled(kube, namespace, fuzzed, said)
+            return await _canary_handled(kube, namespace, fuzzed, target, said, sink)
         return await _reference_handled(kube, namespace, fuzzed, target, said, sink,
                                         f"/{namespace}/{name}")
     except AssertionError as exc:
@@ -201,6 +211,8 @@ class Seen:
     ready: JSON
     warnings: list[JSON]
     since: float
+    #: Whether an analysis step has run (status.lastAnalysis).
+    analysed: bool = False
 
 
 async def _seen(kube: KubeClient, namespace: str, name: str, last: Seen | None) -> Seen:
@@ -212,36 +224,78 @@ async def _seen(kube: KubeClient, namespace: str, name: str, last: Seen | None) 
                 and (e.get("regarding") or {}).get("name") == name]
     same = last is not None and (last.phase, last.ready.get("reason")) == (
         phase(obj), ready.get("reason"))
-    return Seen(phase(obj), ready, warnings, last.since if same and last else time.monotonic())
+    return Seen(phase(obj), ready, warnings, last.since if same and last else time.monotonic(),
+                analysed=bool((obj.get("status") or {}).get("lastAnalysis")))
 
 
 def _settled(seen: Seen) -> bool:
-    """Delivered, or held for a reason (not a wait under way) for 5 s with its event."""
-    if seen.phase in DELIVERED:
-        return True
+    """Delivered, or held."""
+    return seen.phase in DELIVERED or _held_still(seen)
+
+
+def _held_still(seen: Seen) -> bool:
+    """Held for a reason (not a wait under way) for 5 s, with its event."""
     reason = seen.ready.get("reason")
     return seen.ready.get("status") == "False" and reason not in PASSING and \
         any(e.get("reason") == reason for e in seen.warnings) and \
         time.monotonic() - seen.since >= 5
 
 
-async def _settle(kube: KubeClient, namespace: str, name: str) -> Seen:
+def _taken_up(seen: Seen) -> bool:
+    """After a new revision: an analysis step ran, the rollout ended, or it has stood in
+    one phase of a rollout for 15 s (a fuzzed interval may be long); or it is held."""
+    if seen.phase in ("Succeeded", "Failed") or (seen.phase in TAKEN_UP and seen.analysed):
+        return True
+    if seen.phase in TAKEN_UP:
+        return time.monotonic() - seen.since >= 15
+    return _held_still(seen)
+
+
+async def _settle(kube: KubeClient, namespace: str, name: str,
+                  settled: Callable[[Seen], bool] = _settled) -> Seen:
     last: list[Seen] = []
 
     async def fetch() -> Seen:
         last[:] = [await _seen(kube, namespace, name, last[0] if last else None)]
         return last[0]
 
-    return await wait_until(fetch, _settled, f"Canary {namespace}/{name} to be delivered "
+    return await wait_until(fetch, settled, f"Canary {namespace}/{name} to be delivered "
                             "or held", timeout=SETTLE_SECONDS, interval=1.0)
 
 
-async def _canary_handled(kube: KubeClient, namespace: str, fuzzed: Fuzzed,
-                          said: str) -> Outcome:
+async def _canary_handled(kube: KubeClient, namespace: str, fuzzed: Fuzzed, target: str,
+                          said: str, sink: Receiver) -> Outcome:
     seen = await _settle(kube, namespace, fuzzed.name)
+    if seen.phase == "Initialized":
+        return await _through_analysis(kube, namespace, fuzzed, target, said, sink)
     if seen.phase in DELIVERED:
         return Outcome("Canary", "delivered", said)
     return _held(fuzzed, seen, said, ())
+
+
+async def _through_analysis(kube: KubeClient, namespace: str, fuzzed: Fuzzed, target: str,
+                            said: str, sink: Receiver) -> Outcome:
+    """An initialised fuzzed Canary given a new revision: its analysis runs (its gate
+    called, its checks and judge read) and ends or goes on, or it is held with a
+    condition and an event naming the field."""
+    await kube.apply(manifests.deployment(target, namespace, annotations={"revision": "2"}),
+                     field_manager="fuzz")
+    seen = await _settle(kube, namespace, fuzzed.name, _taken_up)
+    if seen.phase not in TAKEN_UP:
+        return _held(fuzzed, seen, said, ())
+    how = f"{seen.phase}, {'analysed' if seen.analysed else 'not analysed yet'}"
+    if (path := _gate_path(fuzzed, sink)) is not None and path in sink.paths:
+        how += ", gate called"
+    return Outcome("Canary", "delivered", f"{said}: {how}", rollout=how)
+
+
+def _gate_path(fuzzed: Fuzzed, sink: Receiver) -> str | None:
+    """Where the fuzzed Canary's gate calls the receiver, if it still does."""
+    analysis = (fuzzed.manifest.get("spec") or {}).get("analysis")
+    hooks = analysis.get("webhooks") if isinstance(analysis, dict) else None
+    first = hooks[0] if isinstance(hooks, list) and hooks else None
+    url = first.get("url") if isinstance(first, dict) else None
+    return url[len(sink.url):] if isinstance(url, str) and url.startswith(sink.url) else None
 
 
 def _held(fuzzed: Fuzzed, seen: Seen, said: str, extra: tuple[str, ...]) -> Outcome:
@@ -352,6 +406,9 @@ def _report(outcomes: list[Outcome], unexpected: list[str]) -> None:
         print(f"{kind}: {sum(tally.values())} tried, {tally['refused']} refused at apply, "
               f"{tally['delivered']} accepted and handled as usual, {tally['held']} accepted "
               f"and held with a condition, otherwise: {other or 0}")
+    rollouts = collections.Counter(o.rollout for o in outcomes if o.rollout)
+    print(f"Canaries given a new revision after initialising: {sum(rollouts.values())} "
+          f"taken up ({dict(sorted(rollouts.items())) or 'none'})")
     print(f"unexpected reconcile failures: {len(unexpected)}")
     for outcome in outcomes:
         if outcome.verdict != "refused":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,9 @@ from dulwich.errors import NotGitRepository
 from dulwich.refs import Ref
 from dulwich.repo import Repo
 
-from canary.devenv.gitserver import BRANCH, GitServer
+from canary.devenv import components
+from canary.devenv.gitserver import BRANCH, GitServer, create_repository
+from canary.devenv.process import free_port
 
 HEAD = Ref(f"refs/heads/{BRANCH}".encode())
 
@@ -67,3 +70,19 @@ def test_a_revert_commit_restores_the_files_it_changed(server: GitServer,
         assert cloned[revert.encode()].message.startswith(b"Revert")  # type: ignore[attr-defined]
     assert (tmp_path / "clone" / "image").read_text() == "v1\n"
     assert not (tmp_path / "clone" / "extra").exists()
+
+
+def test_the_server_as_a_process_serves_repositories_created_beside_it(tmp_path: Path) -> None:
+    """As the local environment runs it: another process, its root shared on disk."""
+    root, port = tmp_path / "git", free_port()
+    with subprocess.Popen(components.git_server(root, port), stdout=subprocess.PIPE,
+                          text=True) as server:
+        try:
+            assert server.stdout is not None and "serving" in server.stdout.readline()
+            url = f"http://127.0.0.1:{port}"
+            repository = create_repository(root, url, "demo")
+            sha = repository.commit({"apps/canary.yaml": "kind: Canary\n"}, "Add a Canary")
+            with clone(repository.url, tmp_path / "clone") as cloned:
+                assert cloned.refs[HEAD].decode() == sha
+        finally:
+            server.terminate()
