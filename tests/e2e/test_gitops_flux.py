@@ -165,6 +165,7 @@ async def app(kube: KubeClient, environment: LocalEnvironment, git_server: GitSe
 async def test_flux_rolls_out_a_new_image_and_a_faulty_commit_is_rolled_back(
         app: GitOpsApp) -> None:
     await app.start()
+    watching = asyncio.create_task(_every_state(app))
     assert await app.image(f"{APP}-primary") == f"{IMAGE}:6.7.0"
 
     change = app.repository.commit(app.files("6.7.1"), "podinfo 6.7.1")
@@ -193,12 +194,30 @@ async def test_flux_rolls_out_a_new_image_and_a_faulty_commit_is_rolled_back(
     assert reported["status"]["lastAttemptedRevision"].endswith(faulty)
     assert applied(reported).endswith(change)
     assert f"Canary/{app.namespace}/{APP}" in ready(reported)[1], ready(reported)
-    _argo_cd_agrees(app.seen, {"Initialized", "Progressing", "Succeeded", "Failed"})
+    watching.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watching
+    _argo_cd_agrees(app.seen, {"Initialized", "Progressing", "Promoting", "Finalising",
+                               "Succeeded", "Failed"})
+
+
+async def _every_state(app: GitOpsApp) -> None:
+    """Keep every state of the Canary its watch delivers (each status write, however
+    brief: Promoting and Finalising last a moment) in ``app.seen``."""
+    version = (await app.kube.list(r.CANARIES, app.namespace))["metadata"]["resourceVersion"]
+    while True:
+        async for event in app.kube.watch(r.CANARIES, app.namespace, version,
+                                          timeout_seconds=300):
+            obj = event.get("object") or {}
+            version = obj.get("metadata", {}).get("resourceVersion", version)
+            if event.get("type") in ("ADDED", "MODIFIED") and obj.get("kind") == "Canary":
+                app.seen.append(obj)
 
 
 def _argo_cd_agrees(seen: list[dict[str, Any]], phases: set[str]) -> None:
     """docs/argocd-health.lua, run as Argo CD runs it, on every state of the Canary read
-    during the rollouts: each phase has its health, and ``phases`` were all among them."""
+    or watched during the rollouts: each phase has its health, and ``phases`` were all
+    among them."""
     verdicts: collections.Counter[tuple[str, str]] = collections.Counter()
     for obj in seen:
         status = obj.get("status") or {}

@@ -29,6 +29,7 @@ from tests.e2e.rollout import (
     target_revision,
 )
 from tests.e2e.waiting import wait_until
+from tests.unit.core.test_argocd_health import health as argocd_health
 
 pytestmark = pytest.mark.usefixtures("running_controller")
 
@@ -78,8 +79,9 @@ async def held(kube: KubeClient, environment: LocalEnvironment, namespace: str) 
     revision = configs.revision(template, lambda kind, config: stored if (
         kind, config) == (configs.CONFIG_MAP, name) else None)
     assert revision != template_hash(template)  # the ConfigMap's data counts
-    await wait_until(lambda: canary_object(kube, namespace),
-                     lambda c: phase(c) == "Waiting", "the rollout to be held")
+    waiting = await wait_until(lambda: canary_object(kube, namespace),
+                               lambda c: phase(c) == "Waiting", "the rollout to be held")
+    assert argocd_health(waiting)[0] == "Progressing"  # docs/argocd-health.lua
     return revision
 
 
@@ -179,6 +181,7 @@ async def test_pause_freezes_the_rollout_and_resume_continues_it(
     frozen = await canary_object(kube, namespace)
     assert frozen["status"]["canaryWeight"] == paused["status"]["canaryWeight"]
     assert phase(frozen) == "Progressing"
+    assert argocd_health(frozen)[0] == "Suspended"  # docs/argocd-health.lua
     await cli(environment, "resume", APP, "-n", namespace)
     await wait_until(lambda: canary_object(kube, namespace),
                      lambda c: phase(c) == "Succeeded"

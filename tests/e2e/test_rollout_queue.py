@@ -28,6 +28,7 @@ from tests.e2e.rollout import (
     target_revision,
 )
 from tests.e2e.waiting import wait_until
+from tests.unit.core.test_argocd_health import health as argocd_health
 
 #: Five steps of 3 s: a rollout lasts long enough for the others to queue behind it
 #: (and for the controller to restart meanwhile).
@@ -130,6 +131,7 @@ async def test_two_released_canaries_roll_out_one_after_the_other(
     assert phase(seen[first]) in ROLLING, "queued although the slot was free"
     condition = promoted_condition(seen[second])
     assert condition["reason"] == "Queued", condition
+    assert argocd_health(seen[second])[0] == "Progressing"  # docs/argocd-health.lua
     assert condition["message"].endswith("1st in the queue of 1; 1 of 1 rollout running "
                                          "(--max-concurrent-rollouts 1)"), condition
     assert seen[second]["status"]["queuedAt"]
