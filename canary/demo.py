@@ -95,8 +95,7 @@ async def _story(kube: KubeClient, env: LocalEnvironment, say: _Narrator, rps: f
              "(10% steps to 50%, 5 s apart; success rate >= 99%, P99 <= 500 ms)")
     with contextlib.suppress(Conflict):  # the namespace exists already
         await kube.create(r.NAMESPACES, {"metadata": {"name": NAMESPACE}})
-    # Under GitOps the replicas are left out of Git (docs/gitops.md): canary sets them.
-    replicas = None if isinstance(publisher, GitOps) else 2
+    replicas = publisher.replicas
     published = await publisher.publish([_deployment("6.7.0", "0", replicas), _canary()],
                                         f"{APP} 6.7.0 under a Canary")
     say.line(f"      {published}")

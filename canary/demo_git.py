@@ -31,6 +31,10 @@ FLUX_TIMEOUT = 120.0
 class Publisher(Protocol):
     """Puts a version of the application where the cluster takes it from."""
 
+    #: The target's replicas as published: none under GitOps (docs/gitops.md: a count in
+    #: Git would be set back at every reconcile), so canary sizes the target.
+    replicas: int | None
+
     async def publish(self, documents: list[dict[str, Any]], message: str) -> str:
         """Publish ``documents``; a line saying how."""
 
@@ -41,6 +45,8 @@ class Publisher(Protocol):
 
 class Applier:
     """Releases with a server-side apply, as ``kubectl apply --server-side`` would."""
+
+    replicas: int | None = 2
 
     def __init__(self, kube: KubeClient, field_manager: str) -> None:
         self.kube, self.field_manager = kube, field_manager
@@ -57,6 +63,8 @@ class Applier:
 class GitOps:
     """Releases with commits to the local Git server, applied by Flux's kustomize-controller
     (``prune: true``, ``wait: true``): Flux reports the Canary's outcome."""
+
+    replicas: int | None = None
 
     def __init__(self, kube: KubeClient, env: LocalEnvironment) -> None:
         if env.git_url is None:

@@ -13,7 +13,7 @@ from tests.e2e.fixtures import (  # noqa: F401
     controller,
     environment,
     flux,
-    git_server,
+    git_repository,
     kube,
     namespace,
     other_namespace,

@@ -16,14 +16,14 @@ import re
 import secrets
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
 from canary.devenv import DevenvError, EnvironmentSettings, LocalEnvironment
-from canary.devenv.gitserver import GitServer
+from canary.devenv.gitserver import Repository, create_repository
 from canary.kube import KubeClient, NotFound
 from canary.kube import resources as r
 from tests.e2e.controller_process import ControllerProcess
@@ -125,8 +125,9 @@ async def flux(environment: LocalEnvironment) -> LocalEnvironment:
 
 
 @pytest.fixture(scope="session")
-def git_server(environment: LocalEnvironment) -> Iterator[GitServer]:
-    """A Git server over HTTP on loopback for the session, its repositories in the run
-    directory."""
-    with GitServer(environment.run_dir / "git") as server:
-        yield server
+def git_repository(flux: LocalEnvironment) -> Callable[[str], Repository]:
+    """Makes a repository ``name`` on the Git server the environment runs beside Flux,
+    with a working copy to commit from."""
+    assert flux.git_url is not None, "the environment runs Flux without its Git server"
+    url = flux.git_url
+    return lambda name: create_repository(flux.run_dir / "git", url, name)

@@ -13,14 +13,14 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 import yaml
 
 from canary.devenv import LocalEnvironment
-from canary.devenv.gitserver import GitServer
+from canary.devenv.gitserver import Repository
 from canary.kube import KubeClient, KubeError
 from canary.kube import resources as r
 from tests.e2e import manifests
@@ -188,10 +188,11 @@ class ReplicasInGit(GitOpsApp):
 
 @pytest.mark.usefixtures("flux")
 async def test_flux_setting_the_replicas_back_is_said_once_and_not_fought(
-        kube: KubeClient, environment: LocalEnvironment, git_server: GitServer,
+        kube: KubeClient, environment: LocalEnvironment,
+        git_repository: Callable[[str], Repository],
         namespace: str) -> None:
     """Flux's kustomize-controller reconciling every 2 s with ``replicas: 2`` in Git."""
-    app = ReplicasInGit(kube, environment, git_server.create(namespace), namespace)
+    app = ReplicasInGit(kube, environment, git_repository(namespace), namespace)
     try:
         await app.start()
         before = await app.canary()

@@ -21,7 +21,7 @@ import yaml
 
 from canary.devenv import LocalEnvironment
 from canary.devenv.flux import GIT_REPOSITORIES, KUSTOMIZATIONS, flux_objects
-from canary.devenv.gitserver import GitServer, Repository
+from canary.devenv.gitserver import Repository
 from canary.kube import KubeClient
 from canary.kube import resources as r
 from tests.e2e import manifests
@@ -150,11 +150,12 @@ def applied(kustomization: dict[str, Any]) -> str:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def app(kube: KubeClient, environment: LocalEnvironment, git_server: GitServer,
+async def app(kube: KubeClient, environment: LocalEnvironment,
+              git_repository: Callable[[str], Repository],
               namespace: str) -> AsyncIterator[GitOpsApp]:
     """The test's application, with its traffic stopped afterwards (its namespace is
     pruned by Flux when the test's namespace goes)."""
-    application = GitOpsApp(kube, environment, git_server.create(namespace), namespace)
+    application = GitOpsApp(kube, environment, git_repository(namespace), namespace)
     try:
         yield application
     finally:
