@@ -16,7 +16,6 @@ import yaml
 from canary.devenv import LocalEnvironment
 from canary.devenv.errors import DevenvError
 from canary.devenv.flux import KUSTOMIZATIONS, flux_objects
-from canary.devenv.gitserver import create_repository
 from canary.devenv.startup import FLUX_NAMESPACE
 from canary.kube import KubeClient
 
@@ -69,6 +68,10 @@ class GitOps:
     def __init__(self, kube: KubeClient, env: LocalEnvironment) -> None:
         if env.git_url is None:
             raise DevenvError("the environment runs no Git server: start it with Flux")
+        # The Git client (dulwich) is a development dependency: imported here, so that the
+        # image's `canary`, which has no dev extra, starts without it.
+        from canary.devenv.gitserver import create_repository
+
         self.kube = kube
         self.repository = create_repository(env.run_dir / "git", env.git_url, REPOSITORY)
         self.last_commit = ""

@@ -160,6 +160,11 @@ def source_controller(binary: Path, metrics_port: int, health_port: int, storage
     ]
 
 
+#: The one branch every repository of the Git server has, and the one Flux's
+#: GitRepository follows.
+GIT_BRANCH = "main"
+
+
 def git_server(root: Path, port: int) -> list[str]:
     """The Git server Flux clones from (:mod:`canary.devenv.gitserver`), serving the bare
     repositories under ``root/repos``."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from canary.devenv.gitserver import BRANCH
+from canary.devenv.components import GIT_BRANCH
 from canary.kube import resources as r
 
 GIT_REPOSITORIES = r.Resource("source.toolkit.fluxcd.io", "v1", "gitrepositories",
@@ -24,7 +24,7 @@ def flux_objects(name: str, namespace: str, url: str, path: str, interval: str,
         (GIT_REPOSITORIES, {
             "apiVersion": GIT_REPOSITORIES.api_version, "kind": "GitRepository",
             "metadata": meta, "spec": {"interval": interval, "url": url,
-                                       "ref": {"branch": BRANCH}}}),
+                                       "ref": {"branch": GIT_BRANCH}}}),
         (KUSTOMIZATIONS, {
             "apiVersion": KUSTOMIZATIONS.api_version, "kind": "Kustomization",
             "metadata": meta, "spec": {

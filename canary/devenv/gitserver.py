@@ -26,15 +26,13 @@ from dulwich.repo import Repo
 from dulwich.server import DEFAULT_HANDLERS, BackendRepo, FileSystemBackend, UploadPackHandler
 from dulwich.web import WSGIRequestHandlerLogger, WSGIServerLogger, make_wsgi_chain
 
-from canary.devenv.components import LOOPBACK
+from canary.devenv.components import GIT_BRANCH, LOOPBACK
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-#: The one branch every repository has, and the one Flux's GitRepository follows.
-BRANCH = "main"
 AUTHOR = b"canary devenv <devenv@canary.invalid>"
-_REF = Ref(f"refs/heads/{BRANCH}".encode())
+_REF = Ref(f"refs/heads/{GIT_BRANCH}".encode())
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServerLogger):
@@ -145,7 +143,8 @@ def create_repository(root: Path, url: str, name: str) -> Repository:
 
 
 class Repository:
-    """A working copy whose every commit is pushed to ``url``'s :data:`BRANCH`."""
+    """A working copy whose every commit is pushed to ``url``'s branch,
+    :data:`~canary.devenv.components.GIT_BRANCH`."""
 
     def __init__(self, url: str, path: Path) -> None:
         self.url, self.path = url, path

@@ -14,10 +14,11 @@ from dulwich.refs import Ref
 from dulwich.repo import Repo
 
 from canary.devenv import components
-from canary.devenv.gitserver import BRANCH, GitServer, create_repository
+from canary.devenv.components import GIT_BRANCH
+from canary.devenv.gitserver import GitServer, create_repository
 from canary.devenv.process import free_port
 
-HEAD = Ref(f"refs/heads/{BRANCH}".encode())
+HEAD = Ref(f"refs/heads/{GIT_BRANCH}".encode())
 
 
 @pytest.fixture
