@@ -9,6 +9,7 @@ of :mod:`canary.kube.errors`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 from collections import Counter
@@ -21,7 +22,8 @@ import aiohttp
 from kubernetes_asyncio import client as k8s_client
 from kubernetes_asyncio import config as k8s_config
 
-from canary.kube.errors import ApiError, KubeError, TransportError, api_error
+from canary.kube import fence
+from canary.kube.errors import ApiError, KubeError, NotLeader, TransportError, api_error
 from canary.kube.resources import Resource, for_object
 from canary.kube.throttle import ThrottleSettings, wait_before_resending
 
@@ -46,8 +48,9 @@ class KubeClient:
         self._watch_api = watch_client if watch_client is not None else api_client
         #: How requests refused for load (429) are sent again.
         self.throttle = throttle or ThrottleSettings()
-        #: Called before every write; raises to refuse it (see :meth:`fenced`).
-        self._guard: Callable[[], None] | None = None
+        #: Called before every write, and again at its last look (:mod:`canary.kube.fence`);
+        #: raises to refuse it (see :meth:`fenced`).
+        self._guard: fence.Guard | None = None
         #: Requests sent, by verb (``WATCH`` for watch streams): what a benchmark or the
         #: controller's own metrics read to see how much API traffic canary causes.
         self.requests: Counter[str] = Counter()
@@ -55,12 +58,14 @@ class KubeClient:
         #: the controller's metrics count API requests through it.
         self.on_response: Callable[[str, int | str], None] | None = None
 
-    def fenced(self, guard: Callable[[], None]) -> KubeClient:
+    def fenced(self, guard: fence.Guard) -> KubeClient:
         """A client over the same connections, counting into the same :attr:`requests`
-        and reporting to the same :attr:`on_response`, whose writes first call ``guard``,
-        which raises (:class:`~canary.kube.errors.NotLeader`) to refuse them: a replica
-        that may have lost the leader Lease must not write, even in the moment before it
-        notices (see :meth:`canary.kube.lease.LeaderElector.ensure_leading`)."""
+        and reporting to the same :attr:`on_response`, whose writes call ``guard``, which
+        raises (:class:`~canary.kube.errors.NotLeader`) to refuse them: a replica that
+        may have lost the leader Lease must not write, even in the moment before it
+        notices (see :meth:`canary.kube.lease.LeaderElector.ensure_leading`). The guard is
+        called before the request and again once its connection is in hand, just before
+        its bytes are written (:mod:`canary.kube.fence`)."""
         fenced = KubeClient(self._api, self.throttle, self._watch_api)
         fenced.requests, fenced.on_response = self.requests, self.on_response
         fenced._guard = guard
@@ -116,6 +121,7 @@ class KubeClient:
             raise ValueError("max_connections must be at least 1")
         configuration.connection_pool_maxsize = max_connections
         requests = k8s_client.ApiClient(configuration=configuration)
+        fence.install(requests.rest_client.pool_manager)
         configuration.connection_pool_maxsize = 0
         watches = k8s_client.ApiClient(configuration=configuration)
         return cls(requests, watch_client=watches)
@@ -159,18 +165,26 @@ class KubeClient:
     async def _send_once(self, verb: str, method: str, path: str,
                          params: list[tuple[str, str]], body: Any, content_type: str,
                          timeout: aiohttp.ClientTimeout) -> aiohttp.ClientResponse:
-        if self._guard is not None and method != "GET":
-            self._guard()
+        guard = self._guard if method != "GET" else None
+        if guard is not None:
+            guard()
         self.requests[verb] += 1
         api = self._watch_api if verb == "WATCH" else self._api
         try:
-            response = await api.call_api(
-                path, method, query_params=params,
-                header_params={"Content-Type": content_type, "Accept": "application/json"},
-                body=body, auth_settings=["BearerToken"], _preload_content=False,
-                _request_timeout=timeout,
-            )
+            with fence.guarding(guard) if guard is not None else contextlib.nullcontext():
+                response = await api.call_api(
+                    path, method, query_params=params,
+                    header_params={"Content-Type": content_type, "Accept": "application/json"},
+                    body=body, auth_settings=["BearerToken"], _preload_content=False,
+                    _request_timeout=timeout,
+                )
+        except NotLeader:
+            self.requests[verb] -= 1  # refused at the last look: never sent
+            raise
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            if (refused := fence.refusal(exc)) is not None:
+                self.requests[verb] -= 1
+                raise refused from None
             self._answered(verb, "error")
             raise TransportError(f"{method} {path}: {exc.__class__.__name__}: {exc}") from exc
         result = cast(aiohttp.ClientResponse, response)
