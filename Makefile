@@ -11,8 +11,9 @@ demo: setup
 down:
 	.venv/bin/canary devenv down
 
+# The 25 slowest tests are listed at the end: what to look at when CI gets slower.
 test: setup
-	.venv/bin/pytest
+	.venv/bin/pytest --durations=25
 
 unit: setup
 	.venv/bin/pytest tests/unit

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import math
 import statistics
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,13 +155,48 @@ async def prometheus_queries(url: str) -> float:
 # -- Canary phases -----------------------------------------------------------------------
 
 
+#: The phases a rollout ends in.
+ENDED = ("Succeeded", "Failed")
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A Canary's phase and canary weight, from the moment the watch delivered them."""
+
+    at: float
+    phase: str
+    weight: int
+
+
+def ended_at(history: list[Seen], since: float) -> Seen | None:
+    """The first end of a rollout seen after ``since``."""
+    return next((s for s in history if s.at > since and s.phase in ENDED), None)
+
+
+def step_lateness(history: list[Seen], since: float, interval: float) -> list[float]:
+    """How late each analysis step ran against the interval, for the rollout that began
+    after ``since``: the time between two successive rises of the canary weight, less the
+    interval (the first step is detection's, measured apart)."""
+    end = ended_at(history, since)
+    rises, weight = [], 0
+    for seen in history:
+        if seen.at <= since or (end is not None and seen.at > end.at):
+            continue
+        if seen.weight > weight:
+            rises.append(seen.at)
+        weight = seen.weight
+    return [round(b - a - interval, 3) for a, b in itertools.pairwise(rises)]
+
+
 class PhaseWatch:
     """Follows every Canary of a resource through a watch: the phase of each, when all
-    reached a phase, and the moment an armed Canary first shows one of given phases."""
+    reached a phase, the moment an armed Canary first shows one of given phases, and
+    every change of a Canary's phase or weight (:attr:`history`)."""
 
     def __init__(self, kube: KubeClient, resource: r.Resource) -> None:
         self.kube, self.resource = kube, resource
         self.phases: dict[tuple[str, str], str] = {}
+        self.history: dict[tuple[str, str], list[Seen]] = {}
         self._armed: dict[tuple[str, str], tuple[frozenset[str], asyncio.Future[float]]] = {}
         self._changed = asyncio.Event()
 
@@ -175,13 +211,21 @@ class PhaseWatch:
 
     async def wait_for_count(self, phase: str, wanted: int, timeout: float) -> float:
         """Until ``wanted`` Canaries are in ``phase``; the monotonic time they were."""
+        try:
+            return await self.wait_until(lambda: self.count(phase) >= wanted, timeout)
+        except TimeoutError:
+            raise TimeoutError(f"{self.count(phase)} of {wanted} Canaries {phase} "
+                               f"after {timeout:.0f}s") from None
+
+    async def wait_until(self, done: Callable[[], bool], timeout: float) -> float:
+        """Until ``done()`` holds, looked at after every change the watch delivers; the
+        monotonic time it did. TimeoutError after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
-        while self.count(phase) < wanted:
+        while not done():
             self._changed.clear()
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TimeoutError(f"{self.count(phase)} of {wanted} Canaries {phase} "
-                                   f"after {timeout:.0f}s")
+                raise TimeoutError
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), left)
         return time.monotonic()
@@ -192,12 +236,19 @@ class PhaseWatch:
         if deleted:
             self.phases.pop(key, None)
         else:
-            self.phases[key] = (obj.get("status") or {}).get("phase") or ""
+            status = obj.get("status") or {}
+            self.phases[key] = status.get("phase") or ""
+            self._record(key, self.phases[key], int(status.get("canaryWeight") or 0))
         armed = self._armed.get(key)
         if armed and not armed[1].done() and self.phases.get(key) in armed[0]:
             armed[1].set_result(time.monotonic())
             del self._armed[key]
         self._changed.set()
+
+    def _record(self, key: tuple[str, str], phase: str, weight: int) -> None:
+        history = self.history.setdefault(key, [])
+        if not history or (history[-1].phase, history[-1].weight) != (phase, weight):
+            history.append(Seen(time.monotonic(), phase, weight))
 
     async def run(self) -> None:
         """List, then watch from there; list again when the watch is too old."""

@@ -54,6 +54,18 @@ def _during(c: dict[str, Any], cell: Callable[[dict[str, Any]], str]) -> str:
     return f"{w['rollouts']} rollouts: {cell(w)}" if w else "not measured"
 
 
+def _ended(w: dict[str, Any]) -> str:
+    outcomes = w.get("outcomes") or {}
+    return ", ".join(f"{count} {phase}" for phase, count in sorted(outcomes.items()))
+
+
+def _lateness(w: dict[str, Any]) -> str:
+    if not w.get("steps"):
+        return "no steps"
+    return (f"p50 {_seconds(w['step_lateness_p50'])}, p99 {_seconds(w['step_lateness_p99'])} "
+            f"({w['steps']} steps)")
+
+
 ROWS: list[tuple[str, Any]] = [
     ("process ready after", lambda c: _seconds(c["ready_seconds"])),
     ("all N Canaries Initialized after (from the process start)",
@@ -69,7 +81,14 @@ ROWS: list[tuple[str, Any]] = [
     ("idle Prometheus queries per minute", lambda c: f"{c['prometheus_queries_per_minute']:g}"),
     ("detection, one change at a time", lambda c: _detection(c.get("detection_one_at_a_time"))),
     ("detection, changes at once", lambda c: _detection(c.get("detection_at_once"))),
-    ("while the changes' rollouts are under way: RSS median (MiB), CPU s/min",
+    ("the changes' rollouts, with traffic: how they ended",
+     lambda c: _during(c, lambda w: f"{_ended(w)} ({w.get('traffic_rps', 0):g} req/s each)")),
+    ("... from the change to the end, p50 / p99",
+     lambda c: _during(c, lambda w: f"{_seconds(w.get('change_to_end_p50'))} / "
+                                    f"{_seconds(w.get('change_to_end_p99'))}")),
+    ("... how late each step ran against the interval",
+     lambda c: _during(c, _lateness)),
+    ("... meanwhile: RSS median (MiB), CPU s/min",
      lambda c: _during(c, lambda w: f"{w.get('rss_median_mib')}, "
                                     f"{w.get('cpu_seconds_per_minute')}")),
     ("... API requests per minute (the most frequent)",
@@ -123,15 +142,21 @@ def plot(data: dict[str, Any], path: Path) -> bool:
         ("idle CPU s per minute", lambda c: c.get("cpu_seconds_per_minute")),
         ("idle API requests per minute", lambda c: c["api_requests_per_minute"]),
         ("detection p50, one at a time (s)", lambda c: c["detection_one_at_a_time"]["p50"]),
-        ("detection p99, at once (s)", lambda c: c["detection_at_once"]["p99"])]
-    figure, axes = plt.subplots(2, 3, figsize=(13, 7))
+        ("detection p99, at once (s)", lambda c: c["detection_at_once"]["p99"]),
+        ("step lateness p99, rollouts at once (s)",
+         lambda c: (c.get("during_rollouts") or {}).get("step_lateness_p99")),
+        ("RSS during the rollouts, median (MiB)",
+         lambda c: (c.get("during_rollouts") or {}).get("rss_median_mib")),
+        ("CPU s per minute during the rollouts",
+         lambda c: (c.get("during_rollouts") or {}).get("cpu_seconds_per_minute"))]
+    figure, axes = plt.subplots(3, 3, figsize=(13, 10))
     xs = [run["canaries"] for run in runs]
     for ax, (title, value) in zip(axes.flat, panels, strict=True):
         for name in runs[0]["controllers"]:
             ys = [value(run["controllers"][name]) for run in runs]
             ax.plot(xs, ys, marker="o", label=name)
         ax.set_title(title, fontsize=10)
-        if title.startswith("detection"):  # milliseconds and a minute on one axis
+        if title.startswith(("detection", "step")):  # milliseconds and a minute on one axis
             ax.set_yscale("log")
         else:
             ax.set_ylim(bottom=0)

@@ -28,12 +28,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
 import random
 import sys
 import time
+from collections import Counter
+from collections.abc import Coroutine
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,8 +58,11 @@ from benchmarks.scale.measure import (
     AuditLog,
     PhaseWatch,
     ProcessSampler,
+    Seen,
+    ended_at,
     percentile,
     prometheus_queries,
+    step_lateness,
 )
 from canary.devenv import EnvironmentSettings, LocalEnvironment, process
 from canary.kube import KubeClient
@@ -72,10 +78,11 @@ DETECTED = {"canary": ("Progressing", "Waiting", "Queued"), "flagger": ("Progres
 REVISION = "bench.canary.dev/revision"
 #: --quick, and the full run (the issue's sizes).
 QUICK = {"canaries": "100", "namespaces": 10, "deployments": 500, "configmaps": 2000,
-         "secrets": 2000, "idle": 120, "rollout_window": 60, "sequential": 6, "burst": 20}
+         "secrets": 2000, "idle": 120, "rollout_window": 480, "sequential": 6, "burst": 20,
+         "interval": "30s"}
 FULL = {"canaries": "1000", "namespaces": 0, "deployments": 5000, "configmaps": 20000,
-        "secrets": 20000, "idle": 600, "rollout_window": 180, "sequential": 10,
-        "burst": 100}
+        "secrets": 20000, "idle": 600, "rollout_window": 900, "sequential": 10,
+        "burst": 100, "interval": "1m"}
 
 
 @dataclass(frozen=True)
@@ -83,12 +90,14 @@ class Plan:
     sizes: cluster.Sizes
     interval: str
     idle_seconds: float
-    #: Seconds measured after the burst of changes, while those rollouts are under way.
+    #: At most the seconds measured after the burst of changes, while those rollouts run.
     rollout_window: float
     sequential: int
     burst: int
     parallel: int
     seed: int
+    #: Requests per second sent to each changed Canary's Service (0: no traffic).
+    traffic_rps: float
 
     @property
     def interval_seconds(self) -> float:
@@ -134,16 +143,17 @@ async def change(kube: KubeClient, controller: str, index: int, plan: Plan, mark
 
 
 async def detect(kube: KubeClient, watch: PhaseWatch, controller: str, indexes: list[int],
-                 plan: Plan, mark: str) -> list[float | None]:
-    """Change the targets of ``indexes`` at once; seconds until each Canary showed the
-    new revision (None: not within three intervals)."""
+                 plan: Plan, mark: str, changed: dict[int, float]) -> list[float | None]:
+    """Change the targets of ``indexes`` at once (recording when in ``changed``); seconds
+    until each Canary showed the new revision (None: not within three intervals)."""
     futures = [watch.arm(plan.sizes.namespace(i), cluster.target_name(controller, i),
                          DETECTED[controller]) for i in indexes]
-    changed = await asyncio.gather(*(change(kube, controller, i, plan, mark) for i in indexes))
+    moments = await asyncio.gather(*(change(kube, controller, i, plan, mark) for i in indexes))
+    changed.update(zip(indexes, moments, strict=True))
     timeout = 3 * plan.interval_seconds + 30
     done, _ = await asyncio.wait(futures, timeout=timeout)
     return [round(f.result() - at, 3) if f in done else None
-            for f, at in zip(futures, changed, strict=True)]
+            for f, at in zip(futures, moments, strict=True)]
 
 
 def latencies(values: list[float | None]) -> dict[str, Any]:
@@ -181,12 +191,15 @@ async def startup(env: LocalEnvironment, kube: KubeClient, controller: str, plan
 
 
 async def window(env: LocalEnvironment, controller: str, seconds: float,
-                 sampler: ProcessSampler, audit: AuditLog) -> dict[str, Any]:
-    """What the controller costs over the next ``seconds``: memory, CPU, API requests
-    (the audit log's) and Prometheus queries, per minute."""
+                 sampler: ProcessSampler, audit: AuditLog,
+                 until: Coroutine[Any, Any, object] | None = None) -> dict[str, Any]:
+    """What the controller costs over the next ``seconds`` (or until ``until`` returns,
+    if sooner): memory, CPU, API requests (the audit log's) and Prometheus queries, per
+    minute."""
     mark, queries, began = audit.mark(), await prometheus_queries(env.prometheus_url), \
         time.monotonic()
-    await asyncio.sleep(seconds)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(until or asyncio.sleep(seconds), seconds)
     ended = time.monotonic()
     minutes = (ended - began) / 60
     requests = audit.requests(user(controller), mark)
@@ -196,6 +209,79 @@ async def window(env: LocalEnvironment, controller: str, seconds: float,
             "api_requests_per_minute_by_verb_resource": {
                 k: round(v / minutes, 2) for k, v in requests.most_common()},
             "prometheus_queries_per_minute": round(asked / minutes, 2)}
+
+
+async def changes(env: LocalEnvironment, kube: KubeClient, controller: str, plan: Plan,
+                  watch: PhaseWatch, sampler: ProcessSampler, audit: AuditLog
+                  ) -> dict[str, Any]:
+    """Detection, one change at a time and many at once, of targets driven with traffic;
+    then the costs while their rollouts run, until they end."""
+    result: dict[str, Any] = {}
+    burst = list(range(plan.sequential, min(plan.sizes.canaries,
+                                            plan.sequential + plan.burst)))
+    changed: dict[int, float] = {}
+    hosts = await drive(env, controller, [*range(plan.sequential), *burst], plan)
+    mark, queries = audit.mark(), await prometheus_queries(env.prometheus_url)
+    # Changes come at random moments of the interval (the same for both controllers):
+    # right after a Flagger tick, every change would wait a whole interval.
+    moments = random.Random(plan.seed)
+    one: list[float | None] = []
+    for i in range(plan.sequential):
+        await asyncio.sleep(moments.uniform(0, plan.interval_seconds))
+        one += await detect(kube, watch, controller, [i], plan, f"seq-{i}", changed)
+    await asyncio.sleep(moments.uniform(0, plan.interval_seconds))
+    many = await detect(kube, watch, controller, burst, plan, "burst", changed)
+    result["detection_one_at_a_time"] = latencies(one)
+    result["detection_at_once"] = latencies(many)
+    if plan.rollout_window:
+        result["during_rollouts"] = await rollouts(env, controller, plan, watch, changed,
+                                                   sampler, audit)
+    result["detection_api_requests"] = sum(audit.requests(user(controller), mark).values())
+    result["detection_prometheus_queries"] = round(
+        await prometheus_queries(env.prometheus_url) - queries)
+    for host in hosts:
+        await env.set_traffic(host, rps=0)
+    return result
+
+
+async def drive(env: LocalEnvironment, controller: str, indexes: list[int],
+                plan: Plan) -> list[str]:
+    """Send ``plan.traffic_rps`` requests per second to each of these Canaries' Services."""
+    if not plan.traffic_rps:
+        return []
+    hosts = [f"{cluster.target_name(controller, i)}.{plan.sizes.namespace(i)}"
+             for i in indexes]
+    for host in hosts:
+        await env.set_traffic(host, rps=plan.traffic_rps)
+    return hosts
+
+
+async def rollouts(env: LocalEnvironment, controller: str, plan: Plan, watch: PhaseWatch,
+                   changed: dict[int, float], sampler: ProcessSampler, audit: AuditLog
+                   ) -> dict[str, Any]:
+    """The costs while the changes' rollouts run, until all ended (at most
+    ``plan.rollout_window`` seconds); how they ended, how long they took, and how late
+    their steps ran against the interval."""
+    keys = {i: (plan.sizes.namespace(i), cluster.target_name(controller, i)) for i in changed}
+
+    def ends() -> dict[int, Seen | None]:
+        return {i: ended_at(watch.history.get(key, []), changed[i]) for i, key in keys.items()}
+
+    costs = await window(env, controller, plan.rollout_window, sampler, audit,
+                         until=watch.wait_until(lambda: None not in ends().values(),
+                                                plan.rollout_window))
+    ended = ends()
+    outcomes = Counter(e.phase if e else "still running" for e in ended.values())
+    lateness = [late for i, key in keys.items()
+                for late in step_lateness(watch.history.get(key, []), changed[i],
+                                          plan.interval_seconds)]
+    took = [e.at - changed[i] for i, e in ended.items() if e is not None]
+    return {"rollouts": len(changed), "traffic_rps": plan.traffic_rps, **costs,
+            "outcomes": dict(outcomes), "steps": len(lateness),
+            "step_lateness_p50": percentile(lateness, 0.5),
+            "step_lateness_p99": percentile(lateness, 0.99),
+            "change_to_end_p50": percentile(took, 0.5),
+            "change_to_end_p99": percentile(took, 0.99)}
 
 
 async def measure(env: LocalEnvironment, kube: KubeClient, controller: str, plan: Plan,
@@ -217,25 +303,7 @@ async def measure(env: LocalEnvironment, kube: KubeClient, controller: str, plan
     try:
         await asyncio.sleep(min(30.0, plan.idle_seconds / 4))  # start-up's last writes
         result.update(await window(env, controller, plan.idle_seconds, sampler, audit))
-        mark, queries = audit.mark(), await prometheus_queries(env.prometheus_url)
-        # Changes come at random moments of the interval (the same for both controllers):
-        # right after a Flagger tick, every change would wait a whole interval.
-        moments = random.Random(plan.seed)
-        one = []
-        for i in range(plan.sequential):
-            await asyncio.sleep(moments.uniform(0, plan.interval_seconds))
-            one += await detect(kube, watch, controller, [i], plan, f"seq-{i}")
-        burst = list(range(plan.sequential, min(n, plan.sequential + plan.burst)))
-        await asyncio.sleep(moments.uniform(0, plan.interval_seconds))
-        many = await detect(kube, watch, controller, burst, plan, "burst")
-        result["detection_one_at_a_time"] = latencies(one)
-        result["detection_at_once"] = latencies(many)
-        if plan.rollout_window:  # the burst's rollouts are under way (without traffic)
-            result["during_rollouts"] = {"rollouts": len(burst) + plan.sequential, **(
-                await window(env, controller, plan.rollout_window, sampler, audit))}
-        result["detection_api_requests"] = sum(audit.requests(user(controller), mark).values())
-        result["detection_prometheus_queries"] = round(
-            await prometheus_queries(env.prometheus_url) - queries)
+        result.update(await changes(env, kube, controller, plan, watch, sampler, audit))
         result["peak_rss_mib"] = round(sampler.peak_rss() / MIB, 1)
     finally:
         sampling.cancel()
@@ -249,7 +317,8 @@ async def one_size(args: argparse.Namespace, plan: Plan, flagger: Path) -> dict[
     """A fresh environment and cluster for one N; both controllers on it in turn."""
     sizes = plan.sizes
     env = await LocalEnvironment.start(settings=EnvironmentSettings(
-        simulator=False, controller=False, extra_crd_files=(flagger_crds(),)))
+        simulator=plan.traffic_rps > 0, controller=False,
+        extra_crd_files=(flagger_crds(),)))
     failed = True
     try:
         async with await env.client() as kube:
@@ -279,7 +348,8 @@ def plans(args: argparse.Namespace) -> list[Plan]:
     return [Plan(cluster.Sizes(n, args.namespaces or max(1, n // 10), args.deployments,
                                args.configmaps, args.secrets),
                  args.interval, args.idle, args.rollout_window, min(args.sequential, n),
-                 max(0, min(args.burst, n - args.sequential)), args.parallel, args.seed)
+                 max(0, min(args.burst, n - args.sequential)), args.parallel, args.seed,
+                 args.traffic_rps)
             for n in counts]
 
 
@@ -324,9 +394,14 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--sequential", type=int, help="changes one at a time (default 10; "
                         "--quick 6)")
     parser.add_argument("--burst", type=int, help="changes at once (default 100; --quick 20)")
-    parser.add_argument("--rollout-window", type=float, help="seconds measured after them, "
-                        "their rollouts under way; 0: none (default 180; --quick 60)")
-    parser.add_argument("--interval", default="1m", help="the Canaries' analysis interval")
+    parser.add_argument("--rollout-window", type=float, help="at most the seconds measured "
+                        "after them, until their rollouts end; 0: none (default 900; "
+                        "--quick 480)")
+    parser.add_argument("--interval", help="the Canaries' analysis interval (default 1m; "
+                        "--quick 30s)")
+    parser.add_argument("--traffic-rps", type=float, default=2.0, help="requests per second "
+                        "to each changed Canary's Service, from the traffic simulator; 0: "
+                        "no traffic (their checks find no data)")
     parser.add_argument("--controllers", default=",".join(CONTROLLERS),
                         help="which to run, in order (default canary,flagger)")
     parser.add_argument("--parallel", type=int, default=32, help="creates in flight")

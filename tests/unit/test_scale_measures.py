@@ -1,0 +1,33 @@
+"""The scale benchmark's reading of a rollout from the Canary states its watch saw: when
+it ended, and how late each analysis step ran against the interval."""
+
+from __future__ import annotations
+
+from benchmarks.scale.measure import Seen, ended_at, step_lateness
+
+#: A rollout with a 60 s interval: detected at 100, steps at 101, 161, 222, 290,
+#: promoted at 350; an earlier rollout's states before the change at 100.
+HISTORY = [Seen(10, "Progressing", 10), Seen(70, "Progressing", 20), Seen(80, "Succeeded", 0),
+           Seen(100.5, "Progressing", 0), Seen(101, "Progressing", 10),
+           Seen(161, "Progressing", 20), Seen(222, "Progressing", 30),
+           Seen(290, "Progressing", 40), Seen(350, "Promoting", 0),
+           Seen(352, "Succeeded", 0), Seen(500, "Progressing", 10), Seen(560, "Progressing", 20)]
+
+
+def test_the_end_is_the_first_after_the_change() -> None:
+    assert ended_at(HISTORY, since=100) == Seen(352, "Succeeded", 0)
+    assert ended_at(HISTORY, since=400) is None
+
+
+def test_lateness_is_the_gap_between_weight_rises_less_the_interval() -> None:
+    assert step_lateness(HISTORY, since=100, interval=60) == [0.0, 1.0, 8.0]
+
+
+def test_a_rollout_still_running_counts_the_steps_seen_so_far() -> None:
+    assert step_lateness(HISTORY, since=400, interval=60) == [0.0]
+
+
+def test_a_held_weight_is_not_a_step() -> None:
+    held = [Seen(1, "Progressing", 10), Seen(61, "Progressing", 10),
+            Seen(121, "Progressing", 20)]
+    assert step_lateness(held, since=0, interval=60) == [60.0]
