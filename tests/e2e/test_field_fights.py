@@ -32,10 +32,10 @@ pytestmark = pytest.mark.usefixtures("running_controller")
 
 GITOPS = "kustomize-controller"
 #: How often the emulated GitOps controller re-applies, and for how long (seconds).
-PERIOD, WINDOW = 2.0, 60.0
+PERIOD, WINDOW = 2.0, 30.0
 #: Seconds Flux itself reconciles in steady state, with replicas in Git and then without:
 #: the acceptance's five minutes with ``CANARY_STEADY_SECONDS=300``.
-STEADY = float(os.environ.get("CANARY_STEADY_SECONDS") or 45)
+STEADY = float(os.environ.get("CANARY_STEADY_SECONDS") or 30)
 
 
 def manifest(namespace: str, replicas: int | None) -> dict[str, Any]:
