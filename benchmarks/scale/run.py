@@ -281,7 +281,8 @@ async def rollouts(env: LocalEnvironment, controller: str, plan: Plan, watch: Ph
             "step_lateness_p50": percentile(lateness, 0.5),
             "step_lateness_p99": percentile(lateness, 0.99),
             "change_to_end_p50": percentile(took, 0.5),
-            "change_to_end_p99": percentile(took, 0.99)}
+            "change_to_end_p99": percentile(took, 0.99),
+            "step_lateness_values": sorted(lateness)}
 
 
 async def measure(env: LocalEnvironment, kube: KubeClient, controller: str, plan: Plan,
