@@ -105,8 +105,20 @@ class AuditLog:
         self.path = path
 
     def mark(self) -> int:
-        """Where the log ends now."""
-        return self.path.stat().st_size if self.path.exists() else 0
+        """Where the log's last complete line ends now: the API server may be writing the
+        next one, and a mark inside it would tear it in two."""
+        if not self.path.exists():
+            return 0
+        with self.path.open("rb") as handle:
+            end = handle.seek(0, 2)
+            start = end
+            while start > 0:
+                start = max(0, start - 65536)
+                handle.seek(start)
+                newline = handle.read(end - start).rfind(b"\n")
+                if newline >= 0:
+                    return start + newline + 1
+            return 0
 
     def requests(self, user: str, start: int, end: int | None = None) -> Counter[str]:
         """``user``'s requests logged between two marks, as ``verb resource`` counts: a

@@ -1,9 +1,13 @@
-"""The scale benchmark's reading of a rollout from the Canary states its watch saw: when
-it ended, and how late each analysis step ran against the interval."""
+"""The scale benchmark's readings: a rollout from the Canary states its watch saw (when it
+ended, how late each analysis step ran against the interval), and the API server's audit
+log while it is being written."""
 
 from __future__ import annotations
 
-from benchmarks.scale.measure import Seen, ended_at, step_lateness
+import json
+from pathlib import Path
+
+from benchmarks.scale.measure import AuditLog, Seen, ended_at, step_lateness
 
 #: A rollout with a 60 s interval: detected at 100, steps at 101, 161, 222, 290,
 #: promoted at 350; an earlier rollout's states before the change at 100.
@@ -31,3 +35,18 @@ def test_a_held_weight_is_not_a_step() -> None:
     held = [Seen(1, "Progressing", 10), Seen(61, "Progressing", 10),
             Seen(121, "Progressing", 20)]
     assert step_lateness(held, since=0, interval=60) == [60.0]
+
+
+def test_the_audit_log_is_read_in_whole_lines_while_it_is_written(tmp_path: Path) -> None:
+    """A line the API server is still writing is left for the next read."""
+    entry = {"user": {"username": "bench"}, "verb": "get", "stage": "ResponseComplete",
+             "objectRef": {"resource": "deployments"}}
+    line = json.dumps(entry).encode() + b"\n"
+    path = tmp_path / "audit.log"
+    path.write_bytes(line * 3 + line[:20])
+    log = AuditLog(path)
+    first = log.mark()
+    assert first == 3 * len(line)
+    assert log.requests("bench", 0) == {"get deployments": 3}
+    path.write_bytes(line * 5)
+    assert log.requests("bench", first) == {"get deployments": 2}
