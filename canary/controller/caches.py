@@ -6,9 +6,10 @@ need (a namespace's configs, the objects a Canary writes, the kinds read while
 analysing) are answered here, so no caller names a cache by a string.
 
 The caches hold only what decisions read (:mod:`canary.kube.trim`): no managedFields
-(a Deployment keeps who owns its replicas) or last-applied copies, and a config's
-content only when ``keep_content`` says canary reads it (see ``kept.py``). The methods
-that hand out content fetch a config whose cached copy lost it.
+(a Deployment keeps who owns its replicas) or last-applied copies, a config's content
+only when ``keep_content`` says canary reads it, and a Deployment's pod spec only when
+``keep_template`` does (see ``kept.py``). The methods that hand out content or a
+template fetch an object whose cached copy lost it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from canary.controller.claims import Lookup
 from canary.kube import JSON, KubeClient, Reflector
 from canary.kube import resources as r
 from canary.kube.helm import HELM_RELEASE_SECRET
-from canary.kube.trim import Transform, config_trimmer, is_trimmed, lean, lean_deployment
+from canary.kube.trim import Transform, config_trimmer, deployment_trimmer, is_trimmed, lean
 from canary.settings import KubeSettings
 from canary.targets import configs
 from canary.targets.deployment import MANAGED_BY
@@ -52,9 +53,11 @@ class Caches:
 
     @classmethod
     def watching(cls, client: KubeClient, kube: KubeSettings,
-                 keep_content: Callable[[JSON], bool] = lambda _: True) -> Caches:
+                 keep_content: Callable[[JSON], bool] = lambda _: True,
+                 keep_template: Callable[[JSON], bool] = lambda _: True) -> Caches:
         """Caches that list and watch the namespaces ``kube`` names, once run; the
-        configs ``keep_content`` refuses are stored without their content."""
+        configs ``keep_content`` refuses are stored without their content, the
+        Deployments ``keep_template`` refuses without their pod spec."""
         namespace = kube.namespaces
         trim_config = config_trimmer(keep_content)
 
@@ -66,7 +69,7 @@ class Caches:
 
         return cls(
             canaries=watch(r.CANARIES, label_selector=kube.canary_selector),
-            deployments=watch(r.DEPLOYMENTS, transform=lean_deployment),
+            deployments=watch(r.DEPLOYMENTS, transform=deployment_trimmer(keep_template)),
             services=watch(r.SERVICES, MANAGED_SELECTOR),
             virtual_services=watch(r.VIRTUAL_SERVICES, MANAGED_SELECTOR),
             destination_rules=watch(r.DESTINATION_RULES, MANAGED_SELECTOR),
@@ -84,6 +87,13 @@ class Caches:
     def config_caches(self) -> Sequence[Reflector]:
         """The caches of configs: listed once the others are (see ``kept.py``)."""
         return (self.configmaps, self.secrets)
+
+    def listed_after(self, cache: Reflector) -> Sequence[Reflector]:
+        """The caches ``cache`` waits for before its first list, so that it knows what
+        to keep whole (see ``kept.py``): Deployments the Canaries, configs all others."""
+        if cache in self.config_caches():
+            return [c for c in self.all() if c not in self.config_caches()]
+        return (self.canaries,) if cache is self.deployments else ()
 
     def all(self) -> Sequence[Reflector]:
         """Every cache, the Canaries first."""
@@ -118,6 +128,13 @@ class Caches:
         without); None when the cache does not hold it."""
         found = self.secrets.get(namespace, name)
         return await self.secrets.fetch(namespace, name) if is_trimmed(found) else found
+
+    async def whole_deployment(self, namespace: str, name: str) -> JSON | None:
+        """A cached Deployment with its pod template (read from the API when the cache
+        holds it without, e.g. just after a Canary came to target it); None when the
+        cache does not hold it."""
+        found = self.deployments.get(namespace, name)
+        return await self.deployments.fetch(namespace, name) if is_trimmed(found) else found
 
     async def config_contents(self, namespace: str, template: JSON) -> configs.Lookup:
         """Find the configs pod template ``template`` refers to, with their content (for

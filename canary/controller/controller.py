@@ -27,7 +27,7 @@ from canary.controller.analysis import Analyst
 from canary.controller.caches import Caches
 from canary.controller.executor import Executor
 from canary.controller.finalizer import Finalizer
-from canary.controller.kept import ContentReaders
+from canary.controller.kept import ContentReaders, TemplateReaders
 from canary.controller.rollout_queue import RolloutQueue
 from canary.controller.services import Services
 from canary.controller.wakeups import ConfigReferences
@@ -62,12 +62,14 @@ class Controller:
         self.metrics = metrics or ControllerMetrics(mesh_provider=settings.mesh_provider)
         self.health = health
         self.caches = Caches.watching(client, settings.kube,
-                                      keep_content=self._content_read)
+                                      keep_content=self._content_read,
+                                      keep_template=self._template_read)
         self.config_references = ConfigReferences(self.caches.canaries,
                                                   self.caches.deployments)
         self.content_readers = ContentReaders(
             self.config_references, self.caches.canaries, self.caches.metric_templates,
             self.caches.alert_providers)
+        self.template_readers = TemplateReaders(self.caches.canaries)
         self._follow(self.caches)
         self.webhooks = WebhookCaller(client, cached=self.caches.cached)
         self.events = EventRecorder(client)
@@ -101,6 +103,10 @@ class Controller:
     def _content_read(self, obj: JSON) -> bool:
         """Whether the caches keep config ``obj`` whole (see kept.py)."""
         return self.content_readers.reads(obj)
+
+    def _template_read(self, obj: JSON) -> bool:
+        """Whether the caches keep Deployment ``obj`` with its pod spec (see kept.py)."""
+        return self.template_readers.reads(obj)
 
     def _secret_reader_event(self, _kind: str, obj: JSON) -> None:
         """An object naming Secrets changed: which of them canary reads may have too."""
@@ -174,11 +180,9 @@ class Controller:
         await self.webhooks.close()
 
     async def _watch(self, reflector: Reflector) -> None:
-        """Run one cache; those of configs once the others have listed, so that their
-        first list knows whose content canary reads and stores the rest trimmed."""
-        if reflector in self.caches.config_caches():
-            first = [r for r in self.reflectors if r not in self.caches.config_caches()]
-            await asyncio.gather(*(r.synced.wait() for r in first))
+        """Run one cache once those it depends on have listed (``Caches.listed_after``),
+        so that its first list knows what canary reads and stores the rest trimmed."""
+        await asyncio.gather(*(r.synced.wait() for r in self.caches.listed_after(reflector)))
         await reflector.run()
 
     async def _listed(self, reflector: Reflector) -> None:
@@ -237,6 +241,7 @@ class Controller:
         key = (meta["namespace"], meta["name"])
         self.config_references.forget(meta["namespace"])
         self.content_readers.forget(meta["namespace"])
+        self.template_readers.forget(meta["namespace"])
         self._wake_conflicting(meta["namespace"], meta["name"])
         if kind == "DELETED":
             self.rollouts.forget(*key)

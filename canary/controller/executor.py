@@ -225,7 +225,8 @@ class Executor:
         """The primary runs ``revision`` with the replicas canary gave it. The template
         comes from the target, so only while the target has ``revision``; otherwise a
         primary already running it still gets its replicas back."""
-        target = self._deployment(canary.namespace, canary.spec.target_ref.name)
+        target = await self.caches.whole_deployment(canary.namespace,
+                                                    canary.spec.target_ref.name)
         primary = self._deployment(canary.namespace, primary_name(canary.spec.target_ref.name))
         replicas = self._primary_replicas(canary, primary, target)
         if target is None:

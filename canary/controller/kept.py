@@ -1,4 +1,5 @@
-"""Which ConfigMaps and Secrets the caches keep whole: those whose content canary reads.
+"""Which ConfigMaps, Secrets and Deployments the caches keep whole: those whose content
+(a Deployment's pod template) canary reads.
 
 Everything else is kept as its name, labels, owners, resourceVersion and a digest of its
 content (:func:`canary.kube.trim.config_trimmer`), so the tens of thousands of configs
@@ -10,9 +11,14 @@ no Canary refers to cost little. The content is read from:
 - the Secrets a MetricTemplate (``provider.secretRef``), an AlertProvider (``secretRef``)
   or a Canary's webhook (``secretRef``) names, in the namespace of that object.
 
+A Deployment keeps its pod spec when a Canary of its namespace targets it, or when
+canary generated it (a primary); the thousands of others are kept without
+(:func:`canary.kube.trim.deployment_trimmer`).
+
 A reader never trusts this guess: one that finds a trimmed object fetches it whole
-(``Caches.config_contents``, ``Caches.whole_secret``, ``Caches.cached``), so a reference
-added since the object was stored costs a GET, never a wrong revision.
+(``Caches.config_contents``, ``Caches.whole_secret``, ``Caches.cached``,
+``Caches.whole_deployment``), so a reference added since the object was stored costs a
+GET, never a wrong revision.
 """
 
 from __future__ import annotations
@@ -21,6 +27,12 @@ from canary.controller.wakeups import ConfigReferences
 from canary.kube import JSON, Reflector
 from canary.targets import configs
 from canary.targets.deployment import MANAGED_BY
+
+
+def generated(obj: JSON) -> bool:
+    """Whether canary generated ``obj`` (labelled as managed by canary)."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return all(labels.get(k) == v for k, v in MANAGED_BY.items())
 
 
 class ContentReaders:
@@ -42,10 +54,9 @@ class ContentReaders:
 
     def reads(self, obj: JSON) -> bool:
         """Whether canary reads the content of config ``obj``."""
-        meta = obj.get("metadata") or {}
-        labels = meta.get("labels") or {}
-        if all(labels.get(k) == v for k, v in MANAGED_BY.items()):
+        if generated(obj):
             return True
+        meta = obj.get("metadata") or {}
         namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
         kind = str(obj.get("kind") or "")
         if self.references.referring(namespace, kind, name):
@@ -72,6 +83,33 @@ class ContentReaders:
                     named.add(_ref_name(hook.get("secretRef")))
         named.discard("")
         return named
+
+
+class TemplateReaders:
+    """Answers, per Deployment, whether canary reads its pod template; a per-namespace
+    index of the Canaries' target names, built on demand and dropped (:meth:`forget`)
+    when a Canary of the namespace changes."""
+
+    def __init__(self, canaries: Reflector) -> None:
+        self.canaries = canaries
+        self._targets: dict[str, set[str]] = {}
+
+    def forget(self, namespace: str) -> None:
+        """A Canary of ``namespace`` changed (its target may have)."""
+        self._targets.pop(namespace, None)
+
+    def reads(self, obj: JSON) -> bool:
+        """Whether canary reads the pod template of Deployment ``obj``."""
+        if generated(obj):
+            return True
+        meta = obj.get("metadata") or {}
+        namespace = str(meta.get("namespace") or "")
+        targets = self._targets.get(namespace)
+        if targets is None:
+            targets = self._targets[namespace] = {
+                _ref_name((canary.get("spec") or {}).get("targetRef"))
+                for canary in self.canaries.items(namespace)}
+        return str(meta.get("name") or "") in targets
 
 
 def _ref_name(ref: object) -> str:

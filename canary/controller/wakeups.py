@@ -5,12 +5,15 @@ after 410 Gone: tens of thousands in a large cluster. Finding the Canaries whose
 refers to one by rendering every Canary's target template each time costs configs x
 Canaries, on the event loop. The index holds, per namespace, the configs its Canaries'
 targets refer to; a change of a Canary or a Deployment of the namespace drops it, and
-the next config event of the namespace builds it again.
+the next config event of the namespace builds it again. A target cached without its pod
+spec (a Canary came to target it since it was stored; its worker reads it whole at once)
+refers to nothing yet, so an index that met one is used once and not kept.
 """
 
 from __future__ import annotations
 
 from canary.kube import Reflector
+from canary.kube.trim import is_trimmed
 from canary.targets import configs
 
 #: (kind, name) of a config -> the names of the Canaries whose target refers to it.
@@ -35,16 +38,21 @@ class ConfigReferences:
         """The Canaries of ``namespace`` whose target refers to config ``kind``/``name``."""
         index = self._index.get(namespace)
         if index is None:
-            index = self._index[namespace] = self._build(namespace)
+            index, complete = self._build(namespace)
+            if complete:
+                self._index[namespace] = index
         return index.get((kind, name), [])
 
-    def _build(self, namespace: str) -> Index:
+    def _build(self, namespace: str) -> tuple[Index, bool]:
+        """The namespace's index, and whether every target's template was cached."""
         self.builds += 1
         index: Index = {}
+        complete = True
         for canary in self.canaries.items(namespace):
             target_name = ((canary.get("spec") or {}).get("targetRef") or {}).get("name")
             target = self.deployments.get(namespace, str(target_name))
+            complete = complete and not is_trimmed(target)
             template = ((target or {}).get("spec") or {}).get("template") or {}
             for key in configs.referenced(template):
                 index.setdefault(key, []).append(str(canary["metadata"]["name"]))
-        return index
+        return index, complete

@@ -292,7 +292,7 @@ class Worker:
         not ready), requests, references and routing, from the caches."""
         caches = self.services.caches
         target_name = canary.spec.target_ref.name
-        target = caches.deployments.get(self.namespace, target_name)
+        target = await caches.whole_deployment(self.namespace, target_name)
         primary = claims.own(caches.deployments.get(self.namespace, primary_name(target_name)),
                              obj)
         primary_revision = ((primary or {}).get("metadata", {}).get("annotations") or {}).get(

@@ -11,8 +11,12 @@ object through a transform from here before storing it (on lists and on watch ev
 - :func:`lean_deployment` keeps of ``managedFields`` only who wrote when, and whether
   they own ``spec.replicas`` (read with :func:`replica_managers`);
 - :func:`config_trimmer` replaces a ConfigMap's or Secret's content by its digest unless
-  asked to keep it; a trimmed object is known by :func:`is_trimmed`, and whoever needs
-  its content reads it again (``Reflector.fetch``).
+  asked to keep it;
+- :func:`deployment_trimmer` drops the pod spec of a Deployment no Canary reads the
+  template of (thousands in a large cluster, most of a Deployment's size).
+
+A trimmed object is known by :func:`is_trimmed`, and whoever needs what it lost reads it
+again (``Reflector.fetch``).
 
 Transforms never modify their argument: the caller may still hold the whole object.
 """
@@ -34,6 +38,8 @@ LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 CONTENT_FIELDS = ("data", "binaryData", "stringData")
 #: Where a trimmed config keeps the digest of its content (never a field of the API's).
 DIGEST_FIELD = "canary.dev/content-sha256"
+#: Marks a Deployment cached without its pod spec (never a field of the API's).
+TEMPLATE_TRIMMED_FIELD = "canary.dev/pod-spec-trimmed"
 #: What a Deployment's reduced managedFields entry keeps of fieldsV1 when its manager
 #: owns ``spec.replicas``.
 REPLICAS_FIELDS: Mapping[str, Any] = {"f:spec": {"f:replicas": {}}}
@@ -137,8 +143,9 @@ def _part(text: str) -> bytes:
 
 
 def is_trimmed(obj: JSON | None) -> bool:
-    """Whether a cached config lost its content to :func:`config_trimmer`."""
-    return obj is not None and DIGEST_FIELD in obj
+    """Whether a cached object lost part of itself to :func:`config_trimmer` (a config's
+    content) or :func:`deployment_trimmer` (a Deployment's pod spec)."""
+    return obj is not None and (DIGEST_FIELD in obj or TEMPLATE_TRIMMED_FIELD in obj)
 
 
 def config_trimmer(keep: Callable[[JSON], bool]) -> Transform:
@@ -153,4 +160,24 @@ def config_trimmer(keep: Callable[[JSON], bool]) -> Transform:
         trimmed["metadata"] = {k: meta[k] for k in _TRIMMED_METADATA if k in meta}
         trimmed[DIGEST_FIELD] = content_digest(obj)
         return trimmed
+    return transform
+
+
+def deployment_trimmer(keep: Callable[[JSON], bool]) -> Transform:
+    """A transform for Deployments: :func:`lean_deployment`, and without the pod spec
+    (``spec.template.spec``) unless ``keep`` says canary reads the template. What is
+    left still says who owns the replicas, how many there are, what the selector is and
+    how ready the pods are, which is all canary reads of a Deployment it does not roll
+    out."""
+    def transform(obj: JSON) -> JSON:
+        result = lean_deployment(obj)
+        spec = result.get("spec")
+        if not isinstance(spec, dict) or keep(obj):
+            return result
+        template = spec.get("template")
+        if not isinstance(template, dict) or "spec" not in template:
+            return result
+        kept_template = {k: v for k, v in template.items() if k != "spec"}
+        return {**result, "spec": {**spec, "template": kept_template},
+                TEMPLATE_TRIMMED_FIELD: True}
     return transform

@@ -1,7 +1,8 @@
 """The caches keep only what decisions read, and the decisions are the same as from
 whole objects: a target's revision, the primary built from it and its configs' copies do
 not change when the configs are cached without their content and the Deployments
-without their managedFields; the configs canary reads are kept whole."""
+without their managedFields or pod spec; the configs canary reads and the Deployments it
+rolls out are kept whole."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncio
 import copy
 from typing import Any, cast
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -114,10 +116,11 @@ def whole_lookup(objects: dict[str, list[JSON]]) -> configs.Lookup:
     return lambda kind, name: found.get((kind, name))
 
 
-async def what_decisions_see(caches: Caches) -> tuple[str, JSON, list[JSON]]:
+async def what_decisions_see(caches: Caches, name: str = "web"
+                             ) -> tuple[str, JSON, list[JSON]]:
     """The revision, primary and config copies the worker and executor build from the
     caches (the worker's and the executor's own calls)."""
-    cached = caches.deployments.get("shop", "web")
+    cached = await caches.whole_deployment("shop", name)
     assert cached is not None
     lookup = await caches.config_contents("shop", cached["spec"]["template"])
     revision = revision_of(cached, lookup)
@@ -134,11 +137,12 @@ async def fill(caches: Caches) -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(references, st.lists(config_objects, max_size=8), st.booleans())
+@given(references, st.lists(config_objects, max_size=8), st.booleans(), st.booleans())
 def test_trimmed_caches_give_the_revision_and_primary_of_whole_objects(
-        refs: list[tuple[str, str, str]], objects: list[JSON], keep_any: bool) -> None:
-    """Whether the configs were kept whole or trimmed (then fetched), what the decisions
-    see equals what whole objects give."""
+        refs: list[tuple[str, str, str]], objects: list[JSON], keep_any: bool,
+        keep_template: bool) -> None:
+    """Whether the configs and the target were kept whole or trimmed (then fetched),
+    what the decisions see equals what whole objects give."""
     deployment = target(refs)
     world = cluster_of(deployment, objects)
     lookup = whole_lookup(world)
@@ -149,10 +153,14 @@ def test_trimmed_caches_give_the_revision_and_primary_of_whole_objects(
                 configs.primary_copies(deployment["spec"]["template"], lookup))
 
     async def check() -> None:
-        caches = Caches.watching(cast(KubeClient, Cluster(world)), KubeSettings(),
-                                 keep_content=lambda _: keep_any)
+        api = Cluster(world)
+        caches = Caches.watching(cast(KubeClient, api), KubeSettings(),
+                                 keep_content=lambda _: keep_any,
+                                 keep_template=lambda _: keep_template)
         await fill(caches)
+        assert is_trimmed(caches.deployments.get("shop", "web")) is not keep_template
         assert await what_decisions_see(caches) == expected
+        assert ("deployments/web" in api.gets) is not keep_template
         cached = caches.deployments.get("shop", "web") or {}
         assert LAST_APPLIED not in cached["metadata"]["annotations"]
         assert cached["metadata"]["managedFields"] == [{
@@ -169,18 +177,29 @@ def controller_over(objects: dict[str, list[JSON]]) -> tuple[Controller, Cluster
     return controller, api
 
 
+def workload(name: str, version: int = 1, **extra: Any) -> JSON:
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": meta(name, version, **extra),
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": pod_spec([("volume", "ConfigMap", "unused")])}},
+            "status": {"replicas": 2, "readyReplicas": 2}}
+
+
 def named(kind: str, name: str, **extra: Any) -> JSON:
     return {"apiVersion": "v1", "kind": kind, "metadata": meta(name, 1, **extra),
             "data": {"token": "c2VjcmV0", "big": "x" * 1000}}
 
 
 def busy_namespace() -> dict[str, list[JSON]]:
-    deployment = target([("volume", "ConfigMap", "a"), ("env", "Secret", "a")])
     canary = {"apiVersion": "canary.dev/v1", "kind": "Canary", "metadata": meta("web", 1),
               "spec": {"targetRef": {"name": "web"}, "analysis": {"webhooks": [
                   {"name": "gate", "url": "http://gate", "secretRef": {"name": "hook"}}]}}}
     return {
-        "canaries": [canary], "deployments": [deployment],
+        "canaries": [canary],
+        "deployments": [target([("volume", "ConfigMap", "a"), ("env", "Secret", "a")]),
+                        workload("web-primary", labels=dict(MANAGED_BY)),
+                        workload("batch")],
         "metrictemplates": [{"metadata": meta("latency", 1), "spec": {
             "provider": {"type": "prometheus", "secretRef": {"name": "prom"}},
             "query": "up"}}],
@@ -238,18 +257,62 @@ async def test_secret_readers_fetch_what_the_cache_trimmed() -> None:
     assert api.gets == ["secrets/unused"]
 
 
-async def test_configs_are_listed_after_the_objects_that_say_which_are_read() -> None:
+async def test_only_the_deployments_canary_rolls_out_keep_their_pod_spec() -> None:
+    """The target and the primary whole; another Deployment without its pod spec, with
+    what canary reads of any Deployment (replicas, selector, status, field managers)."""
+    controller, api = controller_over(busy_namespace())
+    await fill(controller.caches)
+    deployments = controller.caches.deployments
+    assert {o["metadata"]["name"] for o in deployments.items() if not is_trimmed(o)} == \
+        {"web", "web-primary"}
+    batch = deployments.get("shop", "batch")
+    assert batch is not None and "spec" not in batch["spec"]["template"]
+    assert batch["spec"]["replicas"] == 2
+    assert batch["spec"]["selector"] == {"matchLabels": {"app": "batch"}}
+    assert batch["status"] == {"replicas": 2, "readyReplicas": 2}
+    assert batch["metadata"]["managedFields"][0]["manager"] == "kubectl"
+    assert api.gets == []
+
+
+async def test_a_new_canary_reads_its_trimmed_target_whole_once() -> None:
+    """A Canary created for a Deployment cached without its pod spec: its revision is
+    that of the whole Deployment (one GET), the cache then keeps it whole, and a change
+    of a config it mounts wakes the Canary from then on."""
+    objects = busy_namespace()
+    controller, api = controller_over(objects)
+    await fill(controller.caches)
+    caches = controller.caches
+    assert is_trimmed(caches.deployments.get("shop", "batch"))
+    objects["canaries"].append({"apiVersion": "canary.dev/v1", "kind": "Canary",
+                                "metadata": meta("batch", 2),
+                                "spec": {"targetRef": {"name": "batch"}}})
+    await caches.canaries._relist(None)
+    references = controller.config_references
+    assert references.referring("shop", "ConfigMap", "unused") == []  # not yet known
+    seen = await what_decisions_see(caches, "batch")
+    assert seen[0] == revision_of(workload("batch"), whole_lookup(objects))
+    assert api.gets == ["deployments/batch", "configmaps/unused"]
+    assert not is_trimmed(caches.deployments.get("shop", "batch"))
+    assert references.referring("shop", "ConfigMap", "unused") == ["batch"]
+    await what_decisions_see(caches, "batch")
+    assert api.gets == ["deployments/batch", "configmaps/unused"]
+
+
+@pytest.mark.parametrize("plural", ["deployments", "configmaps", "secrets"])
+async def test_a_cache_is_listed_after_the_objects_that_say_what_it_keeps(
+        plural: str) -> None:
+    """Deployments after the Canaries (which target them); configs after all others."""
     controller, api = controller_over(busy_namespace())
     caches = controller.caches
-    watching = asyncio.create_task(controller._watch(caches.configmaps))
+    cache = next(c for c in caches.all() if c.resource.plural == plural)
+    watching = asyncio.create_task(controller._watch(cache))
     try:
+        for before in caches.listed_after(cache):
+            await settle()
+            assert plural not in api.listed
+            await before._relist(None)
         await settle()
-        assert "configmaps" not in api.listed
-        for cache in caches.all():
-            if cache not in caches.config_caches():
-                await cache._relist(None)
-        await settle()
-        assert "configmaps" in api.listed
+        assert plural in api.listed
     finally:
         watching.cancel()
         await asyncio.gather(watching, return_exceptions=True)

@@ -1,5 +1,6 @@
 """What the watch caches keep of an object: no managedFields or last-applied copy, a
-Deployment's field managers in brief, and a config's content only when it is read."""
+Deployment's field managers in brief, a config's content only when it is read, and a
+Deployment's pod spec only when its template is read."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from canary.kube.trim import (
     FieldManager,
     config_trimmer,
     content_digest,
+    deployment_trimmer,
     is_trimmed,
     lean,
     lean_deployment,
@@ -81,6 +83,38 @@ def test_a_deployment_keeps_who_wrote_when_and_who_owns_replicas(obj: JSON) -> N
     assert LAST_APPLIED not in (kept["metadata"].get("annotations") or {})
     assert {k: v for k, v in kept.items() if k != "metadata"} == \
         {k: v for k, v in before.items() if k != "metadata"}
+
+
+deployments = st.fixed_dictionaries(
+    {"apiVersion": st.just("apps/v1"), "kind": st.just("Deployment"), "metadata": metadata},
+    optional={"spec": st.fixed_dictionaries({}, optional={
+        "replicas": st.integers(0, 9), "selector": values, "strategy": values,
+        "template": st.fixed_dictionaries({}, optional={"metadata": values,
+                                                        "spec": values})}),
+        "status": values})
+
+
+@given(deployments, st.booleans())
+def test_a_deployment_keeps_its_pod_spec_only_when_its_template_is_read(
+        obj: JSON, keep: bool) -> None:
+    """Trimmed, a Deployment loses its pod spec and nothing else that canary reads of a
+    Deployment it does not roll out: replicas, selector, status, field managers."""
+    before = copy.deepcopy(obj)
+    kept = deployment_trimmer(lambda _: keep)(obj)
+    assert obj == before
+    whole = lean_deployment(before)
+    template = (before.get("spec") or {}).get("template") or {}
+    assert is_trimmed(kept) is (not keep and "spec" in template)
+    if not is_trimmed(kept):
+        assert kept == whole
+        return
+    assert "spec" not in kept["spec"]["template"]
+    assert kept["spec"]["template"] == {k: v for k, v in template.items() if k != "spec"}
+    assert {k: v for k, v in kept["spec"].items() if k != "template"} == \
+        {k: v for k, v in whole["spec"].items() if k != "template"}
+    assert kept["metadata"] == whole["metadata"]
+    assert kept.get("status") == whole.get("status")
+    assert replica_managers(kept) == replica_managers(before)
 
 
 def test_replica_managers_name_the_manager_that_owns_replicas() -> None:
