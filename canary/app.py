@@ -87,7 +87,7 @@ _FLAG_GROUPS: tuple[tuple[str, tuple[tuple[str, str | None, str], ...]], ...] = 
         ("selector-labels", "KEY[,KEY...]", "label keys renamed for the primary, "
          "comma-separated (default: app,name,app.kubernetes.io/name)"),
         ("kube-max-connections", "N", "connections open at most to the API server for "
-         "requests; watches have their own, one each (default 64)"))),
+         "requests; watches have their own, one each, the leader Lease two (default 64)"))),
     ("analysis", (
         ("metrics-server", "URL", "Prometheus URL for built-in metrics, http(s)"),
         ("min-interval", "DURATION", "shortest analysis interval honoured (default 10s; "
@@ -289,38 +289,46 @@ async def _serve(settings: Settings, metrics: ControllerMetrics, health: Health)
                                         max_connections=settings.kube.max_connections
                                         ) as client:
         client.on_response = metrics.record_kube_request
-        elector = _elector(client, settings.leader_election)
-        if elector is not None and not await _lead(elector, stop):
-            return 0
-        # The controller writes only while this replica surely holds the Lease.
-        working = client.fenced(elector.ensure_leading) if elector is not None else client
-        controller = Controller(working, settings, metrics=metrics, health=health)
-        log.info("controller starting", api_server=client.host,
-                 namespaces=",".join(settings.kube.namespaces or ()) or "(all)",
-                 canary_selector=settings.kube.canary_selector,
-                 metrics_server=settings.analysis.metrics_server
-                 and shown_url(settings.analysis.metrics_server),
-                 leader_election=settings.leader_election.enabled)
-        work = asyncio.create_task(controller.run(), name="controller")
-        signalled = asyncio.create_task(stop.wait(), name="signal")
-        keeper = asyncio.create_task(elector.hold(), name="lease") if elector else None
-        watched = {work, signalled} | ({keeper} if keeper else set())
-        done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
-        lost = await _stop(controller, keeper, settings.serving.shutdown_timeout_seconds,
-                           lost=keeper is not None and keeper in done)
-        for task in (work, signalled, keeper):
-            if task is not None and not task.done():
-                task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await work
-        if lost:
-            return EXIT_LEASE_LOST
-        if work in done and work.exception() is not None:
-            raise work.exception()  # type: ignore[misc]
-        if elector is not None:
-            await elector.release()
-        log.info("controller stopped")
+        async with client.with_own_connections() as lease_client:
+            return await _serve_with(client, lease_client, settings, metrics, health, stop)
+
+
+async def _serve_with(client: KubeClient, lease_client: KubeClient, settings: Settings,
+                      metrics: ControllerMetrics, health: Health, stop: asyncio.Event) -> int:
+    """Lead (the Lease over connections of its own), then run the controller until
+    stopped or the Lease is lost."""
+    elector = _elector(lease_client, settings.leader_election)
+    if elector is not None and not await _lead(elector, stop):
         return 0
+    # The controller writes only while this replica surely holds the Lease.
+    working = client.fenced(elector.ensure_leading) if elector is not None else client
+    controller = Controller(working, settings, metrics=metrics, health=health)
+    log.info("controller starting", api_server=client.host,
+             namespaces=",".join(settings.kube.namespaces or ()) or "(all)",
+             canary_selector=settings.kube.canary_selector,
+             metrics_server=settings.analysis.metrics_server
+             and shown_url(settings.analysis.metrics_server),
+             leader_election=settings.leader_election.enabled)
+    work = asyncio.create_task(controller.run(), name="controller")
+    signalled = asyncio.create_task(stop.wait(), name="signal")
+    keeper = asyncio.create_task(elector.hold(), name="lease") if elector else None
+    watched = {work, signalled} | ({keeper} if keeper else set())
+    done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+    lost = await _stop(controller, keeper, settings.serving.shutdown_timeout_seconds,
+                       lost=keeper is not None and keeper in done)
+    for task in (work, signalled, keeper):
+        if task is not None and not task.done():
+            task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await work
+    if lost:
+        return EXIT_LEASE_LOST
+    if work in done and work.exception() is not None:
+        raise work.exception()  # type: ignore[misc]
+    if elector is not None:
+        await elector.release()
+    log.info("controller stopped")
+    return 0
 
 
 async def _lead(elector: LeaderElector, stop: asyncio.Event) -> bool:

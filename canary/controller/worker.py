@@ -84,6 +84,9 @@ class Worker:
         self.task: asyncio.Task[None] | None = None
         self._stopping = False
         self._pods = PodReasons(services.client)
+        #: The actions that create the Canary's objects failed part way: until they once
+        #: succeed, an object found missing was never created, not deleted by someone.
+        self._creating = False
 
     def start(self) -> None:
         self.task = asyncio.create_task(self.run(), name=f"canary {self.namespace}/{self.name}")
@@ -208,9 +211,14 @@ class Worker:
                 own = canary.spec.analysis.alerts  # [] opts out of the default
                 self.services.notifier.notify(
                     alert, self.services.default_alerts if own is None else own)
-        established = previous.phase not in (None, Phase.INITIALIZING)
-        repairs = await self.services.executor.execute(obj, canary, decision.actions,
-                                                       established)
+        established = previous.phase not in (None, Phase.INITIALIZING) and not self._creating
+        try:
+            repairs = await self.services.executor.execute(obj, canary, decision.actions,
+                                                           established)
+        except Exception:
+            self._creating = not established
+            raise
+        self._creating = False
         for repair in repairs:
             self.log.warning(repair, reason="Restored")
             await self.services.events.record(obj, "Warning", "Restored", repair)

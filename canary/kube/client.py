@@ -71,6 +71,24 @@ class KubeClient:
         fenced._guard = guard
         return fenced
 
+    def with_own_connections(self, max_connections: int = 2) -> KubeClient:
+        """A client over the same configuration (credentials, token refresh) with a
+        pool of its own of at most ``max_connections``, counting into the same
+        :attr:`requests`: for the leader Lease, whose renewals must not queue behind a
+        burst of the controller's writes waiting for a connection (a thousand Canaries
+        starting up), or the Lease would lapse. Close it with :meth:`close`."""
+        if max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+        configuration = self._api.configuration
+        shared = configuration.connection_pool_maxsize
+        configuration.connection_pool_maxsize = max_connections
+        try:
+            own = KubeClient(k8s_client.ApiClient(configuration=configuration), self.throttle)
+        finally:
+            configuration.connection_pool_maxsize = shared
+        own.requests, own.on_response = self.requests, self.on_response
+        return own
+
     @classmethod
     async def connect(cls, kubeconfig: str | Path | None = None, context: str | None = None,
                       *, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> KubeClient:

@@ -20,7 +20,7 @@ from canary.core import DecisionSettings
 from canary.core.actions import Action
 from canary.core.observation import Counters, HookResult, JudgeReading
 from canary.core.timefmt import format_time
-from canary.kube import Reflector
+from canary.kube import Reflector, TransportError
 from canary.models.canary import Canary
 from canary.notify import Notifier
 from canary.observability import ControllerMetrics
@@ -411,3 +411,46 @@ async def test_a_new_revision_waits_for_the_slot_another_canary_holds() -> None:
     status = fakes.patches[-1]["status"]
     assert status["phase"] == "Progressing" and status["queuedAt"] is None
     assert [event[1] for event in fakes.events_recorded] == ["Queued", "NewRevision"]
+
+
+class FailingFirst:
+    """Fails the first ``failures`` executions as a timed-out write would; remembers
+    whether each was told the Canary's objects should exist already."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.established: list[bool] = []
+
+    async def execute(self, owner: object, canary: object, actions: tuple[object, ...],
+                      established: bool = False) -> list[str]:
+        self.established.append(established)
+        if self.failures:
+            self.failures -= 1
+            raise TransportError("PATCH /api/v1/namespaces/shop/services/web: TimeoutError")
+        return []
+
+
+async def test_objects_a_failed_initialization_left_uncreated_are_not_reported_restored(
+        ) -> None:
+    """The status says Initialized, but the actions creating the objects failed part
+    way (an API server too slow to answer): on the retry, a missing object is created
+    as new, not reported as deleted by someone ("was missing: created again"), until
+    the actions once succeed."""
+    canary, fakes = analysing(datetime.now(UTC))
+    del canary["spec"]["analysis"]["judge"], canary["status"]["judge"]
+    canary["status"]["phase"] = "Initializing"
+    executor = FailingFirst(failures=2)
+    fakes.services = replace(fakes.services, executor=executor)
+    worker = Worker(fakes.services, "shop", "web")
+    for _ in range(2):
+        with pytest.raises(TransportError):
+            await worker.reconcile()
+        cached = copy.deepcopy(fakes.canaries.get("shop", "web"))
+        assert cached is not None
+        cached["status"]["phase"] = "Initialized"  # as the decision before the actions wrote
+        cached["metadata"]["resourceVersion"] = str(int(cached["metadata"]["resourceVersion"])
+                                                    + 1)
+        fakes.canaries.objects[("shop", "web")] = cached
+    await worker.reconcile()
+    await worker.reconcile()
+    assert executor.established == [False, False, False, True]

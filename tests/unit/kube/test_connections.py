@@ -29,6 +29,8 @@ class Counting:
     #: Set once :attr:`expected_watches` watches are open.
     all_watching: asyncio.Event = field(default_factory=asyncio.Event)
     expected_watches: int = 10
+    #: Requests to namespace ``held`` wait for this before they are answered.
+    release: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @contextlib.asynccontextmanager
@@ -45,6 +47,8 @@ async def api_server() -> AsyncIterator[tuple[str, Counting]]:
             response = web.StreamResponse()
             await response.prepare(request)
             await asyncio.Event().wait()
+        if "/namespaces/held/" in request.path:
+            await seen.release.wait()
         seen.peers.add(peer[1] if peer else 0)
         seen.in_flight += 1
         seen.most = max(seen.most, seen.in_flight)
@@ -103,6 +107,24 @@ async def test_watches_do_not_take_the_connections_requests_need() -> None:
 async def _drain(kube: KubeClient, namespace: str) -> None:
     async for _ in kube.watch(r.DEPLOYMENTS, namespace, "1", timeout_seconds=60):
         pass
+
+
+async def test_the_lease_has_connections_the_controllers_burst_cannot_take() -> None:
+    """Every request connection held by slow requests, more waiting: a request through
+    the Lease's own pool is answered at once; through the shared pool it would wait."""
+    async with api_server() as (url, seen), client(url, 2) as kube, \
+            kube.with_own_connections() as lease:
+        burst = [asyncio.create_task(kube.list(r.CONFIG_MAPS, "held")) for _ in range(6)]
+        try:
+            async with asyncio.timeout(1):
+                await lease.get(r.LEASES, "canary-leader", "default")
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.5):
+                    await kube.get(r.LEASES, "canary-leader", "default")
+            assert kube.requests["GET"] == 8  # both count into the same figures
+        finally:
+            seen.release.set()
+            await asyncio.gather(*burst)
 
 
 def test_the_limit_is_a_setting_with_a_default() -> None:
