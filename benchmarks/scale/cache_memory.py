@@ -7,8 +7,10 @@ Helm's release Secrets left out by the field selector), and decoded as the clien
 
 prints one JSON line: the JSON listed, the memory the caches hold after the lists
 (tracemalloc, after a garbage collection), the peak while listing, the resident set's
-growth and the CPU seconds of the lists (both measured in a run without tracemalloc,
-which slows Python down). Run it with PYTHONPATH pointing at two revisions to compare.
+growth and the CPU seconds of the lists, and the longest the event loop was held during
+the first lists and during a second round of lists as after 410 Gone (these three
+measured in a run without tracemalloc, which slows Python down). Run it with PYTHONPATH
+pointing at two revisions to compare.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import json
 import random
 import time
 import tracemalloc
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -153,22 +156,49 @@ class Listing:
         return cast(JSON, json.loads(body))
 
 
-async def fill(listing: Listing, by_kind: dict[str, float]) -> Controller:
-    """The first lists, the configs last (as the controller orders them); with
-    tracemalloc on, ``by_kind`` gets the MiB each list left behind."""
+@dataclass
+class Rounds:
+    """For each round of lists: the longest the event loop was held, and the process'
+    CPU clock at its end."""
+
+    stalls: list[float] = field(default_factory=list)
+    cpu_clock: list[float] = field(default_factory=list)
+
+
+async def fill(listing: Listing, by_kind: dict[str, float], rounds: Rounds) -> Controller:
+    """The first lists, the configs last (as the controller orders them), then every
+    list again (as after 410 Gone); with tracemalloc on, ``by_kind`` gets the MiB each
+    first list left behind."""
     controller = Controller(cast(KubeClient, listing), Settings(),
                             metrics=ControllerMetrics(process_metrics=False))
     controller._wake = lambda namespace, name: None  # type: ignore[method-assign]
     caches = controller.caches
     configs = (caches.configmaps, caches.secrets)
-    for reflector in [*(c for c in caches.all() if c not in configs), *configs]:
-        before = tracemalloc.get_traced_memory()[0]
-        await reflector._relist(None)
-        if tracemalloc.is_tracing() and len(reflector):
-            gc.collect()
-            by_kind[reflector.resource.plural] = round(
-                (tracemalloc.get_traced_memory()[0] - before) / 2**20, 1)
+    order = [*(c for c in caches.all() if c not in configs), *configs]
+    for _ in ("first", "again"):
+        watching = asyncio.Event()
+        monitor = asyncio.create_task(longest_stall(watching))
+        for reflector in order:
+            before = tracemalloc.get_traced_memory()[0]
+            await reflector._relist(None)
+            if tracemalloc.is_tracing() and len(reflector) and not rounds.stalls:
+                gc.collect()
+                by_kind[reflector.resource.plural] = round(
+                    (tracemalloc.get_traced_memory()[0] - before) / 2**20, 1)
+        watching.set()
+        rounds.stalls.append(await monitor)
+        rounds.cpu_clock.append(time.process_time())
     return controller
+
+
+async def longest_stall(done: asyncio.Event, every: float = 0.005) -> float:
+    """Until ``done``: the longest the event loop was held beyond a ``every`` sleep."""
+    loop, longest = asyncio.get_running_loop(), 0.0
+    while not done.is_set():
+        before = loop.time()
+        await asyncio.sleep(every)
+        longest = max(longest, loop.time() - before - every)
+    return longest
 
 
 def rss_bytes() -> int:
@@ -181,8 +211,9 @@ def measure(listing: Listing, traced: bool) -> JSON:
         tracemalloc.start()
     before, started = rss_bytes(), time.process_time()
     by_kind: dict[str, float] = {}
-    controller = asyncio.run(fill(listing, by_kind))
-    cpu = time.process_time() - started
+    rounds = Rounds()
+    controller = asyncio.run(fill(listing, by_kind, rounds))
+    cpu = rounds.cpu_clock[0] - started  # the first lists only
     gc.collect()
     result: JSON = {"cached_objects": sum(len(c) for c in controller.caches.all())}
     if traced:
@@ -192,7 +223,9 @@ def measure(listing: Listing, traced: bool) -> JSON:
                    "cache_mib_by_kind": by_kind}
     else:
         result |= {"cpu_seconds": round(cpu, 2), "rss_growth_mib": round(
-            (rss_bytes() - before) / 2**20, 1)}
+            (rss_bytes() - before) / 2**20, 1),
+            "longest_loop_stall_ms": {"first_lists": round(rounds.stalls[0] * 1000, 1),
+                                      "lists_again": round(rounds.stalls[1] * 1000, 1)}}
     del controller
     return result
 

@@ -69,9 +69,12 @@ def _lateness(w: dict[str, Any]) -> str:
 ROWS: list[tuple[str, Any]] = [
     ("process ready after", lambda c: _seconds(c["ready_seconds"])),
     ("all N Canaries Initialized after (from the process start)",
-     lambda c: _seconds(c["initialized_seconds"])),
+     lambda c: _seconds(c["initialized_seconds"]) if c["initialized_seconds"] is not None
+     else f"not within {_seconds(c['startup_seconds'])}: {c['initialized_count']:,} were"),
     ("CPU seconds until then", lambda c: f"{c['startup_cpu_seconds']:g}"),
     ("API requests until then", lambda c: f"{c['startup_api_requests']:,}"),
+    ("writes still made after all were Initialized, for",
+     lambda c: _seconds(c.get("writes_after_initialized_seconds"))),
     ("idle RSS, median (MiB)", lambda c: f"{c.get('rss_median_mib', '-')}"),
     ("peak RSS over the whole run (MiB)", lambda c: f"{c.get('peak_rss_mib', '-')}"),
     ("idle CPU seconds per minute", lambda c: f"{c.get('cpu_seconds_per_minute', '-')}"),
@@ -103,6 +106,15 @@ ROWS: list[tuple[str, Any]] = [
 ]
 
 
+def _cell(cell: Callable[[dict[str, Any]], str], result: dict[str, Any]) -> str:
+    """A measure of one controller; "-" where it was not measured (a controller that did
+    not initialize every Canary is measured no further, a run stopped part way)."""
+    try:
+        return cell(result)
+    except (KeyError, TypeError, ValueError):
+        return "-"
+
+
 def markdown(data: dict[str, Any]) -> str:
     """For each N: what the API server held, then both controllers side by side."""
     parts = []
@@ -122,7 +134,7 @@ def markdown(data: dict[str, Any]) -> str:
                             for n in names)
         parts.append(f"| measure | {header} |\n|---|{'---|' * len(names)}")
         for label, cell in ROWS:
-            cells = " | ".join(cell(run["controllers"][n]) for n in names)
+            cells = " | ".join(_cell(cell, run["controllers"][n]) for n in names)
             parts.append(f"| {label} | {cells} |")
         parts.append("")
     return "\n".join(parts)
@@ -171,10 +183,11 @@ def plot(data: dict[str, Any], path: Path) -> bool:
     return True
 
 
-def write(data: dict[str, Any], out: Path, json_too: bool = True) -> None:
+def write(data: dict[str, Any], out: Path, json_too: bool = True,
+          plot_too: bool = True) -> None:
     out.mkdir(parents=True, exist_ok=True)
     if json_too:
         (out / "results.json").write_text(json.dumps(data, indent=1) + "\n")
         print(f"wrote {out / 'results.json'}")
-    if plot(data, out / "results.png"):
+    if plot_too and plot(data, out / "results.png"):
         print(f"wrote {out / 'results.png'}")

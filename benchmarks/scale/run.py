@@ -8,9 +8,9 @@ then for Flagger (v1.36.1, built from its Go module), each under a ServiceAccoun
 to the ClusterRole it is installed with, with N Canaries of its own API group:
 
 - start-up: seconds until the process is ready, and until all N Canaries are Initialized;
-- idle: resident memory (median and peak), CPU seconds per minute, API requests per
-  minute by verb and resource as the API server's audit log records them, Prometheus
-  queries per minute (Prometheus' own counter);
+- idle, once its start-up writes have stopped: resident memory (median and peak), CPU
+  seconds per minute, API requests per minute by verb and resource as the API server's
+  audit log records them, Prometheus queries per minute (Prometheus' own counter);
 - detection: from the API server accepting a change to a target's pod template to the
   Canary's phase showing the new revision (canary: Progressing, or Waiting/Queued;
   Flagger: Progressing), one change at a time and many at once;
@@ -36,7 +36,7 @@ import random
 import sys
 import time
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,6 +76,8 @@ RESOURCES = {"canary": r.CANARIES, "flagger": FLAGGER_CANARIES}
 #: The phases that show a new revision was seen.
 DETECTED = {"canary": ("Progressing", "Waiting", "Queued"), "flagger": ("Progressing",)}
 REVISION = "bench.canary.dev/revision"
+#: The verbs of writes, as the audit log names them.
+WRITES = ("create", "update", "patch", "delete", "deletecollection")
 #: --quick, and the full run (the issue's sizes).
 QUICK = {"canaries": "100", "namespaces": 10, "deployments": 500, "configmaps": 2000,
          "secrets": 2000, "idle": 120, "rollout_window": 480, "sequential": 6, "burst": 20,
@@ -98,6 +100,9 @@ class Plan:
     seed: int
     #: Requests per second sent to each changed Canary's Service (0: no traffic).
     traffic_rps: float
+    #: At most the seconds a controller is given to initialize all N Canaries; one that
+    #: does not is reported with how many it did, and measured no further.
+    startup_timeout: float
 
     @property
     def interval_seconds(self) -> float:
@@ -173,21 +178,35 @@ async def startup(env: LocalEnvironment, kube: KubeClient, controller: str, plan
     ready = time.monotonic() - began
     sampler = ProcessSampler(record.pid)
     sampling = asyncio.create_task(sampler.run())
-    timeout = max(900.0, plan.sizes.canaries * 1.5)
-    try:
-        initialized = await watch.wait_for_count("Initialized", plan.sizes.canaries, timeout)
-        sampler.sample()  # the CPU time of the whole start-up, process start included
-    except TimeoutError as exc:
-        sampling.cancel()
-        await asyncio.to_thread(process.stop, record)
-        raise RuntimeError(f"{controller}: {exc} (log: {record.log})") from exc
+    initialized: float | None = None
+    with contextlib.suppress(TimeoutError):
+        initialized = await watch.wait_for_count("Initialized", plan.sizes.canaries,
+                                                 plan.startup_timeout)
+    sampler.sample()  # the CPU time of the whole start-up, process start included
     requests = audit.requests(user(controller), mark)
     return {"record": record, "sampler": sampler, "sampling": sampling, "result": {
         "ready_seconds": round(ready, 2),
-        "initialized_seconds": round(initialized - began, 1),
+        "initialized_seconds": None if initialized is None else round(initialized - began, 1),
+        "initialized_count": watch.count("Initialized"),
+        "startup_seconds": round(time.monotonic() - began, 1),
         "startup_cpu_seconds": round(sampler.samples[-1].cpu_seconds, 2),
         "startup_api_requests": sum(requests.values()),
         "startup_api_requests_by_verb_resource": dict(requests.most_common())}}
+
+
+async def quiet(audit: AuditLog, who: str, seconds: float, at_most: float) -> float:
+    """Wait until ``who`` has written nothing for ``seconds`` (start-up's last writes:
+    at a thousand Canaries, routes and scale-downs still arrive after every status says
+    Initialized), at most ``at_most`` seconds; how long it kept writing."""
+    began = last_write = time.monotonic()
+    mark = audit.mark()
+    while time.monotonic() - last_write < seconds and time.monotonic() - began < at_most:
+        await asyncio.sleep(2)
+        now = audit.mark()
+        if any(request.split()[0] in WRITES for request in audit.requests(who, mark, now)):
+            last_write = time.monotonic()
+        mark = now
+    return round(last_write - began, 1)
 
 
 async def window(env: LocalEnvironment, controller: str, seconds: float,
@@ -299,10 +318,17 @@ async def measure(env: LocalEnvironment, kube: KubeClient, controller: str, plan
     started = await startup(env, kube, controller, plan, flagger, watch, audit)
     record, sampler, sampling = started["record"], started["sampler"], started["sampling"]
     result: dict[str, Any] = started["result"]
-    print(f"{controller}: ready in {result['ready_seconds']} s, {n} Initialized in "
-          f"{result['initialized_seconds']} s; idle for {plan.idle_seconds:.0f} s", flush=True)
     try:
-        await asyncio.sleep(min(30.0, plan.idle_seconds / 4))  # start-up's last writes
+        if result["initialized_seconds"] is None:
+            print(f"{controller}: only {result['initialized_count']} of {n} Initialized "
+                  f"after {plan.startup_timeout:.0f} s; not measured further (log: "
+                  f"{record.log})", flush=True)
+            return result
+        print(f"{controller}: ready in {result['ready_seconds']} s, {n} Initialized in "
+              f"{result['initialized_seconds']} s; idle for {plan.idle_seconds:.0f} s",
+              flush=True)
+        result["writes_after_initialized_seconds"] = await quiet(
+            audit, user(controller), min(30.0, plan.idle_seconds / 4), at_most=600.0)
         result.update(await window(env, controller, plan.idle_seconds, sampler, audit))
         result.update(await changes(env, kube, controller, plan, watch, sampler, audit))
         result["peak_rss_mib"] = round(sampler.peak_rss() / MIB, 1)
@@ -314,8 +340,10 @@ async def measure(env: LocalEnvironment, kube: KubeClient, controller: str, plan
     return result
 
 
-async def one_size(args: argparse.Namespace, plan: Plan, flagger: Path) -> dict[str, Any]:
-    """A fresh environment and cluster for one N; both controllers on it in turn."""
+async def one_size(args: argparse.Namespace, plan: Plan, flagger: Path,
+                   save: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """A fresh environment and cluster for one N; both controllers on it in turn, the
+    results so far handed to ``save`` after each."""
     sizes = plan.sizes
     env = await LocalEnvironment.start(settings=EnvironmentSettings(
         simulator=plan.traffic_rps > 0, controller=False,
@@ -333,7 +361,11 @@ async def one_size(args: argparse.Namespace, plan: Plan, flagger: Path) -> dict[
             objects = await cluster.totals(kube, extra)
             print(f"pods ready after {built['pods_ready_seconds']} s more; the API server "
                   f"holds {objects}", flush=True)
-            results = {c: await measure(env, kube, c, plan, flagger) for c in args.controllers}
+            results: dict[str, Any] = {}
+            for name in args.controllers:
+                results[name] = await measure(env, kube, name, plan, flagger)
+                save({"canaries": sizes.canaries, "sizes": asdict(sizes), "setup": built,
+                      "objects": objects, "objects_after": {}, "controllers": results})
             after = await cluster.totals(kube, extra)
         failed = False
     finally:
@@ -350,7 +382,7 @@ def plans(args: argparse.Namespace) -> list[Plan]:
                                args.configmaps, args.secrets),
                  args.interval, args.idle, args.rollout_window, min(args.sequential, n),
                  max(0, min(args.burst, n - args.sequential)), args.parallel, args.seed,
-                 args.traffic_rps)
+                 args.traffic_rps, args.startup_timeout or max(900.0, n * 1.5))
             for n in counts]
 
 
@@ -361,17 +393,28 @@ async def run(args: argparse.Namespace) -> None:
     began = time.monotonic()
     loads: list[list[float]] = []
     sampler = asyncio.create_task(report.sample_load(loads))
+    runs: list[dict[str, Any]] = []
+
+    def results(current: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"date": datetime.now(UTC).strftime("%Y-%m-%d"),
+                "command": " ".join(["python -m benchmarks.scale.run", *sys.argv[1:]]),
+                "elapsed_seconds": round(time.monotonic() - began),
+                "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                            "python": platform.python_version(),
+                            "load_average_every_30s": loads},
+                "flagger": FLAGGER_VERSION, "interval": args.interval, "runs": current}
+
+    def save(run_so_far: dict[str, Any]) -> None:
+        """Each controller's figures are on disk once it is done: a run stopped later
+        keeps them."""
+        report.write(results([*runs, run_so_far]), args.out, plot_too=False)
+
     try:
-        runs = [await one_size(args, plan, flagger) for plan in plans(args)]
+        for plan in plans(args):
+            runs.append(await one_size(args, plan, flagger, save))
     finally:
         sampler.cancel()
-    data = {"date": datetime.now(UTC).strftime("%Y-%m-%d"),
-            "command": " ".join(["python -m benchmarks.scale.run", *sys.argv[1:]]),
-            "elapsed_seconds": round(time.monotonic() - began),
-            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                        "python": platform.python_version(),
-                        "load_average_every_30s": loads},
-            "flagger": FLAGGER_VERSION, "interval": args.interval, "runs": runs}
+    data = results(runs)
     print()
     print(report.markdown(data))
     report.write(data, args.out)
@@ -403,6 +446,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--traffic-rps", type=float, default=2.0, help="requests per second "
                         "to each changed Canary's Service, from the traffic simulator; 0: "
                         "no traffic (their checks find no data)")
+    parser.add_argument("--startup-timeout", type=float, help="seconds a controller is "
+                        "given to initialize all N Canaries; one that does not is reported "
+                        "with how many it did (default max(900, 1.5 N))")
     parser.add_argument("--controllers", default=",".join(CONTROLLERS),
                         help="which to run, in order (default canary,flagger)")
     parser.add_argument("--parallel", type=int, default=32, help="creates in flight")
