@@ -106,7 +106,8 @@ class TestErrorRateRamp:
             self, points: list[tuple[int, float]], where: float) -> None:
         ramp = behaviour.parse_ramp(ramp_text(points))
         for (t0, r0), (t1, r1) in zip(ramp.points, ramp.points[1:], strict=False):
-            rate = ramp.rate_at(t0 + where * (t1 - t0))
+            # t0 + (t1 - t0) can round past t1, onto the next segment.
+            rate = ramp.rate_at(min(t1, t0 + where * (t1 - t0)))
             assert min(r0, r1) <= rate <= max(r0, r1)
             if r0 == r1:
                 assert rate == r0
