@@ -14,8 +14,9 @@ to the ClusterRole it is installed with, with N Canaries of its own API group:
 - detection: from the API server accepting a change to a target's pod template to the
   Canary's phase showing the new revision (canary: Progressing, or Waiting/Queued;
   Flagger: Progressing), one change at a time and many at once;
-- while the rollouts of those changes are under way (no traffic is sent: their checks
-  find no data), the same costs as at idle.
+- while the rollouts of those changes are under way (their Services driven with
+  traffic by the simulator), the same costs as at idle, how the rollouts ended and how
+  late each step ran against the interval.
 
 Prints Markdown tables, writes ``results.json`` (and ``results.png`` for several N).
 
