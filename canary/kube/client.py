@@ -79,13 +79,7 @@ class KubeClient:
         starting up), or the Lease would lapse. Close it with :meth:`close`."""
         if max_connections < 1:
             raise ValueError("max_connections must be at least 1")
-        configuration = self._api.configuration
-        shared = configuration.connection_pool_maxsize
-        configuration.connection_pool_maxsize = max_connections
-        try:
-            own = KubeClient(k8s_client.ApiClient(configuration=configuration), self.throttle)
-        finally:
-            configuration.connection_pool_maxsize = shared
+        own = KubeClient(_api_client(self._api.configuration, max_connections), self.throttle)
         own.requests, own.on_response = self.requests, self.on_response
         return own
 
@@ -137,12 +131,9 @@ class KubeClient:
         and status writes need."""
         if max_connections < 1:
             raise ValueError("max_connections must be at least 1")
-        configuration.connection_pool_maxsize = max_connections
-        requests = k8s_client.ApiClient(configuration=configuration)
+        requests = _api_client(configuration, max_connections)
         fence.install(requests.rest_client.pool_manager)
-        configuration.connection_pool_maxsize = 0
-        watches = k8s_client.ApiClient(configuration=configuration)
-        return cls(requests, watch_client=watches)
+        return cls(requests, watch_client=_api_client(configuration, 0))
 
     @property
     def host(self) -> str:
@@ -335,6 +326,18 @@ class KubeClient:
                 yield event
         finally:
             response.release()
+
+
+def _api_client(configuration: Any, max_connections: int) -> Any:
+    """A kubernetes-asyncio client over ``configuration`` (and so its credentials and
+    their refresh) with a connection pool of its own: at most ``max_connections``
+    connections, 0 for no cap."""
+    shared = configuration.connection_pool_maxsize
+    configuration.connection_pool_maxsize = max_connections
+    try:
+        return k8s_client.ApiClient(configuration=configuration)
+    finally:
+        configuration.connection_pool_maxsize = shared
 
 
 def missing_kubeconfig(kubeconfig: str | Path | None, named_by: str = "--kubeconfig", *,
