@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import structlog
 
+from canary import heap
 from canary.controller import Controller
 from canary.errors import ConfigError
 from canary.flags import Flags, Values, named
@@ -302,7 +303,9 @@ async def _serve_with(client: KubeClient, lease_client: KubeClient, settings: Se
         return 0
     # The controller writes only while this replica surely holds the Lease.
     working = client.fenced(elector.ensure_leading) if elector is not None else client
-    controller = Controller(working, settings, metrics=metrics, health=health)
+    # The caches are held for the process' life: kept out of the cycle collector's scans.
+    controller = Controller(working, settings, metrics=metrics, health=health,
+                            on_listed=heap.freeze_survivors)
     log.info("controller starting", api_server=client.host,
              namespaces=",".join(settings.kube.namespaces or ()) or "(all)",
              canary_selector=settings.kube.canary_selector,
@@ -382,4 +385,5 @@ def _elector(client: KubeClient, election: LeaderElectionSettings) -> LeaderElec
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     configure_logging(settings.logging.level, settings.logging.format)
+    heap.freeze_survivors()  # the imports, held for the process' life
     return asyncio.run(serve(settings))

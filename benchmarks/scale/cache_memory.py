@@ -9,8 +9,10 @@ prints one JSON line: the JSON listed, the memory the caches hold after the list
 (tracemalloc, after a garbage collection), the peak while listing, the resident set's
 growth and the CPU seconds of the lists, and the longest the event loop was held during
 the first lists and during a second round of lists as after 410 Gone (these three
-measured in a run without tracemalloc, which slows Python down). Run it with PYTHONPATH
-pointing at two revisions to compare.
+measured in a run without tracemalloc, which slows Python down). The garbage collector
+is treated as ``canary run`` treats it (``canary.heap``), or left as it is with ``--gc
+default``. Run it with PYTHONPATH pointing at two revisions to compare (``--gc default``
+for a revision before ``canary.heap``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import json
 import random
 import time
 import tracemalloc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -165,12 +168,14 @@ class Rounds:
     cpu_clock: list[float] = field(default_factory=list)
 
 
-async def fill(listing: Listing, by_kind: dict[str, float], rounds: Rounds) -> Controller:
+async def fill(listing: Listing, by_kind: dict[str, float], rounds: Rounds,
+               on_listed: Callable[[], None] | None) -> Controller:
     """The first lists, the configs last (as the controller orders them), then every
     list again (as after 410 Gone); with tracemalloc on, ``by_kind`` gets the MiB each
-    first list left behind."""
+    first list left behind. ``on_listed`` is what ``canary run`` calls after each list."""
+    hooks: dict[str, Any] = {"on_listed": on_listed} if on_listed is not None else {}
     controller = Controller(cast(KubeClient, listing), Settings(),
-                            metrics=ControllerMetrics(process_metrics=False))
+                            metrics=ControllerMetrics(process_metrics=False), **hooks)
     controller._wake = lambda namespace, name: None  # type: ignore[method-assign]
     caches = controller.caches
     configs = (caches.configmaps, caches.secrets)
@@ -205,14 +210,19 @@ def rss_bytes() -> int:
     return int(Path("/proc/self/statm").read_text().split()[1]) * 4096
 
 
-def measure(listing: Listing, traced: bool) -> JSON:
+def measure(listing: Listing, traced: bool, freeze: bool) -> JSON:
     gc.collect()
+    on_listed = None
+    if freeze:
+        from canary import heap  # not in revisions before it, measured with --gc default
+        heap.freeze_survivors()  # as ``canary run`` does once it has imported
+        on_listed = heap.freeze_survivors
     if traced:
         tracemalloc.start()
     before, started = rss_bytes(), time.process_time()
     by_kind: dict[str, float] = {}
     rounds = Rounds()
-    controller = asyncio.run(fill(listing, by_kind, rounds))
+    controller = asyncio.run(fill(listing, by_kind, rounds, on_listed))
     cpu = rounds.cpu_clock[0] - started  # the first lists only
     gc.collect()
     result: JSON = {"cached_objects": sum(len(c) for c in controller.caches.all())}
@@ -227,6 +237,8 @@ def measure(listing: Listing, traced: bool) -> JSON:
             "longest_loop_stall_ms": {"first_lists": round(rounds.stalls[0] * 1000, 1),
                                       "lists_again": round(rounds.stalls[1] * 1000, 1)}}
     del controller
+    gc.unfreeze()
+    gc.collect()
     return result
 
 
@@ -241,11 +253,15 @@ def main() -> None:
                         help="share of configs of 100-500 KB (the others 1-4 KB)")
     parser.add_argument("--helm-share", type=float, default=0.05,
                         help="share of the Secrets that are Helm releases")
+    parser.add_argument("--gc", choices=("freeze", "default"), default="freeze",
+                        help="freeze: what canary run does (canary.heap); default: "
+                        "CPython's collector left as it is, to compare")
     args = parser.parse_args()
+    freeze = args.gc == "freeze"
     listing = Listing(cluster(args.canaries, args.other_deployments, args.configs,
                               args.namespaces, args.large_share, args.helm_share))
-    untraced = measure(listing, traced=False)
-    traced = measure(listing, traced=True)
+    untraced = measure(listing, traced=False, freeze=freeze)
+    traced = measure(listing, traced=True, freeze=freeze)
     print(json.dumps({"listed_json_mib": round(listing.listed_bytes() / 2**20, 1),
                       **traced, **untraced}))
 

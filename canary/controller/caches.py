@@ -54,10 +54,12 @@ class Caches:
     @classmethod
     def watching(cls, client: KubeClient, kube: KubeSettings,
                  keep_content: Callable[[JSON], bool] = lambda _: True,
-                 keep_template: Callable[[JSON], bool] = lambda _: True) -> Caches:
+                 keep_template: Callable[[JSON], bool] = lambda _: True,
+                 on_listed: Callable[[], None] | None = None) -> Caches:
         """Caches that list and watch the namespaces ``kube`` names, once run; the
         configs ``keep_content`` refuses are stored without their content, the
-        Deployments ``keep_template`` refuses without their pod spec."""
+        Deployments ``keep_template`` refuses without their pod spec; ``on_listed`` is
+        called each time a list has filled one of them."""
         namespace = kube.namespaces
         trim_config = config_trimmer(keep_content)
 
@@ -65,7 +67,8 @@ class Caches:
                   field_selector: str | None = None, transform: Transform = lean
                   ) -> Reflector:
             return Reflector(client, resource, namespace, label_selector=label_selector,
-                             field_selector=field_selector, transform=transform)
+                             field_selector=field_selector, transform=transform,
+                             on_listed=on_listed)
 
         return cls(
             canaries=watch(r.CANARIES, label_selector=kube.canary_selector),

@@ -56,14 +56,15 @@ class Controller:
     and starts, wakes and retires the workers."""
 
     def __init__(self, client: KubeClient, settings: Settings, *,
-                 metrics: ControllerMetrics | None = None, health: Health | None = None
-                 ) -> None:
+                 metrics: ControllerMetrics | None = None, health: Health | None = None,
+                 on_listed: Callable[[], None] | None = None) -> None:
         self.settings = settings
         self.metrics = metrics or ControllerMetrics(mesh_provider=settings.mesh_provider)
         self.health = health
         self.caches = Caches.watching(client, settings.kube,
                                       keep_content=self._content_read,
-                                      keep_template=self._template_read)
+                                      keep_template=self._template_read,
+                                      on_listed=on_listed)
         self.config_references = ConfigReferences(self.caches.canaries,
                                                   self.caches.deployments)
         self.content_readers = ContentReaders(

@@ -191,3 +191,105 @@ async def test_fetch_reads_the_whole_object_and_refreshes_the_same_version() -> 
 def test_a_page_size_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="list_page_size"):
         WatchSettings(list_page_size=0)
+
+
+class WorkClock:
+    """A clock that only the work of a list moves: each object through the transform
+    or a handler takes ``step`` seconds of it."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        return self.now
+
+    def work(self, obj: JSON) -> JSON:
+        self.now += self.step
+        return obj
+
+
+class Interleaving:
+    """Records, while a list runs, how many objects were worked on before each turn
+    another task got."""
+
+    def __init__(self) -> None:
+        self.worked = 0
+        self.turns: list[int] = []
+
+    async def watch_turns(self) -> None:
+        while True:
+            self.turns.append(self.worked)
+            await asyncio.sleep(0)
+
+
+async def test_a_page_too_long_to_digest_at_once_lets_other_tasks_run() -> None:
+    """A page whose objects take longer than a slice to store is stored in slices, the
+    other tasks running in between (a page of large configs digested at once held
+    the event loop for tens of milliseconds)."""
+    clock, seen = WorkClock(0.005), Interleaving()
+
+    def transform(obj: JSON) -> JSON:
+        seen.worked += 1
+        return clock.work(obj)
+
+    api = PagedApi([config(f"c{i}") for i in range(40)])
+    reflector = paged(api, size=40, transform=transform, clock=clock)
+    others = asyncio.create_task(seen.watch_turns())
+    running = await run_until_watching(reflector, api)
+    try:
+        during = sorted({t for t in seen.turns if 0 < t < 40})
+        assert len(during) >= 8, seen.turns  # 40 objects of 5 ms in slices of 20 ms
+        assert len(reflector) == 40
+    finally:
+        others.cancel()
+        await stop(running)
+
+
+async def test_the_events_of_a_list_are_handed_out_in_slices_after_the_store_is_full(
+        ) -> None:
+    """A list's events go to the handlers a slice at a time, other tasks running in
+    between; every handler already finds the whole list in the store."""
+    clock, seen = WorkClock(0.005), Interleaving()
+    stored: list[int] = []
+    api = PagedApi([config(f"c{i}") for i in range(40)])
+    reflector = paged(api, size=40, clock=clock)
+
+    def handler(kind: str, obj: JSON) -> None:
+        stored.append(len(reflector))
+        seen.worked += 1
+        clock.work(obj)
+
+    reflector.add_handler(handler)
+    others = asyncio.create_task(seen.watch_turns())
+    running = await run_until_watching(reflector, api)
+    try:
+        assert stored == [40] * 40
+        assert len(sorted({t for t in seen.turns if 0 < t < 40})) >= 8, seen.turns
+    finally:
+        others.cancel()
+        await stop(running)
+
+
+async def test_on_listed_is_called_after_each_list_once_its_events_are_out() -> None:
+    """What the caller does once a list has filled the store (``canary run`` moves the
+    list out of the garbage collector's scans) comes after the first list and after
+    each list again, when every event of it has been handed out."""
+    events: list[str] = []
+    listed: list[tuple[int, int]] = []
+    api = PagedApi([config("a"), config("b")])
+
+    def on_listed() -> None:
+        listed.append((len(reflector), len(events)))
+
+    reflector: Reflector = paged(api, on_event=lambda kind, obj: events.append(kind),
+                                 on_listed=on_listed)
+    running = await run_until_watching(reflector, api)
+    try:
+        assert listed == [(2, 2)]
+        api.watching.clear()
+        api.objects = [config("a", "50"), config("b"), config("c")]
+        await api.events.put(Gone(410, "Expired", "too old resource version"))
+        await asyncio.wait_for(api.watching.wait(), 5)
+        assert listed == [(2, 2), (3, 4)]  # a MODIFIED and an ADDED
+    finally:
+        await stop(running)

@@ -1,0 +1,33 @@
+"""Keeping CPython's cyclic garbage collector off what canary holds for good.
+
+The collector's full collection scans every tracked container of the oldest generation,
+and it runs one whenever that generation has grown by a quarter since the last. canary
+holds most of its objects for its whole life: the modules it imports (some 1,700, most of
+them kubernetes-asyncio's generated models) and its watch caches (at 1,000 Canaries in a
+cluster of 50,000 objects, about a million dicts and lists). Filling the caches grows the
+heap by quarter after quarter, and each full collection scanned all that was already
+held: the event loop stood still for up to 280 ms at a time, and the collector took 40%
+of the lists' CPU (``benchmarks/scale/cache_memory.py``).
+
+Those objects need no cycle collection: a cached object is decoded JSON, a tree with no
+cycles, freed by reference counting as soon as its cache lets go of it, and a module lives
+as long as the process. So after the imports, and after each list has filled a cache, a
+full collection reclaims the garbage there is, and what survived moves into the
+permanent generation (:func:`gc.freeze`), which the collector never scans again. Each
+full collection then spans only what was made since the last freeze.
+
+The price: an object that is still in use when frozen and later becomes part of an
+unreachable cycle is never reclaimed. Freezing happens at start-up and after a list,
+which once started means after a 410 Gone (rare: the API server's watch history outlived),
+so what can stay behind is at most a few requests' worth of objects per list.
+"""
+
+from __future__ import annotations
+
+import gc
+
+
+def freeze_survivors() -> None:
+    """Collect every generation, then move whatever survived out of the collector's sight."""
+    gc.collect()
+    gc.freeze()
