@@ -251,10 +251,12 @@ async def serve(settings: Settings) -> int:
     health = Health()
     servers = _servers(settings.serving, metrics, health)
     heartbeat = asyncio.create_task(health.heartbeat(), name="heartbeat")
+    trimming = asyncio.create_task(heap.giving_back(), name="give back memory")
     try:
         return await _serve(settings, metrics, health)
     finally:
         heartbeat.cancel()
+        trimming.cancel()
         for server in servers:
             await asyncio.to_thread(server.stop)
 

@@ -20,14 +20,55 @@ The price: an object that is still in use when frozen and later becomes part of 
 unreachable cycle is never reclaimed. Freezing happens at start-up and after a list,
 which once started means after a 410 Gone (rare: the API server's watch history outlived),
 so what can stay behind is at most a few requests' worth of objects per list.
+
+What the process frees goes back to the C allocator, which keeps it: glibc returns only
+the free memory at the top of its heap to the system, and a burst (a thousand Canaries
+initializing: their primaries, Services and routes created, each answer decoded) leaves
+free pages all through it. So every minute :func:`giving_back` hands those pages back
+(``malloc_trim``): after 1,000 Canaries had initialized, the resident set went from 364
+to 306 MiB, at a cost of a few milliseconds a call.
 """
 
 from __future__ import annotations
 
+import asyncio
+import ctypes
 import gc
+from collections.abc import Callable
+
+#: Seconds between two returns of the C allocator's free pages to the system.
+GIVE_BACK_SECONDS = 60.0
 
 
 def freeze_survivors() -> None:
     """Collect every generation, then move whatever survived out of the collector's sight."""
     gc.collect()
     gc.freeze()
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``; None with a C library that has none (musl, macOS)."""
+    try:
+        return getattr(ctypes.CDLL(None), "malloc_trim", None)
+    except OSError:
+        return None
+
+
+_TRIM = _malloc_trim()
+
+
+def give_back() -> bool:
+    """Return the C allocator's free pages to the system; False where it cannot."""
+    if _TRIM is None:
+        return False
+    _TRIM(0)
+    return True
+
+
+async def giving_back(every: float = GIVE_BACK_SECONDS) -> None:
+    """:func:`give_back` every ``every`` seconds, until cancelled."""
+    if not give_back():
+        return
+    while True:
+        await asyncio.sleep(every)
+        give_back()

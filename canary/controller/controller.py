@@ -49,6 +49,8 @@ log = structlog.get_logger("canary.controller")
 
 #: Seconds between updates of the counters read from the watches and the notifier.
 BOOKKEEPING_SECONDS = 5.0
+#: Workers started per turn of the event loop once the caches have synced.
+WORKERS_PER_TURN = 20
 
 
 class Controller:
@@ -163,8 +165,16 @@ class Controller:
                 return
             log.info("caches synced; starting workers", canaries=len(self.canaries))
             self._started = True
-            for obj in self.canaries.items():
-                self._wake(obj["metadata"]["namespace"], obj["metadata"]["name"])
+            await self._start_workers()
+
+    async def _start_workers(self) -> None:
+        """A worker for every cached Canary, :data:`WORKERS_PER_TURN` per turn of the
+        event loop: a first reconcile computes for a millisecond or so before its first
+        request, and a thousand started in one turn held the loop for a second."""
+        for started, obj in enumerate(self.canaries.items(), start=1):
+            self._wake(obj["metadata"]["namespace"], obj["metadata"]["name"])
+            if started % WORKERS_PER_TURN == 0:
+                await asyncio.sleep(0)
 
     async def stop(self, grace: float = 0.0) -> None:
         """Stop every worker: each finishes the reconcile it is in (status write, actions)

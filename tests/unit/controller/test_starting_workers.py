@@ -1,0 +1,37 @@
+"""Once the caches have synced, a worker starts for every Canary a few per turn of the
+event loop, so that a thousand first reconciles do not hold it all at once."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import cast
+
+from canary.controller.controller import Controller
+from canary.kube import KubeClient
+from canary.observability import ControllerMetrics
+from canary.settings import Settings
+
+
+async def test_workers_start_a_few_per_turn_and_every_canary_gets_one() -> None:
+    controller = Controller(cast(KubeClient, object()), Settings(),
+                            metrics=ControllerMetrics(process_metrics=False))
+    for i in range(100):
+        controller.caches.canaries._put(("shop", f"c{i}"), {
+            "metadata": {"namespace": "shop", "name": f"c{i}"}})
+    woken: list[str] = []
+    controller._wake = lambda namespace, name: woken.append(name)  # type: ignore[method-assign]
+    between: list[int] = []
+
+    async def other_task() -> None:
+        while True:
+            between.append(len(woken))
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(other_task())
+    await asyncio.sleep(0)
+    await controller._start_workers()
+    other.cancel()
+    assert sorted(woken) == sorted(f"c{i}" for i in range(100))
+    steps = [b - a for a, b in itertools.pairwise(between)]
+    assert max(steps) <= 25, between  # about 20 ms of first reconciles per turn
