@@ -59,7 +59,7 @@ class Caches:
         """Caches that list and watch the namespaces ``kube`` names, once run; the
         configs ``keep_content`` refuses are stored without their content, the
         Deployments ``keep_template`` refuses without their pod spec; ``on_listed`` is
-        called each time a list has filled one of them."""
+        called each time lists have filled one of them (see ``Reflector``)."""
         namespace = kube.namespaces
         trim_config = config_trimmer(keep_content)
 

@@ -117,8 +117,8 @@ class Reflector:
         self.settings = settings or WatchSettings()
         self.clock = clock
         self._handlers: list[EventHandler] = [on_event] if on_event else []
-        #: Called each time a list has filled the store for a namespace (the first, or
-        #: again after 410 Gone), once its events are handed out.
+        #: Called once the first lists of every namespace have filled the store, and
+        #: after each list again (410 Gone), once its events are handed out.
         self._on_listed = on_listed
         #: The objects by namespace, then name: a namespace's objects are found without
         #: going through the others' (handlers ask per namespace on every event).
@@ -327,8 +327,8 @@ class Reflector:
         self._listed.add(scope)
         if len(self._listed) == len(self.scopes):
             self.synced.set()
-        if self._on_listed is not None:
-            self._on_listed()
+            if self._on_listed is not None:
+                self._on_listed()
 
     async def _emit_in_slices(self, changes: list[tuple[str, JSON]]) -> None:
         turns = _Turns(self.clock)

@@ -293,3 +293,22 @@ async def test_on_listed_is_called_after_each_list_once_its_events_are_out() -> 
         assert listed == [(2, 2), (3, 4)]  # a MODIFIED and an ADDED
     finally:
         await stop(running)
+
+
+async def test_over_several_namespaces_on_listed_comes_once_all_are_listed() -> None:
+    listed: list[bool] = []
+    api = PagedApi([config("a"), config("b")])
+    settings = WatchSettings(list_page_size=2, backoff=Backoff(0.001, 0.001, jitter=0.2))
+
+    def on_listed() -> None:
+        listed.append(reflector.synced.is_set())
+
+    reflector = Reflector(api, r.CONFIG_MAPS, ["x", "y", "z"],  # type: ignore[arg-type]
+                          settings=settings, on_listed=on_listed)
+    running = asyncio.create_task(reflector.run())
+    try:
+        await asyncio.wait_for(reflector.synced.wait(), 5)
+        await settle()
+        assert listed == [True]
+    finally:
+        await stop(running)
