@@ -1,12 +1,15 @@
 """The scale benchmark's readings: a rollout from the Canary states its watch saw (when it
 ended, how late each analysis step ran against the interval), and the API server's audit
-log while it is being written."""
+log while it is being written, and the event loop's stalls inside the process."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from pathlib import Path
 
+from benchmarks.scale.looptimer import LoopClock
 from benchmarks.scale.measure import AuditLog, Seen, ended_at, step_lateness
 
 #: A rollout with a 60 s interval: detected at 100, steps at 101, 161, 222, 290,
@@ -50,3 +53,19 @@ def test_the_audit_log_is_read_in_whole_lines_while_it_is_written(tmp_path: Path
     assert log.requests("bench", 0) == {"get deployments": 3}
     path.write_bytes(line * 5)
     assert log.requests("bench", first) == {"get deployments": 2}
+
+
+async def test_the_loop_timer_sees_the_loop_held_and_reports_it_whole(tmp_path: Path) -> None:
+    clock = LoopClock()
+    ticking = asyncio.create_task(clock.tick())
+    await asyncio.sleep(0.02)
+    time.sleep(0.12)  # noqa: ASYNC251 - a turn of the loop that holds it, on purpose
+    await asyncio.sleep(0.02)
+    ticking.cancel()
+    clock.report(tmp_path / "loop.json")
+    report = json.loads((tmp_path / "loop.json").read_text())
+    assert report["longest_ms"] >= 100
+    assert max(held for _, held in report["over_50_ms"]) == round(clock.longest * 1000)
+    clock.report(tmp_path / "loop.json")
+    assert json.loads((tmp_path / "loop.json").read_text())[
+        "longest_since_last_report_ms"] == 0.0

@@ -1,0 +1,147 @@
+"""N Canaries initialized by one ``canary run`` process, then that process restarted:
+its resident memory, and how long its event loop stood still, measured in the process.
+
+    .venv/bin/python -m benchmarks.scale.restart                  # N = 1,000; ~20 min
+    .venv/bin/python -m benchmarks.scale.restart --canaries 300
+
+Starts a local environment and fills it (``cluster.py``): N Canaries' targets over N/10
+namespaces, each mounting a ConfigMap and a Secret of its own, among 500 other
+Deployments, 2,000 ConfigMaps and 2,000 Secrets (some large, some Helm releases); waits
+for the pods, creates the N Canaries, then runs canary under the chart's RBAC through
+``looptimer.py`` twice:
+
+1. the process that initializes them all (their primaries, Services and routes): seconds
+   until all are Initialized, then, ``--settle`` seconds later, its resident set and the
+   longest its event loop was held since it started;
+2. a new process on the same cluster (a restart): seconds until ready, the longest its
+   event loop was held in the first ``--settle`` seconds, and its resident set then.
+
+Prints one JSON object. The background is the ``--quick`` one of ``run.py``: what is
+measured here grows with the Canaries, not with the objects none refers to
+(``cache_memory.py`` measures those).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, cast
+
+import psutil
+
+from benchmarks.running import cancel_on_sigterm, wait_http_ok
+from benchmarks.scale import cluster
+from benchmarks.scale.identities import identity
+from benchmarks.scale.measure import MIB, PhaseWatch
+from benchmarks.scale.run import QUICK, RESOURCES, Plan, manifest
+from canary.devenv import EnvironmentSettings, LocalEnvironment, process
+from canary.logging import configure_logging
+
+
+async def start(env: LocalEnvironment, kubeconfig: Path, name: str) -> tuple[
+        process.ProcessRecord, Path, float]:
+    """canary through the loop timer; its record, its report's path and the seconds until
+    it was ready."""
+    probe, metrics = process.free_port(), process.free_port()
+    report = env.run_dir / f"{name}-loop.json"
+    began = time.monotonic()
+    record = process.start(name, [
+        sys.executable, "-m", "benchmarks.scale.looptimer", str(report),
+        "run", "--kubeconfig", str(kubeconfig), "--metrics-server", env.prometheus_url,
+        "--log-format", "console", "--metrics-bind-address", f"127.0.0.1:{metrics}",
+        "--health-probe-bind-address", f"127.0.0.1:{probe}",
+    ], env.logs_dir / f"{name}.log", cwd=Path.cwd(),
+        env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+    env.processes.append(record)
+    env.save()
+    await wait_http_ok(f"http://127.0.0.1:{probe}/readyz", record, 300)
+    return record, report, time.monotonic() - began
+
+
+def _ask_for_report(record: process.ProcessRecord, report: Path) -> None:
+    report.unlink(missing_ok=True)
+    os.kill(record.pid, signal.SIGUSR1)
+
+
+def _written(report: Path) -> dict[str, Any] | None:
+    return dict(json.loads(report.read_text())) if report.exists() else None
+
+
+async def loop_report(record: process.ProcessRecord, report: Path) -> dict[str, Any]:
+    """What the loop timer in ``record`` has seen so far."""
+    _ask_for_report(record, report)
+    for _ in range(100):
+        await asyncio.sleep(0.1)
+        if (written := _written(report)) is not None:
+            return written
+    raise RuntimeError(f"{record.name} wrote no report")
+
+
+def rss_mib(record: process.ProcessRecord) -> float:
+    return round(psutil.Process(record.pid).memory_info().rss / MIB, 1)
+
+
+async def one_process(env: LocalEnvironment, kubeconfig: Path, watch: PhaseWatch,
+                      name: str, canaries: int, settle: float) -> dict[str, Any]:
+    """One canary process: ready, all Initialized (at once after a restart), ``settle``
+    seconds more; what it holds and its longest stall then."""
+    began = time.monotonic()
+    record, report, ready = await start(env, kubeconfig, name)
+    try:
+        initialized = await watch.wait_for_count("Initialized", canaries, 1800)
+        await asyncio.sleep(settle)
+        loop = await loop_report(record, report)
+        return {"ready_seconds": round(ready, 2),
+                "initialized_seconds": round(max(0.0, initialized - began), 1),
+                "rss_mib": rss_mib(record), "longest_loop_stall_ms": loop["longest_ms"],
+                "loop_stalls_over_50_ms": loop["over_50_ms"]}
+    finally:
+        await asyncio.to_thread(process.stop, record)
+
+
+async def measure(canaries: int, settle: float) -> dict[str, Any]:
+    cancel_on_sigterm()
+    background = {k: cast(int, QUICK[k]) for k in ("deployments", "configmaps", "secrets")}
+    sizes = cluster.Sizes(canaries, max(1, canaries // 10), **background)
+    plan = Plan(sizes, "1m", 0, 0, 0, 0, 32, 1, 0.0, 1800)
+    env = await LocalEnvironment.start(settings=EnvironmentSettings(
+        simulator=False, controller=False))
+    try:
+        async with await env.client() as kube:
+            built = await cluster.build(kube, sizes, plan.seed, plan.parallel)
+            await cluster.wait_for_pods(kube, sizes.deployments + 2 * canaries, timeout=1800)
+            await cluster.create_all(kube, (manifest("canary", i, plan)
+                                            for i in range(canaries)),
+                                     plan.parallel, RESOURCES["canary"])
+            watch = PhaseWatch(kube, RESOURCES["canary"])
+            watching = asyncio.create_task(watch.run())
+            kubeconfig = await identity(kube, env, "canary")
+            first = await one_process(env, kubeconfig, watch, "canary-first", canaries,
+                                      settle)
+            again = await one_process(env, kubeconfig, watch, "canary-restarted",
+                                      canaries, settle)
+            watching.cancel()
+    finally:
+        env.stop(remove=True)
+    return {"canaries": canaries, "created": built["created"], "settle_seconds": settle,
+            "initializing": first, "restarted": again}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--canaries", type=int, default=1000)
+    parser.add_argument("--settle", type=float, default=120.0,
+                        help="seconds after all are Initialized before measuring")
+    args = parser.parse_args()
+    configure_logging("warning")
+    print(json.dumps(asyncio.run(measure(args.canaries, args.settle))))
+
+
+if __name__ == "__main__":
+    main()
