@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from canary.kube import JSON
+from canary.kube.trim import CONTENT_FIELDS, DIGEST_FIELD, content_digest
+
 
 def contains(actual: Any, desired: Any) -> bool:
     """Whether ``actual`` has every field of ``desired`` with the same value (lists must
@@ -15,3 +18,13 @@ def contains(actual: Any, desired: Any) -> bool:
         return (isinstance(actual, list) and len(actual) == len(desired)
                 and all(contains(a, d) for a, d in zip(actual, desired, strict=True)))
     return bool(actual == desired)
+
+
+def holds(cached: JSON, desired: JSON) -> bool:
+    """:func:`contains` for an object as a cache stores it: a config cached without its
+    content (``canary.kube.trim.config_trimmer``) holds ``desired``'s content when its
+    digest is that content's, so canary's copies need not be cached whole."""
+    if DIGEST_FIELD not in cached:
+        return contains(cached, desired)
+    rest = {k: v for k, v in desired.items() if k not in CONTENT_FIELDS}
+    return cached[DIGEST_FIELD] == content_digest(desired) and contains(cached, rest)

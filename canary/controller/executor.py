@@ -22,7 +22,7 @@ from typing import Any
 import structlog
 
 from canary.controller.caches import Caches
-from canary.controller.contained import contains
+from canary.controller.contained import contains, holds
 from canary.controller.retirement import retired
 from canary.controller.user_route import UserRoutes
 from canary.core import Action, EnsurePrimary, Route, ScaleCanary
@@ -149,7 +149,7 @@ class Executor:
         desired["metadata"].setdefault("annotations", {})[APPLIED_ANNOTATION] = stamp
         meta = desired["metadata"]
         cached = cache.get(meta["namespace"], meta["name"])
-        if cached is not None and contains(cached, desired):
+        if cached is not None and holds(cached, desired):
             return Applied.UNCHANGED
         theirs, mine = _controller_uid(cached or {"metadata": {}}), _controller_uid(desired)
         if theirs is not None and mine is not None and theirs != mine:

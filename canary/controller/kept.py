@@ -6,8 +6,9 @@ content (:func:`canary.kube.trim.config_trimmer`), so the tens of thousands of c
 no Canary refers to cost little. The content is read from:
 
 - the configs a Canary's target refers to: the revision hashes their content, and the
-  primary gets copies of them (``-primary``, labelled as canary's: kept whole too, so
-  the executor sees its copies are done);
+  primary gets copies of them (``-primary``, labelled as canary's). The copies are kept
+  trimmed: the executor tells whether one is as it would write it by its content's
+  digest (``canary.controller.contained.holds``), and no decision reads them;
 - the Secrets a MetricTemplate (``provider.secretRef``), an AlertProvider (``secretRef``)
   or a Canary's webhook (``secretRef``) names, in the namespace of that object.
 
@@ -54,8 +55,6 @@ class ContentReaders:
 
     def reads(self, obj: JSON) -> bool:
         """Whether canary reads the content of config ``obj``."""
-        if generated(obj):
-            return True
         meta = obj.get("metadata") or {}
         namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
         kind = str(obj.get("kind") or "")

@@ -11,7 +11,8 @@ object through a transform from here before storing it (on lists and on watch ev
 - :func:`lean_deployment` keeps of ``managedFields`` only who wrote when, and whether
   they own ``spec.replicas`` (read with :func:`replica_managers`);
 - :func:`config_trimmer` replaces a ConfigMap's or Secret's content by its digest unless
-  asked to keep it;
+  asked to keep it (``canary.controller.contained.holds`` compares such a config with
+  what canary would write);
 - :func:`deployment_trimmer` drops the pod spec of a Deployment no Canary reads the
   template of (thousands in a large cluster, most of a Deployment's size).
 
@@ -43,8 +44,11 @@ TEMPLATE_TRIMMED_FIELD = "canary.dev/pod-spec-trimmed"
 #: What a Deployment's reduced managedFields entry keeps of fieldsV1 when its manager
 #: owns ``spec.replicas``.
 REPLICAS_FIELDS: Mapping[str, Any] = {"f:spec": {"f:replicas": {}}}
-#: The metadata a trimmed config keeps: enough to find it, tell versions apart, and
-#: wake the Canary owning it.
+#: The fields of a trimmed config besides its metadata and digest.
+_TRIMMED_FIELDS = ("apiVersion", "kind", "type", "immutable")
+#: The metadata a trimmed config keeps: enough to find it, tell versions apart, wake
+#: the Canary owning it and tell whether canary's copy is as canary wrote it (with the
+#: annotations, but the last-applied copy).
 _TRIMMED_METADATA = ("name", "namespace", "uid", "resourceVersion", "labels",
                      "ownerReferences", "deletionTimestamp")
 #: The keys of a managedFields entry a Deployment keeps.
@@ -156,8 +160,12 @@ def config_trimmer(keep: Callable[[JSON], bool]) -> Transform:
         if keep(obj):
             return lean(obj)
         meta = obj.get("metadata") or {}
-        trimmed: JSON = {k: obj[k] for k in ("apiVersion", "kind", "type") if k in obj}
+        trimmed: JSON = {k: obj[k] for k in _TRIMMED_FIELDS if k in obj}
         trimmed["metadata"] = {k: meta[k] for k in _TRIMMED_METADATA if k in meta}
+        annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
+                       if k != LAST_APPLIED}
+        if annotations:
+            trimmed["metadata"]["annotations"] = annotations
         trimmed[DIGEST_FIELD] = content_digest(obj)
         return trimmed
     return transform

@@ -3,10 +3,13 @@ writes."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from typing import Any
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from canary.controller.executor import (
     APPLIED_ANNOTATION,
@@ -16,6 +19,7 @@ from canary.controller.executor import (
     differences,
     fingerprint,
 )
+from canary.kube.trim import config_trimmer, is_trimmed
 from canary.models.canary import Canary
 from canary.settings import Settings
 from canary.targets.deployment import REPLICAS_ANNOTATION, REVISION_ANNOTATION
@@ -95,6 +99,61 @@ class TestApply:
         with pytest.raises(OwnedElsewhere):
             await executor(client).apply(service(), Cache(theirs))  # type: ignore[arg-type]
         assert client.applied == []
+
+
+content = st.dictionaries(st.sampled_from(["k", "app.yaml", "tls.crt"]),
+                          st.text(max_size=20), min_size=1, max_size=3)
+
+
+def config_copy(kind: str, data: dict[str, str], binary: dict[str, str]) -> dict[str, Any]:
+    """A primary's copy of a config, as the executor writes it."""
+    return {"apiVersion": "v1", "kind": kind,
+            "metadata": {"name": "web-config-primary", "namespace": "shop",
+                         "labels": {"app.kubernetes.io/managed-by": "canary"},
+                         "ownerReferences": [{"kind": "Canary", "name": "web",
+                                              "uid": "uid-web", "controller": True}]},
+            "data": data, **({"binaryData": binary} if binary else {}),
+            **({"type": "Opaque"} if kind == "Secret" else {})}
+
+
+trimmed = config_trimmer(lambda _: False)  # how the cache stores canary's copies
+
+
+class TestConfigCopiesCachedByDigest:
+    """Canary's copies of configs are cached without their content: the executor still
+    leaves one alone when it is as canary wrote it, and puts it back when it is not."""
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.sampled_from(["ConfigMap", "Secret"]), content, content)
+    def test_a_copy_as_written_is_left_alone(self, kind: str, data: dict[str, str],
+                                             binary: dict[str, str]) -> None:
+        desired = config_copy(kind, data, binary)
+        cached = trimmed(as_applied(desired))
+        assert is_trimmed(cached)
+        client = Client()
+        outcome = asyncio.run(executor(client).apply(desired, Cache(cached)))  # type: ignore[arg-type]
+        assert outcome is Applied.UNCHANGED and client.applied == []
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.sampled_from(["ConfigMap", "Secret"]), content, content, content)
+    def test_a_copy_whose_content_changed_is_put_back(
+            self, kind: str, data: dict[str, str], binary: dict[str, str],
+            edited: dict[str, str]) -> None:
+        assume(edited != data)
+        desired = config_copy(kind, data, binary)
+        changed = as_applied(desired)
+        changed["data"] = edited
+        client = Client()
+        outcome = asyncio.run(executor(client).apply(desired, Cache(trimmed(changed))))  # type: ignore[arg-type]
+        assert outcome is Applied.RESTORED and len(client.applied) == 1
+
+    async def test_a_copy_whose_labels_changed_is_put_back(self) -> None:
+        desired = config_copy("ConfigMap", {"k": "v"}, {})
+        changed = as_applied(desired)
+        changed["metadata"]["labels"] = {}
+        client = Client()
+        cache = Cache(trimmed(changed))
+        assert await executor(client).apply(desired, cache) is Applied.RESTORED  # type: ignore[arg-type]
 
 
 def primary(replicas: int, recorded: int | None, revision: str = "rev-1") -> dict[str, Any]:
