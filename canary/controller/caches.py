@@ -93,9 +93,13 @@ class Caches:
 
     def listed_after(self, cache: Reflector) -> Sequence[Reflector]:
         """The caches ``cache`` waits for before its first list, so that it knows what
-        to keep whole (see ``kept.py``): Deployments the Canaries, configs all others."""
+        to keep whole (see ``kept.py``): Deployments the Canaries (which target them),
+        configs the caches that name configs (the Canaries' targets, webhooks,
+        MetricTemplates and AlertProviders). No more: readiness waits for the longest of
+        these chains, and the routes and Services say nothing about configs."""
         if cache in self.config_caches():
-            return [c for c in self.all() if c not in self.config_caches()]
+            return (self.canaries, self.deployments, self.metric_templates,
+                    self.alert_providers)
         return (self.canaries,) if cache is self.deployments else ()
 
     def all(self) -> Sequence[Reflector]:

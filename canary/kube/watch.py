@@ -126,6 +126,8 @@ class Reflector:
         self._size = 0
         self._resource_versions: dict[str | None, str] = {}
         self._listed: set[str | None] = set()
+        #: When :meth:`run` began: the first sync's log says how long the lists took.
+        self._started: float | None = None
         #: Set once the first list of every namespace has filled the store.
         self.synced = asyncio.Event()
         #: Per namespace stream, the monotonic time of the last thing the server sent on
@@ -207,6 +209,7 @@ class Reflector:
 
     async def run(self) -> None:
         """List and watch until cancelled."""
+        self._started = self.clock()
         if len(self.scopes) == 1:
             await self._run_scope(self.scopes[0])
             return
@@ -308,7 +311,9 @@ class Reflector:
         as events. The store changes at once; the events are handed out in slices of
         :data:`SLICE_SECONDS`, the event loop getting a turn between them (the handlers
         of 20,000 ConfigMaps would hold it for about 0.1 s)."""
+        listing = self.clock()
         fresh, version = await self._list(scope)
+        count = len(fresh)
         old = {object_key(obj): obj for obj in self.items(scope)}
         for key in old:
             if key not in fresh:
@@ -324,8 +329,15 @@ class Reflector:
         del old, fresh
         await self._emit_in_slices(changes)
         self._caught_up(scope)
+        if scope in self._listed:
+            log.info("listed again", resource=self.resource.plural, namespace=scope,
+                     objects=count, seconds=round(self.clock() - listing, 3))
         self._listed.add(scope)
         if len(self._listed) == len(self.scopes):
+            if not self.synced.is_set():
+                log.info("listed", resource=self.resource.plural, objects=len(self),
+                         seconds=round(self.clock() - (
+                             listing if self._started is None else self._started), 3))
             self.synced.set()
             if self._on_listed is not None:
                 self._on_listed()

@@ -300,10 +300,32 @@ async def test_a_new_canary_reads_its_trimmed_target_whole_once() -> None:
     assert api.gets == ["deployments/batch", "configmaps/unused"]
 
 
+@pytest.mark.parametrize("plural", ["configmaps", "secrets"])
+async def test_configs_do_not_wait_for_the_caches_that_name_no_config(plural: str) -> None:
+    """Readiness waits for the longest chain of lists: the configs' must not wait for
+    the Services' and routes' (thousands of generated objects at scale)."""
+    controller, api = controller_over(busy_namespace())
+    caches = controller.caches
+    cache = next(c for c in caches.all() if c.resource.plural == plural)
+    watching = asyncio.create_task(controller._watch(cache))
+    try:
+        for before in caches.listed_after(cache):
+            await before._relist(None)
+        await settle()
+        assert plural in api.listed
+        assert not any(c.synced.is_set() for c in (
+            caches.services, caches.virtual_services, caches.destination_rules,
+            caches.http_routes, caches.grpc_routes, caches.autoscalers))
+    finally:
+        watching.cancel()
+        await asyncio.gather(watching, return_exceptions=True)
+
+
 @pytest.mark.parametrize("plural", ["deployments", "configmaps", "secrets"])
 async def test_a_cache_is_listed_after_the_objects_that_say_what_it_keeps(
         plural: str) -> None:
-    """Deployments after the Canaries (which target them); configs after all others."""
+    """Deployments after the Canaries (which target them); configs after the caches
+    that name configs."""
     controller, api = controller_over(busy_namespace())
     caches = controller.caches
     cache = next(c for c in caches.all() if c.resource.plural == plural)

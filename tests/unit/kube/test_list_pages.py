@@ -8,6 +8,7 @@ import copy
 from collections.abc import AsyncIterator
 
 import pytest
+from structlog.testing import capture_logs
 
 from canary.backoff import Backoff
 from canary.kube import JSON, Gone, NotFound, Reflector, Resource, WatchSettings
@@ -133,6 +134,28 @@ async def test_a_relist_after_410_is_paginated_too() -> None:
         assert api.watched_from == ["42", "60"] and reflector.relists == 1
     finally:
         await stop(running)
+
+
+async def test_a_cache_says_once_how_long_its_first_lists_took_and_each_list_again(
+) -> None:
+    """What a start-up's readiness waited for, per cache: one line for all namespaces;
+    a list after 410 Gone is rare and said each time."""
+    api = PagedApi([config(f"c{i}") for i in range(3)])
+    ticks = iter(range(1000))
+    reflector = paged(api, namespace=["a", "b"], clock=lambda: float(next(ticks)))
+    with capture_logs() as logs:
+        running = await run_until_watching(reflector, api)
+        try:
+            api.watching.clear()
+            await api.events.put(Gone(410, "Expired", "too old resource version"))
+            await asyncio.wait_for(api.watching.wait(), 5)
+        finally:
+            await stop(running)
+    said = [(e["event"], e.get("namespace"), e["objects"]) for e in logs
+            if e["event"].startswith("listed")]
+    assert said[0] == ("listed", None, 3) and said[1][0] == "listed again"
+    assert len(said) == 2 and said[1][2] == 3
+    assert all(e["seconds"] > 0 for e in logs if e["event"].startswith("listed"))
 
 
 async def test_lists_and_events_are_stored_through_the_transform() -> None:
