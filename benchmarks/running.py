@@ -8,7 +8,6 @@ import contextlib
 import signal
 import time
 from types import ModuleType
-from typing import cast
 
 import httpx
 
@@ -50,4 +49,5 @@ def pyplot() -> ModuleType | None:
         print("matplotlib is not installed (canary does not depend on it): no plot. "
               "`.venv/bin/pip install matplotlib`, then rerun with --plot-only.")
         return None
-    return cast(ModuleType, plt)
+    module: ModuleType = plt  # typed whether or not matplotlib's stubs are installed
+    return module

@@ -3,6 +3,7 @@ its resident memory, and how long its event loop stood still, measured in the pr
 
     .venv/bin/python -m benchmarks.scale.restart                  # N = 1,000; ~20 min
     .venv/bin/python -m benchmarks.scale.restart --canaries 300
+    .venv/bin/python -m benchmarks.scale.restart --restarts 2 --baseline /tmp/before
 
 Starts a local environment and fills it (``cluster.py``): N Canaries' targets over N/10
 namespaces, each mounting a ConfigMap and a Secret of its own, among 500 other
@@ -14,7 +15,10 @@ for the pods, creates the N Canaries, then runs canary under the chart's RBAC th
    until all are Initialized, then, ``--settle`` seconds later, its resident set and the
    longest its event loop was held since it started;
 2. a new process on the same cluster (a restart): seconds until ready, the longest its
-   event loop was held in the first ``--settle`` seconds, and its resident set then.
+   event loop was held in the first ``--settle`` seconds, its resident set then, and
+   how long each cache's first lists took (from its log); ``--restarts`` times, each
+   followed by the same for a process of the ``--baseline`` checkout when given (two
+   revisions side by side on one cluster).
 
 Prints one JSON object. The background is the ``--quick`` one of ``run.py``: what is
 measured here grows with the Canaries, not with the objects none refers to
@@ -44,20 +48,19 @@ from canary.devenv import EnvironmentSettings, LocalEnvironment, process
 from canary.logging import configure_logging
 
 
-async def start(env: LocalEnvironment, kubeconfig: Path, name: str) -> tuple[
+async def start(env: LocalEnvironment, kubeconfig: Path, name: str, code: Path) -> tuple[
         process.ProcessRecord, Path, float]:
-    """canary through the loop timer; its record, its report's path and the seconds until
-    it was ready."""
+    """canary, imported from checkout ``code``, through the loop timer; its record, its
+    report's path and the seconds until it was ready."""
     probe, metrics = process.free_port(), process.free_port()
     report = env.run_dir / f"{name}-loop.json"
     began = time.monotonic()
     record = process.start(name, [
-        sys.executable, "-m", "benchmarks.scale.looptimer", str(report),
+        sys.executable, str(Path(__file__).with_name("looptimer.py")), str(report),
         "run", "--kubeconfig", str(kubeconfig), "--metrics-server", env.prometheus_url,
         "--log-format", "console", "--metrics-bind-address", f"127.0.0.1:{metrics}",
         "--health-probe-bind-address", f"127.0.0.1:{probe}",
-    ], env.logs_dir / f"{name}.log", cwd=Path.cwd(),
-        env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+    ], env.logs_dir / f"{name}.log", cwd=code, env={**os.environ, "PYTHONPATH": str(code)})
     env.processes.append(record)
     env.save()
     await wait_http_ok(f"http://127.0.0.1:{probe}/readyz", record, 300)
@@ -83,16 +86,31 @@ async def loop_report(record: process.ProcessRecord, report: Path) -> dict[str, 
     raise RuntimeError(f"{record.name} wrote no report")
 
 
+def list_seconds(log: Path) -> dict[str, float]:
+    """Per cache, the seconds its first lists took, as the process logged them (from
+    when its lists began: a cache waits for those that say what it keeps)."""
+    found: dict[str, float] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        words = line.split()
+        if "listed" not in words or "again" in words:
+            continue
+        fields = dict(word.split("=", 1) for word in words if "=" in word)
+        if "resource" in fields and "seconds" in fields:
+            found.setdefault(fields["resource"], float(fields["seconds"]))
+    return found
+
+
 def rss_mib(record: process.ProcessRecord) -> float:
     return round(psutil.Process(record.pid).memory_info().rss / MIB, 1)
 
 
 async def one_process(env: LocalEnvironment, kubeconfig: Path, watch: PhaseWatch,
-                      name: str, canaries: int, settle: float) -> dict[str, Any]:
+                      name: str, canaries: int, settle: float, code: Path
+                      ) -> dict[str, Any]:
     """One canary process: ready, all Initialized (at once after a restart), ``settle``
     seconds more; what it holds and its longest stall then."""
     began = time.monotonic()
-    record, report, ready = await start(env, kubeconfig, name)
+    record, report, ready = await start(env, kubeconfig, name, code)
     try:
         initialized = await watch.wait_for_count("Initialized", canaries, 1800)
         await asyncio.sleep(settle)
@@ -100,12 +118,16 @@ async def one_process(env: LocalEnvironment, kubeconfig: Path, watch: PhaseWatch
         return {"ready_seconds": round(ready, 2),
                 "initialized_seconds": round(max(0.0, initialized - began), 1),
                 "rss_mib": rss_mib(record), "longest_loop_stall_ms": loop["longest_ms"],
-                "loop_stalls_over_50_ms": loop["over_50_ms"]}
+                "loop_stalls_over_50_ms": loop["over_50_ms"],
+                "list_seconds": list_seconds(env.logs_dir / f"{name}.log")}
     finally:
         await asyncio.to_thread(process.stop, record)
 
 
-async def measure(canaries: int, settle: float) -> dict[str, Any]:
+async def measure(canaries: int, settle: float, restarts: int, baseline: Path | None
+                  ) -> dict[str, Any]:
+    """The initializing process, then ``restarts`` restarts, each followed by one of the
+    ``baseline`` checkout's when given: both revisions restarted on the same cluster."""
     cancel_on_sigterm()
     background = {k: cast(int, QUICK[k]) for k in ("deployments", "configmaps", "secrets")}
     sizes = cluster.Sizes(canaries, max(1, canaries // 10), **background)
@@ -123,14 +145,19 @@ async def measure(canaries: int, settle: float) -> dict[str, Any]:
             watching = asyncio.create_task(watch.run())
             kubeconfig = await identity(kube, env, "canary")
             first = await one_process(env, kubeconfig, watch, "canary-first", canaries,
-                                      settle)
-            again = await one_process(env, kubeconfig, watch, "canary-restarted",
-                                      canaries, settle)
+                                      settle, Path.cwd())
+            again: dict[str, list[dict[str, Any]]] = {"restarted": [], "baseline": []}
+            for turn in range(1, restarts + 1):
+                for kind, code in (("restarted", Path.cwd()), ("baseline", baseline)):
+                    if code is not None:
+                        again[kind].append(await one_process(
+                            env, kubeconfig, watch, f"canary-{kind}-{turn}", canaries,
+                            settle, code))
             watching.cancel()
     finally:
         env.stop(remove=True)
     return {"canaries": canaries, "created": built["created"], "settle_seconds": settle,
-            "initializing": first, "restarted": again}
+            "initializing": first, **again}
 
 
 def main() -> None:
@@ -138,9 +165,15 @@ def main() -> None:
     parser.add_argument("--canaries", type=int, default=1000)
     parser.add_argument("--settle", type=float, default=120.0,
                         help="seconds after all are Initialized before measuring")
+    parser.add_argument("--restarts", type=int, default=1,
+                        help="restarts measured (each followed by the baseline's)")
+    parser.add_argument("--baseline", type=Path, metavar="CHECKOUT",
+                        help="a checkout of another revision, restarted after each restart")
     args = parser.parse_args()
     configure_logging("warning")
-    print(json.dumps(asyncio.run(measure(args.canaries, args.settle))))
+    baseline = args.baseline.resolve() if args.baseline else None
+    print(json.dumps(asyncio.run(measure(args.canaries, args.settle, args.restarts,
+                                         baseline))))
 
 
 if __name__ == "__main__":

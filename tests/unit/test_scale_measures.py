@@ -11,6 +11,7 @@ from pathlib import Path
 
 from benchmarks.scale.looptimer import LoopClock
 from benchmarks.scale.measure import AuditLog, Seen, ended_at, step_lateness
+from benchmarks.scale.restart import list_seconds
 
 #: A rollout with a 60 s interval: detected at 100, steps at 101, 161, 222, 290,
 #: promoted at 350; an earlier rollout's states before the change at 100.
@@ -69,3 +70,16 @@ async def test_the_loop_timer_sees_the_loop_held_and_reports_it_whole(tmp_path: 
     clock.report(tmp_path / "loop.json")
     assert json.loads((tmp_path / "loop.json").read_text())[
         "longest_since_last_report_ms"] == 0.0
+
+
+def test_the_restart_reads_each_caches_first_list_from_the_log(tmp_path: Path) -> None:
+    log = tmp_path / "canary.log"
+    log.write_text(
+        "2026-12-03 23:46:10 [info     ] listed      objects=3 resource=deployments "
+        "seconds=0.25\n"
+        "2026-12-03 23:46:10 [info     ] caches synced; starting workers canaries=1\n"
+        "2026-12-03 23:50:10 [info     ] listed again namespace=None objects=3 "
+        "resource=deployments seconds=9.0\n"
+        "2026-12-03 23:46:11 [info     ] listed      objects=9 resource=secrets "
+        "seconds=1.5\n")
+    assert list_seconds(log) == {"deployments": 0.25, "secrets": 1.5}
