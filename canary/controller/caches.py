@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from canary.controller.claims import Lookup
+from canary.controller.kept import generated
 from canary.kube import JSON, KubeClient, Reflector
 from canary.kube import resources as r
 from canary.kube.helm import HELM_RELEASE_SECRET
@@ -61,7 +62,9 @@ class Caches:
         Deployments ``keep_template`` refuses without their pod spec; ``on_listed`` is
         called each time lists have filled one of them (see ``Reflector``)."""
         namespace = kube.namespaces
-        trim_config = config_trimmer(keep_content)
+        # canary's own copies by a digest per key, so the executor can tell whether
+        # one holds what it writes (``contained.holds``).
+        trim_config = config_trimmer(keep_content, by_key=generated)
 
         def watch(resource: r.Resource, label_selector: str | None = None,
                   field_selector: str | None = None, transform: Transform = lean

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from canary.kube import JSON
-from canary.kube.trim import CONTENT_FIELDS, DIGEST_FIELD, content_digest
+from canary.kube.trim import CONTENT_FIELDS, DIGEST_FIELD, KEY_DIGESTS_FIELD, content_digests
 
 
 def contains(actual: Any, desired: Any) -> bool:
@@ -20,11 +20,14 @@ def contains(actual: Any, desired: Any) -> bool:
     return bool(actual == desired)
 
 
+
 def holds(cached: JSON, desired: JSON) -> bool:
-    """:func:`contains` for an object as a cache stores it: a config cached without its
-    content (``canary.kube.trim.config_trimmer``) holds ``desired``'s content when its
-    digest is that content's, so canary's copies need not be cached whole."""
-    if DIGEST_FIELD not in cached:
-        return contains(cached, desired)
+    """:func:`contains` for an object as a cache stores it: a config cached with a digest
+    per key (``canary.kube.trim.config_trimmer``) holds ``desired``'s content when it
+    has each of its keys with the same value's digest; keys someone else added are
+    ignored, as they are for a whole object."""
+    digests = cached.get(KEY_DIGESTS_FIELD)
+    if digests is None:
+        return DIGEST_FIELD not in cached and contains(cached, desired)
     rest = {k: v for k, v in desired.items() if k not in CONTENT_FIELDS}
-    return cached[DIGEST_FIELD] == content_digest(desired) and contains(cached, rest)
+    return contains(digests, content_digests(desired)) and contains(cached, rest)

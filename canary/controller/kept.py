@@ -6,9 +6,9 @@ content (:func:`canary.kube.trim.config_trimmer`), so the tens of thousands of c
 no Canary refers to cost little. The content is read from:
 
 - the configs a Canary's target refers to: the revision hashes their content, and the
-  primary gets copies of them (``-primary``, labelled as canary's). The copies are kept
-  trimmed: the executor tells whether one is as it would write it by its content's
-  digest (``canary.controller.contained.holds``), and no decision reads them;
+  primary gets copies of them (``-primary``, labelled as canary's). No decision reads
+  the copies: they are kept with a digest per key and their annotations, from which the
+  executor tells whether one holds what it writes (``canary.controller.contained.holds``);
 - the Secrets a MetricTemplate (``provider.secretRef``), an AlertProvider (``secretRef``)
   or a Canary's webhook (``secretRef``) names, in the namespace of that object.
 

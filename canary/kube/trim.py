@@ -11,8 +11,8 @@ object through a transform from here before storing it (on lists and on watch ev
 - :func:`lean_deployment` keeps of ``managedFields`` only who wrote when, and whether
   they own ``spec.replicas`` (read with :func:`replica_managers`);
 - :func:`config_trimmer` replaces a ConfigMap's or Secret's content by its digest unless
-  asked to keep it (``canary.controller.contained.holds`` compares such a config with
-  what canary would write);
+  asked to keep it, or by a digest per key (``canary.controller.contained.holds``
+  compares such a config with what canary would write);
 - :func:`deployment_trimmer` drops the pod spec of a Deployment no Canary reads the
   template of (thousands in a large cluster, most of a Deployment's size).
 
@@ -44,11 +44,11 @@ TEMPLATE_TRIMMED_FIELD = "canary.dev/pod-spec-trimmed"
 #: What a Deployment's reduced managedFields entry keeps of fieldsV1 when its manager
 #: owns ``spec.replicas``.
 REPLICAS_FIELDS: Mapping[str, Any] = {"f:spec": {"f:replicas": {}}}
-#: The fields of a trimmed config besides its metadata and digest.
-_TRIMMED_FIELDS = ("apiVersion", "kind", "type", "immutable")
-#: The metadata a trimmed config keeps: enough to find it, tell versions apart, wake
-#: the Canary owning it and tell whether canary's copy is as canary wrote it (with the
-#: annotations, but the last-applied copy).
+#: Where a config trimmed key by key keeps, per content field and key, the digest of
+#: the value (never a field of the API's): see :func:`config_trimmer`.
+KEY_DIGESTS_FIELD = "canary.dev/content-sha256-by-key"
+#: The metadata a trimmed config keeps: enough to find it, tell versions apart, and
+#: wake the Canary owning it.
 _TRIMMED_METADATA = ("name", "namespace", "uid", "resourceVersion", "labels",
                      "ownerReferences", "deletionTimestamp")
 #: The keys of a managedFields entry a Deployment keeps.
@@ -149,26 +149,47 @@ def _part(text: str) -> bytes:
 def is_trimmed(obj: JSON | None) -> bool:
     """Whether a cached object lost part of itself to :func:`config_trimmer` (a config's
     content) or :func:`deployment_trimmer` (a Deployment's pod spec)."""
-    return obj is not None and (DIGEST_FIELD in obj or TEMPLATE_TRIMMED_FIELD in obj)
+    return obj is not None and (DIGEST_FIELD in obj or KEY_DIGESTS_FIELD in obj
+                                or TEMPLATE_TRIMMED_FIELD in obj)
 
 
-def config_trimmer(keep: Callable[[JSON], bool]) -> Transform:
+def config_trimmer(keep: Callable[[JSON], bool],
+                   by_key: Callable[[JSON], bool] = lambda _: False) -> Transform:
     """A transform for ConfigMaps or Secrets: the whole object (but :func:`lean`) when
     ``keep`` says canary reads its content, else its name, labels, owners,
-    resourceVersion, type and the digest of its content."""
+    resourceVersion, type and the digest of its content; for the configs ``by_key``
+    picks (canary's own copies), a digest per key and the annotations instead, so that
+    whether one holds what canary writes is told as from the whole object."""
     def transform(obj: JSON) -> JSON:
         if keep(obj):
             return lean(obj)
         meta = obj.get("metadata") or {}
-        trimmed: JSON = {k: obj[k] for k in _TRIMMED_FIELDS if k in obj}
+        trimmed: JSON = {k: obj[k] for k in ("apiVersion", "kind", "type") if k in obj}
         trimmed["metadata"] = {k: meta[k] for k in _TRIMMED_METADATA if k in meta}
-        annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
-                       if k != LAST_APPLIED}
+        if not by_key(obj):
+            trimmed[DIGEST_FIELD] = content_digest(obj)
+            return trimmed
+        annotations = lean(obj)["metadata"].get("annotations")
         if annotations:
             trimmed["metadata"]["annotations"] = annotations
-        trimmed[DIGEST_FIELD] = content_digest(obj)
+        trimmed[KEY_DIGESTS_FIELD] = content_digests(obj)
         return trimmed
     return transform
+
+
+def content_digests(obj: JSON) -> dict[str, dict[str, str]]:
+    """Per content field (data, binaryData, stringData) and key, a digest of the value:
+    what a config holds can then be compared key by key, as a whole object would be."""
+    digests: dict[str, dict[str, str]] = {}
+    for field in CONTENT_FIELDS:
+        content = obj.get(field)
+        if not content:
+            continue
+        items = content.items() if isinstance(content, dict) else [("", content)]
+        digests[field] = {str(key): hashlib.sha256(_part(
+            value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        )).hexdigest() for key, value in items}
+    return digests
 
 
 def deployment_trimmer(keep: Callable[[JSON], bool]) -> Transform:

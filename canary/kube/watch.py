@@ -126,7 +126,8 @@ class Reflector:
         self._size = 0
         self._resource_versions: dict[str | None, str] = {}
         self._listed: set[str | None] = set()
-        #: When :meth:`run` began: the first sync's log says how long the lists took.
+        #: When :meth:`run` began: the first sync's log says how long the lists took
+        #: (with handing out their events, and any retries).
         self._started: float | None = None
         #: Set once the first list of every namespace has filled the store.
         self.synced = asyncio.Event()
@@ -335,9 +336,9 @@ class Reflector:
         self._listed.add(scope)
         if len(self._listed) == len(self.scopes):
             if not self.synced.is_set():
+                began = listing if self._started is None else self._started
                 log.info("listed", resource=self.resource.plural, objects=len(self),
-                         seconds=round(self.clock() - (
-                             listing if self._started is None else self._started), 3))
+                         seconds=round(self.clock() - began, 3))
             self.synced.set()
             if self._on_listed is not None:
                 self._on_listed()

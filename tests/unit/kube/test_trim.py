@@ -12,10 +12,12 @@ from hypothesis import strategies as st
 
 from canary.kube.trim import (
     DIGEST_FIELD,
+    KEY_DIGESTS_FIELD,
     LAST_APPLIED,
     FieldManager,
     config_trimmer,
     content_digest,
+    content_digests,
     deployment_trimmer,
     is_trimmed,
     lean,
@@ -151,3 +153,27 @@ def test_the_digest_follows_the_content(one: JSON, other: JSON) -> None:
     def content(obj: JSON) -> JSON:
         return {k: obj[k] for k in ("data", "binaryData", "stringData") if obj.get(k)}
     assert (content_digest(one) == content_digest(other)) is (content(one) == content(other))
+
+
+@given(objects)
+def test_a_config_trimmed_by_key_keeps_a_digest_per_key_and_its_annotations(obj: JSON
+                                                                           ) -> None:
+    before = copy.deepcopy(obj)
+    kept = config_trimmer(lambda _: False, by_key=lambda _: True)(obj)
+    assert obj == before and is_trimmed(kept) and DIGEST_FIELD not in kept
+    assert kept[KEY_DIGESTS_FIELD] == content_digests(before)
+    for field in ("data", "binaryData", "stringData", "spec", "status", "immutable"):
+        assert field not in kept
+    assert kept["metadata"].get("annotations", {}) == \
+        lean(before)["metadata"].get("annotations", {})
+
+
+@given(objects, objects)
+def test_the_digests_by_key_follow_each_value(one: JSON, other: JSON) -> None:
+    for field in ("data", "binaryData", "stringData"):
+        mine, theirs = one.get(field) or {}, other.get(field) or {}
+        if not isinstance(mine, dict) or not isinstance(theirs, dict):
+            continue
+        digests = content_digests(one).get(field, {}), content_digests(other).get(field, {})
+        for key in set(mine) & set(theirs):
+            assert (digests[0][key] == digests[1][key]) is (mine[key] == theirs[key])
