@@ -79,6 +79,8 @@ def main() -> None:
 
     signal.signal(signal.SIGUSR1, on_signal)
     asyncio.run = timed_run
+    if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+        del sys.path[0]  # run as a script: the benchmark's modules are not canary's
     sys.argv = ["canary", *args]
     runpy.run_module("canary", run_name="__main__")
 

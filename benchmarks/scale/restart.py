@@ -17,8 +17,8 @@ for the pods, creates the N Canaries, then runs canary under the chart's RBAC th
 2. a new process on the same cluster (a restart): seconds until ready, the longest its
    event loop was held in the first ``--settle`` seconds, its resident set then, and
    how long each cache's first lists took (from its log); ``--restarts`` times, each
-   followed by the same for a process of the ``--baseline`` checkout when given (two
-   revisions side by side on one cluster).
+   paired with the same for a process of the ``--baseline`` checkout when given, the
+   order alternating (two revisions side by side on one cluster).
 
 Prints one JSON object. The background is the ``--quick`` one of ``run.py``: what is
 measured here grows with the Canaries, not with the objects none refers to
@@ -126,8 +126,9 @@ async def one_process(env: LocalEnvironment, kubeconfig: Path, watch: PhaseWatch
 
 async def measure(canaries: int, settle: float, restarts: int, baseline: Path | None
                   ) -> dict[str, Any]:
-    """The initializing process, then ``restarts`` restarts, each followed by one of the
-    ``baseline`` checkout's when given: both revisions restarted on the same cluster."""
+    """The initializing process, then ``restarts`` restarts, each paired with one of the
+    ``baseline`` checkout's when given (in turns: this one first, then the baseline
+    first): both revisions restarted on the same cluster."""
     cancel_on_sigterm()
     background = {k: cast(int, QUICK[k]) for k in ("deployments", "configmaps", "secrets")}
     sizes = cluster.Sizes(canaries, max(1, canaries // 10), **background)
@@ -148,7 +149,9 @@ async def measure(canaries: int, settle: float, restarts: int, baseline: Path | 
                                       settle, Path.cwd())
             again: dict[str, list[dict[str, Any]]] = {"restarted": [], "baseline": []}
             for turn in range(1, restarts + 1):
-                for kind, code in (("restarted", Path.cwd()), ("baseline", baseline)):
+                pair = [("restarted", Path.cwd()), ("baseline", baseline)]
+                # ABBA: neither revision always comes right after the other.
+                for kind, code in (pair if turn % 2 else pair[::-1]):
                     if code is not None:
                         again[kind].append(await one_process(
                             env, kubeconfig, watch, f"canary-{kind}-{turn}", canaries,
