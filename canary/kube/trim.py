@@ -136,9 +136,13 @@ def content_digest(obj: JSON) -> str:
         for key in sorted(content, key=str):
             value = content[key]
             digest.update(_part(str(key)))
-            digest.update(_part(value if isinstance(value, str) else
-                                json.dumps(value, sort_keys=True)))
+            digest.update(_part(_text(value)))
     return digest.hexdigest()
+
+
+def _text(value: object) -> str:
+    """A content value as hashed: a string as it is, anything else as canonical JSON."""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
 def _part(text: str) -> bytes:
@@ -186,9 +190,8 @@ def content_digests(obj: JSON) -> dict[str, dict[str, str]]:
         if not content:
             continue
         items = content.items() if isinstance(content, dict) else [("", content)]
-        digests[field] = {str(key): hashlib.sha256(_part(
-            value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-        )).hexdigest() for key, value in items}
+        digests[field] = {str(key): hashlib.sha256(_part(_text(value))).hexdigest()
+                          for key, value in items}
     return digests
 
 

@@ -7,7 +7,9 @@ rolls out are kept whole."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
+from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import pytest
@@ -16,7 +18,7 @@ from hypothesis import strategies as st
 
 from canary.controller.caches import Caches
 from canary.controller.controller import Controller
-from canary.kube import KubeClient, NotFound, Resource
+from canary.kube import KubeClient, NotFound, Reflector, Resource
 from canary.kube.trim import LAST_APPLIED, is_trimmed
 from canary.observability import ControllerMetrics
 from canary.settings import KubeSettings, Settings
@@ -300,15 +302,26 @@ async def test_a_new_canary_reads_its_trimmed_target_whole_once() -> None:
     assert api.gets == ["deployments/batch", "configmaps/unused"]
 
 
-@pytest.mark.parametrize("plural", ["configmaps", "secrets"])
-async def test_configs_do_not_wait_for_the_caches_that_name_no_config(plural: str) -> None:
-    """Readiness waits for the longest chain of lists: the configs' must not wait for
-    the Services' and routes' (thousands of generated objects at scale)."""
+@contextlib.asynccontextmanager
+async def watching_one(plural: str) -> AsyncIterator[tuple[Caches, Reflector, Cluster]]:
+    """The controller's task for the cache of ``plural`` running over a busy namespace,
+    the other caches left for the test to list."""
     controller, api = controller_over(busy_namespace())
     caches = controller.caches
     cache = next(c for c in caches.all() if c.resource.plural == plural)
     watching = asyncio.create_task(controller._watch(cache))
     try:
+        yield caches, cache, api
+    finally:
+        watching.cancel()
+        await asyncio.gather(watching, return_exceptions=True)
+
+
+@pytest.mark.parametrize("plural", ["configmaps", "secrets"])
+async def test_configs_do_not_wait_for_the_caches_that_name_no_config(plural: str) -> None:
+    """Readiness waits for the longest chain of lists: the configs' must not wait for
+    the Services' and routes' (thousands of generated objects at scale)."""
+    async with watching_one(plural) as (caches, cache, api):
         for before in caches.listed_after(cache):
             await before._relist(None)
         await settle()
@@ -316,9 +329,6 @@ async def test_configs_do_not_wait_for_the_caches_that_name_no_config(plural: st
         assert not any(c.synced.is_set() for c in (
             caches.services, caches.virtual_services, caches.destination_rules,
             caches.http_routes, caches.grpc_routes, caches.autoscalers))
-    finally:
-        watching.cancel()
-        await asyncio.gather(watching, return_exceptions=True)
 
 
 @pytest.mark.parametrize("plural", ["deployments", "configmaps", "secrets"])
@@ -326,17 +336,10 @@ async def test_a_cache_is_listed_after_the_objects_that_say_what_it_keeps(
         plural: str) -> None:
     """Deployments after the Canaries (which target them); configs after the caches
     that name configs."""
-    controller, api = controller_over(busy_namespace())
-    caches = controller.caches
-    cache = next(c for c in caches.all() if c.resource.plural == plural)
-    watching = asyncio.create_task(controller._watch(cache))
-    try:
+    async with watching_one(plural) as (caches, cache, api):
         for before in caches.listed_after(cache):
             await settle()
             assert plural not in api.listed
             await before._relist(None)
         await settle()
         assert plural in api.listed
-    finally:
-        watching.cancel()
-        await asyncio.gather(watching, return_exceptions=True)
