@@ -20,7 +20,7 @@ from canary.controller.pod_reasons import PodReasons
 from canary.controller.services import Services
 from canary.core import Decision, Observation, decide
 from canary.core import conditions as built
-from canary.core.observation import ManualRequests
+from canary.core.observation import ManualRequests, RouteHold
 from canary.kube import JSON, Conflict, KubeError, NotFound
 from canary.kube import resources as r
 from canary.models.annotations import (
@@ -343,7 +343,7 @@ class Worker:
         """Why this controller cannot route the Canary's traffic (its provider)."""
         return problem(canary, self.services.settings.mesh_provider)
 
-    def _route_pending(self, canary: Canary) -> str | None:
+    def _route_pending(self, canary: Canary) -> RouteHold | None:
         """Why the data plane does not follow the Canary's routing as cached yet."""
         if self._provider_problem(canary) is not None:
             return None

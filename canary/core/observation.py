@@ -123,6 +123,16 @@ class FieldOwner:
 
 
 @dataclass(frozen=True)
+class RouteHold:
+    """Why the data plane does not follow the routing canary wrote. ``refused``: it said
+    no, or the route cannot be built or found (a Warning); otherwise it has not reported
+    on the route yet, a normal wait after each write."""
+
+    message: str
+    refused: bool
+
+
+@dataclass(frozen=True)
 class Observation:
     now: datetime
     target: Workload
@@ -141,9 +151,9 @@ class Observation:
     #: not implement it): the Canary then changes nothing.
     provider_problem: str | None = None
     #: Why the data plane does not follow the routing canary wrote yet (a Gateway has not
-    #: accepted the route, naming the Gateway and its reason); None once it does. The
-    #: weights hold while it is set.
-    route_pending: str | None = None
+    #: reported on the route or refused it, naming the Gateway and its reason); None once
+    #: it does. The weights hold while it is set.
+    route_pending: RouteHold | None = None
     #: What a person asked for (``canary promote/abort/pause``), from annotations.
     requests: ManualRequests = field(default_factory=lambda: ManualRequests())
     #: Why another Canary keeps what this one would manage (its target or an object

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from canary.core.actions import Route
+from canary.core.observation import RouteHold
 from canary.models.canary import Canary, Provider
 from canary.router.port import JSON, Find, Named, Reversion, service_name
 from canary.router.services import managed_services, metadata, released_apex, services
@@ -94,6 +95,6 @@ class IstioRouter:
         return Reversion(apply=(released_apex(canary, label),),
                          delete=(("VirtualService", service_name(canary)),))
 
-    def pending(self, canary: Canary, find: Find) -> str | None:
+    def pending(self, canary: Canary, find: Find) -> RouteHold | None:
         return None
 

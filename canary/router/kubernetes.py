@@ -15,6 +15,7 @@ still asks for one raises :class:`InexpressibleRoute` here rather than being app
 from __future__ import annotations
 
 from canary.core.actions import Route
+from canary.core.observation import RouteHold
 from canary.errors import CanaryError
 from canary.models.canary import NEEDS_A_MESH, Canary, Provider, needs_a_mesh
 from canary.router.port import JSON, Find, Named, Reversion
@@ -87,5 +88,5 @@ class KubernetesRouter:
         routes, so nothing is deleted."""
         return Reversion(apply=(released_apex(canary, label),), delete=())
 
-    def pending(self, canary: Canary, find: Find) -> str | None:
+    def pending(self, canary: Canary, find: Find) -> RouteHold | None:
         return None

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from canary.core.actions import Route
+from canary.core.observation import RouteHold
 from canary.models.canary import Canary
 
 JSON = dict[str, Any]
@@ -60,7 +61,7 @@ class Router(Protocol):
         deleted with ``revertOnDeletion``."""
         ...
 
-    def pending(self, canary: Canary, find: Find) -> str | None:
-        """Why the data plane has not accepted the routing objects as cached (``find``);
-        None once it has."""
+    def pending(self, canary: Canary, find: Find) -> RouteHold | None:
+        """Why the data plane does not follow the routing objects as cached (``find``):
+        refused, or not reported on yet; None once it follows them."""
         ...

@@ -11,6 +11,7 @@ then the weights canary wrote are not the weights traffic follows.
 from __future__ import annotations
 
 from canary.core.actions import Route
+from canary.core.observation import RouteHold
 from canary.models.canary import Canary, Provider
 from canary.router.gatewayapi.adopted import adopted_rules
 from canary.router.gatewayapi.matches import UnsupportedRoute
@@ -91,22 +92,26 @@ class GatewayApiRouter:
             else ((route_kind(canary), service_name(canary)),)
         return Reversion(apply=(released_apex(canary, label),), delete=delete)
 
-    def pending(self, canary: Canary, find: Find) -> str | None:
-        """Why the route is not in force: it cannot be built, is not written yet (or, the
-        user's, is missing), or a parent has not accepted its current generation (in the
-        parent's words)."""
+    def pending(self, canary: Canary, find: Find) -> RouteHold | None:
+        """Why the route is not in force. Refused: it cannot be built, the user's is
+        missing or unusable, or a parent said no (in the parent's words). Not reported
+        on yet: canary's own is not written yet, or a parent has not reported on its
+        current generation."""
         if (refused := refusal(canary)) is not None:
-            return refused
+            return RouteHold(refused, refused=True)
         kind, name = route_kind(canary), route_name(canary)
         cached = find(kind, name)
         if cached is None:
             if canary.spec.service.route_ref is not None:
-                return f"spec.service.routeRef: {kind} {canary.namespace}/{name} not found"
-            return f"{kind} {canary.namespace}/{name} is not created yet"
+                return RouteHold(f"spec.service.routeRef: {kind} {canary.namespace}/{name} "
+                                 "not found", refused=True)
+            return RouteHold(f"{kind} {canary.namespace}/{name} is not created yet",
+                             refused=False)
         if canary.spec.service.route_ref is not None and \
                 (refused := _users_refusal(canary, cached)) is not None:
-            return refused
+            return RouteHold(refused, refused=True)
         verdict = acceptance(cached)
         if verdict.state == "Accepted":
             return None
-        return f"{kind} {canary.namespace}/{name}: {verdict.message}"
+        return RouteHold(f"{kind} {canary.namespace}/{name}: {verdict.message}",
+                         refused=verdict.state == "Refused")

@@ -29,6 +29,7 @@ from canary.core.observation import (
     HookResult,
     JudgeReading,
     ManualRequests,
+    RouteHold,
 )
 from canary.models.canary import Canary, JudgedMetricStatus, JudgeStatus, Phase
 
@@ -74,8 +75,9 @@ class World:
     invalid_references: tuple[str, ...] = ()
     #: Why the controller cannot route with the Canary's spec.provider.
     provider_problem: str | None = None
-    #: Why the data plane does not follow the route yet (a Gateway refused it).
-    route_pending: str | None = None
+    #: Why the data plane does not follow the route yet (a Gateway refused it, or has not
+    #: reported on it).
+    route_pending: RouteHold | None = None
     #: Why the controller's caches may be out of date (a watch catching up).
     stale: str | None = None
     #: Why a new revision must wait for a rollout slot (the controller's limit on

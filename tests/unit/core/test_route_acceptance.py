@@ -1,16 +1,22 @@
 """Weights move only on a route the data plane follows: while a Gateway has not accepted
-the route, the rollout holds (no weight increase, no promotion) and says why."""
+the route, the rollout holds (no weight increase, no promotion) and says why; a refusal in
+a Warning event, a Gateway yet to report without one."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from canary.core.observation import RouteHold
 from canary.models.canary import Condition, Phase
 from tests.unit.core.scenario import World, initialized
 
-REFUSED = ("HTTPRoute shop/web: Gateway shop/public refused the route: "
+REFUSAL = ("HTTPRoute shop/web: Gateway shop/public refused the route: "
            "NoMatchingListenerHostname: no listener hostname matches")
+REFUSED = RouteHold(REFUSAL, refused=True)
+UNREPORTED = RouteHold("HTTPRoute shop/web: Gateway shop/public has not reported Accepted "
+                       "for generation 2 yet", refused=False)
 
 
 def route_accepted(world: World) -> Condition | None:
@@ -18,7 +24,7 @@ def route_accepted(world: World) -> Condition | None:
                  if c.type == "RouteAccepted"), None)
 
 
-def releasing(pending: str | None = REFUSED) -> World:
+def releasing(pending: RouteHold | None = REFUSED) -> World:
     """An Initialized Canary given rev-2 while its route is ``pending``."""
     world = initialized()
     world.route_pending = pending
@@ -41,13 +47,32 @@ class TestHeld:
         condition = route_accepted(world)
         assert condition is not None
         assert (condition.status, condition.reason, condition.message) == (
-            "False", "RouteNotAccepted", REFUSED)
+            "False", "RouteNotAccepted", REFUSAL)
 
     def test_it_is_said_in_one_warning_event(self) -> None:
         world = releasing()
         step_for(world, 50)
         events = [e for d in world.decisions for e in d.events if e.reason == "RouteNotAccepted"]
-        assert [(e.type, e.message) for e in events] == [("Warning", REFUSED)]
+        assert [(e.type, e.message) for e in events] == [("Warning", REFUSAL)]
+
+    def test_a_gateway_yet_to_report_holds_the_weight_without_a_warning(self) -> None:
+        world = releasing(UNREPORTED)
+        step_for(world, 30)
+        assert world.phase() == Phase.PROGRESSING and world.weight == 0
+        condition = route_accepted(world)
+        assert condition is not None
+        assert (condition.status, condition.reason, condition.message) == (
+            "False", "RoutePending", UNREPORTED.message)
+        assert all(e.type == "Normal" for d in world.decisions for e in d.events)
+
+    def test_a_refusal_after_the_wait_is_warned_once(self) -> None:
+        world = releasing(UNREPORTED)
+        step_for(world, 20)
+        world.route_pending = REFUSED
+        step_for(world, 20)
+        warnings = [(e.reason, e.message) for d in world.decisions for e in d.events
+                    if e.type == "Warning"]
+        assert warnings == [("RouteNotAccepted", REFUSAL)]
 
     @settings(max_examples=25, deadline=None)
     @given(steps=st.integers(1, 8))
@@ -66,8 +91,10 @@ class TestHeld:
 
 
 class TestReleased:
-    def test_once_accepted_the_rollout_goes_on_and_says_so(self) -> None:
-        world = releasing()
+    @pytest.mark.parametrize(("hold", "said"), [(REFUSED, 1), (UNREPORTED, 0)])
+    def test_once_accepted_the_rollout_goes_on_saying_so_after_a_refusal(
+            self, hold: RouteHold, said: int) -> None:
+        world = releasing(hold)
         step_for(world, 30)
         world.route_pending = None
         world.run_until_quiet()
@@ -75,7 +102,7 @@ class TestReleased:
         condition = route_accepted(world)
         assert condition is not None and (condition.status, condition.reason) == (
             "True", "Accepted")
-        assert world.reasons().count("RouteAccepted") == 1
+        assert world.reasons().count("RouteAccepted") == said
 
     def test_pending_between_steps_is_not_looked_at(self) -> None:
         """A route just rewritten is pending until its Gateway reports on it: between two
@@ -103,4 +130,11 @@ class TestDeadline:
         promoted = next(c for c in world.canary.status.conditions or []
                         if c.type == "Promoted")
         assert promoted.reason == "ProgressDeadlineExceeded"
-        assert REFUSED in promoted.message
+        assert REFUSAL in promoted.message
+
+    def test_the_deadline_counts_from_the_wait_not_from_the_refusal(self) -> None:
+        world = releasing(UNREPORTED)
+        step_for(world, 40)
+        world.route_pending = REFUSED
+        step_for(world, 30)
+        assert world.phase() == Phase.FAILED and world.weight == 0

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from canary.core import Route
+from canary.core.observation import RouteHold
 from canary.router import router_for, unsupported
 from canary.router.gatewayapi.router import GatewayApiRouter
 from canary.router.gatewayapi.routes import grpc_route, http_route
@@ -75,8 +76,9 @@ class TestManifests:
             subject = gateway_canary(service)
             written = GatewayApiRouter().manifests(subject, OWNER, LABEL, Route(0))
             assert [m["kind"] for m in written] == ["Service"] * 3
-            reason = GatewayApiRouter().pending(subject, finding(None))
-            assert reason is not None and reason.startswith("spec.service.")
+            hold = GatewayApiRouter().pending(subject, finding(None))
+            assert hold is not None and hold.refused
+            assert hold.message.startswith("spec.service.")
 
 
 
@@ -107,14 +109,15 @@ class TestTheUsersRoute:
                                                                 "storefront") else None
         assert GatewayApiRouter().pending(adopting(), find(users_route())) is None
         refused = GatewayApiRouter().pending(adopting(), find(users_route(accepted="False")))
-        assert refused is not None and refused.startswith(
+        assert refused is not None and refused.refused and refused.message.startswith(
             "HTTPRoute shop/storefront: Gateway infra/public refused the route")
-        assert GatewayApiRouter().pending(adopting(), find(None)) == \
-            "spec.service.routeRef: HTTPRoute shop/storefront not found"
+        assert GatewayApiRouter().pending(adopting(), find(None)) == RouteHold(
+            "spec.service.routeRef: HTTPRoute shop/storefront not found", refused=True)
         elsewhere = users_route()
         elsewhere["spec"]["rules"] = [{"backendRefs": [{"name": "legacy", "port": 80}]}]
-        reason = GatewayApiRouter().pending(adopting(), find(elsewhere))
-        assert reason is not None and reason.startswith("spec.service.routeRef: no rule")
+        hold = GatewayApiRouter().pending(adopting(), find(elsewhere))
+        assert hold is not None and hold.refused
+        assert hold.message.startswith("spec.service.routeRef: no rule")
 
     def test_reverting_never_deletes_the_users_route(self) -> None:
         reversion = GatewayApiRouter().reversion(adopting(), LABEL)
@@ -138,18 +141,20 @@ class TestPending:
         assert GatewayApiRouter().pending(gateway_canary(), finding(status(3))) is None
 
     def test_a_route_not_written_yet_is_pending(self) -> None:
-        assert GatewayApiRouter().pending(gateway_canary(), finding(None)) == \
-            "HTTPRoute shop/web is not created yet"
+        assert GatewayApiRouter().pending(gateway_canary(), finding(None)) == RouteHold(
+            "HTTPRoute shop/web is not created yet", refused=False)
 
     def test_a_refusal_names_the_route_the_gateway_and_its_reason(self) -> None:
-        reason = GatewayApiRouter().pending(gateway_canary(), finding(status(
+        hold = GatewayApiRouter().pending(gateway_canary(), finding(status(
             3, accepted="False", reason="NoMatchingListenerHostname")))
-        assert reason == ("HTTPRoute shop/web: Gateway infra/public refused the route: "
-                          "NoMatchingListenerHostname: listener hostnames do not match")
+        assert hold == RouteHold("HTTPRoute shop/web: Gateway infra/public refused the "
+                                 "route: NoMatchingListenerHostname: listener hostnames do "
+                                 "not match", refused=True)
 
-    def test_a_newer_generation_is_pending_until_reported(self) -> None:
-        reason = GatewayApiRouter().pending(gateway_canary(), finding(status(4)))
-        assert reason is not None and "has not reported Accepted for generation 4" in reason
+    def test_a_newer_generation_is_pending_until_reported_not_refused(self) -> None:
+        hold = GatewayApiRouter().pending(gateway_canary(), finding(status(4)))
+        assert hold is not None and not hold.refused
+        assert "has not reported Accepted for generation 4" in hold.message
 
     def test_the_grpc_route_is_the_one_read(self) -> None:
         subject = gateway_canary({"appProtocol": "grpc"})
