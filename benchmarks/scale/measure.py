@@ -124,9 +124,13 @@ class AuditLog:
         """``user``'s requests logged between two marks, as ``verb resource`` counts: a
         watch counts when it opens, any other request when answered."""
         counted: Counter[str] = Counter()
+        stop = end if end is not None else self.mark()
+        if stop < start:
+            raise RuntimeError(f"the audit log {self.path} shrank under its reader "
+                               f"({start} -> {stop} bytes): rotated or truncated")
         with self.path.open("rb") as handle:
             handle.seek(start)
-            data = handle.read((end if end is not None else self.mark()) - start)
+            data = handle.read(stop - start)
         for line in data.splitlines():
             if not line.strip():
                 continue

@@ -50,7 +50,9 @@ def etcd(binary: Path, data_dir: Path, client_port: int, peer_port: int) -> list
 
 def apiserver(binary: Path, etcd_port: int, port: int, pki: pki_module.Pki, cert_dir: Path,
               audit_policy: Path, audit_log: Path) -> list[str]:
-    """The API server: TLS from ``pki``, RBAC on, service-account requests audited."""
+    """The API server: TLS from ``pki``, RBAC on, service-account requests audited to one
+    file that is never rotated (``--audit-log-maxsize 0``; the default rotates at 100 MB),
+    so offsets into it stay valid for a whole run."""
     return [
         str(binary), "--etcd-servers", url("http", etcd_port),
         "--bind-address", LOOPBACK, "--advertise-address", LOOPBACK,
@@ -66,7 +68,7 @@ def apiserver(binary: Path, etcd_port: int, port: int, pki: pki_module.Pki, cert
         "--allow-privileged", "--profiling=false", "--cert-dir", str(cert_dir),
         "--enable-garbage-collector", "--watch-cache",
         "--audit-policy-file", str(audit_policy), "--audit-log-format", "json",
-        "--audit-log-path", str(audit_log), "--audit-log-maxbackup", "0",
+        "--audit-log-path", str(audit_log), "--audit-log-maxsize", "0",
     ]
 
 

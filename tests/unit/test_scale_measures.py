@@ -9,6 +9,8 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+
 from benchmarks.scale.looptimer import LoopClock
 from benchmarks.scale.measure import AuditLog, Seen, ended_at, step_lateness
 from benchmarks.scale.restart import list_seconds
@@ -54,6 +56,17 @@ def test_the_audit_log_is_read_in_whole_lines_while_it_is_written(tmp_path: Path
     assert log.requests("bench", 0) == {"get deployments": 3}
     path.write_bytes(line * 5)
     assert log.requests("bench", first) == {"get deployments": 2}
+
+
+def test_an_audit_log_that_shrank_under_its_reader_is_an_error(tmp_path: Path) -> None:
+    """A rotated log would make a mark point past its end: said, not read as nothing."""
+    path = tmp_path / "audit.log"
+    path.write_bytes(b"{}\n" * 10)
+    log = AuditLog(path)
+    mark = log.mark()
+    path.write_bytes(b"{}\n")
+    with pytest.raises(RuntimeError, match="shrank"):
+        log.requests("bench", mark)
 
 
 async def test_the_loop_timer_sees_the_loop_held_and_reports_it_whole(tmp_path: Path) -> None:
