@@ -106,10 +106,29 @@ class GitOpsApp:
                                                self.repository.url, "./app", FLUX_INTERVAL):
             await self.kube.apply(document, field_manager="e2e", resource=resource)
         await self.env.set_traffic(f"{APP}.{self.namespace}", rps=100)
-        await wait_until(self.canary, lambda c: phase(c) == "Initialized",
-                         "the Canary applied by Flux to be Initialized", timeout=90)
+        try:
+            await wait_until(self.canary, lambda c: phase(c) == "Initialized",
+                             "the Canary applied by Flux to be Initialized", timeout=90)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{await self.flux_view()}") from exc
         await self.ready_at(sha)
         return sha
+
+    async def flux_view(self) -> str:
+        """What Flux says of the repository and the Kustomization, and the end of its
+        controllers' logs: why nothing was applied, when nothing was."""
+        said = []
+        for resource in (GIT_REPOSITORIES, KUSTOMIZATIONS):
+            try:
+                obj = await self.kube.get(resource, "apps", self.flux_namespace)
+                said.append(f"{obj['kind']}: {(obj.get('status') or {}).get('conditions')}")
+            except Exception as exc:  # said in the failure, whatever it is
+                said.append(f"{resource}: {exc!r}")
+        for name in ("source-controller", "kustomize-controller", "git-server"):
+            log = self.env.logs_dir / f"{name}.log"
+            tail = log.read_text(errors="replace").splitlines()[-15:] if log.exists() else []
+            said.append(f"{name}.log, last lines:\n" + "\n".join(tail))
+        return "\n".join(said)
 
     async def canary(self) -> dict[str, Any]:
         """The Canary as it is now; each one read is kept in ``seen``."""
