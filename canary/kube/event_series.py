@@ -20,7 +20,7 @@ JSON = dict[str, Any]
 RECENT_EVENTS = 4096
 #: How long after its last occurrence an event still counts as repeated.
 REPEAT_WINDOW = timedelta(minutes=10)
-#: The API server's limit on an event's note (message).
+#: The API server's limit on an event's note (message), in bytes of UTF-8.
 NOTE_LIMIT = 1024
 #: Room for the name of the object the event is about: the Event's name adds "." and
 #: sixteen hex digits of nanoseconds to it, and names stop at 253 characters.
@@ -44,7 +44,13 @@ class EventKey:
         meta = regarding.get("metadata") or {}
         return cls(str(meta.get("namespace") or ""), str(regarding.get("kind") or ""),
                    str(meta.get("name") or ""), str(meta.get("uid") or ""), type_, reason,
-                   note[:NOTE_LIMIT])
+                   clipped(note))
+
+
+def clipped(note: str) -> str:
+    """``note`` cut to NOTE_LIMIT bytes of UTF-8, never inside a character: the API server
+    counts bytes, not characters, and refuses an event whose note is longer."""
+    return note.encode("utf-8", "surrogatepass")[:NOTE_LIMIT].decode("utf-8", "ignore")
 
 
 @dataclass(frozen=True)

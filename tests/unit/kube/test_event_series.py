@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from canary.kube import NotFound
+from canary.kube import Invalid, NotFound
 from canary.kube import resources as r
 from canary.kube.event_series import (
+    NOTE_LIMIT,
     REPEAT_WINDOW,
     EventKey,
     Occurrence,
@@ -74,6 +75,24 @@ class TestRepeats:
         long = "x" * 1024
         assert EventKey.of(CANARY, "Normal", "R", long + "a") == \
             EventKey.of(CANARY, "Normal", "R", long + "b")
+
+
+class TestNotes:
+    def test_a_note_within_the_limit_in_characters_is_cut_by_its_bytes(self) -> None:
+        # 600 characters are 1200 bytes: the API server counts the bytes
+        assert EventKey.of(CANARY, "Warning", "R", "é" * 600).note == "é" * 512
+
+    def test_a_cut_never_splits_a_character(self) -> None:
+        # a fifth-to-last emoji would end at byte 1025
+        note = EventKey.of(CANARY, "Warning", "R", "a" + "😀" * 300).note
+        assert note == "a" + "😀" * 255
+
+    @given(st.text(min_size=1, max_size=6), st.integers(0, 1100))
+    def test_a_note_is_the_longest_start_that_fits(self, piece: str, times: int) -> None:
+        text = piece * times
+        note = EventKey.of(CANARY, "Warning", "R", text).note
+        assert text.startswith(note) and len(note.encode()) <= NOTE_LIMIT
+        assert note == text or len(text[:len(note) + 1].encode()) > NOTE_LIMIT
 
 
 class TestMemory:
@@ -141,6 +160,8 @@ class FakeEvents:
     async def create(self, resource: Any, body: dict[str, Any]) -> dict[str, Any]:
         assert resource == r.CORE_EVENTS
         self.calls.append("create")
+        if len(body["message"].encode()) > NOTE_LIMIT:  # as the API server counts
+            raise Invalid(422, "Invalid", "message: can have at most 1024 characters")
         self.objects[body["metadata"]["name"]] = body
         return body
 
@@ -177,6 +198,15 @@ class TestRecorder:
         assert api.calls == ["create", "patch", "create", "patch"]
         [event] = api.objects.values()
         assert event["count"] == 2
+
+    async def test_a_note_naming_something_in_many_bytes_is_written(self) -> None:
+        api = FakeEvents()
+        recorder = EventRecorder(api, "pod-1", clock=lambda: T0)  # type: ignore[arg-type]
+        await recorder.record(CANARY, "Warning", "AlertAddressUnavailable",
+                              f"Secret shop/{'é' * 514} not found")
+        [event] = api.objects.values()
+        assert event["message"].startswith("Secret shop/é")
+        assert (recorder.stats.written, recorder.stats.refused) == (1, 0)
 
     async def test_names_never_repeat_within_one_instant(self) -> None:
         api = FakeEvents()
