@@ -63,6 +63,11 @@ class ApiObject(ApiModel):
         return str(self.metadata.get("namespace", ""))
 
 
+#: A Kubernetes object name (a DNS subdomain), as the Gateway API spells its references:
+#: a reference that could name no object is refused at apply, not looked up in vain.
+ObjectName = Annotated[str, Field(min_length=1, max_length=253,
+                                  pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]
+
 #: An object passed through to the mesh as written (a DestinationRule trafficPolicy, ...).
 FreeForm = Annotated[dict[str, Any], Field(json_schema_extra={
     "x-kubernetes-preserve-unknown-fields": True})]

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, JsonValue, field_validator, model_validator
 
-from canary.models.base import ApiModel, ApiObject, Duration, FreeForm, parse_duration
+from canary.models.base import ApiModel, ApiObject, Duration, FreeForm, ObjectName, parse_duration
 
 GROUP = "canary.dev"
 VERSION = "v1beta1"
@@ -40,11 +40,6 @@ class AutoscalerRef(ApiModel):
         description="The kind of the autoscaler: HorizontalPodAutoscaler.")
     name: str = Field(min_length=1, max_length=253,
                       description="The HorizontalPodAutoscaler's name.")
-
-
-#: A Kubernetes object name (DNS subdomain), as the Gateway API spells its references.
-ObjectName = Annotated[str, Field(min_length=1, max_length=253,
-                                  pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]
 
 
 class GatewayRef(ApiModel):
@@ -406,7 +401,7 @@ class WebhookType(StrEnum):
 class SecretKeyRef(ApiModel):
     """A Secret whose keys are sent as HTTP headers."""
 
-    name: str = Field(min_length=1, description="A Secret in the Canary's namespace.")
+    name: ObjectName = Field(description="A Secret in the Canary's namespace.")
 
 
 class CanaryWebhook(ApiModel):

@@ -6,13 +6,13 @@ from typing import Literal
 
 from pydantic import Field
 
-from canary.models.base import ApiModel, ApiObject
+from canary.models.base import ApiModel, ApiObject, ObjectName
 
 
 class SecretRef(ApiModel):
     """A Secret in the resource's namespace."""
 
-    name: str = Field(min_length=1, description="The Secret's name.")
+    name: ObjectName = Field(description="The Secret's name.")
 
 
 class MetricProvider(ApiModel):

@@ -149,6 +149,15 @@ class TestFailuresAreReported:
         assert failure is not None and failure.reason == "AlertProviderUnavailable"
         assert "does not match its schema" in failure.message
 
+    async def test_a_secret_name_no_secret_could_have_is_said_by_its_field(
+            self, cluster: Cluster) -> None:
+        """As for an AlertProvider stored before its schema refused such names."""
+        cluster.add("slack", "http://127.0.0.1:9/x")
+        cluster.providers[("test", "slack")]["spec"]["secretRef"]["name"] = "é" * 514
+        failure = await self.send(cluster)
+        assert failure is not None and failure.reason == "AlertProviderUnavailable"
+        assert "spec.secretRef.name" in failure.event_message()
+
     async def test_a_missing_secret(self, cluster: Cluster) -> None:
         cluster.add("slack", "http://127.0.0.1:9/x")
         cluster.secrets.clear()
