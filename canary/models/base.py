@@ -67,6 +67,9 @@ class ApiObject(ApiModel):
 #: a reference that could name no object is refused at apply, not looked up in vain.
 ObjectName = Annotated[str, Field(min_length=1, max_length=253,
                                   pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]
+#: A namespace's name (a DNS label), for the same reason.
+NamespaceName = Annotated[str, Field(min_length=1, max_length=63,
+                                     pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
 
 #: An object passed through to the mesh as written (a DestinationRule trafficPolicy, ...).
 FreeForm = Annotated[dict[str, Any], Field(json_schema_extra={

@@ -14,7 +14,15 @@ from typing import Annotated, Literal
 
 from pydantic import Field, JsonValue, field_validator, model_validator
 
-from canary.models.base import ApiModel, ApiObject, Duration, FreeForm, ObjectName, parse_duration
+from canary.models.base import (
+    ApiModel,
+    ApiObject,
+    Duration,
+    FreeForm,
+    NamespaceName,
+    ObjectName,
+    parse_duration,
+)
 
 GROUP = "canary.dev"
 VERSION = "v1beta1"
@@ -29,7 +37,7 @@ class TargetRef(ApiModel):
 
     api_version: Literal["apps/v1"] = Field("apps/v1", description="apps/v1")
     kind: Literal["Deployment"] = Field(description="The kind of the target: Deployment.")
-    name: str = Field(min_length=1, max_length=253, description="The Deployment's name.")
+    name: ObjectName = Field(description="The Deployment's name.")
 
 
 class AutoscalerRef(ApiModel):
@@ -38,8 +46,7 @@ class AutoscalerRef(ApiModel):
     api_version: str = Field("autoscaling/v2", description="autoscaling/v2 (the default).")
     kind: Literal["HorizontalPodAutoscaler"] = Field(
         description="The kind of the autoscaler: HorizontalPodAutoscaler.")
-    name: str = Field(min_length=1, max_length=253,
-                      description="The HorizontalPodAutoscaler's name.")
+    name: ObjectName = Field(description="The HorizontalPodAutoscaler's name.")
 
 
 class GatewayRef(ApiModel):
@@ -149,8 +156,9 @@ class ThresholdRange(ApiModel):
 class TemplateRef(ApiModel):
     """The MetricTemplate whose query a metric runs."""
 
-    name: str = Field(min_length=1, description="The MetricTemplate's name.")
-    namespace: str | None = Field(None, description="Defaults to the Canary's namespace.")
+    name: ObjectName = Field(description="The MetricTemplate's name.")
+    namespace: NamespaceName | None = Field(None, description=(
+        "Defaults to the Canary's namespace."))
 
 
 #: The longest templateVariables value: room for a label value or a long alternation.
@@ -427,8 +435,9 @@ class CanaryWebhook(ApiModel):
 class ProviderRef(ApiModel):
     """The AlertProvider an alert goes to."""
 
-    name: str = Field(min_length=1, description="The AlertProvider's name.")
-    namespace: str | None = Field(None, description="Defaults to the Canary's namespace.")
+    name: ObjectName = Field(description="The AlertProvider's name.")
+    namespace: NamespaceName | None = Field(None, description=(
+        "Defaults to the Canary's namespace."))
 
 
 class CanaryAlert(ApiModel):
