@@ -19,16 +19,16 @@ from types import TracebackType
 from typing import Any, cast
 
 import aiohttp
-from kubernetes_asyncio import client as k8s_client
-from kubernetes_asyncio import config as k8s_config
 
-from canary.kube import fence
+from canary.kube import fence, transport
 from canary.kube.errors import ApiError, KubeError, NotLeader, TransportError, api_error
 from canary.kube.resources import Resource, for_object
 from canary.kube.throttle import ThrottleSettings, wait_before_resending
 
 JSON = dict[str, Any]
 Query = Mapping[str, str | int | bool | None]
+
+_k8s = transport.load()
 
 #: Seconds a plain (non-watch) request may take before it counts as a transport failure.
 DEFAULT_REQUEST_TIMEOUT = 30.0
@@ -89,7 +89,7 @@ class KubeClient:
         """From a kubeconfig (argument, ``$KUBECONFIG`` or ``~/.kube/config``), else
         in-cluster; at most ``max_connections`` connections for requests (watches have
         their own)."""
-        configuration = k8s_client.Configuration()
+        configuration = _k8s.Configuration()
         path = kubeconfig or os.environ.get("KUBECONFIG") or None
         default = Path.home() / ".kube" / "config"
         if path is None and default.exists():
@@ -98,14 +98,14 @@ class KubeClient:
             raise KubeError(missing)
         try:
             if path is not None:
-                await k8s_config.load_kube_config(
+                await _k8s.config.load_kube_config(
                     config_file=str(path), context=context, client_configuration=configuration,
                     persist_config=False,
                 )
             else:
-                k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
+                _k8s.config.load_incluster_config(
                     client_configuration=configuration)
-        except (k8s_config.ConfigException, OSError) as exc:
+        except (_k8s.config.ConfigException, OSError) as exc:
             where = f"kubeconfig {path}" if path is not None else "in-cluster configuration"
             raise KubeError(f"cannot load the {where}: {exc}") from exc
         return cls._over(configuration, max_connections)
@@ -114,7 +114,7 @@ class KubeClient:
     def with_token(cls, host: str, token: str, ca_file: str | Path, *,
                    max_connections: int = DEFAULT_MAX_CONNECTIONS) -> KubeClient:
         """A client authenticated by a bearer token alone (e.g. a ServiceAccount's)."""
-        configuration = k8s_client.Configuration()
+        configuration = _k8s.Configuration()
         configuration.host = host
         configuration.ssl_ca_cert = str(ca_file)
         configuration.api_key = {"BearerToken": token}
@@ -335,7 +335,7 @@ def _api_client(configuration: Any, max_connections: int) -> Any:
     shared = configuration.connection_pool_maxsize
     configuration.connection_pool_maxsize = max_connections
     try:
-        return k8s_client.ApiClient(configuration=configuration)
+        return _k8s.ApiClient(configuration=configuration)
     finally:
         configuration.connection_pool_maxsize = shared
 
