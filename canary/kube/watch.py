@@ -3,7 +3,8 @@
 A :class:`Reflector` lists a resource once, in pages, then watches from the list's
 resourceVersion with bookmarks, so an idle cluster costs one open stream and no polling.
 Every object passes through a transform (:mod:`canary.kube.trim`) before it is stored,
-so the cache holds only what decisions read. When the server
+so the cache holds only what decisions read, and its keys and short strings are shared
+with the other objects' (:mod:`canary.kube.compact`). When the server
 says the resourceVersion is gone (410) it lists again and reports the difference as
 events; when the connection breaks it reconnects from the last resourceVersion it saw,
 backing off exponentially with jitter. The pauses grow only with failures since the
@@ -23,6 +24,7 @@ import structlog
 
 from canary.backoff import Backoff
 from canary.kube.client import JSON, KubeClient
+from canary.kube.compact import compact
 from canary.kube.errors import ApiError, Gone, KubeError, NotFound, TooManyRequests
 from canary.kube.resources import Resource
 from canary.kube.trim import Transform, lean
@@ -196,6 +198,11 @@ class Reflector:
     def __len__(self) -> int:
         return self._size
 
+    def _stored(self, obj: JSON) -> JSON:
+        """What the store keeps of ``obj`` as the server sent it."""
+        stored: JSON = compact(self.transform(obj))
+        return stored
+
     def _put(self, key: ObjectKey, obj: JSON) -> None:
         objects = self._store.setdefault(key[0], {})
         self._size += key[1] not in objects
@@ -270,7 +277,7 @@ class Reflector:
             return None
         cached = self.get(namespace, name)
         if cached is not None and _rv(cached) == _rv(obj):
-            self._put(object_key(obj), self.transform(obj))
+            self._put(object_key(obj), self._stored(obj))
         return obj
 
     async def _list_pages(self, scope: str | None, limit: int | None
@@ -286,7 +293,7 @@ class Reflector:
                                           field_selector=self.field_selector,
                                           limit=limit, continue_token=token)
             for obj in page.get("items") or []:
-                fresh[object_key(obj)] = self.transform(obj)
+                fresh[object_key(obj)] = self._stored(obj)
                 await turns.maybe()  # a page of large configs takes tens of ms to digest
             meta = page.get("metadata") or {}
             token = meta.get("continue") or None
@@ -369,7 +376,7 @@ class Reflector:
             if kind == "BOOKMARK":
                 continue
             key = object_key(obj)
-            obj = self.transform(obj)
+            obj = self._stored(obj)
             if kind == "DELETED":
                 self._drop(key)
             else:
