@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from canary.models.canary import Canary, Phase
-from canary.observability.series import Key, LabelValues, SeriesBook
+from canary.observability.series import Key, LabelValues, SeriesBook, StatusGauge
 
 #: Flagger's deployment_strategy label, by canary's status.strategy.
 STRATEGIES = {"Canary": "canary", "ABTesting": "ab-testing", "BlueGreen": "blue-green",
@@ -44,15 +44,16 @@ class FlaggerMetrics:
         self.info.labels(version, mesh_provider).set(1)
         self.total = Gauge("flagger_canary_total", "Total number of canary object",
                            ["namespace"], registry=registry)
-        self.status = Gauge("flagger_canary_status",
-                            "Last canary analysis result (0 running, 1 successful, 2 failed)",
-                            ["name", "namespace"], registry=registry)
-        self.weight = Gauge("flagger_canary_weight",
-                            "The virtual service destination weight current value",
-                            ["workload", "namespace"], registry=registry)
-        self.analysis = Gauge("flagger_canary_metric_analysis",
-                              "Last canary analysis result per metric",
-                              ["name", "namespace", "metric"], registry=registry)
+        self.status = book.gauge(
+            "flagger_canary_status",
+            "Last canary analysis result (0 running, 1 successful, 2 failed)",
+            ("name", "namespace"))
+        self.weight = book.gauge("flagger_canary_weight",
+                                 "The virtual service destination weight current value",
+                                 ("workload", "namespace"))
+        self.analysis = book.gauge("flagger_canary_metric_analysis",
+                                   "Last canary analysis result per metric",
+                                   ("name", "namespace", "metric"))
         self.duration = Histogram("flagger_canary_duration_seconds",
                                   "Seconds spent performing canary analysis.",
                                   ["name", "namespace"], buckets=DURATION_BUCKETS,
@@ -65,12 +66,12 @@ class FlaggerMetrics:
                                 outcome_labels, registry=registry)
         self._namespaces: set[str] = set()
 
-    def gauges(self, canary: Canary) -> dict[Gauge, dict[LabelValues, float]]:
+    def gauges(self, canary: Canary) -> dict[StatusGauge, dict[LabelValues, float]]:
         """The Canary's flagger_* gauge series, from its spec and status."""
         target, namespace = canary.spec.target_ref.name, canary.namespace
         status = canary.status
         weight = status.canary_weight or 0
-        values: dict[Gauge, dict[LabelValues, float]] = {
+        values: dict[StatusGauge, dict[LabelValues, float]] = {
             self.weight: {(target, namespace): weight,
                           (f"{target}-primary", namespace): 100 - weight},
             self.analysis: {(target, namespace, result.name): result.value

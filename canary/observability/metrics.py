@@ -33,7 +33,7 @@ from canary.core.strategy import infer
 from canary.core.timefmt import parse_time
 from canary.models.canary import Canary, CanaryStatus, Phase
 from canary.observability.flagger import FlaggerMetrics
-from canary.observability.series import Key, LabelValues, SeriesBook
+from canary.observability.series import Key, LabelValues, SeriesBook, StatusGauge
 
 #: Every verdict a metric of the analysis can have (MetricResult.verdict).
 VERDICTS = ("Passed", "Failed", "NoValues", "Error", "Unavailable")
@@ -45,8 +45,8 @@ ROLLOUT_BUCKETS = (60.0, 120.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 2700.0, 360
 RECONCILE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
                      60.0)
 #: Labels of a per-Canary series, and of a per-metric one.
-_CANARY_LABELS = ("name", "namespace")
-_METRIC_LABELS = ("name", "namespace", "metric")
+_CANARY_LABELS: tuple[str, ...] = ("name", "namespace")
+_METRIC_LABELS: tuple[str, ...] = ("name", "namespace", "metric")
 #: Outcomes of an alert delivery (canary_alerts_total's ``outcome``).
 ALERT_OUTCOMES = ("delivered", "failed", "dropped")
 #: What became of the Kubernetes events canary recorded (see canary.kube.event_retry).
@@ -87,50 +87,48 @@ class ControllerMetrics:
             ProcessCollector(registry=registry)
             PlatformCollector(registry=registry)
             GCCollector(registry=registry)
-        self._define_state(registry)
-        self._define_analysis(registry)
+        self._define_state()
+        self._define_analysis()
         self._define_outcomes(registry)
         self._define_controller(registry)
 
         self.flagger = (FlaggerMetrics(registry, self._book, version=version,
                                        mesh_provider=mesh_provider)
                         if flagger_compatible else None)
+        registry.register(self._book)  # once every family it exposes is made
 
-    def _define_state(self, registry: CollectorRegistry) -> None:
+    def _define_state(self) -> None:
         """The Canary's state, as its status says it."""
-        self.info = Gauge("canary_info", "A Canary: its target, strategy and the revision "
+        gauge = self._book.gauge
+        self.info = gauge("canary_info", "A Canary: its target, strategy and the revision "
                           "being delivered; always 1.",
-                          [*_CANARY_LABELS, "target", "strategy", "revision"], registry=registry)
-        self.phase = Gauge("canary_phase", "The Canary's phase as a state set: 1 for the "
-                           "current phase, 0 for the others.", [*_CANARY_LABELS, "phase"],
-                           registry=registry)
-        self.weight = Gauge("canary_weight", "Percent of traffic routed to the canary.",
-                            _CANARY_LABELS, registry=registry)
-        self.failed_checks = Gauge("canary_failed_checks", "Failed checks of the current "
+                          (*_CANARY_LABELS, "target", "strategy", "revision"))
+        self.phase = gauge("canary_phase", "The Canary's phase as a state set: 1 for the "
+                           "current phase, 0 for the others.", (*_CANARY_LABELS, "phase"))
+        self.weight = gauge("canary_weight", "Percent of traffic routed to the canary.",
+                            _CANARY_LABELS)
+        self.failed_checks = gauge("canary_failed_checks", "Failed checks of the current "
                                    "analysis; the rollback comes at the analysis threshold.",
-                                   _CANARY_LABELS, registry=registry)
-        self.iterations = Gauge("canary_iterations", "Iterations done by an A/B or "
-                                "blue/green analysis.", _CANARY_LABELS, registry=registry)
+                                   _CANARY_LABELS)
+        self.iterations = gauge("canary_iterations", "Iterations done by an A/B or "
+                                "blue/green analysis.", _CANARY_LABELS)
 
-    def _define_analysis(self, registry: CollectorRegistry) -> None:
+    def _define_analysis(self) -> None:
         """The last analysis: each metric's value, bounds and verdict."""
-        self.analysis_value = Gauge("canary_analysis_value", "A metric's value at the last "
+        gauge = self._book.gauge
+        self.analysis_value = gauge("canary_analysis_value", "A metric's value at the last "
                                     "analysis, in the metric's own unit; absent when the "
-                                    "query returned no value.", _METRIC_LABELS,
-                                    registry=registry)
-        self.analysis_min = Gauge("canary_analysis_min_bound", "The lowest value of a metric "
-                                  "that passes; absent when unbounded below.", _METRIC_LABELS,
-                                  registry=registry)
-        self.analysis_max = Gauge("canary_analysis_max_bound", "The highest value of a metric "
-                                  "that passes; absent when unbounded above.", _METRIC_LABELS,
-                                  registry=registry)
-        self.analysis_verdict = Gauge("canary_analysis_verdict", "A metric's verdict at the "
+                                    "query returned no value.", _METRIC_LABELS)
+        self.analysis_min = gauge("canary_analysis_min_bound", "The lowest value of a metric "
+                                  "that passes; absent when unbounded below.", _METRIC_LABELS)
+        self.analysis_max = gauge("canary_analysis_max_bound", "The highest value of a metric "
+                                  "that passes; absent when unbounded above.", _METRIC_LABELS)
+        self.analysis_verdict = gauge("canary_analysis_verdict", "A metric's verdict at the "
                                       "last analysis as a state set: 1 for the verdict, 0 "
-                                      "for the others.", [*_METRIC_LABELS, "verdict"],
-                                      registry=registry)
-        self.analysis_time = Gauge("canary_analysis_timestamp_seconds", "When the last "
+                                      "for the others.", (*_METRIC_LABELS, "verdict"))
+        self.analysis_time = gauge("canary_analysis_timestamp_seconds", "When the last "
                                    "analysis ran, in seconds since the Unix epoch.",
-                                   _CANARY_LABELS, registry=registry)
+                                   _CANARY_LABELS)
 
     def _define_outcomes(self, registry: CollectorRegistry) -> None:
         """How rollouts ended, counted by this process."""
@@ -190,10 +188,11 @@ class ControllerMetrics:
         if new and self.flagger is not None:
             self.flagger.set_totals(self._book.keys())
 
-    def _gauges(self, canary: Canary, strategy: str) -> dict[Gauge, dict[LabelValues, float]]:
+    def _gauges(self, canary: Canary, strategy: str
+                ) -> dict[StatusGauge, dict[LabelValues, float]]:
         ns_name = (canary.name, canary.namespace)
         status = canary.status
-        gauges: dict[Gauge, dict[LabelValues, float]] = {
+        gauges: dict[StatusGauge, dict[LabelValues, float]] = {
             self.info: {(*ns_name, canary.spec.target_ref.name, strategy,
                          status.last_applied_spec or ""): 1},
             self.phase: {(*ns_name, str(phase)): float(phase == status.phase)

@@ -68,6 +68,19 @@ class TestGauges:
             labels(workload="web-app", namespace="shop"): 30.0,
             labels(workload="web-app-primary", namespace="shop"): 70.0}
 
+    def test_two_canaries_of_one_target_expose_the_last_written_value_once(
+            self, flagger: ControllerMetrics) -> None:
+        """Flagger's series are labelled by target: one series, the last status wins,
+        and it stays while either Canary does."""
+        flagger.observe(make_canary(name="web", weight=30))
+        flagger.observe(make_canary(name="web-b", weight=10))
+        weight = labels(workload="web-app", namespace="shop")
+        assert series(samples(flagger), "flagger_canary_weight")[weight] == 10.0
+        flagger.observe(make_canary(name="web", weight=40))
+        assert series(samples(flagger), "flagger_canary_weight")[weight] == 40.0
+        flagger.forget("shop", "web")
+        assert series(samples(flagger), "flagger_canary_weight")[weight] == 10.0
+
     def test_metric_analysis_holds_the_measured_values(
             self, flagger: ControllerMetrics) -> None:
         flagger.observe(make_canary(results=[SUCCESS_RATE, DURATION,
