@@ -248,7 +248,7 @@ async def serve(settings: Settings) -> int:
     """Run until a signal (exit 0) or the loss of the leader Lease (EXIT_LEASE_LOST)."""
     metrics = ControllerMetrics(flagger_compatible=settings.serving.flagger_metrics,
                                 mesh_provider=settings.mesh_provider)
-    health = Health()
+    health = Health(starting=True)
     servers = _servers(settings.serving, metrics, health)
     heartbeat = asyncio.create_task(health.heartbeat(), name="heartbeat")
     trimming = asyncio.create_task(heap.giving_back(), name="give back memory")
@@ -301,8 +301,10 @@ async def _serve_with(client: KubeClient, lease_client: KubeClient, settings: Se
     """Lead (the Lease over connections of its own), then run the controller until
     stopped or the Lease is lost."""
     elector = _elector(lease_client, settings.leader_election)
-    if elector is not None and not await _lead(elector, stop):
-        return 0
+    if elector is not None:
+        health.standby()
+        if not await _lead(elector, stop):
+            return 0
     # The controller writes only while this replica surely holds the Lease.
     working = client.fenced(elector.ensure_leading) if elector is not None else client
     # The caches are held for the process' life: kept out of the cycle collector's scans.

@@ -67,10 +67,11 @@ class Health:
     """What /readyz and /healthz report, for a declared set of watched resources."""
 
     def __init__(self, resources: Iterable[str] = (), settings: HealthSettings | None = None,
-                 *, clock: Clock = time.monotonic) -> None:
+                 *, clock: Clock = time.monotonic, starting: bool = False) -> None:
         self.settings = settings or HealthSettings()
         self._clock = clock
         self._lock = threading.Lock()
+        self._starting = False
         self._resources: tuple[str, ...] = ()
         self._listed: set[str] = set()
         #: Last activity per watch; a watch not heard from yet counts from its declaration.
@@ -78,6 +79,9 @@ class Health:
         self._sources: dict[str, Callable[[], float]] = {}
         self._last_beat = clock()
         self.declare(resources)
+        #: Not ready until the process says what it watches (:meth:`declare`) or that
+        #: it waits as a standby (:meth:`standby`): its probes may answer before.
+        self._starting = starting and not self._resources
 
     @property
     def resources(self) -> tuple[str, ...]:
@@ -90,10 +94,16 @@ class Health:
         watches only when it starts them, so it stays ready and alive while it waits."""
         now = self._clock()
         with self._lock:
+            self._starting = False
             for resource in resources:
                 if resource not in self._touched:
                     self._resources += (resource,)
                     self._touched[resource] = now
+
+    def standby(self) -> None:
+        """The process waits for the leader Lease before it watches anything: ready."""
+        with self._lock:
+            self._starting = False
 
     def _known(self, resource: str) -> None:
         with self._lock:
@@ -142,6 +152,8 @@ class Health:
 
     def readiness(self) -> Check:
         with self._lock:
+            if self._starting:
+                return Check(("starting: the watches are not started yet",))
             missing = [r for r in self._resources if r not in self._listed]
         if not missing:
             return Check()

@@ -32,6 +32,15 @@ class TestReadiness:
         assert health.readiness().ok
         assert str(health.readiness()) == "ok"
 
+    def test_a_starting_process_is_not_ready_until_it_declares_its_watches(
+            self, clock: FakeClock) -> None:
+        """Probes answer from the moment the process serves them, before the controller
+        has started a watch: that moment is not ready."""
+        health = Health(clock=clock, starting=True)
+        assert str(health.readiness()) == "starting: the watches are not started yet"
+        health.declare(RESOURCES)
+        assert str(health.readiness()) == "waiting for the first list of canaries, deployments"
+
     def test_an_undeclared_resource_is_refused(self, health: Health) -> None:
         """A typo would otherwise keep the controller unready forever."""
         with pytest.raises(ValueError, match="deploymnets"):
@@ -131,6 +140,11 @@ class TestStandby:
         health.beat()
         assert health.readiness().ok
         assert health.liveness().ok
+
+    def test_a_starting_process_that_stands_by_is_ready(self, clock: FakeClock) -> None:
+        health = Health(clock=clock, starting=True)
+        health.standby()
+        assert health.readiness().ok
 
     def test_watches_declared_later_count_from_their_declaration(
             self, clock: FakeClock) -> None:
