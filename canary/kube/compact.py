@@ -22,11 +22,23 @@ SHORT = 64
 def compact(value: Any) -> Any:
     """``value`` rebuilt with its dict keys and short strings interned; ``value`` itself
     is not modified (a caller may still hold it)."""
-    if isinstance(value, dict):
-        return {sys.intern(key) if type(key) is str else key: compact(item)
-                for key, item in value.items()}
-    if isinstance(value, list):
-        return [compact(item) for item in value]
-    if type(value) is str and len(value) <= SHORT:
-        return sys.intern(value)
+    kind = type(value)
+    if kind is dict:
+        return {_key(key): _leaf(item) for key, item in value.items()}
+    if kind is list:
+        return [_leaf(item) for item in value]
+    return _leaf(value)
+
+
+def _key(key: Any) -> Any:
+    return sys.intern(key) if type(key) is str else key
+
+
+def _leaf(value: Any) -> Any:
+    """A value inside a container: leaves inline (most of a tree), containers again."""
+    kind = type(value)
+    if kind is str:
+        return sys.intern(value) if len(value) <= SHORT else value
+    if kind is dict or kind is list:
+        return compact(value)
     return value
