@@ -14,10 +14,14 @@ second it began. The task wakes 200 times a second: measure CPU without it.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import os
 import runpy
 import signal
 import sys
+import tracemalloc
+from collections import Counter
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,7 +64,74 @@ class LoopClock:
         self.longest_since_report = 0.0
 
 
+def deep_size(root: object, seen: set[int]) -> int:
+    """Bytes of ``root`` and of every container and scalar reachable through dicts,
+    lists and tuples, each counted once across calls sharing ``seen``."""
+    total, stack = 0, [root]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        total += sys.getsizeof(item)
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return total
+
+
+def heap_report(path: Path) -> None:
+    """What the process holds: its watch caches, and the collector's objects by type."""
+    memory = traced()  # before the walk below allocates its own bookkeeping
+    gc.unfreeze()  # frozen objects are not listed otherwise
+    try:
+        objects = gc.get_objects()
+        caches = [o for o in objects if type(o).__name__ == "Reflector"]
+        seen: set[int] = set()
+        sizes = {f"{r.resource.plural} {','.join(str(s) for s in r.scopes)}": {
+            "objects": len(r), "mib": round(deep_size(r._store, seen) / 2**20, 2)}
+            for r in caches}
+        types = Counter(type(o).__qualname__ for o in objects)
+    finally:
+        gc.freeze()
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps({
+        "caches_mib": round(sum(c["mib"] for c in sizes.values()), 2),
+        "caches": dict(sorted(sizes.items(), key=lambda kv: -kv[1]["mib"])),
+        "tracked_objects": len(objects), "by_type": dict(types.most_common(25)),
+        **memory}))
+    partial.replace(path)
+
+
+def traced() -> dict[str, Any]:
+    """Live traced memory by package (the path's part after site-packages or the
+    standard library) and the lines holding the most, when tracing."""
+    if not tracemalloc.is_tracing():
+        return {}
+    stats = tracemalloc.take_snapshot().statistics("lineno")
+    packages: Counter[str] = Counter()
+    for stat in stats:
+        packages[_package(stat.traceback[0].filename)] += stat.size
+    return {"traced_mib": round(sum(s.size for s in stats) / 2**20, 2),
+            "traced_by_package_mib": {k: round(v / 2**20, 2)
+                                      for k, v in packages.most_common(30)},
+            "traced_lines_mib": {str(s.traceback[0]): round(s.size / 2**20, 2)
+                                 for s in stats[:30]}}
+
+
+def _package(filename: str) -> str:
+    parts = Path(filename).parts
+    for anchor in ("site-packages", "python3.11"):
+        if anchor in parts[:-1]:
+            return parts[parts.index(anchor) + 1]
+    return "canary" if "canary" in parts else filename
+
+
 def main() -> None:
+    if os.environ.get("LOOPTIMER_TRACEMALLOC") == "1":
+        tracemalloc.start()
     report, args = Path(sys.argv[1]), sys.argv[2:]
     clock = LoopClock()
     run = asyncio.run
@@ -78,6 +149,8 @@ def main() -> None:
         clock.report(report)
 
     signal.signal(signal.SIGUSR1, on_signal)
+    signal.signal(signal.SIGUSR2,
+                  lambda _n, _f: heap_report(report.with_suffix(".heap.json")))
     asyncio.run = timed_run
     if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
         del sys.path[0]  # run as a script: the benchmark's modules are not canary's

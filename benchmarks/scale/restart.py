@@ -13,7 +13,8 @@ for the pods, creates the N Canaries, then runs canary under the chart's RBAC th
 
 1. the process that initializes them all (their primaries, Services and routes): seconds
    until all are Initialized, then, ``--settle`` seconds later, its resident set and the
-   longest its event loop was held since it started;
+   longest its event loop was held since it started, then what its heap holds (each
+   watch cache's size, the most numerous objects: ``looptimer.py``);
 2. a new process on the same cluster (a restart): seconds until ready, the longest its
    event loop was held in the first ``--settle`` seconds, its resident set then, and
    how long each cache's first lists took (from its log); ``--restarts`` times, each
@@ -67,19 +68,19 @@ async def start(env: LocalEnvironment, kubeconfig: Path, name: str, code: Path) 
     return record, report, time.monotonic() - began
 
 
-def _ask_for_report(record: process.ProcessRecord, report: Path) -> None:
-    report.unlink(missing_ok=True)
-    os.kill(record.pid, signal.SIGUSR1)
-
-
 def _written(report: Path) -> dict[str, Any] | None:
     return dict(json.loads(report.read_text())) if report.exists() else None
 
 
-async def loop_report(record: process.ProcessRecord, report: Path) -> dict[str, Any]:
-    """What the loop timer in ``record`` has seen so far."""
-    _ask_for_report(record, report)
-    for _ in range(100):
+async def loop_report(record: process.ProcessRecord, report: Path,
+                      sig: signal.Signals = signal.SIGUSR1) -> dict[str, Any]:
+    """What the loop timer in ``record`` has seen so far (``SIGUSR2``: what its heap
+    holds, written next to ``report``)."""
+    if sig is signal.SIGUSR2:
+        report = report.with_suffix(".heap.json")
+    report.unlink(missing_ok=True)
+    os.kill(record.pid, sig)
+    for _ in range(600):
         await asyncio.sleep(0.1)
         if (written := _written(report)) is not None:
             return written
@@ -115,11 +116,13 @@ async def one_process(env: LocalEnvironment, kubeconfig: Path, watch: PhaseWatch
         initialized = await watch.wait_for_count("Initialized", canaries, 1800)
         await asyncio.sleep(settle)
         loop = await loop_report(record, report)
+        rss = rss_mib(record)
         return {"ready_seconds": round(ready, 2),
                 "initialized_seconds": round(max(0.0, initialized - began), 1),
-                "rss_mib": rss_mib(record), "longest_loop_stall_ms": loop["longest_ms"],
+                "rss_mib": rss, "longest_loop_stall_ms": loop["longest_ms"],
                 "loop_stalls_over_50_ms": loop["over_50_ms"],
-                "list_seconds": list_seconds(env.logs_dir / f"{name}.log")}
+                "list_seconds": list_seconds(env.logs_dir / f"{name}.log"),
+                "heap": await loop_report(record, report, signal.SIGUSR2)}
     finally:
         await asyncio.to_thread(process.stop, record)
 
