@@ -282,36 +282,23 @@ class Reflector:
 
     async def _list_pages(self, scope: str | None, limit: int | None
                           ) -> tuple[dict[ObjectKey, JSON], str]:
-        """Every object of ``scope`` (transformed, page by page, so that at most two
-        pages are held whole) and the list's resourceVersion. The next page is asked for
-        before this one is digested: the server reads it while canary decodes."""
+        """Every object of ``scope`` (transformed, page by page, so that only one page is
+        ever held whole) and the list's resourceVersion."""
         fresh: dict[ObjectKey, JSON] = {}
+        token: str | None = None
         turns = _Turns(self.clock)
-        page = await self._page(scope, limit, None)
         while True:
+            page = await self.client.list(self.resource, scope,
+                                          label_selector=self.label_selector,
+                                          field_selector=self.field_selector,
+                                          limit=limit, continue_token=token)
+            for obj in page.get("items") or []:
+                fresh[object_key(obj)] = self._stored(obj)
+                await turns.maybe()  # a page of large configs takes tens of ms to digest
             meta = page.get("metadata") or {}
             token = meta.get("continue") or None
-            following = (asyncio.ensure_future(self._page(scope, limit, token))
-                         if token is not None else None)
-            try:
-                if following is not None:
-                    await asyncio.sleep(0)  # the request goes out before the digesting
-                for obj in page.get("items") or []:
-                    fresh[object_key(obj)] = self._stored(obj)
-                    await turns.maybe()  # a page of large configs takes tens of ms
-            except BaseException:
-                if following is not None:
-                    _abandon(following)
-                raise
-            if following is None:
+            if token is None:
                 return fresh, str(meta.get("resourceVersion", ""))
-            page = await following
-
-    async def _page(self, scope: str | None, limit: int | None, token: str | None) -> JSON:
-        return await self.client.list(self.resource, scope,
-                                      label_selector=self.label_selector,
-                                      field_selector=self.field_selector,
-                                      limit=limit, continue_token=token)
 
     async def _list(self, scope: str | None) -> tuple[dict[ObjectKey, JSON], str]:
         """A paginated list. A continue token expires (410) when the server has compacted
@@ -406,13 +393,6 @@ class Reflector:
                 handler(kind, obj)
             except Exception:  # a bad handler must not kill the watch
                 log.exception("watch handler failed", resource=self.resource.plural)
-
-
-def _abandon(future: asyncio.Future[JSON]) -> None:
-    """Cancel a page no longer wanted; one that already failed has its error read, so
-    asyncio does not report it as never retrieved."""
-    if not future.cancel() and not future.cancelled():
-        future.exception()
 
 
 class _Turns:

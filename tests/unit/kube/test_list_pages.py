@@ -99,36 +99,6 @@ async def test_the_list_is_read_page_by_page_and_the_watch_starts_from_its_versi
         await stop(running)
 
 
-async def test_the_next_page_is_asked_for_before_this_one_is_stored() -> None:
-    """The server reads page k+1 while canary digests page k: each request is made
-    before the objects of the page before it are stored."""
-    api = PagedApi([config(f"c{i}") for i in range(5)])
-    stored_when_asked: list[int] = []
-    reflector = paged(api)
-    listing = api.list
-
-    async def list_counting(*args: object, **options: object) -> JSON:
-        stored_when_asked.append(len(fresh_objects))
-        return await listing(*args, **options)  # type: ignore[arg-type]
-
-    fresh_objects: list[JSON] = []
-    transform = reflector.transform
-
-    def recording(obj: JSON) -> JSON:
-        fresh_objects.append(obj)
-        return transform(obj)
-
-    api.list = list_counting  # type: ignore[method-assign]
-    reflector.transform = recording
-    running = await run_until_watching(reflector, api)
-    try:
-        assert api.calls == [(2, None), (2, "2"), (2, "4")]
-        assert stored_when_asked == [0, 0, 2]
-        assert len(reflector) == 5
-    finally:
-        await stop(running)
-
-
 @pytest.mark.parametrize(("expire", "calls"), [
     (1, [(2, None), (2, "2"), (2, None), (2, "2")]),
     (2, [(2, None), (2, "2"), (2, None), (2, "2"), (None, None)]),
