@@ -267,21 +267,62 @@ class PhaseWatch:
             history.append(Seen(time.monotonic(), phase, weight))
 
     async def run(self) -> None:
-        """List, then watch from there; list again when the watch is too old."""
-        while True:
-            listed = await self.kube.list(self.resource)
-            for obj in listed["items"]:
-                self._seen(obj)
-            version = listed["metadata"]["resourceVersion"]
-            try:
-                while True:
-                    async for event in self.kube.watch(self.resource, None, version,
-                                                       timeout_seconds=300):
-                        obj = event.get("object") or {}
-                        version = (obj.get("metadata") or {}).get("resourceVersion", version)
-                        if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
-                            self._seen(obj, deleted=event["type"] == "DELETED")
-            except Gone:
-                continue
-            except KubeError:
-                await asyncio.sleep(1)
+        await follow(self.kube, self.resource, self._seen)
+
+
+def initialized_after_available(histories: dict[tuple[str, str], list[Seen]],
+                                available: dict[tuple[str, str], float]) -> list[float]:
+    """Per Canary, the seconds from its primary Deployment (``<name>-primary``) first
+    seen Available to the Canary first seen ``Initialized``; Canaries without both
+    are left out."""
+    delays = []
+    for (namespace, name), history in histories.items():
+        ready = available.get((namespace, f"{name}-primary"))
+        initialized = next((seen.at for seen in history if seen.phase == "Initialized"),
+                           None)
+        if ready is not None and initialized is not None:
+            delays.append(initialized - ready)
+    return delays
+
+
+class AvailableWatch:
+    """Follows every Deployment through a watch: the moment each was first seen with its
+    ``Available`` condition true (:attr:`available`)."""
+
+    def __init__(self, kube: KubeClient) -> None:
+        self.kube = kube
+        self.available: dict[tuple[str, str], float] = {}
+
+    def _seen(self, obj: dict[str, Any], deleted: bool = False) -> None:
+        meta = obj.get("metadata") or {}
+        key = (meta.get("namespace", ""), meta.get("name", ""))
+        conditions = (obj.get("status") or {}).get("conditions") or []
+        if key not in self.available and not deleted and any(
+                c.get("type") == "Available" and c.get("status") == "True"
+                for c in conditions):
+            self.available[key] = time.monotonic()
+
+    async def run(self) -> None:
+        await follow(self.kube, r.DEPLOYMENTS, self._seen)
+
+
+async def follow(kube: KubeClient, resource: r.Resource,
+                 seen: Callable[[dict[str, Any], bool], None]) -> None:
+    """List, then watch from there, handing ``seen`` every object (and whether it was
+    deleted); list again when the watch is too old."""
+    while True:
+        listed = await kube.list(resource)
+        for obj in listed["items"]:
+            seen(obj, False)
+        version = listed["metadata"]["resourceVersion"]
+        try:
+            while True:
+                async for event in kube.watch(resource, None, version, timeout_seconds=300):
+                    obj = event.get("object") or {}
+                    version = (obj.get("metadata") or {}).get("resourceVersion", version)
+                    if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
+                        seen(obj, event["type"] == "DELETED")
+        except Gone:
+            continue
+        except KubeError:
+            await asyncio.sleep(1)

@@ -4,15 +4,19 @@ its resident memory, and how long its event loop stood still, measured in the pr
     .venv/bin/python -m benchmarks.scale.restart                  # N = 1,000; ~20 min
     .venv/bin/python -m benchmarks.scale.restart --canaries 300
     .venv/bin/python -m benchmarks.scale.restart --restarts 2 --baseline /tmp/before
+    .venv/bin/python -m benchmarks.scale.restart --background full  # ~45 min
 
 Starts a local environment and fills it (``cluster.py``): N Canaries' targets over N/10
-namespaces, each mounting a ConfigMap and a Secret of its own, among 500 other
-Deployments, 2,000 ConfigMaps and 2,000 Secrets (some large, some Helm releases); waits
-for the pods, creates the N Canaries, then runs canary under the chart's RBAC through
-``looptimer.py`` twice:
+namespaces, each mounting a ConfigMap and a Secret of its own, among the background of
+``run.py``: by default its ``--quick`` one (500 other Deployments, 2,000 ConfigMaps and
+2,000 Secrets, some large, some Helm releases), with ``--background full`` its full one
+(5,000, 20,000 and 20,000); waits for the pods, creates the N Canaries, then runs canary
+under the chart's RBAC through ``looptimer.py`` twice:
 
 1. the process that initializes them all (their primaries, Services and routes): seconds
-   until all are Initialized, then, ``--settle`` seconds later, its resident set and the
+   until all are Initialized, and for each Canary the seconds from its primary
+   Deployment first seen Available to the Canary first seen Initialized (both from
+   watches of this script); then, ``--settle`` seconds later, its resident set and the
    longest its event loop was held since it started, then what its heap holds (each
    watch cache's size, the most numerous objects: ``looptimer.py``);
 2. a new process on the same cluster (a restart): seconds until ready, the longest its
@@ -21,9 +25,7 @@ for the pods, creates the N Canaries, then runs canary under the chart's RBAC th
    paired with the same for a process of the ``--baseline`` checkout when given, the
    order alternating (two revisions side by side on one cluster).
 
-Prints one JSON object. The background is the ``--quick`` one of ``run.py``: what is
-measured here grows with the Canaries, not with the objects none refers to
-(``cache_memory.py`` measures those).
+Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -43,8 +45,14 @@ import psutil
 from benchmarks.running import cancel_on_sigterm, wait_http_ok
 from benchmarks.scale import cluster
 from benchmarks.scale.identities import identity
-from benchmarks.scale.measure import MIB, PhaseWatch
-from benchmarks.scale.run import QUICK, RESOURCES, Plan, manifest
+from benchmarks.scale.measure import (
+    MIB,
+    AvailableWatch,
+    PhaseWatch,
+    initialized_after_available,
+    percentile,
+)
+from benchmarks.scale.run import FULL, QUICK, RESOURCES, Plan, manifest
 from canary.devenv import EnvironmentSettings, LocalEnvironment, process
 from canary.logging import configure_logging
 
@@ -105,6 +113,15 @@ def rss_mib(record: process.ProcessRecord) -> float:
     return round(psutil.Process(record.pid).memory_info().rss / MIB, 1)
 
 
+def delays(seconds: list[float]) -> dict[str, Any]:
+    """How many, p50, p99 and the largest, in seconds."""
+    def rounded(value: float | None) -> float | None:
+        return None if value is None else round(value, 3)
+    return {"canaries": len(seconds), "p50": rounded(percentile(seconds, 0.5)),
+            "p99": rounded(percentile(seconds, 0.99)),
+            "max": rounded(max(seconds, default=None))}
+
+
 async def one_process(env: LocalEnvironment, kubeconfig: Path, watch: PhaseWatch,
                       name: str, canaries: int, settle: float, code: Path
                       ) -> dict[str, Any]:
@@ -127,13 +144,18 @@ async def one_process(env: LocalEnvironment, kubeconfig: Path, watch: PhaseWatch
         await asyncio.to_thread(process.stop, record)
 
 
-async def measure(canaries: int, settle: float, restarts: int, baseline: Path | None
-                  ) -> dict[str, Any]:
+#: The objects no Canary refers to, by ``--background``: ``run.py``'s sizes.
+BACKGROUNDS = {"quick": QUICK, "full": FULL}
+
+
+async def measure(canaries: int, settle: float, restarts: int, baseline: Path | None,
+                  background_size: str = "quick") -> dict[str, Any]:
     """The initializing process, then ``restarts`` restarts, each paired with one of the
     ``baseline`` checkout's when given (in turns: this one first, then the baseline
     first): both revisions restarted on the same cluster."""
     cancel_on_sigterm()
-    background = {k: cast(int, QUICK[k]) for k in ("deployments", "configmaps", "secrets")}
+    background = {k: cast(int, BACKGROUNDS[background_size][k])
+                  for k in ("deployments", "configmaps", "secrets")}
     sizes = cluster.Sizes(canaries, max(1, canaries // 10), **background)
     plan = Plan(sizes, "1m", 0, 0, 0, 0, 32, 1, 0.0, 1800)
     env = await LocalEnvironment.start(settings=EnvironmentSettings(
@@ -141,15 +163,18 @@ async def measure(canaries: int, settle: float, restarts: int, baseline: Path | 
     try:
         async with await env.client() as kube:
             built = await cluster.build(kube, sizes, plan.seed, plan.parallel)
-            await cluster.wait_for_pods(kube, sizes.deployments + 2 * canaries, timeout=1800)
+            await cluster.wait_for_pods(kube, sizes.deployments + 2 * canaries, timeout=3600)
             await cluster.create_all(kube, (manifest("canary", i, plan)
                                             for i in range(canaries)),
                                      plan.parallel, RESOURCES["canary"])
-            watch = PhaseWatch(kube, RESOURCES["canary"])
-            watching = asyncio.create_task(watch.run())
+            watch, primaries = PhaseWatch(kube, RESOURCES["canary"]), AvailableWatch(kube)
+            watching = [asyncio.create_task(watch.run()),
+                        asyncio.create_task(primaries.run())]
             kubeconfig = await identity(kube, env, "canary")
             first = await one_process(env, kubeconfig, watch, "canary-first", canaries,
                                       settle, Path.cwd())
+            first["initialized_after_primary_available"] = delays(
+                initialized_after_available(watch.history, primaries.available))
             again: dict[str, list[dict[str, Any]]] = {"restarted": [], "baseline": []}
             for turn in range(1, restarts + 1):
                 pair = [("restarted", Path.cwd()), ("baseline", baseline)]
@@ -159,11 +184,12 @@ async def measure(canaries: int, settle: float, restarts: int, baseline: Path | 
                         again[kind].append(await one_process(
                             env, kubeconfig, watch, f"canary-{kind}-{turn}", canaries,
                             settle, code))
-            watching.cancel()
+            for task in watching:
+                task.cancel()
     finally:
         env.stop(remove=True)
-    return {"canaries": canaries, "created": built["created"], "settle_seconds": settle,
-            "initializing": first, **again}
+    return {"canaries": canaries, "background": background, "created": built["created"],
+            "settle_seconds": settle, "initializing": first, **again}
 
 
 def main() -> None:
@@ -175,11 +201,14 @@ def main() -> None:
                         help="restarts measured (each followed by the baseline's)")
     parser.add_argument("--baseline", type=Path, metavar="CHECKOUT",
                         help="a checkout of another revision, restarted after each restart")
+    parser.add_argument("--background", choices=sorted(BACKGROUNDS), default="quick",
+                        help="the objects no Canary refers to: run.py's --quick sizes or "
+                             "its full ones")
     args = parser.parse_args()
     configure_logging("warning")
     baseline = args.baseline.resolve() if args.baseline else None
     print(json.dumps(asyncio.run(measure(args.canaries, args.settle, args.restarts,
-                                         baseline))))
+                                         baseline, args.background))))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from benchmarks.scale.looptimer import LoopClock
-from benchmarks.scale.measure import AuditLog, Seen, ended_at, step_lateness
+from benchmarks.scale.measure import (
+    AuditLog,
+    AvailableWatch,
+    Seen,
+    ended_at,
+    initialized_after_available,
+    step_lateness,
+)
 from benchmarks.scale.restart import list_seconds
 
 #: A rollout with a 60 s interval: detected at 100, steps at 101, 161, 222, 290,
@@ -41,6 +48,32 @@ def test_a_held_weight_is_not_a_step() -> None:
     held = [Seen(1, "Progressing", 10), Seen(61, "Progressing", 10),
             Seen(121, "Progressing", 20)]
     assert step_lateness(held, since=0, interval=60) == [60.0]
+
+
+def test_initialized_is_timed_from_the_primary_first_seen_available() -> None:
+    """Per Canary, its first Initialized less the moment its own primary became
+    Available; a Canary not yet Initialized, or whose primary never was, is left out."""
+    histories = {("ns", "a"): [Seen(5, "Initializing", 0), Seen(12.5, "Initialized", 0),
+                               Seen(30, "Initialized", 0)],
+                 ("ns", "b"): [Seen(6, "Initializing", 0)],
+                 ("ns", "c"): [Seen(9, "Initialized", 0)]}
+    available = {("ns", "a-primary"): 11.0, ("ns", "b-primary"): 7.0, ("ns", "a"): 1.0}
+    assert initialized_after_available(histories, available) == [1.5]
+
+
+def test_a_deployment_counts_as_available_from_the_first_time_it_is_seen_so() -> None:
+    watch = AvailableWatch(kube=None)  # type: ignore[arg-type]  # no watch is run
+    def deployment(available: str) -> dict[str, object]:
+        return {"metadata": {"namespace": "ns", "name": "a-primary"},
+                "status": {"conditions": [{"type": "Progressing", "status": "True"},
+                                          {"type": "Available", "status": available}]}}
+    watch._seen(deployment("False"))
+    assert watch.available == {}
+    watch._seen(deployment("True"))
+    first = watch.available[("ns", "a-primary")]
+    watch._seen(deployment("False"))
+    watch._seen(deployment("True"))
+    assert watch.available == {("ns", "a-primary"): first}
 
 
 def test_the_audit_log_is_read_in_whole_lines_while_it_is_written(tmp_path: Path) -> None:
