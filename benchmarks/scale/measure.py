@@ -271,17 +271,18 @@ class PhaseWatch:
 
 
 def initialized_after_available(histories: dict[tuple[str, str], list[Seen]],
-                                available: dict[tuple[str, str], float]) -> list[float]:
+                                available: dict[tuple[str, str], float]
+                                ) -> dict[tuple[str, str], float]:
     """Per Canary, the seconds from its primary Deployment (``<name>-primary``) first
     seen Available to the Canary first seen ``Initialized``; Canaries without both
     are left out."""
-    delays = []
+    delays = {}
     for (namespace, name), history in histories.items():
         ready = available.get((namespace, f"{name}-primary"))
         initialized = next((seen.at for seen in history if seen.phase == "Initialized"),
                            None)
         if ready is not None and initialized is not None:
-            delays.append(initialized - ready)
+            delays[(namespace, name)] = initialized - ready
     return delays
 
 

@@ -50,9 +50,8 @@ from benchmarks.scale.measure import (
     AvailableWatch,
     PhaseWatch,
     initialized_after_available,
-    percentile,
 )
-from benchmarks.scale.run import FULL, QUICK, RESOURCES, Plan, manifest
+from benchmarks.scale.run import FULL, QUICK, RESOURCES, Plan, latencies, manifest
 from canary.devenv import EnvironmentSettings, LocalEnvironment, process
 from canary.logging import configure_logging
 
@@ -113,13 +112,13 @@ def rss_mib(record: process.ProcessRecord) -> float:
     return round(psutil.Process(record.pid).memory_info().rss / MIB, 1)
 
 
-def delays(seconds: list[float]) -> dict[str, Any]:
-    """How many, p50, p99 and the largest, in seconds."""
-    def rounded(value: float | None) -> float | None:
-        return None if value is None else round(value, 3)
-    return {"canaries": len(seconds), "p50": rounded(percentile(seconds, 0.5)),
-            "p99": rounded(percentile(seconds, 0.99)),
-            "max": rounded(max(seconds, default=None))}
+def delays(seconds: dict[tuple[str, str], float], over: float = 2.0) -> dict[str, Any]:
+    """Per Canary delays as :func:`~benchmarks.scale.run.latencies` gives them (count,
+    p50, p99, the largest, every value), and the Canaries over ``over`` seconds, the
+    slowest first: which ones missed the target, to be read in their logs."""
+    late = sorted(((round(s, 3), f"{ns}/{name}") for (ns, name), s in seconds.items()
+                   if s > over), reverse=True)
+    return {**latencies(list(seconds.values())), f"over_{over:g}s": late}
 
 
 async def one_process(env: LocalEnvironment, kubeconfig: Path, watch: PhaseWatch,

@@ -20,7 +20,7 @@ from benchmarks.scale.measure import (
     initialized_after_available,
     step_lateness,
 )
-from benchmarks.scale.restart import list_seconds
+from benchmarks.scale.restart import delays, list_seconds
 
 #: A rollout with a 60 s interval: detected at 100, steps at 101, 161, 222, 290,
 #: promoted at 350; an earlier rollout's states before the change at 100.
@@ -58,7 +58,14 @@ def test_initialized_is_timed_from_the_primary_first_seen_available() -> None:
                  ("ns", "b"): [Seen(6, "Initializing", 0)],
                  ("ns", "c"): [Seen(9, "Initialized", 0)]}
     available = {("ns", "a-primary"): 11.0, ("ns", "b-primary"): 7.0, ("ns", "a"): 1.0}
-    assert initialized_after_available(histories, available) == [1.5]
+    assert initialized_after_available(histories, available) == {("ns", "a"): 1.5}
+
+
+def test_the_canaries_over_the_target_are_named_slowest_first() -> None:
+    seconds = {("ns", "a"): 0.1, ("ns", "b"): 6.4, ("ns", "c"): 2.5, ("ns", "d"): 2.0}
+    summary = delays(seconds)
+    assert summary["over_2s"] == [(6.4, "ns/b"), (2.5, "ns/c")]
+    assert summary["changes"] == 4 and summary["max"] == 6.4
 
 
 def test_a_deployment_counts_as_available_from_the_first_time_it_is_seen_so() -> None:
