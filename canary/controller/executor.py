@@ -32,6 +32,7 @@ from canary.core.revision import canonical
 from canary.errors import CanaryError
 from canary.kube import JSON, Invalid, KubeClient, NotFound, Reflector
 from canary.kube import resources as r
+from canary.kube.trim import metadata_only
 from canary.models.annotations import ABORT_ANNOTATION, APPROVE_ANNOTATION, PROMOTE_ANNOTATION
 from canary.models.canary import Canary
 from canary.router import Named, provider_of, router_for, service_name, users_route
@@ -149,6 +150,9 @@ class Executor:
         desired["metadata"].setdefault("annotations", {})[APPLIED_ANNOTATION] = stamp
         meta = desired["metadata"]
         cached = cache.get(meta["namespace"], meta["name"])
+        if cached is not None and metadata_only(cached):
+            # Whether it holds what canary writes is in the content the cache lacks.
+            cached = await cache.fetch(meta["namespace"], meta["name"])
         if cached is not None and holds(cached, desired):
             return Applied.UNCHANGED
         theirs, mine = _controller_uid(cached or {"metadata": {}}), _controller_uid(desired)

@@ -1,9 +1,12 @@
 """Which ConfigMaps, Secrets and Deployments the caches keep whole: those whose content
 (a Deployment's pod template) canary reads.
 
-Everything else is kept as its name, labels, owners, resourceVersion and a digest of its
-content (:func:`canary.kube.trim.config_trimmer`), so the tens of thousands of configs
-no Canary refers to cost little. The content is read from:
+Configs are listed and watched as metadata only, so the tens of thousands no Canary
+refers to cost little, and their content never travels. A config's content is read with
+a GET when a reader needs it, and what the cache keeps of that read until the config
+changes is decided here: the whole object for the configs canary reads, a digest of the
+content for the others (:func:`canary.kube.trim.config_trimmer`). The content is read
+from:
 
 - the configs a Canary's target refers to: the revision hashes their content, and the
   primary gets copies of them (``-primary``, labelled as canary's). No decision reads
@@ -18,8 +21,9 @@ canary generated it (a primary); the thousands of others are kept without
 
 A reader never trusts this guess: one that finds a trimmed object fetches it whole
 (``Caches.config_contents``, ``Caches.whole_secret``, ``Caches.cached``,
-``Caches.whole_deployment``), so a reference added since the object was stored costs a
-GET, never a wrong revision.
+``Caches.whole_deployment``, the executor's check of a copy), so a reference added since
+the object was stored costs a GET, never a wrong revision. After a restart, or a change
+of a config, each config canary reads costs one GET at its next read.
 """
 
 from __future__ import annotations

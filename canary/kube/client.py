@@ -24,6 +24,7 @@ from canary.kube import fence, transport
 from canary.kube.errors import ApiError, KubeError, NotLeader, TransportError, api_error
 from canary.kube.resources import Resource, for_object
 from canary.kube.throttle import ThrottleSettings, wait_before_resending
+from canary.kube.trim import METADATA_ONLY_FIELD
 
 JSON = dict[str, Any]
 Query = Mapping[str, str | int | bool | None]
@@ -32,6 +33,12 @@ _k8s = transport.load()
 
 #: Seconds a plain (non-watch) request may take before it counts as a transport failure.
 DEFAULT_REQUEST_TIMEOUT = 30.0
+#: What a list or a watch accepts to be sent objects' metadata only (as client-go's
+#: metadata informers ask), or whole objects from a server that cannot send that.
+METADATA_LIST_ACCEPT = ("application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,"
+                        "application/json")
+METADATA_WATCH_ACCEPT = ("application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,"
+                         "application/json")
 #: Connections open at most for requests, unless told otherwise (see
 #: ``KubeSettings.max_connections``).
 DEFAULT_MAX_CONNECTIONS = 64
@@ -154,15 +161,16 @@ class KubeClient:
     # -- the transport ------------------------------------------------------------------
 
     async def _send(self, method: str, path: str, query: Query | None, body: Any,
-                    content_type: str, timeout: aiohttp.ClientTimeout) -> aiohttp.ClientResponse:
+                    content_type: str, timeout: aiohttp.ClientTimeout,
+                    accept: str = "application/json") -> aiohttp.ClientResponse:
         """Send a request, and again after the pause the server asks for while it
         refuses it for load (see :mod:`canary.kube.throttle`)."""
         params = [(k, _query_value(v)) for k, v in (query or {}).items() if v is not None]
         verb = "WATCH" if (query or {}).get("watch") else method
         attempt = 1
         while True:
-            response = await self._send_once(verb, method, path, params, body, content_type,
-                                             timeout)
+            response = await self._send_once(verb, method, path, params, body,
+                                             (content_type, accept), timeout)
             wait = wait_before_resending(response.status, response.headers.get("Retry-After"),
                                          attempt, self.throttle)
             if wait is None:
@@ -172,8 +180,9 @@ class KubeClient:
             await asyncio.sleep(wait)
 
     async def _send_once(self, verb: str, method: str, path: str,
-                         params: list[tuple[str, str]], body: Any, content_type: str,
+                         params: list[tuple[str, str]], body: Any, types: tuple[str, str],
                          timeout: aiohttp.ClientTimeout) -> aiohttp.ClientResponse:
+        """Send once; ``types`` is the body's content type and what the answer may be."""
         guard = self._guard if method != "GET" else None
         if guard is not None:
             guard()
@@ -183,7 +192,7 @@ class KubeClient:
             with fence.guarding(guard) if guard is not None else contextlib.nullcontext():
                 response = await api.call_api(
                     path, method, query_params=params,
-                    header_params={"Content-Type": content_type, "Accept": "application/json"},
+                    header_params={"Content-Type": types[0], "Accept": types[1]},
                     body=body, auth_settings=["BearerToken"], _preload_content=False,
                     _request_timeout=timeout,
                 )
@@ -206,10 +215,11 @@ class KubeClient:
 
     async def request(self, method: str, path: str, *, query: Query | None = None,
                       body: Any = None, content_type: str = "application/json",
-                      timeout: float = DEFAULT_REQUEST_TIMEOUT) -> JSON:
+                      timeout: float = DEFAULT_REQUEST_TIMEOUT,
+                      accept: str = "application/json") -> JSON:
         """Send one request and return the decoded JSON body; raise :class:`ApiError` on non-2xx."""
         response = await self._send(method, path, query, body, content_type,
-                                    aiohttp.ClientTimeout(total=timeout))
+                                    aiohttp.ClientTimeout(total=timeout), accept)
         try:
             try:
                 raw = await response.read()
@@ -229,14 +239,18 @@ class KubeClient:
 
     async def list(self, resource: Resource, namespace: str | None = None, *,
                    label_selector: str | None = None, field_selector: str | None = None,
-                   limit: int | None = None, continue_token: str | None = None) -> JSON:
+                   limit: int | None = None, continue_token: str | None = None,
+                   metadata_only: bool = False) -> JSON:
         """The List object: ``items`` (with apiVersion and kind filled in) and ``metadata``.
         With ``limit``, one page: ``metadata.continue`` then asks for the next
-        (``continue_token``), and the server answers 410 Gone once it has expired."""
+        (``continue_token``), and the server answers 410 Gone once it has expired. With
+        ``metadata_only``, the items the server sends as metadata only are marked so
+        (:func:`as_resource`)."""
         data = await self.request("GET", resource.path(namespace), query={
             "labelSelector": label_selector, "fieldSelector": field_selector,
-            "limit": limit or None, "continue": continue_token or None})
-        data["items"] = [_typed(resource, item) for item in data.get("items") or []]
+            "limit": limit or None, "continue": continue_token or None},
+            accept=METADATA_LIST_ACCEPT if metadata_only else "application/json")
+        data["items"] = [as_resource(resource, item) for item in data.get("items") or []]
         return data
 
     async def create(self, resource: Resource, body: JSON, namespace: str | None = None) -> JSON:
@@ -285,9 +299,11 @@ class KubeClient:
     async def watch(self, resource: Resource, namespace: str | None, resource_version: str, *,
                     timeout_seconds: int, label_selector: str | None = None,
                     field_selector: str | None = None, bookmarks: bool = True,
-                    on_open: Callable[[], None] | None = None) -> AsyncIterator[JSON]:
+                    on_open: Callable[[], None] | None = None,
+                    metadata_only: bool = False) -> AsyncIterator[JSON]:
         """One watch request: yield raw watch events until the server ends the stream.
-        ``on_open`` is called once the server has accepted it, before any event.
+        ``on_open`` is called once the server has accepted it, before any event. With
+        ``metadata_only``, the objects come as metadata only, marked so (:func:`as_resource`).
 
         Raises :class:`~canary.kube.errors.Gone` when ``resource_version`` is too old, both
         when the server refuses the request and when it says so inside the stream.
@@ -301,8 +317,9 @@ class KubeClient:
         # that means the connection died without telling us.
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=10,
                                         sock_read=timeout_seconds + 30)
-        response = await self._send("GET", resource.path(namespace), query, None,
-                                    "application/json", timeout)
+        response = await self._send(
+            "GET", resource.path(namespace), query, None, "application/json", timeout,
+            METADATA_WATCH_ACCEPT if metadata_only else "application/json")
         try:
             if not 200 <= response.status < 300:
                 raw = await response.read()
@@ -322,7 +339,7 @@ class KubeClient:
                     raise api_error(int(status.get("code") or 500), status)
                 obj = event.get("object")
                 if isinstance(obj, dict):
-                    _typed(resource, obj)
+                    event["object"] = as_resource(resource, obj)
                 yield event
         finally:
             response.release()
@@ -378,6 +395,16 @@ def _typed(resource: Resource, obj: JSON) -> JSON:
     obj.setdefault("apiVersion", resource.api_version)
     obj.setdefault("kind", resource.kind)
     return obj
+
+
+def as_resource(resource: Resource, obj: JSON) -> JSON:
+    """An item of a list or a watch as an object of ``resource``: with its apiVersion and
+    kind; one sent as ``PartialObjectMetadata`` keeps only its metadata, marked with
+    :data:`~canary.kube.trim.METADATA_ONLY_FIELD` (its content is unknown, not empty)."""
+    if obj.get("kind") != "PartialObjectMetadata":
+        return _typed(resource, obj)
+    return {"apiVersion": resource.api_version, "kind": resource.kind,
+            "metadata": obj.get("metadata") or {}, METADATA_ONLY_FIELD: True}
 
 
 def _namespace_of(resource: Resource, body: JSON) -> str | None:

@@ -16,6 +16,12 @@ object through a transform from here before storing it (on lists and on watch ev
 - :func:`deployment_trimmer` drops the pod spec of a Deployment no Canary reads the
   template of (thousands in a large cluster, most of a Deployment's size).
 
+ConfigMaps and Secrets are listed and watched as metadata only (``PartialObjectMetadata``,
+as client-go's metadata informers do): a cluster's configs of hundreds of KB never
+travel, and an object marked with :data:`METADATA_ONLY_FIELD` holds no content and no
+digest of it. What canary reads of a config comes from a GET (``Reflector.fetch``), which
+stores what :func:`config_trimmer` keeps of the whole object until the config changes.
+
 A trimmed object is known by :func:`is_trimmed`, and whoever needs what it lost reads it
 again (``Reflector.fetch``).
 
@@ -39,6 +45,9 @@ LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 CONTENT_FIELDS = ("data", "binaryData", "stringData")
 #: Where a trimmed config keeps the digest of its content (never a field of the API's).
 DIGEST_FIELD = "canary.dev/content-sha256"
+#: Marks an object the API server sent as metadata only (``PartialObjectMetadata``): its
+#: content is unknown, not empty (never a field of the API's).
+METADATA_ONLY_FIELD = "canary.dev/metadata-only"
 #: Marks a Deployment cached without its pod spec (never a field of the API's).
 TEMPLATE_TRIMMED_FIELD = "canary.dev/pod-spec-trimmed"
 #: What a Deployment's reduced managedFields entry keeps of fieldsV1 when its manager
@@ -152,9 +161,15 @@ def _part(text: str) -> bytes:
 
 def is_trimmed(obj: JSON | None) -> bool:
     """Whether a cached object lost part of itself to :func:`config_trimmer` (a config's
-    content) or :func:`deployment_trimmer` (a Deployment's pod spec)."""
+    content), :func:`deployment_trimmer` (a Deployment's pod spec), or was only ever
+    seen as metadata (:data:`METADATA_ONLY_FIELD`)."""
     return obj is not None and (DIGEST_FIELD in obj or KEY_DIGESTS_FIELD in obj
-                                or TEMPLATE_TRIMMED_FIELD in obj)
+                                or TEMPLATE_TRIMMED_FIELD in obj or METADATA_ONLY_FIELD in obj)
+
+
+def metadata_only(obj: JSON) -> bool:
+    """Whether ``obj`` came as metadata only: nothing of its content is known."""
+    return METADATA_ONLY_FIELD in obj
 
 
 def config_trimmer(keep: Callable[[JSON], bool],
@@ -163,13 +178,15 @@ def config_trimmer(keep: Callable[[JSON], bool],
     ``keep`` says canary reads its content, else its name, labels, owners,
     resourceVersion, type and the digest of its content; for the configs ``by_key``
     picks (canary's own copies), a digest per key and the annotations instead, so that
-    whether one holds what canary writes is told as from the whole object."""
+    whether one holds what canary writes is told as from the whole object. A config
+    that came as metadata only keeps the same metadata and its mark, whatever ``keep``
+    says: there is nothing to keep or to digest."""
     def transform(obj: JSON) -> JSON:
+        if metadata_only(obj):
+            return {**_identity(obj), METADATA_ONLY_FIELD: True}
         if keep(obj):
             return lean(obj)
-        meta = obj.get("metadata") or {}
-        trimmed: JSON = {k: obj[k] for k in ("apiVersion", "kind", "type") if k in obj}
-        trimmed["metadata"] = {k: meta[k] for k in _TRIMMED_METADATA if k in meta}
+        trimmed = _identity(obj)
         if not by_key(obj):
             trimmed[DIGEST_FIELD] = content_digest(obj)
             return trimmed
@@ -179,6 +196,15 @@ def config_trimmer(keep: Callable[[JSON], bool],
         trimmed[KEY_DIGESTS_FIELD] = content_digests(obj)
         return trimmed
     return transform
+
+
+def _identity(obj: JSON) -> JSON:
+    """What a config cached without its content keeps: its kind and type, and enough of
+    its metadata to find it, tell versions apart, and wake the Canary owning it."""
+    meta = obj.get("metadata") or {}
+    kept: JSON = {k: obj[k] for k in ("apiVersion", "kind", "type") if k in obj}
+    kept["metadata"] = {k: meta[k] for k in _TRIMMED_METADATA if k in meta}
+    return kept
 
 
 def content_digests(obj: JSON) -> dict[str, dict[str, str]]:

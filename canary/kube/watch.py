@@ -27,7 +27,7 @@ from canary.kube.client import JSON, KubeClient
 from canary.kube.compact import compact
 from canary.kube.errors import ApiError, Gone, KubeError, NotFound, TooManyRequests
 from canary.kube.resources import Resource
-from canary.kube.trim import Transform, lean
+from canary.kube.trim import Transform, lean, metadata_only
 
 log = structlog.get_logger("canary.kube.watch")
 
@@ -103,9 +103,13 @@ class Reflector:
                  settings: WatchSettings | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  transform: Transform = lean,
-                 on_listed: Callable[[], None] | None = None) -> None:
+                 on_listed: Callable[[], None] | None = None,
+                 metadata_only: bool = False) -> None:
         self.client = client
         self.resource = resource
+        #: Lists and watches ask for objects' metadata only (``PartialObjectMetadata``):
+        #: what a reader needs of the rest it reads with :meth:`fetch`.
+        self.metadata_only = metadata_only
         #: Applied to every object before it is stored (and handed to the handlers).
         self.transform = transform
         #: What is watched: (None,) for all namespaces, else each namespace.
@@ -291,7 +295,8 @@ class Reflector:
             page = await self.client.list(self.resource, scope,
                                           label_selector=self.label_selector,
                                           field_selector=self.field_selector,
-                                          limit=limit, continue_token=token)
+                                          limit=limit, continue_token=token,
+                                          metadata_only=self.metadata_only)
             for obj in page.get("items") or []:
                 fresh[object_key(obj)] = self._stored(obj)
                 await turns.maybe()  # a page of large configs takes tens of ms to digest
@@ -327,7 +332,7 @@ class Reflector:
             if key not in fresh:
                 self._drop(key)
         for key, obj in fresh.items():
-            self._put(key, obj)
+            self._put(key, _better_known(old.get(key), obj))
         self._resource_versions[scope] = version
         self.activity[scope] = self.clock()
         changes = [("DELETED", obj) for key, obj in old.items() if key not in fresh]
@@ -364,7 +369,8 @@ class Reflector:
                                              timeout_seconds=timeout,
                                              label_selector=self.label_selector,
                                              field_selector=self.field_selector,
-                                             on_open=lambda: self._reopen(scope)):
+                                             on_open=lambda: self._reopen(scope),
+                                             metadata_only=self.metadata_only):
             self.activity[scope] = self.clock()
             self._attempts[scope].progress()
             self._caught_up(scope)
@@ -419,6 +425,16 @@ def failure_level(exc: Exception) -> str:
     if not isinstance(exc, ApiError) or exc.status >= 500:
         return "warning"
     return "error"
+
+
+def _better_known(stored: JSON | None, listed: JSON) -> JSON:
+    """What to keep of an object a list sent again: the stored copy when it is the same
+    version and more of it is known (its content, read with ``fetch``, where the list
+    sent metadata only), so that a re-list does not cost a GET per config read since."""
+    if stored is not None and metadata_only(listed) and not metadata_only(stored) \
+            and _rv(stored) == _rv(listed):
+        return stored
+    return listed
 
 
 def _rv(obj: JSON) -> str:

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from canary.controller.caches import Caches
 from canary.controller.controller import Controller
 from canary.kube import KubeClient, NotFound, Reflector, Resource
-from canary.kube.trim import LAST_APPLIED, is_trimmed
+from canary.kube.client import as_resource
+from canary.kube.trim import LAST_APPLIED, is_trimmed, metadata_only
 from canary.observability import ControllerMetrics
 from canary.settings import KubeSettings, Settings
 from canary.targets import configs
@@ -31,7 +32,8 @@ NAMES = ["a", "b", "c", "d"]
 
 
 class Cluster:
-    """Answers lists and GETs from whole objects, by plural; counts the GETs."""
+    """Answers lists and GETs from whole objects, by plural (lists as metadata only when
+    asked, as the API server does); counts the GETs."""
 
     def __init__(self, objects: dict[str, list[JSON]]) -> None:
         self.objects = objects
@@ -39,10 +41,14 @@ class Cluster:
         self.listed: list[str] = []
 
     async def list(self, resource: Resource, namespace: str | None = None,
-                   **_: Any) -> JSON:
+                   metadata_only: bool = False, **_: Any) -> JSON:
         self.listed.append(resource.plural)
-        return {"items": copy.deepcopy(self.objects.get(resource.plural, [])),
-                "metadata": {"resourceVersion": "9"}}
+        items = copy.deepcopy(self.objects.get(resource.plural, []))
+        if metadata_only:
+            items = [as_resource(resource, {"apiVersion": "meta.k8s.io/v1",
+                                            "kind": "PartialObjectMetadata",
+                                            "metadata": o["metadata"]}) for o in items]
+        return {"items": items, "metadata": {"resourceVersion": "9"}}
 
     async def get(self, resource: Resource, name: str, namespace: str | None = None) -> JSON:
         self.gets.append(f"{resource.plural}/{name}")
@@ -212,10 +218,32 @@ def busy_namespace() -> dict[str, list[JSON]]:
         "secrets": [named("Secret", n) for n in ("a", "hook", "prom", "slack", "unused")]}
 
 
-async def test_only_the_configs_canary_reads_are_kept_whole() -> None:
+async def read_every_config(caches: Caches) -> None:
+    """Each config read whole once, as a reader that needs its content would."""
+    for cache in caches.config_caches():
+        for obj in list(cache.items()):
+            await cache.fetch("shop", obj["metadata"]["name"])
+
+
+async def test_configs_are_listed_without_content() -> None:
+    """No config's content travels in a list: every config is cached as its metadata,
+    marked as such (its content unknown, not empty), and found without a GET."""
     controller, api = controller_over(busy_namespace())
     await fill(controller.caches)
     caches = controller.caches
+    for cache in caches.config_caches():
+        assert len(cache) and all(metadata_only(o) and "data" not in o for o in cache.items())
+    unused = caches.secrets.get("shop", "unused")
+    assert unused is not None and unused["kind"] == "Secret"
+    assert set(unused["metadata"]) == {"name", "namespace", "resourceVersion"}
+    assert api.gets == []
+
+
+async def test_only_the_configs_canary_reads_are_kept_whole_once_read() -> None:
+    controller, _ = controller_over(busy_namespace())
+    await fill(controller.caches)
+    caches = controller.caches
+    await read_every_config(caches)
     whole = {(c.resource.kind, o["metadata"]["name"])
              for c in caches.config_caches() for o in c.items() if not is_trimmed(o)}
     assert whole == {("ConfigMap", "a"), ("Secret", "a"), ("Secret", "hook"),
@@ -223,9 +251,29 @@ async def test_only_the_configs_canary_reads_are_kept_whole() -> None:
     copy_ = caches.configmaps.get("shop", "a-primary")  # canary's copy, known by digest
     assert copy_ is not None and "data" not in copy_ and copy_["metadata"]["labels"]
     unused = caches.secrets.get("shop", "unused")
-    assert unused is not None and "data" not in unused
+    assert unused is not None and "data" not in unused and not metadata_only(unused)
     assert set(unused["metadata"]) == {"name", "namespace", "resourceVersion"}
-    assert api.gets == []
+
+
+async def test_a_relist_keeps_what_was_read_of_an_unchanged_config() -> None:
+    """A re-list (after 410 Gone) sends metadata only again: the content read of a
+    config that has not changed since stays cached, and one that changed is known as
+    changed (its content to be read again)."""
+    objects = busy_namespace()
+    controller, api = controller_over(objects)
+    await fill(controller.caches)
+    caches = controller.caches
+    await read_every_config(caches)
+    objects["configmaps"][0] = {**named("ConfigMap", "a"), "data": {"token": "new"}}
+    objects["configmaps"][0]["metadata"]["resourceVersion"] = "2"
+    await caches.configmaps._relist(None)
+    assert metadata_only(caches.configmaps.get("shop", "a") or {})
+    assert (caches.secrets.get("shop", "a") or {})["data"]["token"] == "c2VjcmV0"
+    gets = len(api.gets)
+    lookup = await caches.config_contents("shop", target(
+        [("volume", "ConfigMap", "a"), ("env", "Secret", "a")])["spec"]["template"])
+    assert (lookup("ConfigMap", "a") or {})["data"] == {"token": "new"}
+    assert api.gets[gets:] == ["configmaps/a"]
 
 
 async def test_a_reference_added_later_fetches_the_content_once() -> None:
@@ -236,16 +284,18 @@ async def test_a_reference_added_later_fetches_the_content_once() -> None:
     controller, api = controller_over(objects)
     await fill(controller.caches)
     caches = controller.caches
+    await read_every_config(caches)
     changed = target([("volume", "ConfigMap", "a"), ("envFrom", "ConfigMap", "unused")])
     changed["metadata"]["resourceVersion"] = "6"
     objects["deployments"] = [changed]
     await caches.deployments._relist(None)
+    gets = len(api.gets)
     seen = await what_decisions_see(caches)
     assert seen[0] == revision_of(changed, whole_lookup(objects))
-    assert api.gets == ["configmaps/unused"]
+    assert api.gets[gets:] == ["configmaps/unused"]
     assert not is_trimmed(caches.configmaps.get("shop", "unused"))
     await what_decisions_see(caches)
-    assert api.gets == ["configmaps/unused"]
+    assert api.gets[gets:] == ["configmaps/unused"]
 
 
 async def test_secret_readers_fetch_what_the_cache_trimmed() -> None:
@@ -318,28 +368,21 @@ async def watching_one(plural: str) -> AsyncIterator[tuple[Caches, Reflector, Cl
 
 
 @pytest.mark.parametrize("plural", ["configmaps", "secrets"])
-async def test_configs_do_not_wait_for_the_caches_that_name_no_config(plural: str) -> None:
-    """Readiness waits for the longest chain of lists: the configs' must not wait for
-    the Services' and routes' (thousands of generated objects at scale)."""
+async def test_configs_are_listed_at_once(plural: str) -> None:
+    """Readiness waits for the longest chain of lists: the configs, listed as metadata
+    only, have nothing to keep whole and wait for no other cache."""
     async with watching_one(plural) as (caches, cache, api):
-        for before in caches.listed_after(cache):
-            await before._relist(None)
         await settle()
         assert plural in api.listed
-        assert not any(c.synced.is_set() for c in (
-            caches.services, caches.virtual_services, caches.destination_rules,
-            caches.http_routes, caches.grpc_routes, caches.autoscalers))
+        assert cache.synced.is_set()
+        assert not any(c.synced.is_set() for c in caches.all() if c is not cache)
 
 
-@pytest.mark.parametrize("plural", ["deployments", "configmaps", "secrets"])
-async def test_a_cache_is_listed_after_the_objects_that_say_what_it_keeps(
-        plural: str) -> None:
-    """Deployments after the Canaries (which target them); configs after the caches
-    that name configs."""
-    async with watching_one(plural) as (caches, cache, api):
-        for before in caches.listed_after(cache):
-            await settle()
-            assert plural not in api.listed
-            await before._relist(None)
+async def test_deployments_are_listed_after_the_canaries() -> None:
+    """The Canaries say which Deployments keep their pod spec."""
+    async with watching_one("deployments") as (caches, _, api):
         await settle()
-        assert plural in api.listed
+        assert "deployments" not in api.listed
+        await caches.canaries._relist(None)
+        await settle()
+        assert "deployments" in api.listed
