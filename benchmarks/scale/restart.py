@@ -20,8 +20,9 @@ under the chart's RBAC through ``looptimer.py`` twice:
    longest its event loop was held since it started, then what its heap holds (each
    watch cache's size, the most numerous objects: ``looptimer.py``);
 2. a new process on the same cluster (a restart): seconds until ready, the longest its
-   event loop was held in the first ``--settle`` seconds, its resident set then, and
-   how long each cache's first lists took (from its log); ``--restarts`` times, each
+   event loop was held in the first ``--settle`` seconds, its resident set then, the
+   API requests it made until then by verb (its own counter), and how long each cache's
+   first lists took (from its log); ``--restarts`` times, each
    paired with the same for a process of the ``--baseline`` checkout when given, the
    order alternating (two revisions side by side on one cluster).
 
@@ -40,7 +41,9 @@ import time
 from pathlib import Path
 from typing import Any, cast
 
+import httpx
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.running import cancel_on_sigterm, wait_http_ok
 from benchmarks.scale import cluster
@@ -57,9 +60,9 @@ from canary.logging import configure_logging
 
 
 async def start(env: LocalEnvironment, kubeconfig: Path, name: str, code: Path) -> tuple[
-        process.ProcessRecord, Path, float]:
+        process.ProcessRecord, Path, float, str]:
     """canary, imported from checkout ``code``, through the loop timer; its record, its
-    report's path and the seconds until it was ready."""
+    report's path, the seconds until it was ready and its metrics' address."""
     probe, metrics = process.free_port(), process.free_port()
     report = env.run_dir / f"{name}-loop.json"
     began = time.monotonic()
@@ -72,7 +75,26 @@ async def start(env: LocalEnvironment, kubeconfig: Path, name: str, code: Path) 
     env.processes.append(record)
     env.save()
     await wait_http_ok(f"http://127.0.0.1:{probe}/readyz", record, 300)
-    return record, report, time.monotonic() - began
+    return record, report, time.monotonic() - began, f"http://127.0.0.1:{metrics}/metrics"
+
+
+def requests_by_verb(exposition: str) -> dict[str, int]:
+    """The API requests a canary process made, by verb, from its own counter
+    (``canary_kube_requests_total``) in its metrics' text."""
+    counts: dict[str, int] = {}
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == "canary_kube_requests_total":
+                verb = sample.labels["verb"]
+                counts[verb] = counts.get(verb, 0) + int(sample.value)
+    return dict(sorted(counts.items()))
+
+
+async def api_requests(metrics: str) -> dict[str, int]:
+    async with httpx.AsyncClient(timeout=30) as http:
+        response = await http.get(metrics)
+        response.raise_for_status()
+    return requests_by_verb(response.text)
 
 
 def _written(report: Path) -> dict[str, Any] | None:
@@ -127,13 +149,14 @@ async def one_process(env: LocalEnvironment, kubeconfig: Path, watch: PhaseWatch
     """One canary process: ready, all Initialized (at once after a restart), ``settle``
     seconds more; what it holds and its longest stall then."""
     began = time.monotonic()
-    record, report, ready = await start(env, kubeconfig, name, code)
+    record, report, ready, metrics = await start(env, kubeconfig, name, code)
     try:
         initialized = await watch.wait_for_count("Initialized", canaries, 1800)
         await asyncio.sleep(settle)
         loop = await loop_report(record, report)
         rss = rss_mib(record)
         return {"ready_seconds": round(ready, 2),
+                "api_requests_by_verb": await api_requests(metrics),
                 "initialized_seconds": round(max(0.0, initialized - began), 1),
                 "rss_mib": rss, "longest_loop_stall_ms": loop["longest_ms"],
                 "loop_stalls_over_50_ms": loop["over_50_ms"],

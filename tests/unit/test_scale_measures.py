@@ -20,7 +20,7 @@ from benchmarks.scale.measure import (
     initialized_after_available,
     step_lateness,
 )
-from benchmarks.scale.restart import delays, list_seconds
+from benchmarks.scale.restart import delays, list_seconds, requests_by_verb
 
 #: A rollout with a 60 s interval: detected at 100, steps at 101, 161, 222, 290,
 #: promoted at 350; an earlier rollout's states before the change at 100.
@@ -136,3 +136,16 @@ def test_the_restart_reads_each_caches_first_list_from_the_log(tmp_path: Path) -
         "2026-12-03 23:46:11 [info     ] listed      objects=9 resource=secrets "
         "seconds=1.5\n")
     assert list_seconds(log) == {"deployments": 0.25, "secrets": 1.5}
+
+
+def test_a_process_api_requests_are_summed_by_verb_across_status_codes() -> None:
+    exposition = """# HELP canary_kube_requests_total Requests to the Kubernetes API.
+# TYPE canary_kube_requests_total counter
+canary_kube_requests_total{code="200",verb="GET"} 2000.0
+canary_kube_requests_total{code="404",verb="GET"} 3.0
+canary_kube_requests_total{code="200",verb="WATCH"} 12.0
+# HELP canary_kube_requests_created Requests to the Kubernetes API.
+# TYPE canary_kube_requests_created gauge
+canary_kube_requests_created{code="200",verb="GET"} 1.7e9
+"""
+    assert requests_by_verb(exposition) == {"GET": 2003, "WATCH": 12}
