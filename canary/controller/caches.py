@@ -122,17 +122,18 @@ class Caches:
                         f"{seconds:.0f}s")
         return None
 
-    def cached(self, resource: r.Resource, namespace: str, name: str) -> JSON | None:
-        """An object from the caches, for the kinds canary reads while analysing; None
-        (read it from the API) for a config cached without its content."""
-        found = None
-        if resource == r.SECRETS:
-            found = self.secrets.get(namespace, name)
-        elif resource == r.METRIC_TEMPLATES:
-            found = self.metric_templates.get(namespace, name)
-        elif resource == r.CONFIG_MAPS:
-            found = self.configmaps.get(namespace, name)
-        return None if is_trimmed(found) else found
+    async def cached(self, resource: r.Resource, namespace: str, name: str) -> JSON | None:
+        """An object from the caches, whole, for the kinds canary reads while analysing
+        and calling webhooks: a config cached without its content is read from the API
+        (and kept whole while it does not change); None (read it from the API) for other
+        kinds and objects the caches do not hold."""
+        if resource == r.METRIC_TEMPLATES:
+            return self.metric_templates.get(namespace, name)
+        if resource not in (r.SECRETS, r.CONFIG_MAPS):
+            return None
+        cache = self.secrets if resource == r.SECRETS else self.configmaps
+        found = cache.get(namespace, name)
+        return await cache.fetch(namespace, name) if is_trimmed(found) else found
 
     async def whole_secret(self, namespace: str, name: str) -> JSON | None:
         """A cached Secret with its content (read from the API when the cache holds it

@@ -34,7 +34,7 @@ class FakePrometheus:
         return MetricValue(name, 1.0, query=promql)
 
 
-def cached(resource: Resource, namespace: str, name: str) -> dict[str, Any] | None:
+async def cached(resource: Resource, namespace: str, name: str) -> dict[str, Any] | None:
     """The watch cache: the MetricTemplates of :data:`TEMPLATES`."""
     query = TEMPLATES.get((namespace, name))
     return None if query is None else {

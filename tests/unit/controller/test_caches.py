@@ -13,19 +13,19 @@ def obj(kind: str, name: str) -> dict[str, Any]:
 
 
 class TestLookups:
-    def test_the_analysis_reads_secrets_templates_and_configmaps_from_their_caches(
+    async def test_the_analysis_reads_secrets_templates_and_configmaps_from_their_caches(
             self) -> None:
         held = caches(secrets=Cache(obj("Secret", "token")),
                       metric_templates=Cache(obj("MetricTemplate", "errors")),
                       configmaps=Cache(obj("ConfigMap", "settings")))
-        assert held.cached(r.SECRETS, "shop", "token") == obj("Secret", "token")
-        assert held.cached(r.METRIC_TEMPLATES, "shop", "errors") is not None
-        assert held.cached(r.CONFIG_MAPS, "shop", "settings") is not None
-        assert held.cached(r.SECRETS, "shop", "settings") is None
+        assert await held.cached(r.SECRETS, "shop", "token") == obj("Secret", "token")
+        assert await held.cached(r.METRIC_TEMPLATES, "shop", "errors") is not None
+        assert await held.cached(r.CONFIG_MAPS, "shop", "settings") is not None
+        assert await held.cached(r.SECRETS, "shop", "settings") is None
 
-    def test_other_kinds_are_not_read_from_the_caches(self) -> None:
+    async def test_other_kinds_are_not_read_from_the_caches(self) -> None:
         held = caches(deployments=Cache(obj("Deployment", "web")))
-        assert held.cached(r.DEPLOYMENTS, "shop", "web") is None
+        assert await held.cached(r.DEPLOYMENTS, "shop", "web") is None
 
     def test_a_config_lookup_finds_configmaps_and_secrets_of_its_namespace(self) -> None:
         held = caches(configmaps=Cache(obj("ConfigMap", "a")), secrets=Cache(obj("Secret", "b")))

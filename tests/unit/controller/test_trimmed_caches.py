@@ -304,11 +304,23 @@ async def test_secret_readers_fetch_what_the_cache_trimmed() -> None:
     controller, api = controller_over(busy_namespace())
     await fill(controller.caches)
     caches = controller.caches
-    assert caches.cached(Resource("", "v1", "secrets", "Secret"), "shop", "unused") is None
     secret = await caches.whole_secret("shop", "unused")
     assert secret is not None and secret["data"]["token"] == "c2VjcmV0"
     assert await caches.whole_secret("shop", "nowhere") is None
     assert api.gets == ["secrets/unused"]
+
+
+async def test_the_analysis_reads_a_provider_secret_once_while_it_does_not_change() -> None:
+    """The Secret a MetricTemplate's provider names, read at every analysis step: one
+    GET after the list (which sent no content), then from the cache."""
+    controller, api = controller_over(busy_namespace())
+    await fill(controller.caches)
+    secrets = Resource("", "v1", "secrets", "Secret")
+    for _ in range(3):
+        found = await controller.caches.cached(secrets, "shop", "prom")
+        assert found is not None and found["data"]["token"] == "c2VjcmV0"
+    assert api.gets == ["secrets/prom"]
+    assert await controller.caches.cached(secrets, "shop", "nowhere") is None
 
 
 async def test_only_the_deployments_canary_rolls_out_keep_their_pod_spec() -> None:
