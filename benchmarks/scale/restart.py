@@ -35,6 +35,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -171,10 +172,12 @@ BACKGROUNDS = {"quick": QUICK, "full": FULL}
 
 
 async def measure(canaries: int, settle: float, restarts: int, baseline: Path | None,
-                  background_size: str = "quick") -> dict[str, Any]:
+                  background_size: str = "quick", logs: Path | None = None
+                  ) -> dict[str, Any]:
     """The initializing process, then ``restarts`` restarts, each paired with one of the
     ``baseline`` checkout's when given (in turns: this one first, then the baseline
-    first): both revisions restarted on the same cluster."""
+    first): both revisions restarted on the same cluster. Every component's log is
+    copied to ``logs`` when given, before the environment is removed."""
     cancel_on_sigterm()
     background = {k: cast(int, BACKGROUNDS[background_size][k])
                   for k in ("deployments", "configmaps", "secrets")}
@@ -209,7 +212,10 @@ async def measure(canaries: int, settle: float, restarts: int, baseline: Path | 
             for task in watching:
                 task.cancel()
     finally:
-        env.stop(remove=True)
+        env.stop(remove=False)
+        if logs is not None:
+            shutil.copytree(env.logs_dir, logs, dirs_exist_ok=True)
+        shutil.rmtree(env.run_dir, ignore_errors=True)
     return {"canaries": canaries, "background": background, "created": built["created"],
             "settle_seconds": settle, "initializing": first, **again}
 
@@ -226,11 +232,14 @@ def main() -> None:
     parser.add_argument("--background", choices=sorted(BACKGROUNDS), default="quick",
                         help="the objects no Canary refers to: run.py's --quick sizes or "
                              "its full ones")
+    parser.add_argument("--logs", type=Path, metavar="DIR",
+                        help="where to keep every process' log (the Canaries over the "
+                             "2 s target are named in the output)")
     args = parser.parse_args()
     configure_logging("warning")
     baseline = args.baseline.resolve() if args.baseline else None
     print(json.dumps(asyncio.run(measure(args.canaries, args.settle, args.restarts,
-                                         baseline, args.background))))
+                                         baseline, args.background, args.logs))))
 
 
 if __name__ == "__main__":
