@@ -24,7 +24,7 @@ from canary.controller.kept import generated
 from canary.kube import JSON, KubeClient, Reflector
 from canary.kube import resources as r
 from canary.kube.helm import HELM_RELEASE_SECRET
-from canary.kube.trim import Transform, config_trimmer, deployment_trimmer, is_trimmed, lean
+from canary.kube.trim import Transform, config_trimmer, deployment_trimmer, lean
 from canary.settings import KubeSettings
 from canary.targets import configs
 from canary.targets.deployment import MANAGED_BY
@@ -132,21 +132,18 @@ class Caches:
         if resource not in (r.SECRETS, r.CONFIG_MAPS):
             return None
         cache = self.secrets if resource == r.SECRETS else self.configmaps
-        found = cache.get(namespace, name)
-        return await cache.fetch(namespace, name) if is_trimmed(found) else found
+        return await cache.complete(namespace, name)
 
     async def whole_secret(self, namespace: str, name: str) -> JSON | None:
         """A cached Secret with its content (read from the API when the cache holds it
         without); None when the cache does not hold it."""
-        found = self.secrets.get(namespace, name)
-        return await self.secrets.fetch(namespace, name) if is_trimmed(found) else found
+        return await self.secrets.complete(namespace, name)
 
     async def whole_deployment(self, namespace: str, name: str) -> JSON | None:
         """A cached Deployment with its pod template (read from the API when the cache
         holds it without, e.g. just after a Canary came to target it); None when the
         cache does not hold it."""
-        found = self.deployments.get(namespace, name)
-        return await self.deployments.fetch(namespace, name) if is_trimmed(found) else found
+        return await self.deployments.complete(namespace, name)
 
     async def config_contents(self, namespace: str, template: JSON) -> configs.Lookup:
         """Find the configs pod template ``template`` refers to, with their content (for
@@ -154,10 +151,7 @@ class Caches:
         the API, so the revision is the same as from whole objects."""
         found: dict[tuple[str, str], JSON | None] = {}
         for kind, name in configs.referenced(template):
-            obj = self.config(kind).get(namespace, name)
-            if is_trimmed(obj):
-                obj = await self.config(kind).fetch(namespace, name)
-            found[(kind, name)] = obj
+            found[(kind, name)] = await self.config(kind).complete(namespace, name)
         cached = self.config_lookup(namespace)
 
         def lookup(kind: str, name: str) -> JSON | None:

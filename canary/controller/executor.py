@@ -149,10 +149,9 @@ class Executor:
         stamp = fingerprint(desired)
         desired["metadata"].setdefault("annotations", {})[APPLIED_ANNOTATION] = stamp
         meta = desired["metadata"]
-        cached = cache.get(meta["namespace"], meta["name"])
-        if cached is not None and metadata_only(cached):
-            # Whether it holds what canary writes is in the content the cache lacks.
-            cached = await cache.fetch(meta["namespace"], meta["name"])
+        # A config listed as metadata only: whether it holds what canary writes is in
+        # the content the cache lacks.
+        cached = await cache.complete(meta["namespace"], meta["name"], lacks=metadata_only)
         if cached is not None and holds(cached, desired):
             return Applied.UNCHANGED
         theirs, mine = _controller_uid(cached or {"metadata": {}}), _controller_uid(desired)

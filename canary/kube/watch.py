@@ -27,7 +27,7 @@ from canary.kube.client import JSON, KubeClient
 from canary.kube.compact import compact
 from canary.kube.errors import ApiError, Gone, KubeError, NotFound, TooManyRequests
 from canary.kube.resources import Resource
-from canary.kube.trim import Transform, lean, metadata_only
+from canary.kube.trim import Transform, is_trimmed, lean, metadata_only
 
 log = structlog.get_logger("canary.kube.watch")
 
@@ -283,6 +283,15 @@ class Reflector:
         if cached is not None and _rv(cached) == _rv(obj):
             self._put(object_key(obj), self._stored(obj))
         return obj
+
+    async def complete(self, namespace: str, name: str,
+                       lacks: Callable[[JSON], bool] = is_trimmed) -> JSON | None:
+        """The cached object, read whole from the API (:meth:`fetch`) when ``lacks`` says
+        the cache holds it without what the reader needs; None when the cache does not
+        hold it (or it is gone)."""
+        found = self.get(namespace, name)
+        return await self.fetch(namespace, name) if found is not None and lacks(found) \
+            else found
 
     async def _list_pages(self, scope: str | None, limit: int | None
                           ) -> tuple[dict[ObjectKey, JSON], str]:
