@@ -9,11 +9,17 @@ longest such delay is the longest the loop was held (a turn of the loop, a garba
 collection, a page decoded). On SIGUSR1 it writes to REPORT, as JSON, the longest delay
 since the loop started and since the last report, and every delay over 50 ms with the
 second it began. The task wakes 200 times a second: measure CPU without it.
+
+With ``LOOPTIMER_PROFILE=PATH`` in its environment, the process also runs under cProfile
+for its first ``LOOPTIMER_PROFILE_SECONDS`` (default 20) and writes the statistics to
+PATH (``python -m pstats PATH`` reads them): where a start-up's time goes. Profiling
+slows every call, so a profiled process' timings are not compared with others'.
 """
 
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import gc
 import json
 import os
@@ -129,16 +135,37 @@ def _package(filename: str) -> str:
     return "canary" if "canary" in parts else filename
 
 
+def profiling() -> cProfile.Profile | None:
+    """A profiler already running, when ``LOOPTIMER_PROFILE`` asks for one; it stops and
+    writes its statistics after ``LOOPTIMER_PROFILE_SECONDS``."""
+    path = os.environ.get("LOOPTIMER_PROFILE")
+    if not path:
+        return None
+    profiler = cProfile.Profile()
+    profiler.enable()
+    return profiler
+
+
+def stop_profiling(profiler: cProfile.Profile) -> None:
+    profiler.disable()
+    profiler.dump_stats(os.environ["LOOPTIMER_PROFILE"])
+
+
 def main() -> None:
     if os.environ.get("LOOPTIMER_TRACEMALLOC") == "1":
         tracemalloc.start()
+    profiler = profiling()
     report, args = Path(sys.argv[1]), sys.argv[2:]
     clock = LoopClock()
     run = asyncio.run
 
     def timed_run(main: Coroutine[Any, Any, Any], **options: Any) -> Any:
         async def with_clock() -> Any:
-            ticking = asyncio.get_running_loop().create_task(clock.tick())
+            loop = asyncio.get_running_loop()
+            if profiler is not None:
+                loop.call_later(float(os.environ.get("LOOPTIMER_PROFILE_SECONDS", "20")),
+                                stop_profiling, profiler)
+            ticking = loop.create_task(clock.tick())
             try:
                 return await main
             finally:

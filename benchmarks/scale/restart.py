@@ -60,10 +60,13 @@ from canary.devenv import EnvironmentSettings, LocalEnvironment, process
 from canary.logging import configure_logging
 
 
-async def start(env: LocalEnvironment, kubeconfig: Path, name: str, code: Path) -> tuple[
+async def start(env: LocalEnvironment, kubeconfig: Path, name: str, code: Path,
+                profile: Path | None = None) -> tuple[
         process.ProcessRecord, Path, float, str]:
-    """canary, imported from checkout ``code``, through the loop timer; its record, its
-    report's path, the seconds until it was ready and its metrics' address."""
+    """canary, imported from checkout ``code``, through the loop timer (and its profiler
+    when ``profile`` names where its statistics go); its record, its report's path, the
+    seconds until it was ready and its metrics' address."""
+    profiling = {"LOOPTIMER_PROFILE": str(profile)} if profile is not None else {}
     probe, metrics = process.free_port(), process.free_port()
     report = env.run_dir / f"{name}-loop.json"
     began = time.monotonic()
@@ -72,7 +75,8 @@ async def start(env: LocalEnvironment, kubeconfig: Path, name: str, code: Path) 
         "run", "--kubeconfig", str(kubeconfig), "--metrics-server", env.prometheus_url,
         "--log-format", "console", "--metrics-bind-address", f"127.0.0.1:{metrics}",
         "--health-probe-bind-address", f"127.0.0.1:{probe}",
-    ], env.logs_dir / f"{name}.log", cwd=code, env={**os.environ, "PYTHONPATH": str(code)})
+    ], env.logs_dir / f"{name}.log", cwd=code,
+        env={**os.environ, "PYTHONPATH": str(code), **profiling})
     env.processes.append(record)
     env.save()
     await wait_http_ok(f"http://127.0.0.1:{probe}/readyz", record, 300)
@@ -145,12 +149,12 @@ def delays(seconds: dict[tuple[str, str], float], over: float = 2.0) -> dict[str
 
 
 async def one_process(env: LocalEnvironment, kubeconfig: Path, watch: PhaseWatch,
-                      name: str, canaries: int, settle: float, code: Path
-                      ) -> dict[str, Any]:
+                      name: str, canaries: int, settle: float, code: Path,
+                      profile: Path | None = None) -> dict[str, Any]:
     """One canary process: ready, all Initialized (at once after a restart), ``settle``
     seconds more; what it holds and its longest stall then."""
     began = time.monotonic()
-    record, report, ready, metrics = await start(env, kubeconfig, name, code)
+    record, report, ready, metrics = await start(env, kubeconfig, name, code, profile)
     try:
         initialized = await watch.wait_for_count("Initialized", canaries, 1800)
         await asyncio.sleep(settle)
@@ -172,12 +176,14 @@ BACKGROUNDS = {"quick": QUICK, "full": FULL}
 
 
 async def measure(canaries: int, settle: float, restarts: int, baseline: Path | None,
-                  background_size: str = "quick", logs: Path | None = None
-                  ) -> dict[str, Any]:
+                  background_size: str = "quick", logs: Path | None = None,
+                  profile: Path | None = None) -> dict[str, Any]:
     """The initializing process, then ``restarts`` restarts, each paired with one of the
     ``baseline`` checkout's when given (in turns: this one first, then the baseline
     first): both revisions restarted on the same cluster. Every component's log is
-    copied to ``logs`` when given, before the environment is removed."""
+    copied to ``logs`` when given, before the environment is removed. With ``profile``,
+    one more restart of this checkout runs under cProfile (see looptimer.py), its
+    statistics written there; its figures ("profiled") are not comparable."""
     cancel_on_sigterm()
     background = {k: cast(int, BACKGROUNDS[background_size][k])
                   for k in ("deployments", "configmaps", "secrets")}
@@ -209,6 +215,10 @@ async def measure(canaries: int, settle: float, restarts: int, baseline: Path | 
                         again[kind].append(await one_process(
                             env, kubeconfig, watch, f"canary-{kind}-{turn}", canaries,
                             settle, code))
+            if profile is not None:
+                again["profiled"] = [await one_process(
+                    env, kubeconfig, watch, "canary-profiled", canaries, settle,
+                    Path.cwd(), profile / "canary-profiled.prof")]
             for task in watching:
                 task.cancel()
     finally:
@@ -235,11 +245,16 @@ def main() -> None:
     parser.add_argument("--logs", type=Path, metavar="DIR",
                         help="where to keep every process' log (the Canaries over the "
                              "2 s target are named in the output)")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="restart this checkout once more, under cProfile for its "
+                             "first 20 s, after the measured restarts; the statistics go "
+                             "to DIR/canary-profiled.prof")
     args = parser.parse_args()
     configure_logging("warning")
     baseline = args.baseline.resolve() if args.baseline else None
     print(json.dumps(asyncio.run(measure(args.canaries, args.settle, args.restarts,
-                                         baseline, args.background, args.logs))))
+                                         baseline, args.background, args.logs,
+                                         args.profile.resolve() if args.profile else None))))
 
 
 if __name__ == "__main__":
