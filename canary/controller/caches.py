@@ -6,12 +6,12 @@ need (a namespace's configs, the objects a Canary writes, the kinds read while
 analysing) are answered here, so no caller names a cache by a string.
 
 The caches hold only what decisions read (:mod:`canary.kube.trim`): no managedFields
-(a Deployment keeps who owns its replicas) or last-applied copies, and a Deployment's
-pod spec only when ``keep_template`` says canary reads it (see ``kept.py``). Configs are
-listed and watched as metadata only; a config's content is read when a reader asks for
-it, and kept until the config changes only when ``keep_content`` says canary reads it.
-The methods that hand out content or a template fetch an object whose cached copy lacks
-it.
+(a Deployment keeps who owns its replicas) or last-applied copies, and of a Deployment
+that ``keep_deployment`` says canary does not read, its metadata only (see
+``kept.py``). Configs are listed and watched as metadata only; a config's content is
+read when a reader asks for it, and kept until the config changes only when
+``keep_content`` says canary reads it. The methods that hand out content or a
+Deployment fetch an object whose cached copy lacks it.
 """
 
 from __future__ import annotations
@@ -57,13 +57,13 @@ class Caches:
     @classmethod
     def watching(cls, client: KubeClient, kube: KubeSettings,
                  keep_content: Callable[[JSON], bool] = lambda _: True,
-                 keep_template: Callable[[JSON], bool] = lambda _: True,
+                 keep_deployment: Callable[[JSON], bool] = lambda _: True,
                  on_listed: Callable[[], None] | None = None) -> Caches:
         """Caches that list and watch the namespaces ``kube`` names, once run; configs
         as metadata only, and once read whole, without their content when
-        ``keep_content`` refuses them; the
-        Deployments ``keep_template`` refuses without their pod spec; ``on_listed`` is
-        called each time lists have filled one of them (see ``Reflector``)."""
+        ``keep_content`` refuses them; the Deployments ``keep_deployment`` refuses as
+        their metadata only; ``on_listed`` is called each time lists have filled one of
+        them (see ``Reflector``)."""
         namespace = kube.namespaces
         # canary's own copies by a digest per key, so the executor can tell whether
         # one holds what it writes (``contained.holds``).
@@ -78,7 +78,7 @@ class Caches:
 
         return cls(
             canaries=watch(r.CANARIES, label_selector=kube.canary_selector),
-            deployments=watch(r.DEPLOYMENTS, transform=deployment_trimmer(keep_template)),
+            deployments=watch(r.DEPLOYMENTS, transform=deployment_trimmer(keep_deployment)),
             services=watch(r.SERVICES, MANAGED_SELECTOR),
             virtual_services=watch(r.VIRTUAL_SERVICES, MANAGED_SELECTOR),
             destination_rules=watch(r.DESTINATION_RULES, MANAGED_SELECTOR),
@@ -140,9 +140,9 @@ class Caches:
         return await self.secrets.complete(namespace, name)
 
     async def whole_deployment(self, namespace: str, name: str) -> JSON | None:
-        """A cached Deployment with its pod template (read from the API when the cache
-        holds it without, e.g. just after a Canary came to target it); None when the
-        cache does not hold it."""
+        """A cached Deployment, whole (read from the API when the cache holds its
+        metadata only, e.g. just after a Canary came to target it); None when the cache
+        does not hold it."""
         return await self.deployments.complete(namespace, name)
 
     async def config_contents(self, namespace: str, template: JSON) -> configs.Lookup:

@@ -27,7 +27,7 @@ from canary.controller.analysis import Analyst
 from canary.controller.caches import Caches
 from canary.controller.executor import Executor
 from canary.controller.finalizer import Finalizer
-from canary.controller.kept import ContentReaders, TemplateReaders
+from canary.controller.kept import ContentReaders, DeploymentReaders
 from canary.controller.rollout_queue import RolloutQueue
 from canary.controller.services import Services
 from canary.controller.wakeups import ConfigReferences
@@ -65,14 +65,14 @@ class Controller:
         self.health = health
         self.caches = Caches.watching(client, settings.kube,
                                       keep_content=self._content_read,
-                                      keep_template=self._template_read,
+                                      keep_deployment=self._deployment_read,
                                       on_listed=on_listed)
         self.config_references = ConfigReferences(self.caches.canaries,
                                                   self.caches.deployments)
         self.content_readers = ContentReaders(
             self.config_references, self.caches.canaries, self.caches.metric_templates,
             self.caches.alert_providers)
-        self.template_readers = TemplateReaders(self.caches.canaries)
+        self.deployment_readers = DeploymentReaders(self.caches.canaries)
         self._follow(self.caches)
         self.webhooks = WebhookCaller(client, cached=self.caches.cached)
         self.events = EventRecorder(client)
@@ -107,9 +107,9 @@ class Controller:
         """Whether the caches keep config ``obj`` whole (see kept.py)."""
         return self.content_readers.reads(obj)
 
-    def _template_read(self, obj: JSON) -> bool:
-        """Whether the caches keep Deployment ``obj`` with its pod spec (see kept.py)."""
-        return self.template_readers.reads(obj)
+    def _deployment_read(self, obj: JSON) -> bool:
+        """Whether the caches keep Deployment ``obj`` whole (see kept.py)."""
+        return self.deployment_readers.reads(obj)
 
     def _secret_reader_event(self, _kind: str, obj: JSON) -> None:
         """An object naming Secrets changed: which of them canary reads may have too."""
@@ -252,7 +252,7 @@ class Controller:
         key = (meta["namespace"], meta["name"])
         self.config_references.forget(meta["namespace"])
         self.content_readers.forget(meta["namespace"])
-        self.template_readers.forget(meta["namespace"])
+        self.deployment_readers.forget(meta["namespace"])
         self._wake_conflicting(meta["namespace"], meta["name"])
         if kind == "DELETED":
             self.rollouts.forget(*key)

@@ -220,17 +220,19 @@ class Executor:
             log.debug("request already gone or replaced", annotation=key,
                       canary=f"{canary.namespace}/{canary.name}")
 
-    def _deployment(self, namespace: str, name: str) -> JSON | None:
-        return self.caches.deployments.get(namespace, name)
+    async def _deployment(self, namespace: str, name: str) -> JSON | None:
+        """A cached Deployment, read whole when the cache keeps only its metadata (a
+        Deployment no Canary referred to when it was stored)."""
+        return await self.caches.deployments.complete(namespace, name, lacks=metadata_only)
 
     async def _ensure_primary(self, owner: JSON, canary: Canary, revision: str,
                               established: bool) -> list[str]:
         """The primary runs ``revision`` with the replicas canary gave it. The template
         comes from the target, so only while the target has ``revision``; otherwise a
         primary already running it still gets its replicas back."""
-        target = await self.caches.whole_deployment(canary.namespace,
-                                                    canary.spec.target_ref.name)
-        primary = self._deployment(canary.namespace, primary_name(canary.spec.target_ref.name))
+        name = canary.spec.target_ref.name
+        target = await self.caches.whole_deployment(canary.namespace, name)
+        primary = await self._deployment(canary.namespace, primary_name(name))
         replicas = self._primary_replicas(canary, primary, target)
         if target is None:
             return await self._restore_replicas(canary, primary, revision, replicas)
@@ -280,14 +282,14 @@ class Executor:
 
     async def _scale_canary(self, canary: Canary, replicas: int | None) -> None:
         name = canary.spec.target_ref.name
-        target = self._deployment(canary.namespace, name)
+        target = await self._deployment(canary.namespace, name)
         if target is None:
             return
         current = int((target.get("spec") or {}).get("replicas", 1))
         if replicas is None:
             if canary.spec.autoscaler_ref is not None and current > 0:
                 return  # the user's autoscaler sizes the running canary
-            primary = self._deployment(canary.namespace, primary_name(name))
+            primary = await self._deployment(canary.namespace, primary_name(name))
             replicas = int((primary or {}).get("spec", {}).get("replicas", 1)) or 1
         if int((target.get("spec") or {}).get("replicas", 1)) == replicas:
             return
@@ -320,7 +322,7 @@ class Executor:
 
     async def _route(self, owner: JSON, canary: Canary, route: Route,
                      established: bool) -> list[str]:
-        label = self._selector_label(canary)
+        label = await self._selector_label(canary)
         if label is None:
             return []
         router = router_for(provider_of(canary, self.settings.mesh_provider))
@@ -338,16 +340,16 @@ class Executor:
                            router.managed(service_name(canary)))
         return repairs
 
-    def _selector_label(self, canary: Canary) -> tuple[str, str] | None:
+    async def _selector_label(self, canary: Canary) -> tuple[str, str] | None:
         """The label selecting the target's pods, from the target, or from its primary
         once the target is deleted (the route must then send everything to the
         primary); None without either."""
         keys = self.settings.workloads.selector_labels
         name = canary.spec.target_ref.name
-        target = self._deployment(canary.namespace, name)
+        target = await self._deployment(canary.namespace, name)
         if target is not None:
             return selector_label(target, keys)
-        primary = self._deployment(canary.namespace, primary_name(name))
+        primary = await self._deployment(canary.namespace, primary_name(name))
         return selector_label_from_primary(primary, keys) if primary is not None else None
 
     async def _retire(self, canary: Canary, uid: str, managed: frozenset[Named]) -> None:

@@ -1,5 +1,5 @@
-"""Which ConfigMaps, Secrets and Deployments the caches keep whole: those whose content
-(a Deployment's pod template) canary reads.
+"""Which ConfigMaps, Secrets and Deployments the caches keep whole: the configs whose
+content canary reads, and the Deployments it rolls out or generated.
 
 Configs are listed and watched as metadata only, so the tens of thousands no Canary
 refers to cost little, and their content never travels. A config's content is read with
@@ -15,15 +15,16 @@ from:
 - the Secrets a MetricTemplate (``provider.secretRef``), an AlertProvider (``secretRef``)
   or a Canary's webhook (``secretRef``) names, in the namespace of that object.
 
-A Deployment keeps its pod spec when a Canary of its namespace targets it, or when
-canary generated it (a primary); the thousands of others are kept without
-(:func:`canary.kube.trim.deployment_trimmer`).
+A Deployment is kept whole when a Canary of its namespace targets it, when its name is
+that of a target's primary, or when canary generated it; the thousands of others are
+kept as their metadata only (:func:`canary.kube.trim.deployment_trimmer`).
 
 A reader never trusts this guess: one that finds a trimmed object fetches it whole
 (``Caches.config_contents``, ``Caches.whole_secret``, ``Caches.cached``,
-``Caches.whole_deployment``, the executor's check of a copy), so a reference added since
-the object was stored costs a GET, never a wrong revision. After a restart, or a change
-of a config, each config canary reads costs one GET at its next read.
+``Caches.whole_deployment``, the executor's reads of a target or primary and of a copy,
+the worker's of a primary), so a reference added since the object was stored costs a
+GET, never a wrong revision. After a restart, or a change of a config, each config
+canary reads costs one GET at its next read.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from __future__ import annotations
 from canary.controller.wakeups import ConfigReferences
 from canary.kube import JSON, Reflector
 from canary.targets import configs
-from canary.targets.deployment import MANAGED_BY
+from canary.targets.deployment import MANAGED_BY, primary_name
 
 
 def generated(obj: JSON) -> bool:
@@ -88,31 +89,38 @@ class ContentReaders:
         return named
 
 
-class TemplateReaders:
-    """Answers, per Deployment, whether canary reads its pod template; a per-namespace
-    index of the Canaries' target names, built on demand and dropped (:meth:`forget`)
-    when a Canary of the namespace changes."""
+class DeploymentReaders:
+    """Answers, per Deployment, whether canary reads it: a Canary's target, a target's
+    primary, or one canary generated; a per-namespace index of the targets' and their
+    primaries' names, built on demand and dropped (:meth:`forget`) when a Canary of the
+    namespace changes."""
 
     def __init__(self, canaries: Reflector) -> None:
         self.canaries = canaries
-        self._targets: dict[str, set[str]] = {}
+        self._names: dict[str, set[str]] = {}
 
     def forget(self, namespace: str) -> None:
         """A Canary of ``namespace`` changed (its target may have)."""
-        self._targets.pop(namespace, None)
+        self._names.pop(namespace, None)
 
     def reads(self, obj: JSON) -> bool:
-        """Whether canary reads the pod template of Deployment ``obj``."""
+        """Whether canary reads Deployment ``obj`` (its template, replicas or status)."""
         if generated(obj):
             return True
         meta = obj.get("metadata") or {}
         namespace = str(meta.get("namespace") or "")
-        targets = self._targets.get(namespace)
-        if targets is None:
-            targets = self._targets[namespace] = {
-                _ref_name((canary.get("spec") or {}).get("targetRef"))
-                for canary in self.canaries.items(namespace)}
-        return str(meta.get("name") or "") in targets
+        names = self._names.get(namespace)
+        if names is None:
+            names = self._names[namespace] = self._build(namespace)
+        return str(meta.get("name") or "") in names
+
+    def _build(self, namespace: str) -> set[str]:
+        names: set[str] = set()
+        for canary in self.canaries.items(namespace):
+            target = _ref_name((canary.get("spec") or {}).get("targetRef"))
+            if target:
+                names |= {target, primary_name(target)}
+        return names
 
 
 def _ref_name(ref: object) -> str:

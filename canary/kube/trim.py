@@ -13,8 +13,8 @@ object through a transform from here before storing it (on lists and on watch ev
 - :func:`config_trimmer` replaces a ConfigMap's or Secret's content by its digest unless
   asked to keep it, or by a digest per key (``canary.controller.contained.holds``
   compares such a config with what canary would write);
-- :func:`deployment_trimmer` drops the pod spec of a Deployment no Canary reads the
-  template of (thousands in a large cluster, most of a Deployment's size).
+- :func:`deployment_trimmer` keeps of a Deployment no Canary refers to (thousands in a
+  large cluster) only its metadata, as for a config listed as metadata only.
 
 ConfigMaps and Secrets are listed and watched as metadata only (``PartialObjectMetadata``,
 as client-go's metadata informers do): a cluster's configs of hundreds of KB never
@@ -45,11 +45,10 @@ LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 CONTENT_FIELDS = ("data", "binaryData", "stringData")
 #: Where a trimmed config keeps the digest of its content (never a field of the API's).
 DIGEST_FIELD = "canary.dev/content-sha256"
-#: Marks an object the API server sent as metadata only (``PartialObjectMetadata``): its
-#: content is unknown, not empty (never a field of the API's).
+#: Marks an object cached as its metadata only: the API server sent only that
+#: (``PartialObjectMetadata``), or the cache kept only that. Its spec, status or content
+#: is unknown, not empty (never a field of the API's).
 METADATA_ONLY_FIELD = "canary.dev/metadata-only"
-#: Marks a Deployment cached without its pod spec (never a field of the API's).
-TEMPLATE_TRIMMED_FIELD = "canary.dev/pod-spec-trimmed"
 #: What a Deployment's reduced managedFields entry keeps of fieldsV1 when its manager
 #: owns ``spec.replicas``.
 REPLICAS_FIELDS: Mapping[str, Any] = {"f:spec": {"f:replicas": {}}}
@@ -161,14 +160,13 @@ def _part(text: str) -> bytes:
 
 def is_trimmed(obj: JSON | None) -> bool:
     """Whether a cached object lost part of itself to :func:`config_trimmer` (a config's
-    content), :func:`deployment_trimmer` (a Deployment's pod spec), or was only ever
-    seen as metadata (:data:`METADATA_ONLY_FIELD`)."""
+    content) or is cached as its metadata only (:data:`METADATA_ONLY_FIELD`)."""
     return obj is not None and (DIGEST_FIELD in obj or KEY_DIGESTS_FIELD in obj
-                                or TEMPLATE_TRIMMED_FIELD in obj or METADATA_ONLY_FIELD in obj)
+                                or METADATA_ONLY_FIELD in obj)
 
 
 def metadata_only(obj: JSON) -> bool:
-    """Whether ``obj`` came as metadata only: nothing of its content is known."""
+    """Whether ``obj`` is cached as metadata only: nothing else of it is known."""
     return METADATA_ONLY_FIELD in obj
 
 
@@ -199,8 +197,9 @@ def config_trimmer(keep: Callable[[JSON], bool],
 
 
 def _identity(obj: JSON) -> JSON:
-    """What a config cached without its content keeps: its kind and type, and enough of
-    its metadata to find it, tell versions apart, and wake the Canary owning it."""
+    """What an object cached without its content (a config) or spec (a Deployment) keeps:
+    its kind and type, and enough of its metadata to find it, tell versions apart, and
+    wake the Canary owning it."""
     meta = obj.get("metadata") or {}
     kept: JSON = {k: obj[k] for k in ("apiVersion", "kind", "type") if k in obj}
     kept["metadata"] = {k: meta[k] for k in _TRIMMED_METADATA if k in meta}
@@ -222,20 +221,12 @@ def content_digests(obj: JSON) -> dict[str, dict[str, str]]:
 
 
 def deployment_trimmer(keep: Callable[[JSON], bool]) -> Transform:
-    """A transform for Deployments: :func:`lean_deployment`, and without the pod spec
-    (``spec.template.spec``) unless ``keep`` says canary reads the template. What is
-    left still says who owns the replicas, how many there are, what the selector is and
-    how ready the pods are, which is all canary reads of a Deployment it does not roll
-    out."""
+    """A transform for Deployments: :func:`lean_deployment` when ``keep`` says canary reads
+    the Deployment, else its metadata only (:data:`METADATA_ONLY_FIELD`): enough to find
+    it, tell versions apart and wake the Canaries referring to it by name, which is all
+    canary does with a Deployment it neither rolls out nor generated."""
     def transform(obj: JSON) -> JSON:
-        result = lean_deployment(obj)
-        spec = result.get("spec")
-        if not isinstance(spec, dict) or keep(obj):
-            return result
-        template = spec.get("template")
-        if not isinstance(template, dict) or "spec" not in template:
-            return result
-        kept_template = {k: v for k, v in template.items() if k != "spec"}
-        return {**result, "spec": {**spec, "template": kept_template},
-                TEMPLATE_TRIMMED_FIELD: True}
+        if keep(obj):
+            return lean_deployment(obj)
+        return {**_identity(obj), METADATA_ONLY_FIELD: True}
     return transform

@@ -18,9 +18,12 @@ from hypothesis import strategies as st
 
 from canary.controller.caches import Caches
 from canary.controller.controller import Controller
+from canary.controller.executor import Executor
+from canary.core.observation import HookResult
 from canary.kube import KubeClient, NotFound, Reflector, Resource
 from canary.kube.client import as_resource
 from canary.kube.trim import LAST_APPLIED, is_trimmed, metadata_only
+from canary.models.canary import Canary
 from canary.observability import ControllerMetrics
 from canary.settings import KubeSettings, Settings
 from canary.targets import configs
@@ -148,7 +151,7 @@ async def fill(caches: Caches) -> None:
 @given(references, st.lists(config_objects, max_size=8), st.booleans(), st.booleans())
 def test_trimmed_caches_give_the_revision_and_primary_of_whole_objects(
         refs: list[tuple[str, str, str]], objects: list[JSON], keep_any: bool,
-        keep_template: bool) -> None:
+        keep_deployment: bool) -> None:
     """Whether the configs and the target were kept whole or trimmed (then fetched),
     what the decisions see equals what whole objects give."""
     deployment = target(refs)
@@ -164,12 +167,15 @@ def test_trimmed_caches_give_the_revision_and_primary_of_whole_objects(
         api = Cluster(world)
         caches = Caches.watching(cast(KubeClient, api), KubeSettings(),
                                  keep_content=lambda _: keep_any,
-                                 keep_template=lambda _: keep_template)
+                                 keep_deployment=lambda _: keep_deployment)
         await fill(caches)
-        assert is_trimmed(caches.deployments.get("shop", "web")) is not keep_template
+        assert is_trimmed(caches.deployments.get("shop", "web")) is not keep_deployment
         assert await what_decisions_see(caches) == expected
-        assert ("deployments/web" in api.gets) is not keep_template
+        assert ("deployments/web" in api.gets) is not keep_deployment
         cached = caches.deployments.get("shop", "web") or {}
+        if not keep_deployment:
+            assert metadata_only(cached) and "annotations" not in cached["metadata"]
+            return
         assert LAST_APPLIED not in cached["metadata"]["annotations"]
         assert cached["metadata"]["managedFields"] == [{
             "manager": "kubectl", "operation": "Update", "fieldsType": "FieldsV1",
@@ -323,25 +329,63 @@ async def test_the_analysis_reads_a_provider_secret_once_while_it_does_not_chang
     assert await controller.caches.cached(secrets, "shop", "nowhere") is None
 
 
-async def test_only_the_deployments_canary_rolls_out_keep_their_pod_spec() -> None:
-    """The target and the primary whole; another Deployment without its pod spec, with
-    what canary reads of any Deployment (replicas, selector, status, field managers)."""
+async def test_a_deployment_canary_does_not_read_is_cached_as_its_metadata() -> None:
+    """The target and the primary whole; another Deployment as its metadata only (no
+    spec, status or field managers), marked so, and nothing read from the API."""
     controller, api = controller_over(busy_namespace())
     await fill(controller.caches)
     deployments = controller.caches.deployments
     assert {o["metadata"]["name"] for o in deployments.items() if not is_trimmed(o)} == \
         {"web", "web-primary"}
     batch = deployments.get("shop", "batch")
-    assert batch is not None and "spec" not in batch["spec"]["template"]
-    assert batch["spec"]["replicas"] == 2
-    assert batch["spec"]["selector"] == {"matchLabels": {"app": "batch"}}
-    assert batch["status"] == {"replicas": 2, "readyReplicas": 2}
-    assert batch["metadata"]["managedFields"][0]["manager"] == "kubectl"
+    assert batch is not None and metadata_only(batch)
+    assert "spec" not in batch and "status" not in batch
+    assert batch["metadata"] == {"name": "batch", "namespace": "shop", "resourceVersion": "1"}
     assert api.gets == []
 
 
+async def test_a_primary_canary_did_not_generate_is_kept_whole() -> None:
+    """A Deployment named as a target's primary but not labelled as canary's (left by
+    another controller, or by hand): whoever made it, canary reads it, so it is whole."""
+    objects = busy_namespace()
+    objects["deployments"][1] = workload("web-primary")
+    controller, _api = controller_over(objects)
+    await fill(controller.caches)
+    primary = controller.caches.deployments.get("shop", "web-primary")
+    assert primary is not None and not is_trimmed(primary)
+    assert primary["status"] == {"replicas": 2, "readyReplicas": 2}
+
+
+async def test_a_primary_cached_as_metadata_is_read_whole_once() -> None:
+    """A Canary created for a Deployment whose ``-primary`` was cached as metadata only
+    (no Canary named it then): the executor reads that primary whole, with one GET, and
+    the cache keeps it whole from then on."""
+    objects = busy_namespace()
+    objects["deployments"].append(workload("batch-primary"))
+    controller, api = controller_over(objects)
+    await fill(controller.caches)
+    caches = controller.caches
+    assert metadata_only(caches.deployments.get("shop", "batch-primary") or {})
+    objects["canaries"].append({"apiVersion": "canary.dev/v1", "kind": "Canary",
+                                "metadata": meta("batch", 2),
+                                "spec": {"targetRef": {"name": "batch"}}})
+    await caches.canaries._relist(None)
+    controller._canary_event("ADDED", objects["canaries"][-1])
+    executor = Executor(cast(KubeClient, api), Settings(), caches, no_hooks)
+    for _ in range(2):
+        primary = await executor._deployment("shop", "batch-primary")
+        assert primary is not None and primary["spec"]["replicas"] == 2
+        assert primary["status"] == {"replicas": 2, "readyReplicas": 2}
+    assert api.gets == ["deployments/batch-primary"]
+    assert not is_trimmed(caches.deployments.get("shop", "batch-primary"))
+
+
+async def no_hooks(_canary: Canary, _type: str) -> tuple[HookResult, ...]:
+    return ()
+
+
 async def test_a_new_canary_reads_its_trimmed_target_whole_once() -> None:
-    """A Canary created for a Deployment cached without its pod spec: its revision is
+    """A Canary created for a Deployment cached as its metadata only: its revision is
     that of the whole Deployment (one GET), the cache then keeps it whole, and a change
     of a config it mounts wakes the Canary from then on."""
     objects = busy_namespace()

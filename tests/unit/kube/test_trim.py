@@ -1,6 +1,6 @@
 """What the watch caches keep of an object: no managedFields or last-applied copy, a
-Deployment's field managers in brief, a config's content only when it is read, and a
-Deployment's pod spec only when its template is read."""
+Deployment's field managers in brief, a config's content only when it is read, and of a
+Deployment canary does not read, its metadata only."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from canary.kube.trim import (
     DIGEST_FIELD,
     KEY_DIGESTS_FIELD,
     LAST_APPLIED,
+    METADATA_ONLY_FIELD,
     FieldManager,
     config_trimmer,
     content_digest,
@@ -22,6 +23,7 @@ from canary.kube.trim import (
     is_trimmed,
     lean,
     lean_deployment,
+    metadata_only,
     replica_managers,
 )
 
@@ -97,26 +99,22 @@ deployments = st.fixed_dictionaries(
 
 
 @given(deployments, st.booleans())
-def test_a_deployment_keeps_its_pod_spec_only_when_its_template_is_read(
-        obj: JSON, keep: bool) -> None:
-    """Trimmed, a Deployment loses its pod spec and nothing else that canary reads of a
-    Deployment it does not roll out: replicas, selector, status, field managers."""
+def test_a_deployment_is_kept_whole_only_when_read(obj: JSON, keep: bool) -> None:
+    """Read, a Deployment is kept as :func:`lean_deployment` gives it; not read, only
+    what finds it, tells its versions apart and names its owners is kept, marked so
+    that a reader knows the rest is unknown, not empty."""
     before = copy.deepcopy(obj)
     kept = deployment_trimmer(lambda _: keep)(obj)
     assert obj == before
-    whole = lean_deployment(before)
-    template = (before.get("spec") or {}).get("template") or {}
-    assert is_trimmed(kept) is (not keep and "spec" in template)
-    if not is_trimmed(kept):
-        assert kept == whole
+    assert is_trimmed(kept) is metadata_only(kept) is (not keep)
+    if keep:
+        assert kept == lean_deployment(before)
         return
-    assert "spec" not in kept["spec"]["template"]
-    assert kept["spec"]["template"] == {k: v for k, v in template.items() if k != "spec"}
-    assert {k: v for k, v in kept["spec"].items() if k != "template"} == \
-        {k: v for k, v in whole["spec"].items() if k != "template"}
-    assert kept["metadata"] == whole["metadata"]
-    assert kept.get("status") == whole.get("status")
-    assert replica_managers(kept) == replica_managers(before)
+    assert set(kept) == {"apiVersion", "kind", "metadata", METADATA_ONLY_FIELD}
+    meta = before["metadata"]
+    assert kept["metadata"] == {k: meta[k] for k in (
+        "name", "namespace", "uid", "resourceVersion", "labels", "ownerReferences",
+        "deletionTimestamp") if k in meta}
 
 
 def test_replica_managers_name_the_manager_that_owns_replicas() -> None:
