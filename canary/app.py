@@ -58,7 +58,7 @@ EXIT_LEASE_LOST = 3
 DEFAULTS = {
     "mesh-provider": "istio", "selector-labels": "app,name,app.kubernetes.io/name",
     "min-interval": "10s", "default-progress-deadline": "10m", "max-concurrent-rollouts": "0",
-    "kube-max-connections": "64",
+    "max-concurrent-initializations": "16", "kube-max-connections": "64",
     "leader-election-id": "canary-leader", "lease-duration": "15s", "renew-deadline": "10s",
     "retry-period": "2s", "metrics-bind-address": ":8080",
     "health-probe-bind-address": ":8081", "shutdown-timeout": "10s", "log-level": "info",
@@ -97,7 +97,9 @@ _FLAG_GROUPS: tuple[tuple[str, tuple[tuple[str, str | None, str], ...]], ...] = 
          "none (default 10m)"),
         ("max-concurrent-rollouts", "N", "rollouts under way at most; new revisions "
          "beyond it wait in phase Queued and start first come, first served (default 0: "
-         "no limit)"))),
+         "no limit)"),
+        ("max-concurrent-initializations", "N", "Canaries creating their primary at once; "
+         "the others wait their turn without a request (default 16; 0: no limit)"))),
     ("leader election", (
         ("leader-elect", None, "run several replicas; only the holder of a Lease works "
          "(default: off)"),
@@ -184,7 +186,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
             metrics_server=value.checked("metrics-server", check_http_url),
             min_interval_seconds=value.duration("min-interval"),
             default_progress_deadline_seconds=value.duration("default-progress-deadline")),
-        rollouts=RolloutSettings(max_concurrent=value.count("max-concurrent-rollouts")),
+        rollouts=RolloutSettings(
+            max_concurrent=value.count("max-concurrent-rollouts"),
+            max_concurrent_initializations=value.count("max-concurrent-initializations")),
         workloads=WorkloadSettings(selector_labels=labels),
         logging=LogSettings(level=value.choice("log-level", LOG_LEVELS),
                             format=value.choice("log-format", LOG_FORMATS)),

@@ -58,6 +58,16 @@ class RolloutSettings:
     #: the Canaries this controller handles; new revisions beyond it wait in phase
     #: Queued, first come, first served. 0: no limit.
     max_concurrent: int = 0
+    #: Canaries creating their primary at once (the first reconcile: its configs' copies,
+    #: the primary, the status); the others wait their turn without sending a request.
+    #: A thousand new Canaries at once (a controller installed into a busy cluster)
+    #: would otherwise queue thousands of requests, and a Canary whose primary has just
+    #: become ready would wait behind them to be Initialized. 0: no limit.
+    max_concurrent_initializations: int = 16
+
+    def __post_init__(self) -> None:
+        if self.max_concurrent < 0 or self.max_concurrent_initializations < 0:
+            raise ValueError("rollouts: a limit is 0 (none) or more")
 
 
 @dataclass(frozen=True)

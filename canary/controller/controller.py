@@ -133,7 +133,9 @@ class Controller:
             events=self.events, notifier=self.notifier,
             default_alerts=default_subscriptions(settings.alerts.default_provider,
                                                  settings.alerts.default_severity),
-            metrics=self.metrics, rollouts=self.rollouts)
+            metrics=self.metrics, rollouts=self.rollouts,
+            initializations=asyncio.Semaphore(limit) if (
+                limit := settings.rollouts.max_concurrent_initializations) else None)
 
     @property
     def canaries(self) -> Reflector:

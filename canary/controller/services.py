@@ -7,6 +7,7 @@ ones and a test passes fakes that the type checker holds to the same calls.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -80,3 +81,6 @@ class Services:
     metrics: ControllerMetrics
     #: The limit on concurrent rollouts, and the queue of those waiting for a slot.
     rollouts: RolloutQueue
+    #: Turns for creating a primary (``RolloutSettings.max_concurrent_initializations``);
+    #: None: no limit.
+    initializations: asyncio.Semaphore | None = None

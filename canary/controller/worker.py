@@ -124,7 +124,8 @@ class Worker:
             self.wake.clear()
             started = time.monotonic()
             try:
-                delay = await self.reconcile()
+                async with self._turn():
+                    delay = await self.reconcile()
                 failures = 0
                 continue
             except Conflict:
@@ -142,6 +143,25 @@ class Worker:
                                                        self.namespace, self.name)
             failures += 1
             delay = RETRY_BACKOFF.delay(failures)
+
+    def _turn(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """A reconcile that may create the primary waits for a turn among those that do
+        (``Services.initializations``); every other one goes ahead."""
+        turns = self.services.initializations
+        return turns if turns is not None and self._creates_primary() \
+            else contextlib.nullcontext()
+
+    def _creates_primary(self) -> bool:
+        """Whether the Canary's target is cached and its primary is not: the reconcile
+        would create the primary (and its configs' copies)."""
+        obj = self._current()
+        if obj is None or obj["metadata"].get("deletionTimestamp"):
+            return False
+        target = ((obj.get("spec") or {}).get("targetRef") or {}).get("name")
+        deployments = self.services.caches.deployments
+        return isinstance(target, str) and \
+            deployments.get(self.namespace, target) is not None and \
+            deployments.get(self.namespace, primary_name(target)) is None
 
     def _remember(self, written: JSON, superseded: set[str]) -> None:
         self._superseded |= superseded

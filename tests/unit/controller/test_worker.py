@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import Sequence
 from dataclasses import replace
@@ -454,3 +455,45 @@ async def test_objects_a_failed_initialization_left_uncreated_are_not_reported_r
     await worker.reconcile()
     await worker.reconcile()
     assert executor.established == [False, False, False, True]
+
+
+async def test_a_canary_creating_its_primary_waits_for_a_turn() -> None:
+    """With every turn to create a primary taken, a new Canary writes nothing (not even
+    its status) until one is given back; then it initializes."""
+    canary, _ = analysing(datetime.now(UTC))
+    del canary["status"]
+    fakes = Fakes(canary, deployment("web"))  # no primary yet
+    fakes.services = replace(fakes.services, initializations=asyncio.Semaphore(1))
+    turns = fakes.services.initializations
+    assert turns is not None
+    await turns.acquire()  # another Canary creating its primary
+    worker = Worker(fakes.services, "shop", "web")
+    worker.start()
+    try:
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert fakes.patches == []
+        turns.release()
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert fakes.patches and fakes.patches[0]["status"]["phase"] == "Initializing"
+    finally:
+        await worker.stop()
+
+
+async def test_a_canary_whose_primary_exists_needs_no_turn() -> None:
+    """Turns are for creating a primary: a Canary under analysis reconciles while every
+    turn is taken."""
+    _, fakes = analysing(datetime.now(UTC))
+    fakes.services = replace(fakes.services, initializations=asyncio.Semaphore(1))
+    turns = fakes.services.initializations
+    assert turns is not None
+    await turns.acquire()
+    worker = Worker(fakes.services, "shop", "web")
+    worker.start()
+    try:
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert fakes.patches and fakes.patches[0]["status"]["canaryWeight"] == 20
+    finally:
+        await worker.stop()
