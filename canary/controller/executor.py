@@ -159,6 +159,7 @@ class Executor:
             raise OwnedElsewhere(f"{desired['kind']} {meta['namespace']}/{meta['name']} is "
                                  "controlled by another Canary; canary leaves it alone")
         written = await self.client.apply(desired, field_manager=self.settings.kube.field_manager)
+        cache.learn(written)  # a config's watch sends metadata only: no GET to check it
         self.writes.wrote(desired["kind"], cached, written,
                           "created" if cached is None else "changed")
         if cached is None:

@@ -153,6 +153,9 @@ class Reflector:
         self._stale_since: dict[str | None, float] = {}
         #: When each of those streams' watch was accepted again, if it has been.
         self._reopened: dict[str | None, float] = {}
+        #: What canary's own writes returned, by object, until the watch (or a list)
+        #: sends that version as metadata only (see :meth:`learn`).
+        self._learned: dict[ObjectKey, JSON] = {}
 
     @property
     def last_activity(self) -> float:
@@ -284,6 +287,29 @@ class Reflector:
             self._put(object_key(obj), self._stored(obj))
         return obj
 
+    def learn(self, written: JSON) -> None:
+        """Keep what a write of canary's returned (the object whole, at its new version)
+        for the cache of metadata-only lists and watches, in place of the metadata the
+        watch sends, or has sent, for that version: canary's own configs then cost no
+        GET after it writes them. Nothing to do for a cache of whole objects."""
+        if not self.metadata_only:
+            return
+        key = object_key(written)
+        stored = self._stored(written)
+        cached = self.get(*key)
+        if cached is not None and _rv(cached) == _rv(written):
+            self._put(key, stored)  # the watch was first
+        else:
+            self._learned[key] = stored  # its event is on the way
+
+    def _as_known(self, key: ObjectKey, obj: JSON) -> JSON:
+        """``obj`` as the server sent it, or what a write of that version returned."""
+        learned = self._learned.get(key)
+        if learned is None or _rv(learned) != _rv(obj) or not metadata_only(obj):
+            return obj
+        del self._learned[key]
+        return learned
+
     async def complete(self, namespace: str, name: str,
                        lacks: Callable[[JSON], bool] = is_trimmed) -> JSON | None:
         """The cached object, read whole from the API (:meth:`fetch`) when ``lacks`` says
@@ -340,8 +366,9 @@ class Reflector:
         for key in old:
             if key not in fresh:
                 self._drop(key)
+                self._learned.pop(key, None)
         for key, obj in fresh.items():
-            self._put(key, _better_known(old.get(key), obj))
+            self._put(key, _better_known(old.get(key), self._as_known(key, obj)))
         self._resource_versions[scope] = version
         self.activity[scope] = self.clock()
         changes = [("DELETED", obj) for key, obj in old.items() if key not in fresh]
@@ -391,9 +418,10 @@ class Reflector:
             if kind == "BOOKMARK":
                 continue
             key = object_key(obj)
-            obj = self._stored(obj)
+            obj = self._as_known(key, self._stored(obj))
             if kind == "DELETED":
                 self._drop(key)
+                self._learned.pop(key, None)
             else:
                 self._put(key, obj)
             self._emit(kind, obj)

@@ -22,6 +22,9 @@ class Cache:
         """The objects held are whole: nothing to read from the API."""
         return self.get(namespace, name)
 
+    def learn(self, written: dict[str, Any]) -> None:
+        """The objects held are whole: a write's answer adds nothing."""
+
     def items(self, namespace: str | None = None) -> list[dict[str, Any]]:
         return [o for (ns, _), o in self.objects.items() if namespace in (None, ns)]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
 import pytest
@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from canary.controller.caches import Caches
 from canary.controller.controller import Controller
-from canary.controller.executor import Executor
+from canary.controller.executor import Applied, Executor
 from canary.core.observation import HookResult
 from canary.kube import KubeClient, NotFound, Reflector, Resource
 from canary.kube.client import as_resource
@@ -42,6 +42,8 @@ class Cluster:
         self.objects = objects
         self.gets: list[str] = []
         self.listed: list[str] = []
+        #: What happens between a write and its answer (a watch event arriving).
+        self.while_writing: Callable[[], Awaitable[None]] | None = None
 
     async def list(self, resource: Resource, namespace: str | None = None,
                    metadata_only: bool = False, **_: Any) -> JSON:
@@ -52,6 +54,20 @@ class Cluster:
                                             "kind": "PartialObjectMetadata",
                                             "metadata": o["metadata"]}) for o in items]
         return {"items": items, "metadata": {"resourceVersion": "9"}}
+
+    async def apply(self, body: JSON, *, field_manager: str, **_: Any) -> JSON:
+        """Server-side apply, as far as the caches see it: the object whole at a new
+        resourceVersion."""
+        plural = {"ConfigMap": "configmaps", "Secret": "secrets"}[body["kind"]]
+        stored = self.objects.setdefault(plural, [])
+        name = body["metadata"]["name"]
+        version = max((int(o["metadata"]["resourceVersion"]) for o in stored), default=0)
+        written = copy.deepcopy(body)
+        written["metadata"] |= {"namespace": "shop", "resourceVersion": str(version + 1)}
+        stored[:] = [o for o in stored if o["metadata"]["name"] != name] + [written]
+        if self.while_writing is not None:
+            await self.while_writing()
+        return copy.deepcopy(written)
 
     async def get(self, resource: Resource, name: str, namespace: str | None = None) -> JSON:
         self.gets.append(f"{resource.plural}/{name}")
@@ -442,3 +458,34 @@ async def test_deployments_are_listed_after_the_canaries() -> None:
         await caches.canaries._relist(None)
         await settle()
         assert "deployments" in api.listed
+
+
+@pytest.mark.parametrize("watch_first", [True, False], ids=["watch-first", "answer-first"])
+async def test_a_copy_canary_wrote_is_checked_again_without_a_get(watch_first: bool) -> None:
+    """canary writes its copy of a config; the watch then sends the new version as
+    metadata only. Whichever arrives first, the cache keeps what the write returned for
+    that version, so the next check of the copy against what canary writes reads
+    nothing from the API and writes nothing."""
+    controller, api = controller_over(busy_namespace())
+    await fill(controller.caches)
+    cache = controller.caches.configmaps
+    executor = Executor(cast(KubeClient, api), Settings(), controller.caches, no_hooks)
+    manifest = {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "a-primary", "namespace": "shop",
+                             "labels": dict(MANAGED_BY)},
+                "data": {"token": "new"}}
+    async def watch_event() -> None:
+        await cache._relist(None)  # the new version, as metadata only
+    if watch_first:
+        api.while_writing = watch_event
+        assert await executor.apply(manifest, cache) is Applied.UPDATED
+    else:
+        assert await executor.apply(manifest, cache) is Applied.UPDATED
+        await watch_event()
+    assert api.gets == ["configmaps/a-primary"]  # the check before the write
+    held = cache.get("shop", "a-primary") or {}
+    assert not metadata_only(held)
+    assert held["metadata"]["resourceVersion"] == api.objects["configmaps"][-1][
+        "metadata"]["resourceVersion"]
+    assert await executor.apply(manifest, cache) is Applied.UNCHANGED
+    assert api.gets == ["configmaps/a-primary"]
