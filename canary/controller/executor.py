@@ -222,9 +222,8 @@ class Executor:
                       canary=f"{canary.namespace}/{canary.name}")
 
     async def _deployment(self, namespace: str, name: str) -> JSON | None:
-        """A cached Deployment, read whole when the cache keeps only its metadata (a
-        Deployment no Canary referred to when it was stored)."""
-        return await self.caches.deployments.complete(namespace, name, lacks=metadata_only)
+        """A cached Deployment, whole (see ``Caches.whole_deployment``)."""
+        return await self.caches.whole_deployment(namespace, name)
 
     async def _ensure_primary(self, owner: JSON, canary: Canary, revision: str,
                               established: bool) -> list[str]:

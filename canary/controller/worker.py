@@ -23,7 +23,6 @@ from canary.core import conditions as built
 from canary.core.observation import ManualRequests, RouteHold
 from canary.kube import JSON, Conflict, KubeError, NotFound
 from canary.kube import resources as r
-from canary.kube.trim import metadata_only
 from canary.models.annotations import (
     ABORT_ANNOTATION,
     APPROVE_ANNOTATION,
@@ -322,8 +321,8 @@ class Worker:
         caches = self.services.caches
         target_name = canary.spec.target_ref.name
         target = await caches.whole_deployment(self.namespace, target_name)
-        primary = claims.own(await caches.deployments.complete(
-            self.namespace, primary_name(target_name), lacks=metadata_only), obj)
+        primary = claims.own(await caches.whole_deployment(
+            self.namespace, primary_name(target_name)), obj)
         primary_revision = ((primary or {}).get("metadata", {}).get("annotations") or {}).get(
             REVISION_ANNOTATION)
         problem = claims.managed_target(target)
