@@ -31,6 +31,7 @@ from typing import Any, cast
 
 from canary.controller.controller import Controller
 from canary.kube import KubeClient
+from canary.kube.client import as_resource
 from canary.kube.resources import Resource
 from canary.observability import ControllerMetrics
 from canary.settings import Settings
@@ -129,24 +130,35 @@ def cluster(canaries: int, others: int, configs: int, namespaces: int,
 
 
 class Listing:
-    """Answers lists from serialized objects, a page at a time when asked for a limit."""
+    """Answers lists from serialized objects, a page at a time when asked for a limit,
+    and as ``PartialObjectMetadata`` (the metadata alone) when asked for metadata only,
+    as the API server does; the items as the client hands them on (``as_resource``)."""
 
     def __init__(self, objects: dict[str, list[JSON]]) -> None:
         self.items = {plural: [json.dumps(o).encode() for o in items]
                       for plural, items in objects.items()}
+        self.metadata = {plural: [json.dumps(_partial(o)).encode() for o in items]
+                         for plural, items in objects.items()}
+        #: The kinds the controller lists as metadata only.
+        self.listed_as_metadata: set[str] = set()
         self.types = {plural: [o.get("type") for o in items]
                       for plural, items in objects.items()}
 
     def listed_bytes(self) -> int:
         """The JSON the controller is sent (Helm's releases are left out)."""
         return sum(len(item) for plural, items in self.items.items()
-                   for item, type_ in zip(items, self.types[plural], strict=True)
+                   for item, type_ in zip(self.metadata[plural] if plural in
+                                          self.listed_as_metadata else items,
+                                          self.types[plural], strict=True)
                    if type_ != HELM)
 
     async def list(self, resource: Resource, namespace: str | None = None, *,
                    field_selector: str | None = None, limit: int | None = None,
-                   continue_token: str | None = None, **_: Any) -> JSON:
-        items = self.items.get(resource.plural, [])
+                   continue_token: str | None = None, metadata_only: bool = False,
+                   **_: Any) -> JSON:
+        if metadata_only:
+            self.listed_as_metadata.add(resource.plural)
+        items = (self.metadata if metadata_only else self.items).get(resource.plural, [])
         if field_selector == f"type!={HELM}":
             items = [i for i, t in zip(items, self.types[resource.plural], strict=True)
                      if t != HELM]
@@ -156,7 +168,15 @@ class Listing:
         body = b'{"items":[' + b",".join(items[start:end]) + b'],"metadata":' + \
             json.dumps(meta).encode() + b"}"
         await asyncio.sleep(0)
-        return cast(JSON, json.loads(body))
+        listed = cast(JSON, json.loads(body))
+        listed["items"] = [as_resource(resource, item) for item in listed["items"]]
+        return listed
+
+
+def _partial(obj: JSON) -> JSON:
+    """``obj`` as a list of metadata only carries it."""
+    return {"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+            "metadata": obj["metadata"]}
 
 
 @dataclass
