@@ -311,9 +311,12 @@ async def _serve_with(client: KubeClient, lease_client: KubeClient, settings: Se
             return 0
     # The controller writes only while this replica surely holds the Lease.
     working = client.fenced(elector.ensure_leading) if elector is not None else client
-    # The caches are held for the process' life: kept out of the cycle collector's scans.
+    # The caches are held for the process' life: kept out of the cycle collector's scans,
+    # which stay off while the first lists fill them.
+    first_lists = heap.FirstLists()
+    first_lists.hold()
     controller = Controller(working, settings, metrics=metrics, health=health,
-                            on_listed=heap.freeze_survivors)
+                            on_listed=first_lists.listed, on_synced=first_lists.synced)
     log.info("controller starting", api_server=client.host,
              namespaces=",".join(settings.kube.namespaces or ()) or "(all)",
              canary_selector=settings.kube.canary_selector,

@@ -16,6 +16,14 @@ full collection reclaims the garbage there is, and what survived moves into the
 permanent generation (:func:`gc.freeze`), which the collector never scans again. Each
 full collection then spans only what was made since the last freeze.
 
+While the first lists fill the caches (a restart's few seconds), automatic collection
+is off altogether (:class:`FirstLists`): each of its passes scanned the pages in flight and
+the caches not yet frozen, and took a fifth of the lists' CPU
+(``benchmarks/scale/cache_memory.py``). Once every cache has listed, one full collection
+and a freeze set everything aside, and the collector runs again; it runs again after
+:data:`HOLD_LIMIT_SECONDS` in any case, so that a start that cannot list (an API server
+down) does not keep its garbage.
+
 The price: an object that is still in use when frozen and later becomes part of an
 unreachable cycle is never reclaimed. Freezing happens at start-up and after a list,
 which once started means after a 410 Gone (rare: the API server's watch history outlived),
@@ -38,12 +46,50 @@ from collections.abc import Callable
 
 #: Seconds between two returns of the C allocator's free pages to the system.
 GIVE_BACK_SECONDS = 60.0
+#: The longest automatic collection stays off while the first lists run, in seconds.
+HOLD_LIMIT_SECONDS = 60.0
 
 
 def freeze_survivors() -> None:
     """Collect every generation, then move whatever survived out of the collector's sight."""
     gc.collect()
     gc.freeze()
+
+
+class FirstLists:
+    """Automatic collection off from :meth:`hold` until :meth:`synced` (every cache has
+    listed once) or ``limit`` seconds, whichever comes first; then whatever survived is
+    frozen and the collector runs again. :meth:`listed`, called as each cache has
+    listed, freezes what survived unless collection is held: the end of the hold does it
+    once for all the first lists, and a re-list after 410 Gone later freezes its own."""
+
+    def __init__(self, limit: float = HOLD_LIMIT_SECONDS) -> None:
+        self.limit = limit
+        self._release: asyncio.TimerHandle | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._release is not None
+
+    def hold(self) -> None:
+        """Turn automatic collection off (on the running event loop's clock)."""
+        if self.held:
+            return
+        gc.disable()
+        self._release = asyncio.get_running_loop().call_later(self.limit, self.synced)
+
+    def listed(self) -> None:
+        if not self.held:
+            freeze_survivors()
+
+    def synced(self) -> None:
+        """Freeze what survived the first lists and turn automatic collection back on."""
+        if self._release is None:
+            return
+        self._release.cancel()
+        self._release = None
+        freeze_survivors()
+        gc.enable()
 
 
 def _malloc_trim() -> Callable[[int], int] | None:

@@ -59,8 +59,11 @@ class Controller:
 
     def __init__(self, client: KubeClient, settings: Settings, *,
                  metrics: ControllerMetrics | None = None, health: Health | None = None,
-                 on_listed: Callable[[], None] | None = None) -> None:
+                 on_listed: Callable[[], None] | None = None,
+                 on_synced: Callable[[], None] | None = None) -> None:
         self.settings = settings
+        #: Called once every cache has listed, before the workers start.
+        self.on_synced = on_synced
         self.metrics = metrics or ControllerMetrics(mesh_provider=settings.mesh_provider)
         self.health = health
         self.caches = Caches.watching(client, settings.kube,
@@ -163,6 +166,8 @@ class Controller:
             tasks.create_task(self._bookkeeping(), name="bookkeeping")
             tasks.create_task(self.events.resend(), name="events")
             await asyncio.gather(*(reflector.synced.wait() for reflector in self.reflectors))
+            if self.on_synced is not None:
+                self.on_synced()
             if self._stopping:
                 return
             log.info("caches synced; starting workers", canaries=len(self.canaries))

@@ -3,6 +3,7 @@ scans, and garbage is collected before it is set aside."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import random
 import weakref
@@ -24,6 +25,7 @@ class Node:
 @pytest.fixture
 def frozen_afterwards() -> Iterator[None]:
     yield
+    gc.enable()
     gc.unfreeze()
 
 
@@ -50,6 +52,39 @@ def test_cycles_already_unreachable_are_collected_not_set_aside() -> None:
     heap.freeze_survivors()
     assert gone() is None
 
+
+@pytest.mark.usefixtures("frozen_afterwards")
+async def test_collection_is_off_while_the_first_lists_fill_the_caches() -> None:
+    """No pass of the collector scans the caches half filled; once every cache has
+    listed, what survived is set aside at once and the collector runs again."""
+    first_lists = heap.FirstLists()
+    first_lists.hold()
+    assert not gc.isenabled()
+    cached = {"metadata": {"name": "a"}}
+    first_lists.listed()  # one cache listed, others still listing
+    assert scanned(cached) and not gc.isenabled()
+    first_lists.synced()
+    assert gc.isenabled()
+    assert not scanned(cached)
+
+
+@pytest.mark.usefixtures("frozen_afterwards")
+async def test_a_start_that_never_lists_collects_again_after_the_limit() -> None:
+    first_lists = heap.FirstLists(limit=0.01)
+    first_lists.hold()
+    await asyncio.sleep(0.05)
+    assert gc.isenabled() and not first_lists.held
+
+
+@pytest.mark.usefixtures("frozen_afterwards")
+async def test_after_the_first_lists_each_list_sets_its_survivors_aside() -> None:
+    first_lists = heap.FirstLists()
+    first_lists.hold()
+    first_lists.synced()
+    listed_again = {"metadata": {"name": "b"}}
+    assert scanned(listed_again)
+    first_lists.listed()
+    assert not scanned(listed_again) and gc.isenabled()
 
 
 def resident_mib() -> float:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from typing import cast
+from collections.abc import AsyncIterator
+from typing import Any, cast
 
 from canary.controller.controller import Controller
-from canary.kube import KubeClient
+from canary.kube import JSON, KubeClient
 from canary.observability import ControllerMetrics
 from canary.settings import Settings
 
@@ -35,3 +36,33 @@ async def test_workers_start_a_few_per_turn_and_every_canary_gets_one() -> None:
     assert sorted(woken) == sorted(f"c{i}" for i in range(100))
     steps = [b - a for a, b in itertools.pairwise(between)]
     assert max(steps) <= 25, between  # about 20 ms of first reconciles per turn
+
+
+class Quiet:
+    """An API server with nothing to list, whose watches send nothing."""
+
+    async def list(self, *_: Any, **__: Any) -> JSON:
+        return {"items": [], "metadata": {"resourceVersion": "1"}}
+
+    async def watch(self, *_: Any, **__: Any) -> AsyncIterator[JSON]:
+        await asyncio.Event().wait()
+        yield {}
+
+
+async def test_what_waits_for_the_first_lists_runs_once_before_any_worker() -> None:
+    """``canary run`` keeps the garbage collector off until every cache has listed."""
+    calls: list[tuple[bool, bool]] = []
+    controller = Controller(cast(KubeClient, Quiet()), Settings(),
+                            metrics=ControllerMetrics(process_metrics=False),
+                            on_synced=lambda: calls.append((controller.synced(),
+                                                            controller._started)))
+    running = asyncio.create_task(controller.run())
+    try:
+        for _ in range(200):
+            if controller._started:
+                break
+            await asyncio.sleep(0.01)
+        assert calls == [(True, False)]
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
