@@ -318,9 +318,11 @@ class Controller:
     def _deployment_event(self, _kind: str, obj: JSON) -> None:
         meta = obj["metadata"]
         namespace, name = meta["namespace"], meta["name"]
-        self.config_references.forget(namespace)
         for canary in self.canaries.items(namespace):
             target = ((canary.get("spec") or {}).get("targetRef") or {}).get("name")
+            if name == target:
+                # The index reads targets' templates; a primary's status changes often.
+                self.config_references.forget(namespace)
             if target is not None and name in (target, f"{target}-primary"):
                 self._wake(namespace, canary["metadata"]["name"])
 

@@ -36,6 +36,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from canary.kube.compact import compact
+
 JSON = dict[str, Any]
 #: Takes the object as the API server sent it; returns what the cache stores.
 Transform = Callable[[JSON], JSON]
@@ -59,6 +61,8 @@ KEY_DIGESTS_FIELD = "canary.dev/content-sha256-by-key"
 #: wake the Canary owning it.
 _TRIMMED_METADATA = ("name", "namespace", "uid", "resourceVersion", "labels",
                      "ownerReferences", "deletionTimestamp")
+#: Of that metadata, what recurs across objects and is worth sharing.
+_SHARED_METADATA = frozenset({"namespace", "labels", "ownerReferences"})
 #: The keys of a managedFields entry a Deployment keeps.
 _ENTRY_KEYS = ("manager", "operation", "apiVersion", "time", "subresource")
 
@@ -199,10 +203,13 @@ def config_trimmer(keep: Callable[[JSON], bool],
 def _identity(obj: JSON) -> JSON:
     """What an object cached without its content (a config) or spec (a Deployment) keeps:
     its kind and type, and enough of its metadata to find it, tell versions apart, and
-    wake the Canary owning it."""
+    wake the Canary owning it. Built compact (:mod:`canary.kube.compact`): its keys are
+    literals, and of its values those that recur across objects are shared (kind,
+    namespace, labels, owners); a name, uid or resourceVersion is its object's own."""
     meta = obj.get("metadata") or {}
-    kept: JSON = {k: obj[k] for k in ("apiVersion", "kind", "type") if k in obj}
-    kept["metadata"] = {k: meta[k] for k in _TRIMMED_METADATA if k in meta}
+    kept: JSON = {k: compact(obj[k]) for k in ("apiVersion", "kind", "type") if k in obj}
+    kept["metadata"] = {k: compact(meta[k]) if k in _SHARED_METADATA else meta[k]
+                        for k in _TRIMMED_METADATA if k in meta}
     return kept
 
 

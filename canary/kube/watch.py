@@ -206,9 +206,12 @@ class Reflector:
         return self._size
 
     def _stored(self, obj: JSON) -> JSON:
-        """What the store keeps of ``obj`` as the server sent it."""
-        stored: JSON = compact(self.transform(obj))
-        return stored
+        """What the store keeps of ``obj`` as the server sent it: compact. An object kept
+        as its metadata only is built compact by its transform (``trim._identity``): tens
+        of thousands of configs at start-up, whose uids and resourceVersions are worth no
+        place among the shared strings."""
+        kept = self.transform(obj)
+        return kept if metadata_only(kept) else compact(kept)
 
     def _put(self, key: ObjectKey, obj: JSON) -> None:
         objects = self._store.setdefault(key[0], {})

@@ -68,6 +68,17 @@ def test_the_index_is_built_once_for_many_config_events() -> None:
     assert world.controller.config_references.builds == 1
 
 
+def test_changes_of_deployments_other_than_targets_keep_the_index() -> None:
+    """A thousand primaries' statuses change while they start: the index stays."""
+    world = World()
+    world.add(canary("web", "web"), deployment("web", "shared"))
+    world.config_changed(config("shared"))
+    for name in ("web-primary", "unrelated"):
+        world.controller._deployment_event("MODIFIED", deployment(name, "other"))
+        assert world.config_changed(config("shared")) == ["web"]
+    assert world.controller.config_references.builds == 1
+
+
 def test_a_target_that_now_refers_to_another_config_is_followed() -> None:
     world = World()
     world.add(canary("web", "web"), deployment("web", "old"))

@@ -5,6 +5,7 @@ Deployment canary does not read, its metadata only."""
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from hypothesis import given
@@ -175,3 +176,25 @@ def test_the_digests_by_key_follow_each_value(one: JSON, other: JSON) -> None:
         digests = content_digests(one).get(field, {}), content_digests(other).get(field, {})
         for key in set(mine) & set(theirs):
             assert (digests[0][key] == digests[1][key]) is (mine[key] == theirs[key])
+
+
+def test_a_config_kept_as_metadata_shares_what_recurs_across_configs() -> None:
+    """Tens of thousands of configs are cached as their metadata: the strings they have
+    in common (kind, namespace, labels) are one string, however they were decoded."""
+    def listed(name: str) -> JSON:
+        decoded: JSON = json.loads(json.dumps({
+            "apiVersion": "v1", "kind": "ConfigMap", METADATA_ONLY_FIELD: True,
+            "metadata": {"name": name, "namespace": "team-a", "uid": f"uid-{name}",
+                         "resourceVersion": "7", "labels": {"app": "web"},
+                         "ownerReferences": [{"kind": "Canary", "name": "web"}]}}))
+        return decoded
+    trim = config_trimmer(lambda _: False)
+    first, second = trim(listed("a")), trim(listed("b"))
+    assert first == {**listed("a"), METADATA_ONLY_FIELD: True}
+    assert first["kind"] is second["kind"]
+    assert first["metadata"]["namespace"] is second["metadata"]["namespace"]
+    (key_1, value_1), = first["metadata"]["labels"].items()
+    (key_2, value_2), = second["metadata"]["labels"].items()
+    assert key_1 is key_2 and value_1 is value_2
+    assert first["metadata"]["ownerReferences"][0]["kind"] is \
+        second["metadata"]["ownerReferences"][0]["kind"]
