@@ -10,9 +10,10 @@ prints one JSON line: the JSON listed, the memory the caches hold after the list
 growth and the CPU seconds of the lists, and the longest the event loop was held during
 the first lists and during a second round of lists as after 410 Gone (these three
 measured in a run without tracemalloc, which slows Python down). The garbage collector
-is treated as ``canary run`` treats it (``canary.heap``), or left as it is with ``--gc
-default``. Run it with PYTHONPATH pointing at two revisions to compare (``--gc default``
-for a revision before ``canary.heap``).
+is treated as ``canary run`` treats it (``canary.heap.FirstLists``), or as revisions
+before did (``--gc freeze``: a freeze after each list; ``--gc default``: left as it is).
+Run it with PYTHONPATH pointing at two revisions to compare (``--gc freeze`` for a
+revision before ``FirstLists``, ``--gc default`` for one before ``canary.heap``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import json
 import random
 import time
 import tracemalloc
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -189,11 +189,21 @@ class Rounds:
 
 
 async def fill(listing: Listing, by_kind: dict[str, float], rounds: Rounds,
-               on_listed: Callable[[], None] | None) -> Controller:
+               collector: str) -> Controller:
     """The first lists, the configs last (as the controller orders them), then every
     list again (as after 410 Gone); with tracemalloc on, ``by_kind`` gets the MiB each
-    first list left behind. ``on_listed`` is what ``canary run`` calls after each list."""
-    hooks: dict[str, Any] = {"on_listed": on_listed} if on_listed is not None else {}
+    first list left behind. ``collector`` says what is done with the garbage collector
+    (see ``--gc``)."""
+    hooks: dict[str, Any] = {}
+    first_lists = None
+    if collector == "first-lists":
+        from canary import heap  # not in revisions before it: --gc freeze or default
+        first_lists = heap.FirstLists()
+        first_lists.hold()
+        hooks["on_listed"] = first_lists.listed
+    elif collector == "freeze":
+        from canary import heap
+        hooks["on_listed"] = heap.freeze_survivors
     controller = Controller(cast(KubeClient, listing), Settings(),
                             metrics=ControllerMetrics(process_metrics=False), **hooks)
     controller._wake = lambda namespace, name: None  # type: ignore[method-assign]
@@ -210,6 +220,8 @@ async def fill(listing: Listing, by_kind: dict[str, float], rounds: Rounds,
                 gc.collect()
                 by_kind[reflector.resource.plural] = round(
                     (tracemalloc.get_traced_memory()[0] - before) / 2**20, 1)
+        if first_lists is not None:
+            first_lists.synced()  # every cache has listed: the controller's on_synced
         watching.set()
         rounds.stalls.append(await monitor)
         rounds.cpu_clock.append(time.process_time())
@@ -230,19 +242,17 @@ def rss_bytes() -> int:
     return int(Path("/proc/self/statm").read_text().split()[1]) * 4096
 
 
-def measure(listing: Listing, traced: bool, freeze: bool) -> JSON:
+def measure(listing: Listing, traced: bool, collector: str) -> JSON:
     gc.collect()
-    on_listed = None
-    if freeze:
+    if collector != "default":
         from canary import heap  # not in revisions before it, measured with --gc default
         heap.freeze_survivors()  # as ``canary run`` does once it has imported
-        on_listed = heap.freeze_survivors
     if traced:
         tracemalloc.start()
     before, started = rss_bytes(), time.process_time()
     by_kind: dict[str, float] = {}
     rounds = Rounds()
-    controller = asyncio.run(fill(listing, by_kind, rounds, on_listed))
+    controller = asyncio.run(fill(listing, by_kind, rounds, collector))
     cpu = rounds.cpu_clock[0] - started  # the first lists only
     gc.collect()
     result: JSON = {"cached_objects": sum(len(c) for c in controller.caches.all())}
@@ -273,15 +283,18 @@ def main() -> None:
                         help="share of configs of 100-500 KB (the others 1-4 KB)")
     parser.add_argument("--helm-share", type=float, default=0.05,
                         help="share of the Secrets that are Helm releases")
-    parser.add_argument("--gc", choices=("freeze", "default"), default="freeze",
-                        help="freeze: what canary run does (canary.heap); default: "
+    parser.add_argument("--gc", choices=("first-lists", "freeze", "default"),
+                        default="first-lists",
+                        help="first-lists: what canary run does (canary.heap.FirstLists: "
+                        "the collector off until every cache has listed, then a freeze); "
+                        "freeze: a freeze after each list, with the collector on (revisions "
+                        "before FirstLists); default: "
                         "CPython's collector left as it is, to compare")
     args = parser.parse_args()
-    freeze = args.gc == "freeze"
     listing = Listing(cluster(args.canaries, args.other_deployments, args.configs,
                               args.namespaces, args.large_share, args.helm_share))
-    untraced = measure(listing, traced=False, freeze=freeze)
-    traced = measure(listing, traced=True, freeze=freeze)
+    untraced = measure(listing, traced=False, collector=args.gc)
+    traced = measure(listing, traced=True, collector=args.gc)
     print(json.dumps({"listed_json_mib": round(listing.listed_bytes() / 2**20, 1),
                       **traced, **untraced}))
 

@@ -55,17 +55,18 @@ def test_cycles_already_unreachable_are_collected_not_set_aside() -> None:
 
 @pytest.mark.usefixtures("frozen_afterwards")
 async def test_collection_is_off_while_the_first_lists_fill_the_caches() -> None:
-    """No pass of the collector scans the caches half filled; once every cache has
-    listed, what survived is set aside at once and the collector runs again."""
+    """No pass of the collector scans the caches half filled: each list's survivors
+    are set aside as it ends, and once every cache has listed the collector runs again."""
     first_lists = heap.FirstLists()
     first_lists.hold()
     assert not gc.isenabled()
     cached = {"metadata": {"name": "a"}}
     first_lists.listed()  # one cache listed, others still listing
-    assert scanned(cached) and not gc.isenabled()
+    assert not scanned(cached) and not gc.isenabled()
+    listed_next = {"metadata": {"name": "b"}}
     first_lists.synced()
     assert gc.isenabled()
-    assert not scanned(cached)
+    assert not scanned(listed_next)
 
 
 @pytest.mark.usefixtures("frozen_afterwards")
