@@ -312,17 +312,22 @@ async def _serve_with(client: KubeClient, lease_client: KubeClient, settings: Se
     # The controller writes only while this replica surely holds the Lease.
     working = client.fenced(elector.ensure_leading) if elector is not None else client
     # The caches are held for the process' life: kept out of the cycle collector's scans,
-    # which stay off while the first lists fill them.
-    first_lists = heap.FirstLists()
-    first_lists.hold()
-    controller = Controller(working, settings, metrics=metrics, health=health,
-                            on_listed=first_lists.listed, on_synced=first_lists.synced)
-    log.info("controller starting", api_server=client.host,
-             namespaces=",".join(settings.kube.namespaces or ()) or "(all)",
-             canary_selector=settings.kube.canary_selector,
-             metrics_server=settings.analysis.metrics_server
-             and shown_url(settings.analysis.metrics_server),
-             leader_election=settings.leader_election.enabled)
+    # which stay off while the first lists fill them (and never once this returns).
+    with heap.FirstLists() as first_lists:
+        controller = Controller(working, settings, metrics=metrics, health=health,
+                                on_listed=first_lists.listed, on_synced=first_lists.synced)
+        log.info("controller starting", api_server=client.host,
+                 namespaces=",".join(settings.kube.namespaces or ()) or "(all)",
+                 canary_selector=settings.kube.canary_selector,
+                 metrics_server=settings.analysis.metrics_server
+                 and shown_url(settings.analysis.metrics_server),
+                 leader_election=settings.leader_election.enabled)
+        return await _run_controller(controller, elector, settings, stop)
+
+
+async def _run_controller(controller: Controller, elector: LeaderElector | None,
+                          settings: Settings, stop: asyncio.Event) -> int:
+    """Run the controller until stopped or the Lease is lost."""
     work = asyncio.create_task(controller.run(), name="controller")
     signalled = asyncio.create_task(stop.wait(), name="signal")
     keeper = asyncio.create_task(elector.hold(), name="lease") if elector else None

@@ -72,6 +72,13 @@ class FirstLists:
     def held(self) -> bool:
         return self._release is not None
 
+    def __enter__(self) -> FirstLists:
+        self.hold()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.synced()  # however the controller ended: never left off
+
     def hold(self) -> None:
         """Turn automatic collection off (on the running event loop's clock)."""
         if self.held:

@@ -78,6 +78,14 @@ async def test_a_start_that_never_lists_collects_again_after_the_limit() -> None
 
 
 @pytest.mark.usefixtures("frozen_afterwards")
+async def test_a_controller_stopped_before_its_caches_listed_leaves_collection_on() -> None:
+    with pytest.raises(RuntimeError), heap.FirstLists():
+        assert not gc.isenabled()
+        raise RuntimeError("the controller failed while listing")
+    assert gc.isenabled()
+
+
+@pytest.mark.usefixtures("frozen_afterwards")
 async def test_after_the_first_lists_each_list_sets_its_survivors_aside() -> None:
     first_lists = heap.FirstLists()
     first_lists.hold()
