@@ -64,5 +64,6 @@ async def test_what_waits_for_the_first_lists_runs_once_before_any_worker() -> N
             await asyncio.sleep(0.01)
         assert calls == [(True, False)]
     finally:
+        await controller.stop()  # the notifier's log filter goes with it
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
