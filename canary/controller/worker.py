@@ -87,6 +87,9 @@ class Worker:
         #: The actions that create the Canary's objects failed part way: until they once
         #: succeed, an object found missing was never created, not deleted by someone.
         self._creating = False
+        #: A reconcile has had its turn to create the primary and ended well: the next
+        #: ones go ahead, though the watch may not have brought that primary yet.
+        self._had_turn = False
 
     def start(self) -> None:
         self.task = asyncio.create_task(self.run(), name=f"canary {self.namespace}/{self.name}")
@@ -123,8 +126,10 @@ class Worker:
             self.wake.clear()
             started = time.monotonic()
             try:
-                async with self._turn():
+                turns = self._turns()
+                async with turns or contextlib.nullcontext():
                     delay = await self.reconcile()
+                self._had_turn = self._had_turn or turns is not None
                 failures = 0
                 continue
             except Conflict:
@@ -143,12 +148,15 @@ class Worker:
             failures += 1
             delay = RETRY_BACKOFF.delay(failures)
 
-    def _turn(self) -> contextlib.AbstractAsyncContextManager[Any]:
-        """A reconcile that may create the primary waits for a turn among those that do
-        (``Services.initializations``); every other one goes ahead."""
+    def _turns(self) -> asyncio.Semaphore | None:
+        """The turns to wait for: a reconcile that may create the primary waits for one
+        among those that do (``Services.initializations``); every other one goes ahead
+        (None), and so does every one after a turn that ended well: waiting again at the
+        back of the line because the watch had not yet brought the primary just created
+        held a Canary for as long as a thousand others took to create theirs."""
         turns = self.services.initializations
-        return turns if turns is not None and self._creates_primary() \
-            else contextlib.nullcontext()
+        return turns if turns is not None and not self._had_turn and \
+            self._creates_primary() else None
 
     def _creates_primary(self) -> bool:
         """Whether the Canary's target is cached and its primary is not: the reconcile

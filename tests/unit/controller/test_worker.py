@@ -481,6 +481,34 @@ async def test_a_canary_creating_its_primary_waits_for_a_turn() -> None:
         await worker.stop()
 
 
+async def test_a_canary_that_had_its_turn_is_not_queued_again() -> None:
+    """The reconcile after the one that created the primary may come before the watch
+    brings that primary: it goes ahead, whoever holds the turns then."""
+    canary, _ = analysing(datetime.now(UTC))
+    del canary["status"]
+    fakes = Fakes(canary, deployment("web"))  # the primary never shows in the cache
+    fakes.services = replace(fakes.services, initializations=asyncio.Semaphore(1))
+    turns = fakes.services.initializations
+    assert turns is not None
+    worker = Worker(fakes.services, "shop", "web")
+    worker.start()
+    try:
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert len(fakes.patches) == 1  # Initializing, in its turn
+        await turns.acquire()  # the next Canary's turn
+        written = len(fakes.patches)
+        cached = fakes.canaries.get("shop", "web")
+        assert cached is not None
+        cached["metadata"]["annotations"] = {"canary.dev/paused": "true"}
+        worker.wake.set()
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert len(fakes.patches) > written
+    finally:
+        await worker.stop()
+
+
 async def test_a_canary_whose_primary_exists_needs_no_turn() -> None:
     """Turns are for creating a primary: a Canary under analysis reconciles while every
     turn is taken."""
