@@ -114,9 +114,9 @@ class WriteLog:
         self._versions: dict[tuple[str, str, str], str] = {}
 
     def wrote(self, kind: str, before: JSON | None, after: JSON, event: str,
-              **details: str) -> None:
+              **details: str) -> bool:
         """Log ``event`` unless writing ``before`` (the cached object, None when there
-        was none) gave back an object the server already had."""
+        was none) gave back an object the server already had; whether it was new."""
         meta = after.get("metadata") or {}
         key = (kind, str(meta.get("namespace")), str(meta.get("name")))
         version = meta.get("resourceVersion")
@@ -126,8 +126,10 @@ class WriteLog:
             self._versions[key] = str(version)
             if len(self._versions) > self.SIZE:
                 del self._versions[next(iter(self._versions))]
-        if version is None or version not in known:
-            log.info(event, kind=kind, object=f"{key[1]}/{key[2]}", **details)
+        if version is not None and version in known:
+            return False
+        log.info(event, kind=kind, object=f"{key[1]}/{key[2]}", **details)
+        return True
 
 
 class Executor:
@@ -160,8 +162,11 @@ class Executor:
                                  "controlled by another Canary; canary leaves it alone")
         written = await self.client.apply(desired, field_manager=self.settings.kube.field_manager)
         cache.learn(written)  # a config's watch sends metadata only: no GET to check it
-        self.writes.wrote(desired["kind"], cached, written,
-                          "created" if cached is None else "changed")
+        if not self.writes.wrote(desired["kind"], cached, written,
+                                 "created" if cached is None else "changed"):
+            # The server already held it as canary last wrote it: the watch has not yet
+            # brought that write, and nothing was missing or changed by someone else.
+            return Applied.UNCHANGED
         if cached is None:
             return Applied.CREATED
         previous = (cached["metadata"].get("annotations") or {}).get(APPLIED_ANNOTATION)

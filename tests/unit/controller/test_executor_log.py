@@ -10,8 +10,10 @@ from typing import Any
 from structlog.testing import capture_logs
 
 from canary.controller.executor import APPLIED_ANNOTATION, Applied, Executor, fingerprint
+from canary.core.actions import EnsurePrimary
 from canary.models.canary import Canary
 from canary.settings import Settings
+from canary.targets.deployment import revision_of
 from tests.unit.controller.caches import Cache, caches
 
 
@@ -75,8 +77,8 @@ class TestApply:
         server, stale = Server(), Cache()
         writer = executor(server)
         with capture_logs() as logs:
-            for _ in range(2):
-                assert await writer.apply(config_map("a"), stale) is not Applied.UNCHANGED  # type: ignore[arg-type]
+            outcomes = [await writer.apply(config_map("a"), stale) for _ in range(2)]  # type: ignore[arg-type]
+        assert outcomes == [Applied.CREATED, Applied.UNCHANGED]
         assert logged(logs) == [("created", "ConfigMap", "shop/web-primary")]
 
     async def test_a_different_object_is_said_changed(self) -> None:
@@ -140,3 +142,41 @@ class TestScale:
         with capture_logs() as logs:
             await self.executor._scale_canary(scaling_canary(), 0)
         assert logs == []
+
+
+def target() -> dict[str, Any]:
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "shop", "resourceVersion": "5"},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}},
+                                  "spec": {"containers": [{"name": "app", "image": "v2"}]}}}}
+
+
+class TestRepairs:
+    """Whether an established Canary's object was missing is read from what the server
+    answered, not from a watch cache that may lag behind canary's own writes."""
+
+    def setup_method(self) -> None:
+        self.server = Server(target())
+        self.stale = Cache(target())  # never shows the primary
+        self.executor = Executor(self.server, Settings(),  # type: ignore[arg-type]
+                                 caches(deployments=self.stale), None)  # type: ignore[arg-type]
+
+    async def ensure_primary(self, established: bool) -> list[str]:
+        lookup = await self.executor.caches.config_contents("shop", target()["spec"]["template"])
+        action = EnsurePrimary(revision_of(target(), lookup))
+        owner = {"apiVersion": "canary.dev/v1beta1", "kind": "Canary",
+                 "metadata": {"name": "web", "namespace": "shop", "uid": "uid-web"}}
+        return await self.executor.execute(owner, scaling_canary(), (action,), established)
+
+    async def test_a_create_sent_again_before_the_watch_shows_it_is_no_repair(self) -> None:
+        """Initialized, the next reconcile comes before the watch brings the primary."""
+        assert await self.ensure_primary(established=False) == []
+        assert await self.ensure_primary(established=True) == []
+        assert ("shop", "web-primary") in self.server.stored
+
+    async def test_an_object_deleted_after_canary_created_it_is_reported(self) -> None:
+        await self.ensure_primary(established=False)
+        del self.server.stored[("shop", "web-primary")]
+        assert await self.ensure_primary(established=True) == [
+            "Deployment web-primary was missing: created again"]
