@@ -81,6 +81,19 @@ class TestApply:
         assert outcomes == [Applied.CREATED, Applied.UNCHANGED]
         assert logged(logs) == [("created", "ConfigMap", "shop/web-primary")]
 
+    async def test_a_change_put_back_is_a_repair_once_while_the_cache_lags(self) -> None:
+        """Someone edited canary's copy; canary puts it back, and the next apply, from a
+        cache still showing the edit, finds it already back."""
+        server = Server()
+        writer = executor(server)
+        await writer.apply(config_map("a"), Cache())  # type: ignore[arg-type]
+        edited = copy.deepcopy(server.stored[("shop", "web-primary")])
+        edited["data"] = {"key": "edited"}
+        server.stored[("shop", "web-primary")] = server._write("shop", "web-primary", edited)
+        stale = Cache(copy.deepcopy(server.stored[("shop", "web-primary")]))
+        outcomes = [await writer.apply(config_map("a"), stale) for _ in range(2)]  # type: ignore[arg-type]
+        assert outcomes == [Applied.RESTORED, Applied.UNCHANGED]
+
     async def test_a_different_object_is_said_changed(self) -> None:
         server = Server(config_map("old"))
         with capture_logs() as logs:
