@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -47,6 +48,12 @@ log = structlog.get_logger("canary.controller")
 
 #: Seconds to wait before retrying after a failure (0.5, doubled per failure, at most 30).
 RETRY_BACKOFF = Backoff(0.5, 30.0, jitter=0.2)
+#: Seconds a spec canary has not acted on yet may name objects the caches do not hold
+#: before canary decides (and says they are missing). A GitOps controller applies a
+#: commit's objects one after another (Flux applies a Canary a few milliseconds before
+#: the MetricTemplate it names), and each kind's watch brings them in its own time: the
+#: Canary that came first would otherwise be told "not found" of an object on its way.
+REFERENCE_GRACE = 5.0
 
 
 def merge_patch(old: Any, new: Any) -> Any:
@@ -72,8 +79,10 @@ def _as_condition(raw: JSON | None) -> Condition | None:
 
 
 class Worker:
-    def __init__(self, services: Services, namespace: str, name: str) -> None:
+    def __init__(self, services: Services, namespace: str, name: str,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.services = services
+        self.clock = clock
         self.namespace, self.name = namespace, name
         self.wake = asyncio.Event()
         self.log = log.bind(canary=f"{namespace}/{name}")
@@ -90,6 +99,9 @@ class Worker:
         #: A reconcile has had its turn to create the primary and ended well: the next
         #: ones go ahead, though the watch may not have brought that primary yet.
         self._had_turn = False
+        #: The generation whose spec names objects the caches do not hold, and since when
+        #: (monotonic seconds) the worker has seen it so; None while nothing is missing.
+        self._absent_since: tuple[int, float] | None = None
 
     def start(self) -> None:
         self.task = asyncio.create_task(self.run(), name=f"canary {self.namespace}/{self.name}")
@@ -215,7 +227,14 @@ class Worker:
             if updated is not obj:
                 self._remember(updated, {str(obj["metadata"]["resourceVersion"])})
                 obj = updated
-        decision = await self._decide(canary, obj)
+        observation = await self._observe(canary, obj)
+        grace = self._grace_left(canary, observation)
+        if grace is not None:
+            self.log.info("the spec names objects not found; deciding if they are still "
+                          f"missing in {grace:.1f}s", missing=observation.missing_references,
+                          target_found=observation.target.exists)
+            return grace
+        decision = await self._decide(canary, observation)
         old_status = obj.get("status") or {}
         new_status = decision.status.to_api()
         if new_status != old_status:
@@ -288,8 +307,25 @@ class Worker:
         base = self.services.settings.alerts.dashboard_url
         return dashboard_url(base, self.namespace, self.name) if base else None
 
-    async def _decide(self, canary: Canary, obj: JSON) -> Decision:
-        observation = await self._observe(canary, obj)
+    def _grace_left(self, canary: Canary, observation: Observation) -> float | None:
+        """Seconds left of :data:`REFERENCE_GRACE` while a spec canary has not acted on
+        (a new Canary, or a generation its status has not observed) names a target or
+        other objects the caches do not hold; None to decide now. A Canary already
+        acting on its spec is never held: a target deleted in the middle of a rollout
+        sends the traffic back to the primary at once."""
+        status = canary.status
+        unacted = status.phase in (None, Phase.INITIALIZING) or \
+            (status.observed_generation or 0) < observation.generation
+        if not unacted or (observation.target.exists and not observation.missing_references):
+            self._absent_since = None
+            return None
+        now = self.clock()
+        if self._absent_since is None or self._absent_since[0] != observation.generation:
+            self._absent_since = (observation.generation, now)
+        left = REFERENCE_GRACE - (now - self._absent_since[1])
+        return left if left > 0 else None
+
+    async def _decide(self, canary: Canary, observation: Observation) -> Decision:
         decision = self._decide_now(canary, observation)
         # Each pass may ask for more evidence (metrics, webhook answers); a decision
         # never needs more than one pass per kind.

@@ -267,3 +267,26 @@ async def test_a_canary_with_missing_references_is_not_initialized(
     assert phase(held) is None
     with pytest.raises(NotFound):
         await kube.get(r.DEPLOYMENTS, f"{APP}-primary", namespace)
+
+
+async def test_what_a_canary_names_applied_just_after_it_is_never_said_missing(
+        kube: KubeClient, namespace: str) -> None:
+    """A GitOps controller applies a commit's objects one after another (Flux: the
+    Canary before its MetricTemplate); here the Canary comes a second before its target,
+    its template and its autoscaler. It is Initialized, and nothing is said missing."""
+    canary = manifests.canary(
+        APP, namespace, autoscalerRef={"apiVersion": "autoscaling/v2",
+                                       "kind": "HorizontalPodAutoscaler", "name": APP},
+        analysis={**ANALYSIS, "metrics": [
+            {"name": "good", "templateRef": {"name": "always-good"},
+             "templateVariables": {"value": "1"}, "thresholdRange": {"min": 1}}]})
+    await kube.create(r.CANARIES, canary)
+    await asyncio.sleep(1)
+    await deploy(kube, namespace, {"revision": "1"})
+    await kube.create(r.METRIC_TEMPLATES,
+                      {**TEMPLATE, "metadata": {"name": "always-good", "namespace": namespace}})
+    await kube.create(r.HORIZONTAL_POD_AUTOSCALERS, manifests.autoscaler(APP, namespace))
+    await wait_until(lambda: canary_object(kube, namespace),
+                     lambda c: phase(c) == "Initialized", "the Canary to be Initialized")
+    assert [(e["reason"], e["note"]) for e in await events(kube, namespace)
+            if e.get("type") == "Warning"] == []

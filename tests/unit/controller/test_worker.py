@@ -16,7 +16,7 @@ from canary.controller.executor import Applied
 from canary.controller.finalizer import Finalizer
 from canary.controller.rollout_queue import RolloutQueue
 from canary.controller.services import Services
-from canary.controller.worker import Worker
+from canary.controller.worker import REFERENCE_GRACE, Worker
 from canary.core import DecisionSettings
 from canary.core.actions import Action
 from canary.core.observation import Counters, HookResult, JudgeReading
@@ -168,7 +168,8 @@ def analysing(now: datetime) -> tuple[dict[str, Any], Fakes]:
                          {"name": "gate", "type": "confirm-traffic-increase",
                           "url": "http://gate/"}],
                      "judge": {"metrics": [{"name": "error-rate", "type": "errorRate"}]}}},
-        "status": {"phase": "Progressing", "canaryWeight": 10, "failedChecks": 0,
+        "status": {"phase": "Progressing", "observedGeneration": 1, "canaryWeight": 10,
+                   "failedChecks": 0,
                    "iterations": 0, "lastAppliedSpec": revision,
                    "lastPromotedSpec": "old", "analysisStartedAt": started,
                    "stepStartedAt": started, "judge": {
@@ -187,7 +188,8 @@ async def test_the_judge_is_read_after_the_hooks_just_before_the_decision_that_u
         ) -> None:
     canary, fakes = analysing(datetime.now(UTC))
     worker = Worker(fakes.services, "shop", "web")
-    decision = await worker._decide(Canary.model_validate(canary), canary)
+    model = Canary.model_validate(canary)
+    decision = await worker._decide(model, await worker._observe(model, canary))
     # Metrics and the rollout hook, then the gate; the counters are read after each
     # pass's hooks, so the pass that moves the weight decides on a fresh reading.
     assert fakes.log == ["measure", "hook rollout", "read judge",
@@ -353,7 +355,10 @@ async def test_a_missing_users_route_holds_the_canary_naming_route_ref() -> None
     del canary["status"]
     executor = RecordingExecutor()
     fakes.services = replace(fakes.services, executor=executor)
-    await Worker(fakes.services, "shop", "web").reconcile()
+    times = iter([0.0, REFERENCE_GRACE])  # still missing after the grace a new spec gets
+    worker = Worker(fakes.services, "shop", "web", clock=lambda: next(times))
+    assert await worker.reconcile() == REFERENCE_GRACE
+    await worker.reconcile()
     [patch] = fakes.patches
     [ready] = [c for c in patch["status"]["conditions"] if c["type"] == "Ready"]
     assert (ready["status"], ready["reason"]) == ("False", "MissingReference")
