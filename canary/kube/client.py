@@ -300,10 +300,15 @@ class KubeClient:
                     timeout_seconds: int, label_selector: str | None = None,
                     field_selector: str | None = None, bookmarks: bool = True,
                     on_open: Callable[[], None] | None = None,
-                    metadata_only: bool = False) -> AsyncIterator[JSON]:
+                    metadata_only: bool = False,
+                    initial_events: bool = False) -> AsyncIterator[JSON]:
         """One watch request: yield raw watch events until the server ends the stream.
         ``on_open`` is called once the server has accepted it, before any event. With
         ``metadata_only``, the objects come as metadata only, marked so (:func:`as_resource`).
+        With ``initial_events`` (a watch-list, ``sendInitialEvents``), the stream starts
+        with every object as an ADDED event, from the API server's watch cache, ended by a
+        BOOKMARK annotated ``k8s.io/initial-events-end``; ``resource_version`` "" then
+        asks for a state at least as fresh as a consistent list's.
 
         Raises :class:`~canary.kube.errors.Gone` when ``resource_version`` is too old, both
         when the server refuses the request and when it says so inside the stream.
@@ -313,6 +318,9 @@ class KubeClient:
             "allowWatchBookmarks": bookmarks, "timeoutSeconds": timeout_seconds,
             "labelSelector": label_selector, "fieldSelector": field_selector,
         }
+        if initial_events:
+            query |= {"sendInitialEvents": True, "resourceVersionMatch": "NotOlderThan",
+                      "resourceVersion": resource_version or None}
         # The server closes the stream after timeout_seconds; a read that stalls well past
         # that means the connection died without telling us.
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=10,
