@@ -14,7 +14,7 @@ first is read from etcd, whole objects decoded to be cut down to their metadata.
 This script starts a local environment, creates ConfigMaps of the sizes of ``run.py``'s
 background (most 1-4 KB, 2% 100-500 KB), then once a minute lists them as canary's
 caches do and, for comparison, as one streaming watch (``sendInitialEvents``, the
-WatchList of client-go's informers), and reports for each the seconds taken and, from
+WatchList client-go's informers can use), and reports for each the seconds taken and, from
 the API server's own counters, how many lists the watch cache and etcd served.
 
     .venv/bin/python -m benchmarks.scale.list_pages --configmaps 20000 --minutes 13
