@@ -129,4 +129,3 @@ async def test_a_target_deleted_in_the_middle_of_a_rollout_is_acted_on_at_once()
     await worker.reconcile()
     assert [e[:2] for e in fakes.events_recorded] == [
         ("Warning", "TargetNotFound"), ("Warning", "RolledBack")]
-
