@@ -11,6 +11,8 @@ can catch everything canary-specific with one clause::
     │   ├── TransportError                    the API server could not be reached
     │   ├── NotLeader                         a write refused: the leader Lease may be
     │   │                                     another replica's
+    │   ├── WatchListRefused                  the API server serves no watch-list: list
+    │   │                                     in pages
     │   └── ApiError                          the API server answered with an error status
     │       ├── Unauthorized (401), Forbidden (403), NotFound (404),
     │       ├── Conflict (409), Gone (410), Invalid (422),

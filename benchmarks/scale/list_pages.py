@@ -1,20 +1,21 @@
 """Which store serves canary's paginated config lists, minute by minute after the last
 config write: the API server's watch cache, or etcd.
 
-A restart of canary lists every ConfigMap and Secret as metadata only, in pages of 500
-(``canary/kube/watch.py``). The API server answers the first page of a list from its
-watch cache and encodes the cache's resourceVersion in the continue token; each next
-page must then come from a snapshot of the cache at or before that resourceVersion
-(Kubernetes' ListFromCacheSnapshot). Snapshots are taken at each write of the resource
-and dropped once etcd's compaction passes them (the API server compacts every 5 minutes,
-to the revision of the compaction before), so some 5-10 minutes after the last write of
-a resource nothing is left to serve its continuations from, and every page after the
-first is read from etcd, whole objects decoded to be cut down to their metadata.
+Where the API server refuses a watch-list, a restart of canary lists every ConfigMap and
+Secret as metadata only, in pages of 500 (``canary/kube/watch.py``). The API server
+answers the first page of a list from its watch cache and encodes the cache's
+resourceVersion in the continue token; each next page must then come from a snapshot of
+the cache at or before that resourceVersion (Kubernetes' ListFromCacheSnapshot).
+Snapshots are taken at each write of the resource and dropped once etcd's compaction
+passes them (the API server compacts every 5 minutes, to the revision of the compaction
+before), so some 5-10 minutes after the last write of a resource nothing is left to
+serve its continuations from, and every page after the first is read from etcd, whole
+objects decoded to be cut down to their metadata.
 
 This script starts a local environment, creates ConfigMaps of the sizes of ``run.py``'s
 background (most 1-4 KB, 2% 100-500 KB), then once a minute lists them as canary's
-caches do and, for comparison, as one streaming watch (``sendInitialEvents``, the
-WatchList client-go's informers can use), and reports for each the seconds taken and, from
+caches do where watch-lists are refused and as one streaming watch (``sendInitialEvents``,
+a watch-list, as they list otherwise), and reports for each the seconds taken and, from
 the API server's own counters, how many lists the watch cache and etcd served.
 
     .venv/bin/python -m benchmarks.scale.list_pages --configmaps 20000 --minutes 13
@@ -31,15 +32,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from benchmarks.scale import cluster
 from canary.devenv import EnvironmentSettings, LocalEnvironment
 from canary.devenv.install import locate
 from canary.kube import KubeClient
 from canary.kube import resources as r
 
-#: The page size canary's caches list with (``KubeSettings.list_page_size``).
+#: The page size canary's caches list with (``WatchSettings.list_page_size``).
 PAGE = 500
-#: The API server's counters of lists served, by store, for ConfigMaps.
+#: The API server's counters of lists served, by store.
 SERVED = {"apiserver_cache_list_total": "watch cache",
           "apiserver_storage_list_total": "etcd"}
 
@@ -51,20 +54,44 @@ class Listing:
     pages: int
 
 
-async def served(kubeconfig: Path) -> dict[str, float]:
-    """The API server's counts of ConfigMap lists served, by store."""
+def lists_served(exposition: str) -> dict[str, dict[str, float]]:
+    """From the API server's metrics text, the lists it has served since it started, by
+    store (:data:`SERVED`), then resource."""
+    counts: dict[str, dict[str, float]] = {store: {} for store in SERVED.values()}
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if (store := SERVED.get(sample.name)) is not None:
+                resource = sample.labels.get("resource", "")
+                counts[store][resource] = counts[store].get(resource, 0.0) + sample.value
+    return counts
+
+
+async def served_lists(kubeconfig: Path) -> dict[str, dict[str, float]]:
+    """The lists the API server has served so far, by store, then resource."""
     kubectl = locate()["kubectl"]
     run = await asyncio.create_subprocess_exec(
         str(kubectl), "--kubeconfig", str(kubeconfig), "get", "--raw", "/metrics",
         stdout=asyncio.subprocess.PIPE)
     out, _ = await run.communicate()
-    text = out.decode()
-    counts = dict.fromkeys(SERVED.values(), 0.0)
-    for line in text.splitlines():
-        name = line.split("{", 1)[0]
-        if name in SERVED and 'resource="configmaps"' in line:
-            counts[SERVED[name]] += float(line.rsplit(" ", 1)[1])
-    return counts
+    if run.returncode != 0:
+        raise RuntimeError("kubectl get --raw /metrics failed")
+    return lists_served(out.decode())
+
+
+def served_between(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]
+          ) -> dict[str, dict[str, float]]:
+    """The lists served between two readings, by store, then resource (those with any)."""
+    return {store: {resource: count - before[store].get(resource, 0.0)
+                    for resource, count in sorted(after[store].items())
+                    if count > before[store].get(resource, 0.0)}
+            for store in after}
+
+
+async def served(kubeconfig: Path) -> dict[str, float]:
+    """The API server's counts of ConfigMap lists served, by store."""
+    counts = await served_lists(kubeconfig)
+    return {store: by_resource.get("configmaps", 0.0)
+            for store, by_resource in counts.items()}
 
 
 async def paged(kube: KubeClient) -> Listing:

@@ -21,8 +21,12 @@ under the chart's RBAC through ``looptimer.py`` twice:
    watch cache's size, the most numerous objects: ``looptimer.py``);
 2. a new process on the same cluster (a restart): seconds until ready, the longest its
    event loop was held in the first ``--settle`` seconds, its resident set then, the
-   API requests it made until then by verb (its own counter), and how long each cache's
-   first lists took (from its log); ``--restarts`` times, each
+   API requests it made until then by verb (its own counter), how long each cache's
+   first lists took (from its log), the lists the API server served from its watch cache
+   and from etcd between the process' start and its readiness (the API server's
+   counters, by resource: paged lists come from etcd 5-10 minutes after a resource's
+   last write, see ``list_pages.py``), and the minutes since the initializing process
+   settled (the last writes of configs); ``--restarts`` times, each
    paired with the same for a process of the ``--baseline`` checkout when given, the
    order alternating (two revisions side by side on one cluster).
 
@@ -49,6 +53,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from benchmarks.running import cancel_on_sigterm, wait_http_ok
 from benchmarks.scale import cluster
 from benchmarks.scale.identities import identity
+from benchmarks.scale.list_pages import served_between, served_lists
 from benchmarks.scale.measure import (
     MIB,
     AvailableWatch,
@@ -152,15 +157,18 @@ async def one_process(env: LocalEnvironment, kubeconfig: Path, watch: PhaseWatch
                       name: str, canaries: int, settle: float, code: Path,
                       profile: Path | None = None) -> dict[str, Any]:
     """One canary process: ready, all Initialized (at once after a restart), ``settle``
-    seconds more; what it holds and its longest stall then."""
+    seconds more; what it holds and its longest stall then, and which of the API
+    server's stores served the lists made until it was ready."""
     began = time.monotonic()
+    lists_before = await served_lists(env.kubeconfig)
     record, report, ready, metrics = await start(env, kubeconfig, name, code, profile)
     try:
+        lists = served_between(lists_before, await served_lists(env.kubeconfig))
         initialized = await watch.wait_for_count("Initialized", canaries, 1800)
         await asyncio.sleep(settle)
         loop = await loop_report(record, report)
         rss = rss_mib(record)
-        return {"ready_seconds": round(ready, 2),
+        return {"ready_seconds": round(ready, 2), "lists_served_until_ready": lists,
                 "api_requests_by_verb": await api_requests(metrics),
                 "initialized_seconds": round(max(0.0, initialized - began), 1),
                 "rss_mib": rss, "longest_loop_stall_ms": loop["longest_ms"],
@@ -206,15 +214,19 @@ async def measure(canaries: int, settle: float, restarts: int, baseline: Path | 
                                       settle, Path.cwd())
             first["initialized_after_primary_available"] = delays(
                 initialized_after_available(watch.history, primaries.available))
+            settled = time.monotonic()
             again: dict[str, list[dict[str, Any]]] = {"restarted": [], "baseline": []}
             for turn in range(1, restarts + 1):
                 pair = [("restarted", Path.cwd()), ("baseline", baseline)]
                 # ABBA: neither revision always comes right after the other.
                 for kind, code in (pair if turn % 2 else pair[::-1]):
-                    if code is not None:
-                        again[kind].append(await one_process(
-                            env, kubeconfig, watch, f"canary-{kind}-{turn}", canaries,
-                            settle, code))
+                    if code is None:
+                        continue
+                    after = round((time.monotonic() - settled) / 60, 1)
+                    measured = await one_process(env, kubeconfig, watch,
+                                                 f"canary-{kind}-{turn}", canaries, settle,
+                                                 code)
+                    again[kind].append({"minutes_after_first_settled": after, **measured})
             if profile is not None:
                 again["profiled"] = [await one_process(
                     env, kubeconfig, watch, "canary-profiled", canaries, settle,

@@ -13,7 +13,7 @@ import contextlib
 import json
 import os
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
@@ -301,7 +301,7 @@ class KubeClient:
                     field_selector: str | None = None, bookmarks: bool = True,
                     on_open: Callable[[], None] | None = None,
                     metadata_only: bool = False,
-                    initial_events: bool = False) -> AsyncIterator[JSON]:
+                    initial_events: bool = False) -> AsyncGenerator[JSON, None]:
         """One watch request: yield raw watch events until the server ends the stream.
         ``on_open`` is called once the server has accepted it, before any event. With
         ``metadata_only``, the objects come as metadata only, marked so (:func:`as_resource`).

@@ -21,6 +21,12 @@ class TransportError(KubeError):
     """The API server could not be reached or the connection broke."""
 
 
+class WatchListRefused(KubeError):
+    """The API server does not serve a watch-list (``sendInitialEvents``): it refused
+    one (the WatchList feature gate off), or answered it as a plain watch (a server
+    older than the feature). A cache then lists in pages."""
+
+
 class ApiError(KubeError):
     """The API server answered with a non-2xx status.
 

@@ -13,6 +13,7 @@ import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import pytest_asyncio
@@ -124,6 +125,12 @@ def audited_requests(environment: LocalEnvironment, user: str) -> list[dict[str,
     return requests
 
 
+def watch_list(entry: dict[str, Any]) -> bool:
+    """A watch that starts with every object (``sendInitialEvents``)."""
+    query = parse_qs(urlsplit(entry.get("requestURI", "")).query)
+    return entry["verb"] == "watch" and query.get("sendInitialEvents") == ["true"]
+
+
 def forbidden(entry: dict[str, Any]) -> bool:
     """Refused by authorization (RBAC), as opposed to a 403 from admission, such as a
     write into a namespace being deleted by an earlier test."""
@@ -177,6 +184,12 @@ async def test_the_controller_works_under_the_charts_service_account_with_least_
     # API server authorizes it as a create too.
     used |= {(*permission(e)[:2], "create") for e in requests
              if e["verb"] == "patch" and e.get("responseStatus", {}).get("code") == 201}
+    # The caches list by watch-lists; `list` stays granted for the pages a cache lists
+    # in where the API server refuses one (the WatchList feature gate off).
+    streamed = {permission(e)[:2] for e in requests if watch_list(e)}
+    assert {("", "configmaps"), ("", "secrets"), ("apps", "deployments"),
+            ("canary.dev", "canaries")} <= streamed, streamed
+    used |= {(*resource, "list") for resource in streamed}
     granted = await granted_rules(kube)
     unused = sorted((group, resource, verb) for group, resource, verb in granted
                     if (group, resource, verb) not in used)

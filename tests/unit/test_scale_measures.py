@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.scale.list_pages import lists_served, served_between
 from benchmarks.scale.looptimer import LoopClock
 from benchmarks.scale.measure import (
     AuditLog,
@@ -149,3 +150,22 @@ canary_kube_requests_total{code="200",verb="WATCH"} 12.0
 canary_kube_requests_created{code="200",verb="GET"} 1.7e9
 """
     assert requests_by_verb(exposition) == {"GET": 2003, "WATCH": 12}
+
+
+def test_the_lists_the_api_server_served_are_read_by_store_and_resource() -> None:
+    """Its own counters, summed over their other labels (the index a list used)."""
+    exposition = """# HELP apiserver_cache_list_total Number of lists served from watch cache
+# TYPE apiserver_cache_list_total counter
+apiserver_cache_list_total{group="",index="",resource="configmaps"} 40
+apiserver_cache_list_total{group="",index="f:metadata.name",resource="configmaps"} 2
+apiserver_cache_list_total{group="apps",index="",resource="deployments"} 3
+# HELP apiserver_storage_list_total Number of LIST requests served from storage
+# TYPE apiserver_storage_list_total counter
+apiserver_storage_list_total{group="",resource="secrets"} 41
+"""
+    before = lists_served(exposition)
+    assert before == {"watch cache": {"configmaps": 42.0, "deployments": 3.0},
+                      "etcd": {"secrets": 41.0}}
+    after = lists_served(exposition.replace('resource="secrets"} 41',
+                                            'resource="secrets"} 82'))
+    assert served_between(before, after) == {"watch cache": {}, "etcd": {"secrets": 41.0}}

@@ -1,7 +1,9 @@
 {{/*
 What the controller does with each kind, and nothing more. The e2e suite runs the
 controller under these rules and checks, from the API server's audit log, that every verb
-of every rule below was used and that nothing was refused.
+of every rule below was used and that nothing was refused. A cache lists by a watch
+(a watch-list), and by `list` in pages where the API server refuses one (the WatchList
+feature gate off, as by default in Kubernetes 1.33): both verbs stay.
 */}}
 {{- define "canary.rules" -}}
 # Canaries: watched (and re-listed by name after a conflict); finalizers added and

@@ -12,6 +12,7 @@ from canary.controller.controller import Controller
 from canary.kube import JSON, KubeClient
 from canary.observability import ControllerMetrics
 from canary.settings import Settings
+from tests.unit.kube.fakes import initial_events
 
 
 async def test_workers_start_a_few_per_turn_and_every_canary_gets_one() -> None:
@@ -44,7 +45,11 @@ class Quiet:
     async def list(self, *_: Any, **__: Any) -> JSON:
         return {"items": [], "metadata": {"resourceVersion": "1"}}
 
-    async def watch(self, *_: Any, **__: Any) -> AsyncIterator[JSON]:
+    async def watch(self, *_: Any, **options: Any) -> AsyncIterator[JSON]:
+        if options.get("initial_events"):
+            for event in initial_events(await self.list()):
+                yield event
+            return
         await asyncio.Event().wait()
         yield {}
 

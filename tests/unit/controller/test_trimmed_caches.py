@@ -28,15 +28,15 @@ from canary.observability import ControllerMetrics
 from canary.settings import KubeSettings, Settings
 from canary.targets import configs
 from canary.targets.deployment import MANAGED_BY, primary_manifest, revision_of
-from tests.unit.kube.fakes import settle
+from tests.unit.kube.fakes import initial_events, settle
 
 JSON = dict[str, Any]
 NAMES = ["a", "b", "c", "d"]
 
 
 class Cluster:
-    """Answers lists and GETs from whole objects, by plural (lists as metadata only when
-    asked, as the API server does); counts the GETs."""
+    """Answers lists, watch-lists and GETs from whole objects, by plural (lists as
+    metadata only when asked, as the API server does); counts the GETs."""
 
     def __init__(self, objects: dict[str, list[JSON]]) -> None:
         self.objects = objects
@@ -54,6 +54,17 @@ class Cluster:
                                             "kind": "PartialObjectMetadata",
                                             "metadata": o["metadata"]}) for o in items]
         return {"items": items, "metadata": {"resourceVersion": "9"}}
+
+    async def watch(self, resource: Resource, namespace: str | None, resource_version: str,
+                    **options: Any) -> AsyncIterator[JSON]:
+        """A watch-list's initial events; a plain watch sends nothing."""
+        if options.get("initial_events"):
+            listing = await self.list(resource, namespace,
+                                      metadata_only=bool(options.get("metadata_only")))
+            for event in initial_events(listing):
+                yield event
+            return
+        await asyncio.Event().wait()
 
     async def apply(self, body: JSON, *, field_manager: str, **_: Any) -> JSON:
         """Server-side apply, as far as the caches see it: the object whole at a new

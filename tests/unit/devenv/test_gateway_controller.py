@@ -17,6 +17,7 @@ from canary.devenv.traffic.gatewayview import GatewayApiView
 from canary.kube import KubeClient, Reflector
 from canary.kube import resources as r
 from canary.kube.resources import Resource
+from tests.unit.kube.fakes import initial_events
 
 JSON = dict[str, Any]
 
@@ -66,7 +67,12 @@ class FakeApi:
         return {"items": copy.deepcopy(self.objects.get(resource.plural, [])),
                 "metadata": {"resourceVersion": "1"}}
 
-    async def watch(self, resource: Resource, *_: Any, **__: Any) -> AsyncIterator[JSON]:
+    async def watch(self, resource: Resource, namespace: str | None = None, *_: Any,
+                    **options: Any) -> AsyncIterator[JSON]:
+        if options.get("initial_events"):
+            for event in initial_events(await self.list(resource, namespace)):
+                yield event
+            return
         while True:
             yield await self.queue(resource.plural).get()
 

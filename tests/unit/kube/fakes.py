@@ -1,4 +1,5 @@
-"""An in-memory Lease store and a virtual clock, for the elector's unit tests."""
+"""An in-memory Lease store and a virtual clock, for the elector's unit tests; a
+watch-list's events as the API server sends them, for fakes that answer lists."""
 
 from __future__ import annotations
 
@@ -78,6 +79,15 @@ class WallClock:
 
 
 EPOCH = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def initial_events(listing: JSON) -> list[JSON]:
+    """A list's objects as a watch-list sends them (``sendInitialEvents``): an ADDED
+    event each, then the bookmark that ends them, at the list's resourceVersion."""
+    end = {"type": "BOOKMARK", "object": {"metadata": {
+        "resourceVersion": listing["metadata"]["resourceVersion"],
+        "annotations": {"k8s.io/initial-events-end": "true"}}}}
+    return [{"type": "ADDED", "object": obj} for obj in listing["items"]] + [end]
 
 
 class FakeLeases:

@@ -1,5 +1,6 @@
-"""A Reflector lists in pages, starts again when a continue token expires, watches from
-the final page's resourceVersion, and stores every object through its transform."""
+"""A Reflector that lists in pages (the API server refuses watch-lists, or they are
+turned off) starts again when a continue token expires, watches from the final page's
+resourceVersion, and stores every object through its transform."""
 
 from __future__ import annotations
 
@@ -81,7 +82,8 @@ async def stop(running: asyncio.Task[None]) -> None:
 
 
 def paged(api: PagedApi, size: int = 2, **options: object) -> Reflector:
-    settings = WatchSettings(list_page_size=size, backoff=Backoff(0.001, 0.001, jitter=0.2))
+    settings = WatchSettings(list_page_size=size, backoff=Backoff(0.001, 0.001, jitter=0.2),
+                             watch_list=False)
     return Reflector(api, r.CONFIG_MAPS, settings=settings,  # type: ignore[arg-type]
                      **options)  # type: ignore[arg-type]
 
@@ -321,7 +323,8 @@ async def test_on_listed_is_called_after_each_list_once_its_events_are_out() -> 
 async def test_over_several_namespaces_on_listed_comes_once_all_are_listed() -> None:
     listed: list[bool] = []
     api = PagedApi([config("a"), config("b")])
-    settings = WatchSettings(list_page_size=2, backoff=Backoff(0.001, 0.001, jitter=0.2))
+    settings = WatchSettings(list_page_size=2, backoff=Backoff(0.001, 0.001, jitter=0.2),
+                             watch_list=False)
 
     def on_listed() -> None:
         listed.append(reflector.synced.is_set())

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from canary.kube import JSON, Reflector
 from canary.kube import resources as r
+from tests.unit.kube.fakes import initial_events
 
 NAMES = st.sampled_from(["a", "b", "c"])
 NAMESPACES = st.sampled_from(["shop", "pay", "ops"])
@@ -37,7 +38,11 @@ class Scripted:
     async def list(self, resource: Any, namespace: str | None = None, **_: Any) -> JSON:
         return {"items": self.listing, "metadata": {"resourceVersion": "1"}}
 
-    async def watch(self, *_: Any, **__: Any) -> AsyncIterator[JSON]:
+    async def watch(self, *_: Any, **options: Any) -> AsyncIterator[JSON]:
+        if options.get("initial_events"):
+            for event in initial_events(await self.list(None)):
+                yield event
+            return
         for event in self.events:
             yield event
 

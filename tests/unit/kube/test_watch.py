@@ -25,7 +25,7 @@ from canary.kube import (
 from canary.kube import resources as r
 from canary.kube.watch import REOPEN_GRACE
 from canary.observability import Health, HealthSettings
-from tests.unit.kube.fakes import VirtualTime, settle
+from tests.unit.kube.fakes import VirtualTime, initial_events, settle
 
 
 class Clock:
@@ -49,6 +49,10 @@ class FakeWatches:
 
     async def watch(self, resource: Resource, namespace: str | None, resource_version: str,
                     **options: object) -> AsyncIterator[JSON]:
+        if options.get("initial_events"):
+            for event in initial_events(await self.list(resource, namespace)):
+                yield event
+            return
         stream = self.streams.setdefault(namespace, asyncio.Queue())
         while True:
             yield await stream.get()
@@ -121,6 +125,10 @@ class IdleApiServer:
 
     async def watch(self, resource: Resource, namespace: str | None, resource_version: str,
                     *, timeout_seconds: int, **options: object) -> AsyncIterator[JSON]:
+        if options.get("initial_events"):
+            for event in initial_events(await self.list(resource, namespace)):
+                yield event
+            return
         self.timeouts.append(timeout_seconds)
         await self.time.sleep(timeout_seconds)
         return
@@ -179,6 +187,12 @@ class RefusingLists:
             self.retried.set()
         raise self.error
 
+    async def watch(self, resource: Resource, namespace: str | None, resource_version: str,
+                    **options: object) -> AsyncIterator[JSON]:
+        """A watch-list fails as a list does."""
+        for event in initial_events(await self.list(resource, namespace)):
+            yield event
+
 
 @pytest.mark.parametrize(("error", "level"), [
     (TooManyRequests(429, "TooManyRequests", "storage is (re)initializing"), "info"),
@@ -223,6 +237,10 @@ class Outage:
 
     async def watch(self, resource: Resource, namespace: str | None, resource_version: str,
                     **options: object) -> AsyncIterator[JSON]:
+        if options.get("initial_events"):
+            for event in initial_events(await self.list(resource, namespace)):
+                yield event
+            return
         self.calls.append("watch")
         if not self.script:
             self.done.set()
@@ -327,6 +345,10 @@ class Reconnecting:
     async def watch(self, resource: Resource, namespace: str | None, resource_version: str,
                     on_open: Callable[[], None] | None = None,
                     **options: object) -> AsyncIterator[JSON]:
+        if options.get("initial_events"):
+            for event in initial_events(await self.list(resource, namespace)):
+                yield event
+            return
         self.watches += 1
         if self.watches == 1:
             raise self.first_end
