@@ -1,7 +1,9 @@
 """What the controller's watch caches cost in memory once a large cluster is listed, and
 the CPU seconds of those first lists, with no API server: each list is answered
-in-process from JSON, as the API server would send it (pages when asked for a limit,
-Helm's release Secrets left out by the field selector), and decoded as the client does.
+in-process from JSON, as the API server would send it (a watch-list's events, one JSON
+line each, or with ``--lists pages``, where watch-lists are refused, pages when asked
+for a limit; Helm's release Secrets left out by the field selector), and decoded as the
+client does.
 
     .venv/bin/python benchmarks/scale/cache_memory.py
 
@@ -25,12 +27,13 @@ import json
 import random
 import time
 import tracemalloc
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 from canary.controller.controller import Controller
-from canary.kube import KubeClient
+from canary.kube import Invalid, KubeClient
 from canary.kube.client import as_resource
 from canary.kube.resources import Resource
 from canary.observability import ControllerMetrics
@@ -131,10 +134,13 @@ def cluster(canaries: int, others: int, configs: int, namespaces: int,
 
 class Listing:
     """Answers lists from serialized objects, a page at a time when asked for a limit,
-    and as ``PartialObjectMetadata`` (the metadata alone) when asked for metadata only,
-    as the API server does; the items as the client hands them on (``as_resource``)."""
+    and watch-lists, an event a line, unless it ``refuses`` them (as an API server with
+    the WatchList feature gate off does); as ``PartialObjectMetadata`` (the metadata
+    alone) when asked for metadata only, as the API server does; the objects as the
+    client hands them on (``as_resource``)."""
 
-    def __init__(self, objects: dict[str, list[JSON]]) -> None:
+    def __init__(self, objects: dict[str, list[JSON]], refuses: bool = False) -> None:
+        self.refuses = refuses
         self.items = {plural: [json.dumps(o).encode() for o in items]
                       for plural, items in objects.items()}
         self.metadata = {plural: [json.dumps(_partial(o)).encode() for o in items]
@@ -152,16 +158,41 @@ class Listing:
                                           self.types[plural], strict=True)
                    if type_ != HELM)
 
-    async def list(self, resource: Resource, namespace: str | None = None, *,
-                   field_selector: str | None = None, limit: int | None = None,
-                   continue_token: str | None = None, metadata_only: bool = False,
-                   **_: Any) -> JSON:
+    def _selected(self, resource: Resource, field_selector: str | None,
+                  metadata_only: bool) -> list[bytes]:
         if metadata_only:
             self.listed_as_metadata.add(resource.plural)
         items = (self.metadata if metadata_only else self.items).get(resource.plural, [])
         if field_selector == f"type!={HELM}":
             items = [i for i, t in zip(items, self.types[resource.plural], strict=True)
                      if t != HELM]
+        return items
+
+    async def watch(self, resource: Resource, namespace: str | None, resource_version: str,
+                    *, field_selector: str | None = None, metadata_only: bool = False,
+                    initial_events: bool = False, **_: Any) -> AsyncIterator[JSON]:
+        """A watch-list: each object an ADDED event, a JSON line decoded as the client
+        decodes it, the loop given a turn every 64 KiB (a read from the socket), then
+        the bookmark that ends them."""
+        if not initial_events or self.refuses:
+            raise Invalid(422, "Invalid", "sendInitialEvents: Forbidden")
+        unread = 0
+        for item in self._selected(resource, field_selector, metadata_only):
+            event = cast(JSON, json.loads(b'{"type":"ADDED","object":' + item + b"}"))
+            event["object"] = as_resource(resource, event["object"])
+            yield event
+            unread += len(item)
+            if unread >= 65536:
+                unread = 0
+                await asyncio.sleep(0)
+        yield {"type": "BOOKMARK", "object": {"metadata": {
+            "resourceVersion": "1", "annotations": {"k8s.io/initial-events-end": "true"}}}}
+
+    async def list(self, resource: Resource, namespace: str | None = None, *,
+                   field_selector: str | None = None, limit: int | None = None,
+                   continue_token: str | None = None, metadata_only: bool = False,
+                   **_: Any) -> JSON:
+        items = self._selected(resource, field_selector, metadata_only)
         start = int(continue_token or 0)
         end = len(items) if not limit else min(len(items), start + limit)
         meta = {"resourceVersion": "1"} | ({"continue": str(end)} if end < len(items) else {})
@@ -290,9 +321,13 @@ def main() -> None:
                         "freeze: a freeze after each list, with the collector on (revisions "
                         "before FirstLists); default: "
                         "CPython's collector left as it is, to compare")
+    parser.add_argument("--lists", choices=("watch-list", "pages"), default="watch-list",
+                        help="pages: watch-lists refused, as by an API server with the "
+                        "WatchList feature gate off (and by revisions before a30e2c3)")
     args = parser.parse_args()
     listing = Listing(cluster(args.canaries, args.other_deployments, args.configs,
-                              args.namespaces, args.large_share, args.helm_share))
+                              args.namespaces, args.large_share, args.helm_share),
+                      refuses=args.lists == "pages")
     untraced = measure(listing, traced=False, collector=args.gc)
     traced = measure(listing, traced=True, collector=args.gc)
     print(json.dumps({"listed_json_mib": round(listing.listed_bytes() / 2**20, 1),
