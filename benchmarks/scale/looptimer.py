@@ -14,6 +14,10 @@ With ``LOOPTIMER_PROFILE=PATH`` in its environment, the process also runs under 
 for its first ``LOOPTIMER_PROFILE_SECONDS`` (default 20) and writes the statistics to
 PATH (``python -m pstats PATH`` reads them): where a start-up's time goes. Profiling
 slows every call, so a profiled process' timings are not compared with others'.
+
+On SIGHUP every watch cache of the process lists again, all at once, as each does after
+410 Gone, and when all are done the seconds that took are written to REPORT with the
+suffix ``.relist.json``: the loop's delays meanwhile are in the next SIGUSR1 report.
 """
 
 from __future__ import annotations
@@ -68,6 +72,29 @@ class LoopClock:
             "over_50_ms": self.noted}))
         partial.replace(path)
         self.longest_since_report = 0.0
+
+
+def reflectors_in_heap() -> list[Any]:
+    """Every Reflector the process holds, those moved out of the collector's scans
+    (``gc.freeze``, as ``canary run`` does with its caches) included."""
+    gc.unfreeze()  # frozen objects are not listed otherwise
+    try:
+        return [o for o in gc.get_objects() if type(o).__name__ == "Reflector"]
+    finally:
+        gc.freeze()
+
+
+async def relist_all(path: Path, reflectors: list[Any] | None = None) -> None:
+    """Each namespace of every Reflector (of the heap by default) listed again, all at
+    once; the seconds that took written to ``path``."""
+    if reflectors is None:
+        reflectors = reflectors_in_heap()
+    began = asyncio.get_running_loop().time()
+    await asyncio.gather(*(r._relist(scope) for r in reflectors for scope in r.scopes))
+    text = json.dumps({"seconds": round(asyncio.get_running_loop().time() - began, 3),
+                       "caches": len(reflectors),
+                       "objects": sum(len(r) for r in reflectors)})
+    await asyncio.to_thread(path.write_text, text)
 
 
 def deep_size(root: object, seen: set[int]) -> int:
@@ -166,6 +193,14 @@ def main() -> None:
                 loop.call_later(float(os.environ.get("LOOPTIMER_PROFILE_SECONDS", "20")),
                                 stop_profiling, profiler)
             ticking = loop.create_task(clock.tick())
+            relists: set[asyncio.Task[None]] = set()
+
+            def relist() -> None:
+                task = loop.create_task(relist_all(report.with_suffix(".relist.json")))
+                relists.add(task)
+                task.add_done_callback(relists.discard)
+
+            loop.add_signal_handler(signal.SIGHUP, relist)
             try:
                 return await main
             finally:

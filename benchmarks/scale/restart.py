@@ -26,7 +26,9 @@ under the chart's RBAC through ``looptimer.py`` twice:
    and from etcd between the process' start and its readiness (the API server's
    counters, by resource: paged lists come from etcd 5-10 minutes after a resource's
    last write, see ``list_pages.py``), and the minutes since the initializing process
-   settled (the last writes of configs); ``--restarts`` times, each
+   settled (the last writes of configs); with ``--relist``, then every cache listed
+   again at once (as after 410 Gone): the seconds and the longest stall meanwhile;
+   ``--restarts`` times, each
    paired with the same for a process of the ``--baseline`` checkout when given, the
    order alternating (two revisions side by side on one cluster).
 
@@ -153,9 +155,25 @@ def delays(seconds: dict[tuple[str, str], float], over: float = 2.0) -> dict[str
     return {**latencies(list(seconds.values())), f"over_{over:g}s": late}
 
 
+async def relisted(record: process.ProcessRecord, report: Path) -> dict[str, Any]:
+    """Every cache of the process listed again at once (SIGHUP, ``looptimer.py``): the
+    seconds that took and the longest the event loop was held meanwhile."""
+    await loop_report(record, report)  # the delays since, from here on
+    done = report.with_suffix(".relist.json")
+    done.unlink(missing_ok=True)
+    os.kill(record.pid, signal.SIGHUP)
+    for _ in range(1200):
+        await asyncio.sleep(0.1)
+        if (written := _written(done)) is not None:
+            loop = await loop_report(record, report)
+            return {**written, "longest_loop_stall_ms": loop["longest_since_last_report_ms"]}
+    raise RuntimeError(f"{record.name} did not list again")
+
+
 async def one_process(env: LocalEnvironment, kubeconfig: Path, watch: PhaseWatch,
                       name: str, canaries: int, settle: float, code: Path,
-                      profile: Path | None = None) -> dict[str, Any]:
+                      profile: Path | None = None, relist: bool = False
+                      ) -> dict[str, Any]:
     """One canary process: ready, all Initialized (at once after a restart), ``settle``
     seconds more; what it holds and its longest stall then, and which of the API
     server's stores served the lists made until it was ready."""
@@ -168,7 +186,8 @@ async def one_process(env: LocalEnvironment, kubeconfig: Path, watch: PhaseWatch
         await asyncio.sleep(settle)
         loop = await loop_report(record, report)
         rss = rss_mib(record)
-        return {"ready_seconds": round(ready, 2), "lists_served_until_ready": lists,
+        again = {"relisted": await relisted(record, report)} if relist else {}
+        return {**again, "ready_seconds": round(ready, 2), "lists_served_until_ready": lists,
                 "api_requests_by_verb": await api_requests(metrics),
                 "initialized_seconds": round(max(0.0, initialized - began), 1),
                 "rss_mib": rss, "longest_loop_stall_ms": loop["longest_ms"],
@@ -185,7 +204,7 @@ BACKGROUNDS = {"quick": QUICK, "full": FULL}
 
 async def measure(canaries: int, settle: float, restarts: int, baseline: Path | None,
                   background_size: str = "quick", logs: Path | None = None,
-                  profile: Path | None = None) -> dict[str, Any]:
+                  profile: Path | None = None, relist: bool = False) -> dict[str, Any]:
     """The initializing process, then ``restarts`` restarts, each paired with one of the
     ``baseline`` checkout's when given (in turns: this one first, then the baseline
     first): both revisions restarted on the same cluster. Every component's log is
@@ -225,7 +244,7 @@ async def measure(canaries: int, settle: float, restarts: int, baseline: Path | 
                     after = round((time.monotonic() - settled) / 60, 1)
                     measured = await one_process(env, kubeconfig, watch,
                                                  f"canary-{kind}-{turn}", canaries, settle,
-                                                 code)
+                                                 code, relist=relist)
                     again[kind].append({"minutes_after_first_settled": after, **measured})
             if profile is not None:
                 again["profiled"] = [await one_process(
@@ -257,6 +276,10 @@ def main() -> None:
     parser.add_argument("--logs", type=Path, metavar="DIR",
                         help="where to keep every process' log (the Canaries over the "
                              "2 s target are named in the output)")
+    parser.add_argument("--relist", action="store_true",
+                        help="after each restart's measures, every cache of the process "
+                             "lists again at once, as after 410 Gone: the seconds and the "
+                             "longest the event loop was held meanwhile")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="restart this checkout once more, under cProfile for its "
                              "first 20 s, after the measured restarts; the statistics go "
@@ -266,7 +289,8 @@ def main() -> None:
     baseline = args.baseline.resolve() if args.baseline else None
     print(json.dumps(asyncio.run(measure(args.canaries, args.settle, args.restarts,
                                          baseline, args.background, args.logs,
-                                         args.profile.resolve() if args.profile else None))))
+                                         args.profile.resolve() if args.profile else None,
+                                         args.relist))))
 
 
 if __name__ == "__main__":

@@ -5,14 +5,17 @@ log while it is being written, and the event loop's stalls inside the process.""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from benchmarks.scale.list_pages import lists_served, served_between
-from benchmarks.scale.looptimer import LoopClock
+from benchmarks.scale.looptimer import LoopClock, reflectors_in_heap, relist_all
 from benchmarks.scale.measure import (
     AuditLog,
     AvailableWatch,
@@ -22,6 +25,9 @@ from benchmarks.scale.measure import (
     step_lateness,
 )
 from benchmarks.scale.restart import delays, list_seconds, requests_by_verb
+from canary.kube import JSON, Reflector
+from canary.kube import resources as r
+from tests.unit.kube.fakes import initial_events
 
 #: A rollout with a 60 s interval: detected at 100, steps at 101, 161, 222, 290,
 #: promoted at 350; an earlier rollout's states before the change at 100.
@@ -169,3 +175,38 @@ apiserver_storage_list_total{group="",resource="secrets"} 41
     after = lists_served(exposition.replace('resource="secrets"} 41',
                                             'resource="secrets"} 82'))
     assert served_between(before, after) == {"watch cache": {}, "etcd": {"secrets": 41.0}}
+
+
+class Listed:
+    """Answers watch-lists with one ConfigMap per namespace, counting them."""
+
+    def __init__(self) -> None:
+        self.lists: list[str | None] = []
+
+    async def watch(self, resource: Any, namespace: str | None, resource_version: str,
+                    **options: Any) -> AsyncIterator[JSON]:
+        assert options.get("initial_events")
+        self.lists.append(namespace)
+        for event in initial_events({"items": [{"metadata": {
+                "namespace": namespace, "name": "c", "resourceVersion": "1"}}],
+                "metadata": {"resourceVersion": "1"}}):
+            yield event
+
+
+async def test_on_sighup_every_cache_even_frozen_ones_lists_again(tmp_path: Path) -> None:
+    """What ``restart.py --relist`` times: the process' Reflectors are found, those moved
+    out of the collector's scans included, and each of their namespaces listed again."""
+    api = Listed()
+    reflectors = [Reflector(api, r.CONFIG_MAPS, ["a", "b"]),  # type: ignore[arg-type]
+                  Reflector(api, r.SECRETS, "c")]  # type: ignore[arg-type]
+    gc.freeze()
+    try:
+        found = reflectors_in_heap()
+    finally:
+        gc.unfreeze()
+    assert all(any(f is mine for f in found) for mine in reflectors)
+    await relist_all(tmp_path / "relist.json", reflectors)
+    assert sorted(api.lists, key=str) == ["a", "b", "c"]
+    report = json.loads((tmp_path / "relist.json").read_text())
+    assert report["caches"] == 2 and report["objects"] == 3
+    assert sum(len(reflector) for reflector in reflectors) == 3
