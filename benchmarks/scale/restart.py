@@ -27,7 +27,8 @@ under the chart's RBAC through ``looptimer.py`` twice:
    counters, by resource: paged lists come from etcd 5-10 minutes after a resource's
    last write, see ``list_pages.py``), and the minutes since the initializing process
    settled (the last writes of configs); with ``--relist``, then every cache listed
-   again at once (as after 410 Gone): the seconds and the longest stall meanwhile;
+   again at once (as after 410 Gone): the seconds and the longest stall meanwhile (its
+   requests then count among the process' API requests, its heap is read after it);
    ``--restarts`` times, each
    paired with the same for a process of the ``--baseline`` checkout when given, the
    order alternating (two revisions side by side on one cluster).
