@@ -1,5 +1,6 @@
 """An in-memory Lease store and a virtual clock, for the elector's unit tests; a
-watch-list's events as the API server sends them, for fakes that answer lists."""
+watch-list's events as the API server sends them, for fakes that answer lists; a
+Reflector run until its fake API is watched."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import copy
 import heapq
 import itertools
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
-from canary.kube import JSON, Conflict, NotFound, Resource, ServerError
+from canary.kube import JSON, Conflict, NotFound, Reflector, Resource, ServerError
 
 
 class VirtualTime:
@@ -88,6 +90,24 @@ def initial_events(listing: JSON) -> list[JSON]:
         "resourceVersion": listing["metadata"]["resourceVersion"],
         "annotations": {"k8s.io/initial-events-end": "true"}}}}
     return [{"type": "ADDED", "object": obj} for obj in listing["items"]] + [end]
+
+
+class Watched(Protocol):
+    """A fake API that sets ``watching`` once a watch is open on it."""
+
+    watching: asyncio.Event
+
+
+async def run_until_watching(reflector: Reflector, api: Watched) -> asyncio.Task[None]:
+    """``reflector`` running, once it has listed and opened its watch on ``api``."""
+    running = asyncio.create_task(reflector.run())
+    await asyncio.wait_for(api.watching.wait(), 5)
+    return running
+
+
+async def stop(running: asyncio.Task[None]) -> None:
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
 
 
 class FakeLeases:

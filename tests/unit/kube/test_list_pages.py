@@ -15,7 +15,7 @@ from canary.backoff import Backoff
 from canary.kube import JSON, Gone, NotFound, Reflector, Resource, WatchSettings
 from canary.kube import resources as r
 from canary.kube.trim import LAST_APPLIED
-from tests.unit.kube.fakes import settle
+from tests.unit.kube.fakes import run_until_watching, settle, stop
 
 
 def config(name: str, version: str = "1", **extra: object) -> JSON:
@@ -68,17 +68,6 @@ class PagedApi:
             if isinstance(event, Exception):
                 raise event
             yield event
-
-
-async def run_until_watching(reflector: Reflector, api: PagedApi) -> asyncio.Task[None]:
-    running = asyncio.create_task(reflector.run())
-    await asyncio.wait_for(api.watching.wait(), 5)
-    return running
-
-
-async def stop(running: asyncio.Task[None]) -> None:
-    running.cancel()
-    await asyncio.gather(running, return_exceptions=True)
 
 
 def paged(api: PagedApi, size: int = 2, **options: object) -> Reflector:

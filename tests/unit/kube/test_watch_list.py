@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import copy
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import certifi
@@ -31,7 +31,7 @@ from canary.kube import (
     WatchSettings,
 )
 from canary.kube import resources as r
-from tests.unit.kube.fakes import initial_events
+from tests.unit.kube.fakes import initial_events, run_until_watching, stop
 
 INITIAL = [
     {"type": "ADDED", "object": {"metadata": {"name": "a", "resourceVersion": "5"}}},
@@ -39,8 +39,10 @@ INITIAL = [
         "resourceVersion": "9", "annotations": {"k8s.io/initial-events-end": "true"}}}}]
 
 
-@contextlib.asynccontextmanager
-async def api_server(queries: list[dict[str, str]]) -> AsyncIterator[str]:
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def streaming_initial(queries: list[dict[str, str]]) -> Handler:
     """Answers a watch with INITIAL, then ends the stream."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
@@ -51,6 +53,12 @@ async def api_server(queries: list[dict[str, str]]) -> AsyncIterator[str]:
             await response.write(json.dumps(event).encode() + b"\n")
         return response
 
+    return handle
+
+
+@contextlib.asynccontextmanager
+async def api_server(handle: Handler) -> AsyncIterator[str]:
+    """An HTTP server on 127.0.0.1 that answers every GET by ``handle``; its URL."""
     app = web.Application()
     app.router.add_route("GET", "/{tail:.*}", handle)
     runner = web.AppRunner(app, access_log=None)
@@ -71,7 +79,7 @@ async def events(url: str, resource_version: str, **options: Any) -> list[dict[s
 
 async def test_a_watch_list_asks_for_initial_events_at_least_as_fresh_as_a_list() -> None:
     queries: list[dict[str, str]] = []
-    async with api_server(queries) as url:
+    async with api_server(streaming_initial(queries)) as url:
         seen = await events(url, "", initial_events=True)
     assert [e["type"] for e in seen] == ["ADDED", "BOOKMARK"]
     [query] = queries
@@ -83,7 +91,7 @@ async def test_a_watch_list_asks_for_initial_events_at_least_as_fresh_as_a_list(
 
 async def test_a_plain_watch_asks_for_no_initial_events() -> None:
     queries: list[dict[str, str]] = []
-    async with api_server(queries) as url:
+    async with api_server(streaming_initial(queries)) as url:
         await events(url, "7")
     [query] = queries
     assert query["resourceVersion"] == "7"
@@ -153,17 +161,6 @@ class StreamingApi:
             self.closed += 1
 
 
-async def watching(reflector: Reflector, api: StreamingApi) -> asyncio.Task[None]:
-    running = asyncio.create_task(reflector.run())
-    await asyncio.wait_for(api.watching.wait(), 5)
-    return running
-
-
-async def stop(running: asyncio.Task[None]) -> None:
-    running.cancel()
-    await asyncio.gather(running, return_exceptions=True)
-
-
 FAST = WatchSettings(backoff=Backoff(0.001, 0.001, jitter=0.2))
 
 
@@ -176,7 +173,7 @@ async def test_a_cache_lists_by_one_watch_list_and_watches_from_its_bookmark() -
     reflector = Reflector(api, r.CONFIG_MAPS, settings=FAST,  # type: ignore[arg-type]
                           on_event=lambda kind, obj: heard.append(
                               (kind, obj["metadata"]["name"])))
-    running = await watching(reflector, api)
+    running = await run_until_watching(reflector, api)
     try:
         assert (api.streams, api.closed, api.pages) == (1, 1, 0)
         assert api.watched_from == ["42"]
@@ -194,7 +191,7 @@ async def test_a_relist_after_410_is_a_watch_list_too_and_says_what_changed() ->
     reflector = Reflector(api, r.CONFIG_MAPS, settings=FAST,  # type: ignore[arg-type]
                           on_event=lambda kind, obj: heard.append(
                               (kind, obj["metadata"]["name"])))
-    running = await watching(reflector, api)
+    running = await run_until_watching(reflector, api)
     try:
         heard.clear()
         api.watching.clear()
@@ -218,7 +215,7 @@ async def test_a_server_that_refuses_watch_lists_is_listed_in_pages_from_then_on
     api = StreamingApi([config("a")], refuse=refusal)
     reflector = Reflector(api, r.CONFIG_MAPS, settings=FAST)  # type: ignore[arg-type]
     with capture_logs() as logs:
-        running = await watching(reflector, api)
+        running = await run_until_watching(reflector, api)
     try:
         assert (api.streams, api.pages) == (1, 1) and len(reflector) == 1
         assert not reflector.watch_list
@@ -249,7 +246,7 @@ async def test_a_server_that_answers_a_plain_watch_is_listed_in_pages(plain: lis
                 yield event
         api.initial = ended  # type: ignore[method-assign]
     reflector = Reflector(api, r.CONFIG_MAPS, settings=FAST)  # type: ignore[arg-type]
-    running = await watching(reflector, api)
+    running = await run_until_watching(reflector, api)
     try:
         assert (api.streams, api.pages) == (1, 1) and not reflector.watch_list
         assert api.closed == (1 if plain else 0)  # the open stream was closed
@@ -267,7 +264,7 @@ async def test_a_failed_watch_list_is_tried_again_as_one(failure: Exception) -> 
     connection) says nothing about watch-lists: the retry is one too."""
     api = StreamingApi([config("a")], refuse=failure, refusals=2)
     reflector = Reflector(api, r.CONFIG_MAPS, settings=FAST)  # type: ignore[arg-type]
-    running = await watching(reflector, api)
+    running = await run_until_watching(reflector, api)
     try:
         assert (api.streams, api.pages) == (3, 0)
         assert reflector.watch_list and len(reflector) == 1
@@ -279,7 +276,7 @@ async def test_turning_watch_lists_off_lists_in_pages() -> None:
     api = StreamingApi([config("a")])
     reflector = Reflector(api, r.CONFIG_MAPS,  # type: ignore[arg-type]
                           settings=WatchSettings(watch_list=False))
-    running = await watching(reflector, api)
+    running = await run_until_watching(reflector, api)
     try:
         assert (api.streams, api.pages) == (0, 1) and len(reflector) == 1
     finally:
@@ -307,7 +304,7 @@ async def test_a_long_watch_list_lets_other_tasks_run_while_it_is_stored() -> No
     reflector = Reflector(api, r.CONFIG_MAPS, settings=FAST,  # type: ignore[arg-type]
                           transform=transform, clock=lambda: now[0])
     other = asyncio.create_task(others())
-    running = await watching(reflector, api)
+    running = await run_until_watching(reflector, api)
     try:
         assert len(reflector) == 40
         assert len({t for t in turns if 0 < t < 40}) >= 8, turns  # slices of 20 ms
@@ -333,22 +330,13 @@ async def test_a_refusal_over_http_is_read_as_one() -> None:
             await asyncio.Event().wait()
         return web.json_response(listing)
 
-    app = web.Application()
-    app.router.add_route("GET", "/{tail:.*}", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        async with KubeClient.with_token(url, "token", certifi.where()) as kube:
-            reflector = Reflector(kube, r.CONFIG_MAPS, settings=FAST)
-            running = asyncio.create_task(reflector.run())
-            try:
-                await asyncio.wait_for(reflector.synced.wait(), 5)
-                assert len(reflector) == 1 and not reflector.watch_list
-                assert [q.get("limit") for q in queries[1:2]] == ["500"]
-            finally:
-                await stop(running)
-    finally:
-        await runner.cleanup()
+    async with api_server(handle) as url, \
+            KubeClient.with_token(url, "token", certifi.where()) as kube:
+        reflector = Reflector(kube, r.CONFIG_MAPS, settings=FAST)
+        running = asyncio.create_task(reflector.run())
+        try:
+            await asyncio.wait_for(reflector.synced.wait(), 5)
+            assert len(reflector) == 1 and not reflector.watch_list
+            assert [q.get("limit") for q in queries[1:2]] == ["500"]
+        finally:
+            await stop(running)
