@@ -93,6 +93,10 @@ def controller_manager(binary: Path, kubeconfig: Path, port: int, cert_dir: Path
         "--service-account-private-key-file", str(pki.service_account_key),
         "--use-service-account-credentials=false",
         "--concurrent-deployment-syncs", "10", "--concurrent-replicaset-syncs", "10",
+        # Each controller's client is held to --kube-api-qps (20 by default): the
+        # replica-set controller alone needs some three requests a pod, so thousands of
+        # pods would take a quarter of an hour to appear. The bound here is the machine.
+        "--kube-api-qps", "200", "--kube-api-burst", "400",
         # Autoscalers act within seconds, so tests see them clamp replica counts.
         "--horizontal-pod-autoscaler-sync-period", "2s",
     ]
