@@ -114,8 +114,17 @@ class TestRbac:
                             "name": "pod-reader"},
                 "subjects": [{"kind": "ServiceAccount", "name": "reader",
                               "namespace": namespace}]}, namespace)
-            await wait_until(lambda: reader.list(r.PODS, namespace), lambda _: True,
-                             "the granted list to be allowed", timeout=30)
+
+            async def allowed() -> bool:
+                """The authorizer learns of the binding from its informer, a moment
+                after the create returned."""
+                try:
+                    await reader.list(r.PODS, namespace)
+                except Forbidden:
+                    return False
+                return True
+
+            await wait_until(allowed, bool, "the granted list to be allowed", timeout=30)
             with pytest.raises(Forbidden):
                 await reader.list(r.SECRETS, namespace)
 
