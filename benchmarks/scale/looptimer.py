@@ -31,12 +31,16 @@ import runpy
 import signal
 import sys
 import tracemalloc
+import weakref
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from canary.kube import Reflector
 
 TICK = 0.005
 NOTED = 0.05
@@ -74,26 +78,38 @@ class LoopClock:
         self.longest_since_report = 0.0
 
 
-def reflectors_in_heap() -> list[Any]:
-    """Every Reflector the process holds, those moved out of the collector's scans
-    (``gc.freeze``, as ``canary run`` does with its caches) included."""
-    gc.unfreeze()  # frozen objects are not listed otherwise
-    try:
-        return [o for o in gc.get_objects() if type(o).__name__ == "Reflector"]
-    finally:
-        gc.freeze()
+#: Every Reflector built since ``record_reflectors``: found without walking the heap,
+#: which would mean unfreezing what canary moved out of the collector's scans.
+BUILT: weakref.WeakSet[Reflector] = weakref.WeakSet()
 
 
-async def relist_all(path: Path, reflectors: list[Any] | None = None) -> None:
-    """Each namespace of every Reflector (of the heap by default) listed again, all at
-    once; the seconds that took written to ``path``."""
-    if reflectors is None:
-        reflectors = reflectors_in_heap()
+def record_reflectors() -> None:
+    """From now on, every Reflector built is noted in ``BUILT`` (held weakly, so a
+    cache the process drops is not kept alive by the benchmark)."""
+    from canary.kube import Reflector  # after main() has put canary's path first
+
+    if getattr(Reflector.__init__, "recorded", False):
+        return
+    built = Reflector.__init__
+
+    def noting(self: Reflector, *args: Any, **kwargs: Any) -> None:
+        built(self, *args, **kwargs)
+        BUILT.add(self)
+
+    noting.recorded = True  # type: ignore[attr-defined]
+    Reflector.__init__ = noting  # type: ignore[method-assign]
+
+
+async def relist_all(path: Path, reflectors: Iterable[Reflector] = BUILT) -> None:
+    """Each namespace of every Reflector (those built since ``record_reflectors`` by
+    default) listed again, all at once, as after 410 Gone (the Reflector's own re-list,
+    private to it); the seconds that took written to ``path``."""
+    caches = list(reflectors)
     began = asyncio.get_running_loop().time()
-    await asyncio.gather(*(r._relist(scope) for r in reflectors for scope in r.scopes))
+    await asyncio.gather(*(c._relist(scope) for c in caches for scope in c.scopes))
     text = json.dumps({"seconds": round(asyncio.get_running_loop().time() - began, 3),
-                       "caches": len(reflectors),
-                       "objects": sum(len(r) for r in reflectors)})
+                       "caches": len(caches),
+                       "objects": sum(len(c) for c in caches)})
     await asyncio.to_thread(path.write_text, text)
 
 
@@ -216,6 +232,7 @@ def main() -> None:
     asyncio.run = timed_run
     if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
         del sys.path[0]  # run as a script: the benchmark's modules are not canary's
+    record_reflectors()
     sys.argv = ["canary", *args]
     runpy.run_module("canary", run_name="__main__")
 
