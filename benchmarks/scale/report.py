@@ -163,9 +163,11 @@ def plot(data: dict[str, Any], path: Path) -> bool:
          lambda c: (c.get("during_rollouts") or {}).get("cpu_seconds_per_minute"))]
     figure, axes = plt.subplots(3, 3, figsize=(13, 10))
     xs = [run["canaries"] for run in runs]
+    names = list(dict.fromkeys(name for run in runs for name in run["controllers"]))
+    _mark_unfinished(axes.flat[0], runs, names)  # before the panel's limits are set
     for ax, (title, value) in zip(axes.flat, panels, strict=True):
-        for name in runs[0]["controllers"]:
-            ys = [value(run["controllers"][name]) for run in runs]
+        for name in names:
+            ys = [point(value, run["controllers"].get(name)) for run in runs]
             ax.plot(xs, ys, marker="o", label=name)
         ax.set_title(title, fontsize=10)
         if title.startswith(("detection", "step")):  # milliseconds and a minute on one axis
@@ -181,6 +183,31 @@ def plot(data: dict[str, Any], path: Path) -> bool:
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return True
+
+
+def point(value: Callable[[dict[str, Any]], Any], result: dict[str, Any] | None
+             ) -> float:
+    """A point of the plot; NaN (a gap in the line) where it was not measured."""
+    try:
+        found = value(result) if result is not None else None
+    except (KeyError, TypeError):
+        found = None
+    return float("nan") if found is None else float(found)
+
+
+def _mark_unfinished(ax: Any, runs: list[dict[str, Any]], names: list[str]) -> None:
+    """A cross where a controller had not initialized every Canary when its start-up
+    was cut short, labelled with how many it had: it was measured no further."""
+    for name in names:
+        for run in runs:
+            result = run["controllers"].get(name)
+            if result is None or result.get("initialized_seconds") is not None:
+                continue
+            x, y = run["canaries"], result["startup_seconds"]
+            ax.plot([x], [y], marker="x", color="black", markersize=9)
+            ax.annotate(f"{name}: {result['initialized_count']:,} of {x:,}\nafter {y:.0f} s",
+                        (x, y), textcoords="offset points", xytext=(-10, -24),
+                        ha="right", fontsize=8)
 
 
 def write(data: dict[str, Any], out: Path, json_too: bool = True,

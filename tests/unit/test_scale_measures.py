@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from benchmarks.scale import report
 from benchmarks.scale.list_pages import lists_served, served_between
 from benchmarks.scale.looptimer import BUILT, LoopClock, record_reflectors, relist_all
 from benchmarks.scale.measure import (
@@ -211,3 +213,21 @@ async def test_on_sighup_every_cache_built_lists_again(
     report = json.loads((tmp_path / "relist.json").read_text())
     assert report["caches"] == 2 and report["objects"] == 3
     assert sum(len(reflector) for reflector in reflectors) == 3
+
+
+def test_a_controller_cut_short_in_start_up_is_reported_with_what_it_had() -> None:
+    """Flagger at 3,000 Canaries: how many it had initialized, then "-" for every
+    measure it did not reach, in the table and as gaps in the plot's lines."""
+    cut_short = {"ready_seconds": 0.62, "initialized_seconds": None,
+                 "initialized_count": 2353, "startup_seconds": 1202.9,
+                 "startup_cpu_seconds": 127.29, "startup_api_requests": 154654}
+    run = {"canaries": 3000, "sizes": {"namespaces": 300, "deployments": 5000,
+                                       "configmaps": 20000, "secrets": 20000},
+           "setup": {"seconds": 60, "objects_per_second": 900, "pods_ready_seconds": 160},
+           "objects": {}, "objects_after": {}, "controllers": {"flagger": cut_short}}
+    table = report.markdown({"runs": [run], "interval": "30s", "flagger": "v1.36.1"})
+    assert "not within 1202.9 s: 2,353 were" in table
+    assert "| idle RSS, median (MiB) | - |" in table
+    assert math.isnan(report.point(lambda c: c["rss_median_mib"], cut_short))
+    assert math.isnan(report.point(lambda c: c["rss_median_mib"], None))
+    assert report.point(lambda c: c["startup_seconds"], cut_short) == 1202.9
