@@ -186,7 +186,7 @@ def plot(data: dict[str, Any], path: Path) -> bool:
 
 
 def point(value: Callable[[dict[str, Any]], Any], result: dict[str, Any] | None
-             ) -> float:
+          ) -> float:
     """A point of the plot; NaN (a gap in the line) where it was not measured."""
     try:
         found = value(result) if result is not None else None
